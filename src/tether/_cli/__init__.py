@@ -1,0 +1,58 @@
+"""The ``tether`` command line: ``tether demo`` and ``tether scan``.
+
+Kept apart from the library: importing :mod:`tether` never imports this package.
+Each subcommand lives in its own module and is imported only when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tether",
+        description="Typed structured concurrency over anyio.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    commands.add_parser(
+        "demo",
+        help="show eager spawn versus deferred run_all, and the GC hazard",
+        description=(
+            "Prints the timeline of eager spawn next to deferred run_all, and a raw "
+            "asyncio.create_task lost to the garbage collector next to the same task "
+            "under a TaskRegistry."
+        ),
+    )
+
+    from ._scan import add_arguments
+
+    scan = commands.add_parser(
+        "scan",
+        help="find raw asyncio task creation that tether replaces",
+        description="Find raw asyncio task creation that tether replaces.",
+    )
+    add_arguments(scan)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``tether`` command line and return its exit code."""
+    args = _build_parser().parse_args(argv)
+    if args.command == "demo":
+        from ._demo import run as run_demo
+
+        return run_demo()
+    from ._scan import run as run_scan
+
+    return run_scan(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
