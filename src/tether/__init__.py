@@ -1,0 +1,39 @@
+"""tether: typed structured concurrency over anyio.
+
+The public names live in private modules, one concept each: the registry and its
+lifecycle (``_registry``, ``_lifecycle``), the task handle (``_handle``), ambient
+spawning (``_spawn``), the deferred gather family (``_gather``) and the exceptions
+(``_exceptions``). The command line is in ``_cli`` and is not imported here.
+"""
+
+from ._exceptions import NoRegistry as NoRegistry
+from ._exceptions import RegistryClosed as RegistryClosed
+from ._exceptions import RegistryFull as RegistryFull
+from ._exceptions import TaskCancelled as TaskCancelled
+from ._exceptions import TaskNotFinished as TaskNotFinished
+from ._exceptions import TetherError as TetherError
+from ._handle import Handle as Handle
+from ._handle import Status as Status
+from ._lifecycle import RegistryState as RegistryState
+from ._registry import OnError as OnError
+from ._registry import RegistryStatistics as RegistryStatistics
+from ._registry import TaskRegistry as TaskRegistry
+from ._spawn import current_registry as current_registry
+from ._spawn import spawn as spawn
+
+__all__ = [
+    "Handle",
+    "NoRegistry",
+    "OnError",
+    "RegistryClosed",
+    "RegistryFull",
+    "RegistryState",
+    "RegistryStatistics",
+    "Status",
+    "TaskCancelled",
+    "TaskNotFinished",
+    "TaskRegistry",
+    "TetherError",
+    "current_registry",
+    "spawn",
+]

@@ -1,0 +1,119 @@
+"""Turning what users pass to a spawn into a coroutine, or a clear error.
+
+Shared by every spawn and by the gather family. The checks run before anything is
+started, and never call a function that is not known to be async: a sync function
+passed by mistake must fail at the spawn without running (``time.sleep`` would
+block the loop).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from collections.abc import Coroutine
+from types import CoroutineType, FunctionType
+from typing import Any
+
+__all__ = ["close_if_coroutine", "coroutine_from", "describe", "name_of", "spawn_site"]
+
+_CO_COROUTINE = inspect.CO_COROUTINE
+_PACKAGE_DIR = os.path.dirname(__file__) + os.sep
+
+
+def describe(obj: object) -> str:
+    """A short, readable name of ``obj`` for error messages."""
+    name = getattr(obj, "__qualname__", None)
+    if isinstance(name, str):
+        return name
+    return repr(obj) if len(repr(obj)) < 60 else type(obj).__qualname__
+
+
+def name_of(obj: object) -> str:
+    """The default task name: the function's (or coroutine's) ``__qualname__``."""
+    while True:
+        name = getattr(obj, "__qualname__", None)
+        if isinstance(name, str):
+            return name
+        inner = getattr(obj, "func", None)  # functools.partial
+        if inner is None:
+            return type(obj).__qualname__
+        obj = inner
+
+
+def close_if_coroutine(obj: object) -> None:
+    """Close ``obj`` if it is a coroutine object, so refusing it leaks no warning."""
+    if isinstance(obj, CoroutineType):
+        obj.close()
+    elif isinstance(obj, Coroutine):
+        obj.close()  # pyright: ignore[reportUnknownMemberType]
+
+
+def _is_async_callable(fn: object) -> bool:
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(type(fn), "__call__", None)  # noqa: B004: we want the type's method
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+def coroutine_from(fn: Any, args: tuple[Any, ...], api: str) -> Coroutine[Any, Any, Any]:
+    """Return the coroutine ``fn(*args)``, or ``fn`` itself if it is a coroutine object.
+
+    Raises ``TypeError`` naming ``api`` and showing the fix for: a coroutine object
+    given arguments, a sync function, a non-callable, and arguments that do not fit
+    an async function.
+    """
+    if type(fn) is FunctionType:  # the common case, checked without inspect
+        is_async = bool(fn.__code__.co_flags & _CO_COROUTINE)
+    elif isinstance(fn, CoroutineType | Coroutine):
+        if args:
+            close_if_coroutine(fn)
+            raise TypeError(
+                f"{api}() got a coroutine object ({describe(fn)}) and arguments "
+                f"{args!r}: a coroutine object already has its arguments. Pass "
+                f"either {api}(fn, *args) or {api}(fn(*args))"
+            )
+        return fn  # pyright: ignore[reportUnknownVariableType]
+    elif not callable(fn):
+        raise TypeError(
+            f"{api}() takes an async function or a coroutine object, got "
+            f"{type(fn).__name__} {describe(fn)}"
+            + (
+                ": to wait for an awaitable, await it inside an async function"
+                if inspect.isawaitable(fn)
+                else ""
+            )
+        )
+    else:
+        is_async = _is_async_callable(fn)
+    if not is_async:
+        raise TypeError(
+            f"{api}() takes an async function, but {describe(fn)} is a sync function "
+            f"and was not called. Make it `async def`, or run it in a worker thread "
+            f"with anyio.to_thread.run_sync. If it returns a coroutine, call it "
+            f"yourself: {api}({describe(fn)}(...))"
+        )
+    try:
+        coro = fn(*args)
+    except TypeError as exc:
+        # Calling an async function only binds its arguments; a TypeError here is
+        # always a signature mismatch, never an error from the function's body.
+        raise TypeError(
+            f"{api}({describe(fn)}, ...): {exc}. Pass positional arguments after the "
+            f"function, {api}(fn, arg1, arg2), and keyword arguments through "
+            f"functools.partial: {api}(functools.partial(fn, key=value))"
+        ) from None
+    if not isinstance(coro, CoroutineType | Coroutine):
+        raise TypeError(
+            f"{api}() expected {describe(fn)}(...) to return a coroutine, got "
+            f"{type(coro).__name__}"  # pyright: ignore[reportUnknownArgumentType]
+        )
+    return coro  # pyright: ignore[reportUnknownVariableType]
+
+
+def spawn_site() -> str:
+    """``"file:line"`` of the innermost caller outside tether itself."""
+    frame = sys._getframe(1)  # pyright: ignore[reportPrivateUsage]
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"

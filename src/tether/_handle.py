@@ -1,0 +1,248 @@
+"""The task handle: what every spawn returns.
+
+A handle is the registry's record of one task: the registry holds it (and through it
+the backend task) until the task ends, and users await it for the outcome. It is kept
+small on purpose: a handle is made for every task, so it has ``__slots__``, no
+per-instance event until somebody waits on an unfinished task, and no back-pointers
+it does not need.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Coroutine, Generator
+from contextvars import Context
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, cast, final
+
+from anyio.lowlevel import checkpoint
+from typing_extensions import TypeVar
+
+from ._exceptions import TaskCancelled, TaskNotFinished
+
+if TYPE_CHECKING:
+    from ._registry import TaskRegistry
+
+__all__ = ["Handle", "Status"]
+
+T_co = TypeVar("T_co", covariant=True, default=Any)
+
+
+class Status(enum.Enum):
+    """Where a task is in its life.
+
+    A task moves from ``QUEUED`` (waiting for a slot of a registry with a ``limit``)
+    or straight from the spawn to ``RUNNING``; ``CANCELLING`` once its cancellation
+    has been asked for; and ends in exactly one of ``FINISHED``, ``FAILED`` or
+    ``CANCELLED``.
+
+    .. versionadded:: 0.1
+    """
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    CANCELLING = "cancelling"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+QUEUED = Status.QUEUED
+RUNNING = Status.RUNNING
+CANCELLING = Status.CANCELLING
+FINISHED = Status.FINISHED
+FAILED = Status.FAILED
+CANCELLED = Status.CANCELLED
+_ENDED = frozenset({FINISHED, FAILED, CANCELLED})
+
+
+@final
+class Handle(Generic[T_co]):
+    """A task spawned into a :class:`~tether.TaskRegistry`, and its outcome.
+
+    Returned by :meth:`TaskRegistry.spawn <tether.TaskRegistry.spawn>`,
+    :func:`tether.spawn` and :meth:`~tether.TaskRegistry.spawn_when_free`; never
+    constructed by users.
+
+    ``await handle`` suspends until the task ends and then returns its result,
+    raises the task's own exception object (with its traceback, so ``except
+    SomeError:`` works as it does around an awaited :class:`asyncio.Task`), or raises
+    :exc:`~tether.TaskCancelled` if the task was cancelled. While it waits it is a
+    cancellation point; cancelling the awaiter stops the wait and never cancels the
+    task (unlike awaiting an :class:`asyncio.Task`). On a task that has already
+    ended it returns at once and is not a checkpoint, like awaiting a done
+    :class:`asyncio.Task`.
+
+    A handle is not an asyncio future: ``asyncio.wait([handle])`` does not accept
+    it. Use :func:`tether.race` or :func:`tether.as_completed` instead.
+
+    .. versionadded:: 0.1
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_awaiters",
+        "_context",
+        "_coro",
+        "_delivered",
+        "_event",
+        "_exc",
+        "_name",
+        "_registry",
+        "_scope",
+        "_spawned_at",
+        "_status",
+        "_value",
+    )
+
+    _awaiters: int
+    _context: Context | None
+    _coro: Coroutine[Any, Any, Any] | None
+    _delivered: bool
+    _event: Any
+    _exc: BaseException | None
+    _name: str
+    _registry: TaskRegistry
+    _scope: Any
+    _spawned_at: str | None
+    _status: Status
+    _value: Any
+
+    def __init__(self) -> None:
+        raise TypeError(
+            "Handle objects are made by spawning: use TaskRegistry.spawn(fn, *args) "
+            "or tether.spawn(fn, *args)"
+        )
+
+    # -- reading the outcome ---------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The task's name: ``name=`` given to the spawn, or the function's
+        ``__qualname__``."""
+        return self._name
+
+    @property
+    def status(self) -> Status:
+        """The task's current :class:`Status`."""
+        return self._status
+
+    @property
+    def spawned_at(self) -> str | None:
+        """``"file:line"`` of the spawn call when the registry has ``debug=True``,
+        else ``None``."""
+        return self._spawned_at
+
+    def done(self) -> bool:
+        """Return ``True`` once the task has ended: finished, failed or cancelled."""
+        return self._status in _ENDED
+
+    def result(self) -> T_co:
+        """Return the task's result without waiting.
+
+        Raises:
+            TaskNotFinished: the task has not ended yet.
+            TaskCancelled: the task was cancelled.
+            Exception: the task's own exception, if it failed.
+        """
+        status = self._status
+        if status is FINISHED:
+            return cast("T_co", self._value)
+        if status is FAILED:
+            raise cast("BaseException", self._exc)
+        if status is CANCELLED:
+            self._raise_cancelled()
+        raise TaskNotFinished(
+            f"task {self._name!r} is {status.name}: await the handle, or check "
+            "handle.done() before calling result()"
+        )
+
+    def exception(self) -> BaseException | None:
+        """Return the exception the task failed with, or ``None`` if it finished.
+
+        Raises:
+            TaskNotFinished: the task has not ended yet.
+            TaskCancelled: the task was cancelled.
+        """
+        status = self._status
+        if status is FINISHED:
+            return None
+        if status is FAILED:
+            return self._exc
+        if status is CANCELLED:
+            self._raise_cancelled()
+        raise TaskNotFinished(
+            f"task {self._name!r} is {status.name}: await handle.wait(), or check "
+            "handle.done() before calling exception()"
+        )
+
+    def cancel(self) -> None:
+        """Cancel this task, and only this task. Idempotent; never blocks.
+
+        A queued task is dropped and its coroutine closed; a task that has not taken
+        its first step never runs; a running task is cancelled at its next unshielded
+        checkpoint, and at every one after that until it ends.
+        """
+        if self._status is RUNNING or self._status is QUEUED:
+            self._registry._cancel_task(self)  # pyright: ignore[reportPrivateUsage]
+
+    async def wait(self) -> None:
+        """Wait until the task has ended, whatever the outcome; never raises it.
+
+        A checkpoint. Waiting with ``wait()`` does not count as receiving a failure
+        (see ``on_error``). Cancelling the waiter does not cancel the task.
+        """
+        if self._status in _ENDED:
+            await checkpoint()
+            return
+        await self._waiter_event().wait()
+
+    def __await__(self) -> Generator[Any, Any, T_co]:
+        if self._status is FINISHED:
+            return cast("T_co", self._value)
+        if self._status in _ENDED:
+            return self._outcome()
+        return (yield from self._wait_outcome().__await__())
+
+    def _waiter_event(self) -> Any:
+        # Made on demand: most tasks end before anyone waits on them, and an event
+        # per task would cost every task its allocation.
+        event = self._event
+        if event is None:
+            event = self._event = self._registry._event_cls()  # pyright: ignore[reportPrivateUsage]
+            self._awaiters = 0
+        return event
+
+    async def _wait_outcome(self) -> T_co:
+        event = self._waiter_event()
+        self._awaiters += 1
+        try:
+            await event.wait()
+        except BaseException:
+            self._awaiters -= 1
+            if self._awaiters == 0 and self._status is FAILED and not self._delivered:
+                # Every awaiter that was suspended when the task failed is gone
+                # without receiving it: report it now, once.
+                self._registry._report(self)  # pyright: ignore[reportPrivateUsage]
+            raise
+        self._awaiters -= 1
+        return self._outcome()
+
+    def _outcome(self) -> T_co:
+        if self._status is FAILED:
+            self._delivered = True
+        return self.result()
+
+    def _raise_cancelled(self) -> NoReturn:
+        cause = self._exc
+        raise TaskCancelled(f"task {self._name!r} was cancelled") from cause
+
+    def __repr__(self) -> str:
+        status = self._status
+        detail = ""
+        if status is FINISHED:
+            detail = f" result={self._value!r}"
+        elif status is FAILED:
+            detail = f" exception={self._exc!r}"
+        if self._spawned_at is not None:
+            detail += f" spawned_at={self._spawned_at}"
+        return f"<tether.Handle {self._name!r} {status.name}{detail}>"

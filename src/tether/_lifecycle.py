@@ -1,0 +1,558 @@
+"""The registry's lifecycle and error policy: OPEN, DRAINING, CANCELLING, CLOSED.
+
+:class:`Lifecycle` is the half of :class:`~tether.TaskRegistry` that is not on the
+per-task hot path: entering a backend, leaving (drain, cancel, raise), reporting
+failures, waiting for room or for idleness, and binding. The spawn/run/finish path
+is in :mod:`tether._registry`.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import logging
+import sys
+from collections import deque
+from collections.abc import Callable, Coroutine
+from contextvars import Context, ContextVar, Token
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+
+import anyio
+import anyio.lowlevel
+from typing_extensions import Self, TypeVarTuple, Unpack
+
+from ._calls import close_if_coroutine, coroutine_from, name_of
+from ._exceptions import RegistryClosed
+from ._handle import FAILED, QUEUED, RUNNING, Handle
+from ._spawn import ambient
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import ExceptionGroup
+
+if TYPE_CHECKING:
+    from ._registry import OnError
+
+__all__ = ["Lifecycle", "RegistryState", "SlotWaiter"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+PosArgsT = TypeVarTuple("PosArgsT")
+
+logger = logging.getLogger("tether")
+
+#: The registries whose tasks the current code descends from: while a registry
+#: drains, only they may still spawn follow-up work into it.
+lineage: ContextVar[tuple[object, ...]] = ContextVar("tether.lineage", default=())
+
+_SHUTDOWN_NAMES = 20
+
+
+class RegistryState(enum.Enum):
+    """The lifecycle of a :class:`~tether.TaskRegistry`: ``NEW`` until entered, then
+    ``OPEN`` → ``DRAINING`` → ``CANCELLING`` → ``CLOSED``.
+
+    .. versionadded:: 0.1
+    """
+
+    NEW = "new"
+    OPEN = "open"
+    DRAINING = "draining"
+    CANCELLING = "cancelling"
+    CLOSED = "closed"
+
+
+NEW = RegistryState.NEW
+OPEN = RegistryState.OPEN
+DRAINING = RegistryState.DRAINING
+CANCELLING = RegistryState.CANCELLING
+CLOSED = RegistryState.CLOSED
+
+_RAISE, _LOG, _CALL = 0, 1, 2
+
+_WHY_CLOSED = {
+    NEW: "not entered yet: open it first with `async with registry:`",
+    DRAINING: (
+        "DRAINING: its body has ended, and only its own tasks may spawn follow-up "
+        "work while it waits for them. Spawn inside the `async with` block"
+    ),
+    CANCELLING: (
+        "CANCELLING: it is cancelling its tasks (a failure in raise mode, the "
+        "shutdown deadline, or a cancellation) and takes no new work"
+    ),
+    CLOSED: "CLOSED: all its tasks have ended. Open a new TaskRegistry",
+}
+
+
+class SlotWaiter:
+    """A ``spawn_when_free`` caller waiting in the registry's FIFO queue."""
+
+    __slots__ = ("closed", "event", "gone", "granted")
+
+    def __init__(self, event: Any) -> None:
+        self.event = event
+        self.granted = False
+        self.closed = False
+        self.gone = False
+
+    def grant(self) -> bool:
+        if self.gone:
+            return False
+        self.granted = True
+        self.event.set()
+        return True
+
+
+class _Binding(Generic[R]):
+    __slots__ = ("_registry", "_token")
+
+    def __init__(self, registry: R) -> None:
+        self._registry = registry
+
+    def __enter__(self) -> R:
+        self._token: Token[Any] = ambient.set(self._registry)  # type: ignore[arg-type]  # R is always a TaskRegistry
+        return self._registry
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        ambient.reset(self._token)
+
+
+def _task_creator(loop: Any) -> Callable[..., Any]:
+    """``loop.create_task``, unless the loop's task factory would start the task
+    eagerly, inside the spawn call: then a plain, lazy ``asyncio.Task``."""
+    import asyncio
+
+    factory = loop.get_task_factory()
+    if factory is None or sys.version_info < (3, 12):
+        return loop.create_task  # type: ignore[no-any-return]
+    eager = asyncio.create_eager_task_factory(asyncio.Task)
+    if factory is asyncio.eager_task_factory or (
+        getattr(factory, "__code__", None) is eager.__code__
+    ):
+        return functools.partial(asyncio.Task, loop=loop)
+    return loop.create_task  # type: ignore[no-any-return]
+
+
+class Lifecycle:
+    """Entering, leaving, error policy and waiting for a registry."""
+
+    __slots__ = (
+        "_base_exc",
+        "_body_open",
+        "_body_scope",
+        "_cancelled",
+        "_cancelled_exc",
+        "_create_task",
+        "_event_cls",
+        "_failed",
+        "_failures",
+        "_idle_event",
+        "_mode",
+        "_name",
+        "_nursery_cm",
+        "_on_error",
+        "_scope_factory",
+        "_shutdown_count",
+        "_shutdown_names",
+        "_shutdown_timeout",
+        "_spawn_soon",
+        "_spawned",
+        "_state",
+        "_succeeded",
+        "_thread",
+        "_token",
+        "_trio",
+    )
+
+    # Provided by TaskRegistry.
+    _debug: bool
+    _limit: int | None
+    _live: dict[Handle[Any], object]
+    _queue: deque[Handle[Any] | SlotWaiter]
+    _queued: int
+    _reserved: int
+
+    def __init__(
+        self, name: str, on_error: OnError, shutdown_timeout: float | None
+    ) -> None:
+        if on_error == "raise":
+            self._mode = _RAISE
+        elif on_error == "log":
+            self._mode = _LOG
+        elif callable(on_error):
+            self._mode = _CALL
+        else:
+            raise ValueError(
+                f"TaskRegistry(on_error={on_error!r}): use 'log' (isolate and log), "
+                "'raise' (cancel all and raise an ExceptionGroup) or a callable "
+                "(handle, exception) -> None"
+            )
+        if shutdown_timeout is not None and not (
+            isinstance(shutdown_timeout, int | float) and shutdown_timeout >= 0
+        ):
+            raise ValueError(
+                f"TaskRegistry(shutdown_timeout={shutdown_timeout!r}): give the "
+                "seconds to wait for tasks at shutdown as a number >= 0, or None to "
+                "wait without limit"
+            )
+        self._name = name
+        self._on_error = on_error
+        self._shutdown_timeout = shutdown_timeout
+        self._state = NEW
+        self._spawned = self._succeeded = self._failed = self._cancelled = 0
+        self._failures: list[BaseException] = []
+        self._base_exc: BaseException | None = None
+        self._idle_event: Any = None
+        self._shutdown_count = 0
+        self._shutdown_names: list[str] = []
+        self._nursery_cm: Any = None
+        self._token: Token[Any] | None = None
+        self._body_open = False
+        self._trio = False
+        self._thread = 0
+
+    # Implemented by TaskRegistry.
+    def _make_handle(self, name: str) -> Handle[Any]:
+        raise NotImplementedError
+
+    def _submit(
+        self,
+        handle: Handle[Any],
+        coro: Coroutine[Any, Any, Any],
+        context: Context | None,
+    ) -> None:
+        raise NotImplementedError
+
+    def _cancel_task(self, handle: Handle[Any]) -> None:
+        raise NotImplementedError
+
+    def _drop_queued(self, handle: Handle[Any]) -> None:
+        raise NotImplementedError
+
+    def _slot_freed(self) -> None:
+        raise NotImplementedError
+
+    # -- state checks -----------------------------------------------------------------
+
+    def _raise_closed(self, why: str) -> None:
+        raise RegistryClosed(f"TaskRegistry {self._name!r} is {why}")
+
+    def _check_may_spawn(self, fn: object) -> None:
+        """Allow a spawn outside OPEN only for follow-up work while draining."""
+        state = self._state
+        if state is OPEN or (state is DRAINING and self in lineage.get()):
+            return
+        close_if_coroutine(fn)
+        self._raise_closed(_WHY_CLOSED[state])
+
+    def _is_idle(self) -> bool:
+        return not self._live and self._queued == 0 and self._reserved == 0
+
+    def _maybe_idle(self) -> None:
+        if not self._live and self._queued == 0 and self._reserved == 0:
+            event = self._idle_event
+            if event is not None:
+                self._idle_event = None
+                event.set()
+
+    # -- entering and leaving ---------------------------------------------------------
+
+    async def _enter_backend(self) -> bool:
+        cancelled = anyio.get_cancelled_exc_class()
+        self._cancelled_exc = cancelled
+        is_trio = cancelled.__module__.partition(".")[0] == "trio"
+        if is_trio:
+            import trio
+
+            self._scope_factory: Callable[[], Any] = functools.partial(
+                trio.CancelScope, shield=True
+            )
+            self._event_cls: Callable[[], Any] = trio.Event
+            self._nursery_cm = trio.open_nursery()
+            nursery = await self._nursery_cm.__aenter__()
+            self._spawn_soon: Callable[..., Any] = nursery.start_soon
+        else:
+            import asyncio
+
+            self._create_task: Callable[..., Any] = _task_creator(
+                asyncio.get_running_loop()
+            )
+            self._scope_factory = type(anyio.CancelScope())
+            self._event_cls = type(anyio.Event())
+        self._body_scope = anyio.CancelScope()
+        self._body_scope.__enter__()
+        self._body_open = True
+        self._token = ambient.set(self)  # type: ignore[arg-type]  # self is a TaskRegistry
+        self._state = OPEN
+        return is_trio
+
+    async def _exit(self, exc: BaseException | None) -> bool:
+        original = exc
+        if self._token is not None:
+            ambient.reset(self._token)
+            self._token = None
+        self._body_open = False
+        try:
+            if self._body_scope.__exit__(
+                None if exc is None else type(exc),
+                exc,
+                None if exc is None else exc.__traceback__,
+            ):
+                exc = None  # our own cancellation of the body, swallowed
+        except BaseException as remaining:
+            exc = remaining
+        if exc is not None and self._mode == _RAISE and isinstance(exc, Exception):
+            self._failures.append(exc)
+        if exc is None and self._state is OPEN:
+            self._state = DRAINING
+            try:
+                await self._drain()
+            except BaseException as cancelled:  # the host was cancelled while draining
+                exc = cancelled
+        self._begin_cancelling()
+        with anyio.CancelScope(shield=True):
+            await self._wait_until_idle()
+        if self._nursery_cm is not None:
+            # Every child has released its slot; trio's nursery exit waits for them
+            # to return and cannot be cancelled, so it needs no shield (a shield
+            # here would sit inside the nursery's own scope).
+            await self._nursery_cm.__aexit__(None, None, None)
+        self._state = CLOSED
+        self._log_shutdown()
+        return self._outcome(exc, original)
+
+    def _outcome(self, exc: BaseException | None, original: BaseException | None) -> bool:
+        """Raise what leaves the ``async with``; return whether to swallow ``original``."""
+        if (
+            exc is not None
+            and not isinstance(exc, Exception)
+            and not isinstance(exc, self._cancelled_exc)
+        ):
+            raise exc  # KeyboardInterrupt or SystemExit in the body
+        if self._base_exc is not None:
+            raise self._base_exc
+        if self._failures:
+            raise ExceptionGroup(
+                f"unhandled errors in TaskRegistry {self._name!r}",
+                self._failures,  # pyright: ignore[reportArgumentType]
+            )
+        if exc is None:
+            return original is not None
+        if exc is original:
+            return False
+        raise exc
+
+    async def _drain(self) -> None:
+        if self._shutdown_timeout is None:
+            await self._wait_until_idle()
+        else:
+            with anyio.move_on_after(self._shutdown_timeout):
+                await self._wait_until_idle()
+
+    async def _wait_until_idle(self) -> None:
+        while not self._is_idle():
+            event = self._idle_event
+            if event is None:
+                event = self._idle_event = self._event_cls()
+            await event.wait()
+
+    def _begin_cancelling(self) -> None:
+        if self._state is CANCELLING or self._state is CLOSED:
+            return
+        self._state = CANCELLING
+        self._cancel_everything(shutdown=True)
+        if self._body_open:
+            self._body_scope.cancel()
+
+    def _cancel_everything(self, *, shutdown: bool) -> None:
+        debug = shutdown and logger.isEnabledFor(logging.DEBUG)
+        doomed = [h for h in self._live if h._status is RUNNING]
+        entries = list(self._queue)
+        self._queue.clear()
+        for entry in entries:
+            if type(entry) is Handle:
+                if entry._status is QUEUED:
+                    doomed.append(entry)
+            elif isinstance(entry, SlotWaiter):
+                if shutdown:
+                    entry.closed = True
+                    entry.event.set()
+                else:
+                    self._queue.append(entry)
+        for handle in doomed:
+            if shutdown:
+                self._shutdown_count += 1
+                if len(self._shutdown_names) < _SHUTDOWN_NAMES:
+                    self._shutdown_names.append(handle._name)
+                if debug:
+                    logger.debug(
+                        "TaskRegistry %r cancels task %r at shutdown (%s)",
+                        self._name,
+                        handle._name,
+                        handle._status.name,
+                    )
+            self._cancel_task(handle)
+
+    def _log_shutdown(self) -> None:
+        count = self._shutdown_count
+        if count:
+            more = f" and {count - _SHUTDOWN_NAMES} more" if count > _SHUTDOWN_NAMES else ""
+            logger.warning(
+                "TaskRegistry %r cancelled %d task(s) at shutdown: %s%s",
+                self._name,
+                count,
+                ", ".join(self._shutdown_names),
+                more,
+            )
+
+    # -- failures ---------------------------------------------------------------------
+
+    def _task_failed(self, handle: Handle[Any], exc: Exception) -> None:
+        if self._mode == _RAISE:
+            self._failures.append(exc)
+            self._begin_cancelling()
+        elif handle._event is None or handle._awaiters == 0:
+            self._report(handle)
+
+    def _base_exception(self, exc: BaseException) -> None:
+        if self._base_exc is None:
+            self._base_exc = exc
+        self._begin_cancelling()
+
+    def _report(self, handle: Handle[Any]) -> None:
+        """Report a failure nobody received, once (log and callable modes)."""
+        if self._mode == _RAISE or handle._delivered or handle._status is not FAILED:
+            return
+        handle._delivered = True
+        exc = handle._exc
+        assert exc is not None
+        if self._mode == _CALL:
+            try:
+                self._on_error(handle, exc)  # type: ignore[operator]  # mode says callable
+            except Exception as callback_exc:
+                logger.error(
+                    "Task %r of TaskRegistry %r failed",
+                    handle._name,
+                    self._name,
+                    exc_info=exc,
+                )
+                logger.error(
+                    "The on_error callback of TaskRegistry %r raised while reporting "
+                    "task %r",
+                    self._name,
+                    handle._name,
+                    exc_info=callback_exc,
+                )
+            return
+        logger.error(
+            "Task %r of TaskRegistry %r failed", handle._name, self._name, exc_info=exc
+        )
+
+    # -- public waiting, cancelling and binding ------------------------------------------
+
+    async def wait_idle(self) -> None:
+        """Wait until no task is running or queued, without closing the registry.
+
+        A checkpoint. Returns at the first moment the registry is idle; a task
+        spawned after that is not waited for. Cancelling the waiter cancels no task.
+        """
+        if self._is_idle():
+            await anyio.lowlevel.checkpoint()
+            return
+        await self._wait_until_idle()
+
+    def cancel_all(self) -> None:
+        """Cancel every running task and drop every queued one; the registry stays
+        open and takes new work. Never blocks."""
+        self._cancel_everything(shutdown=False)
+
+    def bind(self) -> _Binding[Self]:
+        """Return a sync context manager that makes this registry the ambient one
+        (for :func:`tether.spawn`) inside its block, and yields the registry.
+
+        For code that does not run inside the ``async with``, such as a request
+        handler of a web app whose registry was opened in the lifespan.
+        """
+        return _Binding(self)
+
+    @overload
+    async def spawn_when_free(
+        self,
+        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, T]],
+        /,
+        *args: Unpack[PosArgsT],
+        name: str | None = None,
+        context: Context | None = None,
+    ) -> Handle[T]: ...
+    @overload
+    async def spawn_when_free(
+        self,
+        coro: Coroutine[Any, Any, T],
+        /,
+        *,
+        name: str | None = None,
+        context: Context | None = None,
+    ) -> Handle[T]: ...
+    async def spawn_when_free(
+        self,
+        fn: Any,
+        /,
+        *args: Any,
+        name: str | None = None,
+        context: Context | None = None,
+    ) -> Handle[Any]:
+        """Wait until a slot is free, then spawn; the backpressure form of ``spawn``.
+
+        A checkpoint. Callers wait FIFO, in one queue with tasks queued by
+        :meth:`spawn`; the slot is claimed and the task spawned atomically, so the
+        task never waits in the queue. Without a ``limit`` it spawns at once.
+        If the caller is cancelled while waiting, nothing is spawned and the
+        coroutine is closed.
+
+        Raises:
+            TypeError: as :meth:`spawn`.
+            RegistryClosed: the registry does not take work, now or when the slot
+                comes.
+        """
+        try:
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            close_if_coroutine(fn)
+            raise
+        if self._state is not OPEN:
+            self._check_may_spawn(fn)
+        coro = coroutine_from(fn, args, "spawn_when_free")
+        handle = self._make_handle(name_of(fn) if name is None else name)
+        limit = self._limit
+        if limit is None or len(self._live) + self._reserved < limit:
+            self._submit(handle, coro, context)
+            await anyio.lowlevel.cancel_shielded_checkpoint()
+            return handle
+        waiter = SlotWaiter(self._event_cls())
+        self._queue.append(waiter)
+        try:
+            await waiter.event.wait()
+        except BaseException:
+            coro.close()
+            waiter.gone = True
+            if waiter.granted:
+                self._reserved -= 1
+                self._slot_freed()
+            raise
+        if waiter.closed:
+            coro.close()
+            self._raise_closed(_WHY_CLOSED[self._state])
+        self._reserved -= 1
+        if self._state is not OPEN:
+            try:
+                self._check_may_spawn(coro)
+            except RegistryClosed:
+                self._slot_freed()
+                raise
+        self._submit(handle, coro, context)
+        return handle

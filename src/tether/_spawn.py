@@ -1,0 +1,93 @@
+"""Ambient spawning: the registry bound in the current context.
+
+The binding is a :class:`~contextvars.ContextVar`, so it follows the code: a task
+runs in a copy of its spawner's context and finds the same registry, and a request
+handler finds the one a middleware bound for it. There is deliberately no hidden
+global registry to fall back on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from typing_extensions import TypeVarTuple, Unpack
+
+from ._exceptions import NoRegistry
+
+if TYPE_CHECKING:
+    from ._handle import Handle
+    from ._registry import TaskRegistry
+
+__all__ = ["current_registry", "spawn"]
+
+T = TypeVar("T")
+PosArgsT = TypeVarTuple("PosArgsT")
+
+#: The registry :func:`spawn` uses; set by entering a registry and by ``bind()``.
+ambient: ContextVar[TaskRegistry | None] = ContextVar("tether.registry", default=None)
+
+_NO_REGISTRY = """\
+tether.{what}() found no TaskRegistry bound in this context.
+
+Open one around your program, which binds it for everything inside:
+
+    async with tether.TaskRegistry(name="app"):
+        ...  # tether.spawn(...) works here and in every task spawned from here
+
+In a web app, open the registry in the lifespan and bind it for each request with
+the ASGI or aiohttp middleware of tether's integrations, or by hand:
+
+    with registry.bind():
+        tether.spawn(send_email, user_id)
+"""
+
+
+def current_registry() -> TaskRegistry:
+    """Return the registry bound in the current context.
+
+    Raises:
+        NoRegistry: no registry is bound here; the message shows how to open or bind
+            one.
+
+    .. versionadded:: 0.1
+    """
+    registry = ambient.get()
+    if registry is None:
+        raise NoRegistry(_NO_REGISTRY.format(what="current_registry"))
+    return registry
+
+
+@overload
+def spawn(
+    fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, T]],
+    /,
+    *args: Unpack[PosArgsT],
+    name: str | None = None,
+) -> Handle[T]: ...
+@overload
+def spawn(coro: Coroutine[Any, Any, T], /, *, name: str | None = None) -> Handle[T]: ...
+def spawn(fn: Any, /, *args: Any, name: str | None = None) -> Handle[Any]:
+    """Spawn a task into the registry bound in the current context.
+
+    The same as :meth:`TaskRegistry.spawn <tether.TaskRegistry.spawn>` on
+    :func:`current_registry`: sync, never blocks, and the task first runs at the
+    caller's next checkpoint. ``tether.spawn(coro)`` accepts a coroutine object, so
+    ``asyncio.create_task(coro)`` becomes ``tether.spawn(coro)``.
+
+    Callbacks scheduled with ``loop.call_soon`` and signal handlers run in the
+    context from when they were registered, so they see the registry bound then.
+
+    Raises:
+        NoRegistry: no registry is bound here; the message shows how to open one.
+        RegistryClosed: the bound registry does not take work in its current state.
+
+    .. versionadded:: 0.1
+    """
+    registry = ambient.get()
+    if registry is None:
+        if hasattr(fn, "close") and hasattr(fn, "send"):
+            fn.close()  # a coroutine object given to us must not leak a warning
+        raise NoRegistry(_NO_REGISTRY.format(what="spawn"))
+    return registry.spawn(fn, *args, name=name)
