@@ -12,6 +12,10 @@ from ._exceptions import RegistryFull as RegistryFull
 from ._exceptions import TaskCancelled as TaskCancelled
 from ._exceptions import TaskNotFinished as TaskNotFinished
 from ._exceptions import TetherError as TetherError
+from ._gather import Work as Work
+from ._gather import race as race
+from ._gather import run_all as run_all
+from ._gather import settle_all as settle_all
 from ._handle import Handle as Handle
 from ._handle import Status as Status
 from ._lifecycle import RegistryState as RegistryState
@@ -19,9 +23,13 @@ from ._registry import OnError as OnError
 from ._registry import RegistryStatistics as RegistryStatistics
 from ._registry import TaskRegistry as TaskRegistry
 from ._spawn import current_registry as current_registry
+from ._streams import Completions as Completions
+from ._streams import amap as amap
+from ._streams import as_completed as as_completed
 from ._spawn import spawn as spawn
 
 __all__ = [
+    "Completions",
     "Handle",
     "NoRegistry",
     "OnError",
@@ -34,6 +42,12 @@ __all__ = [
     "TaskNotFinished",
     "TaskRegistry",
     "TetherError",
+    "Work",
+    "amap",
+    "as_completed",
     "current_registry",
+    "race",
+    "run_all",
+    "settle_all",
     "spawn",
 ]
