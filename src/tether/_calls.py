@@ -15,7 +15,14 @@ from collections.abc import Coroutine
 from types import CoroutineType, FunctionType
 from typing import Any
 
-__all__ = ["close_if_coroutine", "coroutine_from", "describe", "name_of", "spawn_site"]
+__all__ = [
+    "close_if_coroutine",
+    "coroutine_from",
+    "describe",
+    "is_async_callable",
+    "name_of",
+    "spawn_site",
+]
 
 _CO_COROUTINE = inspect.CO_COROUTINE
 _PACKAGE_DIR = os.path.dirname(__file__) + os.sep
@@ -49,7 +56,8 @@ def close_if_coroutine(obj: object) -> None:
         obj.close()  # pyright: ignore[reportUnknownMemberType]
 
 
-def _is_async_callable(fn: object) -> bool:
+def is_async_callable(fn: object) -> bool:
+    """Whether calling ``fn`` returns a coroutine, known without calling it."""
     if inspect.iscoroutinefunction(fn):
         return True
     call = getattr(type(fn), "__call__", None)  # noqa: B004: we want the type's method
@@ -85,7 +93,7 @@ def coroutine_from(fn: Any, args: tuple[Any, ...], api: str) -> Coroutine[Any, A
             )
         )
     else:
-        is_async = _is_async_callable(fn)
+        is_async = is_async_callable(fn)
     if not is_async:
         raise TypeError(
             f"{api}() takes an async function, but {describe(fn)} is a sync function "

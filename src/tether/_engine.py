@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from types import CoroutineType, FunctionType
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.lowlevel
 
-from ._calls import close_if_coroutine, describe, name_of
+from ._calls import close_if_coroutine, describe, is_async_callable, name_of
 from ._handle import Handle
 
-__all__ = ["MISSING", "Engine", "prepare", "validate_options"]
+__all__ = ["MISSING", "Engine", "prepare", "start", "validate_options"]
 
 MISSING: Any = object()
 
@@ -89,8 +89,6 @@ def _bad_input(api: str, position: int, item: object, why: str) -> TypeError:
 
 
 def _check_callable(api: str, position: int, fn: Any) -> None:
-    from ._calls import _is_async_callable  # pyright: ignore[reportPrivateUsage]
-
     if type(fn) is FunctionType:
         code = fn.__code__
         if not code.co_flags & 0x80:  # CO_COROUTINE
@@ -112,7 +110,7 @@ def _check_callable(api: str, position: int, fn: Any) -> None:
                 "is an async function that needs arguments, passed uncalled; call it, "
                 f"{describe(fn)}(...), or bind them with functools.partial",
             )
-    elif not _is_async_callable(fn):
+    elif not is_async_callable(fn):
         raise _bad_input(api, position, fn, "is not an async callable")
 
 
@@ -144,6 +142,22 @@ def prepare(api: str, work: tuple[Any, ...]) -> list[Any]:
             close_if_coroutine(item)
         raise
     return prepared
+
+
+def start(item: Any) -> Coroutine[Any, Any, Any]:
+    """The coroutine for a prepared input: as given, wrapped, or called now."""
+    if type(item) is CoroutineType:
+        return item  # pyright: ignore[reportUnknownVariableType]
+    if type(item) is tuple:
+        wrapper, target = cast("tuple[Callable[[Any], Coroutine[Any, Any, Any]], Any]", item)
+        return wrapper(target)
+    if isinstance(item, Coroutine):
+        return item  # pyright: ignore[reportUnknownVariableType]
+    coro = item()
+    if not isinstance(coro, Coroutine):
+        close_if_coroutine(coro)
+        raise TypeError(f"{name_of(item)}() returned {type(coro).__name__}, not a coroutine")
+    return coro  # pyright: ignore[reportUnknownVariableType]
 
 
 def _is_asyncio_future(item: object) -> bool:
@@ -256,10 +270,8 @@ class Engine:
                     and not self.stop
                     and (limit is None or self.in_flight < limit)
                 ):
-                    if self.period is not None:
-                        await self._rate_gate()
-                        if self.stop:
-                            break
+                    if self.period is not None and not await self._rate_gate():
+                        break
                     index = self.next
                     self.next += 1
                     self._start(index, inputs[index])
@@ -270,7 +282,7 @@ class Engine:
         finally:
             self._close_unstarted()
 
-    async def _rate_gate(self) -> None:
+    async def _rate_gate(self) -> bool:
         # GCRA: `tat` is the theoretical arrival time of the next start; up to
         # `burst` starts may run ahead of it, then starts are `period` apart.
         period = self.period
@@ -283,31 +295,21 @@ class Engine:
         else:
             await anyio.lowlevel.checkpoint()
         self.tat = tat + period
+        return not self.stop  # a child may have failed while we slept
 
     def _start(self, index: int, item: Any) -> None:
-        if type(item) is CoroutineType:
-            coro = item
-        elif type(item) is tuple:
-            wrapper, target = item
-            coro = wrapper(target)
-        elif isinstance(item, Coroutine):
-            coro = item
-        else:
-            try:
-                coro = item()
-            except Exception as exc:
-                self._failed(index, exc)
-                return
-            if not isinstance(coro, Coroutine):
-                close_if_coroutine(coro)
-                self._failed(index, TypeError(f"{name_of(item)}() returned no coroutine"))
-                return
+        try:
+            coro = start(item)
+        except Exception as exc:  # a callable input raised instead of returning
+            self._failed(index, exc)
+            return
         self.inputs[index] = None  # started: the child owns it now
         self.in_flight += 1
+        name: str = getattr(coro, "__qualname__", "input")
         if self.nursery is not None:
-            self.nursery.start_soon(self._child, index, coro, name=coro.__qualname__)
+            self.nursery.start_soon(self._child, index, coro, name=name)
         else:
-            self.create_task(self._child(index, coro), name=coro.__qualname__)
+            self.create_task(self._child(index, coro), name=name)
 
     def _close_unstarted(self) -> None:
         for index in range(self.next, len(self.inputs)):

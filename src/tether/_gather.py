@@ -364,7 +364,8 @@ async def race(*work: Work[T]) -> T:
     engine = await _run("race", work, RACE, None, None, 1, None)
     assert engine is not None
     if engine.winner is not MISSING:
-        return engine.results[engine.winner]  # type: ignore[no-any-return]
+        winner: T = engine.results[engine.winner]
+        return winner
     failures = [r for r in engine.results if isinstance(r, Exception)]
     raise ExceptionGroup("every race() input failed", failures)
 

@@ -12,7 +12,7 @@ most ``limit`` results are buffered, however long the input is.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterable, Callable, Coroutine, Iterable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -22,8 +22,8 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from typing_extensions import Self
 
-from ._calls import _is_async_callable, close_if_coroutine, describe  # pyright: ignore[reportPrivateUsage]
-from ._engine import prepare, validate_options
+from ._calls import close_if_coroutine, describe, is_async_callable
+from ._engine import prepare, start, validate_options
 from ._gather import Work
 
 __all__ = ["Completions", "amap", "as_completed"]
@@ -56,7 +56,7 @@ class Completions(Generic[K, R]):
 
     def __init__(
         self,
-        fn: Callable[[Any], Coroutine[Any, Any, R]],
+        fn: Callable[[Any], Coroutine[Any, Any, tuple[K, R]]],
         items: Iterable[Any] | AsyncIterable[Any],
         limit: int,
         owned: list[Any] | None = None,
@@ -154,11 +154,11 @@ class Completions(Generic[K, R]):
         with receive_item:
             async for item in receive_item:
                 try:
-                    key, result = await self._fn(item)
+                    pair = await self._fn(item)
                 except Exception as exc:
                     self._fail(exc)
                     return
-                await self._send.send((key, result))
+                await self._send.send(pair)
 
 
 def amap(
@@ -191,7 +191,7 @@ def amap(
     .. versionadded:: 0.1
     """
     validate_options("amap", limit)
-    if not _is_async_callable(fn):
+    if not is_async_callable(fn):
         raise TypeError(
             f"amap() takes an async function of one argument, got {describe(fn)}. "
             "Make it `async def`"
@@ -230,11 +230,7 @@ def as_completed(
     async def run_one(index: int) -> tuple[int, T]:
         item = inputs[index]
         inputs[index] = None
-        if type(item) is tuple:
-            wrapper, target = item  # pyright: ignore[reportUnknownVariableType]
-            return index, await wrapper(target)
-        if isinstance(item, Coroutine):
-            return index, await item  # pyright: ignore[reportUnknownVariableType]
-        return index, await item()
+        result: T = await start(item)
+        return index, result
 
     return Completions(run_one, range(len(inputs)), limit or max(len(inputs), 1), inputs)

@@ -45,8 +45,9 @@ async def _job(timeline: _Timeline, name: str) -> str:
 
 
 async def _eager() -> list[str]:
+    timeline = _Timeline()
     async with tether.TaskRegistry(name="demo") as tasks:
-        timeline = _Timeline()
+        timeline.start = time.perf_counter()  # after the backend's first import
         timeline.log("spawn(job, 'A'), spawn(job, 'B')")
         a = tasks.spawn(_job, timeline, "A")
         b = tasks.spawn(_job, timeline, "B")
@@ -55,7 +56,7 @@ async def _eager() -> list[str]:
         timeline.log("creator: await A, await B")
         await a
         await b
-        timeline.log("creator: done")
+    timeline.log("creator: done")
     return timeline.lines
 
 
