@@ -1,0 +1,252 @@
+"""``tether scan``: find raw asyncio task creation that tether replaces.
+
+Each finding is one line on stdout, ``path:line:column: CODE message``, with 1-based
+lines and columns (columns count characters), as ruff and flake8 print them. The rules
+live in :mod:`tether._cli._scan_rules`.
+
+An input that cannot be scanned is reported on stdout the same way, and the other inputs
+are still scanned: ``E902`` for a missing or unreadable path or undecodable bytes, at
+``path:0:0`` as it has no position; ``E999`` for a syntax error, at its position.
+``--select``, ``--ignore`` and ``# noqa`` never hide these. ``--format json`` prints
+findings and errors as one JSON array instead. In text mode a summary goes to stderr.
+
+The exit status is 2 if any input was bad, else 1 if anything was found, else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import re
+import sys
+import warnings
+from dataclasses import asdict, dataclass
+from importlib.util import decode_source
+from typing import TYPE_CHECKING
+
+from ._scan_rules import RULES, TRIGGERS, check_module
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+__all__ = ["Report", "add_arguments", "run", "scan_file", "scan_paths"]
+
+# Virtual environments and installed packages hold other people's code.
+_SKIPPED_FOLDERS = frozenset(
+    {"__pycache__", "site-packages", "dist-packages", "node_modules", "venv"}
+)
+# flake8's syntax; a bare one silences every code on its line.
+_NOQA = re.compile(
+    r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True)
+class Report:
+    """One line of output: a finding, or an input that could not be scanned."""
+
+    path: str
+    line: int
+    column: int
+    code: str
+    message: str
+
+    @property
+    def is_error(self) -> bool:
+        """Whether this reports a bad input (``E902``, ``E999``), not a finding."""
+        return self.code not in RULES
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}: {self.code} {self.message}"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``scan`` subcommand's arguments to ``parser``."""
+    codes = ", ".join(f"{code} ({title})" for code, title in RULES.items())
+    parser.epilog = (
+        f"codes: {codes}. Exit status: 0 if nothing was found, 1 if something was, "
+        "2 if an input could not be scanned."
+    )
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="a file, or a directory to walk for *.py files (skipping hidden "
+        "folders, virtual environments and site-packages)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text: one 'path:line:column: CODE message' line per finding (default); "
+        "json: one array of objects with path, line, column, code and message",
+    )
+    for option, verb in (("--select", "report only"), ("--ignore", "do not report")):
+        parser.add_argument(
+            option,
+            type=_parse_codes,
+            action="append",
+            default=[],
+            metavar="CODES",
+            help=f"{verb} these comma-separated codes or prefixes (e.g. TET001,TET00)",
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Scan ``args.paths``, print the reports and return the exit status."""
+    codes = _enabled_codes(args.select, args.ignore)
+    reports, scanned = scan_paths(args.paths, codes)
+    if args.format == "json":
+        print(json.dumps([asdict(report) for report in reports], indent=2))
+    else:
+        for report in reports:
+            print(report)
+        print(_summary(reports, scanned), file=sys.stderr)
+    if any(report.is_error for report in reports):
+        return 2
+    return 1 if reports else 0
+
+
+def scan_paths(
+    paths: Iterable[str], codes: frozenset[str] = frozenset(RULES)
+) -> tuple[list[Report], int]:
+    """Scan every file and directory of ``paths``.
+
+    Returns:
+        The reports (findings of ``codes`` and bad inputs) in path order, and the number
+        of files scanned. A file reached twice is scanned once.
+    """
+    reports: list[Report] = []
+    seen: set[str] = set()
+    for path in paths:
+        for item in _python_files(path):
+            if isinstance(item, Report):
+                reports.append(item)
+            elif os.path.normpath(item) not in seen:
+                seen.add(os.path.normpath(item))
+                reports += scan_file(item, codes)
+    return reports, len(seen)
+
+
+def scan_file(path: str, codes: frozenset[str] = frozenset(RULES)) -> list[Report]:
+    """Scan one file: its findings of ``codes`` that no ``noqa`` silences, or its error.
+
+    A file that does not name ``create_task`` or ``ensure_future`` is only parsed.
+    """
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except OSError as exc:
+        return [_io_error(path, exc)]
+    try:
+        # Honours PEP 263 coding cookies and a BOM, as the interpreter does.
+        source = decode_source(data)
+    except (SyntaxError, UnicodeDecodeError) as exc:
+        return [Report(path, 0, 0, "E902", f"cannot decode the file: {exc}")]
+    try:
+        with warnings.catch_warnings():
+            # An invalid escape sequence is the file's business, not the scan's.
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source, filename=path)
+    except SyntaxError as exc:
+        message = f"SyntaxError: {exc.msg}"
+        return [Report(path, exc.lineno or 0, exc.offset or 0, "E999", message)]
+    except ValueError as exc:  # null bytes, before Python 3.12 made it a SyntaxError
+        return [Report(path, 0, 0, "E999", f"SyntaxError: {exc}")]
+    if not any(trigger in source for trigger in TRIGGERS):
+        return []
+    lines = source.split("\n")
+    reports: list[Report] = []
+    for finding in check_module(tree):
+        text = lines[finding.line - 1]
+        if finding.code not in codes or _silenced(text, finding.code):
+            continue
+        column = finding.col_offset
+        if not text.isascii():
+            column = len(text.encode()[:column].decode(errors="replace"))
+        reports.append(
+            Report(path, finding.line, column + 1, finding.code, finding.message)
+        )
+    return reports
+
+
+def _python_files(path: str) -> Iterator[str | Report]:
+    """Yield the files to scan under ``path``, and a report for each unreadable folder.
+
+    A path given by name is scanned whatever its suffix, as ruff does; it is for
+    reading it to report that it is missing.
+    """
+    if not os.path.isdir(path):
+        yield path
+        return
+    errors: list[OSError] = []
+    for folder, folders, files in os.walk(path, onerror=errors.append):
+        folders[:] = sorted(name for name in folders if not _skipped(folder, name))
+        for name in sorted(files):
+            if name.endswith(".py"):
+                yield os.path.normpath(os.path.join(folder, name))
+        for error in errors:
+            yield _io_error(str(error.filename or path), error)
+        errors.clear()
+
+
+def _skipped(parent: str, name: str) -> bool:
+    return (
+        name.startswith(".")
+        or name in _SKIPPED_FOLDERS
+        # Any folder holding a virtual environment, whatever its name.
+        or os.path.isfile(os.path.join(parent, name, "pyvenv.cfg"))
+    )
+
+
+def _io_error(path: str, exc: OSError) -> Report:
+    return Report(path, 0, 0, "E902", exc.strerror or str(exc))
+
+
+def _silenced(line: str, code: str) -> bool:
+    match = _NOQA.search(line)
+    if match is None:
+        return False
+    codes = match.group("codes")
+    return codes is None or code in re.split(r"[,\s]+", codes.upper())
+
+
+def _parse_codes(text: str) -> list[str]:
+    """Split ``--select`` / ``--ignore`` values, refusing codes that match no rule."""
+    codes = [code.strip().upper() for code in text.split(",") if code.strip()]
+    for code in codes:
+        if not any(rule.startswith(code) for rule in RULES):
+            known = ", ".join(RULES)
+            message = f"unknown code {code!r}: the codes are {known}"
+            raise argparse.ArgumentTypeError(message)
+    return codes
+
+
+def _enabled_codes(select: list[list[str]], ignore: list[list[str]]) -> frozenset[str]:
+    chosen = [code for group in select for code in group] or list(RULES)
+    dropped = [code for group in ignore for code in group]
+    return frozenset(
+        rule
+        for rule in RULES
+        if any(rule.startswith(code) for code in chosen)
+        and not any(rule.startswith(code) for code in dropped)
+    )
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _summary(reports: list[Report], scanned: int) -> str:
+    findings = [report for report in reports if not report.is_error]
+    errors = len(reports) - len(findings)
+    files = len({report.path for report in findings})
+    text = "No findings"
+    if findings:
+        text = f"{_plural(len(findings), 'finding')} in {_plural(files, 'file')}"
+    text += f" ({_plural(scanned, 'file')} scanned)"
+    if errors:
+        text += f"; {_plural(errors, 'input')} could not be scanned"
+    return text

@@ -1,0 +1,637 @@
+"""``tether scan``: every rule and non-rule, the output formats, noqa and exit codes.
+
+The scanned sources are written into ``tmp_path``: fixture files under ``tests/`` would
+be type-checked. In a source, ``# expect TET001`` marks the line where a finding must
+be, and a source without a mark must produce none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tether._cli import main
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+LINE = re.compile(
+    r"^(?P<path>.+):(?P<line>\d+):(?P<column>\d+): (?P<code>\w+) (?P<msg>.*)$"
+)
+DISCARDED = (
+    "dangling task: the result of {}() is discarded, so the task may be "
+    "garbage-collected mid-flight; use tether.spawn({}) inside "
+    "`async with tether.TaskRegistry():`"
+)
+GATHERED = (
+    "eager tasks made only to be gathered: asyncio.gather() wraps coroutines in tasks "
+    "itself, and no await comes between creating these tasks and gathering them; "
+    "use `await tether.run_all(coro1, coro2, ...)`"
+)
+
+
+def write(directory: Path, name: str, source: str | bytes) -> Path:
+    path = directory / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(source, bytes):
+        path.write_bytes(source)
+    else:
+        path.write_text(textwrap.dedent(source), encoding="utf-8")
+    return path
+
+
+def scan(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run ``tether scan ARGV`` and return its exit code, stdout and stderr."""
+    code = main(["scan", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def reports(out: str) -> list[tuple[str, int, int, str, str]]:
+    matches = [LINE.match(line) for line in out.splitlines()]
+    assert all(matches), out
+    return [
+        (m["path"], int(m["line"]), int(m["column"]), m["code"], m["msg"])
+        for m in matches
+        if m is not None
+    ]
+
+
+def check_marks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str
+) -> None:
+    """Scan ``source`` and compare its findings with its ``# expect CODE`` marks."""
+    path = write(tmp_path, "mod.py", source)
+    expected = [
+        (number, mark)
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        for mark in re.findall(r"# expect (TET\d+)", line)
+    ]
+    code, out, _ = scan(capsys, str(path))
+    assert [(line, found) for _, line, _, found, _ in reports(out)] == expected
+    assert code == (1 if expected else 0)
+
+
+FLAGGED_TET001 = {
+    "asyncio.create_task": """
+        import asyncio
+        async def f():
+            asyncio.create_task(work())  # expect TET001
+    """,
+    "asyncio.ensure_future": """
+        import asyncio
+        def f():
+            asyncio.ensure_future(work())  # expect TET001
+    """,
+    "module alias": """
+        import asyncio as aio
+        async def f():
+            aio.create_task(work())  # expect TET001
+    """,
+    "function alias": """
+        from asyncio import create_task as ct
+        async def f():
+            ct(work())  # expect TET001
+    """,
+    "imported ensure_future": """
+        from asyncio import ensure_future
+        async def f():
+            ensure_future(work())  # expect TET001
+    """,
+    "asyncio.tasks module": """
+        import asyncio.tasks
+        async def f():
+            asyncio.tasks.create_task(work())  # expect TET001
+    """,
+    "get_running_loop().create_task": """
+        import asyncio
+        async def f():
+            asyncio.get_running_loop().create_task(work())  # expect TET001
+    """,
+    "get_event_loop().create_task, imported": """
+        from asyncio import get_event_loop as gel
+        def f():
+            gel().create_task(work())  # expect TET001
+    """,
+    "a local from new_event_loop()": """
+        import asyncio
+        def f():
+            ev = asyncio.new_event_loop()
+            ev.create_task(work())  # expect TET001
+    """,
+    "a local from get_running_loop(), used in a nested function": """
+        import asyncio
+        async def f():
+            ev = asyncio.get_running_loop()
+            def later():
+                ev.create_task(work())  # expect TET001
+            return later
+    """,
+    "named loop": """
+        def f(loop):
+            loop.create_task(work())  # expect TET001
+    """,
+    "named _loop": """
+        def f(_loop):
+            _loop.create_task(work())  # expect TET001
+    """,
+    "self._loop and self.loop": """
+        class C:
+            def f(self):
+                self._loop.create_task(work())  # expect TET001
+                self.loop.create_task(work())  # expect TET001
+    """,
+    "parameter annotated AbstractEventLoop": """
+        import asyncio
+        def f(ev: asyncio.AbstractEventLoop, other: "AbstractEventLoop | None"):
+            ev.create_task(work())  # expect TET001
+            other.create_task(work())  # expect TET001
+    """,
+    "local annotated AbstractEventLoop": """
+        from asyncio import AbstractEventLoop
+        def f():
+            ev: AbstractEventLoop = make()
+            ev.create_task(work())  # expect TET001
+    """,
+    "attributes holding a loop": """
+        import asyncio
+        class C:
+            _ev: asyncio.AbstractEventLoop
+            def __init__(self):
+                self._other = asyncio.new_event_loop()
+            def f(self):
+                self._ev.create_task(work())  # expect TET001
+                self._other.create_task(work())  # expect TET001
+    """,
+    "lambda given to a callback": """
+        import asyncio
+        def f(loop, future):
+            loop.call_soon(lambda: asyncio.create_task(work()))  # expect TET001
+            future.add_done_callback(
+                callback=lambda _: asyncio.ensure_future(work()),  # expect TET001
+            )
+    """,
+    "local never used again": """
+        import asyncio
+        async def f():
+            task = asyncio.create_task(work())  # expect TET001
+            _ = asyncio.create_task(work())  # expect TET001
+            if (t := asyncio.create_task(work())):  # expect TET001
+                pass
+            del task
+    """,
+    "conditional expression statement": """
+        import asyncio
+        async def f(flag):
+            flag and asyncio.create_task(work())  # expect TET001
+    """,
+}
+
+NOT_FLAGGED_TET001 = {
+    "task group from async with": """
+        import asyncio
+        async def f():
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(work())
+            async with asyncio.TaskGroup() as loop:
+                loop.create_task(work())
+    """,
+    "task group parameter": """
+        import asyncio
+        from asyncio import TaskGroup
+        async def f(tg: TaskGroup, loop: "asyncio.TaskGroup"):
+            tg.create_task(work())
+            loop.create_task(work())
+    """,
+    "stored in an attribute or a subscript": """
+        import asyncio
+        class C:
+            def f(self, tasks):
+                self._task = asyncio.create_task(work())
+                tasks["key"] = asyncio.create_task(work())
+    """,
+    "awaited or returned": """
+        import asyncio
+        async def f():
+            await asyncio.create_task(work())
+            return asyncio.create_task(work())
+    """,
+    "added to a collection": """
+        import asyncio
+        BACKGROUND = set()
+        async def f(tasks):
+            tasks.append(asyncio.create_task(work()))
+            task = asyncio.create_task(work())
+            BACKGROUND.add(task)
+            task.add_done_callback(BACKGROUND.discard)
+    """,
+    "passed to a function": """
+        import asyncio
+        async def f():
+            register(asyncio.ensure_future(work()))
+            results = list(map(lambda c: asyncio.create_task(c), coros))
+            return results
+    """,
+    "local read in the next iteration or in a nested function": """
+        import asyncio
+        async def f():
+            task = None
+            while True:
+                if task is not None:
+                    await task
+                task = asyncio.create_task(work())
+        async def g():
+            def cancel():
+                kept.cancel()
+            kept = asyncio.create_task(work())
+            return cancel
+    """,
+    "global and module-level names": """
+        import asyncio
+        TASK = asyncio.create_task(work())
+        async def f():
+            global TASK
+            TASK = asyncio.create_task(work())
+    """,
+    "create_task of something that is not a loop": """
+        from mylib import create_task
+        async def f(client, tg):
+            client.create_task(work())
+            tg.create_task(work())
+            create_task(work())
+    """,
+}
+
+FLAGGED_TET002 = {
+    "a list of tasks": """
+        import asyncio
+        async def f():
+            tasks = [asyncio.create_task(a()), asyncio.create_task(b())]
+            return await asyncio.gather(*tasks)  # expect TET002
+    """,
+    "a comprehension": """
+        import asyncio
+        async def f(coros):
+            tasks = [asyncio.ensure_future(c) for c in coros[0]]
+            log("gathering")
+            results = await asyncio.gather(*tasks)  # expect TET002
+            for batch in coros:
+                tasks = [asyncio.create_task(c) for c in batch]
+                await asyncio.gather(*tasks)  # expect TET002
+            return results
+    """,
+    "a loop of appends": """
+        import asyncio
+        async def f(loop, coros):
+            tasks = []
+            for coro in coros:
+                tasks.append(loop.create_task(coro))
+            await asyncio.gather(*tasks, return_exceptions=True)  # expect TET002
+    """,
+    "tasks made in the gather call": """
+        from asyncio import create_task, gather
+        async def f(coros):
+            await gather(*[create_task(c) for c in coros])  # expect TET002
+            await gather(*map(create_task, coros))  # expect TET002
+            await gather(create_task(a()), create_task(b()))  # expect TET002
+    """,
+    "gathered inside try and with": """
+        import asyncio
+        async def f(coros, lock):
+            tasks = [asyncio.create_task(c) for c in coros]
+            with lock:
+                try:
+                    await asyncio.gather(*tasks)  # expect TET002
+                except OSError:
+                    pass
+    """,
+    "one name per task": """
+        import asyncio
+        async def f():
+            first = asyncio.create_task(a())
+            second = asyncio.create_task(b())
+            await asyncio.gather(first, second)  # expect TET002
+    """,
+}
+
+NOT_FLAGGED_TET002 = {
+    "asyncio.wait needs tasks": """
+        import asyncio
+        async def f(coros):
+            tasks = [asyncio.create_task(c) for c in coros]
+            await asyncio.wait(tasks)
+    """,
+    "an await in between": """
+        import asyncio
+        async def f(coros):
+            tasks = [asyncio.create_task(c) for c in coros]
+            await asyncio.sleep(1)
+            await asyncio.gather(*tasks)
+            more = []
+            for coro in coros:
+                more.append(asyncio.create_task(coro))
+                await asyncio.sleep(0)
+            await asyncio.gather(*more)
+    """,
+    "tasks used for more than the gather": """
+        import asyncio
+        async def f(coros):
+            tasks = [asyncio.create_task(c) for c in coros]
+            tasks[0].add_done_callback(print)
+            await asyncio.gather(*tasks)
+            futures = [asyncio.ensure_future(c) for c in coros]
+            try:
+                await asyncio.gather(*futures)
+            finally:
+                for future in futures:
+                    future.cancel()
+            named = [asyncio.create_task(c, name="worker") for c in coros]
+            await asyncio.gather(*named)
+    """,
+    "an await in the header of an if around the gather, or a loop": """
+        import asyncio
+        async def f(coros):
+            tasks = [asyncio.create_task(c) for c in coros]
+            if await ready():
+                await asyncio.gather(*tasks)
+            for _ in range(3):
+                await asyncio.gather(*tasks)
+    """,
+    "one task made for more than the gather": """
+        import asyncio
+        async def f(sem):
+            async def first():
+                second.cancel()
+            one = asyncio.create_task(first())
+            second = asyncio.create_task(work())
+            await asyncio.gather(one, second)
+    """,
+    "coroutines gathered": """
+        import asyncio
+        async def f(coros):
+            await asyncio.gather(*coros)
+            await asyncio.gather(a(), b())
+    """,
+}
+
+
+@pytest.mark.parametrize("source", FLAGGED_TET001.values(), ids=FLAGGED_TET001)
+def test_tet001_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str
+) -> None:
+    check_marks(tmp_path, capsys, source)
+
+
+@pytest.mark.parametrize("source", NOT_FLAGGED_TET001.values(), ids=NOT_FLAGGED_TET001)
+def test_tet001_does_not_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str
+) -> None:
+    check_marks(tmp_path, capsys, source)
+
+
+@pytest.mark.parametrize("source", FLAGGED_TET002.values(), ids=FLAGGED_TET002)
+def test_tet002_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str
+) -> None:
+    check_marks(tmp_path, capsys, source)
+
+
+@pytest.mark.parametrize("source", NOT_FLAGGED_TET002.values(), ids=NOT_FLAGGED_TET002)
+def test_tet002_does_not_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str
+) -> None:
+    check_marks(tmp_path, capsys, source)
+
+
+def test_messages_and_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path,
+        "mod.py",
+        """\
+        import asyncio
+        async def f(coros):
+            asyncio.create_task(work(1))
+            task = asyncio.get_running_loop().create_task(coros[0])
+            loop.call_soon(lambda: asyncio.ensure_future(work()))
+            tasks = [asyncio.create_task(c) for c in coros]
+            await asyncio.gather(*tasks)
+            s = "é"; asyncio.ensure_future(a_long_function_name(with_args, and_more))
+        """,
+    )
+    code, out, err = scan(capsys, str(path))
+    hint = "so the task may be garbage-collected mid-flight; use tether.spawn"
+    registry = "inside `async with tether.TaskRegistry():`"
+    assert out.splitlines() == [
+        f"{path}:3:5: TET001 " + DISCARDED.format("asyncio.create_task", "work(1)"),
+        f"{path}:4:12: TET001 dangling task: the result of "
+        "asyncio.get_running_loop().create_task() is stored in 'task', which is never "
+        f"used again, {hint}(coros[0]) {registry}",
+        f"{path}:5:28: TET001 dangling task: the result of asyncio.ensure_future() is "
+        "returned by a lambda callback, whose return value is discarded, "
+        f"{hint}(work()) {registry}",
+        f"{path}:7:11: TET002 {GATHERED}",
+        # The column counts characters, not the two bytes of "é"; a long argument
+        # is not repeated in the hint.
+        f"{path}:8:14: TET001 " + DISCARDED.format("asyncio.ensure_future", "coro"),
+    ]
+    assert err == "5 findings in 1 file (1 file scanned)\n"
+    assert code == 1
+
+
+@pytest.mark.parametrize(
+    ("comment", "flagged"),
+    [
+        ("# noqa: TET001", False),
+        ("# noqa", False),
+        ("#noqa:TET002,TET001", False),
+        ("# NOQA: E501 TET001 (a reason)", False),
+        ("# noqa: E501", True),
+        ("# noqa: TET002", True),
+        ("# a comment", True),
+    ],
+)
+def test_noqa(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], comment: str, flagged: bool
+) -> None:
+    source = f"import asyncio\nasyncio.ensure_future(work())  {comment}\n"
+    code, out, err = scan(capsys, str(write(tmp_path, "mod.py", source)))
+    assert [found[3] for found in reports(out)] == (["TET001"] if flagged else [])
+    assert code == (1 if flagged else 0)
+    assert err == ("1 finding in 1 file" if flagged else "No findings") + (
+        " (1 file scanned)\n"
+    )
+
+
+BOTH = """
+    import asyncio
+    async def f(coros):
+        asyncio.create_task(work())
+        await asyncio.gather(*[asyncio.create_task(c) for c in coros])
+"""
+
+
+@pytest.mark.parametrize(
+    ("options", "codes"),
+    [
+        ([], ["TET001", "TET002"]),
+        (["--select", "TET002"], ["TET002"]),
+        (["--select", "tet001,TET002"], ["TET001", "TET002"]),
+        (["--select", "TET"], ["TET001", "TET002"]),
+        (["--select", "TET001", "--select", "TET002"], ["TET001", "TET002"]),
+        (["--ignore", "TET001"], ["TET002"]),
+        (["--select", "TET", "--ignore", "TET00"], []),
+    ],
+)
+def test_select_and_ignore(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    options: list[str],
+    codes: list[str],
+) -> None:
+    code, out, _ = scan(capsys, str(write(tmp_path, "mod.py", BOTH)), *options)
+    assert [found[3] for found in reports(out)] == codes
+    assert code == (1 if codes else 0)
+
+
+def test_unknown_code_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["scan", str(tmp_path), "--select", "TET9"])
+    assert exit_info.value.code == 2
+    assert (
+        "unknown code 'TET9': the codes are TET001, TET002" in capsys.readouterr().err
+    )
+
+
+def test_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = write(tmp_path, "a.py", BOTH)
+    bad = write(tmp_path, "b.py", "x = (\n")
+    missing = tmp_path / "missing.py"
+    code, out, err = scan(capsys, "--format", "json", str(tmp_path), str(missing))
+    assert json.loads(out) == [
+        {
+            "path": str(good),
+            "line": 4,
+            "column": 5,
+            "code": "TET001",
+            "message": DISCARDED.format("asyncio.create_task", "work()"),
+        },
+        {
+            "path": str(good),
+            "line": 5,
+            "column": 11,
+            "code": "TET002",
+            "message": GATHERED,
+        },
+        {
+            "path": str(bad),
+            "line": 1,
+            "column": 5,
+            "code": "E999",
+            "message": "SyntaxError: '(' was never closed",
+        },
+        {
+            "path": str(missing),
+            "line": 0,
+            "column": 0,
+            "code": "E902",
+            "message": "No such file or directory",
+        },
+    ]
+    assert err == ""
+    assert code == 2
+
+
+def test_json_without_findings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "mod.py", "import asyncio\n")
+    assert scan(capsys, "--format", "json", str(path)) == (0, "[]\n", "")
+
+
+def test_directories_are_walked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dangling = "import asyncio\nasyncio.create_task(work())\n"
+    for name in [
+        "pkg/a.py",
+        "pkg/sub/b.py",
+        "pkg/sub/not_python.txt",
+        ".hidden/c.py",
+        "pkg/.cache/d.py",
+        ".venv/lib/e.py",
+        "venv/lib/f.py",
+        "lib/python3.13/site-packages/g.py",
+        "pkg/__pycache__/h.py",
+        "env_with_another_name/lib/i.py",
+    ]:
+        write(tmp_path, name, dangling)
+    write(tmp_path, "env_with_another_name/pyvenv.cfg", "home = /usr/bin\n")
+    code, out, err = scan(capsys, str(tmp_path))
+    found = [os.path.relpath(path, tmp_path) for path, *_ in reports(out)]
+    assert found == [os.path.join("pkg", "a.py"), os.path.join("pkg", "sub", "b.py")]
+    assert err == "2 findings in 2 files (2 files scanned)\n"
+    assert code == 1
+    # A path given by name is scanned even inside a skipped folder, whatever its suffix.
+    hidden = tmp_path / ".hidden" / "c.py"
+    text = tmp_path / "pkg" / "sub" / "not_python.txt"
+    code, out, _ = scan(capsys, str(hidden), str(text), str(hidden))
+    assert [found[0] for found in reports(out)] == [str(hidden), str(text)]
+
+
+def test_exit_code_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The invalid escape sequence warns as the file is parsed: it must not show, nor
+    # fail this test, which turns warnings into errors.
+    source = 'import asyncio, re\nasyncio.run(main(re.compile("\\d")))\n'
+    path = write(tmp_path, "mod.py", source)
+    assert scan(capsys, str(path)) == (0, "", "No findings (1 file scanned)\n")
+
+
+def test_bad_inputs_exit_2_and_the_rest_is_scanned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path, "a_syntax_error.py", "def (:\n")
+    write(tmp_path, "b_undecodable.py", b"x = '\xff'\n")
+    os.symlink(tmp_path / "nowhere.py", tmp_path / "c_broken_link.py")
+    write(tmp_path, "d_dangling.py", "import asyncio\nasyncio.create_task(work())\n")
+    missing = tmp_path / "missing"
+    code, out, err = scan(capsys, str(tmp_path), str(missing))
+    lines = out.splitlines()
+    assert (
+        lines[0]
+        == f"{tmp_path / 'a_syntax_error.py'}:1:5: E999 SyntaxError: invalid syntax"
+    )
+    assert lines[1:] == [
+        f"{tmp_path / 'b_undecodable.py'}:0:0: E902 cannot decode the file: "
+        "invalid or missing encoding declaration",
+        f"{tmp_path / 'c_broken_link.py'}:0:0: E902 No such file or directory",
+        f"{tmp_path / 'd_dangling.py'}:2:1: TET001 "
+        + DISCARDED.format("asyncio.create_task", "work()"),
+        f"{missing}:0:0: E902 No such file or directory",
+    ]
+    assert (
+        err == "1 finding in 1 file (5 files scanned); 4 inputs could not be scanned\n"
+    )
+    assert code == 2
+
+
+def test_python_dash_m(tmp_path: Path) -> None:
+    path = write(tmp_path, "mod.py", "import asyncio\nasyncio.create_task(work())\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "tether", "scan", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.stdout.startswith(f"{path}:2:1: TET001 dangling task: ")
+    assert result.returncode == 1
