@@ -149,14 +149,18 @@ def start(item: Any) -> Coroutine[Any, Any, Any]:
     if type(item) is CoroutineType:
         return item  # pyright: ignore[reportUnknownVariableType]
     if type(item) is tuple:
-        wrapper, target = cast("tuple[Callable[[Any], Coroutine[Any, Any, Any]], Any]", item)
+        wrapper, target = cast(
+            "tuple[Callable[[Any], Coroutine[Any, Any, Any]], Any]", item
+        )
         return wrapper(target)
     if isinstance(item, Coroutine):
         return item  # pyright: ignore[reportUnknownVariableType]
     coro = item()
     if not isinstance(coro, Coroutine):
         close_if_coroutine(coro)
-        raise TypeError(f"{name_of(item)}() returned {type(coro).__name__}, not a coroutine")
+        raise TypeError(
+            f"{name_of(item)}() returned {type(coro).__name__}, not a coroutine"
+        )
     return coro  # pyright: ignore[reportUnknownVariableType]
 
 
@@ -219,7 +223,7 @@ class Engine:
         self.scope_cls: Any = None
         self.scopes: dict[int, Any] = {}
 
-    # -- driving ------------------------------------------------------------------------
+    # -- driving --------------------------------------------------------------------
 
     async def run(self, timeout: float | None) -> None:
         """Run every input, stopping early as the mode says or when ``timeout``
@@ -316,7 +320,7 @@ class Engine:
             close_if_coroutine(self.inputs[index])
             self.inputs[index] = None
 
-    # -- children -----------------------------------------------------------------------
+    # -- children -------------------------------------------------------------------
 
     async def _child(self, index: int, coro: Coroutine[Any, Any, Any]) -> None:
         if self.stop:  # stopped before this child's first step: it never runs
@@ -356,7 +360,7 @@ class Engine:
 
     def _failed(self, index: int, exc: Exception) -> None:
         mode = self.mode
-        if mode == SETTLE or mode == RACE:
+        if mode in (SETTLE, RACE):
             self.results[index] = exc
         elif self.first is None:
             self.first = exc
@@ -389,4 +393,3 @@ class Engine:
         while self.in_flight:
             self.wake = anyio.Event()
             await self.wake.wait()
-

@@ -35,7 +35,7 @@ T10 = TypeVar("T10")
 
 #: One input of the gather family: an awaitable, or a zero-argument async callable
 #: that is called only when its slot frees.
-Work: TypeAlias = "Awaitable[T] | Callable[[], Awaitable[T]]"
+Work: TypeAlias = Awaitable[T] | Callable[[], Awaitable[T]]
 
 
 @overload
@@ -50,7 +50,8 @@ async def run_all(
 ) -> tuple[T1]: ...
 @overload
 async def run_all(
-    w1: Work[T1], w2: Work[T2],
+    w1: Work[T1],
+    w2: Work[T2],
     /,
     *,
     limit: int | None = None,
@@ -60,7 +61,9 @@ async def run_all(
 ) -> tuple[T1, T2]: ...
 @overload
 async def run_all(
-    w1: Work[T1], w2: Work[T2], w3: Work[T3],
+    w1: Work[T1],
+    w2: Work[T2],
+    w3: Work[T3],
     /,
     *,
     limit: int | None = None,
@@ -70,7 +73,10 @@ async def run_all(
 ) -> tuple[T1, T2, T3]: ...
 @overload
 async def run_all(
-    w1: Work[T1], w2: Work[T2], w3: Work[T3], w4: Work[T4],
+    w1: Work[T1],
+    w2: Work[T2],
+    w3: Work[T3],
+    w4: Work[T4],
     /,
     *,
     limit: int | None = None,
@@ -80,7 +86,11 @@ async def run_all(
 ) -> tuple[T1, T2, T3, T4]: ...
 @overload
 async def run_all(
-    w1: Work[T1], w2: Work[T2], w3: Work[T3], w4: Work[T4], w5: Work[T5],
+    w1: Work[T1],
+    w2: Work[T2],
+    w3: Work[T3],
+    w4: Work[T4],
+    w5: Work[T5],
     /,
     *,
     limit: int | None = None,
@@ -90,7 +100,12 @@ async def run_all(
 ) -> tuple[T1, T2, T3, T4, T5]: ...
 @overload
 async def run_all(
-    w1: Work[T1], w2: Work[T2], w3: Work[T3], w4: Work[T4], w5: Work[T5], w6: Work[T6],
+    w1: Work[T1],
+    w2: Work[T2],
+    w3: Work[T3],
+    w4: Work[T4],
+    w5: Work[T5],
+    w6: Work[T6],
     /,
     *,
     limit: int | None = None,
@@ -100,7 +115,13 @@ async def run_all(
 ) -> tuple[T1, T2, T3, T4, T5, T6]: ...
 @overload
 async def run_all(
-    w1: Work[T1], w2: Work[T2], w3: Work[T3], w4: Work[T4], w5: Work[T5], w6: Work[T6], w7: Work[T7],
+    w1: Work[T1],
+    w2: Work[T2],
+    w3: Work[T3],
+    w4: Work[T4],
+    w5: Work[T5],
+    w6: Work[T6],
+    w7: Work[T7],
     /,
     *,
     limit: int | None = None,
@@ -110,7 +131,14 @@ async def run_all(
 ) -> tuple[T1, T2, T3, T4, T5, T6, T7]: ...
 @overload
 async def run_all(
-    w1: Work[T1], w2: Work[T2], w3: Work[T3], w4: Work[T4], w5: Work[T5], w6: Work[T6], w7: Work[T7], w8: Work[T8],
+    w1: Work[T1],
+    w2: Work[T2],
+    w3: Work[T3],
+    w4: Work[T4],
+    w5: Work[T5],
+    w6: Work[T6],
+    w7: Work[T7],
+    w8: Work[T8],
     /,
     *,
     limit: int | None = None,
@@ -120,7 +148,15 @@ async def run_all(
 ) -> tuple[T1, T2, T3, T4, T5, T6, T7, T8]: ...
 @overload
 async def run_all(
-    w1: Work[T1], w2: Work[T2], w3: Work[T3], w4: Work[T4], w5: Work[T5], w6: Work[T6], w7: Work[T7], w8: Work[T8], w9: Work[T9],
+    w1: Work[T1],
+    w2: Work[T2],
+    w3: Work[T3],
+    w4: Work[T4],
+    w5: Work[T5],
+    w6: Work[T6],
+    w7: Work[T7],
+    w8: Work[T8],
+    w9: Work[T9],
     /,
     *,
     limit: int | None = None,
@@ -130,7 +166,16 @@ async def run_all(
 ) -> tuple[T1, T2, T3, T4, T5, T6, T7, T8, T9]: ...
 @overload
 async def run_all(
-    w1: Work[T1], w2: Work[T2], w3: Work[T3], w4: Work[T4], w5: Work[T5], w6: Work[T6], w7: Work[T7], w8: Work[T8], w9: Work[T9], w10: Work[T10],
+    w1: Work[T1],
+    w2: Work[T2],
+    w3: Work[T3],
+    w4: Work[T4],
+    w5: Work[T5],
+    w6: Work[T6],
+    w7: Work[T7],
+    w8: Work[T8],
+    w9: Work[T9],
+    w10: Work[T10],
     /,
     *,
     limit: int | None = None,
@@ -216,7 +261,8 @@ async def settle_all(
 ) -> tuple[T1 | Exception]: ...
 @overload
 async def settle_all(
-    w1: Work[T1], w2: Work[T2],
+    w1: Work[T1],
+    w2: Work[T2],
     /,
     *,
     limit: int | None = None,
@@ -226,7 +272,9 @@ async def settle_all(
 ) -> tuple[T1 | Exception, T2 | Exception]: ...
 @overload
 async def settle_all(
-    w1: Work[T1], w2: Work[T2], w3: Work[T3],
+    w1: Work[T1],
+    w2: Work[T2],
+    w3: Work[T3],
     /,
     *,
     limit: int | None = None,
@@ -236,7 +284,10 @@ async def settle_all(
 ) -> tuple[T1 | Exception, T2 | Exception, T3 | Exception]: ...
 @overload
 async def settle_all(
-    w1: Work[T1], w2: Work[T2], w3: Work[T3], w4: Work[T4],
+    w1: Work[T1],
+    w2: Work[T2],
+    w3: Work[T3],
+    w4: Work[T4],
     /,
     *,
     limit: int | None = None,
@@ -246,64 +297,150 @@ async def settle_all(
 ) -> tuple[T1 | Exception, T2 | Exception, T3 | Exception, T4 | Exception]: ...
 @overload
 async def settle_all(
-    w1: Work[T1], w2: Work[T2], w3: Work[T3], w4: Work[T4], w5: Work[T5],
+    w1: Work[T1],
+    w2: Work[T2],
+    w3: Work[T3],
+    w4: Work[T4],
+    w5: Work[T5],
     /,
     *,
     limit: int | None = None,
     per_second: float | None = None,
     burst: int = 1,
     timeout: float | None = None,
-) -> tuple[T1 | Exception, T2 | Exception, T3 | Exception, T4 | Exception, T5 | Exception]: ...
+) -> tuple[
+    T1 | Exception, T2 | Exception, T3 | Exception, T4 | Exception, T5 | Exception
+]: ...
 @overload
 async def settle_all(
-    w1: Work[T1], w2: Work[T2], w3: Work[T3], w4: Work[T4], w5: Work[T5], w6: Work[T6],
+    w1: Work[T1],
+    w2: Work[T2],
+    w3: Work[T3],
+    w4: Work[T4],
+    w5: Work[T5],
+    w6: Work[T6],
     /,
     *,
     limit: int | None = None,
     per_second: float | None = None,
     burst: int = 1,
     timeout: float | None = None,
-) -> tuple[T1 | Exception, T2 | Exception, T3 | Exception, T4 | Exception, T5 | Exception, T6 | Exception]: ...
+) -> tuple[
+    T1 | Exception,
+    T2 | Exception,
+    T3 | Exception,
+    T4 | Exception,
+    T5 | Exception,
+    T6 | Exception,
+]: ...
 @overload
 async def settle_all(
-    w1: Work[T1], w2: Work[T2], w3: Work[T3], w4: Work[T4], w5: Work[T5], w6: Work[T6], w7: Work[T7],
+    w1: Work[T1],
+    w2: Work[T2],
+    w3: Work[T3],
+    w4: Work[T4],
+    w5: Work[T5],
+    w6: Work[T6],
+    w7: Work[T7],
     /,
     *,
     limit: int | None = None,
     per_second: float | None = None,
     burst: int = 1,
     timeout: float | None = None,
-) -> tuple[T1 | Exception, T2 | Exception, T3 | Exception, T4 | Exception, T5 | Exception, T6 | Exception, T7 | Exception]: ...
+) -> tuple[
+    T1 | Exception,
+    T2 | Exception,
+    T3 | Exception,
+    T4 | Exception,
+    T5 | Exception,
+    T6 | Exception,
+    T7 | Exception,
+]: ...
 @overload
 async def settle_all(
-    w1: Work[T1], w2: Work[T2], w3: Work[T3], w4: Work[T4], w5: Work[T5], w6: Work[T6], w7: Work[T7], w8: Work[T8],
+    w1: Work[T1],
+    w2: Work[T2],
+    w3: Work[T3],
+    w4: Work[T4],
+    w5: Work[T5],
+    w6: Work[T6],
+    w7: Work[T7],
+    w8: Work[T8],
     /,
     *,
     limit: int | None = None,
     per_second: float | None = None,
     burst: int = 1,
     timeout: float | None = None,
-) -> tuple[T1 | Exception, T2 | Exception, T3 | Exception, T4 | Exception, T5 | Exception, T6 | Exception, T7 | Exception, T8 | Exception]: ...
+) -> tuple[
+    T1 | Exception,
+    T2 | Exception,
+    T3 | Exception,
+    T4 | Exception,
+    T5 | Exception,
+    T6 | Exception,
+    T7 | Exception,
+    T8 | Exception,
+]: ...
 @overload
 async def settle_all(
-    w1: Work[T1], w2: Work[T2], w3: Work[T3], w4: Work[T4], w5: Work[T5], w6: Work[T6], w7: Work[T7], w8: Work[T8], w9: Work[T9],
+    w1: Work[T1],
+    w2: Work[T2],
+    w3: Work[T3],
+    w4: Work[T4],
+    w5: Work[T5],
+    w6: Work[T6],
+    w7: Work[T7],
+    w8: Work[T8],
+    w9: Work[T9],
     /,
     *,
     limit: int | None = None,
     per_second: float | None = None,
     burst: int = 1,
     timeout: float | None = None,
-) -> tuple[T1 | Exception, T2 | Exception, T3 | Exception, T4 | Exception, T5 | Exception, T6 | Exception, T7 | Exception, T8 | Exception, T9 | Exception]: ...
+) -> tuple[
+    T1 | Exception,
+    T2 | Exception,
+    T3 | Exception,
+    T4 | Exception,
+    T5 | Exception,
+    T6 | Exception,
+    T7 | Exception,
+    T8 | Exception,
+    T9 | Exception,
+]: ...
 @overload
 async def settle_all(
-    w1: Work[T1], w2: Work[T2], w3: Work[T3], w4: Work[T4], w5: Work[T5], w6: Work[T6], w7: Work[T7], w8: Work[T8], w9: Work[T9], w10: Work[T10],
+    w1: Work[T1],
+    w2: Work[T2],
+    w3: Work[T3],
+    w4: Work[T4],
+    w5: Work[T5],
+    w6: Work[T6],
+    w7: Work[T7],
+    w8: Work[T8],
+    w9: Work[T9],
+    w10: Work[T10],
     /,
     *,
     limit: int | None = None,
     per_second: float | None = None,
     burst: int = 1,
     timeout: float | None = None,
-) -> tuple[T1 | Exception, T2 | Exception, T3 | Exception, T4 | Exception, T5 | Exception, T6 | Exception, T7 | Exception, T8 | Exception, T9 | Exception, T10 | Exception]: ...
+) -> tuple[
+    T1 | Exception,
+    T2 | Exception,
+    T3 | Exception,
+    T4 | Exception,
+    T5 | Exception,
+    T6 | Exception,
+    T7 | Exception,
+    T8 | Exception,
+    T9 | Exception,
+    T10 | Exception,
+]: ...
 @overload
 async def settle_all(
     *work: Work[T],

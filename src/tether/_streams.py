@@ -13,18 +13,22 @@ most ``limit`` results are buffered, however long the input is.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Callable, Coroutine, Iterable
-from contextlib import AbstractAsyncContextManager
-from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
-from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from typing_extensions import Self
 
 from ._calls import close_if_coroutine, describe, is_async_callable
 from ._engine import prepare, start, validate_options
-from ._gather import Work
+
+if TYPE_CHECKING:  # imported on first use, to keep `import tether` fast
+    from contextlib import AbstractAsyncContextManager
+    from types import TracebackType
+
+    from anyio.abc import TaskGroup
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+    from ._gather import Work
 
 __all__ = ["Completions", "amap", "as_completed"]
 
@@ -233,4 +237,6 @@ def as_completed(
         result: T = await start(item)
         return index, result
 
-    return Completions(run_one, range(len(inputs)), limit or max(len(inputs), 1), inputs)
+    return Completions(
+        run_one, range(len(inputs)), limit or max(len(inputs), 1), inputs
+    )

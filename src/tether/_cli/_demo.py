@@ -89,7 +89,9 @@ async def _hazard(under_registry: bool) -> list[str]:
     events: list[str] = []
     waiters: weakref.WeakSet[Any] = weakref.WeakSet()
     loop = asyncio.get_running_loop()
-    loop.set_exception_handler(lambda _loop, ctx: events.append(f"loop: {ctx['message']}"))
+    loop.set_exception_handler(
+        lambda _loop, ctx: events.append(f"loop: {ctx['message']}")
+    )
     if under_registry:
         async with tether.TaskRegistry(name="demo") as tasks:
             events.append("tasks.spawn(victim)")
@@ -101,7 +103,7 @@ async def _hazard(under_registry: bool) -> list[str]:
                 future.set_result("hello")
     else:
         events.append("asyncio.create_task(victim)")
-        asyncio.create_task(_victim(events, waiters))  # noqa: RUF006: the hazard on show
+        asyncio.create_task(_victim(events, waiters))  # noqa: RUF006, TET001 (on show)
         await asyncio.sleep(0)
         gc.collect()
         events.append(f"gc.collect(): future alive = {len(waiters) == 1}")
@@ -111,7 +113,9 @@ async def _hazard(under_registry: bool) -> list[str]:
     return events
 
 
-def _columns(title: str, left: tuple[str, list[str]], right: tuple[str, list[str]]) -> str:
+def _columns(
+    title: str, left: tuple[str, list[str]], right: tuple[str, list[str]]
+) -> str:
     rows = [title, "", f"  {left[0]:<{_WIDTH}}  {right[0]}", ""]
     for i in range(max(len(left[1]), len(right[1]))):
         a = left[1][i] if i < len(left[1]) else ""
