@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 project = "tether"
 author = "The tether developers"
-copyright = "2026, the tether developers"  # noqa: A001
+copyright = "2026, the tether developers"
 
 extensions = [
     "myst_parser",

@@ -23,10 +23,10 @@ from ._registry import OnError as OnError
 from ._registry import RegistryStatistics as RegistryStatistics
 from ._registry import TaskRegistry as TaskRegistry
 from ._spawn import current_registry as current_registry
+from ._spawn import spawn as spawn
 from ._streams import Completions as Completions
 from ._streams import amap as amap
 from ._streams import as_completed as as_completed
-from ._spawn import spawn as spawn
 
 __all__ = [
     "Completions",

@@ -50,21 +50,21 @@ def name_of(obj: object) -> str:
 
 def close_if_coroutine(obj: object) -> None:
     """Close ``obj`` if it is a coroutine object, so refusing it leaks no warning."""
-    if isinstance(obj, CoroutineType):
+    if isinstance(obj, CoroutineType | Coroutine):
         obj.close()
-    elif isinstance(obj, Coroutine):
-        obj.close()  # pyright: ignore[reportUnknownMemberType]
 
 
 def is_async_callable(fn: object) -> bool:
     """Whether calling ``fn`` returns a coroutine, known without calling it."""
     if inspect.iscoroutinefunction(fn):
         return True
-    call = getattr(type(fn), "__call__", None)  # noqa: B004: we want the type's method
+    call = getattr(type(fn), "__call__", None)  # noqa: B004 - the type's __call__
     return call is not None and inspect.iscoroutinefunction(call)
 
 
-def coroutine_from(fn: Any, args: tuple[Any, ...], api: str) -> Coroutine[Any, Any, Any]:
+def coroutine_from(
+    fn: Any, args: tuple[Any, ...], api: str
+) -> Coroutine[Any, Any, Any]:
     """Return the coroutine ``fn(*args)``, or ``fn`` itself if it is a coroutine object.
 
     Raises ``TypeError`` naming ``api`` and showing the fix for: a coroutine object
@@ -75,9 +75,10 @@ def coroutine_from(fn: Any, args: tuple[Any, ...], api: str) -> Coroutine[Any, A
         is_async = bool(fn.__code__.co_flags & _CO_COROUTINE)
     elif isinstance(fn, CoroutineType | Coroutine):
         if args:
-            close_if_coroutine(fn)
+            close_if_coroutine(fn)  # pyright: ignore[reportUnknownArgumentType]
             raise TypeError(
-                f"{api}() got a coroutine object ({describe(fn)}) and arguments "
+                f"{api}() got a coroutine object "
+                f"({describe(fn)}) and arguments "  # pyright: ignore[reportUnknownArgumentType]
                 f"{args!r}: a coroutine object already has its arguments. Pass "
                 f"either {api}(fn, *args) or {api}(fn(*args))"
             )
@@ -95,6 +96,13 @@ def coroutine_from(fn: Any, args: tuple[Any, ...], api: str) -> Coroutine[Any, A
     else:
         is_async = is_async_callable(fn)
     if not is_async:
+        if inspect.isasyncgenfunction(fn):
+            raise TypeError(
+                f"{api}() takes an async function, but {describe(fn)} is an async "
+                "generator function: a task returns a result, it does not yield. "
+                "Consume it in an async function and spawn that: "
+                "`async def drain(): async for item in agen(): ...`"
+            )
         raise TypeError(
             f"{api}() takes an async function, but {describe(fn)} is a sync function "
             f"and was not called. Make it `async def`, or run it in a worker thread "
@@ -114,14 +122,16 @@ def coroutine_from(fn: Any, args: tuple[Any, ...], api: str) -> Coroutine[Any, A
     if not isinstance(coro, CoroutineType | Coroutine):
         raise TypeError(
             f"{api}() expected {describe(fn)}(...) to return a coroutine, got "
-            f"{type(coro).__name__}"  # pyright: ignore[reportUnknownArgumentType]
+            f"{type(coro).__name__}"
         )
     return coro  # pyright: ignore[reportUnknownVariableType]
 
 
 def spawn_site() -> str:
     """``"file:line"`` of the innermost caller outside tether itself."""
-    frame = sys._getframe(1)  # pyright: ignore[reportPrivateUsage]
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+    frame = sys._getframe(1)
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(
+        _PACKAGE_DIR
+    ):
         frame = frame.f_back
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"

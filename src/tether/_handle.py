@@ -10,16 +10,17 @@ it does not need.
 from __future__ import annotations
 
 import enum
-from collections.abc import Coroutine, Generator
-from contextvars import Context
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, cast, final
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, cast
 
 from anyio.lowlevel import checkpoint
-from typing_extensions import TypeVar
+from typing_extensions import TypeVar, final  # sets __final__ on 3.10 too
 
 from ._exceptions import TaskCancelled, TaskNotFinished
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine, Generator
+    from contextvars import Context
+
     from ._registry import TaskRegistry
 
 __all__ = ["Handle", "Status"]
@@ -183,7 +184,7 @@ class Handle(Generic[T_co]):
         checkpoint, and at every one after that until it ends.
         """
         if self._status is RUNNING or self._status is QUEUED:
-            self._registry._cancel_task(self)  # pyright: ignore[reportPrivateUsage]
+            self._registry._cancel_task(self)
 
     async def wait(self) -> None:
         """Wait until the task has ended, whatever the outcome; never raises it.
@@ -208,7 +209,7 @@ class Handle(Generic[T_co]):
         # per task would cost every task its allocation.
         event = self._event
         if event is None:
-            event = self._event = self._registry._event_cls()  # pyright: ignore[reportPrivateUsage]
+            event = self._event = self._registry._event_cls()
             self._awaiters = 0
         return event
 
@@ -222,7 +223,7 @@ class Handle(Generic[T_co]):
             if self._awaiters == 0 and self._status is FAILED and not self._delivered:
                 # Every awaiter that was suspended when the task failed is gone
                 # without receiving it: report it now, once.
-                self._registry._report(self)  # pyright: ignore[reportPrivateUsage]
+                self._registry._report(self)
             raise
         self._awaiters -= 1
         return self._outcome()

@@ -12,17 +12,20 @@ import enum
 import functools
 import logging
 import sys
-from collections import deque
-from collections.abc import Callable, Coroutine
 from contextvars import Context, ContextVar, Token
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import anyio
 import anyio.lowlevel
 from typing_extensions import Self, TypeVarTuple, Unpack
 
-from ._calls import close_if_coroutine, coroutine_from, name_of
+from ._calls import (
+    close_if_coroutine,
+    coroutine_from,
+    describe,
+    is_async_callable,
+    name_of,
+)
 from ._exceptions import RegistryClosed
 from ._handle import FAILED, QUEUED, RUNNING, Handle
 from ._spawn import ambient
@@ -31,6 +34,11 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
 
 if TYPE_CHECKING:
+    import asyncio
+    from collections import deque
+    from collections.abc import Callable, Coroutine
+    from types import TracebackType
+
     from ._registry import OnError
 
 __all__ = ["Lifecycle", "RegistryState", "SlotWaiter"]
@@ -71,7 +79,7 @@ CLOSED = RegistryState.CLOSED
 _RAISE, _LOG, _CALL = 0, 1, 2
 
 _WHY_CLOSED = {
-    NEW: "not entered yet: open it first with `async with registry:`",
+    NEW: "NEW: it has not been entered yet. Open it first with `async with registry:`",
     DRAINING: (
         "DRAINING: its body has ended, and only its own tasks may spawn follow-up "
         "work while it waits for them. Spawn inside the `async with` block"
@@ -122,20 +130,38 @@ class _Binding(Generic[R]):
         ambient.reset(self._token)
 
 
-def _task_creator(loop: Any) -> Callable[..., Any]:
-    """``loop.create_task``, unless the loop's task factory would start the task
-    eagerly, inside the spawn call: then a plain, lazy ``asyncio.Task``."""
+def _task_creator(loop: asyncio.AbstractEventLoop) -> Callable[..., Any]:
+    """``loop.create_task``, unless the loop's task factory starts tasks eagerly,
+    inside ``create_task``: then a plain, lazy ``asyncio.Task``.
+
+    asyncio's own eager factories are recognised; any other factory is tried once
+    with a probe task, since a wrapped or custom eager factory would otherwise run
+    the task inside ``spawn``, before the registry holds it.
+    """
+    factory = loop.get_task_factory()
+    if factory is None:
+        return loop.create_task
     import asyncio
 
-    factory = loop.get_task_factory()
-    if factory is None or sys.version_info < (3, 12):
-        return loop.create_task  # type: ignore[no-any-return]
-    eager = asyncio.create_eager_task_factory(asyncio.Task)
-    if factory is asyncio.eager_task_factory or (
-        getattr(factory, "__code__", None) is eager.__code__
+    lazy = functools.partial(asyncio.Task, loop=loop)
+    if sys.version_info >= (3, 12) and (
+        factory is asyncio.eager_task_factory
+        or getattr(factory, "__code__", None)
+        is asyncio.create_eager_task_factory(asyncio.Task).__code__
     ):
-        return functools.partial(asyncio.Task, loop=loop)
-    return loop.create_task  # type: ignore[no-any-return]
+        return lazy
+    started: list[bool] = []
+
+    async def probe() -> None:
+        started.append(True)
+
+    coro = probe()
+    try:
+        loop.create_task(coro)  # a lazy probe finishes at the next iteration
+    except BaseException:
+        coro.close()
+        raise
+    return lazy if started else loop.create_task
 
 
 class Lifecycle:
@@ -150,12 +176,14 @@ class Lifecycle:
         "_create_task",
         "_event_cls",
         "_failed",
+        "_failure_ids",
         "_failures",
         "_idle_event",
         "_mode",
         "_name",
         "_nursery_cm",
         "_on_error",
+        "_reserved",
         "_scope_factory",
         "_shutdown_count",
         "_shutdown_names",
@@ -169,13 +197,18 @@ class Lifecycle:
         "_trio",
     )
 
+    _spawned: int
+    _succeeded: int
+    _failed: int
+    _cancelled: int
+    _reserved: int
+
     # Provided by TaskRegistry.
     _debug: bool
     _limit: int | None
     _live: dict[Handle[Any], object]
     _queue: deque[Handle[Any] | SlotWaiter]
     _queued: int
-    _reserved: int
 
     def __init__(
         self, name: str, on_error: OnError, shutdown_timeout: float | None
@@ -185,6 +218,14 @@ class Lifecycle:
         elif on_error == "log":
             self._mode = _LOG
         elif callable(on_error):
+            if is_async_callable(on_error):
+                # Called synchronously when a task fails: a coroutine function
+                # would only make a coroutine that nobody awaits.
+                raise TypeError(
+                    f"TaskRegistry(on_error={describe(on_error)}): on_error is "
+                    "called synchronously with (handle, exception) when a task "
+                    "fails, so it must be a plain `def`, not an `async def`"
+                )
             self._mode = _CALL
         else:
             raise ValueError(
@@ -205,7 +246,8 @@ class Lifecycle:
         self._shutdown_timeout = shutdown_timeout
         self._state = NEW
         self._spawned = self._succeeded = self._failed = self._cancelled = 0
-        self._failures: list[BaseException] = []
+        self._failures: list[Exception] = []
+        self._failure_ids: set[int] = set()
         self._base_exc: BaseException | None = None
         self._idle_event: Any = None
         self._shutdown_count = 0
@@ -215,6 +257,8 @@ class Lifecycle:
         self._body_open = False
         self._trio = False
         self._thread = 0
+        # Slots granted to spawn_when_free callers that have not spawned yet.
+        self._reserved = 0
 
     # Implemented by TaskRegistry.
     def _make_handle(self, name: str) -> Handle[Any]:
@@ -307,7 +351,7 @@ class Lifecycle:
         except BaseException as remaining:
             exc = remaining
         if exc is not None and self._mode == _RAISE and isinstance(exc, Exception):
-            self._failures.append(exc)
+            self._add_failure(exc)
         if exc is None and self._state is OPEN:
             self._state = DRAINING
             try:
@@ -326,8 +370,11 @@ class Lifecycle:
         self._log_shutdown()
         return self._outcome(exc, original)
 
-    def _outcome(self, exc: BaseException | None, original: BaseException | None) -> bool:
-        """Raise what leaves the ``async with``; return whether to swallow ``original``."""
+    def _outcome(
+        self, exc: BaseException | None, original: BaseException | None
+    ) -> bool:
+        """Raise what leaves the ``async with``; return whether to swallow
+        ``original``."""
         if (
             exc is not None
             and not isinstance(exc, Exception)
@@ -339,7 +386,7 @@ class Lifecycle:
         if self._failures:
             raise ExceptionGroup(
                 f"unhandled errors in TaskRegistry {self._name!r}",
-                self._failures,  # pyright: ignore[reportArgumentType]
+                self._failures,
             )
         if exc is None:
             return original is not None
@@ -401,7 +448,11 @@ class Lifecycle:
     def _log_shutdown(self) -> None:
         count = self._shutdown_count
         if count:
-            more = f" and {count - _SHUTDOWN_NAMES} more" if count > _SHUTDOWN_NAMES else ""
+            more = (
+                f" and {count - _SHUTDOWN_NAMES} more"
+                if count > _SHUTDOWN_NAMES
+                else ""
+            )
             logger.warning(
                 "TaskRegistry %r cancelled %d task(s) at shutdown: %s%s",
                 self._name,
@@ -412,9 +463,16 @@ class Lifecycle:
 
     # -- failures ---------------------------------------------------------------------
 
+    def _add_failure(self, exc: Exception) -> None:
+        # Each exception once: awaiting a handle raises the task's own exception
+        # object, so a body or a sibling that re-raises it must not add it again.
+        if id(exc) not in self._failure_ids:
+            self._failure_ids.add(id(exc))
+            self._failures.append(exc)
+
     def _task_failed(self, handle: Handle[Any], exc: Exception) -> None:
         if self._mode == _RAISE:
-            self._failures.append(exc)
+            self._add_failure(exc)
             self._begin_cancelling()
         elif handle._event is None or handle._awaiters == 0:
             self._report(handle)
@@ -430,7 +488,7 @@ class Lifecycle:
             return
         handle._delivered = True
         exc = handle._exc
-        assert exc is not None
+        assert isinstance(exc, Exception)  # FAILED: always an Exception
         if self._mode == _CALL:
             try:
                 self._on_error(handle, exc)  # type: ignore[operator]  # mode says callable
@@ -453,7 +511,7 @@ class Lifecycle:
             "Task %r of TaskRegistry %r failed", handle._name, self._name, exc_info=exc
         )
 
-    # -- public waiting, cancelling and binding ------------------------------------------
+    # -- public waiting, cancelling and binding ---------------------------------------
 
     async def wait_idle(self) -> None:
         """Wait until no task is running or queued, without closing the registry.
@@ -502,7 +560,7 @@ class Lifecycle:
         self,
         fn: Any,
         /,
-        *args: Any,
+        *args: object,  # not Any: mypy 2.4 then rejects the overloads
         name: str | None = None,
         context: Context | None = None,
     ) -> Handle[Any]:

@@ -13,12 +13,11 @@ from __future__ import annotations
 import inspect
 import sys
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterator
 from contextvars import Context, copy_context
 from dataclasses import dataclass
 from threading import get_ident
 from types import FunctionType, TracebackType
-from typing import Any, Literal, TypeAlias, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, overload
 
 from typing_extensions import Self, TypeVarTuple, Unpack
 
@@ -27,14 +26,18 @@ from ._calls import close_if_coroutine, coroutine_from, name_of, spawn_site
 from ._exceptions import RegistryFull
 from ._handle import CANCELLED, CANCELLING, FAILED, FINISHED, QUEUED, RUNNING, Handle
 from ._lifecycle import NEW, OPEN, RegistryState, lineage
-from ._spawn import ambient
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine, Iterator
 
 __all__ = ["OnError", "RegistryStatistics", "TaskRegistry"]
 
 T = TypeVar("T")
 PosArgsT = TypeVarTuple("PosArgsT")
 
-OnError: TypeAlias = "Literal['raise', 'log'] | Callable[[Handle[Any], Exception], None]"
+OnError: TypeAlias = (
+    "Literal['raise', 'log'] | Callable[[Handle[Any], Exception], None]"
+)
 
 _new_handle = object.__new__
 _CO_COROUTINE = inspect.CO_COROUTINE
@@ -90,7 +93,6 @@ class TaskRegistry(_lifecycle.Lifecycle):
         "_max_pending",
         "_queue",
         "_queued",
-        "_reserved",
     )
 
     def __init__(
@@ -134,7 +136,6 @@ class TaskRegistry(_lifecycle.Lifecycle):
         self._live: dict[Handle[Any], object] = {}
         self._queue: deque[Handle[Any] | _lifecycle.SlotWaiter] = deque()
         self._queued = 0
-        self._reserved = 0
 
     # -- spawning ------------------------------------------------------------------
 
@@ -160,7 +161,7 @@ class TaskRegistry(_lifecycle.Lifecycle):
         self,
         fn: Any,
         /,
-        *args: Any,
+        *args: object,  # not Any: mypy 2.4 then rejects the overloads
         name: str | None = None,
         context: Context | None = None,
     ) -> Handle[Any]:
@@ -251,7 +252,9 @@ class TaskRegistry(_lifecycle.Lifecycle):
         self._spawned += 1
         if context is None and not self._trio:
             handle._status = RUNNING
-            self._live[handle] = self._create_task(self._run(handle, coro), name=handle._name)
+            self._live[handle] = self._create_task(
+                self._run(handle, coro), name=handle._name
+            )
         else:
             self._launch(handle, coro, context)
 
@@ -302,8 +305,12 @@ class TaskRegistry(_lifecycle.Lifecycle):
                 raise
             return
         # Only our own cancel() can make the scope catch a cancellation, and it
-        # sets CANCELLING first: the cheap test goes first.
-        if handle._status is CANCELLING and scope.cancelled_caught:
+        # sets CANCELLING first: the cheap test goes first. (pyright keeps the
+        # narrowing from the first-step test above across the await.)
+        if (
+            handle._status is CANCELLING  # pyright: ignore[reportUnnecessaryComparison]
+            and scope.cancelled_caught
+        ):
             handle._status = CANCELLED
             handle._exc = None
             self._cancelled += 1
@@ -440,7 +447,10 @@ class TaskRegistry(_lifecycle.Lifecycle):
         registry was entered before (registries are single-use).
         """
         if self._state is not NEW:
-            self._raise_closed("entered again: a TaskRegistry is single-use, make a new one")
+            self._raise_closed(
+                f"{self._state.name} and was entered again: a TaskRegistry is "
+                "single-use, make a new one"
+            )
         self._thread = get_ident()
         self._trio = await self._enter_backend()
         return self

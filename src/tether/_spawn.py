@@ -8,7 +8,6 @@ global registry to fall back on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -17,6 +16,8 @@ from typing_extensions import TypeVarTuple, Unpack
 from ._exceptions import NoRegistry
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
+
     from ._handle import Handle
     from ._registry import TaskRegistry
 
@@ -68,7 +69,7 @@ def spawn(
 ) -> Handle[T]: ...
 @overload
 def spawn(coro: Coroutine[Any, Any, T], /, *, name: str | None = None) -> Handle[T]: ...
-def spawn(fn: Any, /, *args: Any, name: str | None = None) -> Handle[Any]:
+def spawn(fn: Any, /, *args: object, name: str | None = None) -> Handle[Any]:
     """Spawn a task into the registry bound in the current context.
 
     The same as :meth:`TaskRegistry.spawn <tether.TaskRegistry.spawn>` on

@@ -1,0 +1,231 @@
+"""The task handle: outcomes, status, names, repr and debug information."""
+
+# Handles bound inside `async with TaskRegistry()` or `pytest.raises` are checked
+# after the block, which pyright takes as possibly unbound: both `__aexit__`s are
+# typed `-> bool` (as anyio's task group is), so either may swallow an exception.
+# pyright: reportPossiblyUnboundVariable=false
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+import tether
+from tether import Status, TaskCancelled, TaskNotFinished, TaskRegistry
+
+pytestmark = pytest.mark.anyio
+
+
+async def double(x: int) -> int:
+    await anyio.lowlevel.checkpoint()
+    return 2 * x
+
+
+async def wait_for(event: anyio.Event) -> str:
+    await event.wait()
+    return "released"
+
+
+class Boom(ValueError):
+    pass
+
+
+async def fail_with(exc: BaseException) -> None:
+    await anyio.lowlevel.checkpoint()
+    raise exc
+
+
+async def test_await_returns_the_result() -> None:
+    async with TaskRegistry() as tasks:
+        handle = tasks.spawn(double, 21)
+        assert await handle == 42
+        assert handle.result() == 42
+        assert handle.exception() is None
+        assert await handle == 42  # a second await returns the same result
+
+
+async def test_await_raises_the_tasks_own_exception_with_its_traceback() -> None:
+    raised = Boom("no")
+    async with TaskRegistry() as tasks:
+        handle = tasks.spawn(fail_with, raised)
+        try:
+            await handle
+        except ValueError as exc:  # `except SomeError:` keeps working
+            caught: BaseException = exc
+        else:  # pragma: no cover
+            pytest.fail("await handle did not raise")
+        assert caught is raised
+        frames = [frame.name for frame in traceback.extract_tb(caught.__traceback__)]
+        assert "fail_with" in frames
+        assert handle.exception() is raised
+        with pytest.raises(Boom) as info:
+            handle.result()
+        assert info.value is raised
+
+
+async def test_cancelled_task_raises_task_cancelled_everywhere() -> None:
+    async with TaskRegistry() as tasks:
+        handle = tasks.spawn(wait_for, anyio.Event())
+        await anyio.wait_all_tasks_blocked()
+        handle.cancel()
+        with pytest.raises(TaskCancelled, match="'wait_for' was cancelled"):
+            await handle
+        with pytest.raises(TaskCancelled):
+            handle.result()
+        with pytest.raises(TaskCancelled):
+            handle.exception()
+        # Never the backend's own cancellation exception, which must not cross tasks.
+        with pytest.raises(anyio.TaskCancelled):
+            await handle
+        assert handle.status is Status.CANCELLED
+
+
+async def test_result_and_exception_before_the_end_raise_task_not_finished() -> None:
+    event = anyio.Event()
+    async with TaskRegistry(limit=1) as tasks:
+        running = tasks.spawn(wait_for, event)
+        queued = tasks.spawn(wait_for, event)
+        for handle in (running, queued):
+            with pytest.raises(TaskNotFinished, match="await the handle"):
+                handle.result()
+            with pytest.raises(TaskNotFinished, match=r"await handle\.wait\(\)"):
+                handle.exception()
+            with pytest.raises(anyio.TaskNotFinished):
+                handle.result()
+        event.set()
+        assert await running == await queued == "released"
+
+
+async def test_cancelling_the_awaiter_does_not_cancel_the_task() -> None:
+    event = anyio.Event()
+    async with TaskRegistry() as tasks:
+        handle = tasks.spawn(wait_for, event)
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await handle
+        assert scope.cancelled_caught
+        with anyio.move_on_after(0):
+            await handle
+        assert handle.status is Status.RUNNING
+        event.set()
+        assert await handle == "released"
+
+
+async def test_await_on_an_ended_task_is_not_a_checkpoint() -> None:
+    async with TaskRegistry() as tasks:
+        handle = tasks.spawn(double, 1)
+        await handle
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            assert await handle == 2  # returns at once, as a done asyncio Task does
+        assert not scope.cancelled_caught
+
+
+async def test_status_and_done_follow_the_task() -> None:
+    gate, release = anyio.Event(), anyio.Event()
+    statuses: list[Status] = []
+
+    async def worker() -> None:
+        statuses.append(me.status)
+        gate.set()
+        await release.wait()
+
+    async with TaskRegistry(limit=1) as tasks:
+        me = tasks.spawn(worker)
+        queued = tasks.spawn(wait_for, release)
+        assert (me.status, queued.status) == (Status.RUNNING, Status.QUEUED)
+        assert not me.done()
+        assert not queued.done()
+        await gate.wait()
+        release.set()
+        await me
+        assert me.done()
+        assert me.status is Status.FINISHED
+        await queued
+        assert queued.status is Status.FINISHED
+    assert statuses == [Status.RUNNING]
+
+
+async def test_cancel_moves_through_cancelling_to_cancelled() -> None:
+    seen: list[Status] = []
+
+    async def stubborn() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            seen.append(handle.status)
+
+    async with TaskRegistry() as tasks:
+        handle = tasks.spawn(stubborn)
+        await anyio.wait_all_tasks_blocked()
+        handle.cancel()
+        assert (handle.status, handle.done()) == (Status.CANCELLING, False)
+        handle.cancel()  # idempotent
+        await handle.wait()
+        assert handle.status is Status.CANCELLED
+        assert handle.done()
+        handle.cancel()  # a no-op on an ended task
+        assert handle.status is Status.CANCELLED
+    assert seen == [Status.CANCELLING]
+
+
+async def test_failed_status_and_wait_never_raises() -> None:
+    async with TaskRegistry() as tasks:
+        handle = tasks.spawn(fail_with, Boom("x"))
+        await handle.wait()  # does not raise
+        assert handle.status is Status.FAILED
+        assert handle.done()
+        await handle.wait()  # and again, on an ended task
+        with pytest.raises(Boom):
+            await handle
+
+
+async def test_name_defaults_to_the_qualname() -> None:
+    class Service:
+        async def run(self) -> None:
+            await anyio.lowlevel.checkpoint()
+
+    async with TaskRegistry() as tasks:
+        assert tasks.spawn(double, 1).name == "double"
+        assert tasks.spawn(Service().run).name.endswith("Service.run")
+        assert tasks.spawn(double(2)).name == "double"  # a coroutine's qualname
+        assert tasks.spawn(functools.partial(double, 3)).name == "double"
+        assert tasks.spawn(double, 4, name="custom").name == "custom"
+        assert tether.spawn(double, 5).name == "double"
+
+
+async def test_repr_shows_name_status_and_outcome() -> None:
+    event = anyio.Event()
+    async with TaskRegistry() as tasks:
+        running = tasks.spawn(wait_for, event, name="job")
+        assert repr(running) == "<tether.Handle 'job' RUNNING>"
+        event.set()
+        await running
+        assert repr(running) == "<tether.Handle 'job' FINISHED result='released'>"
+        failed = tasks.spawn(fail_with, Boom("bad"), name="f")
+        with pytest.raises(Boom):
+            await failed
+        assert repr(failed) == "<tether.Handle 'f' FAILED exception=Boom('bad')>"
+        cancelled = tasks.spawn(wait_for, anyio.Event(), name="c")
+        cancelled.cancel()
+        await cancelled.wait()
+        assert repr(cancelled) == "<tether.Handle 'c' CANCELLED>"
+
+
+async def test_debug_records_where_the_task_was_spawned() -> None:
+    async with TaskRegistry(debug=True) as tasks:
+        line = sys._getframe().f_lineno + 1
+        handle = tasks.spawn(double, 1)
+        ambient = tether.spawn(double, 2)
+        await handle
+        await ambient
+    assert handle.spawned_at == f"{__file__}:{line}"
+    assert ambient.spawned_at == f"{__file__}:{line + 1}"
+    assert f"spawned_at={__file__}:{line}" in repr(handle)
+    async with TaskRegistry() as tasks:
+        assert tasks.spawn(double, 1).spawned_at is None

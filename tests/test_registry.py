@@ -1,0 +1,359 @@
+"""The registry's lifecycle: entering, draining, the shutdown deadline, closing,
+waiting for idleness, the shutdown log, and introspection."""
+
+# Handles bound inside `async with TaskRegistry()` or `pytest.raises` are checked
+# after the block, which pyright takes as possibly unbound: both `__aexit__`s are
+# typed `-> bool` (as anyio's task group is), so either may swallow an exception.
+# pyright: reportPossiblyUnboundVariable=false
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+from trio.testing import MockClock
+
+import tether
+from tether import (
+    RegistryClosed,
+    RegistryState,
+    RegistryStatistics,
+    Status,
+    TaskRegistry,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
+pytestmark = pytest.mark.anyio
+
+
+def closed(coro: Coroutine[Any, Any, Any]) -> bool:
+    """The coroutine is closed, so it can never warn "was never awaited"."""
+    return inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+
+
+async def park(event: anyio.Event) -> str:
+    await event.wait()
+    return "released"
+
+
+async def noop() -> None:
+    await anyio.lowlevel.checkpoint()
+
+
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [
+        r for r in caplog.records if r.name == "tether" and r.levelno == logging.WARNING
+    ]
+
+
+# -- entering ------------------------------------------------------------------------
+
+
+async def test_spawn_before_entry_names_the_registry_and_state() -> None:
+    tasks = TaskRegistry(name="app")
+    before = tasks.state
+    assert before is RegistryState.NEW
+    coro = noop()
+    with pytest.raises(RegistryClosed, match=r"'app' is NEW: .*`async with registry:`"):
+        tasks.spawn(coro)
+    assert closed(coro)  # closed: no "never awaited" warning
+    async with tasks:
+        assert tasks.state is RegistryState.OPEN
+        await tasks.spawn(noop)
+
+
+async def test_a_registry_is_single_use() -> None:
+    async with TaskRegistry(name="app") as tasks:
+        with pytest.raises(RegistryClosed, match="'app' is OPEN and was entered again"):
+            async with tasks:
+                pass  # pragma: no cover
+        await tasks.spawn(noop)  # the failed re-entry left it intact
+    with pytest.raises(RegistryClosed, match="'app' is CLOSED and was entered again"):
+        async with tasks:
+            pass  # pragma: no cover
+
+
+# -- draining ------------------------------------------------------------------------
+
+
+async def test_draining_waits_for_running_and_queued_tasks() -> None:
+    states: list[RegistryState] = []
+
+    async def worker() -> None:
+        await anyio.lowlevel.checkpoint()
+        states.append(tasks.state)
+
+    async with TaskRegistry(limit=1) as tasks:
+        handles = [tasks.spawn(worker) for _ in range(3)]
+        assert [h.status for h in handles[1:]] == [Status.QUEUED, Status.QUEUED]
+    assert all(h.status is Status.FINISHED for h in handles)
+    assert states == [RegistryState.DRAINING] * 3
+    assert tasks.state is RegistryState.CLOSED
+
+
+async def test_own_tasks_and_their_descendants_may_spawn_while_draining() -> None:
+    log: list[str] = []
+
+    async def leaf(label: str) -> None:
+        await anyio.lowlevel.checkpoint()
+        log.append(label)
+
+    async def via_task_group() -> None:
+        async with anyio.create_task_group() as tg:
+            # A descendant that is not itself a registry task.
+            tg.start_soon(lambda: spawn_leaf("grandchild of a task group"))
+
+    async def spawn_leaf(label: str) -> None:
+        await anyio.lowlevel.checkpoint()
+        tether.spawn(leaf, label)
+
+    async def follow_up() -> None:
+        assert tasks.state is RegistryState.DRAINING
+        tasks.spawn(leaf, "child")
+        tether.spawn(via_task_group)
+
+    async with TaskRegistry() as tasks:
+        tasks.spawn(follow_up)
+    assert sorted(log) == ["child", "grandchild of a task group"]
+    assert tasks.statistics().succeeded == 4
+
+
+async def test_a_spawn_from_an_unrelated_task_is_refused_while_draining() -> None:
+    draining, refused = anyio.Event(), anyio.Event()
+    outcomes: list[str] = []
+
+    async def outsider() -> None:
+        await draining.wait()
+        coro = noop()
+        with pytest.raises(RegistryClosed, match=r"'app' is DRAINING: .*own tasks"):
+            tasks.spawn(coro)
+        assert closed(coro)
+        with tasks.bind(), pytest.raises(RegistryClosed, match="DRAINING"):
+            tether.spawn(noop)
+        outcomes.append("refused")
+        refused.set()
+
+    async def own_task() -> None:
+        draining.set()
+        await refused.wait()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(outsider)
+        async with TaskRegistry(name="app") as tasks:
+            tasks.spawn(own_task)
+    assert outcomes == ["refused"]
+
+
+async def test_shutdown_timeout_zero_cancels_what_is_left(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Order only, on every backend: a zero deadline leaves no time to wait.
+    seen: list[RegistryState] = []
+
+    async def worker() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            seen.append(tasks.state)
+
+    async with TaskRegistry(name="app", shutdown_timeout=0) as tasks:
+        handle = tasks.spawn(worker, name="w")
+        await anyio.wait_all_tasks_blocked()
+    assert seen == [RegistryState.CANCELLING]
+    assert handle.status is Status.CANCELLED
+    (warning,) = warnings_of(caplog)
+    assert (
+        warning.getMessage() == "TaskRegistry 'app' cancelled 1 task(s) at shutdown: w"
+    )
+
+
+class TestShutdownDeadlineOnTheMockClock:
+    """The deadline itself, on trio's mock clock (asyncio has no virtual clock)."""
+
+    @pytest.fixture
+    def anyio_backend(self) -> Any:
+        return ("trio", {"clock": MockClock(autojump_threshold=0)})
+
+    async def test_tasks_get_shutdown_timeout_seconds_then_are_cancelled(self) -> None:
+        ended: dict[str, tuple[str, float]] = {}
+
+        async def sleeper(label: str, seconds: float) -> None:
+            try:
+                await anyio.sleep(seconds)
+            except anyio.get_cancelled_exc_class():
+                ended[label] = ("cancelled", anyio.current_time() - start)
+                raise
+            ended[label] = ("done", anyio.current_time() - start)
+
+        async def follow_up() -> None:
+            await anyio.sleep(1)
+            tasks.spawn(sleeper, "follow-up", 100)  # under the same deadline
+
+        start = anyio.current_time()
+        async with TaskRegistry(shutdown_timeout=5) as tasks:
+            tasks.spawn(sleeper, "quick", 3)
+            tasks.spawn(sleeper, "slow", 10)
+            tasks.spawn(follow_up)
+        assert ended == {
+            "quick": ("done", 3),
+            "slow": ("cancelled", 5),
+            "follow-up": ("cancelled", 5),
+        }
+
+    async def test_no_timeout_waits_as_long_as_it_takes(self) -> None:
+        async with TaskRegistry() as tasks:
+            handle = tasks.spawn(anyio.sleep, 10_000)
+        assert handle.status is Status.FINISHED
+
+
+# -- cancellation of the host and closing ---------------------------------------------
+
+
+async def test_host_cancelled_while_draining_cancels_all_and_propagates() -> None:
+    log: list[str] = []
+
+    async def worker() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            log.append(tasks.state.name)
+
+    async def cancel_host() -> None:
+        await anyio.wait_all_tasks_blocked()
+        assert tasks.state is RegistryState.DRAINING
+        host.cancel()
+
+    with anyio.CancelScope() as host:
+        async with TaskRegistry() as tasks:
+            tasks.spawn(worker)
+            tasks.spawn(cancel_host)
+    assert host.cancelled_caught
+    assert log == ["CANCELLING"]
+    assert tasks.state is RegistryState.CLOSED
+
+
+async def test_a_closed_registry_refuses_every_spawn() -> None:
+    async with TaskRegistry(name="app", limit=1) as tasks:
+        pass
+    assert tasks.state is RegistryState.CLOSED
+    with pytest.raises(
+        RegistryClosed, match=r"'app' is CLOSED: .*Open a new TaskRegistry"
+    ):
+        tasks.spawn(noop)
+    coro = noop()
+    with pytest.raises(RegistryClosed, match="'app' is CLOSED"):
+        await tasks.spawn_when_free(coro)
+    assert closed(coro)
+
+
+# -- wait_idle -------------------------------------------------------------------------
+
+
+async def test_wait_idle_waits_for_running_and_queued_without_closing() -> None:
+    log: list[int] = []
+
+    async def worker(i: int) -> None:
+        await anyio.lowlevel.checkpoint()
+        log.append(i)
+
+    async with TaskRegistry(limit=2) as tasks:
+        for i in range(5):
+            tasks.spawn(worker, i)
+        await tasks.wait_idle()
+        assert sorted(log) == [0, 1, 2, 3, 4]
+        assert tasks.state is RegistryState.OPEN
+        assert len(tasks) == 0
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await tasks.wait_idle()  # a checkpoint even when idle
+        assert scope.cancelled_caught
+        await tasks.spawn(worker, 5)
+    assert len(log) == 6
+
+
+async def test_cancelling_wait_idle_cancels_no_task() -> None:
+    event = anyio.Event()
+    async with TaskRegistry() as tasks:
+        handle = tasks.spawn(park, event)
+        with anyio.move_on_after(0):
+            await tasks.wait_idle()
+        assert handle.status is Status.RUNNING
+        event.set()
+
+
+# -- the shutdown log -----------------------------------------------------------
+
+
+async def test_shutdown_logs_one_warning_with_at_most_20_names(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with TaskRegistry(name="app", shutdown_timeout=0, limit=20) as tasks:
+        for i in range(25):
+            tasks.spawn(park, anyio.Event(), name=f"t{i}")
+        await anyio.wait_all_tasks_blocked()
+    names = ", ".join(f"t{i}" for i in range(20))
+    (warning,) = warnings_of(caplog)
+    assert warning.getMessage() == (
+        f"TaskRegistry 'app' cancelled 25 task(s) at shutdown: {names} and 5 more"
+    )
+    debug = [
+        r for r in caplog.records if r.name == "tether" and r.levelno == logging.DEBUG
+    ]
+    assert [r.getMessage() for r in debug] == [
+        *(
+            f"TaskRegistry 'app' cancels task 't{i}' at shutdown (RUNNING)"
+            for i in range(20)
+        ),
+        *(
+            f"TaskRegistry 'app' cancels task 't{i}' at shutdown (QUEUED)"
+            for i in range(20, 25)
+        ),
+    ]
+
+
+async def test_a_clean_shutdown_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    async with TaskRegistry() as tasks:
+        tasks.spawn(noop)
+    assert [r for r in caplog.records if r.name == "tether"] == []
+
+
+# -- introspection ------------------------------------------------------------------
+
+
+async def test_len_iter_repr_and_properties() -> None:
+    event = anyio.Event()
+    tasks = TaskRegistry(name="app", limit=2)
+    assert repr(tasks) == "<tether.TaskRegistry 'app' NEW running=0 queued=0 limit=2>"
+    async with tasks:
+        handles = [tasks.spawn(park, event) for _ in range(3)]
+        assert len(tasks) == 3
+        assert list(tasks) == handles  # running first, then queued
+        assert (
+            repr(tasks) == "<tether.TaskRegistry 'app' OPEN running=2 queued=1 limit=2>"
+        )
+        assert (tasks.name, tasks.limit) == ("app", 2)
+        handles[2].cancel()
+        assert list(tasks) == handles[:2]
+        event.set()
+    assert list(tasks) == []
+    assert (
+        repr(TaskRegistry())
+        == "<tether.TaskRegistry 'registry' NEW running=0 queued=0>"
+    )
+    assert TaskRegistry().limit is None
+
+
+async def test_statistics_is_a_frozen_record() -> None:
+    async with TaskRegistry() as tasks:
+        stats = tasks.statistics()
+        assert stats == RegistryStatistics(
+            spawned=0, queued=0, running=0, succeeded=0, failed=0, cancelled=0
+        )
+        with pytest.raises(AttributeError):
+            stats.spawned = 1  # type: ignore[misc]  # frozen on purpose

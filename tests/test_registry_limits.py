@@ -1,0 +1,263 @@
+"""Limits: the slot count, the FIFO queue, max_pending, spawn_when_free, and
+statistics that always add up."""
+
+from __future__ import annotations
+
+import inspect
+from contextvars import ContextVar, copy_context
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from tether import RegistryClosed, RegistryFull, Status, TaskRegistry
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
+pytestmark = pytest.mark.anyio
+
+
+def closed(coro: Coroutine[Any, Any, Any]) -> bool:
+    """The coroutine is closed, so it can never warn "was never awaited"."""
+    return inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+
+
+var: ContextVar[str] = ContextVar("var", default="unset")
+
+
+async def park(event: anyio.Event) -> str:
+    await event.wait()
+    return "released"
+
+
+def check_sum(tasks: TaskRegistry) -> None:
+    s = tasks.statistics()
+    assert s.spawned == s.queued + s.running + s.succeeded + s.failed + s.cancelled
+
+
+async def test_limit_is_never_exceeded() -> None:
+    in_flight = peak = 0
+
+    async def worker() -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        for _ in range(3):
+            await anyio.lowlevel.checkpoint()
+        in_flight -= 1
+
+    async with TaskRegistry(limit=3) as tasks:
+        for _ in range(20):
+            tasks.spawn(worker)
+            check_sum(tasks)
+        assert tasks.statistics().running == 3
+        assert tasks.statistics().queued == 17
+    assert peak == 3
+    assert tasks.statistics().succeeded == 20
+
+
+async def test_queued_tasks_start_in_spawn_order(backend_name: str) -> None:
+    started: list[int] = []
+    release = anyio.Event()
+
+    async def worker(i: int) -> None:
+        started.append(i)
+        await release.wait()
+
+    async with TaskRegistry(limit=4) as tasks:
+        for i in range(12):
+            tasks.spawn(worker, i)
+        await anyio.wait_all_tasks_blocked()
+        release.set()
+    if backend_name == "trio":
+        # trio shuffles the tasks that wake together: the order is unspecified.
+        assert sorted(started) == list(range(12))
+    else:
+        assert started == list(range(12))
+
+
+async def test_a_spawn_claims_its_slot_at_once() -> None:
+    event = anyio.Event()
+    async with TaskRegistry(limit=2) as tasks:
+        first = tasks.spawn(park, event)
+        second = tasks.spawn(park, event)
+        third = tasks.spawn(park, event)
+        # RUNNING before the first step: the slot is taken by the spawn itself.
+        assert (first.status, second.status, third.status) == (
+            Status.RUNNING,
+            Status.RUNNING,
+            Status.QUEUED,
+        )
+        stats = tasks.statistics()
+        assert (stats.running, stats.queued) == (2, 1)
+        first.cancel()  # frees a slot: the queued task takes it at once
+        await first.wait()
+        assert third.status is Status.RUNNING
+        event.set()
+
+
+async def test_a_queued_task_runs_in_the_spawners_context() -> None:
+    async def read() -> str:
+        await anyio.lowlevel.checkpoint()
+        return var.get()
+
+    event = anyio.Event()
+    async with TaskRegistry(limit=1) as tasks:
+        blocker = tasks.spawn(park, event)
+        var.set("given")
+        given = copy_context()
+        var.set("at spawn")
+        queued = tasks.spawn(read)
+        with_context = tasks.spawn(read, context=given)
+        var.set("later")
+        assert (queued.status, with_context.status) == (Status.QUEUED, Status.QUEUED)
+        event.set()
+        await blocker
+        assert await queued == "at spawn"
+        assert await with_context == "given"
+
+
+async def test_max_pending_bounds_the_queue() -> None:
+    event = anyio.Event()
+    async with TaskRegistry(name="app", limit=1, max_pending=2) as tasks:
+        handles = [tasks.spawn(park, event) for _ in range(3)]
+        coro = park(event)
+        with pytest.raises(
+            RegistryFull, match=r"'app' has all 1 slots busy and 2 tasks"
+        ):
+            tasks.spawn(coro, name="extra")
+        assert closed(coro)  # closed: no "never awaited" warning
+        with pytest.raises(RegistryFull, match=r"spawn_when_free\(fn, \*args\)"):
+            tasks.spawn(park, event)
+        check_sum(tasks)
+        assert tasks.statistics().spawned == 3
+        event.set()
+        assert [await h for h in handles] == ["released"] * 3
+        assert await tasks.spawn(park, event) == "released"  # room again
+
+
+async def test_max_pending_zero_means_no_queue() -> None:
+    event = anyio.Event()
+    async with TaskRegistry(limit=1, max_pending=0) as tasks:
+        tasks.spawn(park, event)
+        with pytest.raises(RegistryFull):
+            tasks.spawn(park, event)
+        event.set()
+
+
+async def test_spawn_when_free_waits_fifo_for_a_slot() -> None:
+    order: list[str] = []
+    release = anyio.Event()
+
+    async def worker(label: str) -> None:
+        order.append(label)
+        await release.wait()
+
+    async def producer(tasks: TaskRegistry, label: str) -> None:
+        handle = await tasks.spawn_when_free(worker, label)
+        # Spawned atomically with the slot: never queued.
+        assert handle.status is Status.RUNNING
+
+    async with TaskRegistry(limit=1) as tasks, anyio.create_task_group() as tg:
+        tasks.spawn(worker, "first")
+        tg.start_soon(producer, tasks, "a")
+        await anyio.wait_all_tasks_blocked()
+        tasks.spawn(worker, "queued by spawn")  # joins the same FIFO queue
+        tg.start_soon(producer, tasks, "b")
+        await anyio.wait_all_tasks_blocked()
+        assert order == ["first"]
+        check_sum(tasks)
+        release.set()
+    assert order == ["first", "a", "queued by spawn", "b"]
+
+
+async def test_spawn_when_free_without_a_limit_or_with_room_spawns_at_once() -> None:
+    async with TaskRegistry() as tasks:
+        handle = await tasks.spawn_when_free(park, anyio.Event())
+        assert handle.status is Status.RUNNING
+        handle.cancel()
+    async with TaskRegistry(limit=2) as tasks:
+        handle = await tasks.spawn_when_free(park(anyio.Event()), name="coro")
+        assert (handle.name, handle.status) == ("coro", Status.RUNNING)
+        handle.cancel()
+
+
+async def test_cancelling_spawn_when_free_spawns_nothing_and_closes_the_coroutine() -> (
+    None
+):
+    event = anyio.Event()
+    async with TaskRegistry(limit=1) as tasks:
+        blocker = tasks.spawn(park, event)
+        coro = park(event)
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(tasks.spawn_when_free, coro)
+                await anyio.wait_all_tasks_blocked()
+                scope.cancel()
+        assert closed(coro)
+        assert tasks.statistics().spawned == 1
+        pre_cancelled = park(event)
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await tasks.spawn_when_free(pre_cancelled)
+        assert closed(pre_cancelled)
+        # The slot passes on to the next in line, not to the cancelled caller.
+        event.set()
+        await blocker
+        assert await (await tasks.spawn_when_free(park, event)) == "released"
+        check_sum(tasks)
+    assert tasks.statistics().spawned == 2
+
+
+async def test_spawn_when_free_waiting_at_shutdown_is_refused() -> None:
+    coro = park(anyio.Event())
+    outcome: list[str] = []
+
+    async def producer() -> None:
+        with pytest.raises(RegistryClosed, match="'app' is CANCELLING"):
+            await tasks.spawn_when_free(coro)
+        outcome.append("refused")
+
+    async with (
+        anyio.create_task_group() as tg,
+        TaskRegistry(name="app", limit=1, shutdown_timeout=0) as tasks,
+    ):
+        tasks.spawn(park, anyio.Event())
+        tg.start_soon(producer)  # not a registry task: it is not cancelled
+        await anyio.wait_all_tasks_blocked()
+    assert outcome == ["refused"]
+    assert closed(coro)
+
+
+async def test_statistics_always_add_up() -> None:
+    event = anyio.Event()
+
+    async def fail() -> None:
+        await event.wait()
+        raise ValueError("counted")
+
+    async with TaskRegistry(limit=2, on_error=lambda _h, _e: None) as tasks:
+        check_sum(tasks)
+        handles = [tasks.spawn(park, event), tasks.spawn(fail)]
+        handles += [tasks.spawn(park, event) for _ in range(3)]
+        check_sum(tasks)
+        handles[3].cancel()  # queued
+        check_sum(tasks)
+        await anyio.wait_all_tasks_blocked()
+        handles[0].cancel()  # running
+        check_sum(tasks)
+        await handles[0].wait()
+        check_sum(tasks)
+        event.set()
+        await tasks.wait_idle()
+        check_sum(tasks)
+        stats = tasks.statistics()
+        assert (stats.spawned, stats.succeeded, stats.failed, stats.cancelled) == (
+            5,
+            2,
+            1,
+            2,
+        )
+    check_sum(tasks)

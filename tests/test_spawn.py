@@ -1,0 +1,263 @@
+"""Spawning: when a task first runs, its context, ambient spawn, bind, threads."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from contextlib import contextmanager
+from contextvars import ContextVar, copy_context
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+import pytest
+
+import tether
+from tether import NoRegistry, RegistryClosed, TaskRegistry
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine, Generator
+
+pytestmark = pytest.mark.anyio
+
+
+def closed(coro: Coroutine[Any, Any, Any]) -> bool:
+    """The coroutine is closed, so it can never warn "was never awaited"."""
+    return inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+
+
+var: ContextVar[str] = ContextVar("var", default="unset")
+
+
+async def record(log: list[str], item: str) -> str:
+    log.append(item)
+    await anyio.lowlevel.checkpoint()
+    return item
+
+
+async def read_var() -> str:
+    await anyio.lowlevel.checkpoint()
+    return var.get()
+
+
+async def test_task_runs_at_the_next_checkpoint_not_inside_spawn(
+    backend_name: str,
+) -> None:
+    log: list[str] = []
+    async with TaskRegistry() as tasks:
+        handle = tasks.spawn(record, log, "ran")
+        log.append("spawned")
+        assert log == ["spawned"]
+        if backend_name == "trio":
+            # trio runs the tasks that are ready in one batch, in random order: the
+            # task has run once everything is blocked.
+            await anyio.wait_all_tasks_blocked()
+        else:
+            await anyio.lowlevel.checkpoint()  # exactly one checkpoint is enough
+        assert log == ["spawned", "ran"]
+        assert await handle == "ran"
+
+
+@contextmanager
+def task_factory(factory: Any) -> Generator[None, None, None]:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    previous = loop.get_task_factory()
+    loop.set_task_factory(factory)
+    try:
+        yield
+    finally:
+        loop.set_task_factory(previous)
+
+
+@pytest.mark.parametrize("kind", ["stock", "created", "wrapped"])
+async def test_task_is_lazy_under_an_eager_task_factory(
+    backend_name: str, kind: str
+) -> None:
+    if backend_name == "trio":
+        pytest.skip("task factories are an asyncio feature")
+    if backend_name == "uvloop":
+        pytest.skip(
+            "uvloop passes eager_start= to a task factory, which this Python's "
+            "eager factories reject: they do not work on uvloop at all"
+        )
+    if sys.version_info < (3, 12):
+        pytest.skip("asyncio.eager_task_factory is new in Python 3.12")
+    else:
+        import asyncio
+
+        def wrapped(loop: Any, coro: Any, **kwargs: Any) -> Any:
+            return asyncio.eager_task_factory(loop, coro, **kwargs)
+
+        factory = {
+            "stock": asyncio.eager_task_factory,
+            "created": asyncio.create_eager_task_factory(asyncio.Task),
+            "wrapped": wrapped,  # not recognisable: found eager by a probe
+        }[kind]
+        log: list[str] = []
+        with task_factory(factory):
+            # The factory is active: a raw task runs inside create_task.
+            raw = asyncio.create_task(record(log, "raw"))
+            assert log == ["raw"]
+            async with TaskRegistry() as tasks:
+                handle = tasks.spawn(record, log, "ran")
+                named = tasks.spawn(record(log, "coro"), context=copy_context())
+                log.append("spawned")
+                assert log == ["raw", "spawned"]
+                await anyio.lowlevel.checkpoint()
+                assert log == ["raw", "spawned", "ran", "coro"]
+                assert await handle == "ran"
+                assert await named == "coro"
+            await raw
+
+
+async def test_a_lazy_custom_task_factory_is_kept(backend_name: str) -> None:
+    if backend_name == "trio":
+        pytest.skip("task factories are an asyncio feature")
+    import asyncio
+
+    made: list[str] = []
+
+    def factory(loop: Any, coro: Any, **kwargs: Any) -> Any:
+        made.append(coro.__qualname__)
+        known = {k: v for k, v in kwargs.items() if k in {"name", "context"}}
+        return asyncio.Task(coro, loop=loop, **known)
+
+    log: list[str] = []
+    with task_factory(factory):
+        async with TaskRegistry() as tasks:
+            made.clear()  # the registry may probe the factory once on entry
+            handle = tasks.spawn(record, log, "ran")
+            assert log == []
+            assert await handle == "ran"
+    assert made == ["TaskRegistry._run"]
+
+
+async def test_task_runs_in_a_copy_of_the_spawners_context() -> None:
+    async def set_var() -> str:
+        var.set("child")
+        await anyio.lowlevel.checkpoint()
+        return var.get()
+
+    async with TaskRegistry() as tasks:
+        var.set("parent")
+        reader = tasks.spawn(read_var)
+        writer = tasks.spawn(set_var)
+        var.set("changed after the spawn")
+        assert await reader == "parent"
+        assert await writer == "child"
+        assert var.get() == "changed after the spawn"
+
+
+async def test_context_argument_runs_the_task_in_a_copy_of_it() -> None:
+    var.set("given")
+    context = copy_context()
+    var.set("spawner")
+
+    async def set_and_read() -> str:
+        var.set("inside")
+        return await read_var()
+
+    async with TaskRegistry() as tasks:
+        assert await tasks.spawn(read_var, context=context) == "given"
+        assert await tasks.spawn(set_and_read, context=context) == "inside"
+        assert await tasks.spawn(read_var()) == "spawner"
+    assert context[var] == "given"  # a copy: the task did not change it
+
+
+async def test_ambient_spawn_inside_the_block_and_in_spawned_tasks() -> None:
+    log: list[str] = []
+
+    async def parent() -> tether.Handle[str]:
+        await anyio.lowlevel.checkpoint()
+        return tether.spawn(record, log, "grandchild")  # inherited binding
+
+    async with TaskRegistry(name="app") as tasks:
+        assert tether.current_registry() is tasks
+        child = tether.spawn(record, log, "child")
+        assert child in set(tasks)
+        grandchild = await tasks.spawn(parent)
+        assert grandchild in set(tasks)
+        assert await child == "child"
+        assert await grandchild == "grandchild"
+        assert await tether.spawn(record(log, "coro")) == "coro"
+    assert sorted(log) == ["child", "coro", "grandchild"]
+
+
+async def test_innermost_registry_wins_and_the_binding_ends_with_the_block() -> None:
+    async with TaskRegistry(name="outer") as outer:
+        async with TaskRegistry(name="inner") as inner:
+            assert tether.current_registry() is inner
+        assert tether.current_registry() is outer
+    with pytest.raises(NoRegistry):
+        tether.current_registry()
+
+
+async def test_no_registry_outside_shows_how_to_open_or_bind_one() -> None:
+    with pytest.raises(NoRegistry) as info:
+        tether.spawn(record, list[str](), "x")
+    message = str(info.value)
+    assert "tether.spawn() found no TaskRegistry" in message
+    assert "async with tether.TaskRegistry(" in message
+    assert "with registry.bind():" in message
+    with pytest.raises(NoRegistry, match=r"tether\.current_registry\(\)"):
+        tether.current_registry()
+    # A coroutine object given is closed: no "never awaited" warning (an error here).
+    coro = record(list[str](), "x")
+    with pytest.raises(NoRegistry):
+        tether.spawn(coro)
+    assert closed(coro)
+
+
+async def test_bind_makes_a_registry_ambient_from_another_task() -> None:
+    ready = anyio.Event()
+    holder: list[TaskRegistry] = []
+    results: list[str] = []
+
+    async def handler() -> None:
+        # Runs in a task group outside the registry's block, like a request task.
+        await ready.wait()
+        registry = holder[0]
+        with pytest.raises(NoRegistry):
+            tether.spawn(record, results, "unbound")
+        with registry.bind() as bound:
+            assert bound is registry
+            assert tether.current_registry() is registry
+            handle = tether.spawn(record, results, "bound")
+        with pytest.raises(NoRegistry):
+            tether.current_registry()
+        assert await handle == "bound"
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(handler)
+        async with TaskRegistry(name="lifespan") as tasks:
+            holder.append(tasks)
+            ready.set()
+            await tasks.wait_idle()
+            await anyio.wait_all_tasks_blocked()
+    assert results == ["bound"]
+
+
+async def test_spawn_off_the_event_loop_thread_names_spawn_threadsafe() -> None:
+    async with TaskRegistry(name="app") as tasks:
+        coro = record(list[str](), "x")
+        with pytest.raises(
+            RuntimeError, match=r"registry\.spawn_threadsafe\(fn, \*args\)"
+        ):
+            await anyio.to_thread.run_sync(tasks.spawn, coro)
+        assert closed(coro)  # closed, never awaited
+        with pytest.raises(RuntimeError, match="outside its event loop's thread"):
+            await anyio.to_thread.run_sync(tasks.spawn, record, list[str](), "x")
+        assert await tasks.spawn(record, list[str](), "still works") == "still works"
+        assert tasks.statistics().spawned == 1
+
+
+async def test_spawn_into_a_closed_registry_closes_the_coroutine() -> None:
+    async with TaskRegistry(name="done") as tasks:
+        pass
+    coro = record(list[str](), "x")
+    with pytest.raises(RegistryClosed, match="'done' is CLOSED"):
+        tasks.spawn(coro)
+    assert closed(coro)

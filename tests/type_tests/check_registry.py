@@ -1,0 +1,77 @@
+"""Never executed: mypy --strict and pyright strict check these types.
+
+Positives use ``assert_type``; negatives carry ``# type: ignore[code]`` and, with
+unused-ignore warnings on, fail the check if they ever stop being errors.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from typing_extensions import assert_type
+
+import tether
+from tether import Handle, RegistryStatistics, TaskRegistry
+
+
+async def fetch(url: str, retries: int) -> bytes:
+    return url.encode() * retries
+
+
+async def one(url: str) -> bytes:
+    return url.encode()
+
+
+async def nothing() -> None:
+    return None
+
+
+def blocking(url: str) -> bytes:
+    return url.encode()
+
+
+async def positives(tasks: TaskRegistry) -> None:
+    by_args = tasks.spawn(fetch, "u", 3)
+    assert_type(by_args, Handle[bytes])
+    assert_type(tasks.spawn(fetch("u", 3)), Handle[bytes])
+    assert_type(tasks.spawn(fetch, "u", 3, name="n"), Handle[bytes])
+    assert_type(tasks.spawn(nothing), Handle[None])
+    assert_type(tasks.spawn(functools.partial(fetch, retries=2), "u"), Handle[bytes])
+    assert_type(tether.spawn(fetch, "u", 3), Handle[bytes])
+    assert_type(tether.spawn(fetch("u", 3)), Handle[bytes])
+    assert_type(await tasks.spawn_when_free(fetch, "u", 3), Handle[bytes])
+    assert_type(await tasks.spawn_when_free(fetch("u", 3)), Handle[bytes])
+    assert_type(await by_args, bytes)
+    assert_type(by_args.result(), bytes)
+    assert_type(by_args.exception(), BaseException | None)
+    assert_type(by_args.done(), bool)
+    assert_type(by_args.status, tether.Status)
+    assert_type(await by_args.wait(), None)
+    assert_type(tasks.statistics(), RegistryStatistics)
+    assert_type(tether.current_registry(), TaskRegistry)
+    with tasks.bind() as bound:
+        assert_type(bound, TaskRegistry)
+    async with TaskRegistry(on_error=lambda handle, exc: None) as entered:
+        assert_type(entered, TaskRegistry)
+
+
+async def negatives(tasks: TaskRegistry) -> None:
+    # Through the TypeVarTuple: wrong types, wrong order, too few, too many. mypy
+    # reports both the count and the callable's type for some of them.
+    tasks.spawn(one, 3)  # type: ignore[arg-type]
+    tasks.spawn(fetch, "u")  # type: ignore[arg-type]
+    tasks.spawn(fetch, 3, "u")  # type: ignore[arg-type, call-arg]
+    tasks.spawn(fetch, "u", 3, 4)  # type: ignore[arg-type, call-arg]
+    tasks.spawn(fetch("u", 3), 1)  # type: ignore[call-overload]
+    tether.spawn(one, 3)  # type: ignore[arg-type]
+    tether.spawn(fetch, 3, "u")  # type: ignore[arg-type, call-arg]
+    await tasks.spawn_when_free(one, 3)  # type: ignore[arg-type]
+    await tasks.spawn_when_free(fetch, "u")  # type: ignore[arg-type]
+    # A sync function is not an async function.
+    tasks.spawn(blocking, "u")  # type: ignore[arg-type]
+    tether.spawn(blocking, "u")  # type: ignore[arg-type]
+    await tasks.spawn_when_free(blocking, "u")  # type: ignore[arg-type]
+    # Options.
+    tasks.spawn(one, "u", name=1)  # type: ignore[call-overload]
+    TaskRegistry(on_error="ignore")  # type: ignore[arg-type]
+    TaskRegistry(limit="3")  # type: ignore[arg-type]
