@@ -8,7 +8,6 @@ block the loop).
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 from collections.abc import Coroutine
@@ -24,7 +23,7 @@ __all__ = [
     "spawn_site",
 ]
 
-_CO_COROUTINE = inspect.CO_COROUTINE
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE; inspect is imported only when needed
 _PACKAGE_DIR = os.path.dirname(__file__) + os.sep
 
 
@@ -56,6 +55,8 @@ def close_if_coroutine(obj: object) -> None:
 
 def is_async_callable(fn: object) -> bool:
     """Whether calling ``fn`` returns a coroutine, known without calling it."""
+    import inspect
+
     if inspect.iscoroutinefunction(fn):
         return True
     call = getattr(type(fn), "__call__", None)  # noqa: B004 - the type's __call__
@@ -89,13 +90,15 @@ def coroutine_from(
             f"{type(fn).__name__} {describe(fn)}"
             + (
                 ": to wait for an awaitable, await it inside an async function"
-                if inspect.isawaitable(fn)
+                if hasattr(fn, "__await__")
                 else ""
             )
         )
     else:
         is_async = is_async_callable(fn)
     if not is_async:
+        import inspect
+
         if inspect.isasyncgenfunction(fn):
             raise TypeError(
                 f"{api}() takes an async function, but {describe(fn)} is an async "

@@ -9,7 +9,6 @@ is in :mod:`tether._registry`.
 from __future__ import annotations
 
 import enum
-import functools
 import logging
 import sys
 from contextvars import Context, ContextVar, Token
@@ -19,6 +18,7 @@ import anyio
 import anyio.lowlevel
 from typing_extensions import Self, TypeVarTuple, Unpack
 
+from ._backend import Backend, open_backend
 from ._calls import (
     close_if_coroutine,
     coroutine_from,
@@ -34,7 +34,6 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
 
 if TYPE_CHECKING:
-    import asyncio
     from collections import deque
     from collections.abc import Callable, Coroutine
     from types import TracebackType
@@ -130,44 +129,11 @@ class _Binding(Generic[R]):
         ambient.reset(self._token)
 
 
-def _task_creator(loop: asyncio.AbstractEventLoop) -> Callable[..., Any]:
-    """``loop.create_task``, unless the loop's task factory starts tasks eagerly,
-    inside ``create_task``: then a plain, lazy ``asyncio.Task``.
-
-    asyncio's own eager factories are recognised; any other factory is tried once
-    with a probe task, since a wrapped or custom eager factory would otherwise run
-    the task inside ``spawn``, before the registry holds it.
-    """
-    factory = loop.get_task_factory()
-    if factory is None:
-        return loop.create_task
-    import asyncio
-
-    lazy = functools.partial(asyncio.Task, loop=loop)
-    if sys.version_info >= (3, 12) and (
-        factory is asyncio.eager_task_factory
-        or getattr(factory, "__code__", None)
-        is asyncio.create_eager_task_factory(asyncio.Task).__code__
-    ):
-        return lazy
-    started: list[bool] = []
-
-    async def probe() -> None:
-        started.append(True)
-
-    coro = probe()
-    try:
-        loop.create_task(coro)  # a lazy probe finishes at the next iteration
-    except BaseException:
-        coro.close()
-        raise
-    return lazy if started else loop.create_task
-
-
 class Lifecycle:
     """Entering, leaving, error policy and waiting for a registry."""
 
     __slots__ = (
+        "_backend",
         "_base_exc",
         "_body_open",
         "_body_scope",
@@ -179,9 +145,9 @@ class Lifecycle:
         "_failure_ids",
         "_failures",
         "_idle_event",
+        "_lineage_token",
         "_mode",
         "_name",
-        "_nursery_cm",
         "_on_error",
         "_reserved",
         "_scope_factory",
@@ -197,6 +163,8 @@ class Lifecycle:
         "_trio",
     )
 
+    _backend: Backend
+    _lineage_token: Token[tuple[object, ...]]
     _spawned: int
     _succeeded: int
     _failed: int
@@ -252,7 +220,6 @@ class Lifecycle:
         self._idle_event: Any = None
         self._shutdown_count = 0
         self._shutdown_names: list[str] = []
-        self._nursery_cm: Any = None
         self._token: Token[Any] | None = None
         self._body_open = False
         self._trio = False
@@ -306,39 +273,30 @@ class Lifecycle:
 
     # -- entering and leaving ---------------------------------------------------------
 
-    async def _enter_backend(self) -> bool:
-        cancelled = anyio.get_cancelled_exc_class()
-        self._cancelled_exc = cancelled
-        is_trio = cancelled.__module__.partition(".")[0] == "trio"
-        if is_trio:
-            import trio
-
-            self._scope_factory: Callable[[], Any] = functools.partial(
-                trio.CancelScope, shield=True
-            )
-            self._event_cls: Callable[[], Any] = trio.Event
-            self._nursery_cm = trio.open_nursery()
-            nursery = await self._nursery_cm.__aenter__()
-            self._spawn_soon: Callable[..., Any] = nursery.start_soon
+    async def _enter_backend(self) -> None:
+        backend = self._backend = await open_backend()
+        self._trio = backend.trio
+        self._cancelled_exc = backend.cancelled_exc
+        self._scope_factory = backend.scope_factory
+        self._event_cls = backend.event_cls
+        if backend.trio:
+            self._spawn_soon = backend.spawn_soon
         else:
-            import asyncio
-
-            self._create_task: Callable[..., Any] = _task_creator(
-                asyncio.get_running_loop()
-            )
-            self._scope_factory = type(anyio.CancelScope())
-            self._event_cls = type(anyio.Event())
+            self._create_task = backend.create_task
         self._body_scope = anyio.CancelScope()
         self._body_scope.__enter__()
         self._body_open = True
         self._token = ambient.set(self)  # type: ignore[arg-type]  # self is a TaskRegistry
+        # The body's context, and so every task spawned from it and their
+        # descendants, counts as this registry's own work while it drains.
+        self._lineage_token = lineage.set((*lineage.get(), self))
         self._state = OPEN
-        return is_trio
 
     async def _exit(self, exc: BaseException | None) -> bool:
         original = exc
         if self._token is not None:
             ambient.reset(self._token)
+            lineage.reset(self._lineage_token)
             self._token = None
         self._body_open = False
         try:
@@ -361,11 +319,11 @@ class Lifecycle:
         self._begin_cancelling()
         with anyio.CancelScope(shield=True):
             await self._wait_until_idle()
-        if self._nursery_cm is not None:
+        if self._trio:
             # Every child has released its slot; trio's nursery exit waits for them
             # to return and cannot be cancelled, so it needs no shield (a shield
             # here would sit inside the nursery's own scope).
-            await self._nursery_cm.__aexit__(None, None, None)
+            await self._backend.nursery_cm.__aexit__(None, None, None)
         self._state = CLOSED
         self._log_shutdown()
         return self._outcome(exc, original)

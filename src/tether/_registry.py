@@ -10,7 +10,6 @@ policy live in :mod:`tether._lifecycle`.
 
 from __future__ import annotations
 
-import inspect
 import sys
 from collections import deque
 from contextvars import Context, copy_context
@@ -25,9 +24,10 @@ from . import _lifecycle
 from ._calls import close_if_coroutine, coroutine_from, name_of, spawn_site
 from ._exceptions import RegistryFull
 from ._handle import CANCELLED, CANCELLING, FAILED, FINISHED, QUEUED, RUNNING, Handle
-from ._lifecycle import NEW, OPEN, RegistryState, lineage
+from ._lifecycle import CLOSED, NEW, OPEN, RegistryState, lineage
 
 if TYPE_CHECKING:
+    import concurrent.futures
     from collections.abc import Callable, Coroutine, Iterator
 
 __all__ = ["OnError", "RegistryStatistics", "TaskRegistry"]
@@ -40,7 +40,7 @@ OnError: TypeAlias = (
 )
 
 _new_handle = object.__new__
-_CO_COROUTINE = inspect.CO_COROUTINE
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +208,70 @@ class TaskRegistry(_lifecycle.Lifecycle):
         handle = self._make_handle(name)
         self._submit(handle, coro, context)
         return handle
+
+    @overload
+    def spawn_threadsafe(
+        self,
+        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, T]],
+        /,
+        *args: Unpack[PosArgsT],
+        name: str | None = None,
+    ) -> concurrent.futures.Future[Handle[T]]: ...
+    @overload
+    def spawn_threadsafe(
+        self, coro: Coroutine[Any, Any, T], /, *, name: str | None = None
+    ) -> concurrent.futures.Future[Handle[T]]: ...
+    def spawn_threadsafe(
+        self,
+        fn: Any,
+        /,
+        *args: object,
+        name: str | None = None,
+    ) -> concurrent.futures.Future[Handle[Any]]:
+        """Spawn from another thread; return a future of the handle. Never blocks.
+
+        The spawn itself happens on the registry's event loop thread, soon, in a
+        copy of the calling thread's context, exactly as :meth:`spawn` would do it
+        there. The returned :class:`concurrent.futures.Future` resolves to the
+        handle, or to the exception the spawn raised (``RegistryClosed``,
+        ``RegistryFull``). Arguments are checked here, at once.
+
+        Raises:
+            TypeError: as :meth:`spawn`.
+            RuntimeError: called on the event loop's own thread (use :meth:`spawn`),
+                or the event loop is closed.
+            RegistryClosed: the registry was never entered, or has closed.
+        """
+        if get_ident() == self._thread:
+            close_if_coroutine(fn)
+            raise RuntimeError(
+                "TaskRegistry.spawn_threadsafe() was called on the event loop's "
+                "own thread: use registry.spawn(fn, *args) there"
+            )
+        if self._state is NEW or self._state is CLOSED:
+            self._check_may_spawn(fn)
+        coro = coroutine_from(fn, args, "spawn_threadsafe")
+        task_name = name_of(fn) if name is None else name
+        import concurrent.futures
+
+        future: concurrent.futures.Future[Handle[Any]] = concurrent.futures.Future()
+        context = copy_context()
+
+        def on_loop() -> None:
+            if not future.set_running_or_notify_cancel():
+                coro.close()  # the caller cancelled the future before we got here
+                return
+            try:
+                future.set_result(self.spawn(coro, name=task_name, context=context))
+            except Exception as exc:
+                future.set_exception(exc)
+
+        try:
+            self._backend.call_soon_threadsafe(on_loop)
+        except BaseException:
+            coro.close()
+            raise
+        return future
 
     def _make_handle(self, name: str) -> Handle[Any]:
         handle: Handle[Any] = _new_handle(Handle)
@@ -452,7 +516,7 @@ class TaskRegistry(_lifecycle.Lifecycle):
                 "single-use, make a new one"
             )
         self._thread = get_ident()
-        self._trio = await self._enter_backend()
+        await self._enter_backend()
         return self
 
     async def __aexit__(

@@ -2,8 +2,8 @@
 
 The binding is a :class:`~contextvars.ContextVar`, so it follows the code: a task
 runs in a copy of its spawner's context and finds the same registry, and a request
-handler finds the one a middleware bound for it. There is deliberately no hidden
-global registry to fall back on.
+handler finds the one bound for it with ``registry.bind()``. There is deliberately
+no hidden global registry to fall back on.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ Open one around your program, which binds it for everything inside:
     async with tether.TaskRegistry(name="app"):
         ...  # tether.spawn(...) works here and in every task spawned from here
 
-In a web app, open the registry in the lifespan and bind it for each request with
-the ASGI or aiohttp middleware of tether's integrations, or by hand:
+In a web app, open the registry in the lifespan and bind it for each request
+(in a middleware, or around the handler's body):
 
     with registry.bind():
         tether.spawn(send_email, user_id)
