@@ -12,19 +12,16 @@ import enum
 import logging
 import sys
 from contextvars import Context, ContextVar, Token
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-import anyio.lowlevel
-from typing_extensions import Self, TypeVarTuple, Unpack
+from typing_extensions import TypeVarTuple
 
 from ._backend import Backend, open_backend
 from ._calls import (
     close_if_coroutine,
-    coroutine_from,
     describe,
     is_async_callable,
-    name_of,
 )
 from ._exceptions import RegistryClosed
 from ._handle import FAILED, QUEUED, RUNNING, Handle
@@ -35,8 +32,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
 
 if TYPE_CHECKING:
     from collections import deque
-    from collections.abc import Callable, Coroutine
-    from types import TracebackType
+    from collections.abc import Coroutine
 
     from ._registry import OnError
 
@@ -108,25 +104,6 @@ class SlotWaiter:
         self.granted = True
         self.event.set()
         return True
-
-
-class _Binding(Generic[R]):
-    __slots__ = ("_registry", "_token")
-
-    def __init__(self, registry: R) -> None:
-        self._registry = registry
-
-    def __enter__(self) -> R:
-        self._token: Token[Any] = ambient.set(self._registry)  # type: ignore[arg-type]  # R is always a TaskRegistry
-        return self._registry
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        ambient.reset(self._token)
 
 
 class Lifecycle:
@@ -468,107 +445,3 @@ class Lifecycle:
         logger.error(
             "Task %r of TaskRegistry %r failed", handle._name, self._name, exc_info=exc
         )
-
-    # -- public waiting, cancelling and binding ---------------------------------------
-
-    async def wait_idle(self) -> None:
-        """Wait until no task is running or queued, without closing the registry.
-
-        A checkpoint. Returns at the first moment the registry is idle; a task
-        spawned after that is not waited for. Cancelling the waiter cancels no task.
-        """
-        if self._is_idle():
-            await anyio.lowlevel.checkpoint()
-            return
-        await self._wait_until_idle()
-
-    def cancel_all(self) -> None:
-        """Cancel every running task and drop every queued one; the registry stays
-        open and takes new work. Never blocks."""
-        self._cancel_everything(shutdown=False)
-
-    def bind(self) -> _Binding[Self]:
-        """Return a sync context manager that makes this registry the ambient one
-        (for :func:`tether.spawn`) inside its block, and yields the registry.
-
-        For code that does not run inside the ``async with``, such as a request
-        handler of a web app whose registry was opened in the lifespan.
-        """
-        return _Binding(self)
-
-    @overload
-    async def spawn_when_free(
-        self,
-        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, T]],
-        /,
-        *args: Unpack[PosArgsT],
-        name: str | None = None,
-        context: Context | None = None,
-    ) -> Handle[T]: ...
-    @overload
-    async def spawn_when_free(
-        self,
-        coro: Coroutine[Any, Any, T],
-        /,
-        *,
-        name: str | None = None,
-        context: Context | None = None,
-    ) -> Handle[T]: ...
-    async def spawn_when_free(
-        self,
-        fn: Any,
-        /,
-        *args: object,  # not Any: mypy 2.4 then rejects the overloads
-        name: str | None = None,
-        context: Context | None = None,
-    ) -> Handle[Any]:
-        """Wait until a slot is free, then spawn; the backpressure form of ``spawn``.
-
-        A checkpoint. Callers wait FIFO, in one queue with tasks queued by
-        :meth:`spawn`; the slot is claimed and the task spawned atomically, so the
-        task never waits in the queue. Without a ``limit`` it spawns at once.
-        If the caller is cancelled while waiting, nothing is spawned and the
-        coroutine is closed.
-
-        Raises:
-            TypeError: as :meth:`spawn`.
-            RegistryClosed: the registry does not take work, now or when the slot
-                comes.
-        """
-        try:
-            await anyio.lowlevel.checkpoint_if_cancelled()
-        except BaseException:
-            close_if_coroutine(fn)
-            raise
-        if self._state is not OPEN:
-            self._check_may_spawn(fn)
-        coro = coroutine_from(fn, args, "spawn_when_free")
-        handle = self._make_handle(name_of(fn) if name is None else name)
-        limit = self._limit
-        if limit is None or len(self._live) + self._reserved < limit:
-            self._submit(handle, coro, context)
-            await anyio.lowlevel.cancel_shielded_checkpoint()
-            return handle
-        waiter = SlotWaiter(self._event_cls())
-        self._queue.append(waiter)
-        try:
-            await waiter.event.wait()
-        except BaseException:
-            coro.close()
-            waiter.gone = True
-            if waiter.granted:
-                self._reserved -= 1
-                self._slot_freed()
-            raise
-        if waiter.closed:
-            coro.close()
-            self._raise_closed(_WHY_CLOSED[self._state])
-        self._reserved -= 1
-        if self._state is not OPEN:
-            try:
-                self._check_may_spawn(coro)
-            except RegistryClosed:
-                self._slot_freed()
-                raise
-        self._submit(handle, coro, context)
-        return handle

@@ -20,14 +20,13 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, overload
 
 from typing_extensions import Self, TypeVarTuple, Unpack
 
-from . import _lifecycle
 from ._calls import close_if_coroutine, coroutine_from, name_of, spawn_site
+from ._control import Control
 from ._exceptions import RegistryFull
 from ._handle import CANCELLED, CANCELLING, FAILED, FINISHED, QUEUED, RUNNING, Handle
-from ._lifecycle import CLOSED, NEW, OPEN, RegistryState, lineage
+from ._lifecycle import NEW, OPEN, RegistryState, SlotWaiter, lineage
 
 if TYPE_CHECKING:
-    import concurrent.futures
     from collections.abc import Callable, Coroutine, Iterator
 
 __all__ = ["OnError", "RegistryStatistics", "TaskRegistry"]
@@ -59,7 +58,7 @@ class RegistryStatistics:
     cancelled: int
 
 
-class TaskRegistry(_lifecycle.Lifecycle):
+class TaskRegistry(Control):
     """The owner of background tasks: it holds every task until the task ends.
 
     ``async with TaskRegistry() as tasks:`` opens it and binds it as the ambient
@@ -105,7 +104,7 @@ class TaskRegistry(_lifecycle.Lifecycle):
         shutdown_timeout: float | None = None,
         debug: bool = False,
     ) -> None:
-        _lifecycle.Lifecycle.__init__(self, name, on_error, shutdown_timeout)
+        Control.__init__(self, name, on_error, shutdown_timeout)
         if limit is not None and (
             not isinstance(limit, int) or isinstance(limit, bool) or limit < 1
         ):
@@ -134,7 +133,7 @@ class TaskRegistry(_lifecycle.Lifecycle):
         # Live (running or cancelling) handles, each with its asyncio task: the
         # strong reference that keeps the task from being garbage-collected.
         self._live: dict[Handle[Any], object] = {}
-        self._queue: deque[Handle[Any] | _lifecycle.SlotWaiter] = deque()
+        self._queue: deque[Handle[Any] | SlotWaiter] = deque()
         self._queued = 0
 
     # -- spawning ------------------------------------------------------------------
@@ -208,70 +207,6 @@ class TaskRegistry(_lifecycle.Lifecycle):
         handle = self._make_handle(name)
         self._submit(handle, coro, context)
         return handle
-
-    @overload
-    def spawn_threadsafe(
-        self,
-        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, T]],
-        /,
-        *args: Unpack[PosArgsT],
-        name: str | None = None,
-    ) -> concurrent.futures.Future[Handle[T]]: ...
-    @overload
-    def spawn_threadsafe(
-        self, coro: Coroutine[Any, Any, T], /, *, name: str | None = None
-    ) -> concurrent.futures.Future[Handle[T]]: ...
-    def spawn_threadsafe(
-        self,
-        fn: Any,
-        /,
-        *args: object,
-        name: str | None = None,
-    ) -> concurrent.futures.Future[Handle[Any]]:
-        """Spawn from another thread; return a future of the handle. Never blocks.
-
-        The spawn itself happens on the registry's event loop thread, soon, in a
-        copy of the calling thread's context, exactly as :meth:`spawn` would do it
-        there. The returned :class:`concurrent.futures.Future` resolves to the
-        handle, or to the exception the spawn raised (``RegistryClosed``,
-        ``RegistryFull``). Arguments are checked here, at once.
-
-        Raises:
-            TypeError: as :meth:`spawn`.
-            RuntimeError: called on the event loop's own thread (use :meth:`spawn`),
-                or the event loop is closed.
-            RegistryClosed: the registry was never entered, or has closed.
-        """
-        if get_ident() == self._thread:
-            close_if_coroutine(fn)
-            raise RuntimeError(
-                "TaskRegistry.spawn_threadsafe() was called on the event loop's "
-                "own thread: use registry.spawn(fn, *args) there"
-            )
-        if self._state is NEW or self._state is CLOSED:
-            self._check_may_spawn(fn)
-        coro = coroutine_from(fn, args, "spawn_threadsafe")
-        task_name = name_of(fn) if name is None else name
-        import concurrent.futures
-
-        future: concurrent.futures.Future[Handle[Any]] = concurrent.futures.Future()
-        context = copy_context()
-
-        def on_loop() -> None:
-            if not future.set_running_or_notify_cancel():
-                coro.close()  # the caller cancelled the future before we got here
-                return
-            try:
-                future.set_result(self.spawn(coro, name=task_name, context=context))
-            except Exception as exc:
-                future.set_exception(exc)
-
-        try:
-            self._backend.call_soon_threadsafe(on_loop)
-        except BaseException:
-            coro.close()
-            raise
-        return future
 
     def _make_handle(self, name: str) -> Handle[Any]:
         handle: Handle[Any] = _new_handle(Handle)
@@ -432,7 +367,7 @@ class TaskRegistry(_lifecycle.Lifecycle):
                     assert coro is not None
                     self._launch(entry, coro, context)
                     return True
-            elif isinstance(entry, _lifecycle.SlotWaiter) and entry.grant():
+            elif isinstance(entry, SlotWaiter) and entry.grant():
                 self._reserved += 1
                 return True
         return False
