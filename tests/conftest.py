@@ -6,10 +6,12 @@ from typing import Any
 
 import pytest
 
+_NO_OPTIONS: dict[str, object] = {}
+
 BACKENDS: list[Any] = [
     pytest.param(("asyncio", {"use_uvloop": False}), id="asyncio"),
     pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
-    pytest.param(("trio", {}), id="trio"),
+    pytest.param(("trio", _NO_OPTIONS), id="trio"),
 ]
 
 

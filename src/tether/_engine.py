@@ -21,9 +21,20 @@ import anyio
 import anyio.lowlevel
 
 from ._calls import close_if_coroutine, describe, is_async_callable, name_of
+from ._exceptions import TaskCancelled
 from ._handle import Handle
 
-__all__ = ["MISSING", "Engine", "prepare", "start", "validate_options"]
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
+__all__ = [
+    "MISSING",
+    "Engine",
+    "foreign_cancellation",
+    "prepare",
+    "start",
+    "validate_options",
+]
 
 MISSING: Any = object()
 
@@ -78,6 +89,21 @@ async def _await_future(future: Any) -> Any:
 
 async def _await_other(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
+
+
+def foreign_cancellation(what: str, cause: BaseException) -> TaskCancelled:
+    """The outcome of an input cancelled by something other than the gather: it
+    awaited a cancelled future or task, or raised the backend's cancellation itself.
+
+    The backend's cancellation exception must not cross into the caller, where it
+    would read as the caller's own cancellation.
+    """
+    exc = TaskCancelled(
+        f"{what} was cancelled from outside (it awaited a cancelled future "
+        "or task, or raised CancelledError itself)"
+    )
+    exc.__cause__ = cause
+    return exc
 
 
 def _bad_input(api: str, position: int, item: object, why: str) -> TypeError:
@@ -241,13 +267,7 @@ class Engine:
 
     async def _run_backend(self) -> None:
         if anyio.get_cancelled_exc_class().__module__.partition(".")[0] == "trio":
-            import trio
-
-            async with trio.open_nursery() as nursery:
-                self.nursery = nursery
-                await self._drive()
-                if self.stop:
-                    nursery.cancel_scope.cancel()
+            await self._run_trio()
             return
         import asyncio
 
@@ -265,9 +285,39 @@ class Engine:
             with anyio.CancelScope(shield=True):
                 await self._wait_children()
 
+    async def _run_trio(self) -> None:
+        import trio
+
+        try:
+            async with trio.open_nursery() as nursery:
+                self.nursery = nursery
+                try:
+                    await self._drive()
+                except BaseException:
+                    # Children not yet stepped must not run, as on asyncio.
+                    self.stop = True
+                    raise
+                if self.stop:
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # A strict nursery wraps even a lone exception. The children only ever
+            # raise Cancelled into it, so the group holds the caller's cancellation
+            # or an exception from the body: raise that bare, as on asyncio (and as
+            # anyio's task group collapses a group of Cancelled).
+            cancelled, rest = group.split(trio.Cancelled)
+            bare: BaseException = rest if rest is not None else cast("Any", cancelled)
+            while isinstance(bare, BaseExceptionGroup):
+                bare = cast("BaseExceptionGroup[BaseException]", bare).exceptions[0]
+        else:
+            return
+        raise bare  # outside the except clause: its __context__ stays its own
+
     async def _drive(self) -> None:
         inputs, limit, total = self.inputs, self.limit, len(self.inputs)
         try:
+            # A caller already cancelled (or timeout=0) starts nothing, on every
+            # backend: trio would otherwise run each child up to its first checkpoint.
+            await anyio.lowlevel.checkpoint_if_cancelled()
             while True:
                 while (
                     self.next < total
@@ -295,11 +345,19 @@ class Engine:
         tat = max(self.tat, now)
         allowed_at = tat - (self.burst - 1) * period
         if allowed_at > now:
-            await anyio.sleep_until(allowed_at)
+            # Sleep until the start is allowed, but wake when a child stops the run:
+            # a failure must not wait for the next rate slot to be raised.
+            with anyio.CancelScope(deadline=allowed_at):
+                while not self.stop:
+                    self.wake = anyio.Event()
+                    await self.wake.wait()
+            self.wake = None
+            if self.stop:
+                return False
         else:
             await anyio.lowlevel.checkpoint()
         self.tat = tat + period
-        return not self.stop  # a child may have failed while we slept
+        return not self.stop  # a child may have failed during the checkpoint
 
     def _start(self, index: int, item: Any) -> None:
         try:
@@ -348,6 +406,11 @@ class Engine:
             elif self.nursery is not None:
                 self._ended()
                 raise  # trio's nursery scope swallows its own cancellation
+            else:
+                # On asyncio our own scope swallows the cancellation we cause, so this
+                # one came from elsewhere: the input awaited a cancelled future or
+                # raised CancelledError itself. It is the input's outcome, not ours.
+                self._failed(index, foreign_cancellation(f"input {index + 1}", exc))
         else:
             if (
                 self.mode == RACE

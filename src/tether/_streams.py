@@ -4,22 +4,31 @@ Both are async context managers rather than async generators: an async generator
 that holds a task group breaks when its consumer leaves the loop early, while a
 context manager always gets to cancel and wait for its workers on the way out.
 
-Inside, one feeder hands inputs over a zero-capacity stream to ``limit`` workers,
-which send results into a stream that buffers at most ``limit`` of them; a full
-buffer makes the workers wait. So at most ``limit`` inputs are in flight and at
-most ``limit`` results are buffered, however long the input is.
+Inside, ``limit`` workers each take the next input straight from the shared
+iterator (nothing is read ahead) and send results into a stream that buffers at
+most ``limit`` of them; a full buffer makes the workers wait. So at most ``limit``
+inputs are in flight and at most ``limit`` results are buffered, however long the
+input is.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Coroutine, Iterable
+import math
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+)
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 from typing_extensions import Self
 
 from ._calls import close_if_coroutine, describe, is_async_callable
-from ._engine import prepare, start, validate_options
+from ._engine import foreign_cancellation, prepare, start, validate_options
 
 if TYPE_CHECKING:  # imported on first use, to keep `import tether` fast
     from contextlib import AbstractAsyncContextManager
@@ -125,16 +134,31 @@ class Completions(Generic[K, R]):
             raise StopAsyncIteration from None
 
     async def _supervise(self) -> None:
+        items = self._items
+        try:
+            if isinstance(items, AsyncIterable):
+                iterator: Any = aiter(items)
+                worker: Any = self._work_async
+            else:
+                iterator = iter(items)
+                worker = self._work_sync
+        except Exception as exc:  # items could not even be iterated
+            self._failure = exc
+            self._send.close()
+            return
         try:
             async with anyio.create_task_group() as inner:
                 self._inner = inner
-                send_item, receive_item = anyio.create_memory_object_stream[Any](0)
-                inner.start_soon(self._feed, send_item)
-                with receive_item:
-                    for _ in range(self._limit):
-                        inner.start_soon(self._work, receive_item.clone())
+                lock = anyio.Lock()  # one __anext__ at a time on an async iterator
+                for _ in range(self._limit):
+                    inner.start_soon(worker, iterator, lock)
         finally:
             self._send.close()
+            # Stopped early: close an async generator now, while its event loop
+            # runs, rather than leave it to the collector (trio warns then).
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     def _fail(self, exc: BaseException) -> None:
         if self._failure is None:
@@ -142,27 +166,55 @@ class Completions(Generic[K, R]):
         assert self._inner is not None
         self._inner.cancel_scope.cancel()
 
-    async def _feed(self, send_item: MemoryObjectSendStream[Any]) -> None:
-        with send_item:
+    # Each worker takes the next item straight from the shared iterator, so nothing
+    # is read ahead: at most `limit` items are in flight, one per worker.
+
+    async def _work_sync(self, iterator: Iterator[Any], _lock: anyio.Lock) -> None:
+        while True:
             try:
-                if isinstance(self._items, AsyncIterable):
-                    async for item in self._items:
-                        await send_item.send(item)
-                else:
-                    for item in self._items:
-                        await send_item.send(item)
+                item = next(iterator)  # sync: no other worker can interleave
+            except StopIteration:
+                return
             except Exception as exc:
                 self._fail(exc)
+                return
+            if not await self._process(item):
+                return
 
-    async def _work(self, receive_item: MemoryObjectReceiveStream[Any]) -> None:
-        with receive_item:
-            async for item in receive_item:
-                try:
-                    pair = await self._fn(item)
-                except Exception as exc:
-                    self._fail(exc)
-                    return
-                await self._send.send(pair)
+    async def _work_async(self, iterator: AsyncIterator[Any], lock: anyio.Lock) -> None:
+        while True:
+            try:
+                async with lock:
+                    item = await iterator.__anext__()
+            except StopAsyncIteration:
+                return
+            except Exception as exc:
+                self._fail(exc)
+                return
+            if not await self._process(item):
+                return
+
+    async def _process(self, item: Any) -> bool:
+        """Run one item and send its pair; ``False`` once the run has failed."""
+        try:
+            pair = await self._fn(item)
+        except Exception as exc:
+            self._fail(exc)
+            return False
+        except anyio.get_cancelled_exc_class() as exc:
+            if anyio.current_effective_deadline() == -math.inf:
+                raise  # our cancellation, or the caller's
+            # Not ours: the input awaited a cancelled future or raised
+            # CancelledError itself. The task group would swallow it and drop the
+            # input silently; make it the input's failure.
+            if self._owned is not None:  # as_completed: the item is the index
+                what = f"input {item + 1}"
+            else:
+                what = f"item {item!r}"[:80]
+            self._fail(foreign_cancellation(what, exc))
+            return False
+        await self._send.send(pair)
+        return True
 
 
 def amap(
@@ -182,10 +234,12 @@ def amap(
     ``items`` may be a sync or an async iterable, and is read lazily: at most
     ``limit`` items are in flight and at most ``limit`` results wait in the buffer
     (workers pause while it is full), so a million items never become a million
-    coroutines. Entering does not block. Fail-fast: the first failure of ``fn``
-    (or of iterating ``items``) cancels the rest and is raised, bare, from the next
-    ``__anext__``. Leaving the block, normally or by an exception, cancels what is
-    still running and waits for it; an exception from the block propagates bare.
+    coroutines. An async generator given as ``items`` is closed (``aclose()``)
+    when ``amap`` stops reading it early. Entering does not block. Fail-fast: the
+    first failure of ``fn`` (or of iterating ``items``) cancels the rest and is
+    raised, bare, from the next ``__anext__``. Leaving the block, normally or by an
+    exception, cancels what is still running and waits for it; an exception from the
+    block propagates bare.
 
     Args:
         fn: an async function of one argument.
@@ -194,7 +248,11 @@ def amap(
 
     .. versionadded:: 0.1
     """
-    validate_options("amap", limit)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ValueError(
+            f"amap(limit={limit!r}): limit must be a whole number >= 1 (the most "
+            "items in flight at once, and the most results buffered)"
+        )
     if not is_async_callable(fn):
         raise TypeError(
             f"amap() takes an async function of one argument, got {describe(fn)}. "
@@ -228,7 +286,12 @@ def as_completed(
 
     .. versionadded:: 0.1
     """
-    validate_options("as_completed", limit)
+    try:
+        validate_options("as_completed", limit)
+    except ValueError:
+        for item in work:  # refused: nothing will ever await them
+            close_if_coroutine(item)
+        raise
     inputs = prepare("as_completed", work)
 
     async def run_one(index: int) -> tuple[int, T]:

@@ -1,0 +1,160 @@
+"""Bad input to run_all, settle_all, race, as_completed and amap fails at once,
+with an error naming the argument, and leaves nothing running or unclosed."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import anyio
+import pytest
+
+import tether
+
+pytestmark = pytest.mark.anyio
+
+
+async def job(record: list[str]) -> str:
+    record.append("job ran")  # pragma: no cover - the tests assert it never runs
+    return "job"
+
+
+async def fetch(url: str) -> str:  # an async function that needs an argument
+    return url  # pragma: no cover
+
+
+def compute() -> int:  # a sync function
+    return 1  # pragma: no cover
+
+
+async def call(api: str, *work: Any, **options: Any) -> None:
+    """Await ``api`` over ``work`` the way a user would."""
+    if api == "run_all":
+        await tether.run_all(*work, **options)
+    elif api == "settle_all":
+        await tether.settle_all(*work, **options)
+    elif api == "race":
+        await tether.race(*work, **options)
+    else:
+        async with tether.as_completed(*work, **options) as done:
+            async for _ in done:  # pragma: no cover - refused before this
+                pass
+
+
+WORK_APIS = ["run_all", "settle_all", "race", "as_completed"]
+
+
+def assert_closed(*coros: Any) -> None:
+    for coro in coros:
+        assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+
+
+@pytest.mark.parametrize("api", WORK_APIS)
+async def test_a_non_awaitable_is_refused_naming_its_position(api: str) -> None:
+    record: list[str] = []
+    first, second = job(record), job(record)
+    with pytest.raises(TypeError, match=r"argument 3 \(42\) is not awaitable"):
+        await call(api, first, second, 42)
+    assert_closed(first, second)
+    await anyio.wait_all_tasks_blocked()
+    assert record == []
+
+
+@pytest.mark.parametrize("api", WORK_APIS)
+async def test_an_async_function_passed_uncalled_is_refused(api: str) -> None:
+    record: list[str] = []
+    first = job(record)
+    with pytest.raises(
+        TypeError,
+        match=r"argument 2 \(fetch\) is an async function that needs arguments, "
+        r"passed uncalled; call it, fetch\(\.\.\.\), or bind them with "
+        r"functools\.partial",
+    ):
+        await call(api, first, fetch)
+    assert_closed(first)
+    assert record == []
+
+
+@pytest.mark.parametrize("api", WORK_APIS)
+async def test_a_sync_function_is_refused(api: str) -> None:
+    record: list[str] = []
+    first = job(record)
+    with pytest.raises(TypeError, match=r"argument 2 \(compute\) is a sync function"):
+        await call(api, first, compute)
+    assert_closed(first)
+    assert record == []
+
+
+@pytest.mark.parametrize("api", ["run_all", "settle_all", "as_completed"])
+@pytest.mark.parametrize("limit", [0, -1, 2.5, "3", True])
+async def test_a_bad_limit_is_refused(api: str, limit: object) -> None:
+    record: list[str] = []
+    first = job(record)
+    with pytest.raises(
+        ValueError, match=rf"{api}\(limit={limit!r}\): limit must be a whole number"
+    ):
+        await call(api, first, limit=limit)
+    assert_closed(first)
+    assert record == []
+
+
+OPTIONS = [
+    pytest.param({"per_second": 0}, r"per_second=0\): per_second must be", id="rate0"),
+    pytest.param({"per_second": -1}, r"per_second=-1\): per_second must", id="rate-1"),
+    pytest.param({"burst": 0}, r"burst=0\): burst must be a whole number", id="burst0"),
+    pytest.param({"timeout": -1}, r"timeout=-1\): timeout must be", id="timeout-1"),
+    pytest.param(
+        {"timeout": float("nan")}, r"timeout=nan\): timeout must be", id="nan"
+    ),
+]
+
+
+@pytest.mark.parametrize("api", ["run_all", "settle_all"])
+@pytest.mark.parametrize(("options", "message"), OPTIONS)
+async def test_a_bad_option_is_refused_naming_it(
+    api: str, options: dict[str, Any], message: str
+) -> None:
+    record: list[str] = []
+    first = job(record)
+    with pytest.raises(ValueError, match=rf"{api}\({message}"):
+        await call(api, first, **options)
+    assert_closed(first)
+    assert record == []
+
+
+# -- amap -------------------------------------------------------------------------
+
+
+async def test_amap_refuses_a_sync_function() -> None:
+    def double(x: int) -> int:
+        return 2 * x  # pragma: no cover
+
+    with pytest.raises(TypeError, match=r"amap\(\) takes an async function"):
+        tether.amap(double, [1, 2], limit=2)  # type: ignore[arg-type]
+
+
+async def test_amap_refuses_items_that_are_not_iterable() -> None:
+    calls: list[object] = []
+
+    async def work(x: object) -> object:
+        calls.append(x)  # pragma: no cover
+        return x  # pragma: no cover
+
+    with pytest.raises(TypeError, match=r"amap\(\) items must be an iterable"):
+        tether.amap(work, 42, limit=2)  # type: ignore[arg-type]
+    assert calls == []
+
+
+@pytest.mark.parametrize("limit", [0, -1, None, "3"])
+async def test_amap_refuses_a_bad_limit(limit: Any) -> None:
+    calls: list[object] = []
+
+    async def work(x: object) -> object:
+        calls.append(x)  # pragma: no cover
+        return x  # pragma: no cover
+
+    with pytest.raises(
+        ValueError, match=rf"amap\(limit={limit!r}\): limit must be a whole number"
+    ):
+        tether.amap(work, [1, 2], limit=limit)
+    assert calls == []

@@ -1,0 +1,305 @@
+"""as_completed and amap: pairs in completion order, bounded work and buffering,
+fail-fast, and leaving the block early, on every backend."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+import tether
+from tether import TaskRegistry
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+    from contextlib import AbstractAsyncContextManager
+
+pytestmark = pytest.mark.anyio
+
+
+async def release_in_order(gates: dict[Any, anyio.Event], order: Iterable[Any]) -> None:
+    """Open one gate at a time, each once every task is blocked."""
+    for key in order:
+        await anyio.wait_all_tasks_blocked()
+        gates[key].set()
+
+
+async def agen(items: Iterable[Any]) -> AsyncIterator[Any]:
+    for item in items:
+        await anyio.lowlevel.checkpoint()
+        yield item
+
+
+def stream(
+    api: str, fn: Callable[[int], Coroutine[Any, Any, Any]], n: int, limit: int
+) -> AbstractAsyncContextManager[tether.Completions[int, Any]]:
+    """as_completed over ``fn(0) ... fn(n - 1)``, or amap of ``fn`` over
+    ``range(n)``: both yield ``(i, fn(i))`` pairs."""
+    if api == "amap":
+        return tether.amap(fn, range(n), limit=limit)
+    return tether.as_completed(
+        *(functools.partial(fn, i) for i in range(n)), limit=limit
+    )
+
+
+APIS = ["as_completed", "amap"]
+
+
+# -- pairs in completion order ----------------------------------------------------
+
+
+async def test_as_completed_pairs_each_result_with_its_input_index() -> None:
+    gates = {i: anyio.Event() for i in range(4)}
+    order = [2, 0, 3, 1]
+
+    async def wait(i: int) -> str:
+        await gates[i].wait()
+        return f"result {i}"
+
+    seen: list[tuple[int, str]] = []
+    async with TaskRegistry() as tasks:
+        work: list[Any] = [
+            wait(0),  # a coroutine object
+            functools.partial(wait, 1),  # a zero-argument async callable
+            tasks.spawn(wait, 2),  # a handle
+            wait(3),
+        ]
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(release_in_order, gates, order)
+            async with tether.as_completed(*work) as done:
+                async for index, result in done:
+                    seen.append((index, result))
+    assert seen == [(i, f"result {i}") for i in order]
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_amap_pairs_each_result_with_its_item(kind: str) -> None:
+    items = ["a", "b", "c", "d"]
+    order = ["c", "a", "d", "b"]
+    gates = {item: anyio.Event() for item in items}
+
+    async def upper(item: str) -> str:
+        await gates[item].wait()
+        return item.upper()
+
+    source = items if kind == "sync" else agen(items)
+    seen: list[tuple[str, str]] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(release_in_order, gates, order)
+        async with tether.amap(upper, source, limit=4) as results:
+            async for item, result in results:
+                seen.append((item, result))
+    assert seen == [(item, item.upper()) for item in order]
+
+
+# -- bounded work and buffering ---------------------------------------------------
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_at_most_limit_inputs_are_in_flight(api: str) -> None:
+    running = peak = 0
+
+    async def work(i: int) -> int:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        for _ in range(3):
+            await anyio.lowlevel.checkpoint()
+        running -= 1
+        return i
+
+    async with stream(api, work, 20, limit=3) as results:
+        seen = sorted([i async for i, _ in results])
+    assert seen == list(range(20))
+    assert peak == 3
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_a_slow_consumer_holds_the_workers_back(api: str) -> None:
+    calls: list[int] = []
+    limit = 3
+
+    async def work(i: int) -> int:
+        calls.append(i)
+        return i
+
+    async with stream(api, work, 100, limit=limit) as results:
+        # The consumer reads nothing yet. `limit` results fill the buffer, then
+        # each of the `limit` workers computes one more and waits to hand it
+        # over: exactly 2 * limit calls, and no more until the consumer reads.
+        await anyio.wait_all_tasks_blocked()
+        assert len(calls) == 2 * limit
+        i, result = await results.__anext__()
+        assert i == result
+        assert i in calls
+        await anyio.wait_all_tasks_blocked()
+        assert len(calls) == 2 * limit + 1  # one read frees room for one more
+
+
+async def test_amap_over_a_large_range_keeps_buffering_bounded() -> None:
+    limit, total = 10, 100_000
+    calls = consumed = most_ahead = 0
+
+    async def work(i: int) -> int:
+        nonlocal calls
+        calls += 1
+        return i
+
+    async with tether.amap(work, range(total), limit=limit) as results:
+        async for _ in results:
+            consumed += 1
+            # Called but not yet consumed: in flight (<= limit, one per worker)
+            # plus buffered (<= limit).
+            most_ahead = max(most_ahead, calls - consumed)
+    assert consumed == calls == total
+    assert most_ahead <= 2 * limit
+
+
+# -- fail-fast and leaving early --------------------------------------------------
+
+
+async def parked(i: int, record: list[str]) -> int:
+    try:
+        await anyio.sleep_forever()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.lowlevel.checkpoint()  # cleanup that has to be awaited
+        record.append(f"{i} cleaned up")
+    return i  # pragma: no cover
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_the_first_failure_is_raised_bare_from_the_loop(api: str) -> None:
+    record: list[str] = []
+
+    async def work(i: int) -> int:
+        if i == 2:
+            await anyio.wait_all_tasks_blocked()  # the others are all running
+            raise ValueError("input 2 failed")
+        return await parked(i, record)
+
+    async def consume() -> None:
+        async with stream(api, work, 4, limit=4) as results:
+            async for _ in results:  # pragma: no cover - nothing succeeds
+                pass
+
+    with pytest.raises(ValueError, match="input 2 failed") as caught:
+        await consume()
+    assert type(caught.value) is ValueError  # bare: no ExceptionGroup
+    assert sorted(record) == ["0 cleaned up", "1 cleaned up", "3 cleaned up"]
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_leaving_early_cancels_the_rest_and_awaits_their_cleanup(
+    api: str,
+) -> None:
+    record: list[str] = []
+
+    async def work(i: int) -> int:
+        return i if i == 0 else await parked(i, record)
+
+    async with stream(api, work, 4, limit=4) as results:
+        async for pair in results:
+            assert pair == (0, 0)
+            await anyio.wait_all_tasks_blocked()  # the others are all running
+            break
+    assert sorted(record) == ["1 cleaned up", "2 cleaned up", "3 cleaned up"]
+
+
+class BodyError(Exception):
+    pass
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_an_exception_in_the_block_propagates_bare(api: str) -> None:
+    record: list[str] = []
+
+    async def work(i: int) -> int:
+        return i if i == 0 else await parked(i, record)
+
+    async def consume() -> None:
+        async with stream(api, work, 3, limit=3) as results:
+            async for _ in results:
+                await anyio.wait_all_tasks_blocked()
+                raise BodyError
+
+    with pytest.raises(BodyError) as caught:
+        await consume()
+    assert type(caught.value) is BodyError  # not an ExceptionGroup
+    assert sorted(record) == ["1 cleaned up", "2 cleaned up"]
+
+
+async def test_as_completed_closes_the_coroutines_it_never_started() -> None:
+    record: list[str] = []
+
+    async def work(i: int) -> int:
+        record.append(f"{i} started")
+        return i if i == 0 else await parked(i, record)
+
+    coros = [work(i) for i in range(4)]
+    async with tether.as_completed(*coros, limit=1) as done:
+        async for pair in done:
+            assert pair == (0, 0)
+            await anyio.wait_all_tasks_blocked()  # input 1 holds the only slot
+            break
+    assert record == ["0 started", "1 started", "1 cleaned up"]
+    for coro in coros:
+        assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+
+
+async def test_amap_closes_an_async_generator_it_stopped_reading() -> None:
+    record: list[str] = []
+
+    async def numbers() -> AsyncIterator[int]:
+        try:
+            for i in range(100):
+                yield i
+        finally:
+            record.append("generator closed")
+
+    async def work(i: int) -> int:
+        return i
+
+    async with tether.amap(work, numbers(), limit=2) as results:
+        async for _ in results:
+            break
+    # Closed on the way out, not left to the collector (trio would warn then).
+    assert record == ["generator closed"]
+
+
+async def test_an_input_cancelled_from_outside_fails_the_loop(
+    backend_name: str,
+) -> None:
+    """Not dropped silently: asyncio only, where an input can await a future that
+    its owner cancels."""
+    if backend_name == "trio":
+        pytest.skip("a trio input cannot be cancelled by anything but its caller")
+    import asyncio
+
+    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    future.cancel()
+
+    async def consume() -> None:
+        async with tether.as_completed(future, anyio.lowlevel.checkpoint()) as done:
+            async for _ in done:
+                pass
+
+    with pytest.raises(tether.TaskCancelled, match="input 1 was cancelled from out"):
+        await consume()
+
+
+async def test_cancelling_the_caller_propagates_through_the_block() -> None:
+    record: list[str] = []
+    with anyio.CancelScope() as scope:
+        async with tether.as_completed(parked(0, record)) as done:
+            await anyio.wait_all_tasks_blocked()
+            scope.cancel()
+            async for _ in done:  # pragma: no cover - cancelled before a result
+                pass
+        record.append("after the block")  # pragma: no cover - never reached
+    assert scope.cancelled_caught
+    assert record == ["0 cleaned up"]
