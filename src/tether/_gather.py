@@ -14,7 +14,8 @@ from typing import Any, TypeAlias, TypeVar, overload
 import anyio.lowlevel
 
 from ._calls import close_if_coroutine
-from ._engine import FAIL_FAST, MISSING, RACE, SETTLE, Engine, prepare, validate_options
+from ._engine import FAIL_FAST, MISSING, RACE, SETTLE, Engine
+from ._inputs import prepare, validate_options
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup

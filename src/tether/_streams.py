@@ -28,7 +28,7 @@ import anyio
 from typing_extensions import Self
 
 from ._calls import close_if_coroutine, describe, is_async_callable
-from ._engine import foreign_cancellation, prepare, start, validate_options
+from ._inputs import foreign_cancellation, prepare, start, validate_options
 
 if TYPE_CHECKING:  # imported on first use, to keep `import tether` fast
     from contextlib import AbstractAsyncContextManager

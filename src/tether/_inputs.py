@@ -1,0 +1,174 @@
+"""The inputs of the gather family: checking them, and turning one into a coroutine.
+
+Everything is checked before anything starts, and a refusal closes every coroutine
+object it was given, so bad input never leaves a "coroutine was never awaited"
+warning behind. Handles and futures are wrapped so that waiting on them can stop
+without cancelling them: the gather family cancels only what it started.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from types import CoroutineType, FunctionType
+from typing import Any, cast
+
+from ._calls import close_if_coroutine, describe, is_async_callable, name_of
+from ._exceptions import TaskCancelled
+from ._handle import Handle
+
+__all__ = ["foreign_cancellation", "prepare", "start", "validate_options"]
+
+
+def validate_options(
+    api: str,
+    limit: int | None,
+    per_second: float | None = None,
+    burst: int = 1,
+    timeout: float | None = None,
+) -> None:
+    """Check the shared keyword options, naming the argument and the fix."""
+    if limit is not None and (
+        not isinstance(limit, int) or isinstance(limit, bool) or limit < 1
+    ):
+        raise ValueError(
+            f"{api}(limit={limit!r}): limit must be a whole number >= 1 (the most "
+            "inputs running at once), or None for no limit"
+        )
+    if per_second is not None and not (
+        isinstance(per_second, int | float) and per_second > 0 and per_second < math.inf
+    ):
+        raise ValueError(
+            f"{api}(per_second={per_second!r}): per_second must be a number > 0 (the "
+            "most starts per second), or None for no rate limit"
+        )
+    if not isinstance(burst, int) or isinstance(burst, bool) or burst < 1:
+        raise ValueError(
+            f"{api}(burst={burst!r}): burst must be a whole number >= 1 (how many "
+            "starts may happen at once before per_second spacing applies)"
+        )
+    if timeout is not None and not (isinstance(timeout, int | float) and timeout >= 0):
+        raise ValueError(
+            f"{api}(timeout={timeout!r}): timeout must be a number of seconds >= 0, "
+            "or None for no timeout"
+        )
+
+
+async def _await_handle(handle: Handle[Any]) -> Any:
+    return await handle
+
+
+async def _await_future(future: Any) -> Any:
+    # Waiting on a future we did not start must not cancel it when we stop waiting.
+    import asyncio
+
+    return await asyncio.shield(future)
+
+
+async def _await_other(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def foreign_cancellation(what: str, cause: BaseException) -> TaskCancelled:
+    """The outcome of an input cancelled by something other than the gather: it
+    awaited a cancelled future or task, or raised the backend's cancellation itself.
+
+    The backend's cancellation exception must not cross into the caller, where it
+    would read as the caller's own cancellation.
+    """
+    exc = TaskCancelled(
+        f"{what} was cancelled from outside (it awaited a cancelled future "
+        "or task, or raised CancelledError itself)"
+    )
+    exc.__cause__ = cause
+    return exc
+
+
+def _bad_input(api: str, position: int, item: object, why: str) -> TypeError:
+    return TypeError(
+        f"{api}() argument {position + 1} ({describe(item)}) {why}. Pass coroutine "
+        f"objects, tether handles, futures, or zero-argument async callables: "
+        f"{api}(fetch(url), functools.partial(fetch, url))"
+    )
+
+
+def _check_callable(api: str, position: int, fn: Any) -> None:
+    if type(fn) is FunctionType:
+        code = fn.__code__
+        if not code.co_flags & 0x80:  # CO_COROUTINE
+            raise _bad_input(api, position, fn, "is a sync function")
+        required = code.co_argcount - len(fn.__defaults__ or ())
+        kw_defaults = fn.__kwdefaults__ or {}
+        missing_kw = [
+            k
+            for k in code.co_varnames[
+                code.co_argcount : code.co_argcount + code.co_kwonlyargcount
+            ]
+            if k not in kw_defaults
+        ]
+        if required > 0 or missing_kw:
+            raise _bad_input(
+                api,
+                position,
+                fn,
+                "is an async function that needs arguments, passed uncalled; call it, "
+                f"{describe(fn)}(...), or bind them with functools.partial",
+            )
+    elif not is_async_callable(fn):
+        raise _bad_input(api, position, fn, "is not an async callable")
+
+
+def prepare(api: str, work: tuple[Any, ...]) -> list[Any]:
+    """Validate every input before anything starts; close coroutines on refusal.
+
+    Returns the inputs as the engine takes them: coroutine objects and zero-argument
+    async callables as given, handles and other awaitables wrapped in a coroutine
+    function that awaits them.
+    """
+    prepared: list[Any] = []
+    try:
+        for position, item in enumerate(work):
+            if isinstance(item, CoroutineType | Coroutine):
+                prepared.append(item)
+            elif isinstance(item, Handle):
+                prepared.append((_await_handle, item))
+            elif _is_asyncio_future(item):
+                prepared.append((_await_future, item))
+            elif hasattr(item, "__await__"):
+                prepared.append((_await_other, item))
+            elif callable(item):
+                _check_callable(api, position, item)
+                prepared.append(item)
+            else:
+                raise _bad_input(api, position, item, "is not awaitable")
+    except BaseException:
+        for item in work:
+            close_if_coroutine(item)
+        raise
+    return prepared
+
+
+def start(item: Any) -> Coroutine[Any, Any, Any]:
+    """The coroutine for a prepared input: as given, wrapped, or called now."""
+    if type(item) is CoroutineType:
+        return item  # pyright: ignore[reportUnknownVariableType]
+    if type(item) is tuple:
+        wrapper, target = cast(
+            "tuple[Callable[[Any], Coroutine[Any, Any, Any]], Any]", item
+        )
+        return wrapper(target)
+    if isinstance(item, Coroutine):
+        return item  # pyright: ignore[reportUnknownVariableType]
+    coro = item()
+    if not isinstance(coro, Coroutine):
+        close_if_coroutine(coro)
+        raise TypeError(
+            f"{name_of(item)}() returned {type(coro).__name__}, not a coroutine"
+        )
+    return coro  # pyright: ignore[reportUnknownVariableType]
+
+
+def _is_asyncio_future(item: object) -> bool:
+    asyncio = sys.modules.get("asyncio")
+    return asyncio is not None and asyncio.isfuture(item)
