@@ -316,6 +316,7 @@ class TaskRegistry(Control):
         else:
             handle._status = FINISHED
             self._succeeded += 1
+        # _release(handle), inlined: this is every task's last step.
         del self._live[handle]
         if handle._event is not None:
             handle._event.set()
@@ -347,7 +348,8 @@ class TaskRegistry(Control):
         del self._live[handle]
         if handle._event is not None:
             handle._event.set()
-        self._slot_freed()
+        if self._queue or not self._live:  # else: no slot to hand on, not idle
+            self._slot_freed()
 
     def _slot_freed(self) -> None:
         if self._queue and self._hand_off_slot():
