@@ -35,6 +35,8 @@ PosArgsT = TypeVarTuple("PosArgsT")
 
 
 class _Binding(Generic[R]):
+    """The context manager returned by ``registry.bind()``."""
+
     __slots__ = ("_registry", "_token")
 
     def __init__(self, registry: R) -> None:
@@ -67,6 +69,7 @@ class Control(Lifecycle):
         name: str | None = None,
         context: Context | None = None,
     ) -> Handle[Any]:
+        """Start a task now and return its handle (see :meth:`TaskRegistry.spawn`)."""
         raise NotImplementedError
 
     async def wait_idle(self) -> None:
