@@ -6,7 +6,9 @@ unused-ignore warnings on, fail the check if they ever stop being errors.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
+from typing import Any
 
 from typing_extensions import assert_type
 
@@ -47,6 +49,16 @@ async def positives(tasks: TaskRegistry) -> None:
     assert_type(by_args.done(), bool)
     assert_type(by_args.status, tether.Status)
     assert_type(await by_args.wait(), None)
+    assert_type(
+        tasks.spawn_threadsafe(fetch, "u", 3), concurrent.futures.Future[Handle[bytes]]
+    )
+    assert_type(
+        tasks.spawn_threadsafe(fetch("u", 3)), concurrent.futures.Future[Handle[bytes]]
+    )
+    assert_type(tasks.state, tether.RegistryState)
+    assert_type(tasks.limit, int | None)
+    assert_type(len(tasks), int)
+    assert_type(list(tasks), list[Handle[Any]])
     assert_type(tasks.statistics(), RegistryStatistics)
     assert_type(tether.current_registry(), TaskRegistry)
     with tasks.bind() as bound:
@@ -71,6 +83,8 @@ async def negatives(tasks: TaskRegistry) -> None:
     tasks.spawn(blocking, "u")  # type: ignore[arg-type]
     tether.spawn(blocking, "u")  # type: ignore[arg-type]
     await tasks.spawn_when_free(blocking, "u")  # type: ignore[arg-type]
+    tasks.spawn_threadsafe(blocking, "u")  # type: ignore[arg-type]
+    tasks.spawn_threadsafe(one, 3)  # type: ignore[arg-type]
     # Options.
     tasks.spawn(one, "u", name=1)  # type: ignore[call-overload]
     TaskRegistry(on_error="ignore")  # type: ignore[arg-type]
