@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import sys
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
@@ -87,7 +88,8 @@ class Engine:
         self.wake: Any = None
         self.nursery: Any = None
         self.scope_cls: Any = None
-        self.scopes: dict[int, Any] = {}
+        # asyncio: each running child's cancel scope, by input position.
+        self.scopes: list[Any] = [None] * len(inputs)
 
     # -- driving --------------------------------------------------------------------
 
@@ -200,14 +202,18 @@ class Engine:
         return not self.stop  # a child may have failed during the checkpoint
 
     def _start(self, index: int, item: Any) -> None:
-        try:
-            coro = start(item)
-        except Exception as exc:  # a callable input raised instead of returning
-            self._failed(index, exc)
-            return
+        if type(item) is CoroutineType:  # the common input, without a call
+            coro = cast("Coroutine[Any, Any, Any]", item)
+            name: str = item.__qualname__
+        else:
+            try:
+                coro = start(item)
+            except Exception as exc:  # a callable input raised instead of returning
+                self._failed(index, exc)
+                return
+            name = getattr(coro, "__qualname__", "input")
         self.inputs[index] = None  # started: the child owns it now
         self.in_flight += 1
-        name: str = getattr(coro, "__qualname__", "input")
         if self.nursery is not None:
             self.nursery.start_soon(self._child, index, coro, name=name)
         else:
@@ -235,7 +241,7 @@ class Engine:
                     with scope:
                         self.results[index] = await coro
                 finally:
-                    del self.scopes[index]
+                    self.scopes[index] = None
         except Exception as exc:
             self._failed(index, exc)
         except BaseException as exc:
@@ -289,7 +295,7 @@ class Engine:
 
     def _cancel_children(self) -> None:
         self.stop = True
-        for scope in list(self.scopes.values()):
+        for scope in [s for s in self.scopes if s is not None]:
             scope.cancel()
 
     async def _wait_children(self) -> None:
