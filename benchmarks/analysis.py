@@ -1,0 +1,212 @@
+"""Ratios, growth factors and the figure checks, computed from the results record.
+
+Nothing here fails on a time: the figure checks say "met" or "MISSED", for people.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from _common import median
+
+FLOORS = {
+    "asyncio": "asyncio.create_task",
+    "uvloop": "asyncio.create_task",
+    "trio": "trio.start_soon",
+}
+ANYIO = "anyio.start_soon"
+MEMORY_REFS = ("asyncio.create_task", "trio.start_soon", "anyio.start_soon")
+TETHER_SHUTDOWN = "tether.TaskRegistry/host-cancelled"
+Record = dict[str, Any]
+
+
+# -- lookups ---------------------------------------------------------------------------
+
+
+def median_of(
+    results: dict[str, Any], section: str, case: str, backend: str, n: int
+) -> float | None:
+    for r in results["records"]:
+        if (r["section"], r["case"], r["backend"], r["n"]) == (
+            section,
+            case,
+            backend,
+            n,
+        ):
+            return float(r["median"])
+    return None
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def figure_n(results: dict[str, Any]) -> int:
+    sizes: list[int] = results["settings"]["sizes"]
+    return 10_000 if 10_000 in sizes else max(sizes)
+
+
+def _samples(results: dict[str, Any], case: str, backend: str, n: int) -> list[int]:
+    for r in results["records"]:
+        key = (r["section"], r["case"], r["backend"], r["n"])
+        if key == ("shutdown", case, backend, n):
+            return list(r["samples"])
+    return []
+
+
+def growth(results: dict[str, Any], case: str, backend: str) -> float | None:
+    """The median over rounds of t(large) / t(small), each pair from the same round.
+
+    Pairing cancels the slow drift of a long run (the later rounds of a process that
+    has parked and freed millions of tasks run slower), which a ratio of medians
+    taken over all rounds would not.
+    """
+    small, large = (
+        results["settings"]["shutdown_n"][0],
+        results["settings"]["shutdown_n"][-1],
+    )
+    pairs = zip(
+        _samples(results, case, backend, large),
+        _samples(results, case, backend, small),
+        strict=False,
+    )
+    per_round = [big / little for big, little in pairs if little]
+    return median(per_round) if per_round else None
+
+
+def task_ratios(results: dict[str, Any], r: Record) -> dict[str, float | None]:
+    backend, n, med = r["backend"], r["n"], float(r["median"])
+    out = {
+        "floor": ratio(med, median_of(results, "tasks", FLOORS[backend], backend, n)),
+        "anyio": ratio(med, median_of(results, "tasks", ANYIO, backend, n)),
+        "gather": None,
+        "anyio.gather": None,
+    }
+    if r["group"] == "gather":
+        out["gather"] = ratio(
+            med, median_of(results, "tasks", "asyncio.gather", backend, n)
+        )
+        out["anyio.gather"] = ratio(
+            med, median_of(results, "tasks", "anyio.gather", backend, n)
+        )
+    return out
+
+
+# -- figure checks (informational: nothing ever fails on a time) -----------------------
+
+
+def fmt_x(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _check(goal: str, parts: list[tuple[str, float | None, float]]) -> dict[str, Any]:
+    met = (
+        None
+        if any(v is None for _, v, _ in parts)
+        else all(v is not None and v <= limit for _, v, limit in parts)
+    )
+    return {
+        "goal": goal,
+        "measured": ", ".join(f"{fmt_x(v)} {what}" for what, v, _ in parts),
+        "met": met,
+    }
+
+
+def figures(results: dict[str, Any]) -> list[dict[str, Any]]:
+    n = figure_n(results)
+    out: list[dict[str, Any]] = []
+
+    def spawn(backend: str, floor: float, anyio: float) -> None:
+        med = median_of(results, "tasks", "tether.TaskRegistry.spawn", backend, n)
+        row = _check(
+            f"<= {floor}x floor, <= {anyio}x anyio",
+            [
+                (
+                    "floor",
+                    ratio(
+                        med, median_of(results, "tasks", FLOORS[backend], backend, n)
+                    ),
+                    floor,
+                ),
+                (
+                    "anyio",
+                    ratio(med, median_of(results, "tasks", ANYIO, backend, n)),
+                    anyio,
+                ),
+            ],
+        )
+        out.append({"figure": f"registry spawn + await, {backend}, N={n:,}", **row})
+
+    spawn("asyncio", 2.0, 0.45)
+    spawn("uvloop", 2.5, 0.45)
+    spawn("trio", 2.0, 0.6)
+    med = median_of(results, "tasks", "tether.run_all", "asyncio", n)
+    out.append(
+        {
+            "figure": f"run_all, asyncio, N={n:,}",
+            **_check(
+                "<= 1.8x asyncio.gather, <= 0.35x anyio.gather",
+                [
+                    (
+                        "gather",
+                        ratio(
+                            med,
+                            median_of(results, "tasks", "asyncio.gather", "asyncio", n),
+                        ),
+                        1.8,
+                    ),
+                    (
+                        "anyio.gather",
+                        ratio(
+                            med,
+                            median_of(results, "tasks", "anyio.gather", "asyncio", n),
+                        ),
+                        0.35,
+                    ),
+                ],
+            ),
+        }
+    )
+    mem_n = results["settings"]["memory_n"]
+    per = median_of(
+        results, "memory", "tether.TaskRegistry.spawn[shared]", "asyncio", mem_n
+    )
+    per = None if per is None else per / mem_n
+    anyio_per = median_of(
+        results, "memory", "anyio.start_soon[shared]", "asyncio", mem_n
+    )
+    out.append(
+        {
+            "figure": f"memory per parked task, asyncio, N={mem_n:,}",
+            "goal": "<= 2.2 KB (2,200 B)",
+            "measured": "-"
+            if per is None
+            else f"{per:,.0f} B (anyio: "
+            + ("-" if anyio_per is None else f"{anyio_per / mem_n:,.0f} B")
+            + ")",
+            "met": None if per is None else per <= 2200,
+        }
+    )
+    sizes = results["settings"]["shutdown_n"]
+    mine, raw = (
+        growth(results, TETHER_SHUTDOWN, "asyncio"),
+        growth(results, FLOORS["asyncio"], "asyncio"),
+    )
+    row = _check(
+        "growth <= 1.1x raw growth", [("of raw growth", ratio(mine, raw), 1.1)]
+    )
+    row["measured"] += f" ({fmt_x(mine)} vs {fmt_x(raw)})"
+    out.append(
+        {"figure": f"shutdown growth {sizes[0]:,} -> {sizes[-1]:,}, asyncio", **row}
+    )
+    imp = results.get("import", {})
+    delta = imp.get("tether_after_anyio_ms")
+    out.append(
+        {
+            "figure": "import tether after import anyio",
+            "goal": "<= 20 ms",
+            "measured": "-" if delta is None else f"{delta:.1f} ms",
+            "met": None if delta is None else delta <= 20,
+        }
+    )
+    return out

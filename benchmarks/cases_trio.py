@@ -1,0 +1,29 @@
+"""Cases that only run on trio: the trio floor."""
+
+from __future__ import annotations
+
+from _common import Case, missing_module, work
+
+
+async def nursery_start_soon(n: int) -> int:
+    """The trio floor: ``nursery.start_soon`` for every task, joined at the nursery's
+    exit. A nursery hands back no results, so the count is ``n`` by construction.
+    """
+    import trio
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(n):
+            nursery.start_soon(work)
+    return n
+
+
+CASES: list[Case] = [
+    Case(
+        "trio.start_soon",
+        "trio nursery.start_soon, joined at exit (floor)",
+        "spawn",
+        ("trio",),
+        nursery_start_soon,
+        missing_module("trio"),
+    ),
+]
