@@ -119,7 +119,6 @@ class Lifecycle:
         "_create_task",
         "_event_cls",
         "_failed",
-        "_failure_ids",
         "_failures",
         "_idle_event",
         "_lineage_token",
@@ -192,7 +191,6 @@ class Lifecycle:
         self._state = NEW
         self._spawned = self._succeeded = self._failed = self._cancelled = 0
         self._failures: list[Exception] = []
-        self._failure_ids: set[int] = set()
         self._base_exc: BaseException | None = None
         self._idle_event: Any = None
         self._shutdown_count = 0
@@ -242,7 +240,7 @@ class Lifecycle:
         return not self._live and self._queued == 0 and self._reserved == 0
 
     def _maybe_idle(self) -> None:
-        if not self._live and self._queued == 0 and self._reserved == 0:
+        if self._is_idle():
             event = self._idle_event
             if event is not None:
                 self._idle_event = None
@@ -401,8 +399,7 @@ class Lifecycle:
     def _add_failure(self, exc: Exception) -> None:
         # Each exception once: awaiting a handle raises the task's own exception
         # object, so a body or a sibling that re-raises it must not add it again.
-        if id(exc) not in self._failure_ids:
-            self._failure_ids.add(id(exc))
+        if all(seen is not exc for seen in self._failures):
             self._failures.append(exc)
 
     def _task_failed(self, handle: Handle[Any], exc: Exception) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from typing_extensions import TypeVarTuple, Unpack
 
+from ._calls import close_if_coroutine
 from ._exceptions import NoRegistry
 
 if TYPE_CHECKING:
@@ -88,7 +89,6 @@ def spawn(fn: Any, /, *args: object, name: str | None = None) -> Handle[Any]:
     """
     registry = ambient.get()
     if registry is None:
-        if hasattr(fn, "close") and hasattr(fn, "send"):
-            fn.close()  # a coroutine object given to us must not leak a warning
+        close_if_coroutine(fn)  # a coroutine given to us must not leak a warning
         raise NoRegistry(_NO_REGISTRY.format(what="spawn"))
     return registry.spawn(fn, *args, name=name)
