@@ -1,0 +1,48 @@
+"""The generated overloads in _gather.py are what tools/gen_overloads.py writes."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
+
+SCRIPT = Path(__file__).resolve().parent.parent / "tools" / "gen_overloads.py"
+
+
+def _load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gen_overloads", SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+gen_overloads = _load_script()
+check: Callable[[Path], str | None] = gen_overloads.check
+generate: Callable[[str], str] = gen_overloads.generate
+target: Path = gen_overloads.TARGET
+
+
+def test_checked_in_overloads_are_current() -> None:
+    problem = check(target)
+    assert problem is None, problem
+
+
+def test_check_sees_a_hand_edit(tmp_path: Path) -> None:
+    # From what the script writes, so this holds even when the file is stale.
+    source = generate(target.read_text(encoding="utf-8"))
+    edited = source.replace(
+        ") -> tuple[T1, T2, T3]: ...", ") -> tuple[T1, T3, T2]: ..."
+    )
+    assert edited != source
+    copy = tmp_path / "_gather.py"
+    copy.write_text(edited, encoding="utf-8")
+    problem = check(copy)
+    assert problem is not None
+    assert "is out of date" in problem
+    assert "python tools/gen_overloads.py" in problem
