@@ -1,9 +1,12 @@
 """tether: typed structured concurrency over anyio.
 
-The public names live in private modules, one concept each: the registry and its
-lifecycle (``_registry``, ``_lifecycle``), the task handle (``_handle``), ambient
-spawning (``_spawn``), the deferred gather family (``_gather``) and the exceptions
-(``_exceptions``). The command line is in ``_cli`` and is not imported here.
+The public names live in private modules, one concept each: the registry
+(``_registry``) and the parts it owns (``_slots``, ``_policy``, and the backend seam
+``_backend`` with ``_asyncio`` and ``_trio``), the task handle (``_handle``), ambient
+spawning (``_spawn``, over the context variables of ``_context``), the deferred
+gather family (``_gather``, ``_streams``, both over one ``_engine``) and the
+exceptions (``_exceptions``). The command line is in ``_cli`` and is not imported
+here.
 """
 
 from ._exceptions import NoRegistry as NoRegistry
@@ -18,8 +21,8 @@ from ._gather import run_all as run_all
 from ._gather import settle_all as settle_all
 from ._handle import Handle as Handle
 from ._handle import Status as Status
-from ._lifecycle import RegistryState as RegistryState
 from ._registry import OnError as OnError
+from ._registry import RegistryState as RegistryState
 from ._registry import RegistryStatistics as RegistryStatistics
 from ._registry import TaskRegistry as TaskRegistry
 from ._spawn import current_registry as current_registry

@@ -1,110 +1,124 @@
-"""The per-registry choice of backend, made in ``__aenter__``.
+"""The backend seam: what tether needs from an event loop, behind one interface.
 
-pytest runs asyncio and trio in one process, so the backend is detected for each
-registry when it is entered, never once per process, and the backend's modules are
-imported only then. Each backend gets the cheapest public primitives that give the
-same observable behaviour:
+One class per backend (asyncio, which includes uvloop, and trio), chosen once by
+:func:`current_backend` when a registry is entered or a gather starts, never once
+per process (pytest runs asyncio and trio in one process). The backend modules are
+imported only then, so ``import tether`` stays cheap. Nothing outside the two
+backend modules asks which backend is running.
 
-- asyncio (and uvloop): a raw task per spawn, in its own ``anyio.CancelScope``
-  (instantiated through its concrete class, skipping anyio's per-call dispatch);
-- trio: a nursery opened by the registry, each task in its own shielded
-  ``trio.CancelScope``, so deadlines around the registry never reach its tasks.
+Every backend gives the same observable behaviour:
+
+- a task started by :meth:`Backend.start` is held by tether (the caller keeps what
+  ``start`` returns), runs in a copy of the given context, first runs at the caller's
+  next checkpoint and never inherits the caller's cancel scopes or deadlines: its
+  owner is the only way cancellation reaches it, through the scope the task enters;
+- :meth:`Backend.cancel_soon` cancels many scopes at once, from the event loop rather
+  than from the calling task where that is cheaper.
 """
 
 from __future__ import annotations
 
-import functools
-import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
+from typing_extensions import TypeVarTuple, Unpack
 
 if TYPE_CHECKING:
-    import asyncio
-    from collections.abc import Callable
+    from collections.abc import Callable, Coroutine
+    from contextvars import Context
+    from types import TracebackType
 
-__all__ = ["Backend", "open_backend"]
+__all__ = ["Backend", "Event", "Scope", "current_backend"]
+
+PosArgsT = TypeVarTuple("PosArgsT")
+
+
+class Scope(Protocol):
+    """A cancel scope that a task enters by hand around its coroutine."""
+
+    @property
+    def cancelled_caught(self) -> bool: ...
+
+    def cancel(self) -> None: ...
+
+    def __enter__(self) -> object: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> bool | None: ...
+
+
+class Event(Protocol):
+    """A one-shot event: ``set()`` wakes every ``await wait()``."""
+
+    def set(self) -> None: ...
+
+    def is_set(self) -> bool: ...
+
+    async def wait(self) -> None: ...
 
 
 class Backend:
-    """What a registry needs from its event loop."""
+    """What a registry and a gather need from the running event loop.
+
+    Attributes:
+        cancelled_exc: the backend's cancellation exception class.
+        thread: the ident of the event loop's thread.
+        new_scope: makes a fresh, unshielded cancel scope.
+        new_event: makes a fresh event.
+        call_soon_threadsafe: runs a sync callable on the loop, from any thread.
+    """
 
     __slots__ = (
         "call_soon_threadsafe",
         "cancelled_exc",
-        "create_task",
-        "event_cls",
-        "nursery_cm",
-        "scope_factory",
-        "spawn_soon",
-        "trio",
+        "new_event",
+        "new_scope",
+        "thread",
     )
 
-    def __init__(self) -> None:
-        self.trio = False
-        self.cancelled_exc: type[BaseException] = anyio.get_cancelled_exc_class()
-        self.scope_factory: Callable[[], Any]
-        self.event_cls: Callable[[], Any]
-        self.create_task: Callable[..., Any]  # asyncio only
-        self.spawn_soon: Callable[..., Any]  # trio only
-        self.nursery_cm: Any = None
-        self.call_soon_threadsafe: Callable[[Callable[[], object]], object]
+    cancelled_exc: type[BaseException]
+    thread: int
+    new_scope: Callable[[], Scope]
+    new_event: Callable[[], Event]
+    call_soon_threadsafe: Callable[[Callable[[], object]], object]
+
+    def start(
+        self,
+        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
+        /,
+        *args: Unpack[PosArgsT],
+        name: str,
+        context: Context | None = None,
+    ) -> object:
+        """Start ``fn(*args)`` as a task; return what must be held to keep it alive.
+
+        The task runs in a copy of the current context, or in ``context`` itself
+        (pass a copy). If the task cannot be started, the coroutine is closed and
+        the error raised: nothing is left half-started.
+        """
+        raise NotImplementedError  # pragma: no cover - every backend overrides it
+
+    def cancel_soon(self, scopes: list[Scope], wake: list[Event] | None = None) -> None:
+        """Cancel every scope in ``scopes``, then set every event in ``wake``: now,
+        or from one callback of the loop where that is cheaper.
+
+        Setting the events after the cancellations means a task that is both
+        cancelled and woken sees its cancellation, on every backend.
+        """
+        raise NotImplementedError  # pragma: no cover - every backend overrides it
 
 
-async def open_backend() -> Backend:
-    """Detect the running backend and prepare its primitives (a trio nursery
-    is entered here and must be exited by the caller)."""
-    backend = Backend()
-    if backend.cancelled_exc.__module__.partition(".")[0] == "trio":
-        import trio
+def current_backend() -> Backend:
+    """The backend of the running event loop (asyncio, uvloop or trio)."""
+    if anyio.get_cancelled_exc_class().__module__.partition(".")[0] == "trio":
+        from ._trio import TrioBackend
 
-        backend.trio = True
-        backend.scope_factory = functools.partial(trio.CancelScope, shield=True)
-        backend.event_cls = trio.Event
-        backend.call_soon_threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
-        backend.nursery_cm = trio.open_nursery()
-        nursery = await backend.nursery_cm.__aenter__()
-        backend.spawn_soon = nursery.start_soon
-    else:
-        import asyncio
+        return TrioBackend()
+    from ._asyncio import AsyncioBackend
 
-        loop = asyncio.get_running_loop()
-        backend.create_task = task_creator(loop)
-        backend.scope_factory = type(anyio.CancelScope())
-        backend.event_cls = type(anyio.Event())
-        backend.call_soon_threadsafe = loop.call_soon_threadsafe
-    return backend
-
-
-def task_creator(loop: asyncio.AbstractEventLoop) -> Callable[..., Any]:
-    """``loop.create_task``, unless the loop's task factory starts tasks eagerly,
-    inside ``create_task``: then a plain, lazy ``asyncio.Task``.
-
-    asyncio's own eager factories are recognised; any other factory is tried once
-    with a probe task, since a wrapped or custom eager factory would otherwise run
-    the task inside ``spawn``, before the registry holds it.
-    """
-    factory = loop.get_task_factory()
-    if factory is None:
-        return loop.create_task
-    import asyncio
-
-    lazy = functools.partial(asyncio.Task, loop=loop)
-    if sys.version_info >= (3, 12) and (
-        factory is asyncio.eager_task_factory
-        or getattr(factory, "__code__", None)
-        is asyncio.create_eager_task_factory(asyncio.Task).__code__
-    ):
-        return lazy
-    started: list[bool] = []
-
-    async def probe() -> None:
-        started.append(True)
-
-    coro = probe()
-    try:
-        loop.create_task(coro)  # a lazy probe finishes at the next iteration
-    except BaseException:
-        coro.close()
-        raise
-    return lazy if started else loop.create_task
+    return AsyncioBackend()

@@ -15,6 +15,7 @@ from types import CoroutineType, FunctionType
 from typing import Any
 
 __all__ = [
+    "CO_COROUTINE",
     "close_if_coroutine",
     "coroutine_from",
     "describe",
@@ -23,7 +24,8 @@ __all__ = [
     "spawn_site",
 ]
 
-_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE; inspect is imported only when needed
+#: inspect.CO_COROUTINE, without importing inspect (it is imported only when needed)
+CO_COROUTINE = 0x80
 _PACKAGE_DIR = os.path.dirname(__file__) + os.sep
 
 
@@ -73,7 +75,7 @@ def coroutine_from(
     an async function.
     """
     if type(fn) is FunctionType:  # the common case, checked without inspect
-        is_async = bool(fn.__code__.co_flags & _CO_COROUTINE)
+        is_async = bool(fn.__code__.co_flags & CO_COROUTINE)
     elif isinstance(fn, CoroutineType | Coroutine):
         if args:
             close_if_coroutine(fn)  # pyright: ignore[reportUnknownArgumentType]

@@ -10,7 +10,7 @@ it does not need.
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, cast
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, Protocol, cast
 
 from anyio.lowlevel import checkpoint
 from typing_extensions import TypeVar, final  # sets __final__ on 3.10 too
@@ -18,12 +18,11 @@ from typing_extensions import TypeVar, final  # sets __final__ on 3.10 too
 from ._exceptions import TaskCancelled, TaskNotFinished
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine, Generator
-    from contextvars import Context
+    from collections.abc import Generator
 
-    from ._registry import TaskRegistry
+    from ._backend import Event, Scope
 
-__all__ = ["Handle", "Status"]
+__all__ = ["Handle", "Owner", "Status"]
 
 T_co = TypeVar("T_co", covariant=True, default=Any)
 
@@ -56,6 +55,22 @@ CANCELLED = Status.CANCELLED
 _ENDED = frozenset({FINISHED, FAILED, CANCELLED})
 
 
+class Owner(Protocol):
+    """What a handle needs from the registry that owns its task."""
+
+    def _cancel_task(self, handle: Handle[Any], /) -> None:
+        """Cancel the task behind ``handle`` (queued or running)."""
+        ...
+
+    def _new_event(self) -> Event:
+        """A fresh event of the owner's backend."""
+        ...
+
+    def _report(self, handle: Handle[Any], /) -> None:
+        """Report the failure of ``handle`` that no awaiter received."""
+        ...
+
+
 @final
 class Handle(Generic[T_co]):
     """A task spawned into a :class:`~tether.TaskRegistry`, and its outcome.
@@ -82,13 +97,11 @@ class Handle(Generic[T_co]):
     __slots__ = (
         "__weakref__",
         "_awaiters",
-        "_context",
-        "_coro",
         "_delivered",
         "_event",
         "_exc",
         "_name",
-        "_registry",
+        "_owner",
         "_scope",
         "_spawned_at",
         "_status",
@@ -96,16 +109,16 @@ class Handle(Generic[T_co]):
     )
 
     _awaiters: int
-    _context: Context | None
-    _coro: Coroutine[Any, Any, Any] | None
     _delivered: bool
-    _event: Any
+    _event: Event | None
     _exc: BaseException | None
     _name: str
-    _registry: TaskRegistry
-    _scope: Any
+    _owner: Owner
+    _scope: Scope | None
     _spawned_at: str | None
     _status: Status
+    # The result once FINISHED; while QUEUED, the (coroutine, context) to start it
+    # with. The two are never needed together, and a handle is made per task.
     _value: Any
 
     def __init__(self) -> None:
@@ -184,7 +197,7 @@ class Handle(Generic[T_co]):
         checkpoint, and at every one after that until it ends.
         """
         if self._status is RUNNING or self._status is QUEUED:
-            self._registry._cancel_task(self)
+            self._owner._cancel_task(self)
 
     async def wait(self) -> None:
         """Wait until the task has ended, whatever the outcome; never raises it.
@@ -209,7 +222,7 @@ class Handle(Generic[T_co]):
         # per task would cost every task its allocation.
         event = self._event
         if event is None:
-            event = self._event = self._registry._event_cls()
+            event = self._event = self._owner._new_event()
             self._awaiters = 0
         return event
 
@@ -223,7 +236,7 @@ class Handle(Generic[T_co]):
             if self._awaiters == 0 and self._status is FAILED and not self._delivered:
                 # Every awaiter that was suspended when the task failed is gone
                 # without receiving it: report it now, once.
-                self._registry._report(self)
+                self._owner._report(self)
             raise
         self._awaiters -= 1
         return self._outcome()

@@ -14,7 +14,13 @@ from collections.abc import Awaitable, Callable, Coroutine
 from types import CoroutineType, FunctionType
 from typing import Any, cast
 
-from ._calls import close_if_coroutine, describe, is_async_callable, name_of
+from ._calls import (
+    CO_COROUTINE,
+    close_if_coroutine,
+    describe,
+    is_async_callable,
+    name_of,
+)
 from ._exceptions import TaskCancelled
 from ._handle import Handle
 
@@ -96,7 +102,7 @@ def _bad_input(api: str, position: int, item: object, why: str) -> TypeError:
 def _check_callable(api: str, position: int, fn: Any) -> None:
     if type(fn) is FunctionType:
         code = fn.__code__
-        if not code.co_flags & 0x80:  # CO_COROUTINE
+        if not code.co_flags & CO_COROUTINE:
             raise _bad_input(api, position, fn, "is a sync function")
         required = code.co_argcount - len(fn.__defaults__ or ())
         kw_defaults = fn.__kwdefaults__ or {}

@@ -1,45 +1,93 @@
 """TaskRegistry: the owner that holds every task it spawns until the task ends.
 
-The hot path (spawn, run, finish, await) is written for speed: one handle, one
-backend task and one cancel scope per task, no done-callbacks, no per-task events
-until somebody waits on an unfinished task. The backend is detected in
-``__aenter__``: a raw asyncio task in its own ``anyio.CancelScope`` on asyncio, a
-nursery task in its own shielded ``trio.CancelScope`` on trio. Lifecycle and error
-policy live in :mod:`tether._lifecycle`.
+The class reads in the order of a registry's life: making it, spawning (the hot
+path), a task's run, the controls, introspection, then entering and closing. It
+owns three parts, each with its own state: the backend (:mod:`tether._backend`,
+chosen on entry), the slots (:mod:`tether._slots`, only with a ``limit``) and the
+error policy (:mod:`tether._policy`). Handles talk back to it through the small
+:class:`~tether._handle.Owner` protocol.
+
+The hot path is written for speed: one handle, one backend task and one cancel
+scope per task, no done-callbacks, no per-task event until somebody waits on an
+unfinished task.
 """
 
 from __future__ import annotations
 
-import sys
-from collections import deque
-from contextvars import Context, copy_context
+import enum
+import logging
+from contextvars import Context, Token, copy_context
 from dataclasses import dataclass
 from threading import get_ident
 from types import FunctionType, TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
+import anyio
+import anyio.lowlevel
 from typing_extensions import Self, TypeVarTuple, Unpack
 
-from ._calls import close_if_coroutine, coroutine_from, name_of, spawn_site
-from ._control import Control
-from ._exceptions import RegistryFull
+from ._backend import current_backend
+from ._calls import (
+    CO_COROUTINE,
+    close_if_coroutine,
+    coroutine_from,
+    name_of,
+    spawn_site,
+)
+from ._checks import check_count, check_seconds
+from ._context import ambient, lineage
+from ._exceptions import RegistryClosed
 from ._handle import CANCELLED, CANCELLING, FAILED, FINISHED, QUEUED, RUNNING, Handle
-from ._lifecycle import NEW, OPEN, RegistryState, SlotWaiter, lineage
+from ._policy import ErrorPolicy, Mode, OnError, logger
+from ._slots import Slots
 
 if TYPE_CHECKING:
+    import concurrent.futures
     from collections.abc import Callable, Coroutine, Iterator
 
-__all__ = ["OnError", "RegistryStatistics", "TaskRegistry"]
+    from ._backend import Backend, Event, Scope
+
+__all__ = ["OnError", "RegistryState", "RegistryStatistics", "TaskRegistry"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 PosArgsT = TypeVarTuple("PosArgsT")
 
-OnError: TypeAlias = (
-    "Literal['raise', 'log'] | Callable[[Handle[Any], Exception], None]"
-)
-
 _new_handle = object.__new__
-_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
+
+
+class RegistryState(enum.Enum):
+    """The lifecycle of a :class:`~tether.TaskRegistry`: ``NEW`` until entered, then
+    ``OPEN`` → ``DRAINING`` → ``CANCELLING`` → ``CLOSED``.
+
+    .. versionadded:: 0.1
+    """
+
+    NEW = "new"
+    OPEN = "open"
+    DRAINING = "draining"
+    CANCELLING = "cancelling"
+    CLOSED = "closed"
+
+
+NEW = RegistryState.NEW
+OPEN = RegistryState.OPEN
+DRAINING = RegistryState.DRAINING
+CLOSING = RegistryState.CANCELLING
+CLOSED = RegistryState.CLOSED
+
+_WHY_CLOSED = {
+    NEW: "NEW: it has not been entered yet. Open it first with `async with registry:`",
+    DRAINING: (
+        "DRAINING: its body has ended, and only its own tasks may spawn follow-up "
+        "work while it waits for them. Spawn inside the `async with` block"
+    ),
+    CLOSING: (
+        "CANCELLING: it is cancelling its tasks (a failure in raise mode, the "
+        "shutdown deadline, or a cancellation) and takes no new work"
+    ),
+    CLOSED: "CLOSED: all its tasks have ended. Open a new TaskRegistry",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +106,7 @@ class RegistryStatistics:
     cancelled: int
 
 
-class TaskRegistry(Control):
+class TaskRegistry:
     """The owner of background tasks: it holds every task until the task ends.
 
     ``async with TaskRegistry() as tasks:`` opens it and binds it as the ambient
@@ -86,13 +134,33 @@ class TaskRegistry(Control):
     """
 
     __slots__ = (
+        "_backend",
+        "_body_scope",
+        "_cancelled",
         "_debug",
-        "_limit",
+        "_failed",
+        "_idle_event",
+        "_lineage_token",
         "_live",
-        "_max_pending",
-        "_queue",
-        "_queued",
+        "_name",
+        "_new_scope",
+        "_policy",
+        "_shutdown_timeout",
+        "_slots",
+        "_spawned",
+        "_start",
+        "_state",
+        "_succeeded",
+        "_thread",
+        "_token",
     )
+
+    _backend: Backend
+    _body_scope: anyio.CancelScope | None
+    _token: Token[object]
+    _lineage_token: Token[tuple[object, ...]]
+    _start: Callable[..., object]  # the backend's start(), looked up once
+    _new_scope: Callable[[], Scope]
 
     def __init__(
         self,
@@ -104,37 +172,40 @@ class TaskRegistry(Control):
         shutdown_timeout: float | None = None,
         debug: bool = False,
     ) -> None:
-        Control.__init__(self, name, on_error, shutdown_timeout)
-        if limit is not None and (
-            not isinstance(limit, int) or isinstance(limit, bool) or limit < 1
-        ):
-            raise ValueError(
-                f"TaskRegistry(limit={limit!r}): limit must be a whole number >= 1, or "
-                "None for no limit"
-            )
+        self._policy = ErrorPolicy(on_error, name)
+        if limit is not None:
+            check_count("TaskRegistry", "limit", limit, 1, ", or None for no limit")
         if max_pending is not None:
             if limit is None:
                 raise ValueError(
                     f"TaskRegistry(max_pending={max_pending!r}) needs a limit: "
                     f"TaskRegistry(limit=10, max_pending={max_pending!r})"
                 )
-            if (
-                not isinstance(max_pending, int)
-                or isinstance(max_pending, bool)
-                or max_pending < 0
-            ):
-                raise ValueError(
-                    f"TaskRegistry(max_pending={max_pending!r}): max_pending must be "
-                    "a whole number >= 0, or None for an unbounded queue"
-                )
-        self._limit = limit
-        self._max_pending = max_pending
+            check_count(
+                "TaskRegistry",
+                "max_pending",
+                max_pending,
+                0,
+                ", or None for an unbounded queue",
+            )
+        check_seconds(
+            "TaskRegistry",
+            "shutdown_timeout",
+            shutdown_timeout,
+            " (how long to wait for tasks at shutdown), or None to wait without limit",
+        )
+        self._name = name
+        self._shutdown_timeout = shutdown_timeout
         self._debug = debug
-        # Live (running or cancelling) handles, each with its asyncio task: the
-        # strong reference that keeps the task from being garbage-collected.
+        self._slots = None if limit is None else Slots(limit, max_pending)
+        self._state = NEW
+        self._thread = 0
+        self._body_scope = None
+        self._idle_event: Event | None = None
+        self._spawned = self._succeeded = self._failed = self._cancelled = 0
+        # Live (running or cancelling) handles, each with what keeps its backend
+        # task alive: the strong reference the event loop does not hold.
         self._live: dict[Handle[Any], object] = {}
-        self._queue: deque[Handle[Any] | SlotWaiter] = deque()
-        self._queued = 0
 
     # -- spawning ------------------------------------------------------------------
 
@@ -190,10 +261,10 @@ class TaskRegistry(Control):
         if self._state is not OPEN:
             self._check_may_spawn(fn)
         if get_ident() != self._thread:
-            self._refuse_thread(fn)
+            self._refuse_thread(fn, "spawn")
         # The common case, an async function, is checked inline: this is the
         # per-task hot path, and coroutine_from handles everything else.
-        if type(fn) is FunctionType and fn.__code__.co_flags & _CO_COROUTINE:
+        if type(fn) is FunctionType and fn.__code__.co_flags & CO_COROUTINE:
             try:
                 coro = fn(*args)
             except TypeError:
@@ -204,58 +275,24 @@ class TaskRegistry(Control):
             coro = coroutine_from(fn, args, "spawn")
             if name is None:
                 name = name_of(fn)
-        handle = self._make_handle(name)
-        self._submit(handle, coro, context)
-        return handle
-
-    def _make_handle(self, name: str) -> Handle[Any]:
         handle: Handle[Any] = _new_handle(Handle)
-        handle._registry = self
+        handle._owner = self
         handle._name = name
         handle._scope = None
         handle._event = None
         handle._spawned_at = spawn_site() if self._debug else None
-        return handle
-
-    def _refuse_thread(self, fn: object) -> None:
-        close_if_coroutine(fn)
-        raise RuntimeError(
-            f"TaskRegistry.spawn() of registry {self._name!r} was called outside its "
-            "event loop's thread. From another thread, use "
-            "registry.spawn_threadsafe(fn, *args)"
-        )
-
-    def _submit(
-        self,
-        handle: Handle[Any],
-        coro: Coroutine[Any, Any, Any],
-        context: Context | None,
-    ) -> None:
-        limit = self._limit
-        if limit is not None and len(self._live) + self._reserved >= limit:
-            if self._max_pending is not None and self._queued >= self._max_pending:
-                coro.close()
-                raise RegistryFull(
-                    f"TaskRegistry {self._name!r} has all {limit} slots busy and "
-                    f"{self._queued} tasks queued (max_pending={self._max_pending}); "
-                    f"task {handle._name!r} was not spawned. Wait for room with "
-                    "`await registry.spawn_when_free(fn, *args)`, or raise max_pending"
-                )
-            handle._status = QUEUED
-            handle._coro = coro
-            handle._context = copy_context() if context is None else context.copy()
-            self._queue.append(handle)
-            self._queued += 1
-            self._spawned += 1
-            return
-        self._spawned += 1
-        if context is None and not self._trio:
-            handle._status = RUNNING
-            self._live[handle] = self._create_task(
-                self._run(handle, coro), name=handle._name
+        slots = self._slots
+        if slots is not None and not slots.free(len(self._live)):
+            slots.enqueue(
+                handle,
+                coro,
+                copy_context() if context is None else context.copy(),
+                self._name,
             )
         else:
-            self._launch(handle, coro, context)
+            self._launch(handle, coro, None if context is None else context.copy())
+        self._spawned += 1  # counted only once the task is surely there
+        return handle
 
     def _launch(
         self,
@@ -264,23 +301,35 @@ class TaskRegistry(Control):
         context: Context | None,
     ) -> None:
         handle._status = RUNNING
-        name = handle._name
-        if self._trio:
-            self._live[handle] = None
-            if context is None:
-                self._spawn_soon(self._run, handle, coro, name=name)
-            else:
-                context.run(self._spawn_soon, self._run, handle, coro, name=name)
-        elif context is None:
-            self._live[handle] = self._create_task(self._run(handle, coro), name=name)
-        elif sys.version_info >= (3, 11):
-            self._live[handle] = self._create_task(
-                self._run(handle, coro), name=name, context=context.copy()
+        try:
+            task = self._start(
+                self._run, handle, coro, name=handle._name, context=context
             )
-        else:  # pragma: no cover - 3.10's create_task has no context argument
-            self._live[handle] = context.run(
-                self._create_task, self._run(handle, coro), name=name
-            )
+        except BaseException:
+            coro.close()
+            raise
+        self._live[handle] = task
+
+    def _refuse_thread(self, fn: object, api: str) -> None:
+        close_if_coroutine(fn)
+        raise RuntimeError(
+            f"TaskRegistry.{api}() of registry {self._name!r} was called outside its "
+            "event loop's thread. From another thread, use "
+            "registry.spawn_threadsafe(fn, *args)"
+        )
+
+    def _check_may_spawn(self, fn: object) -> None:
+        """Allow a spawn outside OPEN only for follow-up work while draining."""
+        state = self._state
+        if state is OPEN or (state is DRAINING and self in lineage.get()):
+            return
+        close_if_coroutine(fn)
+        self._raise_closed(_WHY_CLOSED[state])
+
+    def _raise_closed(self, why: str) -> None:
+        raise RegistryClosed(f"TaskRegistry {self._name!r} is {why}")
+
+    # -- a task's run ----------------------------------------------------------------
 
     async def _run(self, handle: Handle[Any], coro: Coroutine[Any, Any, Any]) -> None:
         if handle._status is CANCELLING:
@@ -294,34 +343,29 @@ class TaskRegistry(Control):
         owners = lineage.get()
         if self not in owners:
             lineage.set((*owners, self))
-        scope = handle._scope = self._scope_factory()
+        scope = handle._scope = self._new_scope()
+        # Entered and left by hand: a `with` keeps a bound __exit__ alive for as
+        # long as the task runs, which every parked task pays for in memory.
+        scope.__enter__()
         try:
-            with scope:
-                handle._value = await coro
+            handle._value = await coro
         except BaseException as exc:
-            self._task_raised(handle, exc)
-            if isinstance(exc, GeneratorExit):
-                raise
-            return
-        # Only our own cancel() can make the scope catch a cancellation, and it
-        # sets CANCELLING first: the cheap test goes first. (pyright keeps the
-        # narrowing from the first-step test above across the await.)
-        if (
-            handle._status is CANCELLING  # pyright: ignore[reportUnnecessaryComparison]
-            and scope.cancelled_caught
-        ):
+            try:
+                caught = scope.__exit__(type(exc), exc, exc.__traceback__)
+            except BaseException as replaced:  # the scope raised something else
+                exc, caught = replaced, False
+            if not caught:
+                self._task_raised(handle, exc)
+                return
+            # Only our own cancel() makes the scope catch a cancellation.
             handle._status = CANCELLED
             handle._exc = None
             self._cancelled += 1
         else:
+            scope.__exit__(None, None, None)
             handle._status = FINISHED
             self._succeeded += 1
-        # _release(handle), inlined: this is every task's last step.
-        del self._live[handle]
-        if handle._event is not None:
-            handle._event.set()
-        if self._queue or not self._live:
-            self._slot_freed()
+        self._release(handle)
 
     def _task_raised(self, handle: Handle[Any], exc: BaseException) -> None:
         if isinstance(exc, Exception):
@@ -330,70 +374,296 @@ class TaskRegistry(Control):
             handle._status = FAILED
             self._failed += 1
             self._release(handle)
-            self._task_failed(handle, exc)
+            if self._policy.task_failed(handle, exc):
+                self._begin_cancelling()
             return
         handle._status = CANCELLED
-        handle._exc = None
         self._cancelled += 1
-        if not isinstance(exc, self._cancelled_exc | GeneratorExit):
-            # KeyboardInterrupt, SystemExit: never an on_error matter.
-            handle._exc = exc
+        if isinstance(exc, self._backend.cancelled_exc):
+            handle._exc = None  # a cancellation from outside the task's scope
             self._release(handle)
-            self._base_exception(exc)
             return
+        # KeyboardInterrupt, SystemExit, GeneratorExit: never an on_error matter.
+        # Kept to be re-raised bare from the block, and never re-raised here: that
+        # would escape the event loop (asyncio) or crash the run (trio).
+        handle._exc = exc
         self._release(handle)
+        self._policy.base_exception(exc)
+        self._begin_cancelling()
 
     def _release(self, handle: Handle[Any]) -> None:
-        """Bookkeeping once a running task has ended: free its slot, wake waiters."""
+        """A running task has ended: drop it, wake its waiters, free its slot."""
         del self._live[handle]
+        handle._scope = None
         if handle._event is not None:
             handle._event.set()
-        if self._queue or not self._live:  # else: no slot to hand on, not idle
+        slots = self._slots
+        if (slots is not None and slots.waiting()) or not self._live:
             self._slot_freed()
 
     def _slot_freed(self) -> None:
-        if self._queue and self._hand_off_slot():
-            return
-        self._maybe_idle()
-
-    def _hand_off_slot(self) -> bool:
-        """Give a freed slot to the oldest queued task or ``spawn_when_free`` caller."""
-        queue = self._queue
-        while queue:
-            entry = queue.popleft()
+        """Hand a free slot to the next in line, or note that we may be idle."""
+        slots = self._slots
+        if slots is not None:
+            entry = slots.next_in_line()
             if type(entry) is Handle:
-                if entry._status is QUEUED:
-                    self._queued -= 1
-                    coro, context = entry._coro, entry._context
-                    entry._coro = entry._context = None
-                    assert coro is not None
-                    self._launch(entry, coro, context)
-                    return True
-            elif isinstance(entry, SlotWaiter) and entry.grant():
-                self._reserved += 1
-                return True
-        return False
+                coro, context = entry._value
+                entry._value = None
+                self._launch(entry, coro, context)
+                return
+            if entry is not None:
+                return  # a spawn_when_free caller holds it now
+        self._notify_if_idle()
+
+    def _notify_if_idle(self) -> None:
+        if self._is_idle():
+            event = self._idle_event
+            if event is not None:
+                self._idle_event = None
+                event.set()
+
+    def _is_idle(self) -> bool:
+        slots = self._slots
+        return not self._live and (
+            slots is None or (slots.queued == 0 and slots.reserved == 0)
+        )
+
+    # -- what a handle asks of its owner (tether._handle.Owner) ----------------------
 
     def _cancel_task(self, handle: Handle[Any]) -> None:
+        if get_ident() != self._thread:
+            # Refused before anything changes, so the handle stays cancellable.
+            raise RuntimeError(
+                f"Handle.cancel() of task {handle._name!r} was called outside the "
+                "event loop's thread. From another thread, use "
+                "anyio.from_thread.run_sync(handle.cancel)"
+            )
         if handle._status is QUEUED:
-            self._drop_queued(handle)
+            assert self._slots is not None  # only a registry with a limit queues
+            self._slots.dropped()
+            self._close_queued(handle)
         elif handle._status is RUNNING:
             handle._status = CANCELLING
             if handle._scope is not None:
                 handle._scope.cancel()
 
-    def _drop_queued(self, handle: Handle[Any]) -> None:
-        coro = handle._coro
-        handle._coro = handle._context = None
+    def _new_event(self) -> Event:
+        return self._backend.new_event()
+
+    def _report(self, handle: Handle[Any]) -> None:
+        if self._policy.report(handle):
+            self._begin_cancelling()
+
+    def _close_queued(self, handle: Handle[Any]) -> None:
+        coro, _ = handle._value
+        handle._value = None
         handle._status = CANCELLED
         handle._exc = None
-        self._queued -= 1
         self._cancelled += 1
-        if coro is not None:
-            coro.close()
+        coro.close()
         if handle._event is not None:
             handle._event.set()
-        self._maybe_idle()
+        self._notify_if_idle()
+
+    # -- controls --------------------------------------------------------------------
+
+    async def wait_idle(self) -> None:
+        """Wait until no task is running or queued, without closing the registry.
+
+        A checkpoint. Returns at the first moment the registry is idle; a task
+        spawned after that is not waited for. Cancelling the waiter cancels no task.
+        """
+        if self._is_idle():
+            await anyio.lowlevel.checkpoint()
+            return
+        await self._wait_until_idle()
+
+    async def _wait_until_idle(self) -> None:
+        while not self._is_idle():
+            event = self._idle_event
+            if event is None:
+                event = self._idle_event = self._backend.new_event()
+            await event.wait()
+
+    def cancel_all(self) -> None:
+        """Cancel every running task and drop every queued one; the registry stays
+        open and takes new work. Never blocks."""
+        self._cancel_everything(closing=False)
+
+    def _cancel_everything(self, *, closing: bool) -> None:
+        debug = closing and logger.isEnabledFor(logging.DEBUG)
+        scopes: list[Scope] = []
+        for handle in self._live:
+            if handle._status is RUNNING:
+                if closing:
+                    self._policy.cancelled_at_shutdown(handle, debug=debug)
+                handle._status = CANCELLING
+                if handle._scope is not None:
+                    scopes.append(handle._scope)
+        wake: list[Event] = []
+        if self._slots is not None:
+            queued, wake = self._slots.take_queued(closing=closing)
+            for handle in queued:
+                if closing:
+                    self._policy.cancelled_at_shutdown(handle, debug=debug)
+                self._close_queued(handle)
+        if scopes or wake:
+            self._backend.cancel_soon(scopes, wake)
+
+    def bind(self) -> _Binding[Self]:
+        """Return a sync context manager that makes this registry the ambient one
+        (for :func:`tether.spawn`) inside its block, and yields the registry.
+
+        For code that does not run inside the ``async with``, such as a request
+        handler of a web app whose registry was opened in the lifespan.
+        """
+        return _Binding(self)
+
+    @overload
+    async def spawn_when_free(
+        self,
+        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, T]],
+        /,
+        *args: Unpack[PosArgsT],
+        name: str | None = None,
+        context: Context | None = None,
+    ) -> Handle[T]: ...
+    @overload
+    async def spawn_when_free(
+        self,
+        coro: Coroutine[Any, Any, T],
+        /,
+        *,
+        name: str | None = None,
+        context: Context | None = None,
+    ) -> Handle[T]: ...
+    async def spawn_when_free(
+        self,
+        fn: Any,
+        /,
+        *args: object,  # not Any: mypy 2.4 then rejects the overloads
+        name: str | None = None,
+        context: Context | None = None,
+    ) -> Handle[Any]:
+        """Wait until a slot is free, then spawn; the backpressure form of ``spawn``.
+
+        A checkpoint. Callers wait FIFO, in one queue with tasks queued by
+        :meth:`spawn`; the slot is claimed and the task spawned atomically, so the
+        task never waits in the queue. Without a ``limit`` it spawns at once.
+        If the caller is cancelled while waiting, nothing is spawned and the
+        coroutine is closed.
+
+        Raises:
+            TypeError: as :meth:`spawn`.
+            RegistryClosed: the registry does not take work, now or when the slot
+                comes.
+        """
+        try:
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            close_if_coroutine(fn)
+            raise
+        if self._state is not OPEN:
+            self._check_may_spawn(fn)
+        coro = coroutine_from(fn, args, "spawn_when_free")
+        if name is None:
+            name = name_of(fn)
+        slots = self._slots
+        if slots is None or slots.free(len(self._live)):
+            handle = self.spawn(coro, name=name, context=context)
+            await anyio.lowlevel.cancel_shielded_checkpoint()
+            return handle
+        waiter = slots.wait_for_slot(self._backend.new_event())
+        try:
+            await waiter.event.wait()
+        except BaseException:
+            coro.close()
+            granted = waiter.granted
+            slots.gave_up(waiter)
+            if granted:
+                self._slot_freed()  # hand the slot we were given to the next
+            raise
+        if waiter.closed:
+            coro.close()
+            self._raise_closed(_WHY_CLOSED[self._state])
+        slots.claim()
+        if self._state is not OPEN:
+            try:
+                self._check_may_spawn(coro)
+            except RegistryClosed:
+                self._slot_freed()
+                raise
+        return self.spawn(coro, name=name, context=context)
+
+    @overload
+    def spawn_threadsafe(
+        self,
+        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, T]],
+        /,
+        *args: Unpack[PosArgsT],
+        name: str | None = None,
+    ) -> concurrent.futures.Future[Handle[T]]: ...
+    @overload
+    def spawn_threadsafe(
+        self, coro: Coroutine[Any, Any, T], /, *, name: str | None = None
+    ) -> concurrent.futures.Future[Handle[T]]: ...
+    def spawn_threadsafe(
+        self,
+        fn: Any,
+        /,
+        *args: object,
+        name: str | None = None,
+    ) -> concurrent.futures.Future[Handle[Any]]:
+        """Spawn from another thread; return a future of the handle. Never blocks.
+
+        The spawn itself happens on the registry's event loop thread, soon, in a
+        copy of the calling thread's context, exactly as :meth:`spawn` would do it
+        there (so a worker thread of one of the registry's own tasks may still
+        spawn follow-up work while the registry drains, on every backend). The
+        returned :class:`concurrent.futures.Future` resolves to the handle, or to
+        the exception the spawn raised (``RegistryClosed``, ``RegistryFull``).
+        Arguments are checked here, at once.
+
+        Raises:
+            TypeError: as :meth:`spawn`.
+            RuntimeError: called on the event loop's own thread (use :meth:`spawn`),
+                or the event loop is closed.
+            RegistryClosed: the registry was never entered, or has closed.
+        """
+        if get_ident() == self._thread:
+            close_if_coroutine(fn)
+            raise RuntimeError(
+                "TaskRegistry.spawn_threadsafe() was called on the event loop's "
+                "own thread: use registry.spawn(fn, *args) there"
+            )
+        if self._state is NEW or self._state is CLOSED:
+            self._check_may_spawn(fn)
+        coro = coroutine_from(fn, args, "spawn_threadsafe")
+        task_name = name_of(fn) if name is None else name
+        import concurrent.futures
+
+        future: concurrent.futures.Future[Handle[Any]] = concurrent.futures.Future()
+        context = copy_context()
+
+        def on_loop() -> None:
+            if not future.set_running_or_notify_cancel():
+                coro.close()  # the caller cancelled the future before we got here
+                return
+            try:
+                # In the thread's context, so the draining check sees its lineage
+                # whatever context the loop runs its callbacks in.
+                handle = context.run(self.spawn, coro, name=task_name, context=context)
+            except Exception as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(handle)
+
+        try:
+            self._backend.call_soon_threadsafe(on_loop)
+        except BaseException:
+            coro.close()
+            raise
+        return future
 
     # -- introspection ----------------------------------------------------------------
 
@@ -401,7 +671,7 @@ class TaskRegistry(Control):
         """Return a frozen snapshot of the counters (never blocks)."""
         return RegistryStatistics(
             spawned=self._spawned,
-            queued=self._queued,
+            queued=0 if self._slots is None else self._slots.queued,
             running=len(self._live),
             succeeded=self._succeeded,
             failed=self._failed,
@@ -410,11 +680,11 @@ class TaskRegistry(Control):
 
     def __len__(self) -> int:
         """The number of live tasks: running (or cancelling) plus queued."""
-        return len(self._live) + self._queued
+        return len(self._live) + (0 if self._slots is None else self._slots.queued)
 
     def __iter__(self) -> Iterator[Handle[Any]]:
         """Iterate over a snapshot of the live handles: running first, then queued."""
-        queued = [e for e in self._queue if type(e) is Handle and e._status is QUEUED]
+        queued = [] if self._slots is None else self._slots.queued_list()
         return iter([*self._live, *queued])
 
     @property
@@ -430,30 +700,40 @@ class TaskRegistry(Control):
     @property
     def limit(self) -> int | None:
         """The most tasks that run at once, or ``None``."""
-        return self._limit
+        return None if self._slots is None else self._slots.limit
 
     def __repr__(self) -> str:
-        limit = "" if self._limit is None else f" limit={self._limit}"
+        limit = "" if self._slots is None else f" limit={self._slots.limit}"
         return (
             f"<tether.TaskRegistry {self._name!r} {self._state.name} "
-            f"running={len(self._live)} queued={self._queued}{limit}>"
+            f"running={len(self._live)} queued={len(self) - len(self._live)}{limit}>"
         )
 
-    # -- entering and leaving -------------------------------------------------------
+    # -- entering and closing ---------------------------------------------------------
 
     async def __aenter__(self) -> Self:
         """Open the registry and bind it as the ambient registry for the body.
 
-        Not a checkpoint on asyncio. Raises :exc:`~tether.RegistryClosed` if the
-        registry was entered before (registries are single-use).
+        Not a checkpoint. Raises :exc:`~tether.RegistryClosed` if the registry was
+        entered before (registries are single-use).
         """
         if self._state is not NEW:
             self._raise_closed(
                 f"{self._state.name} and was entered again: a TaskRegistry is "
                 "single-use, make a new one"
             )
-        self._thread = get_ident()
-        await self._enter_backend()
+        backend = self._backend = current_backend()
+        self._thread = backend.thread
+        self._start = backend.start
+        self._new_scope = backend.new_scope
+        # The body runs in this scope, so that a failure in raise mode can cancel it.
+        body_scope = self._body_scope = anyio.CancelScope()
+        body_scope.__enter__()
+        self._token = ambient.set(self)
+        # The body's context, and so every task spawned from it and their
+        # descendants, counts as this registry's own work while it drains.
+        self._lineage_token = lineage.set((*lineage.get(), self))
+        self._state = OPEN
         return self
 
     async def __aexit__(
@@ -464,4 +744,68 @@ class TaskRegistry(Control):
     ) -> bool:
         """Close the registry: wait for the tasks (drain), cancel what is left, and
         raise as ``on_error`` says. Blocks until every task has ended."""
-        return await self._exit(exc)
+        original = exc
+        ambient.reset(self._token)
+        lineage.reset(self._lineage_token)
+        body_scope = self._body_scope
+        assert body_scope is not None
+        self._body_scope = None
+        try:
+            if body_scope.__exit__(exc_type, exc, tb):
+                exc = None  # our own cancellation of the body, swallowed
+        except BaseException as remaining:
+            exc = remaining
+        if (
+            exc is not None
+            and self._policy.mode is Mode.RAISE
+            and isinstance(exc, Exception)
+        ):
+            self._policy.add_failure(exc)
+        if exc is None and self._state is OPEN:
+            self._state = DRAINING
+            try:
+                await self._drain()
+            except BaseException as cancelled:  # the host was cancelled while draining
+                exc = cancelled
+        self._begin_cancelling()
+        with anyio.CancelScope(shield=True):
+            await self._wait_until_idle()
+        self._state = CLOSED
+        self._policy.log_shutdown()
+        return self._policy.outcome(exc, original, self._backend.cancelled_exc)
+
+    async def _drain(self) -> None:
+        if self._shutdown_timeout is None:
+            await self._wait_until_idle()
+        else:
+            with anyio.move_on_after(self._shutdown_timeout):
+                await self._wait_until_idle()
+
+    def _begin_cancelling(self) -> None:
+        if self._state is CLOSING or self._state is CLOSED:
+            return
+        self._state = CLOSING
+        self._cancel_everything(closing=True)
+        if self._body_scope is not None:
+            self._body_scope.cancel()
+
+
+class _Binding(Generic[R]):
+    """The context manager returned by ``registry.bind()``."""
+
+    __slots__ = ("_registry", "_token")
+
+    def __init__(self, registry: R) -> None:
+        self._registry = registry
+
+    def __enter__(self) -> R:
+        self._token = ambient.set(self._registry)
+        return self._registry
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        ambient.reset(self._token)

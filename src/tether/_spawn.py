@@ -8,27 +8,24 @@ no hidden global registry to fall back on.
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from typing_extensions import TypeVarTuple, Unpack
 
 from ._calls import close_if_coroutine
+from ._context import ambient
 from ._exceptions import NoRegistry
+from ._registry import TaskRegistry
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
 
     from ._handle import Handle
-    from ._registry import TaskRegistry
 
 __all__ = ["current_registry", "spawn"]
 
 T = TypeVar("T")
 PosArgsT = TypeVarTuple("PosArgsT")
-
-#: The registry :func:`spawn` uses; set by entering a registry and by ``bind()``.
-ambient: ContextVar[TaskRegistry | None] = ContextVar("tether.registry", default=None)
 
 _NO_REGISTRY = """\
 tether.{what}() found no TaskRegistry bound in this context.
@@ -56,7 +53,7 @@ def current_registry() -> TaskRegistry:
     .. versionadded:: 0.1
     """
     registry = ambient.get()
-    if registry is None:
+    if not isinstance(registry, TaskRegistry):  # None: only registries are bound
         raise NoRegistry(_NO_REGISTRY.format(what="current_registry"))
     return registry
 
@@ -88,7 +85,7 @@ def spawn(fn: Any, /, *args: object, name: str | None = None) -> Handle[Any]:
     .. versionadded:: 0.1
     """
     registry = ambient.get()
-    if registry is None:
+    if not isinstance(registry, TaskRegistry):  # None: only registries are bound
         close_if_coroutine(fn)  # a coroutine given to us must not leak a warning
         raise NoRegistry(_NO_REGISTRY.format(what="spawn"))
     return registry.spawn(fn, *args, name=name)

@@ -1,0 +1,121 @@
+"""The asyncio backend (uvloop included): a raw task in its own anyio cancel scope.
+
+A raw ``asyncio.Task`` is the cheapest task there is, and anyio's public
+``CancelScope`` (its concrete class, instantiated directly to skip anyio's
+per-call dispatch) gives it trio's level-triggered cancellation and honours the
+shields inside it. tether never calls ``Task.cancel()`` itself.
+
+The loop keeps only weak references to tasks, so the caller of :meth:`start` holds
+the task it returns until the task ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+from threading import get_ident
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from typing_extensions import TypeVarTuple, Unpack
+
+from ._backend import Backend
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
+    from contextvars import Context
+
+    from ._backend import Event, Scope
+
+__all__ = ["AsyncioBackend"]
+
+PosArgsT = TypeVarTuple("PosArgsT")
+
+
+class AsyncioBackend(Backend):
+    """asyncio's loop, with anyio's scope and event classes."""
+
+    __slots__ = ("_create", "_factory", "_loop")
+
+    def __init__(self) -> None:
+        loop = self._loop = asyncio.get_running_loop()
+        self.cancelled_exc = asyncio.CancelledError
+        self.thread = get_ident()
+        self.new_scope = type(anyio.CancelScope())
+        self.new_event = type(anyio.Event())
+        self.call_soon_threadsafe = loop.call_soon_threadsafe
+        self._factory = loop.get_task_factory()
+        self._create = task_creator(loop, self._factory)
+
+    def start(
+        self,
+        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
+        /,
+        *args: Unpack[PosArgsT],
+        name: str,
+        context: Context | None = None,
+    ) -> asyncio.Task[None]:
+        if self._loop.get_task_factory() is not self._factory:
+            # A factory set since we looked (an eager one would run the task inside
+            # this call, before its owner holds it): look again.
+            self._factory = self._loop.get_task_factory()
+            self._create = task_creator(self._loop, self._factory)
+        coro = fn(*args)
+        try:
+            if context is None:
+                return self._create(coro, name=name)
+            if sys.version_info >= (3, 11):
+                return self._create(coro, name=name, context=context)
+            else:  # pragma: no cover - 3.10's create_task has no context argument
+                return context.run(self._create, coro, name=name)
+        except BaseException:
+            coro.close()
+            raise
+
+    def cancel_soon(self, scopes: list[Scope], wake: list[Event] | None = None) -> None:
+        # anyio's cancel() called from inside a task writes that task's repr into
+        # the cancel reason, which costs more than the rest of the cancellation;
+        # from a loop callback there is no current task. Tasks already woken in
+        # this iteration take one more step before they see it, as on trio.
+        self._loop.call_soon(_cancel_each, scopes, wake)
+
+
+def _cancel_each(scopes: list[Scope], wake: list[Event] | None) -> None:
+    for scope in scopes:
+        scope.cancel()
+    for event in wake or ():
+        event.set()
+
+
+def task_creator(
+    loop: asyncio.AbstractEventLoop, factory: object
+) -> Callable[..., asyncio.Task[Any]]:
+    """``loop.create_task``, unless the loop's task factory starts tasks eagerly,
+    inside ``create_task``: then a plain, lazy ``asyncio.Task``.
+
+    asyncio's own eager factories are recognised; any other factory is tried once
+    with a probe task, since a wrapped or custom eager factory would otherwise run
+    the task inside ``spawn``, before the registry holds it.
+    """
+    if factory is None:
+        return loop.create_task
+    lazy = functools.partial(asyncio.Task, loop=loop)
+    if sys.version_info >= (3, 12) and (
+        factory is asyncio.eager_task_factory
+        or getattr(factory, "__code__", None)
+        is asyncio.create_eager_task_factory(asyncio.Task).__code__
+    ):
+        return lazy
+    started: list[bool] = []
+
+    async def probe() -> None:
+        started.append(True)
+
+    coro = probe()
+    try:
+        loop.create_task(coro)  # a lazy probe finishes at the next iteration
+    except BaseException:
+        coro.close()
+        raise
+    return lazy if started else loop.create_task

@@ -1,0 +1,48 @@
+"""Checks of the numeric options every API shares, each naming the argument.
+
+One function per kind of value, so that every ``limit`` and every ``timeout`` in
+tether refuses bad input with the same words.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["check_count", "check_rate", "check_seconds"]
+
+
+def check_count(api: str, name: str, value: object, minimum: int, meaning: str) -> None:
+    """Refuse ``value`` unless it is a whole number >= ``minimum`` (bools refused).
+
+    ``meaning`` completes the sentence "must be a whole number >= N ...", e.g.
+    ``" (the most inputs running at once), or None for no limit"``.
+    """
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(
+            f"{api}({name}={value!r}): {name} must be a whole number >= {minimum}"
+            f"{meaning}"
+        )
+
+
+def check_seconds(api: str, name: str, value: object, meaning: str) -> None:
+    """Refuse ``value`` unless it is ``None`` or a number of seconds >= 0."""
+    if value is not None and not (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and value >= 0  # NaN fails this too
+    ):
+        raise ValueError(
+            f"{api}({name}={value!r}): {name} must be a number of seconds >= 0{meaning}"
+        )
+
+
+def check_rate(api: str, name: str, value: object, meaning: str) -> None:
+    """Refuse ``value`` unless it is ``None`` or a finite number > 0."""
+    if value is not None and not (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and 0 < value < math.inf
+    ):
+        raise ValueError(
+            f"{api}({name}={value!r}): {name} must be a number > 0{meaning}"
+        )

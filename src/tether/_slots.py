@@ -1,0 +1,183 @@
+"""A registry's slots: ``limit``, the FIFO queue, ``spawn_when_free`` waiters.
+
+:class:`Slots` exists only for a registry made with a ``limit``: without one every
+spawn starts at once and none of this runs. It owns the queue and its counters and
+decides who gets a freed slot; the registry starts what it is handed.
+
+Entries that leave the queue early (a queued task cancelled, a waiter that gave up)
+are not searched for: they are marked dead and skipped when they reach the front,
+and the queue is rebuilt without them once they are the larger part of it, so a
+program that keeps cancelling queued work holds memory for its live entries only.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ._exceptions import RegistryFull
+from ._handle import QUEUED, Handle
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine, Iterator
+    from contextvars import Context
+
+    from ._backend import Event
+
+__all__ = ["SlotWaiter", "Slots"]
+
+# Rebuild the queue once this many dead entries make up more than half of it.
+_COMPACT_AFTER = 64
+
+
+class SlotWaiter:
+    """A ``spawn_when_free`` caller waiting in the queue for a slot."""
+
+    __slots__ = ("closed", "event", "gone", "granted")
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+        self.granted = False  # a slot was reserved for it
+        self.closed = False  # the registry closed while it waited
+        self.gone = False  # the caller stopped waiting (cancelled)
+
+
+class Slots:
+    """At most ``limit`` tasks run at once; the rest wait here, first in first out.
+
+    ``reserved`` counts slots granted to ``spawn_when_free`` callers that have not
+    spawned yet: they count as taken, so a plain spawn cannot steal them.
+    """
+
+    __slots__ = ("_dead", "_queue", "limit", "max_pending", "queued", "reserved")
+
+    def __init__(self, limit: int, max_pending: int | None) -> None:
+        self.limit = limit
+        self.max_pending = max_pending
+        self.queued = 0
+        self.reserved = 0
+        self._queue: deque[Handle[Any] | SlotWaiter] = deque()
+        self._dead = 0
+
+    def free(self, running: int) -> bool:
+        """Whether a spawn may start now, with ``running`` tasks running."""
+        return running + self.reserved < self.limit
+
+    def waiting(self) -> bool:
+        """Whether anything waits for a slot (dead entries included)."""
+        return bool(self._queue)
+
+    def enqueue(
+        self,
+        handle: Handle[Any],
+        coro: Coroutine[Any, Any, Any],
+        context: Context,
+        registry: str,
+    ) -> None:
+        """Queue a task to start when a slot frees, or refuse it if the queue is
+        full (closing ``coro``)."""
+        if self.max_pending is not None and self.queued >= self.max_pending:
+            coro.close()
+            raise RegistryFull(
+                f"TaskRegistry {registry!r} has all {self.limit} slots busy and "
+                f"{self.queued} tasks queued (max_pending={self.max_pending}); "
+                f"task {handle._name!r} was not spawned. Wait for room with "
+                "`await registry.spawn_when_free(fn, *args)`, or raise max_pending"
+            )
+        handle._status = QUEUED
+        handle._value = (coro, context)
+        self._queue.append(handle)
+        self.queued += 1
+
+    def wait_for_slot(self, event: Event) -> SlotWaiter:
+        """Queue a ``spawn_when_free`` caller; ``event`` is set when it is granted
+        a slot or the registry closes."""
+        waiter = SlotWaiter(event)
+        self._queue.append(waiter)
+        return waiter
+
+    def next_in_line(self) -> Handle[Any] | SlotWaiter | None:
+        """Take the oldest live entry for a freed slot: a queued handle (status
+        still QUEUED, its ``_value`` the coroutine and context), or a waiter now
+        granted its reservation. ``None`` if nothing waits."""
+        queue = self._queue
+        while queue:
+            entry = queue.popleft()
+            if type(entry) is Handle:
+                if entry._status is QUEUED:
+                    self.queued -= 1
+                    return entry
+                self._dead -= 1
+            elif isinstance(entry, SlotWaiter):
+                if not entry.gone:
+                    entry.granted = True
+                    self.reserved += 1
+                    entry.event.set()
+                    return entry
+                self._dead -= 1
+        return None
+
+    def dropped(self) -> None:
+        """A queued handle was cancelled where it stands (its status is no longer
+        QUEUED, and :meth:`next_in_line` will skip it)."""
+        self.queued -= 1
+        self._one_dead()
+
+    def gave_up(self, waiter: SlotWaiter) -> None:
+        """A waiter stopped waiting; returns its reservation if it had one."""
+        waiter.gone = True
+        if waiter.granted:
+            self.reserved -= 1
+        else:
+            self._one_dead()
+
+    def _one_dead(self) -> None:
+        self._dead += 1
+        if self._dead > _COMPACT_AFTER and 2 * self._dead > len(self._queue):
+            self._queue = deque(e for e in self._queue if _alive(e))
+            self._dead = 0
+
+    def take_queued(self, *, closing: bool) -> tuple[list[Handle[Any]], list[Event]]:
+        """Empty the queue of its tasks and return them, for the registry to cancel.
+
+        With ``closing``, waiters leave the queue too, marked closed, and their
+        events are returned for the registry to set once it has cancelled its
+        tasks (a waiter may be one of them). Otherwise (``cancel_all``) waiters
+        keep their places.
+        """
+        handles: list[Handle[Any]] = []
+        wake: list[Event] = []
+        waiters: deque[Handle[Any] | SlotWaiter] = deque()
+        for entry in self._queue:
+            if type(entry) is Handle:
+                if entry._status is QUEUED:
+                    handles.append(entry)
+            elif isinstance(entry, SlotWaiter) and not entry.gone:
+                if closing:
+                    entry.closed = True
+                    wake.append(entry.event)
+                else:
+                    waiters.append(entry)
+        self._queue = waiters
+        self._dead = 0
+        self.queued = 0
+        return handles, wake
+
+    def claim(self) -> None:
+        """A granted waiter spawns: its reservation becomes a running task."""
+        self.reserved -= 1
+
+    def queued_handles(self) -> Iterator[Handle[Any]]:
+        """The queued handles, oldest first."""
+        return (e for e in self._queue if type(e) is Handle and e._status is QUEUED)
+
+    def queued_list(self) -> list[Handle[Any]]:
+        """A snapshot of :meth:`queued_handles`."""
+        return list(self.queued_handles())
+
+
+def _alive(entry: Handle[Any] | SlotWaiter) -> bool:
+    if type(entry) is Handle:
+        return entry._status is QUEUED
+    assert isinstance(entry, SlotWaiter)
+    return not entry.gone and not entry.granted

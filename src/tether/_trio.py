@@ -1,0 +1,62 @@
+"""The trio backend: each task a system task in its own ``trio.CancelScope``.
+
+A system task lives outside every nursery and cancel scope of the code that
+started it, which is exactly tether's model: the registry (or the gather) is the
+task's owner, and cancellation reaches it only through the scope it enters. trio
+turns an exception escaping a system task into ``TrioInternalError``, so tether's
+task bodies catch everything their coroutine raises and never let it escape.
+"""
+
+from __future__ import annotations
+
+from contextvars import copy_context
+from threading import get_ident
+from typing import TYPE_CHECKING, Any
+
+import trio
+from typing_extensions import TypeVarTuple, Unpack
+
+from ._backend import Backend
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
+    from contextvars import Context
+
+    from ._backend import Event, Scope
+
+__all__ = ["TrioBackend"]
+
+PosArgsT = TypeVarTuple("PosArgsT")
+
+
+class TrioBackend(Backend):
+    """trio's primitives, used directly: they are already what tether needs."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        self.cancelled_exc = trio.Cancelled
+        self.thread = get_ident()
+        self.new_scope = trio.CancelScope
+        self.new_event = trio.Event
+        self.call_soon_threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
+
+    def start(
+        self,
+        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
+        /,
+        *args: Unpack[PosArgsT],
+        name: str,
+        context: Context | None = None,
+    ) -> None:
+        # A system task starts in trio's system context unless given one: pass the
+        # spawner's, as nursery.start_soon would.
+        trio.lowlevel.spawn_system_task(
+            fn, *args, name=name, context=copy_context() if context is None else context
+        )
+
+    def cancel_soon(self, scopes: list[Scope], wake: list[Event] | None = None) -> None:
+        for scope in scopes:  # trio's cancel() is cheap from anywhere
+            scope.cancel()
+        for event in wake or ():
+            event.set()
