@@ -4,7 +4,6 @@ shows the fix, and leaves the registry intact."""
 from __future__ import annotations
 
 import functools
-import inspect
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -12,17 +11,13 @@ import anyio.lowlevel
 import pytest
 
 import tether
+from helpers import closed
 from tether import TaskRegistry
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Coroutine, Generator
+    from collections.abc import AsyncGenerator, Generator
 
 pytestmark = pytest.mark.anyio
-
-
-def closed(coro: Coroutine[Any, Any, Any]) -> bool:
-    """The coroutine is closed, so it can never warn "was never awaited"."""
-    return inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
 
 
 async def add(a: int, b: int) -> int:

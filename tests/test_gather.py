@@ -14,6 +14,7 @@ import anyio.lowlevel
 import pytest
 
 import tether
+from helpers import park, parked
 from tether import Status, TaskRegistry
 
 if sys.version_info < (3, 11):
@@ -56,11 +57,6 @@ async def gated(gate: anyio.Event, value: T, done: list[object]) -> T:
     await gate.wait()
     done.append(value)
     return value
-
-
-async def park(gate: anyio.Event) -> str:
-    await gate.wait()
-    return "released"
 
 
 async def release_one_by_one(releases: Sequence[Callable[[], object]]) -> None:
@@ -140,20 +136,12 @@ async def test_no_inputs_give_an_empty_tuple() -> None:
 async def test_the_first_failure_is_raised_bare_after_the_siblings_cleanup() -> None:
     record: list[str] = []
 
-    async def sibling(name: str) -> None:
-        try:
-            await anyio.sleep_forever()
-        finally:
-            with anyio.CancelScope(shield=True):
-                await anyio.lowlevel.checkpoint()  # cleanup that has to be awaited
-            record.append(f"{name} cleaned up")
-
     async def fail() -> None:
         await anyio.wait_all_tasks_blocked()
         raise ValueError("boom")
 
     with pytest.raises(ValueError, match="boom") as caught:
-        await tether.run_all(sibling("a"), fail(), sibling("b"))
+        await tether.run_all(parked("a", record), fail(), parked("b", record))
     assert type(caught.value) is ValueError  # bare: no ExceptionGroup
     assert sorted(record) == ["a cleaned up", "b cleaned up"]  # before run_all ended
     assert getattr(caught.value, "__notes__", []) == []

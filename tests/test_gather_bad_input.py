@@ -3,13 +3,13 @@ with an error naming the argument, and leaves nothing running or unclosed."""
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import anyio
 import pytest
 
 import tether
+from helpers import closed
 
 pytestmark = pytest.mark.anyio
 
@@ -44,18 +44,14 @@ async def call(api: str, *work: Any, **options: Any) -> None:
 WORK_APIS = ["run_all", "settle_all", "race", "as_completed"]
 
 
-def assert_closed(*coros: Any) -> None:
-    for coro in coros:
-        assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
-
-
 @pytest.mark.parametrize("api", WORK_APIS)
 async def test_a_non_awaitable_is_refused_naming_its_position(api: str) -> None:
     record: list[str] = []
     first, second = job(record), job(record)
     with pytest.raises(TypeError, match=r"argument 3 \(42\) is not awaitable"):
         await call(api, first, second, 42)
-    assert_closed(first, second)
+    assert closed(first)
+    assert closed(second)
     await anyio.wait_all_tasks_blocked()
     assert record == []
 
@@ -71,7 +67,7 @@ async def test_an_async_function_passed_uncalled_is_refused(api: str) -> None:
         r"functools\.partial",
     ):
         await call(api, first, fetch)
-    assert_closed(first)
+    assert closed(first)
     assert record == []
 
 
@@ -81,7 +77,7 @@ async def test_a_sync_function_is_refused(api: str) -> None:
     first = job(record)
     with pytest.raises(TypeError, match=r"argument 2 \(compute\) is a sync function"):
         await call(api, first, compute)
-    assert_closed(first)
+    assert closed(first)
     assert record == []
 
 
@@ -94,7 +90,7 @@ async def test_a_bad_limit_is_refused(api: str, limit: object) -> None:
         ValueError, match=rf"{api}\(limit={limit!r}\): limit must be a whole number"
     ):
         await call(api, first, limit=limit)
-    assert_closed(first)
+    assert closed(first)
     assert record == []
 
 
@@ -118,7 +114,7 @@ async def test_a_bad_option_is_refused_naming_it(
     first = job(record)
     with pytest.raises(ValueError, match=rf"{api}\({message}"):
         await call(api, first, **options)
-    assert_closed(first)
+    assert closed(first)
     assert record == []
 
 

@@ -7,7 +7,6 @@ virtual clock, so there the timeout test asserts outcomes and order only.
 
 from __future__ import annotations
 
-import inspect
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ import pytest
 from trio.testing import MockClock
 
 import tether
+from helpers import closed, parked
 from tether import Status, TaskRegistry
 
 if TYPE_CHECKING:
@@ -49,15 +49,6 @@ async def value(result: Any) -> Any:
 async def raise_(exc: BaseException) -> None:
     await anyio.lowlevel.checkpoint()
     raise exc
-
-
-async def parked(name: str, record: list[str]) -> None:
-    try:
-        await anyio.sleep_forever()
-    finally:
-        with anyio.CancelScope(shield=True):
-            await anyio.lowlevel.checkpoint()  # cleanup that has to be awaited
-        record.append(f"{name} cleaned up")
 
 
 async def released(gate: anyio.Event, result: Any) -> Any:
@@ -113,7 +104,7 @@ async def test_settle_all_timeout_makes_unfinished_items_timeout_errors(
         assert type(item) is TimeoutError
         assert f"did not finish within {timeout} s" in str(item)
     assert record == ["slow cleaned up"]
-    assert inspect.getcoroutinestate(waiting) == inspect.CORO_CLOSED
+    assert closed(waiting)
     if backend_name == "trio":
         assert anyio.current_time() - t0 == pytest.approx(5.0)
 

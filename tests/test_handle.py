@@ -16,19 +16,10 @@ import anyio.lowlevel
 import pytest
 
 import tether
+from helpers import double, park
 from tether import Status, TaskCancelled, TaskNotFinished, TaskRegistry
 
 pytestmark = pytest.mark.anyio
-
-
-async def double(x: int) -> int:
-    await anyio.lowlevel.checkpoint()
-    return 2 * x
-
-
-async def wait_for(event: anyio.Event) -> str:
-    await event.wait()
-    return "released"
 
 
 class Boom(ValueError):
@@ -70,10 +61,10 @@ async def test_await_raises_the_tasks_own_exception_with_its_traceback() -> None
 
 async def test_cancelled_task_raises_task_cancelled_everywhere() -> None:
     async with TaskRegistry() as tasks:
-        handle = tasks.spawn(wait_for, anyio.Event())
+        handle = tasks.spawn(park, anyio.Event())
         await anyio.wait_all_tasks_blocked()
         handle.cancel()
-        with pytest.raises(TaskCancelled, match="'wait_for' was cancelled"):
+        with pytest.raises(TaskCancelled, match="'park' was cancelled"):
             await handle
         with pytest.raises(TaskCancelled):
             handle.result()
@@ -88,8 +79,8 @@ async def test_cancelled_task_raises_task_cancelled_everywhere() -> None:
 async def test_result_and_exception_before_the_end_raise_task_not_finished() -> None:
     event = anyio.Event()
     async with TaskRegistry(limit=1) as tasks:
-        running = tasks.spawn(wait_for, event)
-        queued = tasks.spawn(wait_for, event)
+        running = tasks.spawn(park, event)
+        queued = tasks.spawn(park, event)
         for handle in (running, queued):
             with pytest.raises(TaskNotFinished, match="await the handle"):
                 handle.result()
@@ -104,7 +95,7 @@ async def test_result_and_exception_before_the_end_raise_task_not_finished() -> 
 async def test_cancelling_the_awaiter_does_not_cancel_the_task() -> None:
     event = anyio.Event()
     async with TaskRegistry() as tasks:
-        handle = tasks.spawn(wait_for, event)
+        handle = tasks.spawn(park, event)
         with anyio.CancelScope() as scope:
             scope.cancel()
             await handle
@@ -137,7 +128,7 @@ async def test_status_and_done_follow_the_task() -> None:
 
     async with TaskRegistry(limit=1) as tasks:
         me = tasks.spawn(worker)
-        queued = tasks.spawn(wait_for, release)
+        queued = tasks.spawn(park, release)
         assert (me.status, queued.status) == (Status.RUNNING, Status.QUEUED)
         assert not me.done()
         assert not queued.done()
@@ -202,7 +193,7 @@ async def test_name_defaults_to_the_qualname() -> None:
 async def test_repr_shows_name_status_and_outcome() -> None:
     event = anyio.Event()
     async with TaskRegistry() as tasks:
-        running = tasks.spawn(wait_for, event, name="job")
+        running = tasks.spawn(park, event, name="job")
         assert repr(running) == "<tether.Handle 'job' RUNNING>"
         event.set()
         await running
@@ -211,7 +202,7 @@ async def test_repr_shows_name_status_and_outcome() -> None:
         with pytest.raises(Boom):
             await failed
         assert repr(failed) == "<tether.Handle 'f' FAILED exception=Boom('bad')>"
-        cancelled = tasks.spawn(wait_for, anyio.Event(), name="c")
+        cancelled = tasks.spawn(park, anyio.Event(), name="c")
         cancelled.cancel()
         await cancelled.wait()
         assert repr(cancelled) == "<tether.Handle 'c' CANCELLED>"

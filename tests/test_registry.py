@@ -8,9 +8,8 @@ waiting for idleness, the shutdown log, and introspection."""
 
 from __future__ import annotations
 
-import inspect
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -18,6 +17,7 @@ import pytest
 from trio.testing import MockClock
 
 import tether
+from helpers import closed, park
 from tether import (
     RegistryClosed,
     RegistryState,
@@ -26,20 +26,7 @@ from tether import (
     TaskRegistry,
 )
 
-if TYPE_CHECKING:
-    from collections.abc import Coroutine
-
 pytestmark = pytest.mark.anyio
-
-
-def closed(coro: Coroutine[Any, Any, Any]) -> bool:
-    """The coroutine is closed, so it can never warn "was never awaited"."""
-    return inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
-
-
-async def park(event: anyio.Event) -> str:
-    await event.wait()
-    return "released"
 
 
 async def noop() -> None:

@@ -3,33 +3,19 @@ statistics that always add up."""
 
 from __future__ import annotations
 
-import inspect
 from contextvars import ContextVar, copy_context
-from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
 import pytest
 
+from helpers import closed, park
 from tether import RegistryClosed, RegistryFull, Status, TaskRegistry
-
-if TYPE_CHECKING:
-    from collections.abc import Coroutine
 
 pytestmark = pytest.mark.anyio
 
 
-def closed(coro: Coroutine[Any, Any, Any]) -> bool:
-    """The coroutine is closed, so it can never warn "was never awaited"."""
-    return inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
-
-
 var: ContextVar[str] = ContextVar("var", default="unset")
-
-
-async def park(event: anyio.Event) -> str:
-    await event.wait()
-    return "released"
 
 
 def check_sum(tasks: TaskRegistry) -> None:

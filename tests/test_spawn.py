@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import sys
 from contextlib import contextmanager
 from contextvars import ContextVar, copy_context
@@ -14,17 +13,13 @@ import anyio.to_thread
 import pytest
 
 import tether
+from helpers import closed
 from tether import NoRegistry, RegistryClosed, TaskRegistry
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine, Generator
+    from collections.abc import Generator
 
 pytestmark = pytest.mark.anyio
-
-
-def closed(coro: Coroutine[Any, Any, Any]) -> bool:
-    """The coroutine is closed, so it can never warn "was never awaited"."""
-    return inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
 
 
 var: ContextVar[str] = ContextVar("var", default="unset")

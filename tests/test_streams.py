@@ -4,7 +4,6 @@ fail-fast, and leaving the block early, on every backend."""
 from __future__ import annotations
 
 import functools
-import inspect
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -12,6 +11,7 @@ import anyio.lowlevel
 import pytest
 
 import tether
+from helpers import closed, parked
 from tether import TaskRegistry
 
 if TYPE_CHECKING:
@@ -162,16 +162,6 @@ async def test_amap_over_a_large_range_keeps_buffering_bounded() -> None:
 # -- fail-fast and leaving early --------------------------------------------------
 
 
-async def parked(i: int, record: list[str]) -> int:
-    try:
-        await anyio.sleep_forever()
-    finally:
-        with anyio.CancelScope(shield=True):
-            await anyio.lowlevel.checkpoint()  # cleanup that has to be awaited
-        record.append(f"{i} cleaned up")
-    return i  # pragma: no cover
-
-
 @pytest.mark.parametrize("api", APIS)
 async def test_the_first_failure_is_raised_bare_from_the_loop(api: str) -> None:
     record: list[str] = []
@@ -247,8 +237,7 @@ async def test_as_completed_closes_the_coroutines_it_never_started() -> None:
             await anyio.wait_all_tasks_blocked()  # input 1 holds the only slot
             break
     assert record == ["0 started", "1 started", "1 cleaned up"]
-    for coro in coros:
-        assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+    assert all(closed(coro) for coro in coros)
 
 
 async def test_amap_closes_an_async_generator_it_stopped_reading() -> None:

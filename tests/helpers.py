@@ -1,0 +1,51 @@
+"""What the test modules share: coroutines that wait, and the check that a
+coroutine was closed.
+
+Imported as ``from helpers import ...``: pytest puts this directory on
+``sys.path`` (there is no ``__init__.py``), and mypy and pyright find it beside
+the test files.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import anyio
+import anyio.lowlevel
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
+
+def closed(coro: Coroutine[Any, Any, Any]) -> bool:
+    """The coroutine is closed, so it can never warn "was never awaited"."""
+    return inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+
+
+async def park(event: anyio.Event) -> str:
+    """Wait for ``event``, then return ``"released"``."""
+    await event.wait()
+    return "released"
+
+
+async def parked(name: object, record: list[str]) -> NoReturn:
+    """Wait to be cancelled, then clean up with an await and record
+    ``"{name} cleaned up"``.
+
+    The record proves that it started, that it was cancelled, and that whoever
+    cancelled it waited for its cleanup, which takes a checkpoint.
+    """
+    try:
+        await anyio.sleep_forever()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.lowlevel.checkpoint()  # cleanup that has to be awaited
+        record.append(f"{name} cleaned up")
+    raise AssertionError("sleep_forever returned")  # pragma: no cover
+
+
+async def double(x: int) -> int:
+    """Return ``2 * x`` after a checkpoint."""
+    await anyio.lowlevel.checkpoint()
+    return 2 * x
