@@ -8,25 +8,14 @@ the order of events only, with real deadlines short enough not to slow the run.
 
 from __future__ import annotations
 
-from typing import Any
-
 import anyio
 import anyio.lowlevel
 import pytest
-from trio.testing import MockClock
 
 import tether
 from helpers import closed, parked
 
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=["asyncio", "uvloop", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> Any:
-    """conftest's three backends, with trio on a mock clock."""
-    if request.param == "trio":
-        return ("trio", {"clock": MockClock(autojump_threshold=0)})
-    return ("asyncio", {"use_uvloop": request.param == "uvloop"})
+pytestmark = [pytest.mark.anyio, pytest.mark.mock_clock]
 
 
 async def never_started(name: str, record: list[str]) -> None:

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.lowlevel
 import pytest
-from trio.testing import MockClock
 
 import tether
 from helpers import closed, parked
@@ -25,15 +24,7 @@ if TYPE_CHECKING:
 if sys.version_info < (3, 11):
     from exceptiongroup import ExceptionGroup
 
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=["asyncio", "uvloop", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> Any:
-    """conftest's three backends, with trio on a mock clock."""
-    if request.param == "trio":
-        return ("trio", {"clock": MockClock(autojump_threshold=0)})
-    return ("asyncio", {"use_uvloop": request.param == "uvloop"})
+pytestmark = [pytest.mark.anyio, pytest.mark.mock_clock]
 
 
 class Interrupt(BaseException):

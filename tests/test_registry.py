@@ -9,12 +9,10 @@ waiting for idleness, the shutdown log, and introspection."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import anyio
 import anyio.lowlevel
 import pytest
-from trio.testing import MockClock
 
 import tether
 from helpers import closed, park
@@ -160,12 +158,10 @@ async def test_shutdown_timeout_zero_cancels_what_is_left(
     )
 
 
+@pytest.mark.mock_clock
+@pytest.mark.parametrize("anyio_backend", ["trio"], indirect=True)
 class TestShutdownDeadlineOnTheMockClock:
     """The deadline itself, on trio's mock clock (asyncio has no virtual clock)."""
-
-    @pytest.fixture
-    def anyio_backend(self) -> Any:
-        return ("trio", {"clock": MockClock(autojump_threshold=0)})
 
     async def test_tasks_get_shutdown_timeout_seconds_then_are_cancelled(self) -> None:
         ended: dict[str, tuple[str, float]] = {}

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.lowlevel
 import pytest
-from trio.testing import MockClock
 
 from helpers import closed, park
 from tether import Handle, RegistryState, Status, TaskRegistry
@@ -299,12 +298,10 @@ async def test_tasks_do_not_inherit_a_cancellation_around_the_registry() -> None
     assert outer.cancelled_caught
 
 
+@pytest.mark.mock_clock
+@pytest.mark.parametrize("anyio_backend", ["trio"], indirect=True)
 class TestDeadlinesOnTheMockClock:
     """Real deadlines, on trio's mock clock (asyncio has no virtual clock)."""
-
-    @pytest.fixture
-    def anyio_backend(self) -> Any:
-        return ("trio", {"clock": MockClock(autojump_threshold=0)})
 
     async def test_a_deadline_around_the_block_or_spawn_does_not_reach_tasks(
         self,
