@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import enum
+import dataclasses
 import inspect
+from pathlib import Path
+from typing import cast
 
 import anyio
 import pytest
@@ -11,36 +13,127 @@ import pytest
 import tether
 from tether import Handle, RegistryState, Status, TaskCancelled, TaskNotFinished
 
+API_DOCS = Path(__file__).resolve().parent.parent / "docs" / "api.md"
+
+# The special methods that are public surface: `async with` and `await`.
+PROTOCOL_METHODS = frozenset({"__aenter__", "__aexit__", "__await__"})
+
+# Known gaps, each reported; strict, so documenting one makes its test fail until
+# its entry is removed here.
+UNDOCUMENTED = {
+    "Completions.__aenter__": "no docstring yet",
+    "Completions.__aexit__": "no docstring yet",
+    "Handle.__await__": "no docstring yet: only the class docstring says what it does",
+}
+
 
 def public_objects() -> list[tuple[str, object]]:
     return [(name, getattr(tether, name)) for name in tether.__all__]
 
 
+def own_docstring(obj: object) -> str:
+    """The docstring ``obj`` itself carries: unlike ``inspect.getdoc``, never one
+    inherited from a base class (or, for a type alias, from its type)."""
+    doc = obj.__doc__ if inspect.isclass(obj) else getattr(obj, "__doc__", None)
+    return (doc or "").strip()
+
+
+def tether_members(cls: type) -> dict[str, object]:
+    """The public methods and properties of ``cls`` that tether defines, on ``cls``
+    or on any of its bases, and the protocol methods among them."""
+    members: dict[str, object] = {}
+    for name in dir(cls):
+        if name.startswith("_") and name not in PROTOCOL_METHODS:
+            continue
+        owner = next((base for base in cls.__mro__ if name in vars(base)), None)
+        if owner is None or owner.__module__.partition(".")[0] != "tether":
+            continue  # object, Generic, Enum, the exception bases, a metaclass
+        member: object = vars(owner)[name]
+        if isinstance(member, (staticmethod, classmethod)):
+            member = cast("object", member.__func__)
+        if isinstance(member, property) or callable(member):
+            members[name] = member
+    return members
+
+
+def public_members() -> list[tuple[str, object]]:
+    return [
+        (f"{name}.{attr}", member)
+        for name, obj in public_objects()
+        if isinstance(obj, type)
+        for attr, member in sorted(tether_members(obj).items())
+    ]
+
+
 def test_all_is_sorted_and_complete() -> None:
     assert tether.__all__ == sorted(tether.__all__)
-    for name, obj in public_objects():
-        assert obj is not None, name
-    assert "TaskHandle" not in tether.__all__  # anyio.TaskHandle must stay distinct
-    assert "Task" not in tether.__all__
+    public = {
+        name
+        for name, value in vars(tether).items()
+        if not name.startswith("_") and not inspect.ismodule(value)
+    }
+    assert public == set(tether.__all__)
 
 
 @pytest.mark.parametrize("name", tether.__all__)
 def test_every_public_name_has_a_docstring(name: str) -> None:
     obj = getattr(tether, name)
-    if name == "OnError":
-        return  # a type alias: documented in the docs, it cannot carry a docstring
-    assert inspect.getdoc(obj), name
-    if inspect.isclass(obj) and not issubclass(obj, (BaseException, enum.Enum)):
-        for attr, member in vars(obj).items():
-            if attr.startswith("_"):
-                continue
-            if callable(member) or isinstance(member, property):
-                assert inspect.getdoc(member), f"{name}.{attr}"
+    if inspect.isclass(obj) or inspect.isroutine(obj):
+        doc = own_docstring(obj)
+        assert doc, name
+        if dataclasses.is_dataclass(obj):  # not the signature dataclass writes
+            assert not doc.startswith(f"{name}("), name
+    else:
+        # A type alias cannot carry a docstring: the API page documents it.
+        assert f".. autodata:: tether.{name}\n" in API_DOCS.read_text("utf-8"), name
 
 
-def test_entering_and_leaving_a_registry_are_documented() -> None:
-    assert inspect.getdoc(tether.TaskRegistry.__aenter__)
-    assert inspect.getdoc(tether.TaskRegistry.__aexit__)
+@pytest.mark.parametrize(
+    ("name", "member"),
+    [
+        pytest.param(
+            name,
+            member,
+            id=name,
+            marks=[pytest.mark.xfail(reason=UNDOCUMENTED[name], strict=True)]
+            if name in UNDOCUMENTED
+            else [],
+        )
+        for name, member in public_members()
+    ],
+)
+def test_every_public_method_and_property_has_a_docstring(
+    name: str, member: object
+) -> None:
+    assert own_docstring(member), name
+
+
+def test_methods_from_tether_bases_are_checked_and_foreign_ones_are_not() -> None:
+    class Base:
+        def inherited(self) -> None:
+            """Documented."""
+
+        @property
+        def prop(self) -> int:
+            return 1
+
+        def _private(self) -> None:
+            pass
+
+    class Child(Base, Exception):
+        async def __aenter__(self) -> Child:
+            return self
+
+        def __repr__(self) -> str:
+            return "Child()"
+
+    Base.__module__ = Child.__module__ = "tether._example"
+    members = tether_members(Child)
+    assert sorted(members) == ["__aenter__", "inherited", "prop"]
+    assert [name for name, m in members.items() if not own_docstring(m)] == [
+        "__aenter__",
+        "prop",
+    ]
 
 
 def test_handle_is_final_slotted_and_not_constructible() -> None:
@@ -49,7 +142,17 @@ def test_handle_is_final_slotted_and_not_constructible() -> None:
     assert "__dict__" not in dir(Handle)  # no base class adds an instance dict
     with pytest.raises(TypeError, match=r"made by spawning: use TaskRegistry\.spawn"):
         Handle()
-    assert Handle.__name__ not in {"TaskHandle", "Task"}
+
+
+def test_the_handle_is_named_apart_from_anyio_and_asyncio_tasks() -> None:
+    """A user importing tether beside anyio (whose task handle is
+    ``anyio.TaskHandle``) or asyncio (``asyncio.Task``) never meets two classes of
+    the same name: tether's is ``Handle``, exported under that name only."""
+    assert "TaskHandle" not in tether.__all__
+    assert "Task" not in tether.__all__
+    assert [name for name, obj in public_objects() if obj is Handle] == ["Handle"]
+    assert (Handle.__name__, Handle.__qualname__) == ("Handle", "Handle")
+    assert Handle is not getattr(anyio, "TaskHandle", None)
 
 
 @pytest.mark.anyio
