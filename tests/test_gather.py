@@ -257,39 +257,6 @@ async def test_a_handle_delivers_its_failure_to_run_all_even_once_closed(
         await tether.run_all(handles[1])
 
 
-async def test_cancelling_the_caller_cancels_every_child_and_propagates() -> None:
-    record: list[str] = []
-
-    async def child(name: str) -> None:
-        record.append(f"{name} started")
-        try:
-            await anyio.sleep_forever()
-        finally:
-            with anyio.CancelScope(shield=True):
-                await anyio.lowlevel.checkpoint()
-            record.append(f"{name} cleaned up")
-
-    async def caller() -> None:
-        try:
-            await tether.run_all(child("a"), child("b"))
-        except anyio.get_cancelled_exc_class():
-            record.append("cancellation propagated")
-            raise
-        record.append("run_all returned")  # never
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(caller)
-        await anyio.wait_all_tasks_blocked()
-        tg.cancel_scope.cancel()
-    assert sorted(record[:4]) == [
-        "a cleaned up",
-        "a started",
-        "b cleaned up",
-        "b started",
-    ]
-    assert record[4:] == ["cancellation propagated"]
-
-
 async def test_a_shielded_part_of_a_child_survives_a_siblings_failure() -> None:
     record: list[str] = []
     in_shield = anyio.Event()
