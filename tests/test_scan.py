@@ -65,15 +65,17 @@ def reports(out: str) -> list[tuple[str, int, int, str, str]]:
 
 
 def check_marks(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str, *, flagged: bool
 ) -> None:
-    """Scan ``source`` and compare its findings with its ``# expect CODE`` marks."""
+    """Scan ``source`` and compare its findings with its ``# expect CODE`` marks,
+    which a ``flagged`` source must have and any other must not."""
     path = write(tmp_path, "mod.py", source)
     expected = [
         (number, mark)
         for number, line in enumerate(path.read_text().splitlines(), start=1)
         for mark in re.findall(r"# expect (TET\d+)", line)
     ]
+    assert bool(expected) is flagged, "a flagging test needs an `# expect` mark"
     code, out, _ = scan(capsys, str(path))
     assert [(line, found) for _, line, _, found, _ in reports(out)] == expected
     assert code == (1 if expected else 0)
@@ -386,28 +388,28 @@ NOT_FLAGGED_TET002 = {
 def test_tet001_flags(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str
 ) -> None:
-    check_marks(tmp_path, capsys, source)
+    check_marks(tmp_path, capsys, source, flagged=True)
 
 
 @pytest.mark.parametrize("source", NOT_FLAGGED_TET001.values(), ids=NOT_FLAGGED_TET001)
 def test_tet001_does_not_flag(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str
 ) -> None:
-    check_marks(tmp_path, capsys, source)
+    check_marks(tmp_path, capsys, source, flagged=False)
 
 
 @pytest.mark.parametrize("source", FLAGGED_TET002.values(), ids=FLAGGED_TET002)
 def test_tet002_flags(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str
 ) -> None:
-    check_marks(tmp_path, capsys, source)
+    check_marks(tmp_path, capsys, source, flagged=True)
 
 
 @pytest.mark.parametrize("source", NOT_FLAGGED_TET002.values(), ids=NOT_FLAGGED_TET002)
 def test_tet002_does_not_flag(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str
 ) -> None:
-    check_marks(tmp_path, capsys, source)
+    check_marks(tmp_path, capsys, source, flagged=False)
 
 
 def test_messages_and_summary(
