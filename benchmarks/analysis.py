@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from _common import median
+from _common import NEVER_SUSPENDS, SUSPENDS, median
 
 FLOORS = {
     "asyncio": "asyncio.create_task",
@@ -23,8 +23,23 @@ Record = dict[str, Any]
 # -- lookups ---------------------------------------------------------------------------
 
 
+def variant_of(results: dict[str, Any], r: Record) -> str:
+    """The task body variant of a record. Files written before the variants existed
+    (no ``settings.variants``) were measured with a body that never suspends.
+    """
+    if r["section"] != "tasks":
+        return SUSPENDS
+    default = SUSPENDS if "variants" in results["settings"] else NEVER_SUSPENDS
+    return str(r.get("variant", default))
+
+
 def median_of(
-    results: dict[str, Any], section: str, case: str, backend: str, n: int
+    results: dict[str, Any],
+    section: str,
+    case: str,
+    backend: str,
+    n: int,
+    variant: str = SUSPENDS,
 ) -> float | None:
     for r in results["records"]:
         if (r["section"], r["case"], r["backend"], r["n"]) == (
@@ -32,7 +47,7 @@ def median_of(
             case,
             backend,
             n,
-        ):
+        ) and variant_of(results, r) == variant:
             return float(r["median"])
     return None
 
@@ -75,20 +90,22 @@ def growth(results: dict[str, Any], case: str, backend: str) -> float | None:
 
 
 def task_ratios(results: dict[str, Any], r: Record) -> dict[str, float | None]:
+    """A throughput record's ratios to the references with the same body variant."""
     backend, n, med = r["backend"], r["n"], float(r["median"])
+    v = variant_of(results, r)
+
+    def to(case: str) -> float | None:
+        return ratio(med, median_of(results, "tasks", case, backend, n, v))
+
     out = {
-        "floor": ratio(med, median_of(results, "tasks", FLOORS[backend], backend, n)),
-        "anyio": ratio(med, median_of(results, "tasks", ANYIO, backend, n)),
+        "floor": to(FLOORS[backend]),
+        "anyio": to(ANYIO),
         "gather": None,
         "anyio.gather": None,
     }
     if r["group"] == "gather":
-        out["gather"] = ratio(
-            med, median_of(results, "tasks", "asyncio.gather", backend, n)
-        )
-        out["anyio.gather"] = ratio(
-            med, median_of(results, "tasks", "anyio.gather", backend, n)
-        )
+        out["gather"] = to("asyncio.gather")
+        out["anyio.gather"] = to("anyio.gather")
     return out
 
 

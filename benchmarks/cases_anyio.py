@@ -4,13 +4,13 @@ aiometer.
 
 from __future__ import annotations
 
-from _common import BACKENDS, Case, missing_module, work
+from _common import BACKENDS, Case, Work, missing_module, task_cases
 
 #: The concurrency bound of the bounded cases (``amap`` and bounded ``run_all``).
 LIMIT = 100
 
 
-async def anyio_start_soon(n: int) -> int:
+async def anyio_start_soon(n: int, work: Work) -> int:
     """anyio >= 4.14: ``start_soon`` returns a handle; await each inside the group."""
     import anyio
 
@@ -22,14 +22,14 @@ async def anyio_start_soon(n: int) -> int:
     return total
 
 
-async def anyio_gather(n: int) -> int:
+async def anyio_gather(n: int, work: Work) -> int:
     import anyio
 
     results = await anyio.gather(*(work() for _ in range(n)))
     return sum(results)
 
 
-async def asyncer_soonify(n: int) -> int:
+async def asyncer_soonify(n: int, work: Work) -> int:
     import asyncer
 
     async with asyncer.create_task_group() as tg:
@@ -38,19 +38,19 @@ async def asyncer_soonify(n: int) -> int:
     return sum(value.value for value in values)
 
 
-async def aiometer_run_all(n: int) -> int:
+async def aiometer_run_all(n: int, work: Work) -> int:
     import aiometer
 
     return sum(await aiometer.run_all([work] * n))
 
 
-async def aiometer_run_all_limited(n: int) -> int:
+async def aiometer_run_all_limited(n: int, work: Work) -> int:
     import aiometer
 
     return sum(await aiometer.run_all([work] * n, max_at_once=LIMIT))
 
 
-async def aiometer_amap(n: int) -> int:
+async def aiometer_amap(n: int, work: Work) -> int:
     import aiometer
 
     total = 0
@@ -77,7 +77,7 @@ def _needs_handles() -> str | None:
 
 
 CASES: list[Case] = [
-    Case(
+    *task_cases(
         "anyio.start_soon",
         "anyio TaskGroup.start_soon, await each handle",
         "spawn",
@@ -85,7 +85,7 @@ CASES: list[Case] = [
         anyio_start_soon,
         _needs_handles,
     ),
-    Case(
+    *task_cases(
         "anyio.gather",
         "anyio.gather(*coros)",
         "gather",
@@ -93,7 +93,7 @@ CASES: list[Case] = [
         anyio_gather,
         _needs_anyio_gather,
     ),
-    Case(
+    *task_cases(
         "asyncer.soonify",
         "asyncer soonify, values read after the group",
         "spawn",
@@ -101,7 +101,7 @@ CASES: list[Case] = [
         asyncer_soonify,
         missing_module("asyncer"),
     ),
-    Case(
+    *task_cases(
         "aiometer.run_all",
         "aiometer.run_all([fn] * n)",
         "gather",
@@ -109,7 +109,7 @@ CASES: list[Case] = [
         aiometer_run_all,
         missing_module("aiometer"),
     ),
-    Case(
+    *task_cases(
         "aiometer.run_all/limit",
         f"aiometer.run_all(..., max_at_once={LIMIT})",
         "bounded",
@@ -117,7 +117,7 @@ CASES: list[Case] = [
         aiometer_run_all_limited,
         missing_module("aiometer"),
     ),
-    Case(
+    *task_cases(
         "aiometer.amap/limit",
         f"aiometer.amap(fn, items, max_at_once={LIMIT})",
         "bounded",

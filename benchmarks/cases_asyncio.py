@@ -8,10 +8,17 @@ import asyncio
 import sys
 from typing import Any
 
-from _common import ASYNCIO_FAMILY, Case, missing_module, work
+from _common import (
+    ASYNCIO_FAMILY,
+    SUSPENDS,
+    Case,
+    Work,
+    missing_module,
+    task_cases,
+)
 
 
-async def floor_create_task(n: int) -> int:
+async def floor_create_task(n: int, work: Work) -> int:
     """The floor: ``create_task`` + a strong set + ``add_done_callback(set.discard)``,
     then awaiting each task in spawn order. This is the boilerplate tether replaces.
     """
@@ -28,12 +35,12 @@ async def floor_create_task(n: int) -> int:
     return total
 
 
-async def stdlib_gather(n: int) -> int:
+async def stdlib_gather(n: int, work: Work) -> int:
     results = await asyncio.gather(*(work() for _ in range(n)))
     return sum(results)
 
 
-async def stdlib_taskgroup(n: int) -> int:
+async def stdlib_taskgroup(n: int, work: Work) -> int:
     total = 0
     async with asyncio.TaskGroup() as tg:
         handles = [tg.create_task(work()) for _ in range(n)]
@@ -42,7 +49,7 @@ async def stdlib_taskgroup(n: int) -> int:
     return total
 
 
-async def aiojobs_spawn(n: int) -> int:
+async def aiojobs_spawn(n: int, work: Work) -> int:
     import aiojobs
 
     total = 0
@@ -55,7 +62,7 @@ async def aiojobs_spawn(n: int) -> int:
     return total
 
 
-async def aiotools_ptaskgroup(n: int) -> int:
+async def aiotools_ptaskgroup(n: int, work: Work) -> int:
     import aiotools
 
     total = 0
@@ -73,42 +80,58 @@ def _needs_taskgroup() -> str | None:
 
 
 CASES: list[Case] = [
-    Case(
+    *task_cases(
         "asyncio.create_task",
         "create_task + set + done callback, await each (floor)",
         "spawn",
         ASYNCIO_FAMILY,
         floor_create_task,
+        native="asyncio",
     ),
-    Case(
+    # For scale, not a figure: the floor with the portable body tether's cases run,
+    # so a reader sees how much of a ratio is anyio's checkpoint rather than tether.
+    *task_cases(
+        "asyncio.create_task/anyio-body",
+        "the floor, its body suspending at anyio's checkpoint",
+        "spawn",
+        ASYNCIO_FAMILY,
+        floor_create_task,
+        native="anyio",
+        variants=(SUSPENDS,),
+    ),
+    *task_cases(
         "asyncio.gather",
         "asyncio.gather(*coros)",
         "gather",
         ASYNCIO_FAMILY,
         stdlib_gather,
+        native="asyncio",
     ),
-    Case(
+    *task_cases(
         "asyncio.TaskGroup",
         "asyncio.TaskGroup create_task, await each",
         "spawn",
         ASYNCIO_FAMILY,
         stdlib_taskgroup,
         _needs_taskgroup,
+        native="asyncio",
     ),
-    Case(
+    *task_cases(
         "aiojobs.spawn",
         "aiojobs Scheduler.spawn, await job.wait()",
         "spawn",
         ASYNCIO_FAMILY,
         aiojobs_spawn,
         missing_module("aiojobs"),
+        native="asyncio",
     ),
-    Case(
+    *task_cases(
         "aiotools.PersistentTaskGroup",
         "aiotools PersistentTaskGroup create_task, await each",
         "spawn",
         ASYNCIO_FAMILY,
         aiotools_ptaskgroup,
         missing_module("aiotools"),
+        native="asyncio",
     ),
 ]

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from _common import BACKENDS, Case, tether_unavailable, work
+from _common import BACKENDS, Case, Work, task_cases, tether_unavailable
 from cases_anyio import LIMIT
 
 
-async def registry_spawn(n: int) -> int:
+async def registry_spawn(n: int, work: Work) -> int:
     import tether
 
     total = 0
@@ -23,7 +23,7 @@ async def registry_spawn(n: int) -> int:
     return total
 
 
-async def ambient_spawn(n: int) -> int:
+async def ambient_spawn(n: int, work: Work) -> int:
     import tether
 
     total = 0
@@ -34,14 +34,14 @@ async def ambient_spawn(n: int) -> int:
     return total
 
 
-async def run_all(n: int) -> int:
+async def run_all(n: int, work: Work) -> int:
     import tether
 
     results = await tether.run_all(*(work() for _ in range(n)))
     return sum(results)
 
 
-async def run_all_limited(n: int) -> int:
+async def run_all_limited(n: int, work: Work) -> int:
     import tether
 
     # Callables, as aiometer takes them: each coroutine is made when its slot frees.
@@ -49,7 +49,7 @@ async def run_all_limited(n: int) -> int:
     return sum(results)
 
 
-async def settle_all(n: int) -> int:
+async def settle_all(n: int, work: Work) -> int:
     import tether
 
     results = await tether.settle_all(*(work() for _ in range(n)))
@@ -61,7 +61,7 @@ def _value(item: Any) -> int:
     return item if isinstance(item, int) else int(item[-1])
 
 
-async def amap(n: int) -> int:
+async def amap(n: int, work: Work) -> int:
     import tether
 
     total = 0
@@ -72,7 +72,7 @@ async def amap(n: int) -> int:
 
 
 CASES: list[Case] = [
-    Case(
+    *task_cases(
         "tether.TaskRegistry.spawn",
         "tether TaskRegistry.spawn, await each handle",
         "spawn",
@@ -80,7 +80,7 @@ CASES: list[Case] = [
         registry_spawn,
         tether_unavailable("TaskRegistry"),
     ),
-    Case(
+    *task_cases(
         "tether.spawn",
         "tether.spawn (ambient) in a registry, await each",
         "spawn",
@@ -88,7 +88,7 @@ CASES: list[Case] = [
         ambient_spawn,
         tether_unavailable("TaskRegistry", "spawn"),
     ),
-    Case(
+    *task_cases(
         "tether.run_all",
         "tether.run_all(*coros)",
         "gather",
@@ -96,7 +96,7 @@ CASES: list[Case] = [
         run_all,
         tether_unavailable("run_all"),
     ),
-    Case(
+    *task_cases(
         "tether.settle_all",
         "tether.settle_all(*coros)",
         "gather",
@@ -104,7 +104,7 @@ CASES: list[Case] = [
         settle_all,
         tether_unavailable("settle_all"),
     ),
-    Case(
+    *task_cases(
         "tether.run_all/limit",
         f"tether.run_all(*fns, limit={LIMIT})",
         "bounded",
@@ -112,7 +112,7 @@ CASES: list[Case] = [
         run_all_limited,
         tether_unavailable("run_all"),
     ),
-    Case(
+    *task_cases(
         "tether.amap/limit",
         f"tether.amap(fn, items, limit={LIMIT})",
         "bounded",

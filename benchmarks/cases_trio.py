@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from _common import Case, missing_module, work
+from _common import SUSPENDS, Case, Work, missing_module, task_cases
 
 
-async def nursery_start_soon(n: int) -> int:
+async def nursery_start_soon(n: int, work: Work) -> int:
     """The trio floor: ``nursery.start_soon`` for every task, joined at the nursery's
     exit. A nursery hands back no results, so the count is ``n`` by construction.
     """
@@ -18,12 +18,24 @@ async def nursery_start_soon(n: int) -> int:
 
 
 CASES: list[Case] = [
-    Case(
+    *task_cases(
         "trio.start_soon",
         "trio nursery.start_soon, joined at exit (floor)",
         "spawn",
         ("trio",),
         nursery_start_soon,
         missing_module("trio"),
+        native="trio",
+    ),
+    # For scale, not a figure: the floor with the portable body tether's cases run.
+    *task_cases(
+        "trio.start_soon/anyio-body",
+        "the trio floor, its body suspending at anyio's checkpoint",
+        "spawn",
+        ("trio",),
+        nursery_start_soon,
+        missing_module("trio"),
+        native="anyio",
+        variants=(SUSPENDS,),
     ),
 ]

@@ -7,6 +7,7 @@ from html import escape
 from typing import Any
 
 import analysis
+import report
 
 COLOURS = {"asyncio": "#3b6fb6", "uvloop": "#4c9a5b", "trio": "#c46a2b"}
 LABEL_W, PLOT_W, RIGHT_PAD = 330, 470, 70
@@ -19,7 +20,14 @@ def _ticks(lo: float, hi: float) -> list[float]:
 
 def render(results: dict[str, Any], n: int) -> str:
     """Return an SVG document: one group of bars per case, one bar per backend."""
-    recs = [r for r in results["records"] if r["section"] == "tasks" and r["n"] == n]
+    main, _ = report.task_variants(results)
+    recs = [
+        r
+        for r in results["records"]
+        if r["section"] == "tasks"
+        and r["n"] == n
+        and analysis.variant_of(results, r) == main
+    ]
     cases: list[tuple[str, str]] = []
     for r in recs:
         if (r["case"], r["name"]) not in cases:
@@ -92,7 +100,8 @@ def render(results: dict[str, Any], n: int) -> str:
     height = bottom + 44
     title = (
         f"Time per task as a ratio to the floor of the same backend "
-        f"(N = {n:,}, median of {reps}, log scale)"
+        f"(N = {n:,}, median of {reps}, log scale; "
+        f"{report.VARIANT_LABELS.get(main or '', '')})"
     )
     subtitle = (
         f"Python {py}, anyio {meta['packages'].get('anyio')}; floor: "

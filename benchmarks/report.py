@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from analysis import FLOORS, fmt_x, growth, median_of, ratio, task_ratios
+from _common import NEVER_SUSPENDS, SUSPENDS
+from analysis import FLOORS, fmt_x, growth, median_of, ratio, task_ratios, variant_of
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -30,6 +31,11 @@ PACKAGES = (
     "exceptiongroup",
 )
 Row = list[str]
+#: How the tables name each task body variant.
+VARIANT_LABELS = {
+    SUSPENDS: "body suspends once",
+    NEVER_SUSPENDS: "body never suspends",
+}
 
 
 # -- metadata --------------------------------------------------------------------------
@@ -79,7 +85,18 @@ def _commit() -> str | None:
     return done.stdout.strip() or None
 
 
-def metadata(argv: Sequence[str]) -> dict[str, Any]:
+def _tether_from_checkout() -> bool:
+    """Whether ``import tether`` resolves to this checkout's ``src`` (an editable
+    install), so that the checkout's commit is the measured core's.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("tether")
+    origin = spec.origin if spec else None
+    return origin is not None and Path(origin).resolve().is_relative_to(REPO / "src")
+
+
+def metadata(argv: Sequence[str], note: str = "") -> dict[str, Any]:
     return {
         "command": " ".join(["python benchmarks/run.py", *map(_arg, argv)]),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime(
@@ -94,7 +111,10 @@ def metadata(argv: Sequence[str]) -> dict[str, Any]:
         "asyncio_debug": bool(os.environ.get("PYTHONASYNCIODEBUG"))
         or sys.flags.dev_mode,
         "packages": {name: _version(name) for name in PACKAGES},
-        "tether_base_commit": _commit(),
+        # The harness's commit; the core's too when tether is imported from here.
+        "harness_commit": _commit(),
+        "tether_base_commit": _commit() if _tether_from_checkout() else None,
+        "note": note,
     }
 
 
@@ -124,43 +144,78 @@ def _heading(text: str, fmt: str) -> str:
     return f"\n### {text}\n" if fmt == "md" else f"\n== {text} ==\n"
 
 
+def task_variants(results: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The body variant the tables lead with, and the one shown beside it (if any)."""
+    present = {
+        variant_of(results, r) for r in results["records"] if r["section"] == "tasks"
+    }
+    if SUSPENDS in present:
+        return SUSPENDS, NEVER_SUSPENDS if NEVER_SUSPENDS in present else None
+    return (NEVER_SUSPENDS if present else None), None
+
+
+def tasks_table(results: dict[str, Any], n: int, backend: str, fmt: str) -> str | None:
+    """One backend's throughput table at ``n``; ``None`` when nothing ran there."""
+    main, second = task_variants(results)
+    rows = []
+    for r in results["records"]:
+        if (r["section"], r["n"], r["backend"]) != ("tasks", n, backend):
+            continue
+        if variant_of(results, r) != main:
+            continue
+        ratios = task_ratios(results, r)
+        row = [
+            f"`{r['case']}`" if fmt == "md" else r["case"],
+            f"{r['median'] / n / 1000:.2f}",
+            fmt_x(ratios["floor"]),
+            fmt_x(ratios["anyio"]),
+            fmt_x(ratios["gather"]),
+            fmt_x(ratios["anyio.gather"]),
+        ]
+        if second:
+            other = next(
+                (
+                    o
+                    for o in results["records"]
+                    if (o["section"], o["case"], o["n"], o["backend"])
+                    == ("tasks", r["case"], n, backend)
+                    and variant_of(results, o) == second
+                ),
+                None,
+            )
+            row += (
+                ["-", "-"]
+                if other is None
+                else [
+                    f"{other['median'] / n / 1000:.2f}",
+                    fmt_x(task_ratios(results, other)["floor"]),
+                ]
+            )
+        rows.append(row)
+    if not rows:
+        return None
+    us = "µs/task" if fmt == "md" else "us/task"
+    headers = ["case", us, "x floor", "x anyio", "x gather", "x anyio.gather"]
+    if second:
+        headers += [f"{us}, never suspends", "x floor, never suspends"]
+    return table(headers, rows, fmt)
+
+
 def _tasks(results: dict[str, Any], fmt: str) -> list[str]:
     out: list[str] = []
-    recs = [r for r in results["records"] if r["section"] == "tasks"]
     reps = results["settings"]["repeats"]
+    main, _ = task_variants(results)
     for n in results["settings"]["sizes"]:
         for backend in ("asyncio", "uvloop", "trio"):
-            rows = []
-            for r in (r for r in recs if r["n"] == n and r["backend"] == backend):
-                ratios = task_ratios(results, r)
-                rows.append(
-                    [
-                        f"`{r['case']}`" if fmt == "md" else r["case"],
-                        f"{r['median'] / n / 1000:.2f}",
-                        fmt_x(ratios["floor"]),
-                        fmt_x(ratios["anyio"]),
-                        fmt_x(ratios["gather"]),
-                        fmt_x(ratios["anyio.gather"]),
-                    ]
-                )
-            if rows:
+            rendered = tasks_table(results, n, backend, fmt)
+            if rendered is not None:
+                label = VARIANT_LABELS.get(main or "", "")
                 out.append(
-                    _heading(f"{n:,} tasks on {backend} (median of {reps})", fmt)
-                )
-                out.append(
-                    table(
-                        [
-                            "case",
-                            "µs/task" if fmt == "md" else "us/task",
-                            "x floor",
-                            "x anyio",
-                            "x gather",
-                            "x anyio.gather",
-                        ],
-                        rows,
-                        fmt,
+                    _heading(
+                        f"{n:,} tasks on {backend} (median of {reps}; {label})", fmt
                     )
                 )
+                out.append(rendered)
     return out
 
 
@@ -273,6 +328,8 @@ def render(results: dict[str, Any], fmt: str) -> str:
         f"{pkgs}",
         f"command: {meta['command']}  ({meta['date']})",
     ]
+    if meta.get("note"):
+        out.append(f"note: {meta['note']}")
     if meta.get("asyncio_debug"):
         out.append(
             "WARNING: asyncio debug / dev mode is on: timings are not meaningful"

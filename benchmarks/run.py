@@ -5,6 +5,7 @@ Usage (from the repository root)::
     pip install -e '.[trio,uvloop]' --group bench
     python benchmarks/run.py            # full run: N = 1k, 10k, 100k, 7 repeats
     python benchmarks/run.py --quick    # smoke run: a few seconds, always exits 0
+    python benchmarks/run.py --body both    # add the never-suspending body's column
     python benchmarks/run.py --only tether --n 10000 --repeat 9
     python benchmarks/run.py --json benchmarks/results/results-py3.13.json \\
         --chart benchmarks/results/results-py3.13.svg
@@ -34,7 +35,15 @@ import importtime
 import memory
 import report
 import shutdown
-from _common import BACKENDS, Case, backend_unavailable, median, run_on
+from _common import (
+    BACKENDS,
+    SUSPENDS,
+    VARIANTS,
+    Case,
+    backend_unavailable,
+    median,
+    run_on,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -63,7 +72,7 @@ REFERENCES: dict[str, set[str]] = {
     },
     "shutdown": {"asyncio.create_task", "trio.start_soon"},
 }
-Key = tuple[str, str, int]  # case key, backend, n
+Key = tuple[str, str, int]  # case id, backend, n
 Samples = dict[Key, list[int]]
 
 
@@ -115,7 +124,7 @@ def run_section(
                 continue
             why = reason or backend_unavailable(backend)
             if why:
-                skipped[case.key, backend] = why
+                skipped[case.id, backend] = why
             else:
                 plan.append((case, backend))
     warm_n = min(min(sizes), 1000)
@@ -123,7 +132,7 @@ def run_section(
         try:
             call(case, backend, warm_n)
         except Exception as exc:  # a broken peer is reported, never fatal
-            skipped[case.key, backend] = f"error: {type(exc).__name__}: {exc}"
+            skipped[case.id, backend] = f"error: {type(exc).__name__}: {exc}"
             plan.remove((case, backend))
     samples: Samples = {}
     for round_no in range(1, repeats + 1):
@@ -133,16 +142,19 @@ def run_section(
                 try:
                     value = call(case, backend, n)
                 except Exception as exc:
-                    skipped[case.key, backend] = f"error: {type(exc).__name__}: {exc}"
+                    skipped[case.id, backend] = f"error: {type(exc).__name__}: {exc}"
                     plan.remove((case, backend))
                     continue
-                samples.setdefault((case.key, backend, n), []).append(value)
+                samples.setdefault((case.id, backend, n), []).append(value)
         _log(f"  round {round_no}/{repeats}: {time.perf_counter() - started:.1f} s")
     return samples
 
 
-def _select(only: list[str], section: str) -> list[Case]:
-    cases = SECTIONS[section]
+def _select(only: list[str], section: str, variants: Sequence[str]) -> list[Case]:
+    # Only throughput cases come in body variants; memory and shutdown tasks park.
+    cases = [
+        c for c in SECTIONS[section] if section != "tasks" or c.variant in variants
+    ]
     if not only:
         return cases
     wanted = [
@@ -158,14 +170,15 @@ def _select(only: list[str], section: str) -> list[Case]:
 def _records(
     section: str, cases: Sequence[Case], samples: Samples
 ) -> list[dict[str, Any]]:
-    by_key = {c.key: c for c in cases}
+    by_id = {c.id: c for c in cases}
     out: list[dict[str, Any]] = []
-    for (key, backend, n), values in samples.items():
-        case = by_key[key]
+    for (case_id, backend, n), values in samples.items():
+        case = by_id[case_id]
         out.append(
             {
                 "section": section,
-                "case": key,
+                "case": case.key,
+                "variant": case.variant,
                 "name": case.name,
                 "group": case.group,
                 "backend": backend,
@@ -203,6 +216,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--repeat", type=int, metavar="K", help="repeats (default 7)")
     p.add_argument(
+        "--body",
+        choices=[*VARIANTS, "both"],
+        help="task body of the throughput cases: 'suspends' once (the figures; "
+        "default), 'never-suspends', or 'both' (default with --quick)",
+    )
+    p.add_argument(
+        "--note",
+        default="",
+        metavar="TEXT",
+        help="free text kept in the results (e.g. which tether build was measured)",
+    )
+    p.add_argument(
         "--backend",
         type=lambda s: s.split(","),
         metavar="B[,B...]",
@@ -236,6 +261,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     quick = args.quick
     args.n = args.n or ([200] if quick else [1_000, 10_000, 100_000])
     args.repeat = max(1, args.repeat or (1 if quick else 7))
+    body = args.body or ("both" if quick else SUSPENDS)
+    args.variants = list(VARIANTS) if body == "both" else [body]
     args.memory_n = args.memory_n or (500 if quick else 10_000)
     args.shutdown_n = args.shutdown_n or ([200, 2_000] if quick else [10_000, 100_000])
     args.import_runs = args.import_runs or (1 if quick else 9)
@@ -245,7 +272,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     skipped: dict[tuple[str, str], str] = {}
     results: dict[str, Any] = {
-        "meta": report.metadata(sys.argv[1:]),
+        "meta": report.metadata(sys.argv[1:], args.note),
         "settings": {
             "sizes": args.n,
             "repeats": args.repeat,
@@ -253,6 +280,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "backends": args.backend,
             "memory_n": args.memory_n,
             "shutdown_n": args.shutdown_n,
+            "variants": args.variants,
             "limit": cases_anyio.LIMIT,
         },
         "records": [],
@@ -263,15 +291,15 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         ("shutdown", args.shutdown_n, _self_timed),
     ]
     for section, sizes, call in plans:
-        cases = _select(args.only, section)
+        cases = _select(args.only, section, args.variants)
         if not cases:
             continue
         _log(f"{section}: {len(cases)} cases, N={sizes}, {args.repeat} repeats")
         skips: dict[tuple[str, str], str] = {}
         samples = run_section(cases, args.backend, sizes, args.repeat, call, skips)
         results["records"] += _records(section, cases, samples)
-        for (key, backend), reason in skips.items():
-            skipped[f"{section}:{key}", backend] = reason
+        for (case_id, backend), reason in skips.items():
+            skipped[f"{section}:{case_id}", backend] = reason
     if not args.only or any(s.lower() in "import:tether" for s in args.only):
         _log(f"import: {args.import_runs} fresh interpreters each")
         results["import"] = importtime.measure(args.import_runs)
