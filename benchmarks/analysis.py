@@ -129,60 +129,61 @@ def _check(goal: str, parts: list[tuple[str, float | None, float]]) -> dict[str,
     }
 
 
+def _us(total_ns: float | None, n: int) -> str | None:
+    return None if total_ns is None else f"{total_ns / n / 1000:.2f} µs"
+
+
 def figures(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The design's figures, from the throughput cases whose body suspends once.
+
+    Each row: ``figure``, ``goal``, ``measured`` (the ratios, with the reference's
+    time per task for scale), ``met`` (``None`` when not measured) and ``ratios``
+    (``[what, value, limit]`` triples, for tools).
+    """
     n = figure_n(results)
     out: list[dict[str, Any]] = []
 
+    def tasks(case: str, backend: str) -> float | None:
+        return median_of(results, "tasks", case, backend, n)
+
+    def row(
+        figure: str,
+        goal: str,
+        parts: list[tuple[str, float | None, float]],
+        scale: str | None,
+    ) -> None:
+        checked = _check(goal, parts)
+        if checked["met"] is not None and scale:
+            checked["measured"] += f" ({scale})"
+        checked["ratios"] = [list(p) for p in parts]
+        out.append({"figure": figure, **checked})
+
     def spawn(backend: str, floor: float, anyio: float) -> None:
-        med = median_of(results, "tasks", "tether.TaskRegistry.spawn", backend, n)
-        row = _check(
+        med = tasks("tether.TaskRegistry.spawn", backend)
+        base = tasks(FLOORS[backend], backend)
+        row(
+            f"registry spawn + await, {backend}, N={n:,}",
             f"<= {floor}x floor, <= {anyio}x anyio",
             [
-                (
-                    "floor",
-                    ratio(
-                        med, median_of(results, "tasks", FLOORS[backend], backend, n)
-                    ),
-                    floor,
-                ),
-                (
-                    "anyio",
-                    ratio(med, median_of(results, "tasks", ANYIO, backend, n)),
-                    anyio,
-                ),
+                ("floor", ratio(med, base), floor),
+                ("anyio", ratio(med, tasks(ANYIO, backend)), anyio),
             ],
+            f"floor {_us(base, n)}/task" if base else None,
         )
-        out.append({"figure": f"registry spawn + await, {backend}, N={n:,}", **row})
 
     spawn("asyncio", 2.0, 0.45)
     spawn("uvloop", 2.5, 0.45)
     spawn("trio", 2.0, 0.6)
-    med = median_of(results, "tasks", "tether.run_all", "asyncio", n)
-    out.append(
-        {
-            "figure": f"run_all, asyncio, N={n:,}",
-            **_check(
-                "<= 1.8x asyncio.gather, <= 0.35x anyio.gather",
-                [
-                    (
-                        "gather",
-                        ratio(
-                            med,
-                            median_of(results, "tasks", "asyncio.gather", "asyncio", n),
-                        ),
-                        1.8,
-                    ),
-                    (
-                        "anyio.gather",
-                        ratio(
-                            med,
-                            median_of(results, "tasks", "anyio.gather", "asyncio", n),
-                        ),
-                        0.35,
-                    ),
-                ],
-            ),
-        }
+    med = tasks("tether.run_all", "asyncio")
+    gather = tasks("asyncio.gather", "asyncio")
+    row(
+        f"run_all, asyncio, N={n:,}",
+        "<= 1.8x asyncio.gather, <= 0.45x anyio.gather",
+        [
+            ("gather", ratio(med, gather), 1.8),
+            ("anyio.gather", ratio(med, tasks("anyio.gather", "asyncio")), 0.45),
+        ],
+        f"asyncio.gather {_us(gather, n)}/task" if gather else None,
     )
     mem_n = results["settings"]["memory_n"]
     per = median_of(
@@ -192,29 +193,43 @@ def figures(results: dict[str, Any]) -> list[dict[str, Any]]:
     anyio_per = median_of(
         results, "memory", "anyio.start_soon[shared]", "asyncio", mem_n
     )
+    raw_per = median_of(
+        results, "memory", "asyncio.create_task[shared]", "asyncio", mem_n
+    )
+
+    def _b(total: float | None) -> str:
+        return "-" if total is None else f"{total / mem_n:,.0f} B"
+
     out.append(
         {
             "figure": f"memory per parked task, asyncio, N={mem_n:,}",
             "goal": "<= 2.2 KB (2,200 B)",
             "measured": "-"
             if per is None
-            else f"{per:,.0f} B (anyio: "
-            + ("-" if anyio_per is None else f"{anyio_per / mem_n:,.0f} B")
-            + ")",
+            else f"{per:,.0f} B (raw task: {_b(raw_per)}, anyio: {_b(anyio_per)})",
             "met": None if per is None else per <= 2200,
+            "ratios": [["bytes per task", per, 2200]],
         }
     )
     sizes = results["settings"]["shutdown_n"]
+    large = sizes[-1]
+    mine_t = median_of(results, "shutdown", TETHER_SHUTDOWN, "asyncio", large)
+    raw_t = median_of(results, "shutdown", FLOORS["asyncio"], "asyncio", large)
+    row(
+        f"shutdown of {large:,} parked tasks, asyncio",
+        "<= 1.7x raw create_task + cancel()",
+        [("raw", ratio(mine_t, raw_t), 1.7)],
+        None if raw_t is None else f"raw {raw_t / 1e6:,.1f} ms",
+    )
     mine, raw = (
         growth(results, TETHER_SHUTDOWN, "asyncio"),
         growth(results, FLOORS["asyncio"], "asyncio"),
     )
-    row = _check(
-        "growth <= 1.1x raw growth", [("of raw growth", ratio(mine, raw), 1.1)]
-    )
-    row["measured"] += f" ({fmt_x(mine)} vs {fmt_x(raw)})"
-    out.append(
-        {"figure": f"shutdown growth {sizes[0]:,} -> {sizes[-1]:,}, asyncio", **row}
+    row(
+        f"shutdown growth {sizes[0]:,} -> {large:,}, asyncio",
+        "growth <= 1.1x raw growth",
+        [("of raw growth", ratio(mine, raw), 1.1)],
+        f"{fmt_x(mine)} vs {fmt_x(raw)}",
     )
     imp = results.get("import", {})
     delta = imp.get("tether_after_anyio_ms")
@@ -224,6 +239,7 @@ def figures(results: dict[str, Any]) -> list[dict[str, Any]]:
             "goal": "<= 20 ms",
             "measured": "-" if delta is None else f"{delta:.1f} ms",
             "met": None if delta is None else delta <= 20,
+            "ratios": [["ms", delta, 20]],
         }
     )
     return out
