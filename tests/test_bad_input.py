@@ -164,8 +164,14 @@ async def test_an_async_callable_object_is_accepted() -> None:
             {"on_error": "ignore"},
             r"on_error='ignore'\): use 'log' .*'raise' .*a callable",
         ),
-        ({"shutdown_timeout": -1}, r"shutdown_timeout=-1\): give the seconds .* >= 0"),
-        ({"shutdown_timeout": "5"}, r"shutdown_timeout='5'\): give the seconds"),
+        (
+            {"shutdown_timeout": -1},
+            r"shutdown_timeout=-1\): shutdown_timeout must be a number of seconds >= 0",
+        ),
+        (
+            {"shutdown_timeout": "5"},
+            r"shutdown_timeout='5'\): shutdown_timeout must be a number of seconds",
+        ),
     ],
 )
 def test_bad_registry_options_are_refused(kwargs: dict[str, Any], message: str) -> None:

@@ -1,10 +1,11 @@
 """The backend seam: what tether needs from an event loop, behind one interface.
 
-One class per backend (asyncio, which includes uvloop, and trio), chosen once by
-:func:`current_backend` when a registry is entered or a gather starts, never once
-per process (pytest runs asyncio and trio in one process). The backend modules are
-imported only then, so ``import tether`` stays cheap. Nothing outside the two
-backend modules asks which backend is running.
+One class per backend (asyncio, which includes uvloop, in :mod:`tether._asyncio`;
+trio in :mod:`tether._trio`), chosen once by :func:`tether._loop.current_backend`
+when a registry is entered or a gather starts, never once per process (pytest
+runs asyncio and trio in one process). The backend modules are imported only then,
+so ``import tether`` stays cheap. Nothing outside the two backend modules asks
+which backend is running.
 
 Every backend gives the same observable behaviour:
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-import anyio
 from typing_extensions import TypeVarTuple, Unpack
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from contextvars import Context
     from types import TracebackType
 
-__all__ = ["Backend", "Event", "Scope", "current_backend"]
+__all__ = ["Backend", "Event", "Scope"]
 
 PosArgsT = TypeVarTuple("PosArgsT")
 
@@ -111,14 +111,3 @@ class Backend:
         cancelled and woken sees its cancellation, on every backend.
         """
         raise NotImplementedError  # pragma: no cover - every backend overrides it
-
-
-def current_backend() -> Backend:
-    """The backend of the running event loop (asyncio, uvloop or trio)."""
-    if anyio.get_cancelled_exc_class().__module__.partition(".")[0] == "trio":
-        from ._trio import TrioBackend
-
-        return TrioBackend()
-    from ._asyncio import AsyncioBackend
-
-    return AsyncioBackend()

@@ -1,18 +1,34 @@
-"""The engine under run_all, settle_all and race: run inputs, collect outcomes.
+"""The one engine under the gather family: run_all, settle_all, race,
+as_completed and amap.
 
-One child task per started input. On trio the children live in a nursery opened by
-the caller, so the caller's cancellation and deadlines reach them as they would any
-child, and stopping early is one ``nursery.cancel_scope.cancel()``. On asyncio each
-child is a raw task in its own ``anyio.CancelScope`` (shields inside it are
-honoured), and the caller cancels them explicitly when it stops or is cancelled.
-Nothing starts before the caller awaits; a callable input is called only when its
-slot frees, and every coroutine that never started is closed.
+Every started input is a child task of tether's own, started through the backend
+seam, held by a strong reference in :attr:`Engine.tasks` until it ends, and run in
+its own cancel scope. The variations are data (:class:`Mode`), not code:
+
+- ``FAIL_FAST`` (run_all): the first failure stops the run and is raised;
+- ``SETTLE`` (settle_all): every outcome is kept;
+- ``RACE`` (race): the first success stops the run;
+- ``STREAM`` (as_completed, amap): outcomes go to a bounded buffer that the
+  consumer reads; the first failure stops the run and is raised to it.
+
+One rule tells the engine's own cancellations from foreign ones, on every backend:
+the engine cancels a child only through the child's scope, so a cancellation that
+scope catches is the engine's, and one that escapes it is the input's own outcome
+(it awaited a cancelled future, or raised the backend's cancellation itself).
+Children never inherit the caller's cancel scopes or deadlines; the engine cancels
+them when the caller is cancelled, times out or leaves, and waits for them.
+
+Nothing starts before the caller awaits (or enters); a callable input is called
+only when its slot frees, and every coroutine that never started is closed.
 """
 
 from __future__ import annotations
 
+import enum
+import logging
 import math
 import sys
+from collections import deque
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, cast
 
@@ -23,39 +39,52 @@ from ._calls import close_if_coroutine
 from ._inputs import foreign_cancellation, start
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
+    from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 
-if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
+    from ._backend import Backend, Event, Scope
 
-__all__ = ["FAIL_FAST", "MISSING", "RACE", "SETTLE", "Engine"]
+__all__ = ["MISSING", "Engine", "Mode", "add_note"]
 
+logger = logging.getLogger("tether")
+
+#: A result slot not filled (yet).
 MISSING: Any = object()
 
-# What the engine does when an input fails.
-FAIL_FAST, SETTLE, RACE = 0, 1, 2
+_DRIVER = -1  # the child id of a stream's driver task
+
+
+class Mode(enum.Enum):
+    """What the engine does with each outcome."""
+
+    FAIL_FAST = "run_all"
+    SETTLE = "settle_all"
+    RACE = "race"
+    STREAM = "stream"
 
 
 class Engine:
-    """One run of run_all, settle_all or race."""
+    """One run of the gather family, from start to the last child's end."""
 
     __slots__ = (
+        "backend",
         "base_exc",
+        "buffer",
         "burst",
-        "create_task",
+        "driver_done",
         "first",
         "in_flight",
-        "inputs",
         "limit",
+        "lost",
         "mode",
         "next",
         "notes",
-        "nursery",
         "period",
+        "ready",
         "results",
-        "scope_cls",
+        "room",
         "scopes",
-        "stop",
+        "stopping",
+        "tasks",
         "tat",
         "timed_out",
         "wake",
@@ -64,119 +93,101 @@ class Engine:
 
     def __init__(
         self,
-        inputs: list[Any],
-        mode: int,
+        backend: Backend,
+        mode: Mode,
         limit: int | None,
-        per_second: float | None,
-        burst: int,
+        per_second: float | None = None,
+        burst: int = 1,
+        size: int = 0,
     ) -> None:
-        self.inputs = inputs
+        self.backend = backend
         self.mode = mode
         self.limit = limit
         self.period = None if per_second is None else 1.0 / per_second
         self.burst = burst
         self.tat = -math.inf
-        self.results: list[Any] = [MISSING] * len(inputs)
+        #: Results by input position (every mode but STREAM).
+        self.results: list[Any] = [MISSING] * size
+        #: ``(key, result)`` pairs waiting for the consumer (STREAM).
+        self.buffer: deque[tuple[Any, Any]] = deque()
+        #: The strong references that keep each child task alive, by child id.
+        self.tasks: dict[int, object] = {}
+        self.scopes: dict[int, Scope] = {}
         self.next = 0
         self.in_flight = 0
-        self.stop = False
+        self.stopping = False
+        self.driver_done = False
         self.first: BaseException | None = None
         self.notes: list[str] = []
+        self.lost: list[tuple[str, Exception]] = []
         self.base_exc: BaseException | None = None
         self.winner = MISSING
         self.timed_out = False
-        self.wake: Any = None
-        self.nursery: Any = None
-        self.scope_cls: Any = None
-        # asyncio: each running child's cancel scope, by input position.
-        self.scopes: list[Any] = [None] * len(inputs)
+        self.wake: Event | None = None  # the driver's
+        self.ready: Event | None = None  # the consumer's
+        self.room: Event | None = None  # finished children waiting for the buffer
 
-    # -- driving --------------------------------------------------------------------
+    # -- driving a list of inputs (run_all, settle_all, race) ------------------------
 
-    async def run(self, timeout: float | None) -> None:
+    async def run(self, inputs: list[Any], timeout: float | None) -> None:
         """Run every input, stopping early as the mode says or when ``timeout``
-        expires (then ``timed_out`` is set)."""
-        if timeout is None:
-            await self._run_backend()
-            return
-        with anyio.move_on_after(timeout) as scope:
-            await self._run_backend()
-        self.timed_out = scope.cancelled_caught
-
-    def unfinished(self) -> int:
-        """How many inputs had not finished when the run stopped."""
-        return sum(1 for r in self.results if r is MISSING)
-
-    async def _run_backend(self) -> None:
-        if anyio.get_cancelled_exc_class().__module__.partition(".")[0] == "trio":
-            await self._run_trio()
-            return
-        import asyncio
-
-        self.scope_cls = type(anyio.CancelScope())
-        self.create_task = asyncio.get_running_loop().create_task
+        expires (then ``timed_out`` is set). Returns once every child has ended."""
         try:
-            await self._drive()
-        except BaseException:
-            self._cancel_children()
-            with anyio.CancelScope(shield=True):
-                await self._wait_children()
-            raise
-        if self.stop:
-            self._cancel_children()
-            with anyio.CancelScope(shield=True):
-                await self._wait_children()
-
-    async def _run_trio(self) -> None:
-        import trio
-
-        try:
-            async with trio.open_nursery() as nursery:
-                self.nursery = nursery
-                try:
-                    await self._drive()
-                except BaseException:
-                    # Children not yet stepped must not run, as on asyncio.
-                    self.stop = True
-                    raise
-                if self.stop:
-                    nursery.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            # A strict nursery wraps even a lone exception. The children only ever
-            # raise Cancelled into it, so the group holds the caller's cancellation
-            # or an exception from the body: raise that bare, as on asyncio (and as
-            # anyio's task group collapses a group of Cancelled).
-            cancelled, rest = group.split(trio.Cancelled)
-            bare: BaseException = rest if rest is not None else cast("Any", cancelled)
-            while isinstance(bare, BaseExceptionGroup):
-                bare = cast("BaseExceptionGroup[BaseException]", bare).exceptions[0]
-        else:
-            return
-        raise bare  # outside the except clause: its __context__ stays its own
-
-    async def _drive(self) -> None:
-        inputs, limit, total = self.inputs, self.limit, len(self.inputs)
-        try:
-            # A caller already cancelled (or timeout=0) starts nothing, on every
-            # backend: trio would otherwise run each child up to its first checkpoint.
-            await anyio.lowlevel.checkpoint_if_cancelled()
-            while True:
-                while (
-                    self.next < total
-                    and not self.stop
-                    and (limit is None or self.in_flight < limit)
-                ):
-                    if self.period is not None and not await self._rate_gate():
-                        break
-                    index = self.next
-                    self.next += 1
-                    self._start(index, inputs[index])
-                if self.stop or (self.in_flight == 0 and self.next >= total):
-                    return
-                self.wake = anyio.Event()
-                await self.wake.wait()
+            if timeout is None:
+                await self._drive(inputs)
+            else:
+                with anyio.move_on_after(timeout) as scope:
+                    await self._drive(inputs)
+                self.timed_out = scope.cancelled_caught
         finally:
-            self._close_unstarted()
+            for index in range(self.next, len(inputs)):
+                close_if_coroutine(inputs[index])
+                inputs[index] = None
+            await self._finish()
+
+    async def _drive(self, inputs: list[Any]) -> None:
+        total, limit = len(inputs), self.limit
+        # A caller already cancelled (or timeout=0) starts nothing, on every backend.
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        while True:
+            while (
+                self.next < total
+                and not self.stopping
+                and (limit is None or self.in_flight < limit)
+            ):
+                if self.period is not None and not await self._rate_gate():
+                    break
+                index = self.next
+                self.next += 1
+                item = inputs[index]
+                inputs[index] = None  # started: the child owns it now
+                self._start(index, index, item)
+            if self.stopping or (self.in_flight == 0 and self.next >= total):
+                return
+            await self._sleep()
+
+    async def _finish(self) -> None:
+        """Stop what still runs and wait for it, whatever ended the run; log the
+        failures that came after the run stopped and that nobody will see."""
+        if self.in_flight or self.tasks:
+            self.stop()
+            with anyio.CancelScope(shield=True):
+                while self.in_flight or self.tasks:
+                    await self._sleep()
+        for what, exc in self.lost:
+            logger.error(
+                "%s %s failed while it was being cancelled, after the %s had "
+                "stopped: nothing else will report it",
+                self.mode.value if self.mode is not Mode.STREAM else "stream",
+                what,
+                "run" if self.mode is not Mode.STREAM else "consumer",
+                exc_info=exc,
+            )
+        self.lost.clear()
+
+    async def _sleep(self) -> None:
+        wake = self.wake = self.backend.new_event()
+        await wake.wait()
 
     async def _rate_gate(self) -> bool:
         # GCRA: `tat` is the theoretical arrival time of the next start; up to
@@ -190,18 +201,110 @@ class Engine:
             # Sleep until the start is allowed, but wake when a child stops the run:
             # a failure must not wait for the next rate slot to be raised.
             with anyio.CancelScope(deadline=allowed_at):
-                while not self.stop:
-                    self.wake = anyio.Event()
-                    await self.wake.wait()
+                while not self.stopping:
+                    await self._sleep()
             self.wake = None
-            if self.stop:
+            if self.stopping:
                 return False
         else:
             await anyio.lowlevel.checkpoint()
         self.tat = tat + period
-        return not self.stop  # a child may have failed during the checkpoint
+        return not self.stopping  # a child may have failed during the checkpoint
 
-    def _start(self, index: int, item: Any) -> None:
+    # -- driving a stream (as_completed, amap) ----------------------------------------
+
+    def start_stream(
+        self,
+        items: Iterator[Any] | AsyncIterator[Any],
+        make: Callable[[Any], tuple[Any, Coroutine[Any, Any, Any]]],
+    ) -> None:
+        """Start the driver task that feeds ``items`` through ``make`` (item to
+        ``(key, coroutine)``) into children, as room in the buffer allows."""
+        self.tasks[_DRIVER] = self.backend.start(
+            self._feed, items, make, name="tether stream driver"
+        )
+
+    async def _feed(
+        self,
+        items: Iterator[Any] | AsyncIterator[Any],
+        make: Callable[[Any], tuple[Any, Coroutine[Any, Any, Any]]],
+    ) -> None:
+        scope = self.scopes[_DRIVER] = self.backend.new_scope()
+        limit = self.limit
+        assert limit is not None
+        is_async = hasattr(items, "__anext__")
+        try:
+            with scope:
+                while True:
+                    while not self.stopping and self.in_flight < limit:
+                        if self.period is not None and not await self._rate_gate():
+                            break
+                        try:
+                            if is_async:
+                                item = await cast(
+                                    "AsyncIterator[Any]", items
+                                ).__anext__()
+                            else:
+                                item = next(cast("Iterator[Any]", items))
+                        except (StopIteration, StopAsyncIteration):
+                            self.driver_done = True
+                            break
+                        try:
+                            key, coro = make(item)
+                        except Exception as exc:
+                            self._failed(item, exc)
+                            break
+                        child = self.next
+                        self.next += 1
+                        self._start(child, key, coro)
+                    if self.stopping or (self.driver_done and self.in_flight == 0):
+                        return
+                    await self._sleep()
+        except Exception as exc:  # iterating the items failed
+            self._failed("iterating the items", exc)
+        finally:
+            self.driver_done = True
+            self.scopes.pop(_DRIVER, None)
+            # Stopped early: close an async generator now, while its event loop
+            # runs, rather than leave it to the collector (trio warns then).
+            aclose = getattr(items, "aclose", None)
+            if aclose is not None and self.stopping:
+                try:
+                    await aclose()
+                finally:
+                    self._driver_ended()
+            else:
+                self._driver_ended()
+
+    def _driver_ended(self) -> None:
+        self.tasks.pop(_DRIVER, None)
+        self._wake_consumer()
+        self._wake_driver()  # an _finish() waiting for the driver
+
+    async def next_result(self) -> tuple[Any, Any]:
+        """The next ``(key, result)`` for the consumer; raises the first failure,
+        or ``StopAsyncIteration`` when everything has been delivered. A checkpoint."""
+        await anyio.lowlevel.checkpoint()
+        while True:
+            if self.first is not None:
+                raise self.first
+            if self.buffer:
+                pair = self.buffer.popleft()
+                self._wake_room()  # room for one more result
+                return pair
+            if self.driver_done and self.in_flight == 0:
+                raise StopAsyncIteration
+            ready = self.ready = self.backend.new_event()
+            await ready.wait()
+
+    async def close_stream(self) -> None:
+        """The consumer left: cancel what still runs and wait for it."""
+        self.stop()
+        await self._finish()
+
+    # -- children ---------------------------------------------------------------------
+
+    def _start(self, child: int, key: Any, item: Any) -> None:
         if type(item) is CoroutineType:  # the common input, without a call
             coro = cast("Coroutine[Any, Any, Any]", item)
             name: str = item.__qualname__
@@ -209,96 +312,141 @@ class Engine:
             try:
                 coro = start(item)
             except Exception as exc:  # a callable input raised instead of returning
-                self._failed(index, exc)
+                self._failed(key, exc)
                 return
             name = getattr(coro, "__qualname__", "input")
-        self.inputs[index] = None  # started: the child owns it now
         self.in_flight += 1
-        if self.nursery is not None:
-            self.nursery.start_soon(self._child, index, coro, name=name)
-        else:
-            self.create_task(self._child(index, coro), name=name)
-
-    def _close_unstarted(self) -> None:
-        for index in range(self.next, len(self.inputs)):
-            close_if_coroutine(self.inputs[index])
-            self.inputs[index] = None
-
-    # -- children -------------------------------------------------------------------
-
-    async def _child(self, index: int, coro: Coroutine[Any, Any, Any]) -> None:
-        if self.stop:  # stopped before this child's first step: it never runs
-            coro.close()
-            self._ended()
-            return
-        scope_cls = self.scope_cls
         try:
-            if scope_cls is None:
-                self.results[index] = await coro
-            else:
-                scope = self.scopes[index] = scope_cls()
-                try:
-                    with scope:
-                        self.results[index] = await coro
-                finally:
-                    self.scopes[index] = None
-        except Exception as exc:
-            self._failed(index, exc)
+            self.tasks[child] = self.backend.start(
+                self._child, child, key, coro, name=name
+            )
+        except BaseException:
+            self.in_flight -= 1
+            coro.close()
+            raise
+
+    async def _child(
+        self, child: int, key: Any, coro: Coroutine[Any, Any, Any]
+    ) -> None:
+        if self.stopping:  # stopped before this child's first step: it never runs
+            coro.close()
+            self._ended(child)
+            return
+        scope = self.scopes[child] = self.backend.new_scope()
+        scope.__enter__()  # by hand, as the registry does: no bound __exit__ kept
+        try:
+            value = await coro
         except BaseException as exc:
-            if not isinstance(exc, anyio.get_cancelled_exc_class()):
-                if self.base_exc is None:
-                    self.base_exc = exc
-                self._stop()
-            elif self.nursery is not None:
-                self._ended()
-                raise  # trio's nursery scope swallows its own cancellation
-            else:
-                # On asyncio our own scope swallows the cancellation we cause, so this
-                # one came from elsewhere: the input awaited a cancelled future or
-                # raised CancelledError itself. It is the input's outcome, not ours.
-                self._failed(index, foreign_cancellation(f"input {index + 1}", exc))
+            try:
+                caught = scope.__exit__(type(exc), exc, exc.__traceback__)
+            except BaseException as replaced:
+                exc, caught = replaced, False
+            del self.scopes[child]
+            if not caught:  # caught: our own cancellation, no outcome to keep
+                self._raised(key, exc)
         else:
-            if (
-                self.mode == RACE
-                and self.winner is MISSING
-                and self.results[index] is not MISSING  # not cancelled
-            ):
-                self.winner = index
-                self._stop()
-        self._ended()
+            scope.__exit__(None, None, None)
+            del self.scopes[child]
+            if self.mode is Mode.STREAM:
+                await self._hand_over(key, value)
+            else:
+                self._succeeded(key, value)
+        self._ended(child)
 
-    def _failed(self, index: int, exc: Exception) -> None:
+    async def _hand_over(self, key: Any, value: Any) -> None:
+        # A finished child still counts against `limit` until its result fits in
+        # the buffer: with a slow consumer, `limit` results wait in the buffer and
+        # `limit` more in their children, and nothing new starts.
+        while len(self.buffer) >= cast("int", self.limit) and not self.stopping:
+            room = self.room
+            if room is None:
+                room = self.room = self.backend.new_event()
+            await room.wait()
+        if not self.stopping:
+            self.buffer.append((key, value))
+            self._wake_consumer()
+
+    def _raised(self, key: Any, exc: BaseException) -> None:
+        if isinstance(exc, Exception):
+            self._failed(key, exc)
+        elif isinstance(exc, self.backend.cancelled_exc):
+            self._failed(key, foreign_cancellation(self._describe(key), exc))
+        else:  # KeyboardInterrupt, SystemExit: stop everything, raise it bare
+            if self.base_exc is None:
+                self.base_exc = exc
+            self.stop()
+
+    def _succeeded(self, key: Any, value: Any) -> None:
+        self.results[key] = value
+        if self.mode is Mode.RACE and self.winner is MISSING:
+            self.winner = key
+            self.stop()
+
+    def _failed(self, key: Any, exc: Exception) -> None:
         mode = self.mode
-        if mode in (SETTLE, RACE):
-            self.results[index] = exc
-        elif self.first is None:
+        if mode is Mode.SETTLE or mode is Mode.RACE:
+            self.results[key] = exc
+        elif self.first is None and not self.stopping:
             self.first = exc
-            self._stop()
+            self.stop()
         elif exc is not self.first:
-            self.notes.append(f"run_all input {index + 1} also failed: {exc!r}")
+            what = self._describe(key)
+            if self.first is not None:
+                self.notes.append(f"{self.mode.value} {what} also failed: {exc!r}")
+            else:  # after the caller left, was cancelled or timed out
+                self.lost.append((what, exc))
 
-    def _stop(self) -> None:
-        if not self.stop:
-            self.stop = True
-            self._wake_parent()
+    def _describe(self, key: Any) -> str:
+        if isinstance(key, str):
+            return key
+        if self.mode is Mode.STREAM and not isinstance(key, int):
+            return f"item {key!r}"[:80]
+        return f"input {key + 1}"
 
-    def _ended(self) -> None:
+    def _ended(self, child: int) -> None:
         self.in_flight -= 1
-        if self.limit is not None or self.in_flight == 0 or self.stop:
-            self._wake_parent()
+        del self.tasks[child]
+        if self.limit is not None or self.in_flight == 0 or self.stopping:
+            self._wake_driver()
+        if self.in_flight == 0:
+            self._wake_consumer()
 
-    def _wake_parent(self) -> None:
+    # -- stopping and waking ----------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop starting inputs and cancel every child (and a stream's driver)."""
+        if not self.stopping:
+            self.stopping = True
+            if self.scopes:
+                self.backend.cancel_soon(list(self.scopes.values()))
+            self._wake_driver()
+            self._wake_consumer()
+            self._wake_room()
+
+    def _wake_room(self) -> None:
+        room = self.room
+        if room is not None:
+            self.room = None
+            room.set()
+
+    def _wake_driver(self) -> None:
         wake = self.wake
         if wake is not None:
             self.wake = None
             wake.set()
 
-    def _cancel_children(self) -> None:
-        self.stop = True
-        for scope in [s for s in self.scopes if s is not None]:
-            scope.cancel()
+    def _wake_consumer(self) -> None:
+        ready = self.ready
+        if ready is not None:
+            self.ready = None
+            ready.set()
 
-    async def _wait_children(self) -> None:
-        while self.in_flight:
-            self.wake = anyio.Event()
-            await self.wake.wait()
+
+def add_note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)``, on Python 3.10 too."""
+    if sys.version_info >= (3, 11):
+        exc.add_note(note)
+    else:  # pragma: no cover - exceptiongroup prints __notes__ on 3.10
+        notes: list[str] = getattr(exc, "__notes__", [])
+        notes.append(note)
+        exc.__notes__ = notes  # type: ignore[attr-defined]

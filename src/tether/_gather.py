@@ -14,8 +14,9 @@ from typing import Any, TypeAlias, TypeVar, overload
 import anyio.lowlevel
 
 from ._calls import close_if_coroutine
-from ._engine import FAIL_FAST, MISSING, RACE, SETTLE, Engine
+from ._engine import MISSING, Engine, Mode, add_note
 from ._inputs import prepare, validate_options
+from ._loop import current_backend
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
@@ -237,19 +238,19 @@ async def run_all(
 
     .. versionadded:: 0.1
     """
-    engine = await _run("run_all", work, FAIL_FAST, limit, per_second, burst, timeout)
+    engine = await _run(Mode.FAIL_FAST, work, limit, per_second, burst, timeout)
     if engine is None:
         return ()
     first = engine.first
     if first is not None:
         for note in engine.notes:
-            _add_note(first, note)
+            add_note(first, note)
         raise first
     if engine.timed_out:
         raise TimeoutError(
             f"run_all() timed out after {timeout} s with "
-            f"{engine.unfinished()} of {len(work)} inputs unfinished; they were "
-            "cancelled"
+            f"{engine.results.count(MISSING)} of {len(work)} inputs unfinished; "
+            "they were cancelled"
         )
     return tuple(engine.results)
 
@@ -477,7 +478,7 @@ async def settle_all(
 
     .. versionadded:: 0.1
     """
-    engine = await _run("settle_all", work, SETTLE, limit, per_second, burst, timeout)
+    engine = await _run(Mode.SETTLE, work, limit, per_second, burst, timeout)
     if engine is None:
         return ()
     return tuple(
@@ -505,7 +506,7 @@ async def race(*work: Work[T]) -> T:
     """
     if not work:
         raise ValueError("race() needs at least one input: race(fetch(a), fetch(b))")
-    engine = await _run("race", work, RACE, None, None, 1, None)
+    engine = await _run(Mode.RACE, work, None, None, 1, None)
     assert engine is not None
     if engine.winner is not MISSING:
         winner: T = engine.results[engine.winner]
@@ -515,14 +516,14 @@ async def race(*work: Work[T]) -> T:
 
 
 async def _run(
-    api: str,
+    mode: Mode,
     work: tuple[Any, ...],
-    mode: int,
     limit: int | None,
     per_second: float | None,
     burst: int,
     timeout: float | None,
 ) -> Engine | None:
+    api = mode.value
     try:
         validate_options(api, limit, per_second, burst, timeout)
     except ValueError:
@@ -533,17 +534,8 @@ async def _run(
     if not inputs:
         await anyio.lowlevel.checkpoint()
         return None
-    engine = Engine(inputs, mode, limit, per_second, burst)
-    await engine.run(timeout)
+    engine = Engine(current_backend(), mode, limit, per_second, burst, len(inputs))
+    await engine.run(inputs, timeout)
     if engine.base_exc is not None:
         raise engine.base_exc
     return engine
-
-
-def _add_note(exc: BaseException, note: str) -> None:
-    if sys.version_info >= (3, 11):
-        exc.add_note(note)
-    else:  # pragma: no cover - exceptiongroup prints __notes__ on 3.10
-        notes: list[str] = getattr(exc, "__notes__", [])
-        notes.append(note)
-        exc.__notes__ = notes  # type: ignore[attr-defined]

@@ -211,6 +211,8 @@ class Handle(Generic[T_co]):
         await self._waiter_event().wait()
 
     def __await__(self) -> Generator[Any, Any, T_co]:
+        """``await handle``: the task's result, its own exception, or
+        :exc:`~tether.TaskCancelled`; see the class docstring for when it waits."""
         if self._status is FINISHED:
             return cast("T_co", self._value)
         if self._status in _ENDED:

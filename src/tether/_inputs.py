@@ -8,7 +8,6 @@ without cancelling them: the gather family cancels only what it started.
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from types import CoroutineType, FunctionType
@@ -21,10 +20,16 @@ from ._calls import (
     is_async_callable,
     name_of,
 )
+from ._checks import check_count, check_rate, check_seconds
 from ._exceptions import TaskCancelled
 from ._handle import Handle
 
-__all__ = ["foreign_cancellation", "prepare", "start", "validate_options"]
+__all__ = [
+    "foreign_cancellation",
+    "prepare",
+    "start",
+    "validate_options",
+]
 
 
 def validate_options(
@@ -35,30 +40,28 @@ def validate_options(
     timeout: float | None = None,
 ) -> None:
     """Check the shared keyword options, naming the argument and the fix."""
-    if limit is not None and (
-        not isinstance(limit, int) or isinstance(limit, bool) or limit < 1
-    ):
-        raise ValueError(
-            f"{api}(limit={limit!r}): limit must be a whole number >= 1 (the most "
-            "inputs running at once), or None for no limit"
+    if limit is not None:
+        check_count(
+            api,
+            "limit",
+            limit,
+            1,
+            " (the most inputs running at once), or None for no limit",
         )
-    if per_second is not None and not (
-        isinstance(per_second, int | float) and per_second > 0 and per_second < math.inf
-    ):
-        raise ValueError(
-            f"{api}(per_second={per_second!r}): per_second must be a number > 0 (the "
-            "most starts per second), or None for no rate limit"
-        )
-    if not isinstance(burst, int) or isinstance(burst, bool) or burst < 1:
-        raise ValueError(
-            f"{api}(burst={burst!r}): burst must be a whole number >= 1 (how many "
-            "starts may happen at once before per_second spacing applies)"
-        )
-    if timeout is not None and not (isinstance(timeout, int | float) and timeout >= 0):
-        raise ValueError(
-            f"{api}(timeout={timeout!r}): timeout must be a number of seconds >= 0, "
-            "or None for no timeout"
-        )
+    check_rate(
+        api,
+        "per_second",
+        per_second,
+        " (the most starts per second), or None for no rate limit",
+    )
+    check_count(
+        api,
+        "burst",
+        burst,
+        1,
+        " (how many starts may happen at once before per_second spacing applies)",
+    )
+    check_seconds(api, "timeout", timeout, ", or None for no timeout")
 
 
 async def _await_handle(handle: Handle[Any]) -> Any:

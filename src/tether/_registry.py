@@ -26,7 +26,6 @@ import anyio
 import anyio.lowlevel
 from typing_extensions import Self, TypeVarTuple, Unpack
 
-from ._backend import current_backend
 from ._calls import (
     CO_COROUTINE,
     close_if_coroutine,
@@ -38,6 +37,7 @@ from ._checks import check_count, check_seconds
 from ._context import ambient, lineage
 from ._exceptions import RegistryClosed
 from ._handle import CANCELLED, CANCELLING, FAILED, FINISHED, QUEUED, RUNNING, Handle
+from ._loop import current_backend
 from ._policy import ErrorPolicy, Mode, OnError, logger
 from ._slots import Slots
 
