@@ -137,7 +137,7 @@ def task_cases(
 
         return body
 
-    return [Case(key, name, group, backends, bind(v), unavailable, v) for v in VARIANTS]
+    return [Case(key, name, group, backends, bind(v), unavailable, v) for v in variants]
 
 
 def missing_module(*names: str) -> Callable[[], str | None]:
