@@ -18,6 +18,8 @@ the suite fails on a time: the figure checks are printed, never asserted.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import gc
 import json
 import sys
@@ -46,7 +48,7 @@ from _common import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import AsyncIterator, Callable, Sequence
 
 SECTIONS: dict[str, list[Case]] = {
     "tasks": [
@@ -80,14 +82,37 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+#: Seconds a single run of a case may take before it is cancelled and reported as
+#: skipped (a hung case would otherwise hang the whole suite). Set by ``--timeout``.
+DEADLINE = 600.0
+
+
+@contextlib.asynccontextmanager
+async def _deadline(backend: str) -> AsyncIterator[None]:
+    """Cancel the run after :data:`DEADLINE` seconds: one timer per run, no per-task
+    cost. Python 3.10's asyncio has no ``asyncio.timeout``; runs there have none.
+    """
+    if backend == "trio":
+        import trio
+
+        with trio.fail_after(DEADLINE):
+            yield
+    elif sys.version_info >= (3, 11):
+        async with asyncio.timeout(DEADLINE):
+            yield
+    else:
+        yield
+
+
 def _timed(case: Case, backend: str, n: int) -> int:
     """Run ``case`` on a fresh loop; time the whole spawn + await inside the loop."""
 
     async def main() -> int:
-        gc.collect()
-        start = time.perf_counter_ns()
-        count = await case.body(n)
-        elapsed = time.perf_counter_ns() - start
+        async with _deadline(backend):
+            gc.collect()
+            start = time.perf_counter_ns()
+            count = await case.body(n)
+            elapsed = time.perf_counter_ns() - start
         if count != n:
             raise RuntimeError(f"saw {count} results for {n} tasks")
         return elapsed
@@ -99,12 +124,20 @@ def _self_timed(case: Case, backend: str, n: int) -> int:
     """Run a case that measures itself (memory growth, shutdown window)."""
 
     async def main() -> int:
-        return await case.body(n)
+        async with _deadline(backend):
+            return await case.body(n)
 
     try:
         return run_on(backend, main)
     finally:
         gc.enable()
+
+
+def _why(exc: Exception) -> str:
+    # asyncio.timeout raises TimeoutError, trio.fail_after trio.TooSlowError.
+    if isinstance(exc, TimeoutError) or type(exc).__name__ == "TooSlowError":
+        return f"error: timed out after {DEADLINE:g} s (--timeout)"
+    return f"error: {type(exc).__name__}: {exc}"
 
 
 def run_section(
@@ -132,7 +165,7 @@ def run_section(
         try:
             call(case, backend, warm_n)
         except Exception as exc:  # a broken peer is reported, never fatal
-            skipped[case.id, backend] = f"error: {type(exc).__name__}: {exc}"
+            skipped[case.id, backend] = _why(exc)
             plan.remove((case, backend))
     samples: Samples = {}
     for round_no in range(1, repeats + 1):
@@ -142,7 +175,7 @@ def run_section(
                 try:
                     value = call(case, backend, n)
                 except Exception as exc:
-                    skipped[case.id, backend] = f"error: {type(exc).__name__}: {exc}"
+                    skipped[case.id, backend] = _why(exc)
                     plan.remove((case, backend))
                     continue
                 samples.setdefault((case.id, backend, n), []).append(value)
@@ -242,6 +275,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="default 10000,100000 (growth = t(last) / t(first))",
     )
     p.add_argument("--import-runs", type=int, metavar="K", help="default 9")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="cancel a run of one case after this long and report it as skipped "
+        "(default 600; 60 with --quick)",
+    )
     p.add_argument("--json", type=Path, metavar="PATH", help="write results as JSON")
     p.add_argument("--chart", type=Path, metavar="PATH", help="write an SVG chart")
     p.add_argument("--chart-n", type=int, metavar="N", help="N shown in the chart")
@@ -266,6 +306,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.memory_n = args.memory_n or (500 if quick else 10_000)
     args.shutdown_n = args.shutdown_n or ([200, 2_000] if quick else [10_000, 100_000])
     args.import_runs = args.import_runs or (1 if quick else 9)
+    args.timeout = args.timeout or (60.0 if quick else 600.0)
     return args
 
 
@@ -311,7 +352,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global DEADLINE
     args = parse_args(argv)
+    DEADLINE = args.timeout
     if args.from_json:
         results = json.loads(args.from_json.read_text(encoding="utf-8"))
     else:
