@@ -77,7 +77,6 @@ class Engine:
         "lost",
         "mode",
         "next",
-        "notes",
         "period",
         "ready",
         "results",
@@ -118,7 +117,6 @@ class Engine:
         self.stopping = False
         self.driver_done = False
         self.first: BaseException | None = None
-        self.notes: list[str] = []
         self.lost: list[tuple[str, Exception]] = []
         self.base_exc: BaseException | None = None
         self.winner = MISSING
@@ -392,7 +390,7 @@ class Engine:
         elif exc is not self.first:
             what = self._describe(key)
             if self.first is not None:
-                self.notes.append(f"{self.mode.value} {what} also failed: {exc!r}")
+                add_note(self.first, f"{self.mode.value} {what} also failed: {exc!r}")
             else:  # after the caller left, was cancelled or timed out
                 self.lost.append((what, exc))
 

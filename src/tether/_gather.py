@@ -14,7 +14,8 @@ from typing import Any, TypeAlias, TypeVar, overload
 import anyio.lowlevel
 
 from ._calls import close_if_coroutine
-from ._engine import MISSING, Engine, Mode, add_note
+from ._engine import MISSING, Engine, Mode
+from ._handle import Handle
 from ._inputs import prepare, validate_options
 from ._loop import current_backend
 
@@ -241,11 +242,8 @@ async def run_all(
     engine = await _run(Mode.FAIL_FAST, work, limit, per_second, burst, timeout)
     if engine is None:
         return ()
-    first = engine.first
-    if first is not None:
-        for note in engine.notes:
-            add_note(first, note)
-        raise first
+    if engine.first is not None:
+        raise engine.first
     if engine.timed_out:
         raise TimeoutError(
             f"run_all() timed out after {timeout} s with "
@@ -509,6 +507,11 @@ async def race(*work: Work[T]) -> T:
     engine = await _run(Mode.RACE, work, None, None, 1, None)
     assert engine is not None
     if engine.winner is not MISSING:
+        for item, outcome in zip(work, engine.results, strict=True):
+            if isinstance(item, Handle) and isinstance(outcome, Exception):
+                # race received this task's failure and will not raise it: it is
+                # the registry's to report, as if nobody had awaited the handle.
+                item._redeliver()
         winner: T = engine.results[engine.winner]
         return winner
     failures = [r for r in engine.results if isinstance(r, Exception)]

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from ._backend import Event, Scope
 
-__all__ = ["Handle", "Owner", "Status"]
+__all__ = ["Delivery", "Handle", "Owner", "Status"]
 
 T_co = TypeVar("T_co", covariant=True, default=Any)
 
@@ -53,6 +53,20 @@ FINISHED = Status.FINISHED
 FAILED = Status.FAILED
 CANCELLED = Status.CANCELLED
 _ENDED = frozenset({FINISHED, FAILED, CANCELLED})
+
+
+class Delivery(enum.Enum):
+    """Who has seen a failed task's exception: nobody yet, an awaiter, or the
+    registry's reporter (the log or the ``on_error`` callable)."""
+
+    UNSEEN = "unseen"
+    RECEIVED = "received"
+    REPORTED = "reported"
+
+
+UNSEEN = Delivery.UNSEEN
+RECEIVED = Delivery.RECEIVED
+REPORTED = Delivery.REPORTED
 
 
 class Owner(Protocol):
@@ -109,7 +123,7 @@ class Handle(Generic[T_co]):
     )
 
     _awaiters: int
-    _delivered: bool
+    _delivered: Delivery
     _event: Event | None
     _exc: BaseException | None
     _name: str
@@ -235,7 +249,11 @@ class Handle(Generic[T_co]):
             await event.wait()
         except BaseException:
             self._awaiters -= 1
-            if self._awaiters == 0 and self._status is FAILED and not self._delivered:
+            if (
+                self._awaiters == 0
+                and self._status is FAILED
+                and self._delivered is UNSEEN
+            ):
                 # Every awaiter that was suspended when the task failed is gone
                 # without receiving it: report it now, once.
                 self._owner._report(self)
@@ -243,9 +261,15 @@ class Handle(Generic[T_co]):
         self._awaiters -= 1
         return self._outcome()
 
+    def _redeliver(self) -> None:
+        """A gather received this failure and dropped it: report it after all."""
+        if self._status is FAILED and self._delivered is RECEIVED:
+            self._delivered = UNSEEN
+            self._owner._report(self)
+
     def _outcome(self) -> T_co:
-        if self._status is FAILED:
-            self._delivered = True
+        if self._status is FAILED and self._delivered is UNSEEN:
+            self._delivered = RECEIVED
         return self.result()
 
     def _raise_cancelled(self) -> NoReturn:

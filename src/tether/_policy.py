@@ -14,7 +14,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from ._calls import describe, is_async_callable
-from ._handle import FAILED, Handle
+from ._handle import FAILED, REPORTED, UNSEEN, Handle
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -113,9 +113,13 @@ class ErrorPolicy:
         Returns whether the registry must cancel everything: the callback raised a
         ``BaseException`` that is not an ``Exception``, kept to be re-raised bare.
         """
-        if self.mode is Mode.RAISE or handle._delivered or handle._status is not FAILED:
+        if (
+            self.mode is Mode.RAISE
+            or handle._delivered is not UNSEEN
+            or handle._status is not FAILED
+        ):
             return False
-        handle._delivered = True
+        handle._delivered = REPORTED
         exc = handle._exc
         assert isinstance(exc, Exception)  # FAILED: always an Exception
         callback = self._callback

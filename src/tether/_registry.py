@@ -36,7 +36,16 @@ from ._calls import (
 from ._checks import check_count, check_seconds
 from ._context import ambient, lineage
 from ._exceptions import RegistryClosed
-from ._handle import CANCELLED, CANCELLING, FAILED, FINISHED, QUEUED, RUNNING, Handle
+from ._handle import (
+    CANCELLED,
+    CANCELLING,
+    FAILED,
+    FINISHED,
+    QUEUED,
+    RUNNING,
+    UNSEEN,
+    Handle,
+)
 from ._loop import current_backend
 from ._policy import ErrorPolicy, Mode, OnError, logger
 from ._slots import Slots
@@ -370,7 +379,7 @@ class TaskRegistry:
     def _task_raised(self, handle: Handle[Any], exc: BaseException) -> None:
         if isinstance(exc, Exception):
             handle._exc = exc
-            handle._delivered = False
+            handle._delivered = UNSEEN
             handle._status = FAILED
             self._failed += 1
             self._release(handle)
@@ -761,17 +770,26 @@ class TaskRegistry:
             and isinstance(exc, Exception)
         ):
             self._policy.add_failure(exc)
+        host_cancelled = False
         if exc is None and self._state is OPEN:
-            self._state = DRAINING
-            try:
-                await self._drain()
-            except BaseException as cancelled:  # the host was cancelled while draining
-                exc = cancelled
+            if anyio.current_effective_deadline() <= anyio.current_time():
+                # The host was cancelled as the body ended, and may not have seen
+                # it yet (anyio delivers it at the host's next checkpoint): a drain
+                # would let the tasks run on. Cancel them, then raise it below.
+                host_cancelled = True
+            else:
+                self._state = DRAINING
+                try:
+                    await self._drain()
+                except BaseException as cancelled:  # the host, while draining
+                    exc = cancelled
         self._begin_cancelling()
         with anyio.CancelScope(shield=True):
             await self._wait_until_idle()
         self._state = CLOSED
         self._policy.log_shutdown()
+        if host_cancelled and self._policy.base_exc is None:
+            await anyio.lowlevel.checkpoint()  # raises the host's cancellation
         return self._policy.outcome(exc, original, self._backend.cancelled_exc)
 
     async def _drain(self) -> None:
