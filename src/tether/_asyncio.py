@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from typing_extensions import TypeVarTuple, Unpack
 
-from ._backend import Backend
-
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
     from contextvars import Context
@@ -33,10 +31,19 @@ __all__ = ["AsyncioBackend"]
 PosArgsT = TypeVarTuple("PosArgsT")
 
 
-class AsyncioBackend(Backend):
+class AsyncioBackend:
     """asyncio's loop, with anyio's scope and event classes."""
 
-    __slots__ = ("_create", "_factory", "_loop")
+    __slots__ = (
+        "_create",
+        "_factory",
+        "_loop",
+        "call_soon_threadsafe",
+        "cancelled_exc",
+        "new_event",
+        "new_scope",
+        "thread",
+    )
 
     def __init__(self) -> None:
         loop = self._loop = asyncio.get_running_loop()

@@ -62,7 +62,7 @@ class Event(Protocol):
     async def wait(self) -> None: ...
 
 
-class Backend:
+class Backend(Protocol):
     """What a registry and a gather need from the running event loop.
 
     Attributes:
@@ -73,19 +73,17 @@ class Backend:
         call_soon_threadsafe: runs a sync callable on the loop, from any thread.
     """
 
-    __slots__ = (
-        "call_soon_threadsafe",
-        "cancelled_exc",
-        "new_event",
-        "new_scope",
-        "thread",
-    )
-
-    cancelled_exc: type[BaseException]
-    thread: int
-    new_scope: Callable[[], Scope]
-    new_event: Callable[[], Event]
-    call_soon_threadsafe: Callable[[Callable[[], object]], object]
+    # Read-only members: each backend sets them once, as plain attributes.
+    @property
+    def cancelled_exc(self) -> type[BaseException]: ...
+    @property
+    def thread(self) -> int: ...
+    @property
+    def new_scope(self) -> Callable[[], Scope]: ...
+    @property
+    def new_event(self) -> Callable[[], Event]: ...
+    @property
+    def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object]: ...
 
     def start(
         self,
@@ -101,7 +99,7 @@ class Backend:
         (pass a copy). If the task cannot be started, the coroutine is closed and
         the error raised: nothing is left half-started.
         """
-        raise NotImplementedError  # pragma: no cover - every backend overrides it
+        ...
 
     def cancel_soon(self, scopes: list[Scope], wake: list[Event] | None = None) -> None:
         """Cancel every scope in ``scopes``, then set every event in ``wake``: now,
@@ -110,4 +108,4 @@ class Backend:
         Setting the events after the cancellations means a task that is both
         cancelled and woken sees its cancellation, on every backend.
         """
-        raise NotImplementedError  # pragma: no cover - every backend overrides it
+        ...

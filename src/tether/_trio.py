@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Any
 import trio
 from typing_extensions import TypeVarTuple, Unpack
 
-from ._backend import Backend
-
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
     from contextvars import Context
@@ -29,10 +27,16 @@ __all__ = ["TrioBackend"]
 PosArgsT = TypeVarTuple("PosArgsT")
 
 
-class TrioBackend(Backend):
+class TrioBackend:
     """trio's primitives, used directly: they are already what tether needs."""
 
-    __slots__ = ()
+    __slots__ = (
+        "call_soon_threadsafe",
+        "cancelled_exc",
+        "new_event",
+        "new_scope",
+        "thread",
+    )
 
     def __init__(self) -> None:
         self.cancelled_exc = trio.Cancelled
