@@ -67,3 +67,15 @@ def test_python_dash_m_tether_demo_exits_0() -> None:
     assert done.returncode == 0, done.stderr
     assert "task finished: got 'hello'" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_commands_other_than_scan_never_import_the_scanner() -> None:
+    probe = (
+        "import sys; from tether._cli import _build_parser; "
+        "_build_parser('demo').parse_args(['demo']); "
+        "print('tether._cli._scan' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False"

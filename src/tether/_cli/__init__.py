@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _build_parser(command: str | None) -> argparse.ArgumentParser:
+    """The parser; the scanner's arguments (and so the scanner) only for ``scan``."""
     parser = argparse.ArgumentParser(
         prog="tether",
         description="Typed structured concurrency over anyio.",
@@ -34,20 +35,22 @@ def _build_parser() -> argparse.ArgumentParser:
         ),
     )
 
-    from ._scan import add_arguments
-
     scan = commands.add_parser(
         "scan",
         help="find raw asyncio task creation that tether replaces",
         description="Find raw asyncio task creation that tether replaces.",
     )
-    add_arguments(scan)
+    if command == "scan":
+        from ._scan import add_arguments
+
+        add_arguments(scan)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tether`` command line and return its exit code."""
-    args = _build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    args = _build_parser(words[0] if words else None).parse_args(words)
     if args.command == "demo":
         from ._demo import run as run_demo
 
