@@ -47,8 +47,15 @@ __all__ = ["MISSING", "Engine", "Mode", "add_note"]
 
 logger = logging.getLogger("tether")
 
-#: A result slot not filled (yet).
-MISSING: Any = object()
+
+class Missing(enum.Enum):
+    """The type of :data:`MISSING`: a sentinel with a type of its own."""
+
+    MISSING = "missing"
+
+
+#: A result slot not filled (yet), and a race not won (yet).
+MISSING = Missing.MISSING
 
 _DRIVER = -1  # the child id of a stream's driver task
 
@@ -119,7 +126,7 @@ class Engine:
         self.first: BaseException | None = None
         self.lost: list[tuple[str, Exception]] = []
         self.base_exc: BaseException | None = None
-        self.winner = MISSING
+        self.winner: int | Missing = MISSING
         self.timed_out = False
         self.wake: Event | None = None  # the driver's
         self.ready: Event | None = None  # the consumer's

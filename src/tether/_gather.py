@@ -506,14 +506,15 @@ async def race(*work: Work[T]) -> T:
         raise ValueError("race() needs at least one input: race(fetch(a), fetch(b))")
     engine = await _run(Mode.RACE, work, None, None, 1, None)
     assert engine is not None
-    if engine.winner is not MISSING:
+    winner = engine.winner
+    if winner is not MISSING:
         for item, outcome in zip(work, engine.results, strict=True):
             if isinstance(item, Handle) and isinstance(outcome, Exception):
                 # race received this task's failure and will not raise it: it is
                 # the registry's to report, as if nobody had awaited the handle.
                 item._redeliver()
-        winner: T = engine.results[engine.winner]
-        return winner
+        result: T = engine.results[winner]
+        return result
     failures = [r for r in engine.results if isinstance(r, Exception)]
     raise ExceptionGroup("every race() input failed", failures)
 
