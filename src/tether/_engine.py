@@ -83,12 +83,13 @@ class Engine:
         "limit",
         "lost",
         "mode",
+        "new_scope",
         "next",
         "period",
         "ready",
         "results",
-        "room",
         "scopes",
+        "spawn",
         "stopping",
         "tasks",
         "tat",
@@ -107,6 +108,9 @@ class Engine:
         size: int = 0,
     ) -> None:
         self.backend = backend
+        # Looked up once: they run once per child.
+        self.spawn = backend.start
+        self.new_scope = backend.new_scope
         self.mode = mode
         self.limit = limit
         self.period = None if per_second is None else 1.0 / per_second
@@ -130,7 +134,6 @@ class Engine:
         self.timed_out = False
         self.wake: Event | None = None  # the driver's
         self.ready: Event | None = None  # the consumer's
-        self.room: Event | None = None  # finished children waiting for the buffer
 
     # -- driving a list of inputs (run_all, settle_all, race) ------------------------
 
@@ -241,7 +244,15 @@ class Engine:
         try:
             with scope:
                 while True:
-                    while not self.stopping and self.in_flight < limit:
+                    # As if `limit` workers each ran one input and then held its
+                    # result until the `limit`-deep buffer had room: at most
+                    # `limit` inputs run, and results wait for the consumer in
+                    # the buffer or in a worker, never more than `2 * limit`.
+                    while (
+                        not self.stopping
+                        and self.in_flight < limit
+                        and self.in_flight + len(self.buffer) < 2 * limit
+                    ):
                         if self.period is not None and not await self._rate_gate():
                             break
                         try:
@@ -295,7 +306,7 @@ class Engine:
                 raise self.first
             if self.buffer:
                 pair = self.buffer.popleft()
-                self._wake_room()  # room for one more result
+                self._wake_driver()  # room for one more input
                 return pair
             if self.driver_done and self.in_flight == 0:
                 raise StopAsyncIteration
@@ -322,9 +333,7 @@ class Engine:
             name = getattr(coro, "__qualname__", "input")
         self.in_flight += 1
         try:
-            self.tasks[child] = self.backend.start(
-                self._child, child, key, coro, name=name
-            )
+            self.tasks[child] = self.spawn(self._child, child, key, coro, name=name)
         except BaseException:
             self.in_flight -= 1
             coro.close()
@@ -337,7 +346,7 @@ class Engine:
             coro.close()
             self._ended(child)
             return
-        scope = self.scopes[child] = self.backend.new_scope()
+        scope = self.scopes[child] = self.new_scope()
         scope.__enter__()  # by hand, as the registry does: no bound __exit__ kept
         try:
             value = await coro
@@ -352,24 +361,8 @@ class Engine:
         else:
             scope.__exit__(None, None, None)
             del self.scopes[child]
-            if self.mode is Mode.STREAM:
-                await self._hand_over(key, value)
-            else:
-                self._succeeded(key, value)
+            self._succeeded(key, value)
         self._ended(child)
-
-    async def _hand_over(self, key: Any, value: Any) -> None:
-        # A finished child still counts against `limit` until its result fits in
-        # the buffer: with a slow consumer, `limit` results wait in the buffer and
-        # `limit` more in their children, and nothing new starts.
-        while len(self.buffer) >= cast("int", self.limit) and not self.stopping:
-            room = self.room
-            if room is None:
-                room = self.room = self.backend.new_event()
-            await room.wait()
-        if not self.stopping:
-            self.buffer.append((key, value))
-            self._wake_consumer()
 
     def _raised(self, key: Any, exc: BaseException) -> None:
         if isinstance(exc, Exception):
@@ -382,6 +375,11 @@ class Engine:
             self.stop()
 
     def _succeeded(self, key: Any, value: Any) -> None:
+        if self.mode is Mode.STREAM:
+            if not self.stopping:
+                self.buffer.append((key, value))
+                self._wake_consumer()
+            return
         self.results[key] = value
         if self.mode is Mode.RACE and self.winner is MISSING:
             self.winner = key
@@ -426,13 +424,6 @@ class Engine:
                 self.backend.cancel_soon(list(self.scopes.values()))
             self._wake_driver()
             self._wake_consumer()
-            self._wake_room()
-
-    def _wake_room(self) -> None:
-        room = self.room
-        if room is not None:
-            self.room = None
-            room.set()
 
     def _wake_driver(self) -> None:
         wake = self.wake

@@ -113,7 +113,6 @@ class Handle(Generic[T_co]):
         "_awaiters",
         "_delivered",
         "_event",
-        "_exc",
         "_name",
         "_owner",
         "_scope",
@@ -125,14 +124,15 @@ class Handle(Generic[T_co]):
     _awaiters: int
     _delivered: Delivery
     _event: Event | None
-    _exc: BaseException | None
     _name: str
     _owner: Owner
     _scope: Scope | None
     _spawned_at: str | None
     _status: Status
-    # The result once FINISHED; while QUEUED, the (coroutine, context) to start it
-    # with. The two are never needed together, and a handle is made per task.
+    # One slot for what is never needed together (a handle is made per task):
+    # while QUEUED, the (coroutine, context) to start it with; once FINISHED, the
+    # result; once FAILED, the exception; once CANCELLED, the BaseException that
+    # cancelled it from outside (KeyboardInterrupt...), or None.
     _value: Any
 
     def __init__(self) -> None:
@@ -176,7 +176,7 @@ class Handle(Generic[T_co]):
         if status is FINISHED:
             return cast("T_co", self._value)
         if status is FAILED:
-            raise cast("BaseException", self._exc)
+            raise cast("BaseException", self._value)
         if status is CANCELLED:
             self._raise_cancelled()
         raise TaskNotFinished(
@@ -195,7 +195,8 @@ class Handle(Generic[T_co]):
         if status is FINISHED:
             return None
         if status is FAILED:
-            return self._exc
+            exc: BaseException = self._value
+            return exc
         if status is CANCELLED:
             self._raise_cancelled()
         raise TaskNotFinished(
@@ -273,7 +274,7 @@ class Handle(Generic[T_co]):
         return self.result()
 
     def _raise_cancelled(self) -> NoReturn:
-        cause = self._exc
+        cause: BaseException | None = self._value
         raise TaskCancelled(f"task {self._name!r} was cancelled") from cause
 
     def __repr__(self) -> str:
@@ -282,7 +283,7 @@ class Handle(Generic[T_co]):
         if status is FINISHED:
             detail = f" result={self._value!r}"
         elif status is FAILED:
-            detail = f" exception={self._exc!r}"
+            detail = f" exception={self._value!r}"
         if self._spawned_at is not None:
             detail += f" spawned_at={self._spawned_at}"
         return f"<tether.Handle {self._name!r} {status.name}{detail}>"

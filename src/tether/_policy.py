@@ -120,7 +120,7 @@ class ErrorPolicy:
         ):
             return False
         handle._delivered = REPORTED
-        exc = handle._exc
+        exc = handle._value
         assert isinstance(exc, Exception)  # FAILED: always an Exception
         callback = self._callback
         if callback is None:
@@ -171,19 +171,27 @@ class ErrorPolicy:
 
     # -- shutdown ---------------------------------------------------------------------
 
-    def cancelled_at_shutdown(self, handle: Handle[Any], *, debug: bool) -> None:
-        """Record a task that shutdown cancels, for the WARNING at the end."""
-        self._shutdown_count += 1
-        if len(self._shutdown_names) < _SHUTDOWN_NAMES:
-            self._shutdown_names.append(handle._name)
-        if debug:
-            logger.debug(
-                "TaskRegistry %r cancels task %r at shutdown (%s)",
-                self._registry,
-                handle._name,
-                handle._status.name,
-                extra={"tether_registry": self._registry, "tether_task": handle._name},
-            )
+    def cancelled_at_shutdown(
+        self, running: list[Handle[Any]], queued: list[Handle[Any]]
+    ) -> None:
+        """Record the tasks that shutdown cancels, for the WARNING at the end (and
+        one DEBUG record each, when DEBUG is on)."""
+        self._shutdown_count += len(running) + len(queued)
+        room = _SHUTDOWN_NAMES - len(self._shutdown_names)
+        if room > 0:
+            self._shutdown_names += [h._name for h in (running + queued)[:room]]
+        if logger.isEnabledFor(logging.DEBUG):
+            for handle in running + queued:
+                logger.debug(
+                    "TaskRegistry %r cancels task %r at shutdown (%s)",
+                    self._registry,
+                    handle._name,
+                    handle._status.name,
+                    extra={
+                        "tether_registry": self._registry,
+                        "tether_task": handle._name,
+                    },
+                )
 
     def log_shutdown(self) -> None:
         """One WARNING naming what shutdown cancelled, if anything."""

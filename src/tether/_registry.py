@@ -15,7 +15,6 @@ unfinished task.
 from __future__ import annotations
 
 import enum
-import logging
 from contextvars import Context, Token, copy_context
 from dataclasses import dataclass
 from threading import get_ident
@@ -47,7 +46,7 @@ from ._handle import (
     Handle,
 )
 from ._loop import current_backend
-from ._policy import ErrorPolicy, Mode, OnError, logger
+from ._policy import ErrorPolicy, Mode, OnError
 from ._slots import Slots
 
 if TYPE_CHECKING:
@@ -341,17 +340,13 @@ class TaskRegistry:
     # -- a task's run ----------------------------------------------------------------
 
     async def _run(self, handle: Handle[Any], coro: Coroutine[Any, Any, Any]) -> None:
+        # Every local here lives in every parked task's frame: keep them few, and
+        # leave the rare paths to methods.
         if handle._status is CANCELLING:
-            # Cancelled before its first step: it never runs.
-            coro.close()
-            handle._status = CANCELLED
-            handle._exc = None
-            self._cancelled += 1
-            self._release(handle)
+            self._cancelled_before_start(handle, coro)
             return
-        owners = lineage.get()
-        if self not in owners:
-            lineage.set((*owners, self))
+        if self not in lineage.get():
+            lineage.set((*lineage.get(), self))
         scope = handle._scope = self._new_scope()
         # Entered and left by hand: a `with` keeps a bound __exit__ alive for as
         # long as the task runs, which every parked task pays for in memory.
@@ -359,46 +354,59 @@ class TaskRegistry:
         try:
             handle._value = await coro
         except BaseException as exc:
-            try:
-                caught = scope.__exit__(type(exc), exc, exc.__traceback__)
-            except BaseException as replaced:  # the scope raised something else
-                exc, caught = replaced, False
-            if not caught:
-                self._task_raised(handle, exc)
-                return
-            # Only our own cancel() makes the scope catch a cancellation.
-            handle._status = CANCELLED
-            handle._exc = None
-            self._cancelled += 1
-        else:
-            scope.__exit__(None, None, None)
-            handle._status = FINISHED
-            self._succeeded += 1
+            self._task_raised(handle, scope, exc)
+            return
+        scope.__exit__(None, None, None)
+        handle._status = FINISHED
+        self._succeeded += 1
         self._release(handle)
 
-    def _task_raised(self, handle: Handle[Any], exc: BaseException) -> None:
-        if isinstance(exc, Exception):
-            handle._exc = exc
+    def _cancelled_before_start(
+        self, handle: Handle[Any], coro: Coroutine[Any, Any, Any]
+    ) -> None:
+        coro.close()  # it never runs
+        handle._status = CANCELLED
+        handle._value = None
+        self._cancelled += 1
+        self._release(handle)
+
+    def _task_raised(
+        self, handle: Handle[Any], scope: Scope, exc: BaseException
+    ) -> None:
+        try:
+            caught = scope.__exit__(type(exc), exc, exc.__traceback__)
+        except BaseException as replaced:  # the scope raised something else
+            exc, caught = replaced, False
+        if caught:
+            # Only our own cancel() makes the scope catch a cancellation.
+            handle._status = CANCELLED
+            handle._value = None
+            self._cancelled += 1
+            self._release(handle)
+        elif isinstance(exc, Exception):
+            handle._value = exc
             handle._delivered = UNSEEN
             handle._status = FAILED
             self._failed += 1
             self._release(handle)
             if self._policy.task_failed(handle, exc):
                 self._begin_cancelling()
-            return
-        handle._status = CANCELLED
-        self._cancelled += 1
-        if isinstance(exc, self._backend.cancelled_exc):
-            handle._exc = None  # a cancellation from outside the task's scope
+        elif isinstance(exc, self._backend.cancelled_exc):
+            handle._status = CANCELLED  # from outside the task's scope
+            handle._value = None
+            self._cancelled += 1
             self._release(handle)
-            return
-        # KeyboardInterrupt, SystemExit, GeneratorExit: never an on_error matter.
-        # Kept to be re-raised bare from the block, and never re-raised here: that
-        # would escape the event loop (asyncio) or crash the run (trio).
-        handle._exc = exc
-        self._release(handle)
-        self._policy.base_exception(exc)
-        self._begin_cancelling()
+        else:
+            # KeyboardInterrupt, SystemExit, GeneratorExit: never an on_error
+            # matter. Kept to be re-raised bare from the block, and never re-raised
+            # here: that would escape the event loop (asyncio) or crash the run
+            # (trio).
+            handle._status = CANCELLED
+            handle._value = exc
+            self._cancelled += 1
+            self._release(handle)
+            self._policy.base_exception(exc)
+            self._begin_cancelling()
 
     def _release(self, handle: Handle[Any]) -> None:
         """A running task has ended: drop it, wake its waiters, free its slot."""
@@ -467,7 +475,7 @@ class TaskRegistry:
         coro, _ = handle._value
         handle._value = None
         handle._status = CANCELLED
-        handle._exc = None
+        handle._value = None
         self._cancelled += 1
         coro.close()
         if handle._event is not None:
@@ -500,22 +508,21 @@ class TaskRegistry:
         self._cancel_everything(closing=False)
 
     def _cancel_everything(self, *, closing: bool) -> None:
-        debug = closing and logger.isEnabledFor(logging.DEBUG)
+        running = [h for h in self._live if h._status is RUNNING]
+        queued, wake = (
+            ([], [])
+            if self._slots is None
+            else self._slots.take_queued(closing=closing)
+        )
+        if closing:
+            self._policy.cancelled_at_shutdown(running, queued)
         scopes: list[Scope] = []
-        for handle in self._live:
-            if handle._status is RUNNING:
-                if closing:
-                    self._policy.cancelled_at_shutdown(handle, debug=debug)
-                handle._status = CANCELLING
-                if handle._scope is not None:
-                    scopes.append(handle._scope)
-        wake: list[Event] = []
-        if self._slots is not None:
-            queued, wake = self._slots.take_queued(closing=closing)
-            for handle in queued:
-                if closing:
-                    self._policy.cancelled_at_shutdown(handle, debug=debug)
-                self._close_queued(handle)
+        for handle in running:
+            handle._status = CANCELLING
+            if handle._scope is not None:  # else it has not started: it never will
+                scopes.append(handle._scope)
+        for handle in queued:
+            self._close_queued(handle)
         if scopes or wake:
             self._backend.cancel_soon(scopes, wake)
 
