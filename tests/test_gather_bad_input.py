@@ -71,13 +71,22 @@ async def test_an_async_function_passed_uncalled_is_refused(api: str) -> None:
     assert record == []
 
 
+async def test_a_callable_returning_no_awaitable_fails_as_that_input() -> None:
+    # A zero-argument sync callable is an input (`lambda: fetch(url)`); what it
+    # returns must be awaitable, which is known only once it is called.
+    with pytest.raises(TypeError, match=r"compute\(\) returned int, not an awaitable"):
+        await tether.run_all(compute)  # type: ignore[arg-type]
+    outcomes: tuple[object, ...] = await tether.settle_all(compute)  # type: ignore[arg-type]
+    assert isinstance(outcomes[0], TypeError)
+
+
 @pytest.mark.parametrize("api", WORK_APIS)
-async def test_a_sync_function_is_refused(api: str) -> None:
+async def test_a_list_of_inputs_is_refused_showing_the_star(api: str) -> None:
     record: list[str] = []
-    first = job(record)
-    with pytest.raises(TypeError, match=r"argument 2 \(compute\) is a sync function"):
-        await call(api, first, compute)
-    assert closed(first)
+    inner = [job(record), job(record)]
+    with pytest.raises(TypeError, match=rf"argument 1 is a list.*{api}\(\*items\)"):
+        await call(api, inner)
+    assert all(closed(coro) for coro in inner)  # nothing warns "never awaited"
     assert record == []
 
 

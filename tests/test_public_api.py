@@ -179,8 +179,11 @@ def test_exception_hierarchy() -> None:
         tether.TetherError,
         anyio.TaskCancelled,
     )
+    # Tracebacks name them where users import them from: tether.NoRegistry.
+    for name in ("NoRegistry", "RegistryClosed", "RegistryFull", "TetherError"):
+        assert getattr(tether, name).__module__ == "tether"
     for exc in (TaskCancelled, TaskNotFinished):
-        assert exc.__module__ == "tether._exceptions"
+        assert exc.__module__ == "tether"
 
 
 def test_enums_and_records() -> None:

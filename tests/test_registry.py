@@ -300,10 +300,15 @@ async def test_shutdown_logs_one_warning_with_at_most_20_names(
     ]
 
 
-async def test_a_clean_shutdown_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_clean_shutdown_logs_no_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     async with TaskRegistry() as tasks:
         tasks.spawn(noop)
-    assert [r for r in caplog.records if r.name == "tether"] == []
+    # At most the INFO that draining started with a task still running.
+    assert [
+        r for r in caplog.records if r.name == "tether" and r.levelno > logging.INFO
+    ] == []
 
 
 # -- introspection ------------------------------------------------------------------

@@ -15,7 +15,7 @@ import asyncio
 import functools
 import sys
 from threading import get_ident
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 from typing_extensions import TypeVarTuple, Unpack
@@ -38,6 +38,7 @@ class AsyncioBackend:
         "_create",
         "_factory",
         "_loop",
+        "anchor",
         "call_soon_threadsafe",
         "cancelled_exc",
         "new_event",
@@ -46,7 +47,7 @@ class AsyncioBackend:
     )
 
     def __init__(self) -> None:
-        loop = self._loop = asyncio.get_running_loop()
+        loop = self._loop = self.anchor = asyncio.get_running_loop()
         self.cancelled_exc = asyncio.CancelledError
         self.thread = get_ident()
         self.new_scope = type(anyio.CancelScope())
@@ -79,6 +80,12 @@ class AsyncioBackend:
         except BaseException:
             coro.close()
             raise
+
+    def current_task(self) -> object:
+        return asyncio.current_task()
+
+    def coroutine_of(self, task: object) -> object:
+        return cast("asyncio.Task[object]", task).get_coro()
 
     def cancel_soon(self, scopes: list[Scope], wake: list[Event] | None = None) -> None:
         # anyio's cancel() called from inside a task writes that task's repr into

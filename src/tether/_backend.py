@@ -84,6 +84,19 @@ class Backend(Protocol):
     def new_event(self) -> Callable[[], Event]: ...
     @property
     def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object]: ...
+    @property
+    def anchor(self) -> object:
+        """An object that lives exactly as long as the event loop (for a weak
+        reference that tells when the loop is gone)."""
+        ...
+
+    def current_task(self) -> object:
+        """The running task, as :meth:`start` returns it."""
+        ...
+
+    def coroutine_of(self, task: object) -> object:
+        """The outermost coroutine a task returned by :meth:`start` runs."""
+        ...
 
     def start(
         self,
@@ -93,7 +106,8 @@ class Backend(Protocol):
         name: str,
         context: Context | None = None,
     ) -> object:
-        """Start ``fn(*args)`` as a task; return what must be held to keep it alive.
+        """Start ``fn(*args)`` as a task and return it (the caller holds it: that
+        keeps it alive).
 
         The task runs in a copy of the current context, or in ``context`` itself
         (pass a copy). If the task cannot be started, the coroutine is closed and

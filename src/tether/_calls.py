@@ -21,6 +21,7 @@ __all__ = [
     "describe",
     "is_async_callable",
     "name_of",
+    "refuse_keywords",
     "spawn_site",
 ]
 
@@ -85,6 +86,16 @@ def coroutine_from(
                 f"{args!r}: a coroutine object already has its arguments. Pass "
                 f"either {api}(fn, *args) or {api}(fn(*args))"
             )
+        if isinstance(fn, CoroutineType) and _has_run(
+            fn  # pyright: ignore[reportUnknownArgumentType]
+        ):
+            close_if_coroutine(fn)  # pyright: ignore[reportUnknownArgumentType]
+            what = name_of(fn)  # pyright: ignore[reportUnknownArgumentType]
+            raise TypeError(
+                f"{api}() got a coroutine ({what}) that has already run: a "
+                "coroutine runs only once. Call the async function again for a "
+                f"fresh one: {api}({what}(...))"
+            )
         return fn  # pyright: ignore[reportUnknownVariableType]
     elif not callable(fn):
         raise TypeError(
@@ -132,6 +143,12 @@ def coroutine_from(
     return coro  # pyright: ignore[reportUnknownVariableType]
 
 
+def _has_run(coro: CoroutineType[Any, Any, Any]) -> bool:
+    import inspect
+
+    return inspect.getcoroutinestate(coro) != inspect.CORO_CREATED
+
+
 def spawn_site() -> str:
     """``"file:line"`` of the innermost caller outside tether itself."""
     frame = sys._getframe(1)
@@ -140,3 +157,14 @@ def spawn_site() -> str:
     ):
         frame = frame.f_back
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def refuse_keywords(fn: object, kwargs: dict[str, object], api: str) -> None:
+    """Refuse keyword arguments meant for ``fn``, showing ``functools.partial``."""
+    close_if_coroutine(fn)
+    given = ", ".join(f"{key}=..." for key in kwargs)
+    raise TypeError(
+        f"{api}() got keyword arguments ({given}) it does not take. Arguments for "
+        f"the function go through functools.partial: "
+        f"{api}(functools.partial({describe(fn)}, {given}))"
+    )

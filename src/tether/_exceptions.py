@@ -74,3 +74,15 @@ class TaskNotFinished(TetherError, anyio.TaskNotFinished):
 
     .. versionadded:: 0.1
     """
+
+
+# Shown as tether.NoRegistry in tracebacks, where users import them from.
+for _exception in (
+    NoRegistry,
+    RegistryClosed,
+    RegistryFull,
+    TaskCancelled,
+    TaskNotFinished,
+    TetherError,
+):
+    _exception.__module__ = "tether"

@@ -9,15 +9,14 @@ without cancelling them: the gather family cancels only what it started.
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
-from types import CoroutineType, FunctionType
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from types import CoroutineType, FunctionType, GeneratorType
 from typing import Any, cast
 
 from ._calls import (
     CO_COROUTINE,
     close_if_coroutine,
     describe,
-    is_async_callable,
     name_of,
 )
 from ._checks import check_count, check_rate, check_seconds
@@ -103,10 +102,12 @@ def _bad_input(api: str, position: int, item: object, why: str) -> TypeError:
 
 
 def _check_callable(api: str, position: int, fn: Any) -> None:
+    # Any zero-argument callable is an input: an async function, a partial of one,
+    # or a sync callable that returns an awaitable (`lambda: fetch(url)`, as
+    # aiometer takes them). Only what needs arguments is refused here, where it is
+    # known without calling it; a result that is not awaitable fails at its start.
     if type(fn) is FunctionType:
         code = fn.__code__
-        if not code.co_flags & CO_COROUTINE:
-            raise _bad_input(api, position, fn, "is a sync function")
         required = code.co_argcount - len(fn.__defaults__ or ())
         kw_defaults = fn.__kwdefaults__ or {}
         missing_kw = [
@@ -117,15 +118,14 @@ def _check_callable(api: str, position: int, fn: Any) -> None:
             if k not in kw_defaults
         ]
         if required > 0 or missing_kw:
+            kind = "an async" if code.co_flags & CO_COROUTINE else "a"
             raise _bad_input(
                 api,
                 position,
                 fn,
-                "is an async function that needs arguments, passed uncalled; call it, "
-                f"{describe(fn)}(...), or bind them with functools.partial",
+                f"is {kind} function that needs arguments, passed uncalled; call "
+                f"it, {describe(fn)}(...), or bind them with functools.partial",
             )
-    elif not is_async_callable(fn):
-        raise _bad_input(api, position, fn, "is not an async callable")
 
 
 def prepare(api: str, work: tuple[Any, ...]) -> list[Any]:
@@ -146,6 +146,12 @@ def prepare(api: str, work: tuple[Any, ...]) -> list[Any]:
                 prepared.append((_await_future, item))
             elif hasattr(item, "__await__"):
                 prepared.append((_await_other, item))
+            elif isinstance(item, list | tuple | set | frozenset | GeneratorType):
+                kind = type(cast("object", item)).__name__
+                raise TypeError(
+                    f"{api}() argument {position + 1} is a {kind}, not an input: "
+                    f"pass the inputs themselves, {api}(*items)"
+                )
             elif callable(item):
                 _check_callable(api, position, item)
                 prepared.append(item)
@@ -154,6 +160,9 @@ def prepare(api: str, work: tuple[Any, ...]) -> list[Any]:
     except BaseException:
         for item in work:
             close_if_coroutine(item)
+            if isinstance(item, list | tuple | set | frozenset):
+                for inner in cast("Iterable[object]", item):
+                    close_if_coroutine(inner)
         raise
     return prepared
 
@@ -169,13 +178,16 @@ def start(item: Any) -> Coroutine[Any, Any, Any]:
         return wrapper(target)
     if isinstance(item, Coroutine):
         return item  # pyright: ignore[reportUnknownVariableType]
-    coro = item()
-    if not isinstance(coro, Coroutine):
-        close_if_coroutine(coro)
-        raise TypeError(
-            f"{name_of(item)}() returned {type(coro).__name__}, not a coroutine"
-        )
-    return coro  # pyright: ignore[reportUnknownVariableType]
+    result = item()
+    if isinstance(result, Coroutine):
+        return result  # pyright: ignore[reportUnknownVariableType]
+    if hasattr(result, "__await__"):
+        return _await_other(cast("Awaitable[Any]", result))
+    raise TypeError(
+        f"{name_of(item)}() returned {type(result).__name__}, not an awaitable: a "
+        "callable input is called when its slot frees and what it returns is "
+        "awaited, as with `lambda: fetch(url)` or functools.partial(fetch, url)"
+    )
 
 
 def _is_asyncio_future(item: object) -> bool:

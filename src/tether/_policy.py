@@ -11,18 +11,19 @@ from __future__ import annotations
 import enum
 import logging
 import sys
+from collections import Counter
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from ._calls import describe, is_async_callable
 from ._handle import FAILED, REPORTED, UNSEEN, Handle
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
 
-__all__ = ["ErrorPolicy", "Mode", "OnError", "logger"]
+__all__ = ["ErrorPolicy", "Mode", "OnError", "grouped", "logger", "suspended_at"]
 
 logger = logging.getLogger("tether")
 
@@ -171,15 +172,46 @@ class ErrorPolicy:
 
     # -- shutdown ---------------------------------------------------------------------
 
+    def _extra(self, task: str | None = None) -> dict[str, object]:
+        return {"tether_registry": self._registry, "tether_task": task}
+
+    def drain_started(self, handles: list[Handle[Any]], timeout: float | None) -> None:
+        """One INFO record as draining starts with tasks still running."""
+        if handles and logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "TaskRegistry %r is draining %d task(s) (%s), %s",
+                self._registry,
+                len(handles),
+                grouped(h._name for h in handles),
+                "without a deadline"
+                if timeout is None
+                else f"for at most {timeout:g} s before it cancels them",
+                extra=self._extra(),
+            )
+
+    def still_waiting(
+        self, phase: str, waited: float, handles: list[tuple[Handle[Any], str]]
+    ) -> None:
+        """The WARNING repeated while a drain or a cancellation takes long."""
+        logger.warning(
+            "TaskRegistry %r has been %s for %.0f s; still running: %s",
+            self._registry,
+            phase,
+            waited,
+            "; ".join(f"{h._name} (suspended at {where})" for h, where in handles),
+            extra=self._extra(),
+        )
+
     def cancelled_at_shutdown(
         self, running: list[Handle[Any]], queued: list[Handle[Any]]
     ) -> None:
         """Record the tasks that shutdown cancels, for the WARNING at the end (and
         one DEBUG record each, when DEBUG is on)."""
         self._shutdown_count += len(running) + len(queued)
-        room = _SHUTDOWN_NAMES - len(self._shutdown_names)
-        if room > 0:
-            self._shutdown_names += [h._name for h in (running + queued)[:room]]
+        self._shutdown_names += [
+            h._name if h._spawned_at is None else f"{h._name} ({h._spawned_at})"
+            for h in running + queued
+        ]
         if logger.isEnabledFor(logging.DEBUG):
             for handle in running + queued:
                 logger.debug(
@@ -187,28 +219,19 @@ class ErrorPolicy:
                     self._registry,
                     handle._name,
                     handle._status.name,
-                    extra={
-                        "tether_registry": self._registry,
-                        "tether_task": handle._name,
-                    },
+                    extra=self._extra(handle._name),
                 )
 
     def log_shutdown(self) -> None:
-        """One WARNING naming what shutdown cancelled, if anything."""
+        """One WARNING naming what shutdown cancelled, if anything, grouped."""
         count = self._shutdown_count
         if count:
-            more = (
-                f" and {count - _SHUTDOWN_NAMES} more"
-                if count > _SHUTDOWN_NAMES
-                else ""
-            )
             logger.warning(
-                "TaskRegistry %r cancelled %d task(s) at shutdown: %s%s",
+                "TaskRegistry %r cancelled %d task(s) at shutdown: %s",
                 self._registry,
                 count,
-                ", ".join(self._shutdown_names),
-                more,
-                extra={"tether_registry": self._registry, "tether_task": None},
+                grouped(self._shutdown_names, most=_SHUTDOWN_NAMES),
+                extra=self._extra(),
             )
 
     def outcome(
@@ -236,3 +259,26 @@ class ErrorPolicy:
         if exc is original:
             return False
         raise exc
+
+
+def grouped(names: Iterable[str], most: int = _SHUTDOWN_NAMES) -> str:
+    """``"send_email x8, flush"``: names with their counts, most common first, at
+    most ``most`` of them."""
+    counts = Counter(names)
+    shown = [name if n == 1 else f"{name} x{n}" for name, n in counts.most_common(most)]
+    rest = len(counts) - len(shown)
+    return ", ".join(shown) + (f" and {rest} more" if rest > 0 else "")
+
+
+def suspended_at(coro: object) -> str:
+    """Where a coroutine is suspended: the innermost frame of its await chain, as
+    ``"function (file:line)"``; ``"not started"`` before its first step."""
+    where = "not started"
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            code = frame.f_code
+            name = getattr(code, "co_qualname", code.co_name)  # 3.10: no qualname
+            where = f"{name} ({code.co_filename}:{frame.f_lineno})"
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return where

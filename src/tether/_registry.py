@@ -15,6 +15,8 @@ unfinished task.
 from __future__ import annotations
 
 import enum
+import warnings
+import weakref
 from contextvars import Context, Token, copy_context
 from dataclasses import dataclass
 from threading import get_ident
@@ -30,6 +32,7 @@ from ._calls import (
     close_if_coroutine,
     coroutine_from,
     name_of,
+    refuse_keywords,
     spawn_site,
 )
 from ._checks import check_count, check_seconds
@@ -46,7 +49,7 @@ from ._handle import (
     Handle,
 )
 from ._loop import current_backend
-from ._policy import ErrorPolicy, Mode, OnError
+from ._policy import ErrorPolicy, Mode, OnError, grouped, suspended_at
 from ._slots import Slots
 
 if TYPE_CHECKING:
@@ -62,6 +65,9 @@ R = TypeVar("R")
 PosArgsT = TypeVarTuple("PosArgsT")
 
 _new_handle = object.__new__
+
+#: While a drain or a cancellation waits, a WARNING this often (seconds).
+_STILL_WAITING_EVERY = 5.0
 
 
 class RegistryState(enum.Enum):
@@ -137,14 +143,25 @@ class TaskRegistry:
         shutdown_timeout: seconds the registry waits for its tasks once the body
             has ended normally, before it cancels them (``None``: no limit).
         debug: record in each handle where it was spawned (``handle.spawned_at``).
+        ambient: entering the block binds the registry as the ambient one, and its
+            tasks see it as theirs (``tether.spawn`` in a task spawns into the
+            registry that owns the task). ``False`` makes a private registry for
+            library code: it binds nothing, and its tasks keep the ambient
+            registry of the code that spawned them.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       ``ambient``; :meth:`open` and :meth:`aclose`; ``daemon=`` on every spawn.
     """
 
     __slots__ = (
+        "__weakref__",
+        "_ambient",
         "_backend",
         "_body_scope",
         "_cancelled",
+        "_closed_event",
+        "_daemons",
         "_debug",
         "_failed",
         "_idle_event",
@@ -155,6 +172,7 @@ class TaskRegistry:
         "_policy",
         "_shutdown_timeout",
         "_slots",
+        "_spare",
         "_spawned",
         "_start",
         "_state",
@@ -165,7 +183,7 @@ class TaskRegistry:
 
     _backend: Backend
     _body_scope: anyio.CancelScope | None
-    _token: Token[object]
+    _token: Token[object] | None
     _lineage_token: Token[tuple[object, ...]]
     _start: Callable[..., object]  # the backend's start(), looked up once
     _new_scope: Callable[[], Scope]
@@ -179,6 +197,7 @@ class TaskRegistry:
         max_pending: int | None = None,
         shutdown_timeout: float | None = None,
         debug: bool = False,
+        ambient: bool = True,
     ) -> None:
         self._policy = ErrorPolicy(on_error, name)
         if limit is not None:
@@ -205,6 +224,13 @@ class TaskRegistry:
         self._name = name
         self._shutdown_timeout = shutdown_timeout
         self._debug = debug
+        self._ambient = ambient
+        self._token = None
+        self._closed_event: Event | None = None
+        # The task that called aclose(), when it is one of ours: spared.
+        self._spare: Handle[Any] | None = None
+        # Tasks spawned with daemon=True that have not ended.
+        self._daemons: set[Handle[Any]] = set()
         self._slots = None if limit is None else Slots(limit, max_pending)
         self._state = NEW
         self._thread = 0
@@ -225,6 +251,7 @@ class TaskRegistry:
         *args: Unpack[PosArgsT],
         name: str | None = None,
         context: Context | None = None,
+        daemon: bool = False,
     ) -> Handle[T]: ...
     @overload
     def spawn(
@@ -234,6 +261,7 @@ class TaskRegistry:
         *,
         name: str | None = None,
         context: Context | None = None,
+        daemon: bool = False,
     ) -> Handle[T]: ...
     def spawn(
         self,
@@ -242,6 +270,8 @@ class TaskRegistry:
         *args: object,  # not Any: mypy 2.4 then rejects the overloads
         name: str | None = None,
         context: Context | None = None,
+        daemon: bool = False,
+        **kwargs: object,  # only to refuse them with a lesson
     ) -> Handle[Any]:
         """Start a task now and return its handle. Sync; never blocks.
 
@@ -258,14 +288,22 @@ class TaskRegistry:
             *args: positional arguments for ``fn``.
             name: the task's name; default ``fn.__qualname__``.
             context: run the task in a copy of this context instead.
+            daemon: a daemon task (a heartbeat, a consumer loop, a delayed
+                cleanup) is cancelled as soon as closing begins instead of being
+                drained, and is not named in the shutdown WARNING; the registry
+                still waits for its cleanup.
 
         Raises:
-            TypeError: ``fn`` is not an async function or coroutine object, or the
-                arguments do not fit it. A coroutine object given is closed.
+            TypeError: ``fn`` is not an async function or coroutine object, the
+                arguments do not fit it, or keyword arguments were given (they go
+                through :func:`functools.partial`). A coroutine object given is
+                closed.
             RegistryClosed: the registry is not open (see its lifecycle).
             RegistryFull: every slot is busy and the queue is at ``max_pending``.
             RuntimeError: called from a thread other than the event loop's.
         """
+        if kwargs:
+            refuse_keywords(fn, kwargs, "spawn")
         if self._state is not OPEN:
             self._check_may_spawn(fn)
         if get_ident() != self._thread:
@@ -300,7 +338,14 @@ class TaskRegistry:
         else:
             self._launch(handle, coro, None if context is None else context.copy())
         self._spawned += 1  # counted only once the task is surely there
+        if daemon:
+            self._add_daemon(handle)
         return handle
+
+    def _add_daemon(self, handle: Handle[Any]) -> None:
+        self._daemons.add(handle)
+        if self._state is not OPEN:  # closing has begun: not waited for
+            self._cancel_one(handle)
 
     def _launch(
         self,
@@ -347,6 +392,8 @@ class TaskRegistry:
             return
         if self not in lineage.get():
             lineage.set((*lineage.get(), self))
+        if self._ambient and ambient.get() is not self:
+            ambient.set(self)  # a task's tether.spawn goes to its own registry
         scope = handle._scope = self._new_scope()
         # Entered and left by hand: a `with` keeps a bound __exit__ alive for as
         # long as the task runs, which every parked task pays for in memory.
@@ -414,8 +461,14 @@ class TaskRegistry:
         handle._scope = None
         if handle._event is not None:
             handle._event.set()
+        if self._daemons:
+            self._daemons.discard(handle)
         slots = self._slots
-        if (slots is not None and slots.waiting()) or not self._live:
+        if (
+            (slots is not None and slots.waiting())
+            or not self._live
+            or self._spare is not None
+        ):
             self._slot_freed()
 
     def _slot_freed(self) -> None:
@@ -441,7 +494,8 @@ class TaskRegistry:
 
     def _is_idle(self) -> bool:
         slots = self._slots
-        return not self._live and (
+        live = self._live
+        return (not live or (len(live) == 1 and self._spare in live)) and (
             slots is None or (slots.queued == 0 and slots.reserved == 0)
         )
 
@@ -455,6 +509,9 @@ class TaskRegistry:
                 "event loop's thread. From another thread, use "
                 "anyio.from_thread.run_sync(handle.cancel)"
             )
+        self._cancel_one(handle)
+
+    def _cancel_one(self, handle: Handle[Any]) -> None:
         if handle._status is QUEUED:
             assert self._slots is not None  # only a registry with a limit queues
             self._slots.dropped()
@@ -477,6 +534,7 @@ class TaskRegistry:
         handle._status = CANCELLED
         handle._value = None
         self._cancelled += 1
+        self._daemons.discard(handle)
         coro.close()
         if handle._event is not None:
             handle._event.set()
@@ -508,14 +566,20 @@ class TaskRegistry:
         self._cancel_everything(closing=False)
 
     def _cancel_everything(self, *, closing: bool) -> None:
-        running = [h for h in self._live if h._status is RUNNING]
+        running = [
+            h for h in self._live if h._status is RUNNING and h is not self._spare
+        ]
         queued, wake = (
             ([], [])
             if self._slots is None
             else self._slots.take_queued(closing=closing)
         )
-        if closing:
-            self._policy.cancelled_at_shutdown(running, queued)
+        if closing:  # daemons are cancelled at shutdown by design: not news
+            daemons = self._daemons
+            self._policy.cancelled_at_shutdown(
+                [h for h in running if h not in daemons],
+                [h for h in queued if h not in daemons],
+            )
         scopes: list[Scope] = []
         for handle in running:
             handle._status = CANCELLING
@@ -543,6 +607,7 @@ class TaskRegistry:
         *args: Unpack[PosArgsT],
         name: str | None = None,
         context: Context | None = None,
+        daemon: bool = False,
     ) -> Handle[T]: ...
     @overload
     async def spawn_when_free(
@@ -552,6 +617,7 @@ class TaskRegistry:
         *,
         name: str | None = None,
         context: Context | None = None,
+        daemon: bool = False,
     ) -> Handle[T]: ...
     async def spawn_when_free(
         self,
@@ -560,6 +626,8 @@ class TaskRegistry:
         *args: object,  # not Any: mypy 2.4 then rejects the overloads
         name: str | None = None,
         context: Context | None = None,
+        daemon: bool = False,
+        **kwargs: object,  # only to refuse them with a lesson
     ) -> Handle[Any]:
         """Wait until a slot is free, then spawn; the backpressure form of ``spawn``.
 
@@ -569,11 +637,15 @@ class TaskRegistry:
         If the caller is cancelled while waiting, nothing is spawned and the
         coroutine is closed.
 
+        ``daemon`` is as for :meth:`spawn`.
+
         Raises:
             TypeError: as :meth:`spawn`.
             RegistryClosed: the registry does not take work, now or when the slot
                 comes.
         """
+        if kwargs:
+            refuse_keywords(fn, kwargs, "spawn_when_free")
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
@@ -586,7 +658,7 @@ class TaskRegistry:
             name = name_of(fn)
         slots = self._slots
         if slots is None or slots.free(len(self._live)):
-            handle = self.spawn(coro, name=name, context=context)
+            handle = self.spawn(coro, name=name, context=context, daemon=daemon)
             await anyio.lowlevel.cancel_shielded_checkpoint()
             return handle
         waiter = slots.wait_for_slot(self._backend.new_event())
@@ -609,7 +681,7 @@ class TaskRegistry:
             except RegistryClosed:
                 self._slot_freed()
                 raise
-        return self.spawn(coro, name=name, context=context)
+        return self.spawn(coro, name=name, context=context, daemon=daemon)
 
     @overload
     def spawn_threadsafe(
@@ -618,10 +690,16 @@ class TaskRegistry:
         /,
         *args: Unpack[PosArgsT],
         name: str | None = None,
+        daemon: bool = False,
     ) -> concurrent.futures.Future[Handle[T]]: ...
     @overload
     def spawn_threadsafe(
-        self, coro: Coroutine[Any, Any, T], /, *, name: str | None = None
+        self,
+        coro: Coroutine[Any, Any, T],
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
     ) -> concurrent.futures.Future[Handle[T]]: ...
     def spawn_threadsafe(
         self,
@@ -629,6 +707,8 @@ class TaskRegistry:
         /,
         *args: object,
         name: str | None = None,
+        daemon: bool = False,
+        **kwargs: object,  # only to refuse them with a lesson
     ) -> concurrent.futures.Future[Handle[Any]]:
         """Spawn from another thread; return a future of the handle. Never blocks.
 
@@ -646,6 +726,8 @@ class TaskRegistry:
                 or the event loop is closed.
             RegistryClosed: the registry was never entered, or has closed.
         """
+        if kwargs:
+            refuse_keywords(fn, kwargs, "spawn_threadsafe")
         if get_ident() == self._thread:
             close_if_coroutine(fn)
             raise RuntimeError(
@@ -725,31 +807,51 @@ class TaskRegistry:
             f"running={len(self._live)} queued={len(self) - len(self._live)}{limit}>"
         )
 
-    # -- entering and closing ---------------------------------------------------------
+    # -- opening and closing -----------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
-        """Open the registry and bind it as the ambient registry for the body.
+    async def open(self) -> None:
+        """Open the registry without a block: for objects whose start and close are
+        separate methods (``start()`` / ``close()``).
 
-        Not a checkpoint. Raises :exc:`~tether.RegistryClosed` if the registry was
-        entered before (registries are single-use).
+        Not a checkpoint; binds nothing (use :meth:`bind`). Close it with
+        :meth:`aclose`, from any task of the same event loop.
+
+        Raises:
+            RegistryClosed: the registry was opened before (registries are
+                single-use).
+
+        .. versionadded:: 0.2
         """
         if self._state is not NEW:
             self._raise_closed(
                 f"{self._state.name} and was entered again: a TaskRegistry is "
-                "single-use, make a new one"
+                "single-use (entered or opened once), make a new one"
             )
         backend = self._backend = current_backend()
         self._thread = backend.thread
         self._start = backend.start
         self._new_scope = backend.new_scope
+        self._state = OPEN
+        # A registry still open when its event loop is gone warns, as an unclosed
+        # file does; the finalizer holds the registry only weakly.
+        weakref.finalize(backend.anchor, _left_open, weakref.ref(self))
+
+    async def __aenter__(self) -> Self:
+        """Open the registry; unless it was made with ``ambient=False``, bind it as
+        the ambient registry for the body.
+
+        Not a checkpoint. Raises :exc:`~tether.RegistryClosed` if the registry was
+        opened before (registries are single-use).
+        """
+        await self.open()
         # The body runs in this scope, so that a failure in raise mode can cancel it.
         body_scope = self._body_scope = anyio.CancelScope()
         body_scope.__enter__()
-        self._token = ambient.set(self)
+        if self._ambient:
+            self._token = ambient.set(self)
         # The body's context, and so every task spawned from it and their
         # descendants, counts as this registry's own work while it drains.
         self._lineage_token = lineage.set((*lineage.get(), self))
-        self._state = OPEN
         return self
 
     async def __aexit__(
@@ -761,7 +863,9 @@ class TaskRegistry:
         """Close the registry: wait for the tasks (drain), cancel what is left, and
         raise as ``on_error`` says. Blocks until every task has ended."""
         original = exc
-        ambient.reset(self._token)
+        if self._token is not None:
+            ambient.reset(self._token)
+            self._token = None
         lineage.reset(self._lineage_token)
         body_scope = self._body_scope
         assert body_scope is not None
@@ -777,6 +881,44 @@ class TaskRegistry:
             and isinstance(exc, Exception)
         ):
             self._policy.add_failure(exc)
+        return await self._close(exc, original)
+
+    async def aclose(self) -> None:
+        """Close the registry: drain, cancel what is left, and raise as ``on_error``
+        says (the ``ExceptionGroup`` of raise mode, or a ``KeyboardInterrupt`` a task
+        raised). The same shutdown as leaving ``async with``, from any task.
+
+        A checkpoint; blocks until every task has ended. Called from one of the
+        registry's own tasks (a "terminate" handler), it waits for every task but
+        its caller, which goes on running until it returns. Idempotent: a second
+        call while the registry drains cancels what is left at once (a second
+        Ctrl+C) and waits for the close; on a closed registry it returns at once.
+
+        .. versionadded:: 0.2
+        """
+        state = self._state
+        if state is NEW:
+            self._state = CLOSED  # nothing was ever opened
+            return
+        if self._closed_event is not None:  # a close is under way, or done
+            if state is not CLOSED:
+                self._begin_cancelling()
+                with anyio.CancelScope(shield=True):
+                    await self._closed_event.wait()
+            await anyio.lowlevel.checkpoint()
+            return
+        await self._close(None, None)
+
+    async def _close(
+        self, exc: BaseException | None, original: BaseException | None
+    ) -> bool:
+        """The shutdown shared by ``__aexit__`` and ``aclose()``."""
+        if self._closed_event is not None:  # aclose() from another task came first
+            with anyio.CancelScope(shield=True):
+                await self._closed_event.wait()
+            return self._policy.outcome(exc, original, self._backend.cancelled_exc)
+        self._closed_event = self._backend.new_event()
+        self._spare = self._own_handle()
         host_cancelled = False
         if exc is None and self._state is OPEN:
             if anyio.current_effective_deadline() <= anyio.current_time():
@@ -786,25 +928,62 @@ class TaskRegistry:
                 host_cancelled = True
             else:
                 self._state = DRAINING
+                self._cancel_daemons()
+                self._policy.drain_started(self._waited_for(), self._shutdown_timeout)
                 try:
                     await self._drain()
                 except BaseException as cancelled:  # the host, while draining
                     exc = cancelled
         self._begin_cancelling()
         with anyio.CancelScope(shield=True):
-            await self._wait_until_idle()
+            await self._wait_logging("cancelling its tasks")
         self._state = CLOSED
+        self._spare = None
         self._policy.log_shutdown()
+        self._closed_event.set()
         if host_cancelled and self._policy.base_exc is None:
             await anyio.lowlevel.checkpoint()  # raises the host's cancellation
         return self._policy.outcome(exc, original, self._backend.cancelled_exc)
 
+    def _own_handle(self) -> Handle[Any] | None:
+        """The handle of the running task, if it is one of ours."""
+        current = self._backend.current_task()
+        for handle, task in self._live.items():
+            if task is current:
+                return handle
+        return None
+
+    def _waited_for(self) -> list[Handle[Any]]:
+        """What a drain waits for: every live task but the closer and daemons."""
+        live = [
+            *self._live,
+            *(() if self._slots is None else self._slots.queued_handles()),
+        ]
+        return [h for h in live if h is not self._spare and h not in self._daemons]
+
     async def _drain(self) -> None:
         if self._shutdown_timeout is None:
-            await self._wait_until_idle()
+            await self._wait_logging("draining")
         else:
             with anyio.move_on_after(self._shutdown_timeout):
+                await self._wait_logging("draining")
+
+    async def _wait_logging(self, phase: str) -> None:
+        """Wait until idle; every few seconds, a WARNING of what still runs."""
+        started = anyio.current_time()
+        while not self._is_idle():
+            with anyio.move_on_after(_STILL_WAITING_EVERY):
                 await self._wait_until_idle()
+            if not self._is_idle():
+                self._policy.still_waiting(
+                    phase,
+                    anyio.current_time() - started,
+                    [
+                        (h, suspended_at(self._backend.coroutine_of(task)))
+                        for h, task in self._live.items()
+                        if h is not self._spare
+                    ],
+                )
 
     def _begin_cancelling(self) -> None:
         if self._state is CLOSING or self._state is CLOSED:
@@ -813,6 +992,35 @@ class TaskRegistry:
         self._cancel_everything(closing=True)
         if self._body_scope is not None:
             self._body_scope.cancel()
+
+    def _cancel_daemons(self) -> None:
+        """Closing has begun: daemon tasks are cancelled, not waited for."""
+        for handle in list(self._daemons):
+            self._cancel_one(handle)
+
+    def __del__(self) -> None:
+        state = getattr(self, "_state", None)  # None: __init__ refused its arguments
+        if state is OPEN or state is DRAINING:
+            _warn_open(self, "was garbage-collected while still open")
+
+
+def _left_open(ref: weakref.ReferenceType[TaskRegistry]) -> None:
+    registry = ref()
+    if registry is not None and (
+        registry._state is OPEN or registry._state is DRAINING
+    ):
+        _warn_open(registry, "was still open when its event loop ended")
+
+
+def _warn_open(registry: TaskRegistry, what: str) -> None:
+    live = grouped(h._name for h in registry._live)
+    warnings.warn(
+        f"TaskRegistry {registry._name!r} {what}"
+        + (f", with tasks {live}" if live else "")
+        + ": close it with `await registry.aclose()`, or use `async with`",
+        ResourceWarning,
+        stacklevel=2,
+    )
 
 
 class _Binding(Generic[R]):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from typing_extensions import TypeVarTuple, Unpack
 
-from ._calls import close_if_coroutine
+from ._calls import close_if_coroutine, refuse_keywords
 from ._context import ambient
 from ._exceptions import NoRegistry
 from ._registry import TaskRegistry
@@ -64,10 +64,24 @@ def spawn(
     /,
     *args: Unpack[PosArgsT],
     name: str | None = None,
+    daemon: bool = False,
 ) -> Handle[T]: ...
 @overload
-def spawn(coro: Coroutine[Any, Any, T], /, *, name: str | None = None) -> Handle[T]: ...
-def spawn(fn: Any, /, *args: object, name: str | None = None) -> Handle[Any]:
+def spawn(
+    coro: Coroutine[Any, Any, T],
+    /,
+    *,
+    name: str | None = None,
+    daemon: bool = False,
+) -> Handle[T]: ...
+def spawn(
+    fn: Any,
+    /,
+    *args: object,
+    name: str | None = None,
+    daemon: bool = False,
+    **kwargs: object,  # only to refuse them with a lesson
+) -> Handle[Any]:
     """Spawn a task into the registry bound in the current context.
 
     The same as :meth:`TaskRegistry.spawn <tether.TaskRegistry.spawn>` on
@@ -88,4 +102,6 @@ def spawn(fn: Any, /, *args: object, name: str | None = None) -> Handle[Any]:
     if not isinstance(registry, TaskRegistry):  # None: only registries are bound
         close_if_coroutine(fn)  # a coroutine given to us must not leak a warning
         raise NoRegistry(_NO_REGISTRY.format(what="spawn"))
-    return registry.spawn(fn, *args, name=name)
+    if kwargs:
+        refuse_keywords(fn, kwargs, "spawn")
+    return registry.spawn(fn, *args, name=name, daemon=daemon)

@@ -31,6 +31,7 @@ class TrioBackend:
     """trio's primitives, used directly: they are already what tether needs."""
 
     __slots__ = (
+        "anchor",
         "call_soon_threadsafe",
         "cancelled_exc",
         "new_event",
@@ -43,7 +44,8 @@ class TrioBackend:
         self.thread = get_ident()
         self.new_scope = trio.CancelScope
         self.new_event = trio.Event
-        self.call_soon_threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
+        token = self.anchor = trio.lowlevel.current_trio_token()
+        self.call_soon_threadsafe = token.run_sync_soon
 
     def start(
         self,
@@ -52,12 +54,19 @@ class TrioBackend:
         *args: Unpack[PosArgsT],
         name: str,
         context: Context | None = None,
-    ) -> None:
+    ) -> trio.lowlevel.Task:
         # A system task starts in trio's system context unless given one: pass the
         # spawner's, as nursery.start_soon would.
-        trio.lowlevel.spawn_system_task(
+        return trio.lowlevel.spawn_system_task(
             fn, *args, name=name, context=copy_context() if context is None else context
         )
+
+    def current_task(self) -> object:
+        return trio.lowlevel.current_task()
+
+    def coroutine_of(self, task: object) -> object:
+        assert isinstance(task, trio.lowlevel.Task)
+        return task.coro
 
     def cancel_soon(self, scopes: list[Scope], wake: list[Event] | None = None) -> None:
         for scope in scopes:  # trio's cancel() is cheap from anywhere
