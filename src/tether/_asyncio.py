@@ -38,7 +38,6 @@ class AsyncioBackend:
         "_create",
         "_factory",
         "_loop",
-        "anchor",
         "call_soon_threadsafe",
         "cancelled_exc",
         "new_event",
@@ -47,7 +46,7 @@ class AsyncioBackend:
     )
 
     def __init__(self) -> None:
-        loop = self._loop = self.anchor = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self.cancelled_exc = asyncio.CancelledError
         self.thread = get_ident()
         self.new_scope = type(anyio.CancelScope())

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import enum
 import warnings
-import weakref
 from contextvars import Context, Token, copy_context
 from dataclasses import dataclass
 from threading import get_ident
@@ -750,7 +749,9 @@ class TaskRegistry:
             try:
                 # In the thread's context, so the draining check sees its lineage
                 # whatever context the loop runs its callbacks in.
-                handle = context.run(self.spawn, coro, name=task_name, context=context)
+                handle = context.run(
+                    self.spawn, coro, name=task_name, context=context, daemon=daemon
+                )
             except Exception as exc:
                 future.set_exception(exc)
             else:
@@ -832,9 +833,6 @@ class TaskRegistry:
         self._start = backend.start
         self._new_scope = backend.new_scope
         self._state = OPEN
-        # A registry still open when its event loop is gone warns, as an unclosed
-        # file does; the finalizer holds the registry only weakly.
-        weakref.finalize(backend.anchor, _left_open, weakref.ref(self))
 
     async def __aenter__(self) -> Self:
         """Open the registry; unless it was made with ``ambient=False``, bind it as
@@ -1002,14 +1000,6 @@ class TaskRegistry:
         state = getattr(self, "_state", None)  # None: __init__ refused its arguments
         if state is OPEN or state is DRAINING:
             _warn_open(self, "was garbage-collected while still open")
-
-
-def _left_open(ref: weakref.ReferenceType[TaskRegistry]) -> None:
-    registry = ref()
-    if registry is not None and (
-        registry._state is OPEN or registry._state is DRAINING
-    ):
-        _warn_open(registry, "was still open when its event loop ended")
 
 
 def _warn_open(registry: TaskRegistry, what: str) -> None:

@@ -31,7 +31,6 @@ class TrioBackend:
     """trio's primitives, used directly: they are already what tether needs."""
 
     __slots__ = (
-        "anchor",
         "call_soon_threadsafe",
         "cancelled_exc",
         "new_event",
@@ -44,8 +43,7 @@ class TrioBackend:
         self.thread = get_ident()
         self.new_scope = trio.CancelScope
         self.new_event = trio.Event
-        token = self.anchor = trio.lowlevel.current_trio_token()
-        self.call_soon_threadsafe = token.run_sync_soon
+        self.call_soon_threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
 
     def start(
         self,

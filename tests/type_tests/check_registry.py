@@ -65,6 +65,18 @@ async def positives(tasks: TaskRegistry) -> None:
         assert_type(bound, TaskRegistry)
     async with TaskRegistry(on_error=lambda handle, exc: None) as entered:
         assert_type(entered, TaskRegistry)
+    # 0.2: a lifetime beyond one block, private registries, daemon tasks.
+    private = TaskRegistry(name="library", ambient=False)
+    assert_type(await private.open(), None)
+    assert_type(await private.aclose(), None)
+    assert_type(tasks.spawn(fetch, "u", 3, daemon=True), Handle[bytes])
+    assert_type(tasks.spawn(fetch("u", 3), daemon=True), Handle[bytes])
+    assert_type(tether.spawn(fetch, "u", 3, daemon=True), Handle[bytes])
+    assert_type(await tasks.spawn_when_free(fetch, "u", 3, daemon=True), Handle[bytes])
+    assert_type(
+        tasks.spawn_threadsafe(fetch, "u", 3, daemon=True),
+        concurrent.futures.Future[Handle[bytes]],
+    )
 
 
 async def negatives(tasks: TaskRegistry) -> None:
@@ -89,3 +101,7 @@ async def negatives(tasks: TaskRegistry) -> None:
     tasks.spawn(one, "u", name=1)  # type: ignore[call-overload]
     TaskRegistry(on_error="ignore")  # type: ignore[arg-type]
     TaskRegistry(limit="3")  # type: ignore[arg-type]
+    TaskRegistry(ambient="no")  # type: ignore[arg-type]
+    tasks.spawn(fetch, "u", 3, daemon="yes")  # type: ignore[call-arg]
+    # Keyword arguments for the function go through functools.partial.
+    tasks.spawn(fetch, "u", retries=3)  # type: ignore[call-overload]

@@ -1,0 +1,397 @@
+"""A registry that fits real programs: open()/aclose() across tasks, private
+registries, daemon tasks, what closing logs, and the teaching errors newcomers hit."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+from typing import Any, NoReturn
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+import tether
+from helpers import closed, park
+from tether import RegistryClosed, RegistryState, Status, TaskRegistry
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import ExceptionGroup
+
+pytestmark = pytest.mark.anyio
+
+
+def state_of(registry: TaskRegistry) -> RegistryState:
+    """Read the state afresh (type checkers keep a narrowed attribute)."""
+    return registry.state
+
+
+def records(
+    caplog: pytest.LogCaptureFixture, level: int = logging.INFO
+) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "tether" and r.levelno >= level]
+
+
+# -- a client object: start() opens, close() closes, from any task -------------------
+
+
+class Client:
+    """A client in the shape of discord.py's: start() and close() are separate
+    methods, and a "terminate" event handled in one of its own tasks closes it."""
+
+    def __init__(self) -> None:
+        self.tasks = TaskRegistry(name="client", shutdown_timeout=5)
+        self.received: list[str] = []
+        self.stopped = anyio.Event()
+
+    async def start(self) -> None:
+        await self.tasks.open()
+
+    def dispatch(self, event: str) -> tether.Handle[None]:
+        return self.tasks.spawn(self._handle, event, name=f"on_{event}")
+
+    async def _handle(self, event: str) -> None:
+        await anyio.lowlevel.checkpoint()
+        self.received.append(event)
+        if event == "terminate":
+            await self.close()  # from one of the registry's own tasks
+            self.stopped.set()
+
+    async def close(self) -> None:
+        await self.tasks.aclose()
+
+
+async def test_a_client_closes_itself_from_one_of_its_own_tasks() -> None:
+    client = Client()
+    await client.start()
+    release = anyio.Event()
+    slow = client.tasks.spawn(park, release, name="slow")
+    client.dispatch("message")
+    terminate = client.dispatch("terminate")
+    await anyio.wait_all_tasks_blocked()
+    # The terminate handler waits for every task but itself: `slow` still runs.
+    assert state_of(client.tasks) is RegistryState.DRAINING
+    assert not terminate.done()
+    release.set()
+    await client.stopped.wait()
+    assert state_of(client.tasks) is RegistryState.CLOSED
+    assert await slow == "released"
+    await terminate
+    assert sorted(client.received) == ["message", "terminate"]
+    await client.close()  # once more, from outside: it is closed, returns at once
+
+
+async def test_open_in_one_task_and_aclose_in_another() -> None:
+    registry = TaskRegistry(name="service")
+    release = anyio.Event()
+    handles: list[tether.Handle[str]] = []
+
+    async def starts() -> None:
+        await registry.open()
+        handles.append(registry.spawn(park, release))
+
+    async def stops() -> None:
+        release.set()
+        await registry.aclose()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(starts)
+    async with anyio.create_task_group() as group:
+        group.start_soon(stops)
+    assert registry.state is RegistryState.CLOSED
+    assert await handles[0] == "released"
+
+
+async def test_open_binds_nothing() -> None:
+    registry = TaskRegistry()
+    await registry.open()
+    try:
+        with pytest.raises(tether.NoRegistry):
+            tether.current_registry()
+        with registry.bind():
+            assert tether.current_registry() is registry
+    finally:
+        await registry.aclose()
+
+
+async def test_a_second_aclose_during_a_slow_drain_cancels_at_once() -> None:
+    registry = TaskRegistry(name="server")  # no shutdown_timeout: drains forever
+    await registry.open()
+    handle = registry.spawn(park, anyio.Event())
+    async with anyio.create_task_group() as group:
+        group.start_soon(registry.aclose)  # the first Ctrl+C: drain
+        await anyio.wait_all_tasks_blocked()
+        assert state_of(registry) is RegistryState.DRAINING
+        await registry.aclose()  # the second: cancel, and wait for the close
+        assert state_of(registry) is RegistryState.CLOSED
+    assert handle.status is Status.CANCELLED
+
+
+async def test_aclose_raises_what_the_block_would() -> None:
+    async def fails() -> NoReturn:
+        await anyio.lowlevel.checkpoint()
+        raise ValueError("boom")
+
+    registry = TaskRegistry(on_error="raise")
+    await registry.open()
+    registry.spawn(fails)
+    with pytest.raises(ExceptionGroup) as info:
+        await registry.aclose()
+    assert [str(e) for e in info.value.exceptions] == ["boom"]
+    with pytest.raises(RegistryClosed, match="CLOSED"):
+        registry.spawn(fails)
+
+
+async def test_a_registry_is_opened_once() -> None:
+    registry = TaskRegistry(name="app")
+    await registry.open()
+    with pytest.raises(RegistryClosed, match="'app' is OPEN and was entered again"):
+        await registry.open()
+    await registry.aclose()
+
+
+async def test_aclose_of_a_registry_never_opened_closes_it() -> None:
+    registry = TaskRegistry()
+    await registry.aclose()
+    assert registry.state is RegistryState.CLOSED
+    with pytest.raises(RegistryClosed, match="CLOSED"):
+        await registry.open()
+
+
+async def test_a_registry_collected_while_open_warns() -> None:
+    async def open_and_forget() -> None:
+        registry = TaskRegistry(name="forgotten")
+        await registry.open()
+
+    with pytest.warns(ResourceWarning, match="'forgotten' was garbage-collected"):
+        await open_and_forget()
+    gc.collect()
+
+
+# -- ambient or private ---------------------------------------------------------------
+
+
+async def test_a_private_registry_binds_nothing_and_its_tasks_keep_the_apps() -> None:
+    seen: list[TaskRegistry] = []
+
+    async def handler() -> None:
+        seen.append(tether.current_registry())
+        tether.spawn(anyio.lowlevel.checkpoint)  # goes to the app's registry
+
+    library = TaskRegistry(name="library", ambient=False)
+    async with TaskRegistry(name="app") as app:
+        async with library:
+            assert tether.current_registry() is app  # the library leaked nothing
+            await library.spawn(handler)
+        await app.wait_idle()
+    assert seen == [app]
+    assert app.statistics().spawned == 1
+    assert library.statistics().spawned == 1
+
+
+async def test_a_task_sees_the_registry_that_owns_it_as_ambient() -> None:
+    seen: list[str] = []
+
+    async def job() -> None:
+        seen.append(tether.current_registry().name)
+
+    async with TaskRegistry(name="outer"):
+        owner = TaskRegistry(name="owner")
+        await owner.open()
+        await owner.spawn(job)  # spawned from a context where "outer" is bound
+        await owner.aclose()
+    other = TaskRegistry(name="other", ambient=True)
+    await other.open()
+    await other.spawn(job)  # spawned from a context where nothing is bound
+    await other.aclose()
+    assert seen == ["owner", "other"]
+
+
+# -- daemon tasks ---------------------------------------------------------------------
+
+
+async def test_a_daemon_is_cancelled_as_soon_as_closing_begins(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    order: list[str] = []
+
+    async def consumer() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            order.append("consumer cancelled")
+
+    async def send_email(daemon: tether.Handle[None]) -> None:
+        await daemon.wait()  # runs on until the daemon is gone
+        order.append("email sent")
+
+    async with TaskRegistry(name="app") as tasks:
+        daemon = tasks.spawn(consumer, daemon=True)
+        email = tasks.spawn(send_email, daemon)
+        await anyio.wait_all_tasks_blocked()
+        assert order == []
+    assert order == ["consumer cancelled", "email sent"]
+    assert [h.status for h in tasks] == []  # nothing left behind
+    assert daemon.status is Status.CANCELLED  # pyright: ignore[reportPossiblyUnboundVariable]
+    assert email.status is Status.FINISHED  # pyright: ignore[reportPossiblyUnboundVariable]
+    assert [r for r in records(caplog) if r.levelno >= logging.WARNING] == []
+
+
+async def test_daemon_on_every_spawn_form(backend_name: str) -> None:
+    del backend_name  # on every backend
+    daemons: list[tether.Handle[Any]] = []
+
+    async with TaskRegistry(limit=10) as tasks:
+        daemons.append(tether.spawn(anyio.sleep_forever, daemon=True))
+        daemons.append(await tasks.spawn_when_free(anyio.sleep_forever, daemon=True))
+
+        def in_thread() -> tether.Handle[Any]:
+            return tasks.spawn_threadsafe(anyio.sleep_forever, daemon=True).result()
+
+        daemons.append(await anyio.to_thread.run_sync(in_thread))
+        await anyio.wait_all_tasks_blocked()
+    assert [h.status for h in daemons] == [Status.CANCELLED] * 3
+
+
+async def test_a_daemon_spawned_while_draining_never_runs() -> None:
+    ran: list[str] = []
+
+    async def late() -> None:
+        ran.append("late")  # pragma: no cover - cancelled before its first step
+
+    async def follow_up(tasks: TaskRegistry) -> tether.Handle[None]:
+        await anyio.lowlevel.checkpoint()  # the body has ended: draining
+        return tasks.spawn(late, daemon=True)
+
+    handles: list[tether.Handle[tether.Handle[None]]] = []
+    async with TaskRegistry() as tasks:
+        handles.append(tasks.spawn(follow_up, tasks))
+    assert (await handles[0]).status is Status.CANCELLED
+    assert ran == []
+
+
+# -- what closing logs ----------------------------------------------------------------
+
+
+async def test_draining_logs_one_info_with_names_grouped_and_the_deadline(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    release = anyio.Event()
+
+    async def release_soon() -> None:
+        await anyio.lowlevel.checkpoint()
+        release.set()
+
+    async with TaskRegistry(name="app", shutdown_timeout=10) as tasks:
+        for _ in range(3):
+            tasks.spawn(park, release, name="send_email")
+        tasks.spawn(park, release, name="flush")
+        await anyio.wait_all_tasks_blocked()
+        tasks.spawn(release_soon, name="release")
+    (info,) = [r for r in records(caplog) if r.levelno == logging.INFO]
+    assert info.getMessage() == (
+        "TaskRegistry 'app' is draining 5 task(s) (send_email x3, flush, release), "
+        "for at most 10 s before it cancels them"
+    )
+    assert info.tether_registry == "app"  # type: ignore[attr-defined]
+    assert info.tether_task is None  # type: ignore[attr-defined]
+
+
+@pytest.mark.mock_clock
+@pytest.mark.parametrize("anyio_backend", ["trio"], indirect=True)
+async def test_a_long_shutdown_warns_every_5_s_naming_where_tasks_wait(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def stubborn() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.sleep(12)  # cleanup that takes 12 s
+
+    async with TaskRegistry(name="app", shutdown_timeout=0) as tasks:
+        tasks.spawn(stubborn)
+        await anyio.wait_all_tasks_blocked()
+    warnings = [r.getMessage() for r in records(caplog, logging.WARNING)]
+    assert len(warnings) == 3  # at 5 s, at 10 s, then what shutdown cancelled
+    assert warnings[0].startswith(
+        "TaskRegistry 'app' has been cancelling its tasks for 5 s; still running: "
+        "test_a_long_shutdown_warns_every_5_s_naming_where_tasks_wait.<locals>."
+        "stubborn (suspended at "
+    )
+    assert "for 10 s" in warnings[1]
+    assert warnings[2] == "TaskRegistry 'app' cancelled 1 task(s) at shutdown: " + (
+        "test_a_long_shutdown_warns_every_5_s_naming_where_tasks_wait.<locals>.stubborn"
+    )
+
+
+async def test_the_shutdown_warning_groups_names_and_gives_spawn_sites(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with TaskRegistry(name="app", shutdown_timeout=0, debug=True) as tasks:
+        for _ in range(2):
+            tasks.spawn(park, anyio.Event(), name="job")  # the same line twice
+        await anyio.wait_all_tasks_blocked()
+    (warning,) = records(caplog, logging.WARNING)
+    message = warning.getMessage()
+    assert message.startswith(
+        "TaskRegistry 'app' cancelled 2 task(s) at shutdown: job ("
+    )
+    assert message.endswith(") x2")
+    assert "test_lifetime.py:" in message
+
+
+# -- teaching errors ------------------------------------------------------------------
+
+
+async def send(user_id: int, *, retries: int = 3) -> int:
+    return user_id + retries  # pragma: no cover
+
+
+async def test_a_keyword_argument_to_spawn_shows_partial() -> None:
+    async with TaskRegistry() as tasks:
+        lesson = r"spawn\(functools\.partial\(send, retries=\.\.\.\)\)"
+        with pytest.raises(TypeError, match=lesson):
+            tasks.spawn(send, 1, retries=5)  # type: ignore[call-overload]
+        with pytest.raises(TypeError, match=r"functools\.partial"):
+            tether.spawn(send, 1, retries=5)  # type: ignore[call-overload]
+        assert len(tasks) == 0
+
+
+async def test_a_coroutine_that_already_ran_is_refused_at_the_spawn() -> None:
+    async def job() -> int:
+        return 1
+
+    coro = job()
+    assert await coro == 1
+    async with TaskRegistry() as tasks:
+        with pytest.raises(
+            TypeError, match="has already run: a coroutine runs only once"
+        ):
+            tasks.spawn(coro)
+        fresh = job()
+        fresh.close()
+        with pytest.raises(TypeError, match="has already run"):
+            tasks.spawn(fresh)
+        assert closed(fresh)
+        assert tasks.statistics().spawned == 0
+
+
+def test_exceptions_are_shown_as_tether_names() -> None:
+    assert repr(tether.NoRegistry("x")) == "NoRegistry('x')"
+    assert f"{tether.NoRegistry.__module__}.{tether.NoRegistry.__qualname__}" == (
+        "tether.NoRegistry"
+    )
+
+
+async def test_a_lambda_is_a_run_all_input() -> None:
+    async def fetch(i: int) -> int:
+        await anyio.lowlevel.checkpoint()
+        return i * 10
+
+    assert await tether.run_all(*(lambda i=i: fetch(i) for i in range(3))) == (
+        0,
+        10,
+        20,
+    )
