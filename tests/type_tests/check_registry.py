@@ -102,6 +102,6 @@ async def negatives(tasks: TaskRegistry) -> None:
     TaskRegistry(on_error="ignore")  # type: ignore[arg-type]
     TaskRegistry(limit="3")  # type: ignore[arg-type]
     TaskRegistry(ambient="no")  # type: ignore[arg-type]
-    tasks.spawn(fetch, "u", 3, daemon="yes")  # type: ignore[call-arg]
+    tasks.spawn(fetch, "u", 3, daemon="yes")  # type: ignore[call-arg, call-overload]
     # Keyword arguments for the function go through functools.partial.
     tasks.spawn(fetch, "u", retries=3)  # type: ignore[call-overload]
