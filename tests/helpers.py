@@ -9,6 +9,7 @@ the test files.
 from __future__ import annotations
 
 import inspect
+import logging
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
@@ -16,6 +17,8 @@ import anyio.lowlevel
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
+
+    import pytest
 
 
 def closed(coro: Coroutine[Any, Any, Any]) -> bool:
@@ -49,3 +52,10 @@ async def double(x: int) -> int:
     """Return ``2 * x`` after a checkpoint."""
     await anyio.lowlevel.checkpoint()
     return 2 * x
+
+
+def tether_records(
+    caplog: pytest.LogCaptureFixture, level: int = logging.ERROR
+) -> list[logging.LogRecord]:
+    """The records of logger ``"tether"`` at ``level`` or above."""
+    return [r for r in caplog.records if r.name == "tether" and r.levelno >= level]

@@ -8,7 +8,6 @@ and the BaseException rule."""
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -19,6 +18,7 @@ import anyio.lowlevel
 import pytest
 
 import tether
+from helpers import tether_records
 from tether import RegistryClosed, Status, TaskCancelled, TaskRegistry
 
 if sys.version_info < (3, 11):
@@ -47,12 +47,6 @@ async def fail_in_cleanup(exc: Exception) -> None:
         await anyio.sleep_forever()
     finally:
         raise exc
-
-
-def errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [
-        r for r in caplog.records if r.name == "tether" and r.levelno >= logging.ERROR
-    ]
 
 
 # -- raise mode, side by side with an anyio task group ------------------------------
@@ -205,7 +199,7 @@ async def test_log_mode_isolates_and_the_awaiter_receives(
             await failing
         event.set()
         assert await sibling == "survived"
-    assert errors(caplog) == []
+    assert tether_records(caplog) == []
 
 
 async def test_log_mode_reports_an_unreceived_failure_once(
@@ -216,7 +210,7 @@ async def test_log_mode_reports_an_unreceived_failure_once(
         handle = tasks.spawn(fail_after_blocked, failure, name="job")
         await handle.wait()  # wait() never counts as receiving
         await tasks.wait_idle()
-        (record,) = errors(caplog)
+        (record,) = tether_records(caplog)
         assert record.getMessage() == "Task 'job' of TaskRegistry 'app' failed"
         assert record.exc_info is not None
         assert record.exc_info[1] is failure
@@ -225,7 +219,7 @@ async def test_log_mode_reports_an_unreceived_failure_once(
             await handle  # a later await still raises it
         with pytest.raises(ValueError, match="lost"):
             handle.result()
-    assert len(errors(caplog)) == 1
+    assert len(tether_records(caplog)) == 1
 
 
 async def test_log_mode_reports_when_every_awaiter_is_cancelled_first(
@@ -254,7 +248,7 @@ async def test_log_mode_reports_when_every_awaiter_is_cancelled_first(
         await tasks.wait_idle()
         await anyio.wait_all_tasks_blocked()
     assert all(scope.cancelled_caught for scope in scopes)
-    (record,) = errors(caplog)
+    (record,) = tether_records(caplog)
     assert "nobody got it" in str(record.exc_info)
 
 
@@ -283,7 +277,7 @@ async def test_log_mode_one_awaiter_receiving_is_enough(
         tasks.spawn(awaiter, handle)
     assert len(received) == 1
     assert [scope.cancelled_caught for scope in scopes].count(True) == 1
-    assert errors(caplog) == []
+    assert tether_records(caplog) == []
 
 
 @pytest.mark.parametrize("mode", ["log", "callable"])
@@ -306,11 +300,11 @@ async def test_body_exception_is_reraised_bare_after_cleanup(
     assert log == ["task cancelled"]
     # A failure during cleanup goes to the reporter.
     if mode == "log":
-        (record,) = errors(caplog)
+        (record,) = tether_records(caplog)
         assert "in cleanup" in str(record.exc_info)
     else:
         assert [type(e) for e in reported] == [KeyError]
-        assert errors(caplog) == []
+        assert tether_records(caplog) == []
 
 
 async def test_callable_mode_reports_to_the_callable(
@@ -323,7 +317,7 @@ async def test_callable_mode_reports_to_the_callable(
     ) as tasks:
         tasks.spawn(fail_after_blocked, failure, name="job")
     assert reported == [("job", failure)]
-    assert errors(caplog) == []
+    assert tether_records(caplog) == []
 
 
 async def test_a_callable_that_raises_is_logged_and_the_registry_keeps_working(
@@ -334,7 +328,7 @@ async def test_a_callable_that_raises_is_logged_and_the_registry_keeps_working(
 
     async with TaskRegistry(name="app", on_error=on_error) as tasks:
         await tasks.spawn(fail_after_blocked, ValueError("task broke")).wait()
-        first, second = errors(caplog)
+        first, second = tether_records(caplog)
         assert "task broke" in str(first.exc_info)
         assert "callback broke" in str(second.exc_info)
         assert "on_error callback of TaskRegistry 'app'" in second.getMessage()

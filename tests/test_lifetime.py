@@ -13,7 +13,7 @@ import anyio.lowlevel
 import pytest
 
 import tether
-from helpers import closed, park
+from helpers import closed, park, tether_records
 from tether import RegistryClosed, RegistryState, Status, TaskRegistry
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -25,12 +25,6 @@ pytestmark = pytest.mark.anyio
 def state_of(registry: TaskRegistry) -> RegistryState:
     """Read the state afresh (type checkers keep a narrowed attribute)."""
     return registry.state
-
-
-def records(
-    caplog: pytest.LogCaptureFixture, level: int = logging.INFO
-) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "tether" and r.levelno >= level]
 
 
 # -- a client object: start() opens, close() closes, from any task -------------------
@@ -235,7 +229,9 @@ async def test_a_daemon_is_cancelled_as_soon_as_closing_begins(
     assert [h.status for h in tasks] == []  # nothing left behind
     assert daemon.status is Status.CANCELLED  # pyright: ignore[reportPossiblyUnboundVariable]
     assert email.status is Status.FINISHED  # pyright: ignore[reportPossiblyUnboundVariable]
-    assert [r for r in records(caplog) if r.levelno >= logging.WARNING] == []
+    assert [
+        r for r in tether_records(caplog, logging.INFO) if r.levelno >= logging.WARNING
+    ] == []
 
 
 async def test_daemon_on_every_spawn_form(backend_name: str) -> None:
@@ -289,7 +285,9 @@ async def test_draining_logs_one_info_with_names_grouped_and_the_deadline(
         tasks.spawn(park, release, name="flush")
         await anyio.wait_all_tasks_blocked()
         tasks.spawn(release_soon, name="release")
-    (info,) = [r for r in records(caplog) if r.levelno == logging.INFO]
+    (info,) = [
+        r for r in tether_records(caplog, logging.INFO) if r.levelno == logging.INFO
+    ]
     assert info.getMessage() == (
         "TaskRegistry 'app' is draining 5 task(s) (send_email x3, flush, release), "
         "for at most 10 s before it cancels them"
@@ -313,7 +311,7 @@ async def test_a_long_shutdown_warns_every_5_s_naming_where_tasks_wait(
     async with TaskRegistry(name="app", shutdown_timeout=0) as tasks:
         tasks.spawn(stubborn)
         await anyio.wait_all_tasks_blocked()
-    warnings = [r.getMessage() for r in records(caplog, logging.WARNING)]
+    warnings = [r.getMessage() for r in tether_records(caplog, logging.WARNING)]
     assert len(warnings) == 3  # at 5 s, at 10 s, then what shutdown cancelled
     assert warnings[0].startswith(
         "TaskRegistry 'app' has been cancelling its tasks for 5 s; still running: "
@@ -333,7 +331,7 @@ async def test_the_shutdown_warning_groups_names_and_gives_spawn_sites(
         for _ in range(2):
             tasks.spawn(park, anyio.Event(), name="job")  # the same line twice
         await anyio.wait_all_tasks_blocked()
-    (warning,) = records(caplog, logging.WARNING)
+    (warning,) = tether_records(caplog, logging.WARNING)
     message = warning.getMessage()
     assert message.startswith(
         "TaskRegistry 'app' cancelled 2 task(s) at shutdown: job ("

@@ -4,7 +4,6 @@ run from outside the project, and fixed while the core was rebuilt."""
 from __future__ import annotations
 
 import gc
-import logging
 import sys
 import tracemalloc
 import weakref
@@ -17,16 +16,10 @@ import anyio.to_thread
 import pytest
 
 import tether
-from helpers import closed, park
+from helpers import closed, park, tether_records
 from tether import Status, TaskRegistry
 
 pytestmark = pytest.mark.anyio
-
-
-def tether_errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [
-        r for r in caplog.records if r.name == "tether" and r.levelno >= logging.ERROR
-    ]
 
 
 # -- a run_all child is held by tether itself ------------------------------------------
@@ -212,7 +205,7 @@ async def test_an_on_error_callback_raising_a_base_exception_is_reraised_bare(
     with pytest.raises(kind):
         await main()
     # The failure the callback could not handle is still on record.
-    assert [r.exc_info[1] for r in tether_errors(caplog) if r.exc_info] != []
+    assert [r.exc_info[1] for r in tether_records(caplog) if r.exc_info] != []
 
 
 async def test_an_on_error_callback_returning_a_coroutine_is_closed_and_logged(
@@ -234,7 +227,7 @@ async def test_an_on_error_callback_returning_a_coroutine_is_closed_and_logged(
     async with TaskRegistry(on_error=on_error) as tasks:
         tasks.spawn(fails)
     assert closed(returned[0])
-    assert any("never awaited" in r.getMessage() for r in tether_errors(caplog))
+    assert any("never awaited" in r.getMessage() for r in tether_records(caplog))
 
 
 # -- contexts and threads --------------------------------------------------------------
@@ -317,7 +310,7 @@ async def test_a_task_waiting_in_spawn_when_free_at_shutdown_is_cancelled(
         await anyio.wait_all_tasks_blocked()
         assert tasks.statistics().running == 2  # the waiter runs, and waits
     assert waiters[0].status is Status.CANCELLED
-    assert tether_errors(caplog) == []
+    assert tether_records(caplog) == []
 
 
 # -- failures through the gather family are never lost ---------------------------------
@@ -365,7 +358,7 @@ async def test_race_reports_a_failed_handle_when_another_input_wins(
         handle = tasks.spawn(fails)
         assert await tether.race(handle, wins(), starts_the_failure()) == "won"
     # race received the failure and could not raise it: reported once, then.
-    messages = [r.exc_info[1] for r in tether_errors(caplog) if r.exc_info]
+    messages = [r.exc_info[1] for r in tether_records(caplog) if r.exc_info]
     assert [str(m) for m in messages] == ["lost in the race"]
 
 
@@ -383,7 +376,7 @@ async def test_race_does_not_report_again_what_the_registry_reported(
         handle = tasks.spawn(fails)
         await handle.wait()  # failed with nobody awaiting: reported now
         assert await tether.race(handle, wins()) == "won"
-    messages = [r.exc_info[1] for r in tether_errors(caplog) if r.exc_info]
+    messages = [r.exc_info[1] for r in tether_records(caplog) if r.exc_info]
     assert [str(m) for m in messages] == ["reported once"]
 
 
@@ -407,5 +400,5 @@ async def test_a_run_all_child_failing_after_the_caller_left_is_logged(
                 group.start_soon(run)
                 await anyio.wait_all_tasks_blocked()
                 group.cancel_scope.cancel()
-    logged = [r.exc_info[1] for r in tether_errors(caplog) if r.exc_info]
+    logged = [r.exc_info[1] for r in tether_records(caplog) if r.exc_info]
     assert [str(e) for e in logged] == ["cleanup failed"]
