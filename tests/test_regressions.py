@@ -271,25 +271,26 @@ async def test_an_eager_task_factory_set_after_entry_is_held_too(
         pytest.skip("task factories are asyncio's; uvloop rejects the eager ones")
     if sys.version_info < (3, 12):
         pytest.skip("asyncio.eager_task_factory is new in Python 3.12")
-    import asyncio
+    else:
+        import asyncio
 
-    log: list[str] = []
+        log: list[str] = []
 
-    async def work() -> str:
-        log.append("ran")
-        await anyio.lowlevel.checkpoint()
-        return "done"
+        async def work() -> str:
+            log.append("ran")
+            await anyio.lowlevel.checkpoint()
+            return "done"
 
-    loop = asyncio.get_running_loop()
-    with anyio.fail_after(5):
-        async with TaskRegistry() as tasks:
-            loop.set_task_factory(asyncio.eager_task_factory)
-            try:
-                handle = tasks.spawn(work)
-                assert log == []  # never inside spawn
-            finally:
-                loop.set_task_factory(None)
-            assert await handle == "done"
+        loop = asyncio.get_running_loop()
+        with anyio.fail_after(5):
+            async with TaskRegistry() as tasks:
+                loop.set_task_factory(asyncio.eager_task_factory)
+                try:
+                    handle = tasks.spawn(work)
+                    assert log == []  # never inside spawn
+                finally:
+                    loop.set_task_factory(None)
+                assert await handle == "done"
 
 
 # -- shutdown cancels a task waiting in spawn_when_free --------------------------------
