@@ -249,6 +249,17 @@ async def test_spawn_off_the_event_loop_thread_names_spawn_threadsafe() -> None:
         assert tasks.statistics().spawned == 1
 
 
+async def test_ambient_spawn_off_the_event_loop_thread_names_spawn_threadsafe() -> None:
+    async with TaskRegistry(name="app") as tasks:
+        coro = record(list[str](), "x")
+        # A worker thread runs in a copy of the caller's context: the registry is
+        # bound there, but it is not the loop's thread.
+        with pytest.raises(RuntimeError, match=r"spawn_threadsafe\(fn, \*args\)"):
+            await anyio.to_thread.run_sync(tether.spawn, coro)
+        assert closed(coro)
+        assert tasks.statistics().spawned == 0
+
+
 async def test_spawn_into_a_closed_registry_closes_the_coroutine() -> None:
     async with TaskRegistry(name="done") as tasks:
         pass
