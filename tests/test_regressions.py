@@ -403,3 +403,54 @@ async def test_a_run_all_child_failing_after_the_caller_left_is_logged(
                 group.cancel_scope.cancel()
     logged = [r.exc_info[1] for r in tether_records(caplog) if r.exc_info]
     assert [str(e) for e in logged] == ["cleanup failed"]
+
+
+# -- deadlocks that are detected, and failures never dropped ------------------------
+
+
+async def test_a_task_awaiting_its_own_handle_is_refused() -> None:
+    handles: list[tether.Handle[None]] = []
+
+    async def awaits_itself() -> None:
+        await anyio.lowlevel.checkpoint()
+        await handles[0]
+
+    async with TaskRegistry() as tasks:
+        handles.append(tasks.spawn(awaits_itself))
+        with pytest.raises(RuntimeError, match="waits for its own handle"):
+            await handles[0]
+
+
+async def test_a_task_calling_its_registrys_wait_idle_is_refused() -> None:
+    async def waits_for_idle(tasks: TaskRegistry) -> None:
+        await tasks.wait_idle()
+
+    async with TaskRegistry() as tasks:
+        handle = tasks.spawn(waits_for_idle, tasks)
+        with pytest.raises(RuntimeError, match=r"called its registry's wait_idle\(\)"):
+            await handle
+
+
+async def test_a_failure_superseded_by_a_keyboard_interrupt_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def fails() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            raise ValueError("superseded")  # fails in its cleanup
+
+    async def interrupts() -> None:
+        await anyio.wait_all_tasks_blocked()
+        raise KeyboardInterrupt
+
+    async def main() -> None:
+        async with TaskRegistry(on_error="raise") as tasks:
+            tasks.spawn(fails)
+            tasks.spawn(interrupts)
+            await anyio.sleep_forever()
+
+    with pytest.raises(KeyboardInterrupt):
+        await main()
+    logged = [r.exc_info[1] for r in tether_records(caplog) if r.exc_info]
+    assert [str(e) for e in logged] == ["superseded"]

@@ -84,6 +84,10 @@ class Owner(Protocol):
         """Report the failure of ``handle`` that no awaiter received."""
         ...
 
+    def _refuse_self_wait(self, handle: Handle[Any], /) -> None:
+        """Raise ``RuntimeError`` if the running task is ``handle``'s own."""
+        ...
+
 
 @final
 class Handle(Generic[T_co]):
@@ -223,6 +227,7 @@ class Handle(Generic[T_co]):
         if self._status in _ENDED:
             await checkpoint()
             return
+        self._owner._refuse_self_wait(self)
         await self._waiter_event().wait()
 
     def __await__(self) -> Generator[Any, Any, T_co]:
@@ -244,6 +249,7 @@ class Handle(Generic[T_co]):
         return event
 
     async def _wait_outcome(self) -> T_co:
+        self._owner._refuse_self_wait(self)
         event = self._waiter_event()
         self._awaiters += 1
         try:

@@ -249,6 +249,16 @@ class ErrorPolicy:
         ):
             raise exc  # KeyboardInterrupt or SystemExit in the body
         if self.base_exc is not None:
+            # A KeyboardInterrupt ends the block bare; the failures it would have
+            # raised in a group are logged rather than lost.
+            for failure in self.failures:
+                logger.error(
+                    "TaskRegistry %r: a failure was superseded by %s",
+                    self._registry,
+                    type(self.base_exc).__name__,
+                    exc_info=failure,
+                    extra=self._extra(),
+                )
             raise self.base_exc
         if self.failures:
             raise ExceptionGroup(

@@ -523,6 +523,13 @@ class TaskRegistry:
     def _new_event(self) -> Event:
         return self._backend.new_event()
 
+    def _refuse_self_wait(self, handle: Handle[Any]) -> None:
+        if self._live.get(handle) is self._backend.current_task():
+            raise RuntimeError(
+                f"task {handle._name!r} waits for its own handle, which would never "
+                "return: a task cannot wait for its own end"
+            )
+
     def _report(self, handle: Handle[Any]) -> None:
         if self._policy.report(handle):
             self._begin_cancelling()
@@ -550,6 +557,14 @@ class TaskRegistry:
         if self._is_idle():
             await anyio.lowlevel.checkpoint()
             return
+        own = self._own_handle()
+        if own is not None:
+            raise RuntimeError(
+                f"task {own._name!r} of TaskRegistry {self._name!r} called its "
+                "registry's wait_idle(), which would never return: the registry is "
+                "not idle while the caller runs. Wait for the other tasks' handles "
+                "instead"
+            )
         await self._wait_until_idle()
 
     async def _wait_until_idle(self) -> None:
