@@ -393,3 +393,23 @@ async def test_a_lambda_is_a_run_all_input() -> None:
         10,
         20,
     )
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop", "trio"])
+def test_a_registry_still_open_when_its_event_loop_ends_warns(backend: str) -> None:
+    name = "trio" if backend == "trio" else "asyncio"
+    options: dict[str, Any] = {"use_uvloop": True} if backend == "uvloop" else {}
+    if name == "asyncio" and sys.version_info < (3, 11):
+        pytest.skip("Python 3.10's tasks do not count cancellation requests")
+    kept: list[TaskRegistry] = []
+
+    async def main() -> None:
+        registry = TaskRegistry(name="left")
+        await registry.open()
+        registry.spawn(anyio.sleep_forever, name="forever")
+        kept.append(registry)  # alive past the loop: only the loop's end tells
+        await anyio.wait_all_tasks_blocked()
+
+    with pytest.warns(ResourceWarning, match="'left' was still open when its event"):
+        anyio.run(main, backend=name, backend_options=options)
+    assert kept[0].statistics().cancelled == 1

@@ -88,6 +88,11 @@ class Backend(Protocol):
         """The running task, as :meth:`start` returns it."""
         ...
 
+    def loop_is_ending(self) -> bool:
+        """Called in a task whose cancellation came from outside its own scope:
+        whether that is the event loop ending (it cancels every task left)."""
+        ...
+
     def coroutine_of(self, task: object) -> object:
         """The outermost coroutine a task returned by :meth:`start` runs."""
         ...

@@ -48,7 +48,7 @@ from ._handle import (
     Handle,
 )
 from ._loop import current_backend
-from ._policy import ErrorPolicy, Mode, OnError, grouped, suspended_at
+from ._policy import ErrorPolicy, Mode, OnError, grouped, logger, suspended_at
 from ._slots import Slots
 
 if TYPE_CHECKING:
@@ -178,6 +178,7 @@ class TaskRegistry:
         "_succeeded",
         "_thread",
         "_token",
+        "_warned",
     )
 
     _backend: Backend
@@ -230,6 +231,7 @@ class TaskRegistry:
         self._spare: Handle[Any] | None = None
         # Tasks spawned with daemon=True that have not ended.
         self._daemons: set[Handle[Any]] = set()
+        self._warned = False  # the ResourceWarning of a registry left open
         self._slots = None if limit is None else Slots(limit, max_pending)
         self._state = NEW
         self._thread = 0
@@ -442,6 +444,10 @@ class TaskRegistry:
             handle._value = None
             self._cancelled += 1
             self._release(handle)
+            if (
+                self._state is OPEN or self._state is DRAINING
+            ) and self._backend.loop_is_ending():
+                self._left_open_at_loop_end(handle)
         else:
             # KeyboardInterrupt, SystemExit, GeneratorExit: never an on_error
             # matter. Kept to be re-raised bare from the block, and never re-raised
@@ -1011,9 +1017,22 @@ class TaskRegistry:
         for handle in list(self._daemons):
             self._cancel_one(handle)
 
+    def _left_open_at_loop_end(self, handle: Handle[Any]) -> None:
+        if self._warned:
+            return
+        self._warned = True
+        try:
+            _warn_open(
+                self,
+                "was still open when its event loop ended (it cancelled task "
+                f"{handle._name!r} and the rest)",
+            )
+        except Warning as raised:  # warnings turned into errors: never from a task
+            logger.error("%s", raised, extra={"tether_registry": self._name})
+
     def __del__(self) -> None:
         state = getattr(self, "_state", None)  # None: __init__ refused its arguments
-        if state is OPEN or state is DRAINING:
+        if (state is OPEN or state is DRAINING) and not self._warned:
             _warn_open(self, "was garbage-collected while still open")
 
 
