@@ -16,6 +16,7 @@ from typing import Any
 
 __all__ = [
     "CO_COROUTINE",
+    "check_spawn_options",
     "close_if_coroutine",
     "coroutine_from",
     "describe",
@@ -168,3 +169,25 @@ def refuse_keywords(fn: object, kwargs: dict[str, object], api: str) -> None:
         f"the function go through functools.partial: "
         f"{api}(functools.partial({describe(fn)}, {given}))"
     )
+
+
+def check_spawn_options(
+    fn: object, api: str, name: object, context: object, daemon: object
+) -> None:
+    """Refuse spawn options of the wrong type, naming the option (``fn`` is closed
+    if it is a coroutine, so nothing leaks)."""
+    from contextvars import Context
+
+    if name is not None and not isinstance(name, str):
+        why = f"name={name!r}): name must be a str, or None for fn.__qualname__"
+    elif context is not None and not isinstance(context, Context):
+        why = (
+            f"context={describe(context)}): context must be a contextvars.Context, "
+            "such as contextvars.copy_context(), or None for the caller's"
+        )
+    elif not isinstance(daemon, bool):
+        why = f"daemon={daemon!r}): daemon must be True or False"
+    else:
+        return
+    close_if_coroutine(fn)
+    raise TypeError(f"{api}(..., {why}")

@@ -28,6 +28,7 @@ from typing_extensions import Self, TypeVarTuple, Unpack
 
 from ._calls import (
     CO_COROUTINE,
+    check_spawn_options,
     close_if_coroutine,
     coroutine_from,
     name_of,
@@ -199,6 +200,13 @@ class TaskRegistry:
         debug: bool = False,
         ambient: bool = True,
     ) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"TaskRegistry(name={name!r}): name must be a str")
+        for option, value in (("debug", debug), ("ambient", ambient)):
+            if not isinstance(value, bool):
+                raise TypeError(
+                    f"TaskRegistry({option}={value!r}): {option} must be True or False"
+                )
         self._policy = ErrorPolicy(on_error, name)
         if limit is not None:
             check_count("TaskRegistry", "limit", limit, 1, ", or None for no limit")
@@ -305,6 +313,8 @@ class TaskRegistry:
         """
         if kwargs:
             refuse_keywords(fn, kwargs, "spawn")
+        if name is not None or context is not None or daemon is not False:
+            check_spawn_options(fn, "spawn", name, context, daemon)
         if self._state is not OPEN:
             self._check_may_spawn(fn)
         if get_ident() != self._thread:
@@ -666,6 +676,8 @@ class TaskRegistry:
         """
         if kwargs:
             refuse_keywords(fn, kwargs, "spawn_when_free")
+        if name is not None or context is not None or daemon is not False:
+            check_spawn_options(fn, "spawn_when_free", name, context, daemon)
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
@@ -748,6 +760,8 @@ class TaskRegistry:
         """
         if kwargs:
             refuse_keywords(fn, kwargs, "spawn_threadsafe")
+        if name is not None or daemon is not False:
+            check_spawn_options(fn, "spawn_threadsafe", name, None, daemon)
         if get_ident() == self._thread:
             close_if_coroutine(fn)
             raise RuntimeError(
