@@ -454,3 +454,53 @@ async def test_a_failure_superseded_by_a_keyboard_interrupt_is_logged(
         await main()
     logged = [r.exc_info[1] for r in tether_records(caplog) if r.exc_info]
     assert [str(e) for e in logged] == ["superseded"]
+
+
+# -- faults: threads spawning while the registry shuts down ----------------------------
+
+
+async def test_spawn_threadsafe_from_many_threads_during_shutdown() -> None:
+    import concurrent.futures
+    import threading
+
+    started = threading.Barrier(9)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def hammer(tasks: TaskRegistry) -> None:
+        started.wait()
+        for _ in range(50):
+            try:
+                future = tasks.spawn_threadsafe(park_briefly)
+            except tether.RegistryClosed:
+                with lock:
+                    outcomes.append("refused at once")
+                continue
+            try:
+                handle = future.result(timeout=10)
+            except tether.RegistryClosed:
+                with lock:
+                    outcomes.append("refused on the loop")
+            else:
+                with lock:
+                    outcomes.append(f"spawned {handle.name}")
+
+    work: list[concurrent.futures.Future[None]] = []
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        async with TaskRegistry(shutdown_timeout=0) as tasks:
+            work += [pool.submit(hammer, tasks) for _ in range(8)]
+            await anyio.to_thread.run_sync(started.wait)
+            await anyio.lowlevel.checkpoint()
+        # The registry closed while the threads kept spawning: they must all get
+        # an answer, never hang, and nothing spawned may outlive the registry.
+        for future in work:
+            await anyio.to_thread.run_sync(future.result, 10)
+    assert len(outcomes) == 8 * 50
+    assert all(h.done() for h in tasks)
+    stats = tasks.statistics()
+    assert stats.running == stats.queued == 0
+    assert stats.spawned == sum(o.startswith("spawned") for o in outcomes)
+
+
+async def park_briefly() -> None:
+    await anyio.lowlevel.checkpoint()
