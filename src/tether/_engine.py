@@ -315,7 +315,6 @@ class Engine:
 
     async def close_stream(self) -> None:
         """The consumer left: cancel what still runs and wait for it."""
-        self.stop()
         await self._finish()
 
     # -- children ---------------------------------------------------------------------

@@ -83,7 +83,8 @@ class ErrorPolicy:
         self.failures: list[Exception] = []
         self.base_exc: BaseException | None = None
         self._shutdown_count = 0
-        self._shutdown_names: list[str] = []
+        # Counted, not listed: a shutdown may cancel a hundred thousand tasks.
+        self._shutdown_names: Counter[str] = Counter()
 
     # -- failures ---------------------------------------------------------------------
 
@@ -208,10 +209,12 @@ class ErrorPolicy:
         """Record the tasks that shutdown cancels, for the WARNING at the end (and
         one DEBUG record each, when DEBUG is on)."""
         self._shutdown_count += len(running) + len(queued)
-        self._shutdown_names += [
-            h._name if h._spawned_at is None else f"{h._name} ({h._spawned_at})"
-            for h in running + queued
-        ]
+        self._shutdown_names.update(
+            [
+                h._name if h._spawned_at is None else f"{h._name} ({h._spawned_at})"
+                for h in running + queued
+            ]
+        )
         if logger.isEnabledFor(logging.DEBUG):
             for handle in running + queued:
                 logger.debug(
@@ -273,8 +276,8 @@ class ErrorPolicy:
 
 def grouped(names: Iterable[str], most: int = _SHUTDOWN_NAMES) -> str:
     """``"send_email x8, flush"``: names with their counts, most common first, at
-    most ``most`` of them."""
-    counts = Counter(names)
+    most ``most`` of them (``names`` may be a ``Counter`` already)."""
+    counts = names if isinstance(names, Counter) else Counter(names)
     shown = [name if n == 1 else f"{name} x{n}" for name, n in counts.most_common(most)]
     rest = len(counts) - len(shown)
     return ", ".join(shown) + (f" and {rest} more" if rest > 0 else "")
