@@ -202,7 +202,15 @@ def test_enums_and_records() -> None:
         "CANCELLING",
         "CLOSED",
     ]
-    fields = ["spawned", "queued", "running", "succeeded", "failed", "cancelled"]
+    fields = [
+        "spawned",
+        "queued",
+        "running",
+        "succeeded",
+        "failed",
+        "cancelled",
+        "restarts",
+    ]
     assert list(tether.RegistryStatistics.__dataclass_fields__) == fields
     assert tether.RegistryStatistics.__dataclass_params__.frozen  # type: ignore[attr-defined]
 
@@ -211,6 +219,8 @@ def test_spawn_signatures_take_fn_then_args_with_keyword_only_options() -> None:
     for fn in (
         tether.TaskRegistry.spawn,
         tether.TaskRegistry.spawn_when_free,
+        tether.TaskRegistry.spawn_service,
+        tether.TaskRegistry.start,
         tether.spawn,
     ):
         params = inspect.signature(fn).parameters
@@ -218,5 +228,7 @@ def test_spawn_signatures_take_fn_then_args_with_keyword_only_options() -> None:
         assert params["args"].kind is inspect.Parameter.VAR_POSITIONAL
         assert params["name"].kind is inspect.Parameter.KEYWORD_ONLY
     assert inspect.iscoroutinefunction(tether.TaskRegistry.spawn_when_free)
+    assert inspect.iscoroutinefunction(tether.TaskRegistry.start)
+    assert not inspect.iscoroutinefunction(tether.TaskRegistry.spawn_service)
     assert not inspect.iscoroutinefunction(tether.TaskRegistry.spawn)
     assert not inspect.iscoroutinefunction(tether.spawn)

@@ -172,12 +172,18 @@ def refuse_keywords(fn: object, kwargs: dict[str, object], api: str) -> None:
 
 
 def check_spawn_options(
-    fn: object, api: str, name: object, context: object, daemon: object
+    fn: object,
+    api: str,
+    name: object,
+    context: object,
+    daemon: object,
+    timeout: object = None,
 ) -> None:
     """Refuse spawn options of the wrong type, naming the option (``fn`` is closed
     if it is a coroutine, so nothing leaks)."""
     from contextvars import Context
 
+    error: type[Exception] = TypeError
     if name is not None and not isinstance(name, str):
         why = f"name={name!r}): name must be a str, or None for fn.__qualname__"
     elif context is not None and not isinstance(context, Context):
@@ -187,7 +193,19 @@ def check_spawn_options(
         )
     elif not isinstance(daemon, bool):
         why = f"daemon={daemon!r}): daemon must be True or False"
+    elif timeout is not None and not (
+        isinstance(timeout, int | float)
+        and not isinstance(timeout, bool)
+        and timeout > 0  # NaN fails this too
+    ):
+        if isinstance(timeout, int | float) and not isinstance(timeout, bool):
+            error = ValueError  # a number, out of range
+        why = (
+            f"timeout={timeout!r}): timeout must be a number of seconds > 0 (how "
+            "long the task may run before it fails with TimeoutError), or None for "
+            "no timeout"
+        )
     else:
         return
     close_if_coroutine(fn)
-    raise TypeError(f"{api}(..., {why}")
+    raise error(f"{api}(..., {why}")

@@ -10,6 +10,7 @@ it does not need.
 from __future__ import annotations
 
 import enum
+import logging
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, Protocol, cast
 
 from anyio.lowlevel import checkpoint
@@ -18,11 +19,11 @@ from typing_extensions import TypeVar, final  # sets __final__ on 3.10 too
 from ._exceptions import TaskCancelled, TaskNotFinished
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Callable, Generator
 
     from ._backend import Event, Scope
 
-__all__ = ["Delivery", "Handle", "Owner", "Status"]
+__all__ = ["Delivery", "Extra", "Handle", "Owner", "Status"]
 
 T_co = TypeVar("T_co", covariant=True, default=Any)
 
@@ -69,8 +70,29 @@ RECEIVED = Delivery.RECEIVED
 REPORTED = Delivery.REPORTED
 
 
+class Extra:
+    """What few tasks carry, kept off the handle so that the others pay one slot.
+
+    ``timeout``: the seconds a plain task may run (a service times each run
+    itself); ``restarts``: how often a service was restarted; ``callbacks``: the
+    done-callbacks not yet run.
+    """
+
+    __slots__ = ("callbacks", "restarts", "timeout")
+
+    def __init__(self, timeout: float | None = None) -> None:
+        self.timeout = timeout
+        self.restarts = 0
+        self.callbacks: list[Callable[[Handle[Any]], object]] = []
+
+
 class Owner(Protocol):
     """What a handle needs from the registry that owns its task."""
+
+    @property
+    def name(self) -> str:
+        """The owner's name, for log records."""
+        ...
 
     def _cancel_task(self, handle: Handle[Any], /) -> None:
         """Cancel the task behind ``handle`` (queued or running)."""
@@ -117,6 +139,7 @@ class Handle(Generic[T_co]):
         "_awaiters",
         "_delivered",
         "_event",
+        "_extra",
         "_name",
         "_owner",
         "_scope",
@@ -128,6 +151,7 @@ class Handle(Generic[T_co]):
     _awaiters: int
     _delivered: Delivery
     _event: Event | None
+    _extra: Extra | None
     _name: str
     _owner: Owner
     _scope: Scope | None
@@ -163,6 +187,15 @@ class Handle(Generic[T_co]):
         """``"file:line"`` of the spawn call when the registry has ``debug=True``,
         else ``None``."""
         return self._spawned_at
+
+    @property
+    def restarts(self) -> int:
+        """How many times the task was restarted: always 0 but for a service (see
+        :meth:`TaskRegistry.spawn_service <tether.TaskRegistry.spawn_service>`).
+
+        .. versionadded:: 0.2
+        """
+        return 0 if self._extra is None else self._extra.restarts
 
     def done(self) -> bool:
         """Return ``True`` once the task has ended: finished, failed or cancelled."""
@@ -218,6 +251,52 @@ class Handle(Generic[T_co]):
         if self._status is RUNNING or self._status is QUEUED:
             self._owner._cancel_task(self)
 
+    def add_done_callback(self, fn: Callable[[Handle[T_co]], object], /) -> None:
+        """Call ``fn(handle)`` once, when the task ends; at once if it has ended.
+
+        As on an :class:`asyncio.Task`, but called synchronously, in the task's own
+        context, as the task ends (before anyone awaiting it wakes up), in the order
+        the callbacks were added, on every backend. The outcome is on the handle
+        (``handle.status``, ``handle.exception()``); reading it there does not
+        count as receiving a failure. An exception raised by ``fn`` is logged on
+        logger ``"tether"`` and changes nothing else. Keep callbacks short and
+        non-blocking: to do async work, spawn it from the callback.
+
+        Raises:
+            TypeError: ``fn`` is not callable, or is an async function (its
+                coroutine would never be awaited).
+
+        .. versionadded:: 0.2
+        """
+        if not callable(fn):
+            raise TypeError(
+                f"add_done_callback(fn={fn!r}): fn must be a callable taking the handle"
+            )
+        from ._calls import describe, is_async_callable
+
+        if is_async_callable(fn):
+            raise TypeError(
+                f"add_done_callback({describe(fn)}): fn is called synchronously as "
+                "the task ends, so it must be a plain `def`, not an `async def`. To "
+                "do async work, spawn it from the callback"
+            )
+        if self._status in _ENDED:
+            _call_back(self, fn)
+            return
+        extra = self._extra
+        if extra is None:
+            extra = self._extra = Extra()
+        extra.callbacks.append(fn)
+
+    def _ended(self) -> None:
+        """The task has ended: run its done-callbacks (the owner calls this only
+        when ``_extra`` is set)."""
+        extra = self._extra
+        assert extra is not None
+        callbacks, extra.callbacks = extra.callbacks, []
+        for fn in callbacks:
+            _call_back(self, fn)
+
     async def wait(self) -> None:
         """Wait until the task has ended, whatever the outcome; never raises it.
 
@@ -250,23 +329,27 @@ class Handle(Generic[T_co]):
 
     async def _wait_outcome(self) -> T_co:
         self._owner._refuse_self_wait(self)
-        event = self._waiter_event()
+        await self._wait_as_awaiter(self._waiter_event())
+        return self._outcome()
+
+    async def _wait_as_awaiter(self, event: Event) -> None:
+        """Wait for ``event`` as one who will receive a failure: while we wait, a
+        failure is left to us, and reported if every such waiter leaves first."""
+        self._waiter_event()  # counts the awaiters
         self._awaiters += 1
         try:
             await event.wait()
         except BaseException:
             self._awaiters -= 1
-            if (
-                self._awaiters == 0
-                and self._status is FAILED
-                and self._delivered is UNSEEN
-            ):
-                # Every awaiter that was suspended when the task failed is gone
-                # without receiving it: report it now, once.
-                self._owner._report(self)
+            self._unreceived()
             raise
         self._awaiters -= 1
-        return self._outcome()
+
+    def _unreceived(self) -> None:
+        """An awaiter leaves without receiving the outcome: if it was the last and
+        the task's failure is unseen, report it now, once."""
+        if self._awaiters == 0 and self._status is FAILED and self._delivered is UNSEEN:
+            self._owner._report(self)
 
     def _redeliver(self) -> None:
         """A gather received this failure and dropped it: report it after all."""
@@ -293,3 +376,14 @@ class Handle(Generic[T_co]):
         if self._spawned_at is not None:
             detail += f" spawned_at={self._spawned_at}"
         return f"<tether.Handle {self._name!r} {status.name}{detail}>"
+
+
+def _call_back(handle: Handle[Any], fn: Callable[[Handle[Any]], object]) -> None:
+    try:
+        fn(handle)
+    except Exception:
+        logging.getLogger("tether").exception(
+            "A done-callback of task %r raised; the task's outcome is unchanged",
+            handle._name,
+            extra={"tether_registry": handle._owner.name, "tether_task": handle._name},
+        )

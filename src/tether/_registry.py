@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import enum
 import warnings
+from collections.abc import Coroutine
 from contextvars import Context, Token, copy_context
 from dataclasses import dataclass
 from threading import get_ident
-from types import FunctionType, TracebackType
+from types import CoroutineType, FunctionType, TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import anyio
@@ -31,6 +32,8 @@ from ._calls import (
     check_spawn_options,
     close_if_coroutine,
     coroutine_from,
+    describe,
+    is_async_callable,
     name_of,
     refuse_keywords,
     spawn_site,
@@ -46,15 +49,29 @@ from ._handle import (
     QUEUED,
     RUNNING,
     UNSEEN,
+    Extra,
     Handle,
 )
 from ._loop import current_backend
 from ._policy import ErrorPolicy, Mode, OnError, grouped, logger, suspended_at
+from ._services import (
+    Restart,
+    RestartPlan,
+    Startable0,
+    Startable1,
+    Startable2,
+    Startable3,
+    Startable4,
+    Startable5,
+    TaskStatus,
+    refuse_coroutine,
+    supervise,
+)
 from ._slots import Slots
 
 if TYPE_CHECKING:
     import concurrent.futures
-    from collections.abc import Callable, Coroutine, Iterator
+    from collections.abc import Callable, Iterator
 
     from ._backend import Backend, Event, Scope
 
@@ -62,6 +79,11 @@ __all__ = ["OnError", "RegistryState", "RegistryStatistics", "TaskRegistry"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+A1 = TypeVar("A1")
+A2 = TypeVar("A2")
+A3 = TypeVar("A3")
+A4 = TypeVar("A4")
+A5 = TypeVar("A5")
 PosArgsT = TypeVarTuple("PosArgsT")
 
 _new_handle = object.__new__
@@ -106,10 +128,13 @@ _WHY_CLOSED = {
 
 @dataclass(frozen=True, slots=True)
 class RegistryStatistics:
-    """A snapshot of a registry's counters; ``spawned`` is always the sum of the
-    other five.
+    """A snapshot of a registry's counters; ``spawned`` is always the sum of
+    ``queued``, ``running``, ``succeeded``, ``failed`` and ``cancelled``.
+    ``restarts`` counts the restarts of services, which run in one task each.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       ``restarts``.
     """
 
     spawned: int
@@ -118,6 +143,7 @@ class RegistryStatistics:
     succeeded: int
     failed: int
     cancelled: int
+    restarts: int = 0
 
 
 class TaskRegistry:
@@ -170,6 +196,7 @@ class TaskRegistry:
         "_name",
         "_new_scope",
         "_policy",
+        "_restarts",
         "_shutdown_timeout",
         "_slots",
         "_spare",
@@ -246,6 +273,7 @@ class TaskRegistry:
         self._body_scope = None
         self._idle_event: Event | None = None
         self._spawned = self._succeeded = self._failed = self._cancelled = 0
+        self._restarts = 0
         # Live (running or cancelling) handles, each with what keeps its backend
         # task alive: the strong reference the event loop does not hold.
         self._live: dict[Handle[Any], object] = {}
@@ -261,6 +289,7 @@ class TaskRegistry:
         name: str | None = None,
         context: Context | None = None,
         daemon: bool = False,
+        timeout: float | None = None,
     ) -> Handle[T]: ...
     @overload
     def spawn(
@@ -271,6 +300,7 @@ class TaskRegistry:
         name: str | None = None,
         context: Context | None = None,
         daemon: bool = False,
+        timeout: float | None = None,
     ) -> Handle[T]: ...
     def spawn(
         self,
@@ -280,6 +310,7 @@ class TaskRegistry:
         name: str | None = None,
         context: Context | None = None,
         daemon: bool = False,
+        timeout: float | None = None,
         **kwargs: object,  # only to refuse them with a lesson
     ) -> Handle[Any]:
         """Start a task now and return its handle. Sync; never blocks.
@@ -301,6 +332,10 @@ class TaskRegistry:
                 cleanup) is cancelled as soon as closing begins instead of being
                 drained, and is not named in the shutdown WARNING; the registry
                 still waits for its cleanup.
+            timeout: seconds the task may run (from its start, not its wait in
+                the queue), as under :func:`anyio.fail_after`: if it overruns, it
+                is cancelled and fails with the builtin :exc:`TimeoutError`, which
+                ``on_error`` handles like any failure.
 
         Raises:
             TypeError: ``fn`` is not an async function or coroutine object, the
@@ -313,8 +348,13 @@ class TaskRegistry:
         """
         if kwargs:
             refuse_keywords(fn, kwargs, "spawn")
-        if name is not None or context is not None or daemon is not False:
-            check_spawn_options(fn, "spawn", name, context, daemon)
+        if (
+            name is not None
+            or context is not None
+            or daemon is not False
+            or timeout is not None
+        ):
+            check_spawn_options(fn, "spawn", name, context, daemon, timeout)
         if self._state is not OPEN:
             self._check_may_spawn(fn)
         if get_ident() != self._thread:
@@ -337,6 +377,7 @@ class TaskRegistry:
         handle._name = name
         handle._scope = None
         handle._event = None
+        handle._extra = None if timeout is None else Extra(timeout)
         handle._spawned_at = spawn_site() if self._debug else None
         slots = self._slots
         if slots is not None and not slots.free(len(self._live)):
@@ -406,6 +447,8 @@ class TaskRegistry:
         if self._ambient and ambient.get() is not self:
             ambient.set(self)  # a task's tether.spawn goes to its own registry
         scope = handle._scope = self._new_scope()
+        if handle._extra is not None and handle._extra.timeout is not None:
+            scope.deadline = anyio.current_time() + handle._extra.timeout
         # Entered and left by hand: a `with` keeps a bound __exit__ alive for as
         # long as the task runs, which every parked task pays for in memory.
         scope.__enter__()
@@ -435,8 +478,10 @@ class TaskRegistry:
             caught = scope.__exit__(type(exc), exc, exc.__traceback__)
         except BaseException as replaced:  # the scope raised something else
             exc, caught = replaced, False
+        if caught and handle._status is RUNNING:
+            # Not our cancel() (which marks the task CANCELLING): its deadline.
+            exc, caught = self._timed_out(handle, exc), False
         if caught:
-            # Only our own cancel() makes the scope catch a cancellation.
             handle._status = CANCELLED
             handle._value = None
             self._cancelled += 1
@@ -470,12 +515,23 @@ class TaskRegistry:
             self._policy.base_exception(exc)
             self._begin_cancelling()
 
+    def _timed_out(self, handle: Handle[Any], cancelled: BaseException) -> Exception:
+        assert handle._extra is not None  # only a task with a timeout has a deadline
+        timed_out = TimeoutError(
+            f"task {handle._name!r} ran longer than its timeout of "
+            f"{handle._extra.timeout:g} s"
+        )
+        timed_out.__context__ = cancelled  # shows where it was suspended
+        return timed_out
+
     def _release(self, handle: Handle[Any]) -> None:
         """A running task has ended: drop it, wake its waiters, free its slot."""
         del self._live[handle]
         handle._scope = None
         if handle._event is not None:
             handle._event.set()
+        if handle._extra is not None:
+            handle._ended()
         if self._daemons:
             self._daemons.discard(handle)
         slots = self._slots
@@ -560,6 +616,8 @@ class TaskRegistry:
         coro.close()
         if handle._event is not None:
             handle._event.set()
+        if handle._extra is not None:
+            handle._ended()
         self._notify_if_idle()
 
     # -- controls --------------------------------------------------------------------
@@ -638,6 +696,7 @@ class TaskRegistry:
         name: str | None = None,
         context: Context | None = None,
         daemon: bool = False,
+        timeout: float | None = None,
     ) -> Handle[T]: ...
     @overload
     async def spawn_when_free(
@@ -648,6 +707,7 @@ class TaskRegistry:
         name: str | None = None,
         context: Context | None = None,
         daemon: bool = False,
+        timeout: float | None = None,
     ) -> Handle[T]: ...
     async def spawn_when_free(
         self,
@@ -657,6 +717,7 @@ class TaskRegistry:
         name: str | None = None,
         context: Context | None = None,
         daemon: bool = False,
+        timeout: float | None = None,
         **kwargs: object,  # only to refuse them with a lesson
     ) -> Handle[Any]:
         """Wait until a slot is free, then spawn; the backpressure form of ``spawn``.
@@ -667,7 +728,7 @@ class TaskRegistry:
         If the caller is cancelled while waiting, nothing is spawned and the
         coroutine is closed.
 
-        ``daemon`` is as for :meth:`spawn`.
+        ``daemon`` and ``timeout`` are as for :meth:`spawn`.
 
         Raises:
             TypeError: as :meth:`spawn`.
@@ -676,8 +737,13 @@ class TaskRegistry:
         """
         if kwargs:
             refuse_keywords(fn, kwargs, "spawn_when_free")
-        if name is not None or context is not None or daemon is not False:
-            check_spawn_options(fn, "spawn_when_free", name, context, daemon)
+        if (
+            name is not None
+            or context is not None
+            or daemon is not False
+            or timeout is not None
+        ):
+            check_spawn_options(fn, "spawn_when_free", name, context, daemon, timeout)
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
@@ -690,7 +756,9 @@ class TaskRegistry:
             name = name_of(fn)
         slots = self._slots
         if slots is None or slots.free(len(self._live)):
-            handle = self.spawn(coro, name=name, context=context, daemon=daemon)
+            handle = self.spawn(
+                coro, name=name, context=context, daemon=daemon, timeout=timeout
+            )
             await anyio.lowlevel.cancel_shielded_checkpoint()
             return handle
         waiter = slots.wait_for_slot(self._backend.new_event())
@@ -713,7 +781,9 @@ class TaskRegistry:
             except RegistryClosed:
                 self._slot_freed()
                 raise
-        return self.spawn(coro, name=name, context=context, daemon=daemon)
+        return self.spawn(
+            coro, name=name, context=context, daemon=daemon, timeout=timeout
+        )
 
     @overload
     def spawn_threadsafe(
@@ -723,6 +793,7 @@ class TaskRegistry:
         *args: Unpack[PosArgsT],
         name: str | None = None,
         daemon: bool = False,
+        timeout: float | None = None,
     ) -> concurrent.futures.Future[Handle[T]]: ...
     @overload
     def spawn_threadsafe(
@@ -732,6 +803,7 @@ class TaskRegistry:
         *,
         name: str | None = None,
         daemon: bool = False,
+        timeout: float | None = None,
     ) -> concurrent.futures.Future[Handle[T]]: ...
     def spawn_threadsafe(
         self,
@@ -740,6 +812,7 @@ class TaskRegistry:
         *args: object,
         name: str | None = None,
         daemon: bool = False,
+        timeout: float | None = None,
         **kwargs: object,  # only to refuse them with a lesson
     ) -> concurrent.futures.Future[Handle[Any]]:
         """Spawn from another thread; return a future of the handle. Never blocks.
@@ -760,8 +833,8 @@ class TaskRegistry:
         """
         if kwargs:
             refuse_keywords(fn, kwargs, "spawn_threadsafe")
-        if name is not None or daemon is not False:
-            check_spawn_options(fn, "spawn_threadsafe", name, None, daemon)
+        if name is not None or daemon is not False or timeout is not None:
+            check_spawn_options(fn, "spawn_threadsafe", name, None, daemon, timeout)
         if get_ident() == self._thread:
             close_if_coroutine(fn)
             raise RuntimeError(
@@ -785,7 +858,12 @@ class TaskRegistry:
                 # In the thread's context, so the draining check sees its lineage
                 # whatever context the loop runs its callbacks in.
                 handle = context.run(
-                    self.spawn, coro, name=task_name, context=context, daemon=daemon
+                    self.spawn,
+                    coro,
+                    name=task_name,
+                    context=context,
+                    daemon=daemon,
+                    timeout=timeout,
                 )
             except Exception as exc:
                 future.set_exception(exc)
@@ -799,6 +877,249 @@ class TaskRegistry:
             raise
         return future
 
+    # -- long-running work ----------------------------------------------------------
+
+    def spawn_service(
+        self,
+        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, T]],
+        /,
+        *args: Unpack[PosArgsT],
+        name: str | None = None,
+        context: Context | None = None,
+        restart: Restart = "on-failure",
+        max_restarts: int | None = 5,
+        restart_window: float = 60.0,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        timeout: float | None = None,
+        **kwargs: object,  # only to refuse them with a lesson
+    ) -> Handle[T]:
+        """Spawn a service: a daemon task that runs ``fn(*args)`` again after it
+        fails, with a growing delay, until its restart budget is spent.
+
+        For work that must keep running (a queue consumer, a websocket feed, a
+        cache refresher). Sync; the first run starts as :meth:`spawn`'s task does.
+        The service is a daemon: cancelled, not drained, as soon as closing begins,
+        which also ends a backoff sleep at once. A cancellation (of the handle, the
+        registry, or a daemon at shutdown) never causes a restart; nor does a
+        ``KeyboardInterrupt``. Each restart is logged as a WARNING with the failure
+        it follows. When more than ``max_restarts`` restarts would fall within
+        ``restart_window`` seconds, the service gives up: its last failure is the
+        task's failure and goes to ``on_error`` like any other.
+
+        The task holds one slot of a ``limit`` for its whole life, backoff sleeps
+        included. ``handle.restarts`` and ``statistics().restarts`` count the
+        restarts; the handle's result is the value of the run that returned.
+
+        Args:
+            fn: an async function (called anew for each run; a coroutine object
+                can run only once, so it is refused).
+            *args: positional arguments for ``fn``, the same for every run.
+            name: the task's name; default ``fn.__qualname__``.
+            context: run in a copy of this context instead of the caller's.
+            restart: ``"on-failure"`` (the default) restarts after ``fn`` raises an
+                ``Exception``; ``"always"`` after it returns, too.
+            max_restarts: the restart budget: at most this many restarts within
+                ``restart_window`` seconds; ``None`` restarts without limit.
+            restart_window: the sliding period, in seconds, over which restarts are
+                counted; a service that stays up longer earns its budget back.
+            backoff: the delay before the first restart, in seconds; it doubles
+                with each restart counted in the window, up to ``max_backoff``, and
+                is scaled by a random factor between 0.5 and 1 (jitter).
+            max_backoff: the longest delay between two runs, in seconds.
+            timeout: seconds each run may take; a run that overruns fails with
+                :exc:`TimeoutError`, which counts as a failure (and so restarts).
+
+        Raises:
+            TypeError: as :meth:`spawn`, and for a coroutine object.
+            ValueError: an option out of range (``restart`` not one of the two
+                words, a budget of zero, a negative delay, ``max_backoff`` below
+                ``backoff``). The registry is unchanged.
+            RegistryClosed: the registry does not take work.
+
+        .. versionadded:: 0.2
+        """
+        if kwargs:
+            refuse_keywords(fn, kwargs, "spawn_service")
+        given: object = fn  # not typed so, but untyped callers may pass one
+        if isinstance(given, CoroutineType | Coroutine):
+            refuse_coroutine(
+                given,  # pyright: ignore[reportUnknownArgumentType]
+                "spawn_service",
+                "a service calls its function again for each restart, and a "
+                "coroutine runs only once",
+            )
+        check_spawn_options(fn, "spawn_service", name, context, False)
+        plan = RestartPlan(
+            restart, max_restarts, restart_window, backoff, max_backoff, timeout
+        )
+        if self._state is not OPEN:
+            self._check_may_spawn(fn)
+        first = coroutine_from(fn, args, "spawn_service")
+        task_name = name_of(fn) if name is None else name
+        extra = Extra()
+        service = supervise(
+            task_name, extra, fn, args, first, plan, self._name, self._count_restart
+        )
+        try:
+            handle = self.spawn(service, name=task_name, context=context, daemon=True)
+        except BaseException:
+            first.close()
+            service.close()
+            raise
+        handle._extra = extra
+        return handle
+
+    def _count_restart(self) -> None:
+        self._restarts += 1
+
+    @overload
+    async def start(
+        self,
+        fn: Startable0[T],
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: Startable1[T, A1],
+        a1: A1,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: Startable2[T, A1, A2],
+        a1: A1,
+        a2: A2,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: Startable3[T, A1, A2, A3],
+        a1: A1,
+        a2: A2,
+        a3: A3,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: Startable4[T, A1, A2, A3, A4],
+        a1: A1,
+        a2: A2,
+        a3: A3,
+        a4: A4,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: Startable5[T, A1, A2, A3, A4, A5],
+        a1: A1,
+        a2: A2,
+        a3: A3,
+        a4: A4,
+        a5: A5,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    async def start(
+        self,
+        fn: Any,
+        /,
+        *args: object,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> Any:
+        """Spawn ``fn(*args, task_status=...)`` and wait until it reports ready
+        with ``task_status.started(value)``; return ``value``.
+
+        As anyio's ``TaskGroup.start`` and trio's ``nursery.start``, and with the
+        same ``task_status`` parameter (annotate it ``anyio.abc.TaskStatus[T]``
+        with the default ``anyio.TASK_STATUS_IGNORED``), so one function serves all
+        three; the value's type flows to the caller. Unlike theirs, the task is
+        the registry's from its start. A checkpoint.
+
+        ``name``, ``daemon`` and ``timeout`` are as for :meth:`spawn`.
+
+        Raises:
+            Exception: the task's own failure, if it fails before it is ready (it
+                counts as received: it is not reported again).
+            RuntimeError: the task returned before it called ``started()``.
+            TaskCancelled: the task was cancelled before it was ready.
+            TypeError: ``fn`` is not an async function taking ``task_status``, or
+                is a coroutine object.
+            RegistryClosed: the registry does not take work.
+
+        If the caller is cancelled while it waits, the task is cancelled too; once
+        the task is ready, it runs on its own.
+
+        .. versionadded:: 0.2
+        """
+        given: object = fn  # not typed so, but untyped callers may pass one
+        if isinstance(given, CoroutineType | Coroutine):
+            refuse_coroutine(
+                given,  # pyright: ignore[reportUnknownArgumentType]
+                "start",
+                "start() calls the function with task_status=..., so it needs the "
+                "function itself",
+            )
+        if name is not None or daemon is not False or timeout is not None:
+            check_spawn_options(fn, "start", name, None, daemon, timeout)
+        task_name = name_of(fn) if name is None else name
+        status: TaskStatus[Any] = TaskStatus(self._backend_event(), task_name)
+        coro = _call_with_status(fn, args, status)
+        handle = self.spawn(coro, name=task_name, daemon=daemon, timeout=timeout)
+        handle.add_done_callback(status.ended)
+        try:
+            await handle._wait_as_awaiter(status._event)
+        except BaseException:
+            if not status.is_started:
+                handle.cancel()
+            raise
+        if status.is_started:
+            if handle._awaiters == 0:
+                handle._unreceived()  # it failed right after started(): not lost
+            return status.value
+        if handle._status is FINISHED:
+            raise RuntimeError(
+                f"task {task_name!r} returned before it called "
+                "task_status.started(): start() waits for that call"
+            )
+        handle._outcome()  # raises its failure, or TaskCancelled
+        raise AssertionError(f"task {task_name!r} ended unready with a result")
+
+    def _backend_event(self) -> Event:
+        if self._state is NEW:
+            self._raise_closed(_WHY_CLOSED[NEW])
+        return self._backend.new_event()
+
     # -- introspection ----------------------------------------------------------------
 
     def statistics(self) -> RegistryStatistics:
@@ -810,6 +1131,7 @@ class TaskRegistry:
             succeeded=self._succeeded,
             failed=self._failed,
             cancelled=self._cancelled,
+            restarts=self._restarts,
         )
 
     def __len__(self) -> int:
@@ -1080,3 +1402,32 @@ class _Binding(Generic[R]):
         tb: TracebackType | None,
     ) -> None:
         ambient.reset(self._token)
+
+
+def _call_with_status(
+    fn: Callable[..., Any], args: tuple[Any, ...], status: TaskStatus[Any]
+) -> Coroutine[Any, Any, Any]:
+    """``fn(*args, task_status=status)``, checked like every spawn's call."""
+    if not is_async_callable(fn):
+        coroutine_from(fn, args, "start").close()  # raises the teaching error
+    try:
+        coro = fn(*args, task_status=status)
+    except TypeError as exc:
+        if "task_status" in str(exc):
+            raise TypeError(
+                f"start({describe(fn)}, ...): {exc}. start() passes "
+                "task_status=...: give the function a parameter `task_status: "
+                "anyio.abc.TaskStatus[T] = anyio.TASK_STATUS_IGNORED` and call "
+                "task_status.started(value) once it is ready"
+            ) from None
+        raise TypeError(
+            f"start({describe(fn)}, ...): {exc}. Pass positional arguments after "
+            "the function, start(fn, arg1, arg2), and keyword arguments through "
+            "functools.partial"
+        ) from None
+    if not isinstance(coro, CoroutineType | Coroutine):
+        raise TypeError(
+            f"start() expected {describe(fn)}(...) to return a coroutine, got "
+            f"{type(coro).__name__}"
+        )
+    return coro  # pyright: ignore[reportUnknownVariableType]

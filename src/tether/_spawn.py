@@ -65,6 +65,7 @@ def spawn(
     *args: Unpack[PosArgsT],
     name: str | None = None,
     daemon: bool = False,
+    timeout: float | None = None,
 ) -> Handle[T]: ...
 @overload
 def spawn(
@@ -73,6 +74,7 @@ def spawn(
     *,
     name: str | None = None,
     daemon: bool = False,
+    timeout: float | None = None,
 ) -> Handle[T]: ...
 def spawn(
     fn: Any,
@@ -80,6 +82,7 @@ def spawn(
     *args: object,
     name: str | None = None,
     daemon: bool = False,
+    timeout: float | None = None,
     **kwargs: object,  # only to refuse them with a lesson
 ) -> Handle[Any]:
     """Spawn a task into the registry bound in the current context.
@@ -104,4 +107,4 @@ def spawn(
         raise NoRegistry(_NO_REGISTRY.format(what="spawn"))
     if kwargs:
         refuse_keywords(fn, kwargs, "spawn")
-    return registry.spawn(fn, *args, name=name, daemon=daemon)
+    return registry.spawn(fn, *args, name=name, daemon=daemon, timeout=timeout)

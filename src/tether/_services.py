@@ -1,0 +1,329 @@
+"""Long-running work: services that restart, and tasks that report they are ready.
+
+A service (:meth:`TaskRegistry.spawn_service <tether.TaskRegistry.spawn_service>`)
+is one registry task that calls its function again after it fails, as a
+supervisor would: :class:`RestartPlan` holds the validated options and the
+backoff, :func:`supervise` is the loop the task runs. Readiness
+(:meth:`TaskRegistry.start <tether.TaskRegistry.start>`) is :class:`TaskStatus`:
+the object a started task reports through, and the wait of the starter.
+
+The option names follow systemd's ``Restart=`` (the words say *when* a service is
+restarted: ``"on-failure"``, ``"always"``) and Erlang/OTP's restart intensity
+(``max_restarts`` within ``restart_window`` seconds, past which a supervisor gives
+up); the semantics page says why.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeAlias, overload
+
+import anyio
+from typing_extensions import TypeVar
+
+from ._calls import describe
+from ._checks import check_count
+from ._policy import logger
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from anyio.abc import TaskStatus as AnyioTaskStatus
+
+    from ._backend import Event
+    from ._handle import Extra, Handle
+
+__all__ = [
+    "Restart",
+    "RestartPlan",
+    "Startable0",
+    "Startable1",
+    "Startable2",
+    "Startable3",
+    "Startable4",
+    "Startable5",
+    "TaskStatus",
+    "supervise",
+]
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+T_contra = TypeVar("T_contra", contravariant=True)
+A1 = TypeVar("A1", contravariant=True)
+A2 = TypeVar("A2", contravariant=True)
+A3 = TypeVar("A3", contravariant=True)
+A4 = TypeVar("A4", contravariant=True)
+A5 = TypeVar("A5", contravariant=True)
+
+Restart: TypeAlias = Literal["on-failure", "always"]
+
+
+class RestartPlan:
+    """A service's restart options, checked, and the delay before each restart."""
+
+    __slots__ = (
+        "always",
+        "backoff",
+        "max_backoff",
+        "max_restarts",
+        "timeout",
+        "window",
+    )
+
+    def __init__(
+        self,
+        restart: object,
+        max_restarts: object,
+        restart_window: object,
+        backoff: object,
+        max_backoff: object,
+        timeout: object,
+    ) -> None:
+        api = "spawn_service"
+        if restart not in ("on-failure", "always"):
+            raise ValueError(
+                f"{api}(..., restart={restart!r}): use 'on-failure' (restart after "
+                "the function raises) or 'always' (after it returns, too)"
+            )
+        if max_restarts is not None:
+            check_count(
+                api,
+                "max_restarts",
+                max_restarts,
+                1,
+                " (restarts allowed within restart_window before the service gives "
+                "up), or None to restart without limit",
+            )
+        for option, value, minimum in (
+            ("restart_window", restart_window, "> 0"),
+            ("backoff", backoff, ">= 0"),
+            ("max_backoff", max_backoff, ">= 0"),
+            ("timeout", timeout, "> 0"),
+        ):
+            if option == "timeout" and value is None:
+                continue
+            if not _is_seconds(value, positive=minimum == "> 0"):
+                raise ValueError(
+                    f"{api}(..., {option}={value!r}): {option} must be a number of "
+                    f"seconds {minimum}" + _MEANING[option]
+                )
+        assert isinstance(backoff, int | float)
+        assert isinstance(max_backoff, int | float)
+        assert isinstance(restart_window, int | float)
+        if max_backoff < backoff:
+            raise ValueError(
+                f"{api}(..., backoff={backoff!r}, max_backoff={max_backoff!r}): "
+                "max_backoff is the longest delay between restarts and must be >= "
+                "backoff, the first one"
+            )
+        self.always = restart == "always"
+        self.max_restarts: int | None = max_restarts  # type: ignore[assignment]
+        self.window = float(restart_window)
+        self.backoff = float(backoff)
+        self.max_backoff = float(max_backoff)
+        self.timeout: float | None = timeout  # type: ignore[assignment]
+
+    def delay(self, recent: int) -> float:
+        """The delay before a restart, after ``recent`` restarts within the window:
+        ``backoff`` doubled per recent restart up to ``max_backoff``, then scaled by
+        a random factor in [0.5, 1] ("equal jitter"), so that services that failed
+        together do not all come back at the same moment."""
+        ceiling = min(self.max_backoff, self.backoff * 2.0 ** min(recent, 64))
+        return ceiling * random.uniform(0.5, 1.0)
+
+
+_MEANING = {
+    "restart_window": " (the period in which max_restarts are counted)",
+    "backoff": " (the delay before the first restart)",
+    "max_backoff": " (the longest delay between restarts)",
+    "timeout": " (how long each run may take), or None for no timeout",
+}
+
+
+def _is_seconds(value: object, *, positive: bool) -> bool:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    return value > 0 if positive else value >= 0  # NaN fails both
+
+
+async def supervise(
+    name: str,
+    extra: Extra,
+    fn: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    first: Awaitable[Any],
+    plan: RestartPlan,
+    registry: str,
+    restarted: Callable[[], None],
+) -> Any:
+    """Run ``fn(*args)`` (``first`` is its first coroutine, already made) and run it
+    again as ``plan`` says, until it returns under ``"on-failure"``, is cancelled,
+    or spends its restart budget.
+
+    A cancellation is never caught here, so it never restarts the service, and it
+    ends a backoff sleep as well as a run.
+    """
+    restarts_at: deque[float] = deque()  # when each recent restart happened
+    run = first
+    while True:
+        failure: Exception | None = None
+        result: Any = None
+        try:
+            if plan.timeout is None:
+                result = await run
+            else:
+                with anyio.fail_after(plan.timeout):
+                    result = await run
+        except Exception as exc:
+            failure = exc
+        else:
+            if not plan.always:
+                return result
+        now = anyio.current_time()
+        while restarts_at and restarts_at[0] <= now - plan.window:
+            restarts_at.popleft()
+        if plan.max_restarts is not None and len(restarts_at) >= plan.max_restarts:
+            if failure is not None:
+                raise failure  # the budget is spent: this one goes to on_error
+            logger.warning(
+                "Service %r of TaskRegistry %r returned after %d restart(s) within "
+                "%g s and is not restarted again",
+                name,
+                registry,
+                len(restarts_at),
+                plan.window,
+                extra={"tether_registry": registry, "tether_task": name},
+            )
+            return result
+        delay = plan.delay(len(restarts_at))
+        budget = "" if plan.max_restarts is None else f" of {plan.max_restarts}"
+        logger.warning(
+            "Service %r of TaskRegistry %r %s; restart %d%s within %g s, in %.2f s",
+            name,
+            registry,
+            "returned" if failure is None else f"failed: {failure!r}",
+            len(restarts_at) + 1,
+            budget,
+            plan.window,
+            delay,
+            exc_info=failure,
+            extra={"tether_registry": registry, "tether_task": name},
+        )
+        failure = None  # not kept alive through the sleep
+        await anyio.sleep(delay)
+        restarts_at.append(anyio.current_time())
+        extra.restarts += 1
+        restarted()
+        run = fn(*args)
+
+
+# -- readiness ---------------------------------------------------------------------
+
+
+# What start() runs: an async function taking its positional arguments and a
+# task_status through which it reports a value. One protocol per arity, because
+# mypy cannot yet solve a TypeVarTuple and a TypeVar in one protocol; start()
+# has an overload for each.
+
+
+class Startable0(Protocol[T_co]):
+    """An async function of 0 positional argument(s) and ``task_status``."""
+
+    def __call__(self, *, task_status: AnyioTaskStatus[T_co]) -> Awaitable[object]: ...
+
+
+class Startable1(Protocol[T_co, A1]):
+    """An async function of 1 positional argument(s) and ``task_status``."""
+
+    def __call__(
+        self, a1: A1, /, *, task_status: AnyioTaskStatus[T_co]
+    ) -> Awaitable[object]: ...
+
+
+class Startable2(Protocol[T_co, A1, A2]):
+    """An async function of 2 positional argument(s) and ``task_status``."""
+
+    def __call__(
+        self, a1: A1, a2: A2, /, *, task_status: AnyioTaskStatus[T_co]
+    ) -> Awaitable[object]: ...
+
+
+class Startable3(Protocol[T_co, A1, A2, A3]):
+    """An async function of 3 positional argument(s) and ``task_status``."""
+
+    def __call__(
+        self, a1: A1, a2: A2, a3: A3, /, *, task_status: AnyioTaskStatus[T_co]
+    ) -> Awaitable[object]: ...
+
+
+class Startable4(Protocol[T_co, A1, A2, A3, A4]):
+    """An async function of 4 positional argument(s) and ``task_status``."""
+
+    def __call__(
+        self, a1: A1, a2: A2, a3: A3, a4: A4, /, *, task_status: AnyioTaskStatus[T_co]
+    ) -> Awaitable[object]: ...
+
+
+class Startable5(Protocol[T_co, A1, A2, A3, A4, A5]):
+    """An async function of 5 positional argument(s) and ``task_status``."""
+
+    def __call__(
+        self,
+        a1: A1,
+        a2: A2,
+        a3: A3,
+        a4: A4,
+        a5: A5,
+        /,
+        *,
+        task_status: AnyioTaskStatus[T_co],
+    ) -> Awaitable[object]: ...
+
+
+class TaskStatus(Generic[T_contra]):
+    """What a task started with ``start()`` receives as ``task_status``: it
+    implements :class:`anyio.abc.TaskStatus`, so the same function can be started
+    by anyio's ``TaskGroup.start`` and trio's ``nursery.start``."""
+
+    __slots__ = ("_event", "_name", "is_started", "value")
+
+    def __init__(self, event: Event, name: str) -> None:
+        self._event = event
+        self._name = name
+        self.is_started = False
+        self.value: Any = None
+
+    @overload
+    def started(self: TaskStatus[None]) -> None: ...
+    @overload
+    def started(self, value: T_contra) -> None: ...
+    def started(self, value: T_contra | None = None) -> None:
+        """Report that the task is ready; ``start()`` returns ``value``."""
+        if self.is_started:
+            raise RuntimeError(
+                f"task {self._name!r} called task_status.started() twice: it reports "
+                "ready once"
+            )
+        self.is_started = True
+        self.value = value
+        self._event.set()
+
+    def ended(self, handle: Handle[Any]) -> None:
+        """The done-callback: wake the starter if the task ends before it is ready."""
+        self._event.set()
+
+    def __repr__(self) -> str:
+        state = "started" if self.is_started else "not started"
+        return f"<tether task_status of {self._name!r}, {state}>"
+
+
+def refuse_coroutine(fn: object, api: str, why: str) -> None:
+    """Refuse a coroutine object where a function to call is needed."""
+    from ._calls import close_if_coroutine
+
+    close_if_coroutine(fn)
+    raise TypeError(
+        f"{api}() got a coroutine object ({describe(fn)}): {why}. Pass the async "
+        f"function and its arguments: {api}(fn, *args)"
+    )
