@@ -58,10 +58,12 @@ async def uvicorn_server(app: ASGIApp) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def aiohttp_server(app: web.Application) -> AsyncIterator[str]:
+async def aiohttp_server(
+    app: web.Application, *, handler_cancellation: bool = False
+) -> AsyncIterator[str]:
     """Serve ``app`` with aiohttp's AppRunner; yield its base URL."""
     sock = listening_socket()
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, handler_cancellation=handler_cancellation)
     with anyio.fail_after(BOUND):
         await runner.setup()
         try:

@@ -71,7 +71,7 @@ def test_a_test_client_without_with_gets_an_error_naming_the_fix() -> None:
 async def test_asgi_transport_without_a_registry_gets_an_error_naming_the_fix() -> None:
     transport = httpx.ASGITransport(app=fastapi_app.create_app(Recorder()))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        with pytest.raises(tether.NoRegistry, match="httpx.ASGITransport"):
+        with pytest.raises(tether.NoRegistry, match=r"httpx\.ASGITransport"):
             await client.post("/signup", params={"address": "a@x.org"})
 
 
@@ -93,9 +93,7 @@ async def test_asgi_transport_spawns_into_the_registry_around_the_requests(
     assert mailer.sent == ["a@x.org"]
 
 
-def test_the_registry_opens_before_the_apps_startup_and_drains_before_its_shutdown() -> (
-    None
-):
+def test_the_registry_opens_before_the_app_starts_and_drains_before_it_stops() -> None:
     events: list[str] = []
 
     async def job() -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx
 import pytest
-from fastapi import Request
+from fastapi import Request  # noqa: TC002 - FastAPI reads the annotation
 from fastapi.responses import StreamingResponse
 
 import tether

@@ -60,7 +60,9 @@ class Server:
             try:
                 line = self._queue.get(timeout=BOUND)
             except queue.Empty:
-                raise AssertionError(f"no line with {text!r} in:\n{self.output}")
+                raise AssertionError(
+                    f"no line with {text!r} in:\n{self.output}"
+                ) from None
             if line is None:
                 raise AssertionError(f"exited before {text!r}:\n{self.output}")
             self.lines.append(line)
