@@ -18,7 +18,7 @@ import uvicorn
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncGenerator
 
     from tether.asgi import ASGIApp
 
@@ -41,7 +41,7 @@ def url_of(sock: socket.socket) -> str:
 
 
 @asynccontextmanager
-async def uvicorn_server(app: ASGIApp) -> AsyncIterator[str]:
+async def uvicorn_server(app: ASGIApp) -> AsyncGenerator[str, None]:
     """Serve ``app`` with uvicorn in this event loop; yield its base URL."""
     sock = listening_socket()
     config = uvicorn.Config(
@@ -60,7 +60,7 @@ async def uvicorn_server(app: ASGIApp) -> AsyncIterator[str]:
 @asynccontextmanager
 async def aiohttp_server(
     app: web.Application, *, handler_cancellation: bool = False
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """Serve ``app`` with aiohttp's AppRunner; yield its base URL."""
     sock = listening_socket()
     runner = web.AppRunner(app, handler_cancellation=handler_cancellation)
@@ -107,7 +107,7 @@ class FailureLog(logging.Handler):
 
 
 @asynccontextmanager
-async def failure_log() -> AsyncIterator[FailureLog]:
+async def failure_log() -> AsyncGenerator[FailureLog, None]:
     handler = FailureLog()
     logger = logging.getLogger("tether")
     logger.addHandler(handler)

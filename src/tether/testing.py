@@ -112,10 +112,10 @@ def _leak_check(request: pytest.FixtureRequest) -> _LeakCheck | None:
             )
     if not enabled:
         return None
-    check = request.node.stash.get(_check_key, None)
-    if check is None:
-        check = request.node.stash[_check_key] = _LeakCheck(allow)
-    return check
+    stash: pytest.Stash = request.node.stash
+    if _check_key not in stash:
+        stash[_check_key] = _LeakCheck(allow)
+    return stash[_check_key]
 
 
 class _FailureRecorder(logging.Handler):

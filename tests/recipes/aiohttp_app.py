@@ -9,11 +9,12 @@ from aiohttp import web
 import tether
 import tether.aiohttp
 
-MAILER = web.AppKey("mailer", "Mailer")
-
 
 class Mailer(Protocol):
     async def send(self, address: str) -> None: ...
+
+
+MAILER = web.AppKey("mailer", Mailer)
 
 
 async def signup(request: web.Request) -> web.Response:
