@@ -35,8 +35,10 @@ Open one around your program, which binds it for everything inside:
     async with tether.TaskRegistry(name="app"):
         ...  # tether.spawn(...) works here and in every task spawned from here
 
-In a web app, open the registry in the lifespan and bind it for each request
-(in a middleware, or around the handler's body):
+In a web app, let the integration open one for the app and bind it for every
+request: app.add_middleware(tether.asgi.TaskRegistryMiddleware, shutdown_timeout=10)
+for Starlette and FastAPI, tether.aiohttp.setup(app) for aiohttp. Or bind one
+yourself around the code that spawns:
 
     with registry.bind():
         tether.spawn(send_email, user_id)

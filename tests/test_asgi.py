@@ -1,0 +1,203 @@
+"""tether.asgi in process: the lifespan protocol with every kind of app, and what
+a request gets when no lifespan ran.
+
+Starlette's TestClient runs the app in a thread of its own, on the backend it is
+given: those tests run on asyncio and trio. httpx.ASGITransport runs the app in
+the test's task, so those tests run on every backend of the suite.
+"""
+
+# Starlette's TestClient subclasses httpx2's client, whose types pyright cannot see.
+# pyright: reportUnknownMemberType=false, reportUnknownVariableType=false
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Literal
+
+import anyio
+import httpx
+import pytest
+from fastapi import FastAPI
+from starlette.testclient import TestClient
+
+import tether
+from recipes import fastapi_app, starlette_app
+from servers import Mailer
+from tether.asgi import (
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    TaskRegistryMiddleware,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
+
+
+class Recorder:
+    """A mailer that finishes at once, recording what it sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send(self, address: str) -> None:
+        await anyio.lowlevel.checkpoint()
+        self.sent.append(address)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_test_client_with_a_lifespan_drains_the_work_when_it_ends(
+    backend: Literal["asyncio", "trio"],
+) -> None:
+    mailer = Recorder()
+    app = starlette_app.create_app(mailer)
+    with TestClient(app, backend=backend) as client:
+        assert client.post("/signup", params={"address": "a@x.org"}).status_code == 202
+        with client.websocket_connect("/invitations") as websocket:
+            websocket.send_text("b@x.org")
+            assert websocket.receive_text() == "queued b@x.org"
+    assert sorted(mailer.sent) == ["a@x.org", "b@x.org"]
+
+
+def test_each_lifespan_gets_a_new_registry() -> None:
+    mailer = Recorder()
+    app = fastapi_app.create_app(mailer)
+    for address in ("a@x.org", "b@x.org"):
+        with TestClient(app) as client:
+            client.post("/signup", params={"address": address})
+    assert mailer.sent == ["a@x.org", "b@x.org"]
+
+
+def test_a_test_client_without_with_gets_an_error_naming_the_fix() -> None:
+    client = TestClient(fastapi_app.create_app(Recorder()))
+    with pytest.raises(tether.NoRegistry) as raised:
+        client.post("/signup", params={"address": "a@x.org"})
+    message = str(raised.value)
+    assert "no open registry for this http request" in message
+    assert "`with TestClient(app) as client:`" in message
+
+
+@pytest.mark.anyio
+async def test_asgi_transport_without_a_registry_gets_an_error_naming_the_fix() -> None:
+    transport = httpx.ASGITransport(app=fastapi_app.create_app(Recorder()))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        with pytest.raises(tether.NoRegistry, match=r"httpx\.ASGITransport"):
+            await client.post("/signup", params={"address": "a@x.org"})
+
+
+@pytest.mark.anyio
+async def test_asgi_transport_spawns_into_the_registry_around_the_requests(
+    tether_registry: tether.TaskRegistry,
+) -> None:
+    mailer = Mailer()
+    transport = httpx.ASGITransport(app=fastapi_app.create_app(mailer))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.post("/signup", params={"address": "a@x.org"})
+        assert response.status_code == 202
+        await mailer.started.wait()
+        assert (await client.get("/tasks")).json() == {"running": 1}
+    [handle] = tether_registry
+    assert handle.name == "welcome a@x.org"
+    mailer.release.set()
+    await handle
+    assert mailer.sent == ["a@x.org"]
+
+
+def test_the_registry_opens_before_the_app_starts_and_drains_before_it_stops() -> None:
+    events: list[str] = []
+
+    async def job() -> None:
+        await anyio.lowlevel.checkpoint()
+        events.append("job done")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncGenerator[None, None]:
+        tether.spawn(job)  # the app's own startup may spawn
+        events.append("app started")
+        yield
+        events.append("app shut down")
+
+    app = FastAPI(lifespan=lifespan)
+    app.add_middleware(TaskRegistryMiddleware, shutdown_timeout=10)
+    with TestClient(app):
+        pass
+    assert events == ["app started", "job done", "app shut down"]
+
+
+async def bare_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """An ASGI app that refuses every scope but http, as many small apps do."""
+    assert scope["type"] == "http", "this app does not support the lifespan"
+    tether.spawn(bare_job)
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def returning_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """An ASGI app whose lifespan returns after its startup."""
+    if scope["type"] == "lifespan":
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        return
+    await bare_app(scope, receive, send)
+
+
+BARE_JOBS: list[str] = []
+
+
+async def bare_job() -> None:
+    await anyio.lowlevel.checkpoint()
+    BARE_JOBS.append("done")
+
+
+@pytest.mark.parametrize("app", [bare_app, returning_app])
+def test_an_app_that_does_not_handle_the_lifespan_gets_one(
+    app: ASGIApp,
+) -> None:
+    BARE_JOBS.clear()
+    with TestClient(TaskRegistryMiddleware(app, shutdown_timeout=10)) as client:
+        assert client.get("/").status_code == 204
+    assert BARE_JOBS == ["done"]
+
+
+def test_a_failed_startup_closes_the_registry() -> None:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncGenerator[None, None]:
+        tether.spawn(anyio.sleep_forever, name="opened too early")
+        if app.title:  # always: the startup fails
+            raise RuntimeError("no database")
+        yield  # pragma: no cover
+
+    app = FastAPI(lifespan=lifespan)
+    app.add_middleware(TaskRegistryMiddleware)
+    with pytest.raises(RuntimeError, match="no database"), TestClient(app):
+        pass  # pragma: no cover
+
+
+def test_bad_options_fail_at_once_with_the_registrys_own_error() -> None:
+    with pytest.raises(ValueError, match=r"TaskRegistry\(limit=0\)"):
+        TaskRegistryMiddleware(bare_app, limit=0)
+    with pytest.raises(ValueError, match="needs a limit"):
+        TaskRegistryMiddleware(bare_app, max_pending=3)
+    # Starlette makes its middleware at the app's first event: the startup.
+    app = starlette_app.create_app(Recorder())
+    app.add_middleware(TaskRegistryMiddleware, shutdown_timeout=-1)
+    with pytest.raises(ValueError, match="shutdown_timeout"), TestClient(app):
+        pass  # pragma: no cover
+
+
+def test_other_scopes_pass_through() -> None:
+    seen: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["type"])
+
+    async def receive() -> Message:
+        raise AssertionError("not called")  # pragma: no cover
+
+    async def send(message: Message) -> None:
+        raise AssertionError("not called")  # pragma: no cover
+
+    anyio.run(TaskRegistryMiddleware(app), {"type": "custom"}, receive, send)
+    assert seen == ["custom"]

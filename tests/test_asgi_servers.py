@@ -1,0 +1,136 @@
+"""tether.asgi under uvicorn on 127.0.0.1, driven by httpx: FastAPI and Starlette.
+
+uvicorn serves on asyncio only, so these run on asyncio and asyncio with uvloop
+(the event loop the test runs on is the server's). The signal tests, with uvicorn
+as a program, are in test_asgi_signals.py.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import httpx
+import pytest
+from fastapi import Request  # noqa: TC002 - FastAPI reads the annotation
+from fastapi.responses import StreamingResponse
+
+import tether
+from recipes import fastapi_app, starlette_app
+from servers import BOUND, Mailer, failure_log, uvicorn_server
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from tether.asgi import ASGIApp
+
+pytestmark = pytest.mark.anyio
+
+RECIPES: dict[str, Callable[[Mailer], ASGIApp]] = {
+    "fastapi": fastapi_app.create_app,
+    "starlette": starlette_app.create_app,
+}
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
+    """uvicorn runs on asyncio, with or without uvloop."""
+    return "asyncio", {"use_uvloop": request.param == "uvloop"}
+
+
+@pytest.fixture(params=list(RECIPES))
+def recipe(request: pytest.FixtureRequest) -> Callable[[Mailer], ASGIApp]:
+    return RECIPES[request.param]
+
+
+async def test_the_response_returns_before_the_work_ends_and_the_work_completes(
+    recipe: Callable[[Mailer], ASGIApp],
+) -> None:
+    mailer = Mailer()
+    async with (
+        uvicorn_server(recipe(mailer)) as url,
+        httpx.AsyncClient(base_url=url, timeout=BOUND) as client,
+    ):
+        response = await client.post("/signup", params={"address": "ada@example.com"})
+        assert response.status_code == 202
+        await mailer.started.wait()
+        assert not mailer.finished.is_set()  # still running after its response
+        mailer.release.set()
+        await mailer.finished.wait()
+    assert mailer.sent == ["ada@example.com"]
+
+
+async def test_the_registry_is_a_fastapi_dependency() -> None:
+    mailer = Mailer()
+    async with (
+        uvicorn_server(fastapi_app.create_app(mailer)) as url,
+        httpx.AsyncClient(base_url=url, timeout=BOUND) as client,
+    ):
+        await client.post("/signup", params={"address": "ada@example.com"})
+        await mailer.started.wait()
+        assert (await client.get("/tasks")).json() == {"running": 1}
+        mailer.release.set()
+        await mailer.finished.wait()
+
+
+async def test_spawned_work_survives_the_client_disconnecting() -> None:
+    mailer = Mailer()
+    stream_cancelled = anyio.Event()
+    app = fastapi_app.create_app(mailer)
+
+    @app.get("/stream")
+    async def stream(address: str, request: Request) -> StreamingResponse:
+        async def body() -> AsyncIterator[bytes]:
+            tether.spawn(request.app.state.mailer.send, address)
+            try:
+                yield b"queued\n"
+                await anyio.sleep_forever()
+            finally:
+                stream_cancelled.set()  # Starlette saw the disconnect
+
+        return StreamingResponse(body())
+
+    async with uvicorn_server(app) as url:
+        async with (
+            httpx.AsyncClient(base_url=url, timeout=BOUND) as client,
+            client.stream("GET", "/stream", params={"address": "ada@x.org"}) as r,
+        ):
+            async for chunk in r.aiter_bytes():
+                assert chunk == b"queued\n"
+                break
+        # The client has hung up and the request's own work was cancelled.
+        await stream_cancelled.wait()
+        await mailer.started.wait()
+        mailer.release.set()
+        await mailer.finished.wait()
+    assert mailer.sent == ["ada@x.org"]
+
+
+async def test_a_failing_job_is_logged_by_name_and_later_requests_are_unaffected(
+    recipe: Callable[[Mailer], ASGIApp],
+) -> None:
+    mailer = Mailer()
+    async with (
+        failure_log() as log,
+        uvicorn_server(recipe(mailer)) as url,
+        httpx.AsyncClient(base_url=url, timeout=BOUND) as client,
+    ):
+        response = await client.post("/signup", params={"address": "bounce@x.org"})
+        assert response.status_code == 202
+        await log.logged.wait()
+        [record] = log.records
+        assert record.getMessage() == (
+            "Task 'welcome bounce@x.org' of TaskRegistry 'app' failed"
+        )
+        assert record.exc_info is not None
+        assert isinstance(record.exc_info[1], ConnectionRefusedError)
+        assert getattr(record, "tether_task", None) == "welcome bounce@x.org"
+
+        mailer.started = anyio.Event()
+        response = await client.post("/signup", params={"address": "ada@x.org"})
+        assert response.status_code == 202
+        await mailer.started.wait()
+        mailer.release.set()
+        await mailer.finished.wait()
+    assert mailer.sent == ["ada@x.org"]
+    assert len(log.records) == 1

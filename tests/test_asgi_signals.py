@@ -1,0 +1,164 @@
+"""uvicorn as a program, stopped by SIGINT or SIGTERM with work in flight.
+
+The server runs in a subprocess (tests/serve_uvicorn.py) and reports on stdout
+what it does; the test waits for each line before its next step, never for a
+time. uvicorn runs on asyncio: SIGINT is tested on asyncio and SIGTERM on uvloop,
+and the other way round for the second signal. POSIX only: signals by pid.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from servers import BOUND
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+TESTS = Path(__file__).resolve().parent
+
+
+class Server:
+    """``serve_uvicorn.py`` in a subprocess, its stdout read line by line."""
+
+    def __init__(self, loop: str, shutdown_timeout: float) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                str(TESTS / "serve_uvicorn.py"),
+                loop,
+                str(shutdown_timeout),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(TESTS)},
+        )
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def expect(self, text: str) -> str:
+        """Wait for the next line that contains ``text``; return it."""
+        while True:
+            try:
+                line = self._queue.get(timeout=BOUND)
+            except queue.Empty:
+                raise AssertionError(
+                    f"no line with {text!r} in:\n{self.output}"
+                ) from None
+            if line is None:
+                raise AssertionError(f"exited before {text!r}:\n{self.output}")
+            self.lines.append(line)
+            if text in line:
+                return line
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def signal(self, sig: signal.Signals) -> None:
+        self.process.send_signal(sig)
+
+    def wait(self) -> int:
+        returncode = self.process.wait(timeout=BOUND)
+        self.expect_end()
+        return returncode
+
+    def expect_end(self) -> None:
+        while (line := self._queue.get(timeout=BOUND)) is not None:
+            self.lines.append(line)
+
+    def stop(self) -> None:
+        """Kill the server if it still runs, and close its pipes."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=BOUND)
+        self._reader.join(timeout=BOUND)  # it ends at the end of stdout
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+def exit_code_of(sig: signal.Signals) -> int:
+    # uvicorn raises the signal it stopped on again once it has shut down:
+    # the program catches a KeyboardInterrupt, and SIGTERM ends the process.
+    return 0 if sig is signal.SIGINT else -signal.SIGTERM
+
+
+def spawn_sends(url: str, *addresses: str) -> None:
+    with httpx.Client(base_url=url, timeout=BOUND) as client:
+        for address in addresses:
+            response = client.post("/signup", params={"address": address})
+            assert response.status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("loop", "sig"), [("asyncio", signal.SIGINT), ("uvloop", signal.SIGTERM)]
+)
+def test_a_signal_drains_within_shutdown_timeout_then_cancels_the_rest_and_reports_it(
+    loop: str, sig: signal.Signals
+) -> None:
+    server = Server(loop, shutdown_timeout=3)
+    try:
+        url = server.expect("listening ").split()[1]
+        spawn_sends(url, "stdin@x.org", "forever@x.org")
+        server.expect("send started")
+        server.expect("send started")
+        server.signal(sig)
+        server.expect("is draining 2 task(s)")
+        assert server.process.stdin is not None
+        server.process.stdin.write("go\n")  # the first send may now finish
+        server.process.stdin.flush()
+        server.expect("send finished stdin@x.org")
+        # The other outlives shutdown_timeout: cancelled, and reported.
+        server.expect("send cancelled forever@x.org")
+        server.expect(
+            "WARNING TaskRegistry 'app' cancelled 1 task(s) at shutdown: "
+            "welcome forever@x.org"
+        )
+        server.expect("Application shutdown complete.")
+        assert server.wait() == exit_code_of(sig)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("loop", "sig"), [("asyncio", signal.SIGTERM), ("uvloop", signal.SIGINT)]
+)
+def test_a_second_signal_cancels_at_once(loop: str, sig: signal.Signals) -> None:
+    server = Server(loop, shutdown_timeout=3600)  # the drain would outlast the test
+    try:
+        url = server.expect("listening ").split()[1]
+        spawn_sends(url, "forever-1@x.org", "forever-2@x.org")
+        server.expect("send started")
+        server.expect("send started")
+        server.signal(sig)
+        server.expect("is draining 2 task(s)")
+        server.signal(signal.SIGINT)  # the second Ctrl+C
+        server.expect(
+            "WARNING TaskRegistry 'app' cancelled 2 task(s) at shutdown: "
+            "welcome forever-1@x.org, welcome forever-2@x.org"
+        )
+        server.expect("Application shutdown complete.")
+        assert server.wait() == exit_code_of(sig)
+        assert "send cancelled forever-1@x.org" in server.lines
+        assert "send cancelled forever-2@x.org" in server.lines
+    finally:
+        server.stop()

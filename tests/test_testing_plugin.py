@@ -1,0 +1,104 @@
+"""tether.testing, run in pytester sessions of its own, on asyncio and trio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pytest
+
+pytest_plugins = ["pytester"]
+
+RECIPE = Path(__file__).resolve().parent / "recipes" / "leak_check.py"
+
+STRICT = ("-p", "anyio", "-W", "error", "--strict-markers", "--strict-config")
+
+
+def test_a_leaking_test_errors_naming_the_task_and_its_spawn_site(
+    pytester: pytest.Pytester,
+) -> None:
+    path = pytester.makepyfile(test_recipe=RECIPE.read_text("utf-8"))
+    source = path.read_text("utf-8").splitlines()
+    line = 1 + next(i for i, text in enumerate(source) if "nobody allowed" in text)
+    result = pytester.runpytest_subprocess(*STRICT, "-v")
+    result.assert_outcomes(passed=6, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_leaks_a_task?asyncio? PASSED*",
+            "*test_leaks_a_task?asyncio? ERROR*",
+            "*test_leaks_a_task?trio? PASSED*",
+            "*test_leaks_a_task?trio? ERROR*",
+        ],
+        consecutive=False,
+    )
+    lines = result.stdout.lines
+    site = f"(spawned at {path}:{line})"
+    assert lines.count(f"  task 'heartbeat' {site}") == 2
+    assert not any("heartbeat main" in line for line in lines if "  task " in line)
+    for outcome in ("test_clean", "test_allowed"):
+        result.stdout.fnmatch_lines([f"*{outcome}?asyncio? PASSED*"])
+        result.stdout.fnmatch_lines([f"*{outcome}?trio? PASSED*"])
+
+
+def test_the_ini_option_checks_every_test_and_names_unawaited_failures(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini("[pytest]\ntether_no_leaks = true\n")
+    pytester.makepyfile(
+        test_failing="""
+        import asyncio
+        import pytest
+        import tether
+
+        pytestmark = pytest.mark.anyio
+
+        @pytest.fixture(params=["asyncio", "trio"])
+        def anyio_backend(request):
+            return request.param
+
+        async def boom():
+            raise ValueError("boom")
+
+        async def test_unawaited_failure(tether_registry):
+            await tether.spawn(boom).wait()
+
+        async def test_raw_asyncio_task(anyio_backend):
+            if anyio_backend == "asyncio":
+                test_raw_asyncio_task.task = asyncio.get_running_loop().create_task(
+                    asyncio.Event().wait(), name="raw"
+                )
+
+        @pytest.mark.tether_no_leaks(False)
+        async def test_opted_out(tether_registry):
+            await tether.spawn(boom).wait()
+
+        def test_sync():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess(*STRICT[:2], "--strict-markers")
+    result.assert_outcomes(passed=7, errors=3)
+    result.stdout.fnmatch_lines(
+        [
+            "  failure of task 'boom' (spawned at *test_failing.py:15)",
+            "  asyncio task 'raw' (wait defined at *, suspended at *)",
+        ],
+        consecutive=False,
+    )
+
+
+def test_the_plugin_is_inert_unless_used(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_plain="""
+        import asyncio
+
+        def test_asks_nothing_of_tether():
+            loop = asyncio.new_event_loop()
+            loop.close()
+        """
+    )
+    result = pytester.runpytest_subprocess(*STRICT)
+    result.assert_outcomes(passed=1)
+    collected = result.stdout.lines.index("collected 1 item")
+    assert not any("tether" in line for line in result.stdout.lines[collected:])
