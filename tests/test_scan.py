@@ -331,7 +331,7 @@ FLAGGED_TET002 = {
                 asyncio.create_task(fetch(address), name=f"get-{address}")
                 for address in d
             ]
-            results = await asyncio.gather(*tasks, return_exceptions=True)  # expect TET002
+            results = await asyncio.gather(*tasks, return_exceptions=1)  # expect TET002
             await asyncio.gather(*[asyncio.create_task(a(), name="a")])  # expect TET002
             return results
     """,
