@@ -100,10 +100,8 @@ class _Checker:
         self._defs: dict[
             ast.AST, dict[str, ast.FunctionDef | ast.AsyncFunctionDef]
         ] = {}
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                owner = self._parents[node]
-                self._defs.setdefault(owner, {})[node.name] = node
+        for node in index.functions:
+            self._defs.setdefault(self._parents[node], {})[node.name] = node
 
     def run(self) -> list[Finding]:
         """Apply every rule to every call of the module."""
@@ -266,8 +264,14 @@ class _Checker:
         that makes it: ``return create_task(...)``, or a local only returned (or
         given a done callback)."""
         found: dict[ast.AST, ast.Call] = {}
-        for functions in self._defs.values():
-            for function in functions.values():
+        # Only a function that makes a task can return one it made.
+        makers = {
+            self._index.scope_of(call)
+            for call in self._index.calls
+            if self._index.creates_task(call)
+        }
+        for function in makers:
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 made = self._returned_task(function)
                 if made is not None:
                     found[function] = made
