@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import subprocess
 import sys
 import textwrap
 from typing import TYPE_CHECKING
@@ -297,3 +298,32 @@ def test_bad_inputs_are_reported_and_the_rest_is_fixed(
     assert out == f"{tmp_path / 'a.py'}:1:5: E999 SyntaxError: invalid syntax\n"
     assert good.read_text() == "import asyncio\nimport tether\ntether.spawn(g())\n"
     assert code == 2
+
+
+def test_import_tether_and_a_plain_scan_never_import_libcst(tmp_path: Path) -> None:
+    path = write(tmp_path, BEFORE)
+    probe = (
+        "import sys, tether; loaded = [sorted(sys.modules)]; "
+        "from tether._cli import main; main(['scan', sys.argv[1]]); "
+        "loaded.append(sorted(sys.modules)); "
+        "print([[m for m in names if m.startswith(('libcst', 'tether._cli'))] "
+        "for names in loaded])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    assert out.splitlines()[-1] == str(
+        [
+            [],
+            [
+                "tether._cli",
+                "tether._cli._scan",
+                "tether._cli._scan_gather",
+                "tether._cli._scan_index",
+                "tether._cli._scan_rules",
+            ],
+        ]
+    )
