@@ -170,8 +170,8 @@ def _rewrite(args: argparse.Namespace, codes: frozenset[str]) -> int:
 
     left: list[Report] = []
     fixed = files = 0
-    paths = _files(args.paths)
-    for path in paths:
+    items = _files(args.paths)
+    for path in items:
         if isinstance(path, Report):
             left.append(path)
             continue
@@ -194,18 +194,22 @@ def _rewrite(args: argparse.Namespace, codes: frozenset[str]) -> int:
                 for r in reports
             ]
             continue
-        fixed, files = fixed + count, files + (new != data)
         if args.diff:
             sys.stdout.writelines(_diff(path, data, new))
-        else:
-            with open(path, "wb") as file:
-                file.write(new)
+        elif new != data:
+            try:
+                with open(path, "wb") as file:
+                    file.write(new)
+            except OSError as exc:
+                left += [_io_error(path, exc), *reports]
+                continue
+        fixed, files = fixed + count, files + (new != data)
         left += _scan_data(path, new, codes)
     left = [_with_reason(report) for report in left]
     _print(left, args.format, file=sys.stderr if args.diff else sys.stdout)
     if args.format == "text":
         verb = "Would fix" if args.diff else "Fixed"
-        scanned = len([path for path in paths if not isinstance(path, Report)])
+        scanned = len([item for item in items if not isinstance(item, Report)])
         summary = _summary(left, scanned).replace("No findings", "no findings")
         print(
             f"{verb} {_plural(fixed, 'finding')} in {_plural(files, 'file')}; "
@@ -216,10 +220,12 @@ def _rewrite(args: argparse.Namespace, codes: frozenset[str]) -> int:
 
 
 def _with_reason(report: Report) -> Report:
-    """A ``TET001`` left by ``--fix`` says why, other codes have no fix."""
-    if report.code != "TET001" or report.not_fixed is None:
+    """A ``TET001`` left by ``--fix`` says why; the other codes have no fix."""
+    if report.code != "TET001":
         return report
-    return replace(report, message=f"{report.message} (not fixed: {report.not_fixed})")
+    # A call the rules passed but libcst placed elsewhere is left as it was.
+    reason = report.not_fixed or "the call was not found where the scan placed it"
+    return replace(report, message=f"{report.message} (not fixed: {reason})")
 
 
 def _diff(path: str, before: bytes, after: bytes) -> list[str]:
