@@ -121,7 +121,11 @@ def main() -> None:
     parser.add_argument("--fix", type=Path, metavar="COPIES")
     parser.add_argument("--python", default=sys.executable)
     args = parser.parse_args()
-    projects = sorted(path for path in args.directory.iterdir() if path.is_dir())
+    projects = sorted(
+        path
+        for path in args.directory.iterdir()
+        if path.is_dir() and not path.name.startswith(".")
+    )
     if args.fix:
         _fix(projects, args.fix, args.python)
     else:
