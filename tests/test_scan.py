@@ -33,7 +33,8 @@ DISCARDED = (
 GATHERED = (
     "eager tasks made only to be gathered: asyncio.gather() wraps coroutines in tasks "
     "itself, and no await comes between creating these tasks and gathering them; "
-    "use `await tether.run_all(coro1, coro2, ...)`"
+    "use `await tether.run_all({})`, which cancels the others on the first failure, "
+    "where gather leaves them running"
 )
 
 
@@ -321,6 +322,19 @@ FLAGGED_TET002 = {
             second = asyncio.create_task(b())
             await asyncio.gather(first, second)  # expect TET002
     """,
+    # A name= only labels a task while it runs: made in a comprehension or a list
+    # and gathered at once, the tasks are still made for the gather alone.
+    "named tasks in a comprehension or a list": """
+        import asyncio
+        async def f(d):
+            tasks = [
+                asyncio.create_task(fetch(address), name=f"get-{address}")
+                for address in d
+            ]
+            results = await asyncio.gather(*tasks, return_exceptions=1)  # expect TET002
+            await asyncio.gather(*[asyncio.create_task(a(), name="a")])  # expect TET002
+            return results
+    """,
 }
 
 NOT_FLAGGED_TET002 = {
@@ -354,8 +368,16 @@ NOT_FLAGGED_TET002 = {
             finally:
                 for future in futures:
                     future.cancel()
-            named = [asyncio.create_task(c, name="worker") for c in coros]
-            await asyncio.gather(*named)
+            contexts = [asyncio.create_task(c, context=ctx) for c in coros]
+            await asyncio.gather(*contexts)
+    """,
+    "tasks named one by one": """
+        import asyncio
+        async def f():
+            first = asyncio.create_task(a(), name="first")
+            second = asyncio.create_task(b(), name="second")
+            await asyncio.gather(first, second)
+            await asyncio.gather(asyncio.create_task(a(), name="a"))
     """,
     "an await in the header of an if around the gather, or a loop": """
         import asyncio
@@ -382,6 +404,229 @@ NOT_FLAGGED_TET002 = {
             await asyncio.gather(a(), b())
     """,
 }
+
+
+FLAGGED_NEW = {
+    "TET003 a method's task dropped by its callers": """
+        import asyncio
+        class Client:
+            def _schedule_event(self, coro, name):
+                wrapped = self._run_event(coro)
+                return self.loop.create_task(wrapped, name=name)
+            def _kept(self):
+                task = asyncio.create_task(work())
+                task.add_done_callback(print)
+                return task
+            def dispatch(self, event):
+                self._schedule_event(handler, event)  # expect TET003
+                self._kept()  # expect TET003
+                handle = self._schedule_event(handler, event)
+                return handle
+    """,
+    "TET003 a module function, async or not": """
+        import asyncio
+        def start(coro):
+            return asyncio.ensure_future(coro)
+        async def start_later(coro):
+            return asyncio.create_task(coro)
+        async def main():
+            start(work())  # expect TET003
+            await start_later(work())  # expect TET003
+    """,
+    "TET004 a local only given a done callback": """
+        import asyncio
+        class Proxy:
+            def connect(self):
+                task = self.loop.create_task(self._connect())  # expect TET004
+                task.add_done_callback(lambda t: self.handle_received())
+            def chained(self):
+                asyncio.create_task(work()).add_done_callback(print)  # expect TET004
+    """,
+    "TET005 a discarded run_coroutine_threadsafe future": """
+        import asyncio
+        from asyncio import run_coroutine_threadsafe as rct
+        def worker(loop, queue):
+            asyncio.run_coroutine_threadsafe(queue.put(None), loop)  # expect TET005
+            _future = rct(queue.put(1), loop)  # expect TET005
+    """,
+    "TET006 a discarded gather": """
+        import asyncio
+        async def cleanup(servers):
+            tasks = (server.stop() for server in servers)
+            asyncio.gather(*tasks)  # expect TET006
+            later = asyncio.gather(a(), b())  # expect TET006
+    """,
+}
+
+NOT_FLAGGED_NEW = {
+    "TET003 a returned task that is kept or stored inside": """
+        import asyncio
+        class Client:
+            def _schedule(self, coro):
+                return self.loop.create_task(coro)
+            def _stored(self, coro):
+                task = asyncio.create_task(coro)
+                self._tasks.add(task)
+                return task
+            def _sometimes(self, coro):
+                if coro is None:
+                    return None
+                return asyncio.create_task(coro)
+            def run(self, coro, other):
+                self._tasks.add(self._schedule(coro))
+                self._stored(coro)
+                self._sometimes(coro)
+                other._schedule(coro)
+        def _schedule(coro):
+            return asyncio.create_task(coro)
+        class Other:
+            def go(self, coro):
+                self._schedule(coro)
+    """,
+    "TET004 a done callback and another use": """
+        import asyncio
+        BACKGROUND = set()
+        async def f():
+            task = asyncio.create_task(work())
+            BACKGROUND.add(task)
+            task.add_done_callback(BACKGROUND.discard)
+            other = asyncio.create_task(work())
+            other.add_done_callback(print)
+            await other
+    """,
+    "TET005 and TET006 kept or awaited": """
+        import asyncio
+        async def f(loop):
+            future = asyncio.run_coroutine_threadsafe(work(), loop)
+            future.result()
+            await asyncio.gather(a(), b())
+            results = asyncio.gather(a(), b())
+            return await results
+    """,
+}
+
+
+@pytest.mark.parametrize("source", FLAGGED_NEW.values(), ids=FLAGGED_NEW)
+def test_new_codes_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str
+) -> None:
+    check_marks(tmp_path, capsys, source, flagged=True)
+
+
+@pytest.mark.parametrize("source", NOT_FLAGGED_NEW.values(), ids=NOT_FLAGGED_NEW)
+def test_new_codes_do_not_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str
+) -> None:
+    check_marks(tmp_path, capsys, source, flagged=False)
+
+
+def test_new_codes_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(
+        tmp_path,
+        "mod.py",
+        """\
+        import asyncio
+        class Client:
+            def _schedule(self, coro):
+                return self.loop.create_task(coro, name="event")
+            def dispatch(self, coro, loop):
+                self._schedule(coro)
+                task = asyncio.create_task(work())
+                task.add_done_callback(print)
+                asyncio.run_coroutine_threadsafe(work(), loop)
+                asyncio.gather(a(), b(), return_exceptions=True)
+        """,
+    )
+    code, out, _ = scan(capsys, str(path))
+    lost = "so the task may be garbage-collected mid-flight"
+    assert [message for *_, message in reports(out)] == [
+        "returned task dropped: self._schedule() returns the task "
+        "self.loop.create_task() makes at line 4, and the result is discarded here, "
+        f"{lost}; in _schedule, use tether.spawn(coro, name='event') inside "
+        "`async with tether.TaskRegistry():`",
+        "task kept only by its done callback: the task asyncio.create_task() makes is "
+        f"used only to add a done callback, which does not keep it alive, {lost}; use "
+        "tether.spawn(work()) inside `async with tether.TaskRegistry():`, and do the "
+        "callback's work at the end of the coroutine",
+        "discarded future: the result of asyncio.run_coroutine_threadsafe() is "
+        f"discarded, {lost} and its failure is lost without a trace; use "
+        "spawn_threadsafe(work()) on a tether.TaskRegistry, which keeps the task and "
+        "reports its failure",
+        "discarded gather: the result of asyncio.gather() is discarded, so nothing "
+        "waits for its tasks, they may be garbage-collected mid-flight, and a failure "
+        "is reported late or never; to wait for them, use "
+        "`await tether.settle_all(a(), b())`, which returns each result or the "
+        "exception it raised; to run them in the background, tether.spawn each one",
+    ]
+    assert code == 1
+
+
+@pytest.mark.parametrize(
+    ("gather", "hint"),
+    [
+        (
+            "asyncio.gather(*tasks)",
+            "use `await tether.run_all(...)`, which cancels the others on the first "
+            "failure, where gather leaves them running",
+        ),
+        (
+            "asyncio.gather(*tasks, return_exceptions=True)",
+            "use `await tether.settle_all(...)`, which returns each result or the "
+            "exception it raised",
+        ),
+        (
+            "asyncio.gather(*tasks, return_exceptions=flag)",
+            "use `await tether.run_all(...)`, which cancels the others on the first "
+            "failure, where gather leaves them running, or "
+            "`await tether.settle_all(...)` where return_exceptions is true",
+        ),
+        (
+            "asyncio.gather(*map(asyncio.create_task, coros))",
+            "use `await tether.run_all(*coros)`, which cancels the others on the "
+            "first failure, where gather leaves them running",
+        ),
+        (
+            "asyncio.gather(asyncio.create_task(a()), asyncio.create_task(b(x)))",
+            "use `await tether.run_all(a(), b(x))`, which cancels the others on the "
+            "first failure, where gather leaves them running",
+        ),
+    ],
+)
+def test_gather_hints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], gather: str, hint: str
+) -> None:
+    source = (
+        "import asyncio\n"
+        "async def f(coros, flag):\n"
+        "    tasks = [asyncio.create_task(c) for c in coros]\n"
+        f"    await {gather}\n"
+    )
+    _, out, _ = scan(capsys, str(write(tmp_path, "mod.py", source)))
+    [(*_, message)] = reports(out)
+    assert message.endswith("; " + hint)
+
+
+@pytest.mark.parametrize(
+    ("call", "hint"),
+    [
+        ("asyncio.create_task(work())", "tether.spawn(work())"),
+        ('asyncio.create_task(work(), name="w")', "tether.spawn(work(), name='w')"),
+        ("asyncio.create_task(work(), name=label)", "tether.spawn(work(), name=label)"),
+        (
+            "asyncio.create_task(a_long_function_name(with_args, and_more, args))",
+            "tether.spawn(...)",
+        ),
+        ("asyncio.create_task(*coros)", "tether.spawn(...)"),
+        ("asyncio.ensure_future(coro=work())", "tether.spawn(...)"),
+    ],
+)
+def test_spawn_hints_never_invent_a_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], call: str, hint: str
+) -> None:
+    source = f"import asyncio\nasync def f(coros, label):\n    {call}\n"
+    _, out, _ = scan(capsys, str(write(tmp_path, "mod.py", source)))
+    [(*_, message)] = reports(out)
+    assert message.endswith(f"; use {hint} inside `async with tether.TaskRegistry():`")
 
 
 @pytest.mark.parametrize("source", FLAGGED_TET001.values(), ids=FLAGGED_TET001)
@@ -440,10 +685,10 @@ def test_messages_and_summary(
         f"{path}:5:28: TET001 dangling task: the result of asyncio.ensure_future() is "
         "returned by a lambda callback, whose return value is discarded, "
         f"{hint}(work()) {registry}",
-        f"{path}:7:11: TET002 {GATHERED}",
+        f"{path}:7:11: TET002 " + GATHERED.format("..."),
         # The column counts characters, not the two bytes of "é"; a long argument
-        # is not repeated in the hint.
-        f"{path}:8:14: TET001 " + DISCARDED.format("asyncio.ensure_future", "coro"),
+        # is not repeated in the hint, nor replaced by a made-up name.
+        f"{path}:8:14: TET001 " + DISCARDED.format("asyncio.ensure_future", "..."),
     ]
     assert err == "5 findings in 1 file (1 file scanned)\n"
     assert code == 1
@@ -479,18 +724,36 @@ BOTH = """
         asyncio.create_task(work())
         await asyncio.gather(*[asyncio.create_task(c) for c in coros])
 """
+EVERY = (
+    BOTH
+    + """\
+        asyncio.create_task(work()).add_done_callback(print)
+        asyncio.run_coroutine_threadsafe(work(), loop)
+        asyncio.gather(a(), b())
+    def _start(coro):
+        return asyncio.create_task(coro)
+    def go():
+        _start(work())
+"""
+)
 
 
 @pytest.mark.parametrize(
     ("options", "codes"),
     [
-        ([], ["TET001", "TET002"]),
+        ([], ["TET001", "TET002", "TET004", "TET005", "TET006", "TET003"]),
         (["--select", "TET002"], ["TET002"]),
         (["--select", "tet001,TET002"], ["TET001", "TET002"]),
-        (["--select", "TET"], ["TET001", "TET002"]),
+        (
+            ["--select", "TET"],
+            ["TET001", "TET002", "TET004", "TET005", "TET006", "TET003"],
+        ),
         (["--select", "TET001", "--select", "TET002"], ["TET001", "TET002"]),
-        (["--ignore", "TET001"], ["TET002"]),
+        (["--ignore", "TET001"], ["TET002", "TET004", "TET005", "TET006", "TET003"]),
         (["--select", "TET", "--ignore", "TET00"], []),
+        (["--select", "TET003,TET004"], ["TET004", "TET003"]),
+        (["--select", "TET005", "--select", "TET006"], ["TET005", "TET006"]),
+        (["--ignore", "TET001,TET002"], ["TET004", "TET005", "TET006", "TET003"]),
     ],
 )
 def test_select_and_ignore(
@@ -499,7 +762,7 @@ def test_select_and_ignore(
     options: list[str],
     codes: list[str],
 ) -> None:
-    code, out, _ = scan(capsys, str(write(tmp_path, "mod.py", BOTH)), *options)
+    code, out, _ = scan(capsys, str(write(tmp_path, "mod.py", EVERY)), *options)
     assert [found[3] for found in reports(out)] == codes
     assert code == (1 if codes else 0)
 
@@ -511,7 +774,8 @@ def test_unknown_code_is_a_usage_error(
         main(["scan", str(tmp_path), "--select", "TET9"])
     assert exit_info.value.code == 2
     assert (
-        "unknown code 'TET9': the codes are TET001, TET002" in capsys.readouterr().err
+        "unknown code 'TET9': the codes are TET001, TET002, TET003, TET004, TET005, "
+        "TET006" in capsys.readouterr().err
     )
 
 
@@ -533,7 +797,7 @@ def test_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
             "line": 5,
             "column": 11,
             "code": "TET002",
-            "message": GATHERED,
+            "message": GATHERED.format("*(c for c in coros)"),
         },
         {
             "path": str(bad),
@@ -637,3 +901,16 @@ def test_python_dash_m(tmp_path: Path) -> None:
     )
     assert result.stdout.startswith(f"{path}:2:1: TET001 dangling task: ")
     assert result.returncode == 1
+
+
+def test_noqa_silences_each_new_code_on_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = EVERY.replace(
+        ".add_done_callback(print)", ".add_done_callback(print)  # noqa: TET004"
+    )
+    source = source.replace("    _start(work())", "    _start(work())  # noqa: TET003")
+    source = source.replace("work(), loop)", "work(), loop)  # noqa: TET005 (a reason)")
+    source = source.replace("gather(a(), b())", "gather(a(), b())  # noqa: TET001")
+    _, out, _ = scan(capsys, str(write(tmp_path, "mod.py", source)))
+    assert [found[3] for found in reports(out)] == ["TET001", "TET002", "TET006"]

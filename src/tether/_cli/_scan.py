@@ -10,26 +10,36 @@ are still scanned: ``E902`` for a missing or unreadable path or undecodable byte
 ``--select``, ``--ignore`` and ``# noqa`` never hide these. ``--format json`` prints
 findings and errors as one JSON array instead. In text mode a summary goes to stderr.
 
-The exit status is 2 if any input was bad, else 1 if anything was found, else 0.
+``--fix`` rewrites the mechanical ``TET001`` findings in place (:mod:`._scan_fix`, on
+libcst, an optional dependency) and reports what is left, each ``TET001`` with why it
+was not fixed; ``--diff`` prints the rewrite as a unified diff instead, and what is
+left on stderr.
+
+The exit status is 2 if any input was bad, else 1 if anything was found (with
+``--fix``: is left; with ``--diff``: would be fixed or left), else 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
+import difflib
+import gc
 import json
 import os
 import re
 import sys
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, replace
 from importlib.util import decode_source
 from typing import TYPE_CHECKING
 
 from ._scan_rules import RULES, TRIGGERS, check_module
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Generator, Iterable, Iterator
+    from typing import TextIO
 
 __all__ = ["Report", "add_arguments", "run", "scan_file", "scan_paths"]
 
@@ -52,6 +62,8 @@ class Report:
     column: int
     code: str
     message: str
+    #: why ``--fix`` leaves this finding, or None if it rewrites it
+    not_fixed: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_error(self) -> bool:
@@ -60,6 +72,16 @@ class Report:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.column}: {self.code} {self.message}"
+
+    def as_json(self) -> dict[str, str | int]:
+        """The report as ``--format json`` prints it."""
+        return {
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "code": self.code,
+            "message": self.message,
+        }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,21 +114,130 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             metavar="CODES",
             help=f"{verb} these comma-separated codes or prefixes (e.g. TET001,TET00)",
         )
+    rewrite = parser.add_mutually_exclusive_group()
+    rewrite.add_argument(
+        "--fix",
+        action="store_true",
+        help="rewrite the TET001 findings it can prove safe to tether.spawn, in "
+        "place, and report what is left (needs: pip install 'tether[fix]')",
+    )
+    rewrite.add_argument(
+        "--diff",
+        action="store_true",
+        help="print what --fix would change as a unified diff, and change nothing",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Scan ``args.paths``, print the reports and return the exit status."""
     codes = _enabled_codes(args.select, args.ignore)
+    if args.diff and args.format == "json":
+        print("tether scan: --diff prints a diff, not JSON", file=sys.stderr)
+        return 2
+    if args.fix or args.diff:
+        try:
+            import libcst  # noqa: F401  # pyright: ignore[reportUnusedImport]
+        except ImportError:
+            print(
+                "tether scan --fix and --diff need libcst, which is not installed: "
+                "pip install 'tether[fix]'",
+                file=sys.stderr,
+            )
+            return 2
+        return _rewrite(args, codes)
     reports, scanned = scan_paths(args.paths, codes)
-    if args.format == "json":
-        print(json.dumps([asdict(report) for report in reports], indent=2))
-    else:
-        for report in reports:
-            print(report)
+    _print(reports, args.format)
+    if args.format == "text":
         print(_summary(reports, scanned), file=sys.stderr)
+    return _status(reports)
+
+
+def _status(reports: list[Report], *, changes: bool = False) -> int:
     if any(report.is_error for report in reports):
         return 2
-    return 1 if reports else 0
+    return 1 if reports or changes else 0
+
+
+def _print(reports: list[Report], form: str, *, file: TextIO | None = None) -> None:
+    if form == "json":
+        print(json.dumps([report.as_json() for report in reports], indent=2), file=file)
+    else:
+        for report in reports:
+            print(report, file=file)
+
+
+def _rewrite(args: argparse.Namespace, codes: frozenset[str]) -> int:
+    """``--fix`` and ``--diff``: rewrite each file, then report what is left."""
+    from ._scan_fix import FixRefused, fix_source
+
+    left: list[Report] = []
+    fixed = files = 0
+    items = _files(args.paths)
+    for path in items:
+        if isinstance(path, Report):
+            left.append(path)
+            continue
+        data, reports = _read_and_scan(path, codes)
+        places = [
+            (r.line, r.column - 1)
+            for r in reports
+            if r.code == "TET001" and r.not_fixed is None
+        ]
+        if data is None or not places:
+            left += reports
+            continue
+        try:
+            new, count = fix_source(data, places)
+        except FixRefused as exc:
+            left += [
+                replace(r, not_fixed=str(exc))
+                if (r.line, r.column - 1) in places
+                else r
+                for r in reports
+            ]
+            continue
+        if args.diff:
+            sys.stdout.writelines(_diff(path, data, new))
+        elif new != data:
+            try:
+                with open(path, "wb") as file:
+                    file.write(new)
+            except OSError as exc:
+                left += [_io_error(path, exc), *reports]
+                continue
+        fixed, files = fixed + count, files + (new != data)
+        left += _scan_data(path, new, codes)
+    left = [_with_reason(report) for report in left]
+    _print(left, args.format, file=sys.stderr if args.diff else sys.stdout)
+    if args.format == "text":
+        verb = "Would fix" if args.diff else "Fixed"
+        scanned = len([item for item in items if not isinstance(item, Report)])
+        summary = _summary(left, scanned).replace("No findings", "no findings")
+        print(
+            f"{verb} {_plural(fixed, 'finding')} in {_plural(files, 'file')}; "
+            f"left: {summary}",
+            file=sys.stderr,
+        )
+    return _status(left, changes=bool(args.diff and fixed))
+
+
+def _with_reason(report: Report) -> Report:
+    """A ``TET001`` left by ``--fix`` says why; the other codes have no fix."""
+    if report.code != "TET001":
+        return report
+    # A call the rules passed but libcst placed elsewhere is left as it was.
+    reason = report.not_fixed or "the call was not found where the scan placed it"
+    return replace(report, message=f"{report.message} (not fixed: {reason})")
+
+
+def _diff(path: str, before: bytes, after: bytes) -> list[str]:
+    old = decode_source(before).splitlines(keepends=True)
+    new = decode_source(after).splitlines(keepends=True)
+    # Relative paths get git's a/ and b/ prefixes, so `patch -p1` applies the diff.
+    before_name, after_name = (
+        (path, path) if os.path.isabs(path) else (f"a/{path}", f"b/{path}")
+    )
+    return list(difflib.unified_diff(old, new, before_name, after_name))
 
 
 def scan_paths(
@@ -119,27 +250,65 @@ def scan_paths(
         of files scanned. A file reached twice is scanned once.
     """
     reports: list[Report] = []
+    scanned = 0
+    with _no_cycle_collection():
+        for item in _files(paths):
+            if isinstance(item, Report):
+                reports.append(item)
+            else:
+                scanned += 1
+                reports += scan_file(item, codes)
+    return reports, scanned
+
+
+@contextlib.contextmanager
+def _no_cycle_collection() -> Generator[None, None, None]:
+    """Pause the cyclic garbage collector: syntax trees hold no cycles, reference
+    counting frees each one, and the collector would only walk their many nodes
+    again and again (a third of a scan's time on large files)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _files(paths: Iterable[str]) -> list[str | Report]:
+    """The files to scan, each once, and a report for each bad path."""
+    items: list[str | Report] = []
     seen: set[str] = set()
     for path in paths:
         for item in _python_files(path):
             if isinstance(item, Report):
-                reports.append(item)
+                items.append(item)
             elif os.path.normpath(item) not in seen:
                 seen.add(os.path.normpath(item))
-                reports += scan_file(item, codes)
-    return reports, len(seen)
+                items.append(item)
+    return items
 
 
 def scan_file(path: str, codes: frozenset[str] = frozenset(RULES)) -> list[Report]:
     """Scan one file: its findings of ``codes`` that no ``noqa`` silences, or its error.
 
-    A file that does not name ``create_task`` or ``ensure_future`` is only parsed.
+    A file that names none of the calls the rules look for is only parsed.
     """
+    return _read_and_scan(path, codes)[1]
+
+
+def _read_and_scan(
+    path: str, codes: frozenset[str]
+) -> tuple[bytes | None, list[Report]]:
     try:
         with open(path, "rb") as file:
             data = file.read()
     except OSError as exc:
-        return [_io_error(path, exc)]
+        return None, [_io_error(path, exc)]
+    return data, _scan_data(path, data, codes)
+
+
+def _scan_data(path: str, data: bytes, codes: frozenset[str]) -> list[Report]:
     try:
         # Honours PEP 263 coding cookies and a BOM, as the interpreter does.
         source = decode_source(data)
@@ -167,7 +336,14 @@ def scan_file(path: str, codes: frozenset[str] = frozenset(RULES)) -> list[Repor
         if not text.isascii():
             column = len(text.encode()[:column].decode(errors="replace"))
         reports.append(
-            Report(path, finding.line, column + 1, finding.code, finding.message)
+            Report(
+                path,
+                finding.line,
+                column + 1,
+                finding.code,
+                finding.message,
+                finding.not_fixed,
+            )
         )
     return reports
 

@@ -3,60 +3,50 @@
 - ``TET001`` a dangling task: a task from ``asyncio.create_task``, ``ensure_future`` or
   a loop's ``create_task`` that nothing keeps. The loop holds only a weak reference to
   it, so it can be garbage-collected mid-flight.
-- ``TET002`` eager tasks made only to be gathered: ``gather`` wraps coroutines itself,
-  so tasks created just before it (with no ``await`` in between) buy nothing.
+- ``TET002`` eager tasks made only to be gathered (in :mod:`._scan_gather`).
+- ``TET003`` a task returned by a function of the module, dropped by a caller in it.
+- ``TET004`` a task kept only by its done callback, which does not keep it alive.
+- ``TET005`` a discarded ``run_coroutine_threadsafe`` future: its task may be
+  collected, and its failure is lost without a trace.
+- ``TET006`` a discarded ``gather``: nothing waits for its tasks, nor sees a failure.
 
-Without types, asyncio is known by the module's imports (any alias), and an event loop
-by what made it (``get_running_loop()`` and friends), by its annotation
-(``AbstractEventLoop``) or by its name (``loop``, ``_loop``). A name bound by
-``async with ... as tg`` or annotated ``TaskGroup`` is a task group, whose
-``create_task`` keeps its tasks: it is never taken for a loop.
+What the module's names mean (asyncio aliases, loops, task groups) is read once by
+:class:`._scan_index.Index`. A hint never invents a name: an argument too long to
+repeat is shown as ``...``.
 """
 
 from __future__ import annotations
 
 import ast
-import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
+from ._scan_gather import gather_hint, gathers_tasks
+from ._scan_index import FUNCTIONS, Index, callee_name, targets, walk_scope
 
-__all__ = ["RULES", "TRIGGERS", "Finding", "check_module"]
+__all__ = ["RULES", "TRIGGERS", "Finding", "check_module", "spawn_hint"]
 
 RULES: Final[dict[str, str]] = {
     "TET001": "dangling task",
     "TET002": "eager tasks made only to be gathered",
+    "TET003": "returned task dropped by its caller",
+    "TET004": "task kept only by its done callback",
+    "TET005": "discarded run_coroutine_threadsafe future",
+    "TET006": "discarded gather",
 }
 
 # A module whose text has none of these cannot make a task (an alias still names the
 # original in its import), so it is parsed for errors but not analysed.
-TRIGGERS: Final = ("create_task", "ensure_future")
+TRIGGERS: Final = ("create_task", "ensure_future", "run_coroutine_threadsafe", "gather")
 
-_SPAWNERS = frozenset({"create_task", "ensure_future"})
-_LOOP_GETTERS = frozenset({"get_running_loop", "get_event_loop", "new_event_loop"})
-_LOOP_NAMES = frozenset({"loop", "_loop"})
-_ASYNCIO = frozenset({"asyncio", "asyncio.tasks", "asyncio.events"})
 # These use what the function they are given returns: a lambda handed to them is not a
 # callback whose result is dropped.
 _VALUE_CONSUMERS = frozenset({"map", "filter", "sorted", "min", "max", "reduce"})
-_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
-_SCOPES = (*_FUNCTIONS, ast.ClassDef)
-_LOOPS = (ast.For, ast.AsyncFor, ast.While)
-_SUSPENDING = (ast.Await, ast.AsyncFor, ast.AsyncWith, ast.Yield, ast.YieldFrom)
-# What a name is bound to, ranked: one task-group binding outweighs any loop binding.
-_OTHER, _LOOP, _TASK_GROUP = 0, 1, 2
-_END: Final = (sys.maxsize, 0)
+_LONG = 40
+_NO_FIX = "no automatic fix for this code"
 
-_SPAWN_HINT = "use tether.spawn({}) inside `async with tether.TaskRegistry():`"
-_GATHER_MESSAGE = (
-    "eager tasks made only to be gathered: {}() wraps coroutines in tasks itself, and "
-    "no await comes between creating these tasks and gathering them; "
-    "use `await tether.run_all(coro1, coro2, ...)`"
-)
-
-_Binding = ast.Assign | ast.AnnAssign | ast.NamedExpr
+_REGISTRY = "inside `async with tether.TaskRegistry():`"
+_LOST = "so the task may be garbage-collected mid-flight"
 
 
 @dataclass(frozen=True)
@@ -64,239 +54,98 @@ class Finding:
     """One rule violation, placed as :mod:`ast` places nodes.
 
     ``line`` is 1-based; ``col_offset`` is 0-based and counts UTF-8 bytes.
+    ``not_fixed`` says why ``--fix`` leaves it as it is; None if it rewrites it.
     """
 
     line: int
     col_offset: int
     code: str
     message: str
+    not_fixed: str | None = _NO_FIX
 
 
 def check_module(tree: ast.Module) -> list[Finding]:
-    """Return every ``TET001`` and ``TET002`` finding in ``tree``, in source order."""
+    """Return every finding in ``tree``, in source order."""
     return _Checker(tree).run()
 
 
-def _walk_scope(root: ast.AST) -> Iterator[ast.AST]:
-    """Yield the nodes under ``root`` that run with it: not inside nested defs."""
-    stack = list(ast.iter_child_nodes(root))
-    while stack:
-        node = stack.pop()
-        yield node
-        if not isinstance(node, _SCOPES):
-            stack.extend(ast.iter_child_nodes(node))
+def _short(expr: ast.expr | None) -> str:
+    text = "..." if expr is None else ast.unparse(expr)
+    return "..." if len(text) > _LONG or "\n" in text else text
 
 
-def _suspends(node: ast.AST) -> bool:
-    """Whether running ``node`` may let other tasks run: an await, or a yield."""
-    return any(
-        isinstance(child, _SUSPENDING)
-        or (isinstance(child, ast.comprehension) and child.is_async)
-        for child in (node, *_walk_scope(node))
+def spawn_hint(call: ast.Call, method: str = "tether.spawn") -> str:
+    """``tether.spawn(<the coroutine>, name=<the name>)`` for a task-making ``call``."""
+    single = len(call.args) == 1 and not isinstance(call.args[0], ast.Starred)
+    coroutine = call.args[0] if single else None
+    words = [_short(coroutine)]
+    words += [f"name={_short(kw.value)}" for kw in call.keywords if kw.arg == "name"]
+    return f"{method}({', '.join(words)})"
+
+
+def _is_str(expr: ast.expr) -> bool:
+    return isinstance(expr, ast.JoinedStr) or (
+        isinstance(expr, ast.Constant) and isinstance(expr.value, str)
     )
 
 
-def _span(node: ast.expr | ast.stmt) -> tuple[tuple[int, int], tuple[int, int]]:
-    end = (node.end_lineno or node.lineno, node.end_col_offset or 0)
-    return (node.lineno, node.col_offset), end
-
-
-def _targets(node: _Binding) -> list[ast.expr]:
-    return node.targets if isinstance(node, ast.Assign) else [node.target]
-
-
-def _annotation_kind(annotation: ast.expr | None) -> int:
-    # Unparsing also covers string annotations, Optional[...] and `X | None`.
-    text = "" if annotation is None else ast.unparse(annotation)
-    if "TaskGroup" in text:
-        return _TASK_GROUP
-    return _LOOP if "AbstractEventLoop" in text or "BaseEventLoop" in text else _OTHER
-
-
-def _callee_name(func: ast.expr) -> str | None:
-    if isinstance(func, ast.Name):
-        return func.id
-    return func.attr if isinstance(func, ast.Attribute) else None
-
-
-def _binding(stmt: ast.stmt, name: str) -> tuple[bool, ast.expr | None]:
-    """Whether ``stmt`` binds ``name``, and the value when it is a plain assignment."""
-    if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and any(
-        isinstance(target, ast.Name) and target.id == name for target in _targets(stmt)
-    ):
-        return True, stmt.value
-    stores = (n for n in ast.walk(stmt) if isinstance(n, ast.Name) and n.id == name)
-    return any(isinstance(n.ctx, ast.Store) for n in stores), None
-
-
 class _Checker:
-    """One pass over a module: an index of its nodes, then each rule on each call."""
+    """One pass over a module: the index, then each rule on each call."""
 
     def __init__(self, tree: ast.Module) -> None:
-        self._parents: dict[ast.AST, ast.AST] = {}
-        self._calls: list[ast.Call] = []
-        # A bare `asyncio` always counts, imported or not: a false alarm costs a noqa.
-        self._asyncio = {"asyncio"}
-        self._members: dict[str, str] = {}
-        self._loop_attributes = set(_LOOP_NAMES)
-        self._kinds: dict[ast.AST, dict[str, int]] = {}
-        assignments: list[ast.Assign | ast.AnnAssign] = []
-        for node in ast.walk(tree):
-            for child in ast.iter_child_nodes(node):
-                self._parents[child] = node
-            if isinstance(node, ast.Call):
-                self._calls.append(node)
-            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-                assignments.append(node)
-            elif isinstance(node, ast.Import):
-                # `import asyncio.tasks` binds `asyncio`, which is already known.
-                self._asyncio.update(
-                    alias.asname
-                    for alias in node.names
-                    if alias.name in _ASYNCIO and alias.asname
-                )
-            elif isinstance(node, ast.ImportFrom) and node.module in _ASYNCIO:
-                for alias in node.names:
-                    self._members[alias.asname or alias.name] = alias.name
-        # Attributes holding a loop: `self._ev = asyncio.new_event_loop()`, or a
-        # class-level `_ev: AbstractEventLoop`. This needs every import read first.
-        for node in assignments:
-            in_class = isinstance(self._parents.get(node), ast.ClassDef)
-            for target in _targets(node) if self._value_kind(node) == _LOOP else ():
-                if isinstance(target, ast.Attribute):
-                    self._loop_attributes.add(target.attr)
-                elif isinstance(target, ast.Name) and in_class:
-                    self._loop_attributes.add(target.id)
+        self._index = index = Index(tree)
+        self._parents = index.parents
+        self._module = tree
+        # The functions of the module and the methods of each class, by name.
+        self._defs: dict[
+            ast.AST, dict[str, ast.FunctionDef | ast.AsyncFunctionDef]
+        ] = {}
+        for node in index.functions:
+            self._defs.setdefault(self._parents[node], {})[node.name] = node
 
     def run(self) -> list[Finding]:
         """Apply every rule to every call of the module."""
         findings: list[Finding] = []
-        for call in self._calls:
-            if self._creates_task(call):
+        returners = self._task_returners()
+        for call in self._index.calls:
+            member = self._index.asyncio_member(call.func)
+            finding = None
+            if self._index.creates_task(call):
                 finding = self._dangling(call)
-                findings += [] if finding is None else [finding]
-            elif self._asyncio_member(call.func) == "gather" and self._gathers_tasks(
-                call
-            ):
-                message = _GATHER_MESSAGE.format(ast.unparse(call.func))
-                findings.append(
-                    Finding(call.lineno, call.col_offset, "TET002", message)
-                )
+            elif member == "run_coroutine_threadsafe":
+                finding = self._discarded_future(call)
+            elif member == "gather":
+                finding = self._gather(call)
+            elif (function := self._target(call)) is not None and function in returners:
+                finding = self._dropped_return(call, function, returners[function])
+            findings += [] if finding is None else [finding]
         return sorted(findings, key=lambda f: (f.line, f.col_offset, f.code))
 
-    # What names mean
+    # How a value is dropped
 
-    def _asyncio_member(self, expr: ast.expr) -> str | None:
-        """The asyncio attribute ``expr`` names (``"create_task"``), if any."""
-        if isinstance(expr, ast.Name):
-            return self._members.get(expr.id)
-        if isinstance(expr, ast.Attribute):
-            owner = expr.value
-            if isinstance(owner, ast.Attribute) and owner.attr in ("tasks", "events"):
-                owner = owner.value
-            if isinstance(owner, ast.Name) and owner.id in self._asyncio:
-                return expr.attr
-        return None
+    def _dropped(self, call: ast.Call) -> str | None:
+        """How the value of ``call`` is dropped, or None if something may keep it.
 
-    def _is_loop_getter(self, expr: ast.expr | None) -> bool:
-        return (
-            isinstance(expr, ast.Call)
-            and self._asyncio_member(expr.func) in _LOOP_GETTERS
-        )
-
-    def _value_kind(self, node: _Binding) -> int:
-        annotation = node.annotation if isinstance(node, ast.AnnAssign) else None
-        kind = _annotation_kind(annotation)
-        return _LOOP if kind == _OTHER and self._is_loop_getter(node.value) else kind
-
-    def _is_task_factory(self, func: ast.expr) -> bool:
-        if self._asyncio_member(func) in _SPAWNERS:
-            return True
-        return (
-            isinstance(func, ast.Attribute)
-            and func.attr == "create_task"
-            and self._is_loop(func.value)
-        )
-
-    def _creates_task(self, expr: ast.expr) -> bool:
-        return isinstance(expr, ast.Call) and self._is_task_factory(expr.func)
-
-    def _is_loop(self, expr: ast.expr) -> bool:
-        if isinstance(expr, ast.Call):
-            return self._is_loop_getter(expr)
-        if isinstance(expr, ast.Attribute):
-            return expr.attr in self._loop_attributes
-        if not isinstance(expr, ast.Name):
-            return False
-        kind = None
-        node: ast.AST = expr
-        while kind is None and node in self._parents:
-            # The innermost scope that binds the name says what it is.
-            node = self._parents[node]
-            if isinstance(node, (*_FUNCTIONS, ast.Module)):
-                if node not in self._kinds:
-                    self._kinds[node] = self._scope_kinds(node)
-                kind = self._kinds[node].get(expr.id)
-        return kind == _LOOP or (kind != _TASK_GROUP and expr.id in _LOOP_NAMES)
-
-    def _scope_kinds(self, scope: ast.AST) -> dict[str, int]:
-        kinds: dict[str, int] = {}
-        nodes = list(_walk_scope(scope))
-        if isinstance(scope, _FUNCTIONS):
-            nodes += ast.walk(scope.args)
-        for node in nodes:
-            if isinstance(node, ast.arg):
-                bound = {node.arg: _annotation_kind(node.annotation)}
-            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)):
-                kind = self._value_kind(node)
-                bound = {t.id: kind for t in _targets(node) if isinstance(t, ast.Name)}
-            elif isinstance(node, ast.AsyncWith):
-                names = [item.optional_vars for item in node.items]
-                bound = {n.id: _TASK_GROUP for n in names if isinstance(n, ast.Name)}
-            else:
-                continue
-            for name, kind in bound.items():
-                kinds[name] = max(kind, kinds.get(name, _OTHER))
-        return kinds
-
-    # TET001
-
-    def _dangling(self, call: ast.Call) -> Finding | None:
-        """A TET001 finding if nothing keeps the task ``call`` makes."""
+        Dropped: a statement of its own (also behind `and`, `or`, `if else`), the
+        value of a lambda callback, or a local that is never read again.
+        """
         node: ast.AST = call
         parent = self._parents.get(node)
-        # `flag and create_task(...)` or `a if c else create_task(...)` as a statement
         while isinstance(parent, ast.BoolOp) or (
             isinstance(parent, ast.IfExp) and parent.test is not node
         ):
             node, parent = parent, self._parents.get(parent)
-        callee = ast.unparse(call.func)
-        reason = f"the result of {callee}() is discarded"
+        if isinstance(parent, ast.Expr):
+            return "is discarded"
         if isinstance(parent, ast.Lambda) and self._is_callback(parent):
-            reason = (
-                f"the result of {callee}() is returned by a lambda callback, "
-                "whose return value is discarded"
-            )
-        elif isinstance(parent, (ast.Assign, ast.AnnAssign, ast.NamedExpr)):
-            targets = _targets(parent)
-            if len(targets) > 1 or not isinstance(targets[0], ast.Name):
-                return None
-            if self._read_later(targets[0].id, parent, until_bound=False):
-                return None
-            reason = (
-                f"the result of {callee}() is stored in {targets[0].id!r}, "
-                "which is never used again"
-            )
-        elif not isinstance(parent, ast.Expr):
-            return None
-        coro = ast.unparse(call.args[0]) if call.args else "coro"
-        if len(coro) > 40 or "\n" in coro:
-            coro = "coro"
-        message = (
-            f"dangling task: {reason}, so the task may be garbage-collected "
-            f"mid-flight; {_SPAWN_HINT.format(coro)}"
-        )
-        return Finding(call.lineno, call.col_offset, "TET001", message)
+            return "is returned by a lambda callback, whose return value is discarded"
+        if isinstance(parent, (ast.Assign, ast.AnnAssign, ast.NamedExpr)):
+            names = targets(parent)
+            if len(names) == 1 and isinstance(names[0], ast.Name):
+                name = names[0].id
+                if not self._index.read_later(name, parent, until_bound=False):
+                    return f"is stored in {name!r}, which is never used again"
+        return None
 
     def _is_callback(self, lambda_: ast.Lambda) -> bool:
         holder = self._parents.get(lambda_)
@@ -305,157 +154,216 @@ class _Checker:
         return (
             isinstance(holder, ast.Call)
             and holder.func is not lambda_
-            and _callee_name(holder.func) not in _VALUE_CONSUMERS
+            and callee_name(holder.func) not in _VALUE_CONSUMERS
         )
 
-    def _read_later(
-        self, name: str, node: ast.expr | ast.stmt, *, until_bound: bool
-    ) -> bool:
-        """Whether the local ``name`` is read after ``node`` has run.
+    def _kept_by_callback(self, call: ast.Call) -> bool:
+        """Whether the task of ``call`` is used only to add a done callback."""
+        parent = self._parents.get(call)
+        if isinstance(parent, ast.Attribute):
+            return self._adds_callback(parent)
+        if not isinstance(parent, (ast.Assign, ast.AnnAssign, ast.NamedExpr)):
+            return False
+        names = targets(parent)
+        if len(names) != 1 or not isinstance(names[0], ast.Name):
+            return False
+        reads = self._index.later_reads(names[0].id, parent, until_bound=False)
+        return bool(reads) and all(
+            self._adds_callback(self._parents[read]) for read in reads or ()
+        )
 
-        A read counts if it comes later in the source (and, with ``until_bound``,
-        before the name's next binding), in a loop around ``node`` (the next
-        iteration), or in a nested function (called later). A name that is not a
-        function's local may be read from anywhere: it always counts.
-        """
-        # Reads anywhere in these count: loops around `node`, nested functions.
-        anywhere: list[ast.expr | ast.stmt] = []
-        scope = self._parents.get(node)
-        while scope is not None and not isinstance(scope, (*_SCOPES, ast.Module)):
-            anywhere += [scope] if isinstance(scope, _LOOPS) else []
-            scope = self._parents.get(scope)
-        if not isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            return True
-        start, after = _span(node)
-        uses: list[ast.Name] = []
-        for n in ast.walk(scope):
-            if isinstance(n, (ast.Global, ast.Nonlocal)) and name in n.names:
-                return True
-            if isinstance(n, _FUNCTIONS) and n is not scope:
-                anywhere.append(n)
-            elif isinstance(n, ast.Name) and n.id == name:
-                uses.append(n)
-        stores = [_span(n)[0] for n in uses if isinstance(n.ctx, ast.Store)]
-        until = min((at for at in stores if until_bound and at > after), default=_END)
-        for here in (_span(n)[0] for n in uses if isinstance(n.ctx, ast.Load)):
-            if not start <= here <= after and (
-                after < here < until
-                or any(_span(a)[0] <= here <= _span(a)[1] for a in anywhere)
-            ):
-                return True
-        return False
+    def _adds_callback(self, node: ast.AST) -> bool:
+        """Whether ``node`` is ``X.add_done_callback`` in a statement of its own."""
+        call = self._parents.get(node)
+        return (
+            isinstance(node, ast.Attribute)
+            and node.attr == "add_done_callback"
+            and isinstance(call, ast.Call)
+            and call.func is node
+            and isinstance(self._parents.get(call), ast.Expr)
+        )
 
-    # TET002
+    # TET001, TET004
 
-    def _makes_plain_task(self, expr: ast.expr) -> bool:
-        # A task given a name or a context is made for more than the gather.
-        plain = isinstance(expr, ast.Call) and not expr.keywords
-        return plain and self._creates_task(expr)
+    def _dangling(self, call: ast.Call) -> Finding | None:
+        callee = ast.unparse(call.func)
+        hint = f"use {spawn_hint(call)} {_REGISTRY}"
+        how = self._dropped(call)
+        if how is not None:
+            message = f"dangling task: the result of {callee}() {how}, {_LOST}; {hint}"
+            return Finding(
+                call.lineno, call.col_offset, "TET001", message, self._refusal(call)
+            )
+        if self._kept_by_callback(call):
+            message = (
+                f"task kept only by its done callback: the task {callee}() makes is "
+                "used only to add a done callback, which does not keep it alive, "
+                f"{_LOST}; {hint}, and do the callback's work at the end of the "
+                "coroutine"
+            )
+            return Finding(call.lineno, call.col_offset, "TET004", message)
+        return None
 
-    def _makes_tasks(self, expr: ast.expr) -> bool:
-        """Whether ``expr`` makes one new task or a collection of new tasks."""
-        if isinstance(expr, (ast.List, ast.Tuple, ast.Set)):
-            return bool(expr.elts) and all(map(self._makes_plain_task, expr.elts))
-        if isinstance(expr, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
-            # An async comprehension awaits between two tasks: they do run early.
-            return self._makes_plain_task(expr.elt) and not _suspends(expr)
-        if not isinstance(expr, ast.Call) or self._creates_task(expr):
-            return self._makes_plain_task(expr)
-        callee = _callee_name(expr.func)
-        if callee in ("list", "tuple", "set") and len(expr.args) == 1:
-            return self._makes_tasks(expr.args[0])
-        return callee == "map" and any(map(self._is_task_factory, expr.args[:1]))
+    def _refusal(self, call: ast.Call) -> str | None:
+        """Why ``--fix`` cannot prove ``tether.spawn`` the same, or None if it can."""
+        if not isinstance(self._parents.get(call), ast.Expr):
+            return "only a call that is a statement of its own is rewritten"
+        func = call.func
+        member = self._index.asyncio_member(func)
+        if member is None and not (
+            isinstance(func, ast.Attribute) and self._index.is_running_loop(func.value)
+        ):
+            return (
+                "the loop is not known to be the running one, where tether.spawn "
+                "runs the task"
+            )
+        if len(call.args) != 1 or isinstance(call.args[0], ast.Starred):
+            return "it is not given exactly one coroutine"
+        if member == "ensure_future" and not self._is_coroutine_call(call.args[0]):
+            return (
+                "ensure_future() also takes futures and awaitables, and its argument "
+                "is not a call of an async def of this module"
+            )
+        for keyword in call.keywords:
+            if keyword.arg != "name":
+                given = "**" if keyword.arg is None else f"{keyword.arg}="
+                return f"{given} has no tether.spawn equivalent"
+            if not _is_str(keyword.value):
+                return "name= is not a string literal, and tether.spawn takes a str"
+        return None
 
-    def _gathers_tasks(self, gather: ast.Call) -> bool:
-        """Whether ``gather`` is given tasks made for it alone (TET002)."""
-        names: set[str] = set()
-        for arg in gather.args:
-            value = arg.value if isinstance(arg, ast.Starred) else arg
-            if self._makes_tasks(value):
-                return True
-            names |= {value.id} if isinstance(value, ast.Name) else set()
-        return bool(names) and self._bound_to_fresh_tasks(names, gather)
+    def _is_coroutine_call(self, expr: ast.expr) -> bool:
+        """Whether ``expr`` calls an ``async def`` of the module (or of ``self``'s
+        class) by name."""
+        if not isinstance(expr, ast.Call):
+            return False
+        function = self._target(expr)
+        return isinstance(function, ast.AsyncFunctionDef)
 
-    def _bound_to_fresh_tasks(self, names: set[str], gather: ast.Call) -> bool:
-        """Whether every one of ``names`` holds tasks made just before ``gather``.
+    # TET003
 
-        Walks back through the statements run just before the gather: each name's
-        tasks must come from its assignment (or from `append` calls after an empty
-        one), with no statement in between that awaits or reads the name in another
-        way, and no read after the gather. One task made for more (started earlier,
-        cancelled by a sibling) makes the order of the others matter too.
-        """
-        pending = set(names)
-        filled: set[str] = set()
-        for stmt in self._preceding(gather):
-            for name in sorted(pending):
-                binds, value = _binding(stmt, name)
-                if not binds:
-                    continue
-                empty = isinstance(value, (ast.List, ast.Set)) and not value.elts
-                fresh = value is not None and (
-                    self._makes_tasks(value) or (name in filled and empty)
-                )
-                if not fresh or self._read_later(name, gather, until_bound=True):
-                    return False
-                pending.discard(name)
-            if not pending:
-                return True
-            if _suspends(stmt):
-                return False
-            for name in sorted(pending):
-                if self._fills_with_tasks(stmt, name):
-                    filled.add(name)
-                elif any(
-                    isinstance(n, ast.Name) and n.id == name for n in ast.walk(stmt)
-                ):
-                    return False
-        return False
+    def _target(self, call: ast.Call) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+        """The function of this module ``call`` calls: ``f()`` for a module-level
+        ``def f``, ``self.m()`` or ``cls.m()`` in the class that defines ``m``."""
+        func = call.func
+        if isinstance(func, ast.Name):
+            return self._defs.get(self._module, {}).get(func.id)
+        if not (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Name)
+            and func.value.id in ("self", "cls")
+        ):
+            return None
+        owner = self._index.scope_of(call)
+        while isinstance(owner, FUNCTIONS):
+            owner = self._index.scope_of(owner)
+        return self._defs.get(owner, {}).get(func.attr) if owner else None
 
-    def _fills_with_tasks(self, stmt: ast.stmt, name: str) -> bool:
-        """Whether ``stmt`` reads the list or set ``name`` only to add new tasks."""
-        fills = False
-        for node in ast.walk(stmt):
-            if isinstance(node, ast.Name) and node.id == name:
-                method = self._parents[node]
-                call = self._parents.get(method)
-                if not (
-                    isinstance(method, ast.Attribute)
-                    and isinstance(call, ast.Call)
-                    and call.func is method
-                    and len(call.args) == 1
-                    and method.attr in ("append", "add", "extend")
-                ):
-                    return False
-                make = (
-                    self._makes_tasks
-                    if method.attr == "extend"
-                    else self._makes_plain_task
-                )
-                fills = make(call.args[0])
-                if not fills:
-                    return False
-        return fills
+    def _task_returners(self) -> dict[ast.AST, ast.Call]:
+        """The functions whose every ``return`` gives back a new task, and the call
+        that makes it: ``return create_task(...)``, or a local only returned (or
+        given a done callback)."""
+        found: dict[ast.AST, ast.Call] = {}
+        # Only a function that makes a task can return one it made.
+        makers = {
+            self._index.scope_of(call)
+            for call in self._index.calls
+            if self._index.creates_task(call)
+        }
+        for function in makers:
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                made = self._returned_task(function)
+                if made is not None:
+                    found[function] = made
+        return found
 
-    def _preceding(self, node: ast.AST) -> Iterator[ast.stmt]:
-        """Yield the statements run just before ``node``, nearest first.
+    def _returned_task(self, function: ast.AST) -> ast.Call | None:
+        nodes = list(walk_scope(function))
+        returns = [n for n in nodes if isinstance(n, ast.Return)]
+        if not returns or any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in nodes):
+            return None
+        made: ast.Call | None = None
+        for node in returns:
+            value = node.value
+            if isinstance(value, ast.Name):
+                value = self._only_returned(value.id, nodes)
+            if not isinstance(value, ast.Call) or not self._index.creates_task(value):
+                return None
+            made = made or value
+        return made
 
-        Back through its block, then out of an `if`, `with` or `try` body around it;
-        not out of a loop, whose earlier iterations also come before.
-        """
-        child, parent = node, self._parents.get(node)
-        while parent is not None:
-            if isinstance(child, ast.stmt):
-                for field in ("body", "orelse", "finalbody"):
-                    # A statement's parent holds it in one of these lists.
-                    block: list[ast.stmt] = getattr(parent, field, [])
-                    if child in block:
-                        yield from reversed(block[: block.index(child)])
-                        break
-                header = [parent.test] if isinstance(parent, ast.If) else []
-                if isinstance(parent, ast.With):
-                    header = [item.context_expr for item in parent.items]
-                leaves_try = isinstance(parent, ast.Try) and child in parent.body
-                if not (header or leaves_try) or any(map(_suspends, header)):
-                    return
-            child, parent = parent, self._parents.get(parent)
+    def _only_returned(self, name: str, nodes: list[ast.AST]) -> ast.expr | None:
+        """The value of the local ``name`` if it is bound once and only returned."""
+        value = None
+        for node in nodes:
+            if not (isinstance(node, ast.Name) and node.id == name):
+                continue
+            parent = self._parents[node]
+            if isinstance(node.ctx, ast.Store):
+                if value is not None or not isinstance(parent, ast.Assign):
+                    return None
+                value = parent.value
+            elif not (isinstance(parent, ast.Return) or self._adds_callback(parent)):
+                return None
+        return value
+
+    def _dropped_return(
+        self,
+        call: ast.Call,
+        function: ast.FunctionDef | ast.AsyncFunctionDef,
+        made: ast.Call,
+    ) -> Finding | None:
+        """TET003 if ``call`` drops the task ``function`` returns (``made``)."""
+        node: ast.AST = call
+        if isinstance(function, ast.AsyncFunctionDef):
+            node = self._parents[call]
+            if not isinstance(node, ast.Await):
+                return None
+        if not isinstance(self._parents.get(node), ast.Expr):
+            return None
+        callee = ast.unparse(call.func)
+        message = (
+            f"returned task dropped: {callee}() returns the task "
+            f"{ast.unparse(made.func)}() makes at line {made.lineno}, and the result "
+            f"is discarded here, {_LOST}; in {function.name}, use "
+            f"{spawn_hint(made)} {_REGISTRY}"
+        )
+        return Finding(call.lineno, call.col_offset, "TET003", message)
+
+    # TET005, TET006
+
+    def _discarded_future(self, call: ast.Call) -> Finding | None:
+        how = self._dropped(call)
+        if how is None:
+            return None
+        coroutine = call.args[0] if call.args else None
+        message = (
+            f"discarded future: the result of {ast.unparse(call.func)}() {how}, "
+            f"{_LOST} and its failure is lost without a trace; use "
+            f"spawn_threadsafe({_short(coroutine)}) on a tether.TaskRegistry, which "
+            "keeps the task and reports its failure"
+        )
+        return Finding(call.lineno, call.col_offset, "TET005", message)
+
+    def _gather(self, call: ast.Call) -> Finding | None:
+        how = self._dropped(call)
+        if how is None:
+            hint = gathers_tasks(self._index, call)
+            if hint is None:
+                return None
+            message = (
+                "eager tasks made only to be gathered: "
+                f"{ast.unparse(call.func)}() wraps coroutines in tasks itself, and no "
+                "await comes between creating these tasks and gathering them; "
+                f"{hint}"
+            )
+            return Finding(call.lineno, call.col_offset, "TET002", message)
+        shown = ", ".join(map(ast.unparse, call.args))
+        hint = gather_hint(call, shown if len(shown) <= _LONG else "...")
+        message = (
+            f"discarded gather: the result of {ast.unparse(call.func)}() {how}, so "
+            "nothing waits for its tasks, they may be garbage-collected mid-flight, "
+            f"and a failure is reported late or never; to wait for them, {hint}; to "
+            "run them in the background, tether.spawn each one"
+        )
+        return Finding(call.lineno, call.col_offset, "TET006", message)

@@ -1,0 +1,137 @@
+"""``tether scan`` on real projects: findings per code beside ruff's RUF006, the
+``--fix`` results, and the time to scan 1,000 files.
+
+Not part of the test run. Unpack each project (an sdist or a wheel from the package
+index) into its own folder under one directory, outside this repository, then:
+
+    python benchmarks/scan_projects.py DIR                  # the table
+    python benchmarks/scan_projects.py DIR --list           # every finding, to read
+    python benchmarks/scan_projects.py DIR --fix COPIES --python PY
+
+``--fix`` copies each project into COPIES, runs ``tether scan --fix`` on the copy,
+checks that every changed file parses, and imports each changed module with the
+interpreter PY (which needs the projects' dependencies and tether installed).
+ruff must be on PATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import collections
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tether._cli._scan import scan_paths
+from tether._cli._scan_rules import RULES
+
+
+def _python_files(root: Path) -> list[Path]:
+    return sorted(path for path in root.rglob("*.py") if path.is_file())
+
+
+def _ruff_count(root: Path) -> int:
+    result = subprocess.run(
+        ["ruff", "check", "--select", "RUF006", "--isolated", "--output-format",
+         "json", "--exit-zero", str(root)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return len(json.loads(result.stdout))
+
+
+def _table(projects: list[Path], *, show: bool) -> None:
+    codes = list(RULES)
+    print("| project | files | RUF006 | " + " | ".join(codes) + " |")
+    print("|---" * (3 + len(codes)) + "|")
+    for root in projects:
+        reports, scanned = scan_paths([str(root)])
+        counts = collections.Counter(report.code for report in reports)
+        row = [root.name, str(scanned), str(_ruff_count(root))]
+        row += [str(counts[code]) for code in codes]
+        print("| " + " | ".join(row) + " |")
+        if show:
+            for report in reports:
+                print(f"    {report}", file=sys.stderr)
+
+
+def _parses(path: Path) -> bool:
+    try:
+        ast.parse(path.read_bytes())
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _fix(projects: list[Path], copies: Path, python: str) -> None:
+    print("| project | files changed | calls fixed | parse | import |")
+    print("|---|---|---|---|---|")
+    for root in projects:
+        copy = copies / root.name
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(root, copy)
+        before = {path: path.read_bytes() for path in _python_files(copy)}
+        subprocess.run(
+            [sys.executable, "-m", "tether", "scan", "--fix", str(copy)],
+            capture_output=True, check=False,
+        )  # fmt: skip
+        changed = [path for path, data in before.items() if path.read_bytes() != data]
+        fixed = sum(
+            path.read_text(encoding="utf-8").count("tether.spawn(")
+            - before[path].decode("utf-8").count("tether.spawn(")
+            for path in changed
+        )
+        parsed = sum(1 for path in changed if _parses(path))
+        imported = failures = 0
+        for path in changed:
+            module = ".".join(path.relative_to(copy).with_suffix("").parts)
+            result = subprocess.run(
+                [python, "-c", f"import {module}"],
+                capture_output=True, text=True, check=False,
+                env={**os.environ, "PYTHONPATH": str(copy)},
+            )  # fmt: skip
+            if result.returncode == 0:
+                imported += 1
+            else:
+                failures += 1
+                last = result.stderr.strip().splitlines()[-1:]
+                print(f"    {module}: {' '.join(last)}", file=sys.stderr)
+        print(
+            f"| {root.name} | {len(changed)} | {fixed} | {parsed}/{len(changed)} | "
+            f"{imported}/{len(changed)} |"
+        )
+
+
+def _timing(projects: list[Path], count: int = 1000) -> None:
+    files = [str(path) for root in projects for path in _python_files(root)][:count]
+    start = time.perf_counter()
+    _, scanned = scan_paths(files)
+    elapsed = time.perf_counter() - start
+    print(f"\nscanned {scanned} files in {elapsed:.2f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("--list", action="store_true", help="print every finding")
+    parser.add_argument("--fix", type=Path, metavar="COPIES")
+    parser.add_argument("--python", default=sys.executable)
+    args = parser.parse_args()
+    projects = sorted(
+        path
+        for path in args.directory.iterdir()
+        if path.is_dir() and not path.name.startswith(".")
+    )
+    if args.fix:
+        _fix(projects, args.fix, args.python)
+    else:
+        _table(projects, show=args.list)
+        _timing(projects)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,329 @@
+"""``tether scan --fix`` and ``--diff``: what is rewritten, what is refused, and that
+nothing else changes.
+
+Like ``test_scan.py``, the sources are written into ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+import textwrap
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tether._cli import main
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+BEFORE = '''\
+"""A module."""
+
+import asyncio  # the loop
+from functools import partial
+
+async def work(n=0): ...
+
+async def serve(coros, other):
+    s = "é"; asyncio.create_task(work(1),  name="w")   # spacing and comment kept
+    asyncio.ensure_future(work())
+    loop = asyncio.get_running_loop()
+    loop.create_task(
+        work(2),  # a comment inside the call
+    )
+    other.loop.create_task(work())
+    asyncio.create_task(work(), context=None)
+    asyncio.create_task(work())  # noqa: TET001 - meant
+    task = asyncio.create_task(work())
+'''
+
+AFTER = '''\
+"""A module."""
+
+import asyncio  # the loop
+from functools import partial
+import tether
+
+async def work(n=0): ...
+
+async def serve(coros, other):
+    s = "é"; tether.spawn(work(1),  name="w")   # spacing and comment kept
+    tether.spawn(work())
+    loop = asyncio.get_running_loop()
+    tether.spawn(
+        work(2),  # a comment inside the call
+    )
+    other.loop.create_task(work())
+    asyncio.create_task(work(), context=None)
+    asyncio.create_task(work())  # noqa: TET001 - meant
+    task = asyncio.create_task(work())
+'''
+
+
+def write(directory: Path, source: str, name: str = "mod.py") -> Path:
+    path = directory / name
+    path.write_text(textwrap.dedent(source), encoding="utf-8")
+    return path
+
+
+def scan(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["scan", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_fix_rewrites_what_it_can_prove_and_nothing_else(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, BEFORE)
+    code, out, err = scan(capsys, "--fix", str(path))
+    assert path.read_text(encoding="utf-8") == AFTER
+    left = [line.split(": ", 1)[0] for line in out.splitlines()]
+    assert left == [f"{path}:16:5", f"{path}:17:5", f"{path}:19:12"]
+    assert "(not fixed: the loop is not known to be the running one" in out
+    assert "(not fixed: context= has no tether.spawn equivalent)" in out
+    assert "(not fixed: only a call that is a statement of its own" in out
+    assert (
+        err
+        == "Fixed 3 findings in 1 file; left: 3 findings in 1 file (1 file scanned)\n"
+    )
+    assert code == 1
+
+
+def test_fix_keeps_every_other_line_byte_for_byte(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # CRLF line endings, a coding cookie and tabs survive the rewrite.
+    source = (
+        "# -*- coding: latin-1 -*-\r\n"
+        "import asyncio\r\n"
+        "\r\n"
+        "async def f():\r\n"
+        "\tx = '\xe9'\r\n"
+        "\tasyncio.create_task(work())\t# why\r\n"
+        "\treturn x\r\n"
+    ).encode("latin-1")
+    path = tmp_path / "mod.py"
+    path.write_bytes(source)
+    assert scan(capsys, "--fix", str(path))[0] == 0
+    before, after = (
+        source.splitlines(keepends=True),
+        path.read_bytes().splitlines(keepends=True),
+    )
+    assert after == [
+        *before[:2],
+        b"import tether\r\n",
+        *before[2:5],
+        b"\ttether.spawn(work())\t# why\r\n",
+        before[6],
+    ]
+    ast.parse(path.read_bytes())
+
+
+def test_fix_is_idempotent(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, BEFORE)
+    scan(capsys, "--fix", str(path))
+    once = path.read_bytes()
+    code, _, err = scan(capsys, "--fix", str(path))
+    assert path.read_bytes() == once
+    assert err.startswith("Fixed 0 findings in 0 files; left: 3 findings")
+    assert code == 1
+
+
+def test_diff_prints_the_fix_and_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path, "import asyncio\nasync def f():\n    asyncio.create_task(g())\n"
+    )
+    code, out, err = scan(capsys, "--diff", str(path))
+    assert out.splitlines() == [
+        f"--- {path}",
+        f"+++ {path}",
+        "@@ -1,3 +1,4 @@",
+        " import asyncio",
+        "+import tether",
+        " async def f():",
+        "-    asyncio.create_task(g())",
+        "+    tether.spawn(g())",
+    ]
+    assert err == "Would fix 1 finding in 1 file; left: no findings (1 file scanned)\n"
+    assert code == 1
+    assert (
+        path.read_text()
+        == "import asyncio\nasync def f():\n    asyncio.create_task(g())\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        pytest.param(
+            "import asyncio\nasyncio.ensure_future(main())\n",
+            "import asyncio\nasyncio.ensure_future(main())\n",
+            id="nothing fixed: no import added",
+        ),
+        pytest.param(
+            '"""Doc."""\nasync def main(): ...\nasyncio.create_task(main())\n',
+            '"""Doc."""\nimport tether\nasync def main(): ...\ntether.spawn(main())\n',
+            id="no import: after the docstring",
+        ),
+        pytest.param(
+            "import asyncio\nimport tether\ndef f():\n    asyncio.create_task(g())\n",
+            "import asyncio\nimport tether\ndef f():\n    tether.spawn(g())\n",
+            id="already imported",
+        ),
+        pytest.param(
+            "import asyncio\nasync def g(): ...\nclass C:\n    async def m(self): ...\n"
+            "    def f(self):\n        asyncio.ensure_future(self.m())\n"
+            "        asyncio.ensure_future(g())\n",
+            "import asyncio\nimport tether\nasync def g(): ...\nclass C:\n"
+            "    async def m(self): ...\n    def f(self):\n"
+            "        tether.spawn(self.m())\n        tether.spawn(g())\n",
+            id="ensure_future of an async def of the module",
+        ),
+    ],
+)
+def test_where_the_import_goes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str, expected: str
+) -> None:
+    path = tmp_path / "mod.py"
+    path.write_text(source)
+    scan(capsys, "--fix", str(path))
+    assert path.read_text() == expected
+
+
+@pytest.mark.parametrize(
+    ("call", "reason"),
+    [
+        ("asyncio.create_task(work(), name=label)", "name= is not a string literal"),
+        ("asyncio.create_task(work(), eager_start=True)", "eager_start= has no"),
+        ("asyncio.create_task(*coros)", "it is not given exactly one coroutine"),
+        ("asyncio.ensure_future(work(), loop=loop)", "loop= has no"),
+        ("asyncio.ensure_future(coro)", "ensure_future() also takes futures"),
+        ("loop.create_task(work())", "the loop is not known to be the running one"),
+        ("self._loop.create_task(work())", "the loop is not known"),
+        ("asyncio.get_event_loop().create_task(work())", "the loop is not known"),
+        ("flag and asyncio.create_task(work())", "only a call that is a statement"),
+        ("loop.call_soon(lambda: asyncio.create_task(work()))", "only a call that"),
+    ],
+)
+def test_refusals_are_reported_with_a_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], call: str, reason: str
+) -> None:
+    source = (
+        "import asyncio\nasync def work(): ...\n"
+        f"async def f(self, loop, coros, coro, label, flag):\n    {call}\n"
+    )
+    path = write(tmp_path, source)
+    code, out, _ = scan(capsys, "--fix", str(path))
+    assert path.read_text() == source
+    assert f"(not fixed: {reason}" in out
+    assert code == 1
+
+
+def test_a_module_that_binds_tether_otherwise_is_not_fixed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = (
+        "import asyncio\nfrom ropes import tether\n"
+        "async def f():\n    asyncio.create_task(g())\n"
+    )
+    path = write(tmp_path, source)
+    code, out, _ = scan(capsys, "--fix", str(path))
+    assert path.read_text() == source
+    assert out.endswith(
+        "(not fixed: the name tether is bound to something else here)\n"
+    )
+    assert code == 1
+
+
+def test_fix_with_json_and_select(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, BEFORE)
+    code, out, err = scan(
+        capsys, "--fix", "--format", "json", "--select", "TET001", str(path)
+    )
+    assert [(item["line"], item["code"]) for item in json.loads(out)] == [
+        (16, "TET001"),
+        (17, "TET001"),
+        (19, "TET001"),
+    ]
+    assert err == ""
+    assert code == 1
+    # With TET001 not selected, nothing is rewritten.
+    path = write(tmp_path, BEFORE, "other.py")
+    scan(capsys, "--fix", "--ignore", "TET001", str(path))
+    assert path.read_text() == BEFORE
+
+
+def test_diff_and_json_do_not_mix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, BEFORE)
+    assert scan(capsys, "--diff", "--format", "json", str(path)) == (
+        2,
+        "",
+        "tether scan: --diff prints a diff, not JSON\n",
+    )
+
+
+def test_without_libcst_fix_names_the_extra(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "libcst", None)  # makes `import libcst` fail
+    path = write(tmp_path, BEFORE)
+    code, out, err = scan(capsys, "--fix", str(path))
+    assert (code, out) == (2, "")
+    assert err == (
+        "tether scan --fix and --diff need libcst, which is not installed: "
+        "pip install 'tether[fix]'\n"
+    )
+    assert path.read_text() == BEFORE
+    # The scan itself never needs it.
+    assert scan(capsys, str(path))[0] == 1
+
+
+def test_bad_inputs_are_reported_and_the_rest_is_fixed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path, "def (:\n", "a.py")
+    good = write(tmp_path, "import asyncio\nasyncio.create_task(g())\n", "b.py")
+    code, out, _ = scan(capsys, "--fix", str(tmp_path))
+    assert out == f"{tmp_path / 'a.py'}:1:5: E999 SyntaxError: invalid syntax\n"
+    assert good.read_text() == "import asyncio\nimport tether\ntether.spawn(g())\n"
+    assert code == 2
+
+
+def test_import_tether_and_a_plain_scan_never_import_libcst(tmp_path: Path) -> None:
+    path = write(tmp_path, BEFORE)
+    probe = (
+        "import sys, tether; loaded = [sorted(sys.modules)]; "
+        "from tether._cli import main; main(['scan', sys.argv[1]]); "
+        "loaded.append(sorted(sys.modules)); "
+        "print([[m for m in names if m.startswith(('libcst', 'tether._cli'))] "
+        "for names in loaded])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    assert out.splitlines()[-1] == str(
+        [
+            [],
+            [
+                "tether._cli",
+                "tether._cli._scan",
+                "tether._cli._scan_gather",
+                "tether._cli._scan_index",
+                "tether._cli._scan_rules",
+            ],
+        ]
+    )
