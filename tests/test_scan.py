@@ -546,8 +546,8 @@ def test_new_codes_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         "`async with tether.TaskRegistry():`",
         "task kept only by its done callback: the task asyncio.create_task() makes is "
         f"used only to add a done callback, which does not keep it alive, {lost}; use "
-        "tether.spawn(work()) inside `async with tether.TaskRegistry():`, and do the "
-        "callback's work at the end of the coroutine",
+        "tether.spawn(work()) inside `async with tether.TaskRegistry():`, and add the "
+        "callback to the handle it returns (Handle.add_done_callback)",
         "discarded future: the result of asyncio.run_coroutine_threadsafe() is "
         f"discarded, {lost} and its failure is lost without a trace; use "
         "spawn_threadsafe(work()) on a tether.TaskRegistry, which keeps the task and "

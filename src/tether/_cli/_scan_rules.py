@@ -198,8 +198,8 @@ class _Checker:
             message = (
                 f"task kept only by its done callback: the task {callee}() makes is "
                 "used only to add a done callback, which does not keep it alive, "
-                f"{_LOST}; {hint}, and do the callback's work at the end of the "
-                "coroutine"
+                f"{_LOST}; {hint}, and add the callback to the handle it returns "
+                "(Handle.add_done_callback)"
             )
             return Finding(call.lineno, call.col_offset, "TET004", message)
         return None
