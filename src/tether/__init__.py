@@ -21,10 +21,12 @@ from ._gather import run_all as run_all
 from ._gather import settle_all as settle_all
 from ._handle import Handle as Handle
 from ._handle import Status as Status
+from ._hooks import Hooks as Hooks
 from ._registry import OnError as OnError
 from ._registry import RegistryState as RegistryState
 from ._registry import RegistryStatistics as RegistryStatistics
 from ._registry import TaskRegistry as TaskRegistry
+from ._registry import dump as dump
 from ._spawn import current_registry as current_registry
 from ._spawn import spawn as spawn
 from ._streams import Completions as Completions
@@ -34,6 +36,7 @@ from ._streams import as_completed as as_completed
 __all__ = [
     "Completions",
     "Handle",
+    "Hooks",
     "NoRegistry",
     "OnError",
     "RegistryClosed",
@@ -49,6 +52,7 @@ __all__ = [
     "amap",
     "as_completed",
     "current_registry",
+    "dump",
     "race",
     "run_all",
     "settle_all",

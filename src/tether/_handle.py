@@ -17,6 +17,7 @@ from anyio.lowlevel import checkpoint
 from typing_extensions import TypeVar, final  # sets __final__ on 3.10 too
 
 from ._exceptions import TaskCancelled, TaskNotFinished
+from ._hooks import call_hook
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -75,13 +76,17 @@ class Extra:
 
     ``timeout``: the seconds a plain task may run (a service times each run
     itself); ``restarts``: how often a service was restarted; ``callbacks``: the
-    done-callbacks not yet run.
+    done-callbacks not yet run; ``hooks``: the registry's hooks, when it has some
+    (then every task carries an ``Extra``, as with ``debug=True``); ``born``: when
+    the task was spawned, recorded with ``debug=True``.
     """
 
-    __slots__ = ("callbacks", "restarts", "timeout")
+    __slots__ = ("born", "callbacks", "hooks", "restarts", "timeout")
 
-    def __init__(self, timeout: float | None = None) -> None:
+    def __init__(self, timeout: float | None = None, hooks: object = None) -> None:
         self.timeout = timeout
+        self.hooks = hooks
+        self.born: float | None = None  # when it was spawned, with debug=True
         self.restarts = 0
         self.callbacks: list[Callable[[Handle[Any]], object]] = []
 
@@ -289,10 +294,12 @@ class Handle(Generic[T_co]):
         extra.callbacks.append(fn)
 
     def _ended(self) -> None:
-        """The task has ended: run its done-callbacks (the owner calls this only
-        when ``_extra`` is set)."""
+        """The task has ended: call the ``ended`` hook, then the done-callbacks (the
+        owner calls this only when ``_extra`` is set)."""
         extra = self._extra
         assert extra is not None
+        if extra.hooks is not None:
+            call_hook(extra.hooks, "ended", self)
         callbacks, extra.callbacks = extra.callbacks, []
         for fn in callbacks:
             _call_back(self, fn)

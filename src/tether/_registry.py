@@ -21,7 +21,8 @@ from contextvars import Context, Token, copy_context
 from dataclasses import dataclass
 from threading import get_ident
 from types import CoroutineType, FunctionType, TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
+from weakref import WeakSet
 
 import anyio
 import anyio.lowlevel
@@ -40,6 +41,7 @@ from ._calls import (
 )
 from ._checks import check_count, check_seconds
 from ._context import ambient, lineage
+from ._dump import Node, await_chain, draw
 from ._exceptions import RegistryClosed
 from ._handle import (
     CANCELLED,
@@ -52,6 +54,7 @@ from ._handle import (
     Extra,
     Handle,
 )
+from ._hooks import Hooks, call_hook, check_hooks
 from ._loop import current_backend
 from ._policy import ErrorPolicy, Mode, OnError, grouped, logger, suspended_at
 from ._services import (
@@ -87,6 +90,9 @@ A5 = TypeVar("A5")
 PosArgsT = TypeVarTuple("PosArgsT")
 
 _new_handle = object.__new__
+
+#: Every open registry, for tether.dump().
+_open_registries: WeakSet[TaskRegistry] = WeakSet()
 
 #: While a drain or a cancellation waits, a WARNING this often (seconds).
 _STILL_WAITING_EVERY = 5.0
@@ -174,10 +180,20 @@ class TaskRegistry:
             registry that owns the task). ``False`` makes a private registry for
             library code: it binds nothing, and its tasks keep the ambient
             registry of the code that spawned them.
+        hooks: an observer of each task's life (spawned, started, ended); see
+            :class:`~tether.Hooks`.
+        context: ``"spawner"`` (the default): a task runs in a copy of the
+            spawner's context, as ``asyncio.create_task`` does; ``"registry"``: in
+            a copy of the context the registry was opened in, so that
+            request-scoped context variables (a request id, a tracing span, a
+            database session) do not follow the work into the background. An
+            explicit ``context=`` on a spawn wins either way.
 
     .. versionadded:: 0.1
     .. versionchanged:: 0.2
-       ``ambient``; :meth:`open` and :meth:`aclose`; ``daemon=`` on every spawn.
+       ``ambient``, ``hooks`` and ``context``; :meth:`open` and :meth:`aclose`;
+       ``daemon=`` and ``timeout=`` on every spawn; :meth:`spawn_service`,
+       :meth:`start` and :meth:`dump`.
     """
 
     __slots__ = (
@@ -190,11 +206,17 @@ class TaskRegistry:
         "_daemons",
         "_debug",
         "_failed",
+        "_home",
+        "_hooks",
         "_idle_event",
         "_lineage_token",
         "_live",
         "_name",
         "_new_scope",
+        "_opened_at",
+        "_opener",
+        "_own_context",
+        "_plain",
         "_policy",
         "_restarts",
         "_shutdown_timeout",
@@ -226,6 +248,8 @@ class TaskRegistry:
         shutdown_timeout: float | None = None,
         debug: bool = False,
         ambient: bool = True,
+        hooks: Hooks | None = None,
+        context: Literal["spawner", "registry"] = "spawner",
     ) -> None:
         if not isinstance(name, str):
             raise TypeError(f"TaskRegistry(name={name!r}): name must be a str")
@@ -234,6 +258,14 @@ class TaskRegistry:
                 raise TypeError(
                     f"TaskRegistry({option}={value!r}): {option} must be True or False"
                 )
+        if hooks is not None:
+            check_hooks(hooks)
+        if context != "spawner" and context != "registry":
+            raise ValueError(
+                f"TaskRegistry(context={context!r}): use 'spawner' (tasks run in a "
+                "copy of the spawner's context) or 'registry' (in a copy of the "
+                "context the registry was opened in)"
+            )
         self._policy = ErrorPolicy(on_error, name)
         if limit is not None:
             check_count("TaskRegistry", "limit", limit, 1, ", or None for no limit")
@@ -260,6 +292,13 @@ class TaskRegistry:
         self._shutdown_timeout = shutdown_timeout
         self._debug = debug
         self._ambient = ambient
+        self._hooks = hooks
+        self._plain = hooks is None and not debug  # tasks need no Extra
+        self._own_context = context == "registry"
+        # With context="registry": the context the registry was opened in.
+        self._home: Context | None = None
+        self._opener: object = None  # the task that opened it, for dump()
+        self._opened_at = 0.0
         self._token = None
         self._closed_event: Event | None = None
         # The task that called aclose(), when it is one of ours: spared.
@@ -377,8 +416,13 @@ class TaskRegistry:
         handle._name = name
         handle._scope = None
         handle._event = None
-        handle._extra = None if timeout is None else Extra(timeout)
-        handle._spawned_at = spawn_site() if self._debug else None
+        if timeout is None and self._plain:
+            handle._extra = None
+            handle._spawned_at = None
+        else:
+            self._add_extra(handle, timeout)
+        if context is None:
+            context = self._home  # None but with context="registry"
         slots = self._slots
         if slots is not None and not slots.free(len(self._live)):
             slots.enqueue(
@@ -392,7 +436,19 @@ class TaskRegistry:
         self._spawned += 1  # counted only once the task is surely there
         if daemon:
             self._add_daemon(handle)
+        if self._hooks is not None:
+            call_hook(self._hooks, "spawned", handle)
         return handle
+
+    def _add_extra(self, handle: Handle[Any], timeout: float | None) -> None:
+        """What a task carries beyond the plain: a timeout, the hooks, and with
+        ``debug=True`` where and when it was spawned."""
+        extra = handle._extra = Extra(timeout, self._hooks)
+        if self._debug:
+            handle._spawned_at = spawn_site()
+            extra.born = anyio.current_time()
+        else:
+            handle._spawned_at = None
 
     def _add_daemon(self, handle: Handle[Any]) -> None:
         self._daemons.add(handle)
@@ -447,8 +503,8 @@ class TaskRegistry:
         if self._ambient and ambient.get() is not self:
             ambient.set(self)  # a task's tether.spawn goes to its own registry
         scope = handle._scope = self._new_scope()
-        if handle._extra is not None and handle._extra.timeout is not None:
-            scope.deadline = anyio.current_time() + handle._extra.timeout
+        if handle._extra is not None:
+            self._starting(handle, handle._extra, scope)
         # Entered and left by hand: a `with` keeps a bound __exit__ alive for as
         # long as the task runs, which every parked task pays for in memory.
         scope.__enter__()
@@ -461,6 +517,13 @@ class TaskRegistry:
         handle._status = FINISHED
         self._succeeded += 1
         self._release(handle)
+
+    def _starting(self, handle: Handle[Any], extra: Extra, scope: Scope) -> None:
+        """The rare part of a task's start: its deadline, the ``started`` hook."""
+        if extra.timeout is not None:
+            scope.deadline = anyio.current_time() + extra.timeout
+        if extra.hooks is not None:
+            call_hook(extra.hooks, "started", handle)
 
     def _cancelled_before_start(
         self, handle: Handle[Any], coro: Coroutine[Any, Any, Any]
@@ -861,7 +924,7 @@ class TaskRegistry:
                     self.spawn,
                     coro,
                     name=task_name,
-                    context=context,
+                    context=None if self._own_context else context,
                     daemon=daemon,
                     timeout=timeout,
                 )
@@ -967,6 +1030,8 @@ class TaskRegistry:
             first.close()
             service.close()
             raise
+        if handle._extra is not None:  # hooks, or debug=True
+            extra.hooks, extra.born = handle._extra.hooks, handle._extra.born
         handle._extra = extra
         return handle
 
@@ -1143,6 +1208,57 @@ class TaskRegistry:
         queued = [] if self._slots is None else self._slots.queued_list()
         return iter([*self._live, *queued])
 
+    def dump(self) -> str:
+        """Return a readable tree of this registry's live tasks, and of registries
+        opened inside them.
+
+        One line per task: name, status, the restarts of a service, age and spawn
+        site (recorded with ``debug=True``), and where it is suspended: its await
+        chain, outermost first, leaving out tether's own frames. For a program that
+        hangs, or to log from a signal handler; :func:`tether.dump` draws every
+        open registry. Never blocks; reads only.
+
+        .. versionadded:: 0.2
+        """
+        return draw([self._node(list(_open_registries), anyio.current_time())])
+
+    def _node(self, others: list[TaskRegistry], now: float) -> Node:
+        queued = [] if self._slots is None else self._slots.queued_list()
+        label = (
+            f"TaskRegistry {self._name!r} {self._state.name}"
+            + (f" for {now - self._opened_at:.1f} s" if self._opened_at else "")
+            + f": {len(self._live)} running, {len(queued)} queued"
+            + ("" if self._slots is None else f" (limit {self._slots.limit})")
+        )
+        node = Node(label)
+        for handle, task in self._live.items():
+            child = Node(self._task_label(handle, now, task))
+            child.children = [
+                other._node(others, now) for other in others if other._opener is task
+            ]
+            node.children.append(child)
+        node.children.extend(Node(self._task_label(h, now, None)) for h in queued)
+        return node
+
+    def _task_label(self, handle: Handle[Any], now: float, task: object) -> str:
+        facts = [handle._status.name]
+        if handle in self._daemons:
+            facts.append("daemon")
+        extra = handle._extra
+        if extra is not None:
+            if extra.restarts:
+                facts.append(f"restarted {extra.restarts} time(s)")
+            if extra.born is not None:
+                facts.append(f"age {now - extra.born:.1f} s")
+        if handle._spawned_at is not None:
+            facts.append(f"spawned at {handle._spawned_at}")
+        where = (
+            ""
+            if task is None
+            else f": suspended at {await_chain(self._backend.coroutine_of(task))}"
+        )
+        return f"{handle._name} " + ", ".join(facts) + where
+
     @property
     def name(self) -> str:
         """The registry's name."""
@@ -1189,7 +1305,12 @@ class TaskRegistry:
         self._thread = backend.thread
         self._start = backend.start
         self._new_scope = backend.new_scope
+        if self._own_context:
+            self._home = copy_context()
+        self._opener = backend.current_task()
+        self._opened_at = anyio.current_time()
         self._state = OPEN
+        _open_registries.add(self)
 
     async def __aenter__(self) -> Self:
         """Open the registry; unless it was made with ``ambient=False``, bind it as
@@ -1293,6 +1414,8 @@ class TaskRegistry:
         with anyio.CancelScope(shield=True):
             await self._wait_logging("cancelling its tasks")
         self._state = CLOSED
+        _open_registries.discard(self)
+        self._opener = self._home = None
         self._spare = None
         self._policy.log_shutdown()
         self._closed_event.set()
@@ -1370,6 +1493,34 @@ class TaskRegistry:
         state = getattr(self, "_state", None)  # None: __init__ refused its arguments
         if (state is OPEN or state is DRAINING) and not self._warned:
             _warn_open(self, "was garbage-collected while still open")
+
+
+def dump() -> str:
+    """Return a readable tree of every open registry and its live tasks, as
+    :meth:`TaskRegistry.dump` draws one, with registries opened inside a task
+    nested under that task.
+
+    Sees the registries of every event loop of the process; called from one loop,
+    its view of another thread's registries is a snapshot taken without locks.
+    Returns ``"no open TaskRegistry"`` when there is none.
+
+    .. versionadded:: 0.2
+    """
+    registries = sorted(_open_registries, key=lambda r: r._opened_at)
+    if not registries:
+        return "no open TaskRegistry"
+    nested = {id(task) for r in registries for task in r._live.values()}
+    roots = [r for r in registries if id(r._opener) not in nested]
+    now = anyio.current_time() if _in_event_loop() else 0.0
+    return draw([r._node(registries, now) for r in roots])
+
+
+def _in_event_loop() -> bool:
+    try:
+        anyio.current_time()
+    except Exception:  # no event loop running in this thread
+        return False
+    return True
 
 
 def _warn_open(registry: TaskRegistry, what: str) -> None:
