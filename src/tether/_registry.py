@@ -669,16 +669,22 @@ class TaskRegistry:
         if self._policy.report(handle):
             self._begin_cancelling()
 
-    def _close_queued(self, handle: Handle[Any]) -> None:
+    def _close_queued(
+        self, handle: Handle[Any], wake: list[Event] | None = None
+    ) -> None:
+        """Drop a queued task: it never runs. Its awaiters wake now, or with
+        ``wake`` given, once the cancellations of the same call have landed."""
         coro, _ = handle._value
-        handle._value = None
         handle._status = CANCELLED
         handle._value = None
         self._cancelled += 1
         self._daemons.discard(handle)
         coro.close()
         if handle._event is not None:
-            handle._event.set()
+            if wake is None:
+                handle._event.set()
+            else:
+                wake.append(handle._event)
         if handle._extra is not None:
             handle._ended()
         self._notify_if_idle()
@@ -737,7 +743,9 @@ class TaskRegistry:
             if handle._scope is not None:  # else it has not started: it never will
                 scopes.append(handle._scope)
         for handle in queued:
-            self._close_queued(handle)
+            # A running task awaiting a dropped one is cancelled too: it must see
+            # its own cancellation, not the dropped task's (TaskCancelled).
+            self._close_queued(handle, wake)
         if scopes or wake:
             self._backend.cancel_soon(scopes, wake)
 

@@ -1,0 +1,180 @@
+"""Faults injected into 0.2's features: deadlocks the docs promise end at the
+shutdown deadline, cancellations swallowed once, spawns refused while cancelling,
+KeyboardInterrupt in a service, timeouts around shields."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+import pytest
+
+import tether
+from helpers import closed
+from tether import Handle, RegistryClosed, Status, TaskRegistry
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import ExceptionGroup
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def scale(backend_name: str) -> float:
+    """1 on trio's mock clock; 1/1000 on asyncio, where only order is asserted."""
+    return 1.0 if backend_name == "trio" else 0.001
+
+
+@pytest.mark.mock_clock
+async def test_a_task_awaiting_its_own_child_at_limit_1_deadlocks_until_the_deadline(
+    backend_name: str, scale: float
+) -> None:
+    # The documented deadlock: the child waits in the queue for the slot its
+    # parent holds while waiting for it. shutdown_timeout still ends it.
+    handles: list[Handle[Any]] = []
+
+    async def parent(tasks: TaskRegistry) -> None:
+        child = tasks.spawn(anyio.sleep, 0, name="child")
+        handles.append(child)
+        await child
+
+    body_ended = 0.0
+    async with TaskRegistry(limit=1, shutdown_timeout=10 * scale) as tasks:
+        handles.append(tasks.spawn(parent, tasks, name="parent"))
+        await anyio.wait_all_tasks_blocked()
+        assert [h.status for h in handles] == [Status.RUNNING, Status.QUEUED]
+        body_ended = anyio.current_time()
+    if backend_name == "trio":
+        assert anyio.current_time() - body_ended == 10
+    # The parent sees its own cancellation, not the child's TaskCancelled: both
+    # end CANCELLED, and no failure is reported.
+    assert [h.status for h in handles] == [Status.CANCELLED, Status.CANCELLED]
+
+
+async def test_a_task_that_swallows_a_cancellation_once_is_cancelled_again() -> None:
+    swallowed: list[str] = []
+
+    async def stubborn() -> None:
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            swallowed.append("once")  # and carries on, as it should not
+        await anyio.sleep_forever()  # the scope is still cancelled: raises again
+
+    handles: list[Handle[None]] = []
+    async with TaskRegistry(shutdown_timeout=0) as tasks:
+        handles.append(tasks.spawn(stubborn))
+        await anyio.wait_all_tasks_blocked()
+    assert swallowed == ["once"]
+    assert handles[0].status is Status.CANCELLED
+
+
+async def test_a_spawn_from_cleanup_while_cancelling_is_refused_and_closed() -> None:
+    refused: list[str] = []
+    coros: list[Any] = []
+
+    async def cleanup_spawns() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            coro = anyio.lowlevel.checkpoint()
+            coros.append(coro)
+            try:
+                tether.spawn(coro)
+            except RegistryClosed as exc:
+                refused.append(str(exc))
+
+    async with TaskRegistry(name="app", shutdown_timeout=0) as tasks:
+        tasks.spawn(cleanup_spawns)
+        await anyio.wait_all_tasks_blocked()
+    assert refused == [
+        "TaskRegistry 'app' is CANCELLING: it is cancelling its tasks (a failure in "
+        "raise mode, the shutdown deadline, or a cancellation) and takes no new work"
+    ]
+    assert closed(coros[0])
+    assert tasks.statistics().spawned == 1
+
+
+async def test_a_keyboard_interrupt_in_a_service_is_never_restarted() -> None:
+    runs: list[int] = []
+
+    async def interrupted() -> None:
+        runs.append(1)
+        await anyio.lowlevel.checkpoint()
+        raise KeyboardInterrupt
+
+    async def body() -> None:
+        async with TaskRegistry() as tasks:
+            tasks.spawn_service(interrupted, backoff=0)
+            await anyio.sleep_forever()
+
+    with pytest.raises(KeyboardInterrupt):
+        await body()
+    assert runs == [1]
+
+
+@pytest.mark.mock_clock
+@pytest.mark.parametrize("anyio_backend", ["trio"], indirect=True)
+async def test_a_timeout_waits_for_a_shield_then_fails() -> None:
+    async def shielded() -> str:
+        with anyio.CancelScope(shield=True):
+            await anyio.sleep(10)  # past the deadline, shielded
+        await anyio.lowlevel.checkpoint()  # the deadline's cancellation lands here
+        return "never"
+
+    async with TaskRegistry(on_error=lambda h, e: None) as tasks:
+        started = anyio.current_time()
+        handle = tasks.spawn(shielded, timeout=1)
+        await handle.wait()
+        assert anyio.current_time() - started == 10
+        assert type(handle.exception()) is TimeoutError
+
+
+@pytest.mark.mock_clock
+async def test_start_while_the_registry_shuts_down_raises_task_cancelled(
+    scale: float,
+) -> None:
+    outcome: list[str] = []
+
+    async def never_ready(
+        *, task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        await anyio.sleep_forever()
+
+    async def starter(tasks: TaskRegistry) -> None:
+        try:
+            await tasks.start(never_ready)
+        except tether.TaskCancelled:
+            outcome.append("TaskCancelled")
+
+    async with anyio.create_task_group() as tg:
+        tasks = TaskRegistry(shutdown_timeout=scale)
+        await tasks.open()
+        tg.start_soon(starter, tasks)
+        await anyio.wait_all_tasks_blocked()
+        await tasks.aclose()
+    assert outcome == ["TaskCancelled"]
+
+
+async def test_a_service_failing_in_raise_mode_only_fails_the_block_when_spent() -> (
+    None
+):
+    runs: list[int] = []
+
+    async def flaky() -> None:
+        runs.append(1)
+        await anyio.lowlevel.checkpoint()
+        raise ConnectionError(f"run {len(runs)}")
+
+    async def body() -> None:
+        async with TaskRegistry(on_error="raise") as tasks:
+            tasks.spawn_service(flaky, max_restarts=2, backoff=0)
+            await anyio.sleep_forever()
+
+    with pytest.raises(ExceptionGroup) as caught:
+        await body()
+    assert [str(e) for e in caught.value.exceptions] == ["run 3"]
+    assert len(runs) == 3
