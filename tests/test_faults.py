@@ -108,7 +108,7 @@ async def test_a_keyboard_interrupt_in_a_service_is_never_restarted() -> None:
 
     async def body() -> None:
         async with TaskRegistry() as tasks:
-            tasks.spawn_service(interrupted, backoff=0)
+            tasks.spawn_service(interrupted, backoff=0.001)
             await anyio.sleep_forever()
 
     with pytest.raises(KeyboardInterrupt):
@@ -171,10 +171,197 @@ async def test_a_service_failing_in_raise_mode_only_fails_the_block_when_spent()
 
     async def body() -> None:
         async with TaskRegistry(on_error="raise") as tasks:
-            tasks.spawn_service(flaky, max_restarts=2, backoff=0)
+            tasks.spawn_service(flaky, max_restarts=2, backoff=0.001)
             await anyio.sleep_forever()
 
     with pytest.raises(ExceptionGroup) as caught:
         await body()
     assert [str(e) for e in caught.value.exceptions] == ["run 3"]
     assert len(runs) == 3
+
+
+# -- found by review: done-callbacks, hooks and services at the edges ------------
+
+
+async def test_a_done_callback_that_spawns_respects_the_limit_and_the_queue() -> None:
+    order: list[str] = []
+    peak = [0]
+
+    async def work(tasks: TaskRegistry, name: str) -> None:
+        order.append(name)
+        peak[0] = max(peak[0], tasks.statistics().running)
+        await anyio.lowlevel.checkpoint()
+
+    async with TaskRegistry(limit=2) as tasks:
+        first = tasks.spawn(work, tasks, "a")
+        tasks.spawn(work, tasks, "b")
+        tasks.spawn(work, tasks, "c")  # queued
+        tasks.spawn(work, tasks, "d")  # queued
+        first.add_done_callback(lambda h: tasks.spawn(work, tasks, "from callback"))
+    assert peak[0] <= 2
+    assert order[-1] == "from callback"  # behind the tasks already queued
+
+
+@pytest.mark.parametrize("how", ["body ends", "cancel", "queued then cancel_all"])
+async def test_a_service_ended_before_its_first_run_leaves_no_coroutine(
+    how: str,
+) -> None:
+    runs: list[int] = []
+
+    async def consume() -> None:
+        runs.append(1)
+        await anyio.sleep_forever()
+
+    release = anyio.Event()
+    services: list[Handle[None]] = []
+    async with TaskRegistry(limit=1) as tasks:
+        if how == "queued then cancel_all":
+            tasks.spawn(release.wait)
+        services.append(tasks.spawn_service(consume))
+        if how == "cancel":
+            services[0].cancel()
+        elif how == "queued then cancel_all":
+            tasks.cancel_all()
+    # warnings are errors: an un-awaited coroutine would fail the test
+    assert services[0].status is Status.CANCELLED
+    assert runs == []
+
+
+async def test_callbacks_a_spawned_hook_adds_to_a_service_are_kept() -> None:
+    ended: list[str] = []
+
+    class Tracker(tether.Hooks):
+        def spawned(self, handle: Handle[Any], /) -> None:
+            handle.add_done_callback(lambda h: ended.append(h.name))
+
+    async def once() -> None:
+        await anyio.lowlevel.checkpoint()
+
+    async with TaskRegistry(hooks=Tracker()) as tasks:
+        await tasks.spawn_service(once, name="service")
+        await tasks.spawn(once, name="plain")
+    assert ended == ["service", "plain"]
+
+
+@pytest.mark.parametrize("where", ["done-callback", "started hook", "ended hook"])
+async def test_a_keyboard_interrupt_from_a_callback_or_hook_ends_everything_bare(
+    where: str,
+) -> None:
+    def interrupt(handle: Handle[Any]) -> None:
+        raise KeyboardInterrupt
+
+    class Hooks(tether.Hooks):
+        def started(self, handle: Handle[Any], /) -> None:
+            if where == "started hook":
+                interrupt(handle)
+
+        def ended(self, handle: Handle[Any], /) -> None:
+            if where == "ended hook":
+                interrupt(handle)
+
+    others: list[Handle[Any]] = []
+
+    async def body() -> None:
+        async with TaskRegistry(hooks=Hooks()) as tasks:
+            others.append(tasks.spawn(anyio.sleep_forever, name="bystander"))
+            handle = tasks.spawn(anyio.lowlevel.checkpoint, name="trigger")
+            if where == "done-callback":
+                handle.add_done_callback(interrupt)
+            await anyio.sleep_forever()
+
+    with pytest.raises(KeyboardInterrupt):
+        await body()
+    assert others[0].status is Status.CANCELLED
+
+
+async def test_a_keyboard_interrupt_from_a_callback_added_late_reaches_its_caller() -> (
+    None
+):
+    def interrupt(handle: Handle[Any]) -> None:
+        raise KeyboardInterrupt
+
+    async with TaskRegistry() as tasks:
+        handle = tasks.spawn(anyio.lowlevel.checkpoint)
+        await handle
+        with pytest.raises(KeyboardInterrupt):
+            handle.add_done_callback(interrupt)  # ended: called at once, here
+
+
+async def test_the_spawned_hook_comes_before_ended_for_a_daemon_spawned_closing() -> (
+    None
+):
+    calls: list[str] = []
+
+    class Order(tether.Hooks):
+        def spawned(self, handle: Handle[Any], /) -> None:
+            calls.append(f"spawned {handle.name}")
+
+        def ended(self, handle: Handle[Any], /) -> None:
+            calls.append(f"ended {handle.name}")
+
+    release = anyio.Event()
+
+    async def last_words() -> None:
+        await release.wait()
+        # while draining: a daemon of our own, queued behind us at limit=1, is
+        # dropped at once
+        tether.spawn(anyio.sleep_forever, name="heartbeat", daemon=True)
+
+    async with TaskRegistry(hooks=Order(), limit=1) as tasks:
+        tasks.spawn(last_words, name="worker")
+        await anyio.wait_all_tasks_blocked()
+        release.set()
+    heartbeat = [c for c in calls if c.endswith("heartbeat")]
+    assert heartbeat == ["spawned heartbeat", "ended heartbeat"]
+
+
+async def test_a_service_failing_while_it_is_cancelled_fails_and_is_reported() -> None:
+    reported: list[str] = []
+
+    async def converts_cancellation() -> None:
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            raise ConnectionError("closed while reading") from None
+
+    async with TaskRegistry(on_error=lambda h, e: reported.append(str(e))) as tasks:
+        service = tasks.spawn_service(converts_cancellation)
+        await anyio.wait_all_tasks_blocked()
+        service.cancel()
+        await service.wait()
+        assert service.status is Status.FAILED
+        assert service.restarts == 0
+    assert reported == ["closed while reading"]
+
+
+async def test_a_partial_of_an_async_callable_object_is_a_service() -> None:
+    import functools
+
+    class Consumer:
+        async def __call__(self, queue: str) -> str:
+            await anyio.lowlevel.checkpoint()
+            return queue
+
+    async with TaskRegistry() as tasks:
+        service = tasks.spawn_service(functools.partial(Consumer(), "jobs"))
+        assert await service == "jobs"
+
+
+async def test_dump_from_a_worker_thread_while_tasks_come_and_go() -> None:
+    stop = anyio.Event()
+
+    async def churn(tasks: TaskRegistry) -> None:
+        while not stop.is_set():
+            tasks.spawn(anyio.lowlevel.checkpoint)
+            await anyio.lowlevel.checkpoint()
+
+    def dump_many() -> list[str]:
+        return [tether.dump() for _ in range(200)]
+
+    dumps: list[str] = []
+    async with TaskRegistry(name="app", debug=True) as tasks:
+        tasks.spawn(churn, tasks)
+        dumps.extend(await anyio.to_thread.run_sync(dump_many))
+        stop.set()
+    assert all(d.startswith("TaskRegistry 'app' OPEN for ") for d in dumps)
+    assert not any(" -" in d for d in dumps)  # no negative age or duration

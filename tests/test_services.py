@@ -430,6 +430,7 @@ async def test_a_service_timeout_limits_each_run(scale: float) -> None:
         ({"max_restarts": 1.5}, ValueError, "max_restarts must be a whole number"),
         ({"restart_window": 0}, ValueError, "restart_window must be a number of"),
         ({"backoff": -1}, ValueError, r"backoff=-1\): backoff must be a number"),
+        ({"backoff": 0}, ValueError, "a restart loop without a delay would spin"),
         ({"backoff": 5, "max_backoff": 1}, ValueError, "must be >= backoff"),
         ({"timeout": 0}, ValueError, r"timeout=0\): timeout must be a number"),
         ({"name": 3}, TypeError, "name must be a str"),

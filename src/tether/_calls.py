@@ -16,6 +16,7 @@ from typing import Any
 
 __all__ = [
     "CO_COROUTINE",
+    "check_callable_with",
     "check_spawn_options",
     "close_if_coroutine",
     "coroutine_from",
@@ -59,7 +60,11 @@ def close_if_coroutine(obj: object) -> None:
 
 def is_async_callable(fn: object) -> bool:
     """Whether calling ``fn`` returns a coroutine, known without calling it."""
+    import functools
     import inspect
+
+    while isinstance(fn, functools.partial):
+        fn = fn.func
 
     if inspect.iscoroutinefunction(fn):
         return True
@@ -142,6 +147,28 @@ def coroutine_from(
             f"{type(coro).__name__}"
         )
     return coro  # pyright: ignore[reportUnknownVariableType]
+
+
+def check_callable_with(fn: Any, args: tuple[Any, ...], api: str) -> None:
+    """Refuse, as :func:`coroutine_from` would, an ``fn`` that is not an async
+    function or whose signature ``args`` do not fit, without calling it: for an
+    API that calls ``fn`` later, and maybe many times."""
+    import inspect
+
+    if not is_async_callable(fn):
+        coroutine_from(fn, args, api).close()  # raises the teaching error
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # no signature to check: the call will tell
+        return
+    try:
+        signature.bind(*args)
+    except TypeError as exc:
+        raise TypeError(
+            f"{api}({describe(fn)}, ...): {exc}. Pass positional arguments after the "
+            f"function, {api}(fn, arg1, arg2), and keyword arguments through "
+            f"functools.partial: {api}(functools.partial(fn, key=value))"
+        ) from None
 
 
 def _has_run(coro: CoroutineType[Any, Any, Any]) -> bool:

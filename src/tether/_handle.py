@@ -94,6 +94,10 @@ class Extra:
 class Owner(Protocol):
     """What a handle needs from the registry that owns its task."""
 
+    def _fatal(self, exc: BaseException, /) -> None:
+        """A callback or hook raised ``KeyboardInterrupt``-like ``exc``: end all."""
+        ...
+
     @property
     def name(self) -> str:
         """The owner's name, for log records."""
@@ -259,12 +263,15 @@ class Handle(Generic[T_co]):
     def add_done_callback(self, fn: Callable[[Handle[T_co]], object], /) -> None:
         """Call ``fn(handle)`` once, when the task ends; at once if it has ended.
 
-        As on an :class:`asyncio.Task`, but called synchronously, in the task's own
-        context, as the task ends (before anyone awaiting it wakes up), in the order
-        the callbacks were added, on every backend. The outcome is on the handle
-        (``handle.status``, ``handle.exception()``); reading it there does not
-        count as receiving a failure. An exception raised by ``fn`` is logged on
-        logger ``"tether"`` and changes nothing else. Keep callbacks short and
+        As on an :class:`asyncio.Task`, but called synchronously as the task ends
+        (before anyone awaiting it wakes up), in the order the callbacks were
+        added, on every backend: in the task's own context, or for a task dropped
+        before it started, in the context of whoever dropped it. The outcome is
+        on the handle (``handle.status``, ``handle.exception()``); reading it
+        there does not count as receiving a failure. An exception raised by ``fn``
+        is logged on logger ``"tether"`` and changes nothing else; a
+        ``KeyboardInterrupt`` or ``SystemExit`` cancels every task and is
+        re-raised bare from the block, as from a task. Keep callbacks short and
         non-blocking: to do async work, spawn it from the callback.
 
         Raises:
@@ -286,7 +293,7 @@ class Handle(Generic[T_co]):
                 "do async work, spawn it from the callback"
             )
         if self._status in _ENDED:
-            _call_back(self, fn)
+            _call_back(self, fn, at_once=True)
             return
         extra = self._extra
         if extra is None:
@@ -385,10 +392,17 @@ class Handle(Generic[T_co]):
         return f"<tether.Handle {self._name!r} {status.name}{detail}>"
 
 
-def _call_back(handle: Handle[Any], fn: Callable[[Handle[Any]], object]) -> None:
+def _call_back(
+    handle: Handle[Any], fn: Callable[[Handle[Any]], object], *, at_once: bool = False
+) -> None:
     try:
         fn(handle)
-    except Exception:
+    except BaseException as exc:
+        if not isinstance(exc, Exception):
+            if at_once:
+                raise  # called by add_done_callback itself: the caller's to handle
+            handle._owner._fatal(exc)  # never raised inside a task's end
+            return
         logging.getLogger("tether").exception(
             "A done-callback of task %r raised; the task's outcome is unchanged",
             handle._name,

@@ -29,8 +29,9 @@ class Hooks:
     Give an instance to ``TaskRegistry(hooks=...)``. Each method is called with the
     task's :class:`~tether.Handle`, synchronously; it must be quick and must not
     block. An exception it raises is logged on logger ``"tether"`` and changes
-    nothing else. Any object with some of these methods works as well; subclassing
-    only makes the names checkable.
+    nothing else; a ``KeyboardInterrupt`` or ``SystemExit`` cancels every task and
+    is re-raised bare from the block, as from a task. Any object with some of
+    these methods works as well; subclassing only makes the names checkable.
 
     .. versionadded:: 0.2
     """
@@ -45,9 +46,9 @@ class Hooks:
 
     def ended(self, handle: Handle[Any], /) -> None:
         """The task ended; its outcome is on the handle (``status``,
-        ``exception()``). Called once for every task spawned, started or not, in
-        the task's context when it ran, before its done-callbacks and its
-        awaiters."""
+        ``exception()``). Called once for every task spawned, started or not,
+        before its done-callbacks and its awaiters: in the task's context, or for
+        a task dropped before it started, in the context of whoever dropped it."""
 
 
 def check_hooks(hooks: object) -> None:
@@ -86,7 +87,10 @@ def call_hook(hooks: object, moment: str, handle: Handle[Any]) -> None:
         return
     try:
         method(handle)
-    except Exception:
+    except BaseException as exc:
+        if not isinstance(exc, Exception):
+            handle._owner._fatal(exc)  # never raised here, inside a task
+            return
         logging.getLogger("tether").exception(
             "The %s hook of TaskRegistry %r raised for task %r; the task is unaffected",
             moment,

@@ -8,13 +8,15 @@ error policy (:mod:`tether._policy`). Handles talk back to it through the small
 :class:`~tether._handle.Owner` protocol.
 
 The hot path is written for speed: one handle, one backend task and one cancel
-scope per task, no done-callbacks, no per-task event until somebody waits on an
-unfinished task.
+scope per task, no per-task event until somebody waits on an unfinished task, and
+what few tasks need (a timeout, done-callbacks, hooks, a service's restarts) in one
+:class:`~tether._handle.Extra` that the others never allocate.
 """
 
 from __future__ import annotations
 
 import enum
+import time
 import warnings
 from collections.abc import Coroutine
 from contextvars import Context, Token, copy_context
@@ -30,6 +32,7 @@ from typing_extensions import Self, TypeVarTuple, Unpack
 
 from ._calls import (
     CO_COROUTINE,
+    check_callable_with,
     check_spawn_options,
     close_if_coroutine,
     coroutine_from,
@@ -74,7 +77,7 @@ from ._slots import Slots
 
 if TYPE_CHECKING:
     import concurrent.futures
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from ._backend import Backend, Event, Scope
 
@@ -434,10 +437,10 @@ class TaskRegistry:
         else:
             self._launch(handle, coro, None if context is None else context.copy())
         self._spawned += 1  # counted only once the task is surely there
+        if self._hooks is not None:  # before a daemon may be ended at once
+            call_hook(self._hooks, "spawned", handle)
         if daemon:
             self._add_daemon(handle)
-        if self._hooks is not None:
-            call_hook(self._hooks, "spawned", handle)
         return handle
 
     def _add_extra(self, handle: Handle[Any], timeout: float | None) -> None:
@@ -446,7 +449,7 @@ class TaskRegistry:
         extra = handle._extra = Extra(timeout, self._hooks)
         if self._debug:
             handle._spawned_at = spawn_site()
-            extra.born = anyio.current_time()
+            extra.born = time.monotonic()
         else:
             handle._spawned_at = None
 
@@ -593,8 +596,6 @@ class TaskRegistry:
         handle._scope = None
         if handle._event is not None:
             handle._event.set()
-        if handle._extra is not None:
-            handle._ended()
         if self._daemons:
             self._daemons.discard(handle)
         slots = self._slots
@@ -604,6 +605,10 @@ class TaskRegistry:
             or self._spare is not None
         ):
             self._slot_freed()
+        if handle._extra is not None:
+            # Last: a callback that spawns must find the freed slot taken by the
+            # next in line, not take it first.
+            handle._ended()
 
     def _slot_freed(self) -> None:
         """Hand a free slot to the next in line, or note that we may be idle."""
@@ -657,6 +662,12 @@ class TaskRegistry:
 
     def _new_event(self) -> Event:
         return self._backend.new_event()
+
+    def _fatal(self, exc: BaseException) -> None:
+        # A KeyboardInterrupt or SystemExit from a done-callback or a hook: as
+        # from a task, everything is cancelled and the block re-raises it bare.
+        self._policy.base_exception(exc)
+        self._begin_cancelling()
 
     def _refuse_self_wait(self, handle: Handle[Any]) -> None:
         if self._live.get(handle) is self._backend.current_task():
@@ -1004,8 +1015,8 @@ class TaskRegistry:
         Raises:
             TypeError: as :meth:`spawn`, and for a coroutine object.
             ValueError: an option out of range (``restart`` not one of the two
-                words, a budget of zero, a negative delay, ``max_backoff`` below
-                ``backoff``). The registry is unchanged.
+                words, a budget of zero, a delay of zero or less, ``max_backoff``
+                below ``backoff``). The registry is unchanged.
             RegistryClosed: the registry does not take work.
 
         .. versionadded:: 0.2
@@ -1026,20 +1037,21 @@ class TaskRegistry:
         )
         if self._state is not OPEN:
             self._check_may_spawn(fn)
-        first = coroutine_from(fn, args, "spawn_service")
+        check_callable_with(fn, args, "spawn_service")
         task_name = name_of(fn) if name is None else name
         extra = Extra()
         service = supervise(
-            task_name, extra, fn, args, first, plan, self._name, self._count_restart
+            task_name, extra, fn, args, plan, self._name, self._count_restart
         )
         try:
             handle = self.spawn(service, name=task_name, context=context, daemon=True)
         except BaseException:
-            first.close()
             service.close()
             raise
-        if handle._extra is not None:  # hooks, or debug=True
-            extra.hooks, extra.born = handle._extra.hooks, handle._extra.born
+        spawned = handle._extra
+        if spawned is not None:  # hooks, debug=True, or a callback of a hook
+            extra.hooks, extra.born = spawned.hooks, spawned.born
+            extra.callbacks = spawned.callbacks + extra.callbacks
         handle._extra = extra
         return handle
 
@@ -1228,18 +1240,24 @@ class TaskRegistry:
 
         .. versionadded:: 0.2
         """
-        return draw([self._node(list(_open_registries), anyio.current_time())])
+        return draw([self._node(_snapshot(_open_registries), time.monotonic())])
 
     def _node(self, others: list[TaskRegistry], now: float) -> Node:
-        queued = [] if self._slots is None else self._slots.queued_list()
+        queued = [] if self._slots is None else _snapshot(self._slots.queued_list)
+        live = _snapshot(self._live.items)
+        state = self._state
         label = (
-            f"TaskRegistry {self._name!r} {self._state.name}"
-            + (f" for {now - self._opened_at:.1f} s" if self._opened_at else "")
-            + f": {len(self._live)} running, {len(queued)} queued"
+            f"TaskRegistry {self._name!r} {state.name}"
+            + (
+                ""
+                if state is NEW or state is CLOSED
+                else f" for {now - self._opened_at:.1f} s"
+            )
+            + f": {len(live)} running, {len(queued)} queued"
             + ("" if self._slots is None else f" (limit {self._slots.limit})")
         )
         node = Node(label)
-        for handle, task in self._live.items():
+        for handle, task in live:
             child = Node(self._task_label(handle, now, task))
             child.children = [
                 other._node(others, now) for other in others if other._opener is task
@@ -1316,7 +1334,7 @@ class TaskRegistry:
         if self._own_context:
             self._home = copy_context()
         self._opener = backend.current_task()
-        self._opened_at = anyio.current_time()
+        self._opened_at = time.monotonic()
         self._state = OPEN
         _open_registries.add(self)
 
@@ -1514,21 +1532,23 @@ def dump() -> str:
 
     .. versionadded:: 0.2
     """
-    registries = sorted(_open_registries, key=lambda r: r._opened_at)
+    registries = sorted(_snapshot(_open_registries), key=lambda r: r._opened_at)
     if not registries:
         return "no open TaskRegistry"
-    nested = {id(task) for r in registries for task in r._live.values()}
+    nested = {id(task) for r in registries for task in _snapshot(r._live.values)}
     roots = [r for r in registries if id(r._opener) not in nested]
-    now = anyio.current_time() if _in_event_loop() else 0.0
+    now = time.monotonic()
     return draw([r._node(registries, now) for r in roots])
 
 
-def _in_event_loop() -> bool:
-    try:
-        anyio.current_time()
-    except Exception:  # no event loop running in this thread
-        return False
-    return True
+def _snapshot(items: Iterable[T] | Callable[[], Iterable[T]]) -> list[T]:
+    """A list of ``items``, taken again if another thread changed them meanwhile
+    (``dump()`` may be called from a watchdog thread)."""
+    while True:
+        try:
+            return list(items() if callable(items) else items)
+        except RuntimeError:  # changed size during iteration
+            continue
 
 
 def _warn_open(registry: TaskRegistry, what: str) -> None:

@@ -15,6 +15,7 @@ up); the semantics page says why.
 
 from __future__ import annotations
 
+import math
 import random
 from collections import deque
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeAlias, overload
@@ -97,8 +98,8 @@ class RestartPlan:
             )
         for option, value, minimum in (
             ("restart_window", restart_window, "> 0"),
-            ("backoff", backoff, ">= 0"),
-            ("max_backoff", max_backoff, ">= 0"),
+            ("backoff", backoff, "> 0"),
+            ("max_backoff", max_backoff, "> 0"),
             ("timeout", timeout, "> 0"),
         ):
             if option == "timeout" and value is None:
@@ -135,7 +136,10 @@ class RestartPlan:
 
 _MEANING = {
     "restart_window": " (the period in which max_restarts are counted)",
-    "backoff": " (the delay before the first restart)",
+    "backoff": (
+        " (the delay before the first restart; a restart loop without a delay "
+        "would spin)"
+    ),
     "max_backoff": " (the longest delay between restarts)",
     "timeout": " (how long each run may take), or None for no timeout",
 }
@@ -152,21 +156,21 @@ async def supervise(
     extra: Extra,
     fn: Callable[..., Awaitable[Any]],
     args: tuple[Any, ...],
-    first: Awaitable[Any],
     plan: RestartPlan,
     registry: str,
     restarted: Callable[[], None],
 ) -> Any:
-    """Run ``fn(*args)`` (``first`` is its first coroutine, already made) and run it
-    again as ``plan`` says, until it returns under ``"on-failure"``, is cancelled,
-    or spends its restart budget.
+    """Run ``fn(*args)``, and again as ``plan`` says, until it returns under
+    ``"on-failure"``, is cancelled, or spends its restart budget.
 
     A cancellation is never caught here, so it never restarts the service, and it
-    ends a backoff sleep as well as a run.
+    ends a backoff sleep as well as a run. A failure raised while the service is
+    being cancelled (cleanup that turned the cancellation into an error) is the
+    task's failure, as in any task: no restart is planned for it.
     """
     restarts_at: deque[float] = deque()  # when each recent restart happened
-    run = first
     while True:
+        run = fn(*args)
         failure: Exception | None = None
         result: Any = None
         try:
@@ -176,6 +180,8 @@ async def supervise(
                 with anyio.fail_after(plan.timeout):
                     result = await run
         except Exception as exc:
+            if anyio.current_effective_deadline() == -math.inf:
+                raise  # being cancelled: never a restart
             failure = exc
         else:
             if not plan.always:
@@ -215,7 +221,6 @@ async def supervise(
         restarts_at.append(anyio.current_time())
         extra.restarts += 1
         restarted()
-        run = fn(*args)
 
 
 # -- readiness ---------------------------------------------------------------------
