@@ -1,6 +1,8 @@
-"""uvicorn as a program, stopped by SIGINT or SIGTERM with work in flight.
+"""uvicorn and aiohttp as programs, stopped by SIGINT or SIGTERM with work in
+flight.
 
-The server runs in a subprocess (tests/serve_uvicorn.py) and reports on stdout
+The server runs in a subprocess (tests/serve_uvicorn.py, tests/serve_aiohttp.py)
+and reports on stdout
 what it does; the test waits for each line before its next step, never for a
 time. uvicorn runs on asyncio: SIGINT is tested on asyncio and SIGTERM on uvloop,
 and the other way round for the second signal. POSIX only: signals by pid.
@@ -27,13 +29,16 @@ TESTS = Path(__file__).resolve().parent
 
 
 class Server:
-    """``serve_uvicorn.py`` in a subprocess, its stdout read line by line."""
+    """``serve_uvicorn.py`` (or ``script``) in a subprocess, its stdout read line
+    by line."""
 
-    def __init__(self, loop: str, shutdown_timeout: float) -> None:
+    def __init__(
+        self, loop: str, shutdown_timeout: float, script: str = "serve_uvicorn.py"
+    ) -> None:
         self.process = subprocess.Popen(
             [
                 sys.executable,
-                str(TESTS / "serve_uvicorn.py"),
+                str(TESTS / script),
                 loop,
                 str(shutdown_timeout),
             ],
@@ -160,5 +165,34 @@ def test_a_second_signal_cancels_at_once(loop: str, sig: signal.Signals) -> None
         assert server.wait() == exit_code_of(sig)
         assert "send cancelled forever-1@x.org" in server.lines
         assert "send cancelled forever-2@x.org" in server.lines
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("loop", "sig"), [("asyncio", signal.SIGTERM), ("uvloop", signal.SIGINT)]
+)
+def test_aiohttp_run_app_drains_on_a_signal_then_cancels_and_reports(
+    loop: str, sig: signal.Signals
+) -> None:
+    server = Server(loop, shutdown_timeout=3, script="serve_aiohttp.py")
+    try:
+        url = server.expect("listening ").split()[1]
+        spawn_sends(url, "stdin@x.org", "forever@x.org")
+        server.expect("send started")
+        server.expect("send started")
+        server.signal(sig)
+        server.expect("is draining 2 task(s)")
+        assert server.process.stdin is not None
+        server.process.stdin.write("go\n")  # the first send may now finish
+        server.process.stdin.flush()
+        server.expect("send finished stdin@x.org")
+        server.expect("send cancelled forever@x.org")
+        server.expect(
+            "WARNING TaskRegistry 'app' cancelled 1 task(s) at shutdown: "
+            "welcome forever@x.org"
+        )
+        server.expect("run_app returned")
+        assert server.wait() == 0
     finally:
         server.stop()
