@@ -29,7 +29,9 @@ import tether
 __all__ = ["run"]
 
 _WIDTH = 37  # two columns fit 80 characters
-_RULE = "The rule: start it now, await it later: spawn. Await all at one point: run_all."
+_RULE = (
+    "The rule: start it now, await it later: spawn. Await all at one point: run_all."
+)
 
 
 class _Steps:
@@ -58,6 +60,7 @@ async def _other_work(steps: _Steps) -> None:
 
 async def _eager() -> list[str]:
     steps = _Steps()
+    results: list[str] = []
     async with tether.TaskRegistry(name="demo") as tasks:
         a = tasks.spawn(_job, steps, "A")
         b = tasks.spawn(_job, steps, "B")
@@ -65,7 +68,7 @@ async def _eager() -> list[str]:
         steps.log("creator: sync code, no await")
         await _other_work(steps)
         steps.log("creator: await A, await B")
-        results = [await a, await b]
+        results += [await a, await b]
     steps.log(f"creator: got {results}")
     return steps.lines
 

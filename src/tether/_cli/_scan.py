@@ -119,7 +119,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fix",
         action="store_true",
         help="rewrite the TET001 findings it can prove safe to tether.spawn, in "
-        "place, and report what is left (needs: pip install 'tether[fix]')",
+        "place, and report what is left (needs libcst: pip install libcst)",
     )
     rewrite.add_argument(
         "--diff",
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             print(
                 "tether scan --fix and --diff need libcst, which is not installed: "
-                "pip install 'tether[fix]'",
+                "pip install libcst (the 'fix' extra of tether)",
                 file=sys.stderr,
             )
             return 2
