@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
@@ -29,3 +31,26 @@ napoleon_numpy_docstring = False
 html_theme = "furo"
 html_title = "tether"
 html_static_path = ["_static"]
+html_css_files = ["wrap.css"]
+
+
+def _no_constructor(
+    app: object,
+    what: str,
+    name: str,
+    obj: object,
+    options: object,
+    signature: str | None,
+    return_annotation: str | None,
+) -> tuple[str, str | None] | None:
+    """Enums and ``Completions`` are never made by users: show no constructor (else
+    ``Status(*values)`` and ``Completions``' private arguments would be shown)."""
+    if what == "class" and (
+        isinstance(obj, enum.EnumMeta) or name == "tether.Completions"
+    ):
+        return "", None
+    return None
+
+
+def setup(app: Any) -> None:
+    app.connect("autodoc-process-signature", _no_constructor)

@@ -886,9 +886,20 @@ def test_bad_inputs_exit_2_and_the_rest_is_scanned(
         f"{missing}:0:0: E902 No such file or directory",
     ]
     assert (
-        err == "1 finding in 1 file (5 files scanned); 4 inputs could not be scanned\n"
+        err == "1 finding in 1 file (1 file scanned); 4 inputs could not be scanned\n"
     )
     assert code == 2
+
+
+def test_a_missing_path_is_an_error_and_no_file_was_scanned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing"
+    assert scan(capsys, str(missing)) == (
+        2,
+        f"{missing}:0:0: E902 No such file or directory\n",
+        "No findings (0 files scanned); 1 input could not be scanned\n",
+    )
 
 
 def test_python_dash_m(tmp_path: Path) -> None:

@@ -282,7 +282,7 @@ def test_without_libcst_fix_names_the_extra(
     assert (code, out) == (2, "")
     assert err == (
         "tether scan --fix and --diff need libcst, which is not installed: "
-        "pip install 'tether[fix]'\n"
+        "pip install libcst (the 'fix' extra of tether)\n"
     )
     assert path.read_text() == BEFORE
     # The scan itself never needs it.

@@ -6,8 +6,10 @@ The public names live in private modules, one concept each: the registry
 spawning (``_spawn``, over the context variables of ``_context``), the deferred
 gather family (``_gather``, ``_streams``, both over one ``_engine``) and the
 exceptions (``_exceptions``). The command line is in ``_cli`` and is not imported
-here.
+here, nor is ``_version``, which ``__version__`` reads on first use.
 """
+
+import typing as _typing
 
 from ._exceptions import NoRegistry as NoRegistry
 from ._exceptions import RegistryClosed as RegistryClosed
@@ -58,3 +60,19 @@ __all__ = [
     "settle_all",
     "spawn",
 ]
+
+if _typing.TYPE_CHECKING:
+    __version__: str
+else:
+
+    def __getattr__(name: str) -> str:
+        # ``__version__`` is read on first use: importlib.metadata would cost more
+        # than the rest of ``import tether``. Hidden from type checkers, which would
+        # otherwise accept any misspelt attribute of the module as a ``str``.
+        if name == "__version__":
+            from ._version import version
+
+            global __version__
+            __version__ = version()
+            return __version__
+        raise AttributeError(f"module 'tether' has no attribute {name!r}")

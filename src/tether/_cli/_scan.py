@@ -119,7 +119,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fix",
         action="store_true",
         help="rewrite the TET001 findings it can prove safe to tether.spawn, in "
-        "place, and report what is left (needs: pip install 'tether[fix]')",
+        "place, and report what is left (needs libcst: pip install libcst)",
     )
     rewrite.add_argument(
         "--diff",
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             print(
                 "tether scan --fix and --diff need libcst, which is not installed: "
-                "pip install 'tether[fix]'",
+                "pip install libcst (the 'fix' extra of tether)",
                 file=sys.stderr,
             )
             return 2
@@ -171,13 +171,13 @@ def _rewrite(args: argparse.Namespace, codes: frozenset[str]) -> int:
     from ._scan_fix import FixRefused, fix_source
 
     left: list[Report] = []
-    fixed = files = 0
-    items = _files(args.paths)
-    for path in items:
+    fixed = files = scanned = 0
+    for path in _files(args.paths):
         if isinstance(path, Report):
             left.append(path)
             continue
         data, reports = _read_and_scan(path, codes)
+        scanned += not any(report.is_error for report in reports)
         places = [
             (r.line, r.column - 1)
             for r in reports
@@ -211,7 +211,6 @@ def _rewrite(args: argparse.Namespace, codes: frozenset[str]) -> int:
     _print(left, args.format, file=sys.stderr if args.diff else sys.stdout)
     if args.format == "text":
         verb = "Would fix" if args.diff else "Fixed"
-        scanned = len([item for item in items if not isinstance(item, Report)])
         summary = _summary(left, scanned).replace("No findings", "no findings")
         print(
             f"{verb} {_plural(fixed, 'finding')} in {_plural(files, 'file')}; "
@@ -247,7 +246,8 @@ def scan_paths(
 
     Returns:
         The reports (findings of ``codes`` and bad inputs) in path order, and the number
-        of files scanned. A file reached twice is scanned once.
+        of files scanned: a file that could not be read or parsed is reported, not
+        counted. A file reached twice is scanned once.
     """
     reports: list[Report] = []
     scanned = 0
@@ -256,8 +256,9 @@ def scan_paths(
             if isinstance(item, Report):
                 reports.append(item)
             else:
-                scanned += 1
-                reports += scan_file(item, codes)
+                found = scan_file(item, codes)
+                scanned += not any(report.is_error for report in found)
+                reports += found
     return reports, scanned
 
 
