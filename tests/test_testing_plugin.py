@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 pytest_plugins = ["pytester"]
 
 RECIPE = Path(__file__).resolve().parent / "recipes" / "leak_check.py"
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "testing.md"
 
 STRICT = ("-p", "anyio", "-W", "error", "--strict-markers", "--strict-config")
 
@@ -42,6 +43,13 @@ def test_a_leaking_test_errors_naming_the_task_and_its_spawn_site(
     for outcome in ("test_clean", "test_allowed"):
         result.stdout.fnmatch_lines([f"*{outcome}?asyncio? PASSED*"])
         result.stdout.fnmatch_lines([f"*{outcome}?trio? PASSED*"])
+    # The error the testing page shows is this run's, but for the file's folder.
+    shown = DOCS.read_text("utf-8").split("```text\n", 1)[1].split("```", 1)[0]
+    shown = shown.replace("test_recipe.py:44", f"{path}:{line}")
+    expected = [text.strip("_ ") for text in shown.splitlines()]  # any width
+    printed = [text.strip("_ ") for text in lines]
+    start = printed.index(expected[0])
+    assert printed[start : start + len(expected)] == expected
 
 
 def test_the_ini_option_checks_every_test_and_names_unawaited_failures(
