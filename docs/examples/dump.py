@@ -22,6 +22,17 @@ async def crawl(done: anyio.Event) -> None:
         await done.wait()
 
 
+async def main() -> None:
+    done = anyio.Event()
+    async with tether.TaskRegistry(name="app", limit=2, shutdown_timeout=5) as tasks:
+        tasks.spawn(consume, done, name="consumer", daemon=True)
+        tasks.spawn(crawl, done, name="crawl")
+        tasks.spawn(consume, done, name="report")
+        await anyio.wait_all_tasks_blocked()
+        print(steady(tasks.dump()))
+        done.set()
+
+
 def steady(tree: str) -> str:
     """Durations, paths, and the frames inside anyio and asyncio change from run to
     run and version to version: keep the frames of this file."""
@@ -34,17 +45,6 @@ def steady(tree: str) -> str:
             line = f"{head}{found}{chain} > ..."
         lines.append(line)
     return "\n".join(lines)
-
-
-async def main() -> None:
-    done = anyio.Event()
-    async with tether.TaskRegistry(name="app", limit=2, shutdown_timeout=5) as tasks:
-        tasks.spawn(consume, done, name="consumer", daemon=True)
-        tasks.spawn(crawl, done, name="crawl")
-        tasks.spawn(consume, done, name="report")
-        await anyio.wait_all_tasks_blocked()
-        print(steady(tasks.dump()))
-        done.set()
 
 
 anyio.run(main)
