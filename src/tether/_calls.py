@@ -16,8 +16,10 @@ from typing import Any
 
 __all__ = [
     "CO_COROUTINE",
+    "arguments_misfit",
     "check_callable_with",
     "check_spawn_options",
+    "checked_coroutine",
     "close_if_coroutine",
     "coroutine_from",
     "describe",
@@ -136,11 +138,21 @@ def coroutine_from(
     except TypeError as exc:
         # Calling an async function only binds its arguments; a TypeError here is
         # always a signature mismatch, never an error from the function's body.
-        raise TypeError(
-            f"{api}({describe(fn)}, ...): {exc}. Pass positional arguments after the "
-            f"function, {api}(fn, arg1, arg2), and keyword arguments through "
-            f"functools.partial: {api}(functools.partial(fn, key=value))"
-        ) from None
+        raise arguments_misfit(api, fn, exc) from None
+    return checked_coroutine(api, fn, coro)
+
+
+def arguments_misfit(api: str, fn: object, exc: TypeError) -> TypeError:
+    """The error for arguments that do not fit ``fn``, showing how to pass them."""
+    return TypeError(
+        f"{api}({describe(fn)}, ...): {exc}. Pass positional arguments after the "
+        f"function, {api}(fn, arg1, arg2), and keyword arguments through "
+        f"functools.partial: {api}(functools.partial(fn, key=value))"
+    )
+
+
+def checked_coroutine(api: str, fn: object, coro: object) -> Coroutine[Any, Any, Any]:
+    """``coro``, which calling ``fn`` returned, if it is a coroutine."""
     if not isinstance(coro, CoroutineType | Coroutine):
         raise TypeError(
             f"{api}() expected {describe(fn)}(...) to return a coroutine, got "
@@ -164,11 +176,7 @@ def check_callable_with(fn: Any, args: tuple[Any, ...], api: str) -> None:
     try:
         signature.bind(*args)
     except TypeError as exc:
-        raise TypeError(
-            f"{api}({describe(fn)}, ...): {exc}. Pass positional arguments after the "
-            f"function, {api}(fn, arg1, arg2), and keyword arguments through "
-            f"functools.partial: {api}(functools.partial(fn, key=value))"
-        ) from None
+        raise arguments_misfit(api, fn, exc) from None
 
 
 def _has_run(coro: CoroutineType[Any, Any, Any]) -> bool:

@@ -32,8 +32,10 @@ from typing_extensions import Self, TypeVarTuple, Unpack
 
 from ._calls import (
     CO_COROUTINE,
+    arguments_misfit,
     check_callable_with,
     check_spawn_options,
+    checked_coroutine,
     close_if_coroutine,
     coroutine_from,
     describe,
@@ -1599,14 +1601,5 @@ def _call_with_status(
                 "anyio.abc.TaskStatus[T] = anyio.TASK_STATUS_IGNORED` and call "
                 "task_status.started(value) once it is ready"
             ) from None
-        raise TypeError(
-            f"start({describe(fn)}, ...): {exc}. Pass positional arguments after "
-            "the function, start(fn, arg1, arg2), and keyword arguments through "
-            "functools.partial"
-        ) from None
-    if not isinstance(coro, CoroutineType | Coroutine):
-        raise TypeError(
-            f"start() expected {describe(fn)}(...) to return a coroutine, got "
-            f"{type(coro).__name__}"
-        )
-    return coro  # pyright: ignore[reportUnknownVariableType]
+        raise arguments_misfit("start", fn, exc) from None
+    return checked_coroutine("start", fn, coro)
