@@ -62,6 +62,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import report
+import soak_report
 from _common import BACKENDS, backend_unavailable, run_on
 from memory import park
 
@@ -503,6 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "records": records,
         "skipped": skipped,
     }
+    print(soak_report.render(results, "text"))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
