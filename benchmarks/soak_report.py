@@ -26,6 +26,11 @@ def _signed(value: int) -> str:
     return f"{value:+,} B"
 
 
+def _load_1min(record: Results) -> str:
+    load = record.get("load_average")
+    return "-" if not load else f"{load[0]:.2f}"
+
+
 def _checks(record: Results) -> str:
     found = record.get("problems", [])
     return "ok" if not found else f"**{len(found)} broken**"
@@ -96,6 +101,7 @@ def through(results: Results, fmt: str = "md") -> str:
                 _mb(r["traced_peak"]),
                 _signed(r["traced_after"]),
                 _mb(r.get("rss_peak")),
+                _load_1min(r),
                 _checks(r),
             ]
         )
@@ -109,10 +115,11 @@ def through(results: Results, fmt: str = "md") -> str:
             "tasks/s",
             "µs/task",
             f"µs/task vs N = {smallest_n:,}",
-            "most alive",
+            "most live",
             "peak traced",
             "traced after close",
             "peak RSS",
+            "load",
             "exactly once",
         ],
         rows,
@@ -141,6 +148,7 @@ def parked(results: Results, fmt: str = "md") -> str:
                 f"{r['handles_alive'] + r['handles_in_gc']:,}",
                 f"{r['spawn_seconds']:,.2f}",
                 f"{r['close_seconds']:,.2f}",
+                _load_1min(r),
                 _checks(r),
             ]
         )
@@ -158,6 +166,7 @@ def parked(results: Results, fmt: str = "md") -> str:
             "handles left",
             "spawn s",
             "close s",
+            "load",
             "checks",
         ],
         rows,
