@@ -1,6 +1,6 @@
 """Rewrite the generated regions of docs/benchmarks.md from the results files.
 
-Every number on that page comes from ``benchmarks/results/results-pyX.Y.json``: the
+Every number on that page comes from the files in ``benchmarks/results/``: the
 tables sit between marker comments, and nothing between them is edited by hand::
 
     <!-- BEGIN GENERATED figures py3.13 -->
@@ -8,7 +8,9 @@ tables sit between marker comments, and nothing between them is edited by hand::
     <!-- END GENERATED figures py3.13 -->
 
 The first word names the region's kind (see :data:`KINDS`), the second the results
-file (``py3.13`` reads ``results-py3.13.json``). Usage, from the repository root::
+file: ``py3.13`` reads ``results-py3.13.json`` (``benchmarks/run.py``), or for the
+kinds in :data:`SOURCES`, ``soak-py3.13.json`` (``benchmarks/soak.py``). Usage,
+from the repository root::
 
     python benchmarks/docs_tables.py            # rewrite docs/benchmarks.md
     python benchmarks/docs_tables.py --check    # exit 1 if the page is stale
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import analysis
+import soak_report
 from _common import SUSPENDS
 from analysis import FLOORS, fmt_x, growth, median_of, ratio
 from report import VARIANT_LABELS, table, task_variants, tasks_table
@@ -258,11 +261,22 @@ KINDS: dict[str, Callable[[Results], str]] = {
     "shutdown": shutdown,
     "import": imports,
     "figures": figures,
+    "soak-machine": soak_report.machine,
+    "soak": soak_report.through,
+    "soak-parked": soak_report.parked,
+}
+#: The kinds read from another results file than ``results-pyX.Y.json``: its prefix.
+SOURCES: dict[str, str] = {
+    "soak-machine": "soak",
+    "soak": "soak",
+    "soak-parked": "soak",
 }
 
 
 def render_page(text: str, load: Callable[[str], Results]) -> str:
-    """``text`` with every generated region rewritten from its results file."""
+    """``text`` with every generated region rewritten from its results file;
+    ``load`` takes the file's stem (``results-py3.13``).
+    """
     unknown = [m["kind"] for m in REGION.finditer(text) if m["kind"] not in KINDS]
     if unknown:
         raise SystemExit(f"unknown generated region kind(s): {', '.join(unknown)}")
@@ -272,7 +286,8 @@ def render_page(text: str, load: Callable[[str], Results]) -> str:
         raise SystemExit(f"{begins - found} BEGIN GENERATED marker(s) without an END")
 
     def fill(m: re.Match[str]) -> str:
-        body = KINDS[m["kind"]](load(m["tag"])).rstrip("\n")
+        stem = f"{SOURCES.get(m['kind'], 'results')}-{m['tag']}"
+        body = KINDS[m["kind"]](load(stem)).rstrip("\n")
         return f"{m['begin']}{body}\n{m['end']}"
 
     return REGION.sub(fill, text)
@@ -289,12 +304,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     cache: dict[str, Results] = {}
 
-    def load(tag: str) -> Results:
-        if tag not in cache:
-            path = args.results / f"results-{tag}.json"
+    def load(stem: str) -> Results:
+        if stem not in cache:
+            path = args.results / f"{stem}.json"
             results = json.loads(path.read_text(encoding="utf-8"))
-            cache[tag] = results
-        return cache[tag]
+            cache[stem] = results
+        return cache[stem]
 
     old = args.page.read_text(encoding="utf-8")
     new = render_page(old, load)

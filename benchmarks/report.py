@@ -96,9 +96,11 @@ def _tether_from_checkout() -> bool:
     return origin is not None and Path(origin).resolve().is_relative_to(REPO / "src")
 
 
-def metadata(argv: Sequence[str], note: str = "") -> dict[str, Any]:
+def metadata(
+    argv: Sequence[str], note: str = "", script: str = "benchmarks/run.py"
+) -> dict[str, Any]:
     return {
-        "command": " ".join(["python benchmarks/run.py", *map(_arg, argv)]),
+        "command": " ".join([f"python {script}", *map(_arg, argv)]),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime(
             "%Y-%m-%d %H:%M UTC"
         ),
