@@ -118,7 +118,7 @@ async def test_a_raising_hook_is_logged_and_changes_nothing(
         assert await tasks.spawn(job, 3, name="job") == 3
     [record] = tether_records(caplog)
     assert record.getMessage() == (
-        "The started hook of TaskRegistry 'app' raised for task 'job'; the task is "
+        "The started hook of TaskRegistry 'app' of task 'job' raised; the task is "
         "unaffected"
     )
     assert record.__dict__["tether_task"] == "job"

@@ -218,7 +218,7 @@ async def test_a_raising_done_callback_is_logged_and_changes_nothing(
     assert after == [1]
     [record] = tether_records(caplog)
     assert record.getMessage() == (
-        "A done-callback of task 'sleep' raised; the task's outcome is unchanged"
+        "A done-callback of task 'sleep' raised; the task is unaffected"
     )
     assert record.__dict__["tether_registry"] == "app"
     assert record.__dict__["tether_task"] == "sleep"

@@ -17,14 +17,13 @@ from anyio.lowlevel import checkpoint
 from typing_extensions import TypeVar, final  # sets __final__ on 3.10 too
 
 from ._exceptions import TaskCancelled, TaskNotFinished
-from ._hooks import call_hook
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
 
     from ._backend import Event, Scope
 
-__all__ = ["Delivery", "Extra", "Handle", "Owner", "Status"]
+__all__ = ["Delivery", "Extra", "Handle", "Owner", "Status", "call_hook"]
 
 T_co = TypeVar("T_co", covariant=True, default=Any)
 
@@ -393,18 +392,37 @@ class Handle(Generic[T_co]):
 
 
 def _call_back(
-    handle: Handle[Any], fn: Callable[[Handle[Any]], object], *, at_once: bool = False
+    handle: Handle[Any],
+    fn: Callable[[Handle[Any]], object],
+    *,
+    at_once: bool = False,
+    what: str = "A done-callback",
 ) -> None:
+    """Call ``fn(handle)`` for the registry: an ``Exception`` is logged and changes
+    nothing; a ``KeyboardInterrupt``-like one ends everything through the owner
+    (never raised inside a task's end), or with ``at_once`` reaches the caller."""
     try:
         fn(handle)
     except BaseException as exc:
         if not isinstance(exc, Exception):
             if at_once:
                 raise  # called by add_done_callback itself: the caller's to handle
-            handle._owner._fatal(exc)  # never raised inside a task's end
+            handle._owner._fatal(exc)
             return
         logging.getLogger("tether").exception(
-            "A done-callback of task %r raised; the task's outcome is unchanged",
+            "%s of task %r raised; the task is unaffected",
+            what,
             handle._name,
             extra={"tether_registry": handle._owner.name, "tether_task": handle._name},
+        )
+
+
+def call_hook(hooks: object, moment: str, handle: Handle[Any]) -> None:
+    """Call ``hooks.<moment>(handle)`` (see :class:`tether.Hooks`) if it is there."""
+    method: Callable[[Handle[Any]], object] | None = getattr(hooks, moment, None)
+    if method is not None:
+        _call_back(
+            handle,
+            method,
+            what=f"The {moment} hook of TaskRegistry {handle._owner.name!r}",
         )

@@ -10,15 +10,12 @@ already take (:class:`tether._handle.Extra`).
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from ._handle import Handle
 
-__all__ = ["Hooks", "call_hook", "check_hooks"]
+__all__ = ["Hooks", "check_hooks"]
 
 _MOMENTS = ("spawned", "started", "ended")
 
@@ -77,24 +74,4 @@ def check_hooks(hooks: object) -> None:
             f"TaskRegistry(hooks={describe(hooks)}): hooks needs at least one of the "
             "methods spawned(handle), started(handle), ended(handle); subclass "
             "tether.Hooks and override the ones you need"
-        )
-
-
-def call_hook(hooks: object, moment: str, handle: Handle[Any]) -> None:
-    """Call ``hooks.<moment>(handle)`` if it is there; log what it raises."""
-    method: Callable[[Handle[Any]], object] | None = getattr(hooks, moment, None)
-    if method is None:
-        return
-    try:
-        method(handle)
-    except BaseException as exc:
-        if not isinstance(exc, Exception):
-            handle._owner._fatal(exc)  # never raised here, inside a task
-            return
-        logging.getLogger("tether").exception(
-            "The %s hook of TaskRegistry %r raised for task %r; the task is unaffected",
-            moment,
-            handle._owner.name,
-            handle._name,
-            extra={"tether_registry": handle._owner.name, "tether_task": handle._name},
         )

@@ -58,8 +58,9 @@ from ._handle import (
     UNSEEN,
     Extra,
     Handle,
+    call_hook,
 )
-from ._hooks import Hooks, call_hook, check_hooks
+from ._hooks import Hooks, check_hooks
 from ._loop import current_backend
 from ._policy import ErrorPolicy, Mode, OnError, grouped, logger, suspended_at
 from ._services import (
