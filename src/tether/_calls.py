@@ -25,6 +25,7 @@ __all__ = [
     "describe",
     "is_async_callable",
     "name_of",
+    "refuse_if_coroutine",
     "refuse_keywords",
     "spawn_site",
 ]
@@ -193,6 +194,17 @@ def spawn_site() -> str:
     ):
         frame = frame.f_back
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def refuse_if_coroutine(fn: object, api: str, why: str) -> None:
+    """Refuse a coroutine object where a function to call is needed (closing it),
+    saying ``why``."""
+    if isinstance(fn, CoroutineType | Coroutine):
+        close_if_coroutine(fn)  # pyright: ignore[reportUnknownArgumentType]
+        raise TypeError(
+            f"{api}() got a coroutine object ({describe(fn)}): {why}. "  # pyright: ignore[reportUnknownArgumentType]
+            f"Pass the async function and its arguments: {api}(fn, *args)"
+        )
 
 
 def refuse_keywords(fn: object, kwargs: dict[str, object], api: str) -> None:

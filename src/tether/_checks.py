@@ -24,15 +24,26 @@ def check_count(api: str, name: str, value: object, minimum: int, meaning: str) 
         )
 
 
-def check_seconds(api: str, name: str, value: object, meaning: str) -> None:
-    """Refuse ``value`` unless it is ``None`` or a number of seconds >= 0."""
-    if value is not None and not (
+def check_seconds(
+    api: str,
+    name: str,
+    value: object,
+    meaning: str,
+    *,
+    positive: bool = False,
+    required: bool = False,
+) -> None:
+    """Refuse ``value`` unless it is a number of seconds >= 0 (> 0 with
+    ``positive``), or ``None`` (unless ``required``)."""
+    if (value is not None or required) and not (
         isinstance(value, int | float)
         and not isinstance(value, bool)
-        and value >= 0  # NaN fails this too
+        and (value > 0 if positive else value >= 0)  # NaN fails both
     ):
+        bound = "> 0" if positive else ">= 0"
         raise ValueError(
-            f"{api}({name}={value!r}): {name} must be a number of seconds >= 0{meaning}"
+            f"{api}({name}={value!r}): {name} must be a number of seconds {bound}"
+            f"{meaning}"
         )
 
 

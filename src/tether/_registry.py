@@ -18,11 +18,10 @@ from __future__ import annotations
 import enum
 import time
 import warnings
-from collections.abc import Coroutine
 from contextvars import Context, Token, copy_context
 from dataclasses import dataclass
 from threading import get_ident
-from types import CoroutineType, FunctionType, TracebackType
+from types import FunctionType, TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 from weakref import WeakSet
 
@@ -41,6 +40,7 @@ from ._calls import (
     describe,
     is_async_callable,
     name_of,
+    refuse_if_coroutine,
     refuse_keywords,
     spawn_site,
 )
@@ -73,14 +73,13 @@ from ._services import (
     Startable4,
     Startable5,
     TaskStatus,
-    refuse_coroutine,
     supervise,
 )
 from ._slots import Slots
 
 if TYPE_CHECKING:
     import concurrent.futures
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Coroutine, Iterable, Iterator
 
     from ._backend import Backend, Event, Scope
 
@@ -581,8 +580,7 @@ class TaskRegistry:
             handle._value = exc
             self._cancelled += 1
             self._release(handle)
-            self._policy.base_exception(exc)
-            self._begin_cancelling()
+            self._fatal(exc)
 
     def _timed_out(self, handle: Handle[Any], cancelled: BaseException) -> Exception:
         assert handle._extra is not None  # only a task with a timeout has a deadline
@@ -1026,14 +1024,12 @@ class TaskRegistry:
         """
         if kwargs:
             refuse_keywords(fn, kwargs, "spawn_service")
-        given: object = fn  # not typed so, but untyped callers may pass one
-        if isinstance(given, CoroutineType | Coroutine):
-            refuse_coroutine(
-                given,  # pyright: ignore[reportUnknownArgumentType]
-                "spawn_service",
-                "a service calls its function again for each restart, and a "
-                "coroutine runs only once",
-            )
+        refuse_if_coroutine(
+            fn,
+            "spawn_service",
+            "a service calls its function again for each restart, and a coroutine "
+            "runs only once",
+        )
         check_spawn_options(fn, "spawn_service", name, context, False)
         plan = RestartPlan(
             restart, max_restarts, restart_window, backoff, max_backoff, timeout
@@ -1054,7 +1050,7 @@ class TaskRegistry:
         spawned = handle._extra
         if spawned is not None:  # hooks, debug=True, or a callback of a hook
             extra.hooks, extra.born = spawned.hooks, spawned.born
-            extra.callbacks = spawned.callbacks + extra.callbacks
+            extra.callbacks = spawned.callbacks
         handle._extra = extra
         return handle
 
@@ -1170,14 +1166,12 @@ class TaskRegistry:
 
         .. versionadded:: 0.2
         """
-        given: object = fn  # not typed so, but untyped callers may pass one
-        if isinstance(given, CoroutineType | Coroutine):
-            refuse_coroutine(
-                given,  # pyright: ignore[reportUnknownArgumentType]
-                "start",
-                "start() calls the function with task_status=..., so it needs the "
-                "function itself",
-            )
+        refuse_if_coroutine(
+            fn,
+            "start",
+            "start() calls the function with task_status=..., so it needs the "
+            "function itself",
+        )
         if name is not None or daemon is not False or timeout is not None:
             check_spawn_options(fn, "start", name, None, daemon, timeout)
         task_name = name_of(fn) if name is None else name
@@ -1192,8 +1186,7 @@ class TaskRegistry:
                 handle.cancel()
             raise
         if status.is_started:
-            if handle._awaiters == 0:
-                handle._unreceived()  # it failed right after started(): not lost
+            handle._unreceived()  # it failed right after started(): not lost
             return status.value
         if handle._status is FINISHED:
             raise RuntimeError(

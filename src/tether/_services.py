@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeAlias, ov
 import anyio
 from typing_extensions import TypeVar
 
-from ._calls import describe
-from ._checks import check_count
+from ._checks import check_count, check_seconds
 from ._policy import logger
 
 if TYPE_CHECKING:
@@ -96,19 +95,20 @@ class RestartPlan:
                 " (restarts allowed within restart_window before the service gives "
                 "up), or None to restart without limit",
             )
-        for option, value, minimum in (
-            ("restart_window", restart_window, "> 0"),
-            ("backoff", backoff, "> 0"),
-            ("max_backoff", max_backoff, "> 0"),
-            ("timeout", timeout, "> 0"),
+        for option, value in (
+            ("restart_window", restart_window),
+            ("backoff", backoff),
+            ("max_backoff", max_backoff),
+            ("timeout", timeout),
         ):
-            if option == "timeout" and value is None:
-                continue
-            if not _is_seconds(value, positive=minimum == "> 0"):
-                raise ValueError(
-                    f"{api}(..., {option}={value!r}): {option} must be a number of "
-                    f"seconds {minimum}" + _MEANING[option]
-                )
+            check_seconds(
+                api,
+                option,
+                value,
+                _MEANING[option],
+                positive=True,
+                required=option != "timeout",
+            )
         assert isinstance(backoff, int | float)
         assert isinstance(max_backoff, int | float)
         assert isinstance(restart_window, int | float)
@@ -143,12 +143,6 @@ _MEANING = {
     "max_backoff": " (the longest delay between restarts)",
     "timeout": " (how long each run may take), or None for no timeout",
 }
-
-
-def _is_seconds(value: object, *, positive: bool) -> bool:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return False
-    return value > 0 if positive else value >= 0  # NaN fails both
 
 
 async def supervise(
@@ -321,14 +315,3 @@ class TaskStatus(Generic[T_contra]):
     def __repr__(self) -> str:
         state = "started" if self.is_started else "not started"
         return f"<tether task_status of {self._name!r}, {state}>"
-
-
-def refuse_coroutine(fn: object, api: str, why: str) -> None:
-    """Refuse a coroutine object where a function to call is needed."""
-    from ._calls import close_if_coroutine
-
-    close_if_coroutine(fn)
-    raise TypeError(
-        f"{api}() got a coroutine object ({describe(fn)}): {why}. Pass the async "
-        f"function and its arguments: {api}(fn, *args)"
-    )
