@@ -39,7 +39,7 @@ from ._scan_args import add_arguments, overrides
 from ._scan_files import Finder, Target, io_error
 from ._scan_output import Report, plural, print_reports, summary
 from ._scan_rules import RULES, TRIGGERS, check_module
-from ._scan_settings import ConfigError, Overrides, Resolver
+from ._scan_settings import ConfigError, Overrides, Resolver, shown
 
 if TYPE_CHECKING:
     import argparse
@@ -107,15 +107,20 @@ def run(args: argparse.Namespace) -> int:
 def _show_settings(finder: Finder, paths: Sequence[str]) -> int:
     for path in paths:
         absolute = os.path.abspath(path)
-        folder = absolute if os.path.isdir(path) else os.path.dirname(absolute)
-        settings = finder.resolver.settings_for(folder)
-        source = (
-            f"[tool.tether.scan] of {settings.config}"
-            if settings.config
-            else "the built-in defaults (no [tool.tether.scan] found above it)"
+        is_dir = os.path.isdir(path)
+        settings = finder.resolver.settings_for(
+            absolute if is_dir else os.path.dirname(absolute)
         )
+        source = (
+            f"[tool.tether.scan] of {shown(settings.config)}"
+            if settings.config
+            else "the built-in defaults (no [tool.tether.scan] above it)"
+        )
+        codes = settings.selected() if is_dir else settings.codes(path)
         print(f"# {path}: {source}, and the command line")
-        print(f"# codes in force: {', '.join(sorted(settings.codes(path)))}")
+        print(f"# codes reported: {', '.join(sorted(codes)) or 'none'}")
+        if is_dir and settings.per_file_ignores:
+            print("# (in the files that no per-file-ignores pattern names)")
         for line in settings.show():
             print(line)
     return 0

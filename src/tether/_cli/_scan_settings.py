@@ -18,7 +18,7 @@ import ast
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, cast, final
 
 from ._scan_ignore import Patterns
 from ._scan_rules import RULES
@@ -35,6 +35,7 @@ __all__ = [
     "Settings",
     "parse_codes",
     "parse_registry",
+    "shown",
 ]
 
 #: What a linter should not read: hidden folders, caches, builds, virtual
@@ -113,6 +114,10 @@ class Settings:
             self._codes[key] = _enabled(self.select, ignored)
         return self._codes[key]
 
+    def selected(self) -> frozenset[str]:
+        """The codes reported in files that no ``per-file-ignores`` pattern names."""
+        return _enabled(self.select, self.ignore)
+
     def excludes(self, path: str, *, is_dir: bool) -> bool:
         """Whether the ``exclude`` and ``extend-exclude`` patterns exclude ``path``
         (absolute); a folder holding a ``pyvenv.cfg`` is excluded by default."""
@@ -187,10 +192,10 @@ class Resolver:
         wrong = [key for key in table if key not in _KEYS]
         if wrong:
             raise ConfigError(
-                f"{_shown(path)}: [tool.tether.scan] has no option {wrong[0]!r}; "
+                f"{shown(path)}: [tool.tether.scan] has no option {wrong[0]!r}; "
                 f"the options are {', '.join(_KEYS)}"
             )
-        check = _Checker(_shown(path))
+        check = _Checker(shown(path))
         given = self.overrides
         base = os.path.dirname(path) if path else self._cwd
         exclude = given.exclude
@@ -244,12 +249,10 @@ class _Checker:
         self, table: dict[str, object], key: str, default: tuple[str, ...]
     ) -> tuple[str, ...]:
         value = table.get(key, default)
-        if not isinstance(value, (list, tuple)) or not all(
-            isinstance(item, str)
-            for item in value  # pyright: ignore[reportUnknownVariableType]
-        ):
+        strings = _strings(value)
+        if strings is None:
             raise self._fail(key, f'a list of strings, like {key} = ["build"]', value)
-        return tuple(value)  # pyright: ignore[reportUnknownArgumentType]
+        return strings
 
     def codes(
         self, table: dict[str, object], key: str, default: tuple[str, ...]
@@ -257,13 +260,11 @@ class _Checker:
         return self._codes(key, table[key]) if key in table else default
 
     def _codes(self, key: str, value: object) -> tuple[str, ...]:
-        example = f'a list of codes, like {key} = ["TET001"]'
-        if not isinstance(value, list):
-            raise self._fail(key, example, value)
+        items = _strings(value)
+        if items is None:
+            raise self._fail(key, f'a list of codes, like {key} = ["TET001"]', value)
         codes: list[str] = []
-        for item in value:  # pyright: ignore[reportUnknownVariableType]
-            if not isinstance(item, str):
-                raise self._fail(key, example, value)
+        for item in items:
             try:
                 codes += parse_codes(item)
             except argparse.ArgumentTypeError as exc:
@@ -294,12 +295,24 @@ class _Checker:
         example = 'a table of patterns and codes, like {"tests/*" = ["TET002"]}'
         if not isinstance(value, dict):
             raise self._fail("per-file-ignores", example, value)
-        found: list[tuple[Patterns, tuple[str, ...]]] = []
-        for pattern, codes in value.items():  # pyright: ignore[reportUnknownVariableType]
-            key = f"per-file-ignores {pattern!r}"
-            patterns = Patterns([str(pattern)], base)  # pyright: ignore[reportUnknownArgumentType]
-            found.append((patterns, self._codes(key, codes)))
-        return tuple(found)
+        # The keys of a TOML table are strings.
+        patterns = cast("dict[str, object]", value)
+        return tuple(
+            (
+                Patterns([pattern], base),
+                self._codes(f"per-file-ignores {pattern!r}", codes),
+            )
+            for pattern, codes in patterns.items()
+        )
+
+
+def _strings(value: object) -> tuple[str, ...] | None:
+    """``value`` if it is a list of strings, else None."""
+    if not isinstance(value, (list, tuple)):
+        return None
+    items = cast("list[object]", value)  # a TOML array; each item is checked next
+    strings = [item for item in items if isinstance(item, str)]
+    return tuple(strings) if len(strings) == len(items) else None
 
 
 def parse_codes(text: str) -> list[str]:
@@ -339,7 +352,8 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _shown(path: str | None) -> str:
+def shown(path: str | None) -> str:
+    """``path`` relative to the current folder if it is below it, for messages."""
     if path is None:
         return "the command line"
     relative = os.path.relpath(path)
@@ -366,13 +380,13 @@ def _read_table(path: str) -> dict[str, object] | None:
         with open(path, "rb") as file:
             data = file.read()
     except OSError as exc:
-        raise ConfigError(f"{_shown(path)}: {exc.strerror or exc}") from None
+        raise ConfigError(f"{shown(path)}: {exc.strerror or exc}") from None
     if b"tether" not in data:  # no table here: no need to parse it (or a parser)
         return None
     load = _toml_reader()
     if load is None:
         raise ConfigError(
-            f"{_shown(path)} may configure tether scan, and reading TOML on Python "
+            f"{shown(path)} may configure tether scan, and reading TOML on Python "
             "3.10 needs tomli: pip install 'tether[scan]' (or pip install tomli)"
         )
     import io
@@ -380,12 +394,12 @@ def _read_table(path: str) -> dict[str, object] | None:
     try:
         document = load(io.BytesIO(data))
     except ValueError as exc:  # tomllib.TOMLDecodeError
-        raise ConfigError(f"{_shown(path)}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{shown(path)}: not valid TOML: {exc}") from None
     table: object = document
     for key in ("tool", "tether", "scan"):
         if not isinstance(table, dict) or key not in table:
             return None
         table = table[key]  # pyright: ignore[reportUnknownVariableType]
     if not isinstance(table, dict):
-        raise ConfigError(f"{_shown(path)}: [tool.tether.scan] must be a table")
+        raise ConfigError(f"{shown(path)}: [tool.tether.scan] must be a table")
     return table  # pyright: ignore[reportUnknownVariableType]
