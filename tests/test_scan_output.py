@@ -22,6 +22,9 @@ MESSAGE = (
 )
 
 
+UNDECLARED = "invalid or missing encoding declaration"
+
+
 @pytest.fixture
 def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """One finding, one syntax error, one file that cannot be decoded; a name with a
@@ -95,9 +98,7 @@ def test_sarif(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
         {
             "ruleId": "E902",
             "level": "error",
-            "message": {
-                "text": "cannot decode the file: invalid or missing encoding declaration"
-            },
+            "message": {"text": f"cannot decode the file: {UNDECLARED}"},
             "locations": [
                 {"physicalLocation": {"artifactLocation": {"uri": "latin.py"}}}
             ],
