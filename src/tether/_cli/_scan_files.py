@@ -145,8 +145,8 @@ class Finder:
 
 
 def _is_link(path: str) -> bool:
-    # os.path.isjunction exists from Python 3.12; before, a junction looks like a
-    # folder, and os.walk does not follow it either.
+    # A Windows junction used as a link is a link to os.path.islink since Python 3.8
+    # (bpo-31226); os.path.isjunction (3.12) also sees the other junctions.
     isjunction = getattr(os.path, "isjunction", None)
     return os.path.islink(path) or bool(isjunction and isjunction(path))
 
