@@ -243,13 +243,13 @@ def test_the_registry_reaches_the_fix_from_the_table_or_the_command_line(
         ),
         (
             'registry = "self."',
-            "[tool.tether.scan] registry: 'self.' is not a Python expression: give "
-            "the registry as the fixed code should name it, like self._tasks or "
-            "app_registry",
+            "[tool.tether.scan] registry: 'self.' is not a name or a dotted name: "
+            "give the registry as the fixed code should name it, such as "
+            "self._tasks or app_registry",
         ),
         (
             "registry = 3",
-            "[tool.tether.scan] registry must be an expression, like "
+            "[tool.tether.scan] registry must be a name or a dotted name, like "
             '"self._tasks"; got 3',
         ),
     ],
@@ -284,7 +284,7 @@ def test_invalid_toml_and_a_bad_registry_option(
     with pytest.raises(SystemExit) as exit_:
         run_scan(capsys, "--registry", "a b", ".")
     assert exit_.value.code == 2
-    assert "argument --registry: 'a b' is not a Python expression" in (
+    assert "argument --registry: 'a b' is not a name or a dotted name" in (
         capsys.readouterr().err
     )
 

@@ -165,13 +165,10 @@ def test_fix_refuses_a_file_changed_between_read_and_write(
     monkeypatch.setattr(_scan_fix, "fix_source", fix_while_an_editor_saves)
     status, out, _ = run_scan(capsys, "--fix", str(tmp_path))
     assert (tmp_path / "a.py").read_text() == edited
-    assert out.splitlines() == [
-        f"{tmp_path / 'a.py'}:0:0: E902 fix not written: {CHANGED}",
-        f"{tmp_path / 'a.py'}:2:1: TET001 dangling task: the result of "
-        "asyncio.create_task() is discarded, so the task may be garbage-collected "
-        "mid-flight; use tether.spawn(work()) inside `async with "
-        f"tether.TaskRegistry():`{NOT_FIXED.format(CHANGED)}",
-    ]
+    error, finding = out.splitlines()
+    assert error == f"{tmp_path / 'a.py'}:0:0: E902 fix not written: {CHANGED}"
+    assert finding.startswith(f"{tmp_path / 'a.py'}:2:1: TET001 dangling task: ")
+    assert finding.endswith(NOT_FIXED.format(CHANGED))
     assert (tmp_path / "b.py").read_text() == SPAWNED  # the others are still fixed
     assert status == 2
     assert left_over(tmp_path) == []

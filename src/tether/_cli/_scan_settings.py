@@ -14,7 +14,7 @@ Python 3.10 reads TOML with ``tomli`` (the ``scan`` extra); without it, a
 from __future__ import annotations
 
 import argparse
-import ast
+import keyword
 import os
 import sys
 from dataclasses import dataclass, field
@@ -282,7 +282,8 @@ class _Checker:
         if value is None:
             return None
         if not isinstance(value, str):
-            raise self._fail("registry", 'an expression, like "self._tasks"', value)
+            expected = 'a name or a dotted name, like "self._tasks"'
+            raise self._fail("registry", expected, value)
         try:
             return parse_registry(value)
         except argparse.ArgumentTypeError as exc:
@@ -327,16 +328,17 @@ def parse_codes(text: str) -> list[str]:
 
 
 def parse_registry(text: str) -> str:
-    """Check that ``text`` is one Python expression, for ``EXPR.spawn(...)``."""
-    try:
-        ast.parse(text.strip(), mode="eval")
-    except SyntaxError:
+    """Check that ``text`` names a registry (a name or a dotted name), for
+    ``--fix`` to write ``EXPR.spawn(...)``."""
+    name = text.strip()
+    parts = name.split(".")
+    if not all(part.isidentifier() and not keyword.iskeyword(part) for part in parts):
         message = (
-            f"{text!r} is not a Python expression: give the registry as the fixed "
-            "code should name it, like self._tasks or app_registry"
+            f"{text!r} is not a name or a dotted name: give the registry as the "
+            "fixed code should name it, such as self._tasks or app_registry"
         )
-        raise argparse.ArgumentTypeError(message) from None
-    return text.strip()
+        raise argparse.ArgumentTypeError(message)
+    return name
 
 
 def _enabled(select: Sequence[str], ignore: Sequence[str]) -> frozenset[str]:
