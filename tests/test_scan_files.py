@@ -90,6 +90,26 @@ def test_a_scan_below_the_top_of_the_repository_reads_the_gitignores_above(
     assert shown_files(capsys, str(tmp_path / "pkg")) == [str(tmp_path / "pkg/a.py")]
 
 
+def test_a_nested_repository_starts_afresh(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A submodule or vendored checkout has its own ``.git``: as in git, the
+    ``.gitignore`` files of the repository around it do not apply inside it."""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "vendor" / "lib" / ".git").mkdir(parents=True)
+    make_tree(
+        tmp_path,
+        {
+            ".gitignore": "gen_*.py\n",
+            "gen_a.py": DANGLING,
+            "vendor/lib/gen_b.py": DANGLING,
+        },
+    )
+    assert shown_files(capsys, str(tmp_path)) == [
+        str(tmp_path / "vendor" / "lib" / "gen_b.py")
+    ]
+
+
 def test_outside_a_repository_only_the_gitignores_from_the_folder_given_down_apply(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
