@@ -148,6 +148,15 @@ def test_the_patterns_match_as_git_matches_them(tmp_path: Path) -> None:
         "!sub/keep.py",
         "lib/**",
         "!lib/**/",  # re-including folders does not re-include their files
+        "kept\\ ",  # an escaped trailing space stays
+        "x**y.py",  # not a whole `**` component: one `*`
+        "[\\]]z.py",
+        "[!\\!]w.py",
+        "[unclosed.py",
+        "\\!bang.py",
+        "\\#hash.py",
+        "# a comment",
+        "",
     ]
     names = [
         "one.tmp.py", "important.tmp.py", "root_only1.py", "q/root_only2.py",
@@ -155,7 +164,8 @@ def test_the_patterns_match_as_git_matches_them(tmp_path: Path) -> None:
         "nested/n.py", "cache1/c.py", "cachefile.py", "xa.py", "xab.py",
         "a_class.py", "d_class.py", "c_neg.py", "e_neg.py", "trailing.py",
         "escaped space.py", "sub/s.py", "sub/keep.py", "sub/deeper/s.py",
-        "lib/l.py", "lib/m/l.py", "plain.py",
+        "lib/l.py", "lib/m/l.py", "plain.py", "kept /k.py", "xay.py", "xa/y.py",
+        "]z.py", "az.py", "aw.py", "!w.py", "[unclosed.py", "!bang.py", "#hash.py",
     ]  # fmt: skip
     make_tree(tmp_path, {".gitignore": "\n".join(patterns) + "\n"})
     make_tree(tmp_path, dict.fromkeys(names, "x = 1\n"))
@@ -178,6 +188,8 @@ def test_the_patterns_match_as_git_matches_them(tmp_path: Path) -> None:
     )
     assert walked == expected
     assert "plain.py" in walked  # the comparison is not empty
+    assert "xa/y.py" in walked  # and not trivial
+    assert "xay.py" not in walked
 
 
 def test_the_built_in_excludes(

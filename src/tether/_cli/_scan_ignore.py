@@ -11,8 +11,9 @@ The syntax is git's (``gitignore(5)``), matched here without git:
 - a pattern with a ``/`` at its start or middle is relative to the folder of the file
   that holds it (its *base*); one without matches a name at any depth;
 - ``*`` and ``?`` match within one path component, ``[...]`` is a character class
-  (``[!...]`` negated), ``\\`` escapes; ``**/`` matches any folders (none included),
-  ``/**`` everything inside, ``/**/`` zero or more folders.
+  (``[!...]`` negated; a pattern with an unclosed ``[`` matches nothing), ``\\``
+  escapes; ``**/`` matches any folders (none included), ``/**`` everything inside,
+  ``/**/`` zero or more folders.
 
 :class:`GitIgnores` finds the files git reads for a folder: ``.git/info/exclude`` and
 each ``.gitignore`` from the repository's top folder down.
@@ -136,12 +137,10 @@ def _component(part: str) -> str:
             out.append(re.escape(part[at]))
             at += 1
         elif char == "[":
-            end, klass = _char_class(part, at)
-            if klass is None:
-                out.append(re.escape(char))
-            else:
-                out.append(klass)
-                at = end
+            at, klass = _char_class(part, at)
+            # An unclosed `[` makes git's wildmatch give up: the pattern matches
+            # nothing.
+            out.append("(?!)" if klass is None else klass)
         else:
             out.append(re.escape(char))
     return "".join(out)
@@ -149,7 +148,7 @@ def _component(part: str) -> str:
 
 def _char_class(part: str, at: int) -> tuple[int, str | None]:
     """The class that starts after the ``[`` at ``at - 1``: where it ends and its
-    regular expression, or None if it never closes (then ``[`` is a literal)."""
+    regular expression, or None if it never closes."""
     negated = at < len(part) and part[at] in "!^"
     index = at + negated
     items: list[str] = []
