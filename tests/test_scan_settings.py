@@ -313,3 +313,58 @@ def test_without_a_toml_reader_a_table_is_an_error_that_names_the_extra(
         "Python 3.10 needs tomli: pip install 'tether[scan]' (or pip install tomli)\n",
     )
     assert run_scan(capsys, "plain")[0] == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[tool.tether]\nscan = 3\n", "[tool.tether.scan] must be a table"),
+        ("tool = 3  # tether\n", None),  # not a table of tools: no table here
+        ("[tool]\ntether = 3\n", None),
+    ],
+)
+def test_a_document_of_another_shape(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    message: str | None,
+) -> None:
+    make_tree(tmp_path, {"pyproject.toml": text, "a.py": DANGLING})
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run_scan(capsys, ".")
+    if message is None:
+        assert status == 1
+    else:
+        assert (status, err) == (2, f"tether scan: pyproject.toml: {message}\n")
+
+
+def test_an_unreadable_pyproject_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").mkdir()  # a folder by that name: reading it fails
+    make_tree(tmp_path, {"a.py": DANGLING})
+    real_isfile = os.path.isfile
+
+    def isfile(path: str) -> bool:  # so that the resolver tries to read it
+        return path.endswith("pyproject.toml") or real_isfile(path)
+
+    monkeypatch.setattr(os.path, "isfile", isfile)
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run_scan(capsys, "a.py")
+    assert status == 2
+    assert err == "tether scan: pyproject.toml: Is a directory\n"
+
+
+def test_scan_paths_uses_the_settings_unless_given_codes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The function the benchmarks call."""
+    from tether._cli._scan import scan_paths
+
+    make_tree(tmp_path, {"pyproject.toml": table('ignore = ["TET001"]\n')})
+    make_tree(tmp_path, {"a.py": TWO_CODES})
+    reports, scanned = scan_paths([str(tmp_path)])
+    assert ([r.code for r in reports], scanned) == (["TET006"], 1)
+    reports, _ = scan_paths([str(tmp_path)], frozenset({"TET001"}))
+    assert [r.code for r in reports] == ["TET001"]

@@ -214,3 +214,51 @@ def test_a_failed_write_leaves_the_file_and_no_temporary_file(
     )
     assert status == 2
     assert left_over(tmp_path) == []
+
+
+def test_check_writable_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None:
+    from tether._cli._scan_write import NotWritten, check_writable
+
+    with pytest.raises(NotWritten, match="it is not a regular file") as refused:
+        check_writable(str(tmp_path), str(tmp_path))
+    assert not refused.value.error
+    with pytest.raises(NotWritten, match="No such file or directory") as missing:
+        check_writable(str(tmp_path / "gone.py"), str(tmp_path))
+    assert missing.value.error
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="only root gives files away"
+)
+def test_fix_refuses_to_give_a_file_a_new_owner(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a user who may not set the owner sees: played by root, whose chown
+    the test makes fail."""
+    make_tree(tmp_path, {"a.py": DANGLING})
+    path = tmp_path / "a.py"
+    os.chown(path, 1, 1)
+
+    def chown(path: str, uid: int, gid: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "chown", chown)
+        status, out, _ = run_scan(capsys, "--fix", str(path))
+    assert path.read_text() == DANGLING
+    assert out.splitlines()[0] == (
+        f"{path}:0:0: E902 fix not written: replacing it would change its owner or "
+        "group, which this user may not keep"
+    )
+    assert status == 2
+    assert left_over(tmp_path) == []
+
+
+def test_fix_reports_a_missing_path_and_fixes_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_tree(tmp_path, {"a.py": DANGLING})
+    status, out, _ = run_scan(capsys, "--fix", str(tmp_path / "gone"), str(tmp_path))
+    assert out == f"{tmp_path / 'gone'}:0:0: E902 No such file or directory\n"
+    assert (tmp_path / "a.py").read_text() == SPAWNED
+    assert status == 2
