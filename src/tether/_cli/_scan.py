@@ -70,8 +70,8 @@ class _Fix(Protocol):
 def run(args: argparse.Namespace) -> int:
     """Scan ``args.paths``, print the reports and return the exit status."""
     if args.diff and args.format != "text":
-        shown = {"json": "JSON", "github": "GitHub annotations", "sarif": "SARIF"}
-        message = f"tether scan: --diff prints a diff, not {shown[args.format]}"
+        names = {"json": "JSON", "github": "GitHub annotations", "sarif": "SARIF"}
+        message = f"tether scan: --diff prints a diff, not {names[args.format]}"
         print(message, file=sys.stderr)
         return 2
     finder = Finder(Resolver(overrides(args)))
@@ -148,8 +148,9 @@ def _rewrite(
     from . import _scan_fix
     from ._scan_write import NotWritten, check_writable, replace_file
 
-    # Keyword-only `registry` is the rewrite's contract; a cast says so to the
-    # checkers whichever side of it they see first.
+    # `registry=` is the keyword the rewrite takes for `--registry` (the interface
+    # agreed with the rules' side of the scan); the cast states it to the checkers
+    # for as long as fix_source in this tree does not declare it yet.
     fix = cast("_Fix", _scan_fix.fix_source)
     left: list[Report] = []
     fixed = files = scanned = 0
@@ -181,7 +182,8 @@ def _rewrite(
             elif new != data:
                 replace_file(path, item.given, data, new)
         except (_scan_fix.FixRefused, NotWritten) as exc:
-            left += _left_as_it_was(path, reports, places, exc)
+            error = isinstance(exc, NotWritten) and exc.error
+            left += _left_as_it_was(path, reports, places, str(exc), error=error)
             continue
         fixed, files = fixed + count, files + (new != data)
         left += _scan_data(path, new, codes)
@@ -201,14 +203,18 @@ def _rewrite(
 
 
 def _left_as_it_was(
-    path: str, reports: list[Report], places: list[tuple[int, int]], exc: Exception
+    path: str,
+    reports: list[Report],
+    places: list[tuple[int, int]],
+    reason: str,
+    *,
+    error: bool,
 ) -> list[Report]:
     """The file's reports, each fixable one saying why it was not fixed; a write
-    that failed is an error of its own."""
-    error = getattr(exc, "error", False)
-    head = [Report(path, 0, 0, "E902", f"fix not written: {exc}")] if error else []
+    that failed (``error``) is a report of its own."""
+    head = [Report(path, 0, 0, "E902", f"fix not written: {reason}")] if error else []
     return head + [
-        replace(r, not_fixed=str(exc)) if (r.line, r.column - 1) in places else r
+        replace(r, not_fixed=reason) if (r.line, r.column - 1) in places else r
         for r in reports
     ]
 
