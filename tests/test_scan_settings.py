@@ -368,3 +368,15 @@ def test_scan_paths_uses_the_settings_unless_given_codes(
     assert ([r.code for r in reports], scanned) == (["TET006"], 1)
     reports, _ = scan_paths([str(tmp_path)], frozenset({"TET001"}))
     assert [r.code for r in reports] == ["TET001"]
+
+
+def test_a_bad_key_is_refused_even_when_the_command_line_replaces_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_tree(
+        tmp_path, {"pyproject.toml": table('select = "TET001"\n'), "a.py": DANGLING}
+    )
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run_scan(capsys, "--select", "TET001", ".")
+    assert status == 2
+    assert err.startswith("tether scan: pyproject.toml: [tool.tether.scan] select ")

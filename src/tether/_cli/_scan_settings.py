@@ -195,35 +195,32 @@ class Resolver:
                 f"{shown(path)}: [tool.tether.scan] has no option {wrong[0]!r}; "
                 f"the options are {', '.join(_KEYS)}"
             )
+        # Every key is checked, even one the command line replaces.
         check = _Checker(shown(path))
-        given = self.overrides
         base = os.path.dirname(path) if path else self._cwd
-        exclude = given.exclude
-        exclude_base = self._cwd
-        if exclude is None:
-            exclude = check.strings(table, "exclude", DEFAULT_EXCLUDE)
-            exclude_base = base
+        select = check.codes(table, "select", ("TET",))
+        ignore = check.codes(table, "ignore", ())
+        exclude = Patterns(check.strings(table, "exclude", DEFAULT_EXCLUDE), base)
         extend = [Patterns(check.strings(table, "extend-exclude", ()), base)]
+        per_file_ignores = check.per_file_ignores(table, base)
+        respect_gitignore = check.flag(table, "respect-gitignore", True)
+        force_exclude = check.flag(table, "force-exclude", False)
+        registry = check.registry(table)
+        given = self.overrides
+        if given.exclude is not None:
+            exclude = Patterns(given.exclude, self._cwd)
         if given.extend_exclude:
             extend.append(Patterns(given.extend_exclude, self._cwd))
         return Settings(
             config=path,
-            select=given.select
-            if given.select is not None
-            else check.codes(table, "select", ("TET",)),
-            ignore=given.ignore
-            if given.ignore is not None
-            else check.codes(table, "ignore", ()),
-            exclude=Patterns(exclude, exclude_base),
+            select=select if given.select is None else given.select,
+            ignore=ignore if given.ignore is None else given.ignore,
+            exclude=exclude,
             extend_exclude=tuple(p for p in extend if p.sources),
-            per_file_ignores=check.per_file_ignores(table, base),
-            respect_gitignore=_first(
-                given.respect_gitignore, check.flag(table, "respect-gitignore", True)
-            ),
-            force_exclude=_first(
-                given.force_exclude, check.flag(table, "force-exclude", False)
-            ),
-            registry=given.registry or check.registry(table),
+            per_file_ignores=per_file_ignores,
+            respect_gitignore=_first(given.respect_gitignore, respect_gitignore),
+            force_exclude=_first(given.force_exclude, force_exclude),
+            registry=given.registry or registry,
         )
 
 
