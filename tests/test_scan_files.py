@@ -347,3 +347,28 @@ def test_an_unreadable_folder_is_an_error_and_the_rest_is_scanned(
         items = finder.find([str(tmp_path)])
     assert items[-1] == Report(str(tmp_path / "a"), 0, 0, "E902", "Permission denied")
     assert len(items) == 2
+
+
+@pytest.mark.parametrize("spelling", ["proj", "proj/", "./proj", "proj/."])
+def test_any_spelling_of_a_folder_walks_the_same(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    spelling: str,
+) -> None:
+    (tmp_path / ".git").mkdir()
+    make_tree(
+        tmp_path,
+        {
+            ".gitignore": "/proj/gen/\n",
+            "proj/pyproject.toml": '[tool.tether.scan]\nexclude = ["/skip.py"]\n',
+            "proj/gen/g.py": DANGLING,
+            "proj/skip.py": DANGLING,
+            "proj/pkg/a.py": DANGLING,
+        },
+    )
+    monkeypatch.chdir(tmp_path)
+    files = shown_files(capsys, spelling)
+    assert [os.path.relpath(path) for path in files] == [
+        os.path.join("proj", "pkg", "a.py")
+    ]
