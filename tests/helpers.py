@@ -1,5 +1,5 @@
-"""What the test modules share: coroutines that wait, and the check that a
-coroutine was closed.
+"""What the test modules share: coroutines that wait, the check that a
+coroutine was closed, and the trees and runs of the ``tether scan`` tests.
 
 Imported as ``from helpers import ...``: pytest puts this directory on
 ``sys.path`` (there is no ``__init__.py``), and mypy and pyright find it beside
@@ -16,7 +16,8 @@ import anyio
 import anyio.lowlevel
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
+    from collections.abc import Coroutine, Mapping
+    from pathlib import Path
 
     import pytest
 
@@ -59,3 +60,29 @@ def tether_records(
 ) -> list[logging.LogRecord]:
     """The records of logger ``"tether"`` at ``level`` or above."""
     return [r for r in caplog.records if r.name == "tether" and r.levelno >= level]
+
+
+#: A module with one TET001 finding, at 2:1, that ``--fix`` rewrites.
+DANGLING = "import asyncio\nasyncio.create_task(work())\n"
+#: ``DANGLING`` after ``--fix``.
+SPAWNED = "import asyncio\nimport tether\ntether.spawn(work())\n"
+
+
+def make_tree(root: Path, files: Mapping[str, str | bytes]) -> None:
+    """Write each file of ``files`` (a path relative to ``root``: its text)."""
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+
+
+def run_scan(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run ``tether scan ARGV`` in this process: its exit status, stdout, stderr."""
+    from tether._cli import main
+
+    status = main(["scan", *argv])
+    out, err = capsys.readouterr()
+    return status, out, err

@@ -868,7 +868,6 @@ def test_bad_inputs_exit_2_and_the_rest_is_scanned(
 ) -> None:
     write(tmp_path, "a_syntax_error.py", "def (:\n")
     write(tmp_path, "b_undecodable.py", b"x = '\xff'\n")
-    os.symlink(tmp_path / "nowhere.py", tmp_path / "c_broken_link.py")
     write(tmp_path, "d_dangling.py", "import asyncio\nasyncio.create_task(work())\n")
     missing = tmp_path / "missing"
     code, out, err = scan(capsys, str(tmp_path), str(missing))
@@ -880,13 +879,12 @@ def test_bad_inputs_exit_2_and_the_rest_is_scanned(
     assert lines[1:] == [
         f"{tmp_path / 'b_undecodable.py'}:0:0: E902 cannot decode the file: "
         "invalid or missing encoding declaration",
-        f"{tmp_path / 'c_broken_link.py'}:0:0: E902 No such file or directory",
         f"{tmp_path / 'd_dangling.py'}:2:1: TET001 "
         + DISCARDED.format("asyncio.create_task", "work()"),
         f"{missing}:0:0: E902 No such file or directory",
     ]
     assert (
-        err == "1 finding in 1 file (1 file scanned); 4 inputs could not be scanned\n"
+        err == "1 finding in 1 file (1 file scanned); 3 inputs could not be scanned\n"
     )
     assert code == 2
 

@@ -1,139 +1,91 @@
 """``tether scan``: find raw asyncio task creation that tether replaces.
 
 Each finding is one line on stdout, ``path:line:column: CODE message``, with 1-based
-lines and columns (columns count characters), as ruff and flake8 print them. The rules
-live in :mod:`tether._cli._scan_rules`.
+lines and columns (columns count characters), as ruff and flake8 print them; other
+formats are in :mod:`._scan_output`. The rules live in :mod:`._scan_rules`, which
+files are read in :mod:`._scan_files`, the settings in :mod:`._scan_settings`.
 
 An input that cannot be scanned is reported on stdout the same way, and the other inputs
 are still scanned: ``E902`` for a missing or unreadable path or undecodable bytes, at
 ``path:0:0`` as it has no position; ``E999`` for a syntax error, at its position.
-``--select``, ``--ignore`` and ``# noqa`` never hide these. ``--format json`` prints
-findings and errors as one JSON array instead. In text mode a summary goes to stderr.
+``--select``, ``--ignore`` and ``# noqa`` never hide these. In text mode a summary goes
+to stderr, after a line for each symbolic link the walk skipped.
 
-``--fix`` rewrites the mechanical ``TET001`` findings in place (:mod:`._scan_fix`, on
-libcst, an optional dependency) and reports what is left, each ``TET001`` with why it
-was not fixed; ``--diff`` prints the rewrite as a unified diff instead, and what is
-left on stderr.
+``--fix`` rewrites the mechanical ``TET001`` findings (:mod:`._scan_fix`, on libcst,
+an optional dependency), writes them as :mod:`._scan_write` allows, and reports what is
+left, each ``TET001`` with why it was not fixed; ``--diff`` prints the rewrite as a
+unified diff instead, and what is left on stderr.
 
-The exit status is 2 if any input was bad, else 1 if anything was found (with
-``--fix``: is left; with ``--diff``: would be fixed or left), else 0.
+The exit status is 2 if any input was bad, a fix could not be written or the settings
+are wrong, else 1 if anything was found (with ``--fix``: is left; with ``--diff``:
+would be fixed or left), else 0.
 """
 
 from __future__ import annotations
 
-import argparse
 import ast
 import contextlib
 import difflib
 import gc
-import json
 import os
 import re
 import sys
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from importlib.util import decode_source
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, cast
 
+from ._scan_args import add_arguments, overrides
+from ._scan_files import Finder, Target, io_error
+from ._scan_output import Report, plural, print_reports, summary
 from ._scan_rules import RULES, TRIGGERS, check_module
+from ._scan_settings import ConfigError, Overrides, Resolver, shown
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterable, Iterator
-    from typing import TextIO
+    import argparse
+    from collections.abc import Generator, Iterable, Sequence
+
+    from ._scan_files import Skipped
 
 __all__ = ["Report", "add_arguments", "run", "scan_file", "scan_paths"]
 
-# Virtual environments and installed packages hold other people's code.
-_SKIPPED_FOLDERS = frozenset(
-    {"__pycache__", "site-packages", "dist-packages", "node_modules", "venv"}
-)
 # flake8's syntax; a bare one silences every code on its line.
 _NOQA = re.compile(
     r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE
 )
 
 
-@dataclass(frozen=True)
-class Report:
-    """One line of output: a finding, or an input that could not be scanned."""
+class _Fix(Protocol):
+    """``_scan_fix.fix_source``: the rewrite, to ``registry.spawn(...)`` if given."""
 
-    path: str
-    line: int
-    column: int
-    code: str
-    message: str
-    #: why ``--fix`` leaves this finding, or None if it rewrites it
-    not_fixed: str | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def is_error(self) -> bool:
-        """Whether this reports a bad input (``E902``, ``E999``), not a finding."""
-        return self.code not in RULES
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.column}: {self.code} {self.message}"
-
-    def as_json(self) -> dict[str, str | int]:
-        """The report as ``--format json`` prints it."""
-        return {
-            "path": self.path,
-            "line": self.line,
-            "column": self.column,
-            "code": self.code,
-            "message": self.message,
-        }
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``scan`` subcommand's arguments to ``parser``."""
-    codes = ", ".join(f"{code} ({title})" for code, title in RULES.items())
-    parser.epilog = (
-        f"codes: {codes}. Exit status: 0 if nothing was found, 1 if something was, "
-        "2 if an input could not be scanned."
-    )
-    parser.add_argument(
-        "paths",
-        nargs="+",
-        metavar="PATH",
-        help="a file, or a directory to walk for *.py files (skipping hidden "
-        "folders, virtual environments and site-packages)",
-    )
-    parser.add_argument(
-        "--format",
-        choices=("text", "json"),
-        default="text",
-        help="text: one 'path:line:column: CODE message' line per finding (default); "
-        "json: one array of objects with path, line, column, code and message",
-    )
-    for option, verb in (("--select", "report only"), ("--ignore", "do not report")):
-        parser.add_argument(
-            option,
-            type=_parse_codes,
-            action="append",
-            default=[],
-            metavar="CODES",
-            help=f"{verb} these comma-separated codes or prefixes (e.g. TET001,TET00)",
-        )
-    rewrite = parser.add_mutually_exclusive_group()
-    rewrite.add_argument(
-        "--fix",
-        action="store_true",
-        help="rewrite the TET001 findings it can prove safe to tether.spawn, in "
-        "place, and report what is left (needs libcst: pip install libcst)",
-    )
-    rewrite.add_argument(
-        "--diff",
-        action="store_true",
-        help="print what --fix would change as a unified diff, and change nothing",
-    )
+    def __call__(
+        self,
+        data: bytes,
+        places: Sequence[tuple[int, int]],
+        *,
+        registry: str | None = ...,
+    ) -> tuple[bytes, int]: ...
 
 
 def run(args: argparse.Namespace) -> int:
     """Scan ``args.paths``, print the reports and return the exit status."""
-    codes = _enabled_codes(args.select, args.ignore)
-    if args.diff and args.format == "json":
-        print("tether scan: --diff prints a diff, not JSON", file=sys.stderr)
+    if args.diff and args.format != "text":
+        names = {"json": "JSON", "github": "GitHub annotations", "sarif": "SARIF"}
+        message = f"tether scan: --diff prints a diff, not {names[args.format]}"
+        print(message, file=sys.stderr)
         return 2
+    finder = Finder(Resolver(overrides(args)))
+    try:
+        if args.show_settings:
+            return _show_settings(finder, args.paths)
+        items = finder.find(args.paths)
+    except ConfigError as exc:
+        print(f"tether scan: {exc}", file=sys.stderr)
+        return 2
+    for skipped in finder.skipped:
+        print(f"tether scan: {skipped}", file=sys.stderr)
+    if args.show_files:
+        return _show_files(items)
     if args.fix or args.diff:
         try:
             import libcst  # noqa: F401  # pyright: ignore[reportUnusedImport]
@@ -144,12 +96,43 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        return _rewrite(args, codes)
-    reports, scanned = scan_paths(args.paths, codes)
-    _print(reports, args.format)
+        return _rewrite(args, items, finder.skipped)
+    reports, scanned = _scan_items(items)
+    print_reports(reports, args.format)
     if args.format == "text":
-        print(_summary(reports, scanned), file=sys.stderr)
+        print(summary(reports, scanned, len(finder.skipped)), file=sys.stderr)
     return _status(reports)
+
+
+def _show_settings(finder: Finder, paths: Sequence[str]) -> int:
+    for path in paths:
+        absolute = os.path.abspath(path)
+        is_dir = os.path.isdir(path)
+        settings = finder.resolver.settings_for(
+            absolute if is_dir else os.path.dirname(absolute)
+        )
+        source = (
+            f"[tool.tether.scan] of {shown(settings.config)}"
+            if settings.config
+            else "the built-in defaults (no [tool.tether.scan] above it)"
+        )
+        codes = settings.selected() if is_dir else settings.codes(path)
+        print(f"# {path}: {source}, and the command line")
+        print(f"# codes reported: {', '.join(sorted(codes)) or 'none'}")
+        if is_dir and settings.per_file_ignores:
+            print("# (in the files that no per-file-ignores pattern names)")
+        for line in settings.show():
+            print(line)
+    return 0
+
+
+def _show_files(items: list[Target | Report]) -> int:
+    errors = [item for item in items if isinstance(item, Report)]
+    for item in items:
+        if isinstance(item, Target):
+            print(item.path)
+    print_reports(errors, "text", file=sys.stderr)
+    return 2 if errors else 0
 
 
 def _status(reports: list[Report], *, changes: bool = False) -> int:
@@ -158,24 +141,25 @@ def _status(reports: list[Report], *, changes: bool = False) -> int:
     return 1 if reports or changes else 0
 
 
-def _print(reports: list[Report], form: str, *, file: TextIO | None = None) -> None:
-    if form == "json":
-        print(json.dumps([report.as_json() for report in reports], indent=2), file=file)
-    else:
-        for report in reports:
-            print(report, file=file)
-
-
-def _rewrite(args: argparse.Namespace, codes: frozenset[str]) -> int:
+def _rewrite(
+    args: argparse.Namespace, items: list[Target | Report], skipped: list[Skipped]
+) -> int:
     """``--fix`` and ``--diff``: rewrite each file, then report what is left."""
-    from ._scan_fix import FixRefused, fix_source
+    from . import _scan_fix
+    from ._scan_write import NotWritten, check_writable, replace_file
 
+    # `registry=` is the keyword the rewrite takes for `--registry` (the interface
+    # agreed with the rules' side of the scan); the cast states it to the checkers
+    # for as long as fix_source in this tree does not declare it yet.
+    fix = cast("_Fix", _scan_fix.fix_source)
     left: list[Report] = []
     fixed = files = scanned = 0
-    for path in _files(args.paths):
-        if isinstance(path, Report):
-            left.append(path)
+    for item in items:
+        if isinstance(item, Report):
+            left.append(item)
             continue
+        path, settings = item.path, item.settings
+        codes = settings.codes(path)
         data, reports = _read_and_scan(path, codes)
         scanned += not any(report.is_error for report in reports)
         places = [
@@ -187,37 +171,52 @@ def _rewrite(args: argparse.Namespace, codes: frozenset[str]) -> int:
             left += reports
             continue
         try:
-            new, count = fix_source(data, places)
-        except FixRefused as exc:
-            left += [
-                replace(r, not_fixed=str(exc))
-                if (r.line, r.column - 1) in places
-                else r
-                for r in reports
-            ]
+            check_writable(path, item.given)
+            new, count = (
+                fix(data, places)
+                if settings.registry is None
+                else fix(data, places, registry=settings.registry)
+            )
+            if args.diff:
+                sys.stdout.writelines(_diff(path, data, new))
+            elif new != data:
+                replace_file(path, item.given, data, new)
+        except (_scan_fix.FixRefused, NotWritten) as exc:
+            error = isinstance(exc, NotWritten) and exc.error
+            left += _left_as_it_was(path, reports, places, str(exc), error=error)
             continue
-        if args.diff:
-            sys.stdout.writelines(_diff(path, data, new))
-        elif new != data:
-            try:
-                with open(path, "wb") as file:
-                    file.write(new)
-            except OSError as exc:
-                left += [_io_error(path, exc), *reports]
-                continue
         fixed, files = fixed + count, files + (new != data)
         left += _scan_data(path, new, codes)
     left = [_with_reason(report) for report in left]
-    _print(left, args.format, file=sys.stderr if args.diff else sys.stdout)
+    print_reports(left, args.format, file=sys.stderr if args.diff else sys.stdout)
     if args.format == "text":
         verb = "Would fix" if args.diff else "Fixed"
-        summary = _summary(left, scanned).replace("No findings", "no findings")
+        rest = summary(left, scanned, len(skipped)).replace(
+            "No findings", "no findings"
+        )
         print(
-            f"{verb} {_plural(fixed, 'finding')} in {_plural(files, 'file')}; "
-            f"left: {summary}",
+            f"{verb} {plural(fixed, 'finding')} in {plural(files, 'file')}; "
+            f"left: {rest}",
             file=sys.stderr,
         )
     return _status(left, changes=bool(args.diff and fixed))
+
+
+def _left_as_it_was(
+    path: str,
+    reports: list[Report],
+    places: list[tuple[int, int]],
+    reason: str,
+    *,
+    error: bool,
+) -> list[Report]:
+    """The file's reports, each fixable one saying why it was not fixed; a write
+    that failed (``error``) is a report of its own."""
+    head = [Report(path, 0, 0, "E902", f"fix not written: {reason}")] if error else []
+    return head + [
+        replace(r, not_fixed=reason) if (r.line, r.column - 1) in places else r
+        for r in reports
+    ]
 
 
 def _with_reason(report: Report) -> Report:
@@ -240,23 +239,33 @@ def _diff(path: str, before: bytes, after: bytes) -> list[str]:
 
 
 def scan_paths(
-    paths: Iterable[str], codes: frozenset[str] = frozenset(RULES)
+    paths: Iterable[str], codes: frozenset[str] | None = None
 ) -> tuple[list[Report], int]:
-    """Scan every file and directory of ``paths``.
+    """Scan every file and directory of ``paths``, with their settings.
 
     Returns:
-        The reports (findings of ``codes`` and bad inputs) in path order, and the number
-        of files scanned: a file that could not be read or parsed is reported, not
-        counted. A file reached twice is scanned once.
+        The reports (findings of ``codes``, by default those the settings of each
+        file select, and bad inputs) in path order, and the number of files scanned:
+        a file that could not be read or parsed is reported, not counted. A file
+        reached twice is scanned once.
+
+    Raises:
+        ConfigError: a ``[tool.tether.scan]`` table on the way cannot be used.
     """
+    return _scan_items(Finder(Resolver(Overrides())).find(paths), codes)
+
+
+def _scan_items(
+    items: Iterable[Target | Report], codes: frozenset[str] | None = None
+) -> tuple[list[Report], int]:
     reports: list[Report] = []
     scanned = 0
     with _no_cycle_collection():
-        for item in _files(paths):
+        for item in items:
             if isinstance(item, Report):
                 reports.append(item)
             else:
-                found = scan_file(item, codes)
+                found = scan_file(item.path, codes or item.settings.codes(item.path))
                 scanned += not any(report.is_error for report in found)
                 reports += found
     return reports, scanned
@@ -276,20 +285,6 @@ def _no_cycle_collection() -> Generator[None, None, None]:
             gc.enable()
 
 
-def _files(paths: Iterable[str]) -> list[str | Report]:
-    """The files to scan, each once, and a report for each bad path."""
-    items: list[str | Report] = []
-    seen: set[str] = set()
-    for path in paths:
-        for item in _python_files(path):
-            if isinstance(item, Report):
-                items.append(item)
-            elif os.path.normpath(item) not in seen:
-                seen.add(os.path.normpath(item))
-                items.append(item)
-    return items
-
-
 def scan_file(path: str, codes: frozenset[str] = frozenset(RULES)) -> list[Report]:
     """Scan one file: its findings of ``codes`` that no ``noqa`` silences, or its error.
 
@@ -305,7 +300,7 @@ def _read_and_scan(
         with open(path, "rb") as file:
             data = file.read()
     except OSError as exc:
-        return None, [_io_error(path, exc)]
+        return None, [io_error(path, exc)]
     return data, _scan_data(path, data, codes)
 
 
@@ -349,81 +344,9 @@ def _scan_data(path: str, data: bytes, codes: frozenset[str]) -> list[Report]:
     return reports
 
 
-def _python_files(path: str) -> Iterator[str | Report]:
-    """Yield the files to scan under ``path``, and a report for each unreadable folder.
-
-    A path given by name is scanned whatever its suffix, as ruff does; it is for
-    reading it to report that it is missing.
-    """
-    if not os.path.isdir(path):
-        yield path
-        return
-    errors: list[OSError] = []
-    for folder, folders, files in os.walk(path, onerror=errors.append):
-        folders[:] = sorted(name for name in folders if not _skipped(folder, name))
-        for name in sorted(files):
-            if name.endswith(".py"):
-                yield os.path.normpath(os.path.join(folder, name))
-        for error in errors:
-            yield _io_error(str(error.filename or path), error)
-        errors.clear()
-
-
-def _skipped(parent: str, name: str) -> bool:
-    return (
-        name.startswith(".")
-        or name in _SKIPPED_FOLDERS
-        # Any folder holding a virtual environment, whatever its name.
-        or os.path.isfile(os.path.join(parent, name, "pyvenv.cfg"))
-    )
-
-
-def _io_error(path: str, exc: OSError) -> Report:
-    return Report(path, 0, 0, "E902", exc.strerror or str(exc))
-
-
 def _silenced(line: str, code: str) -> bool:
     match = _NOQA.search(line)
     if match is None:
         return False
     codes = match.group("codes")
     return codes is None or code in re.split(r"[,\s]+", codes.upper())
-
-
-def _parse_codes(text: str) -> list[str]:
-    """Split ``--select`` / ``--ignore`` values, refusing codes that match no rule."""
-    codes = [code.strip().upper() for code in text.split(",") if code.strip()]
-    for code in codes:
-        if not any(rule.startswith(code) for rule in RULES):
-            known = ", ".join(RULES)
-            message = f"unknown code {code!r}: the codes are {known}"
-            raise argparse.ArgumentTypeError(message)
-    return codes
-
-
-def _enabled_codes(select: list[list[str]], ignore: list[list[str]]) -> frozenset[str]:
-    chosen = [code for group in select for code in group] or list(RULES)
-    dropped = [code for group in ignore for code in group]
-    return frozenset(
-        rule
-        for rule in RULES
-        if any(rule.startswith(code) for code in chosen)
-        and not any(rule.startswith(code) for code in dropped)
-    )
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def _summary(reports: list[Report], scanned: int) -> str:
-    findings = [report for report in reports if not report.is_error]
-    errors = len(reports) - len(findings)
-    files = len({report.path for report in findings})
-    text = "No findings"
-    if findings:
-        text = f"{_plural(len(findings), 'finding')} in {_plural(files, 'file')}"
-    text += f" ({_plural(scanned, 'file')} scanned)"
-    if errors:
-        text += f"; {_plural(errors, 'input')} could not be scanned"
-    return text
