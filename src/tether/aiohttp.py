@@ -4,23 +4,34 @@
 closed by ``app.cleanup_ctx``) and a middleware that binds it for every request,
 so handlers can call :func:`tether.spawn` and :func:`tether.current_registry`.
 The same convention as ``aiohttp_session.setup(app, storage)``.
+
+aiohttp stops in this order (``AppRunner.cleanup()``): it stops listening, calls
+``on_shutdown``, waits for the open handlers for at most the runner's
+``shutdown_timeout`` (60 s in ``web.run_app``), then runs ``on_cleanup`` and the
+cleanup contexts. The registry drains in its cleanup context by default, or from
+``on_shutdown`` on, beside the wait for handlers, with ``drain="on-shutdown"``.
 """
 
 from __future__ import annotations
 
-from functools import partial
-from typing import TYPE_CHECKING
+import asyncio
+import contextlib
+import signal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
 
+from ._context import ambient, lineage
 from ._exceptions import NoRegistry
 from ._registry import TaskRegistry
+from ._web import AppRegistry, StopServer, registry_options, stopper
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
     from aiohttp.typedefs import Handler
 
+    from ._hooks import Hooks
     from ._policy import OnError
 
 __all__ = ["REGISTRY", "setup"]
@@ -38,6 +49,20 @@ and call tether.aiohttp.setup(app) on the application that handles the request, 
 or on one above it.
 """
 
+_FROZEN = """\
+tether.aiohttp.setup() was given an application that aiohttp has frozen: \
+app.add_subapp() (and app.add_domain()) freezes a sub-application, and every \
+application is frozen once it starts. Call tether.aiohttp.setup(subapp) before \
+app.add_subapp(prefix, subapp), or call it once on the main application: its \
+registry is bound for the requests of every sub-application too \
+(request.config_dict[tether.aiohttp.REGISTRY]).\
+"""
+
+_TWICE = """\
+tether.aiohttp.setup() was already called on this application: it has one \
+registry, app[tether.aiohttp.REGISTRY]. Pass all the options in one call.\
+"""
+
 
 def setup(
     app: web.Application,
@@ -48,6 +73,11 @@ def setup(
     max_pending: int | None = None,
     shutdown_timeout: float | None = None,
     debug: bool = False,
+    ambient: bool = True,
+    hooks: Hooks | None = None,
+    context: Literal["spawner", "registry"] = "spawner",
+    drain: Literal["on-cleanup", "on-shutdown"] = "on-cleanup",
+    stop_server: StopServer = signal.SIGTERM,
 ) -> None:
     """Give ``app`` a :class:`~tether.TaskRegistry` for its lifetime, bound for
     every request it handles.
@@ -59,39 +89,145 @@ def setup(
     background work needs (a database pool): the registry then drains first.
     While the application runs, the registry is ``app[tether.aiohttp.REGISTRY]``.
 
+    The registry is also bound in the task that starts the application (unless
+    one is bound there already), so ``tether.spawn`` works in ``on_startup``,
+    ``on_shutdown`` and ``on_cleanup`` handlers and in the cleanup contexts added
+    after ``setup``. A request still being handled while the registry drains may
+    spawn follow-up work, under the same deadline.
+
     Args:
-        app: the application; not yet started.
-        name, on_error, limit, max_pending, shutdown_timeout, debug: the options of
-            the registry, as for :class:`~tether.TaskRegistry`; checked here, so a
-            bad one fails at once with the registry's own error. A finite
-            ``shutdown_timeout`` is recommended.
+        app: the application; not yet started, and not yet added to another
+            with ``add_subapp``.
+        name, on_error, limit, max_pending, shutdown_timeout, debug, ambient,
+            hooks, context: the options of the registry, as for
+            :class:`~tether.TaskRegistry`; checked here, so a bad one fails at
+            once with the registry's own error. A finite ``shutdown_timeout`` is
+            recommended.
+        drain: when the registry starts to drain at shutdown. ``"on-cleanup"``
+            (the default): in its cleanup context, once aiohttp has waited for the
+            open handlers, so the worst case is the runner's ``shutdown_timeout``
+            plus the registry's. ``"on-shutdown"``: from ``on_shutdown`` on,
+            while aiohttp waits for the open handlers, so the worst case is the
+            larger of the two.
+        stop_server: what happens when the registry starts cancelling on its own
+            while the application runs: a task raised ``SystemExit`` or
+            ``KeyboardInterrupt``, or failed with ``on_error="raise"``. A signal
+            (the default, ``SIGTERM``) is raised in this process, so that
+            ``web.run_app`` stops as it does on that signal, if a handler for it
+            is installed (else it is only logged); a callable is called with the
+            exception and must stop the server; ``None`` keeps serving, and every
+            spawn fails with :exc:`~tether.RegistryClosed`. Either way the
+            exception is raised from the registry's close, and so from
+            ``web.run_app``.
+
+    Raises:
+        RuntimeError: ``app`` is frozen (started, or added to another with
+            ``add_subapp``), or ``setup`` was already called on it.
 
     .. versionadded:: 0.2
+    .. versionchanged:: 0.3
+       Every option of the registry; ``drain`` and ``stop_server``; the registry
+       is bound at startup and cleanup; clear errors on a frozen application or a
+       second call.
     """
-    new_registry = partial(
-        TaskRegistry,
-        name=name,
-        on_error=on_error,
-        limit=limit,
-        max_pending=max_pending,
-        shutdown_timeout=shutdown_timeout,
-        debug=debug,
+    if app.pre_frozen:
+        raise RuntimeError(_FROZEN)
+    if _bind_registry in app.middlewares:
+        raise RuntimeError(_TWICE)
+    if drain != "on-cleanup" and drain != "on-shutdown":
+        raise ValueError(
+            f"setup(drain={drain!r}): use 'on-cleanup' (the registry drains once "
+            "aiohttp has waited for the open handlers) or 'on-shutdown' (it drains "
+            "while aiohttp waits for them)"
+        )
+    lifetime = _Lifetime(
+        registry_options(
+            name=name,
+            on_error=on_error,
+            limit=limit,
+            max_pending=max_pending,
+            shutdown_timeout=shutdown_timeout,
+            debug=debug,
+            ambient=ambient,
+            hooks=hooks,
+            context=context,
+        ),
+        stopper("setup", stop_server),
+        drain,
     )
-    new_registry()  # checks the options now, not when the application starts
-    app.cleanup_ctx.append(partial(_registry_context, new_registry))
+    app.cleanup_ctx.append(lifetime.context)
+    app.on_shutdown.append(lifetime.on_shutdown)
     app.middlewares.append(_bind_registry)
 
 
-async def _registry_context(
-    new_registry: Callable[[], TaskRegistry], app: web.Application
-) -> AsyncIterator[None]:
-    registry = new_registry()  # registries are single-use: one per run
-    await registry.open()
-    app[REGISTRY] = registry
+class _Lifetime:
+    """The registry of one application across its runs: opened by the cleanup
+    context, told by ``on_shutdown`` that the server stops."""
+
+    __slots__ = ("_closing", "_drain", "_options", "_registry", "_stop")
+
+    def __init__(
+        self,
+        options: dict[str, Any],
+        stop: Callable[[TaskRegistry, BaseException], None] | None,
+        drain: str,
+    ) -> None:
+        self._options = options
+        self._stop = stop
+        self._drain = drain
+        self._registry: AppRegistry | None = None
+        self._closing: asyncio.Task[BaseException | None] | None = None
+
+    async def context(self, app: web.Application) -> AsyncIterator[None]:
+        registry = AppRegistry(self._stop, self._options)  # single-use: one per run
+        self._registry, self._closing = registry, None
+        await registry.open()
+        app[REGISTRY] = registry
+        # Bound for the rest of startup and for cleanup, which run in this task.
+        token = ambient.set(registry) if ambient.get() is None else None
+        try:
+            yield
+        finally:
+            try:
+                await self._close(registry)
+            finally:
+                self._registry = None
+                if token is not None:
+                    with contextlib.suppress(ValueError):  # cleanup in another context
+                        ambient.reset(token)
+
+    async def on_shutdown(self, app: web.Application) -> None:
+        registry = self._registry
+        if registry is None:  # pragma: no cover - startup failed before us
+            return
+        registry.stop = None  # the server is stopping already
+        if self._drain == "on-shutdown":
+            # Started now, waited for by the cleanup context: aiohttp awaits each
+            # on_shutdown handler before it waits for the open handlers.
+            self._closing = asyncio.get_running_loop().create_task(
+                _closed(registry), name=f"tether: close TaskRegistry {registry.name!r}"
+            )
+
+    async def _close(self, registry: AppRegistry) -> None:
+        registry.stop = None
+        closing = self._closing
+        if closing is None:
+            await registry.aclose()
+            return
+        self._closing = None
+        outcome = await closing
+        if outcome is not None:
+            raise outcome
+
+
+async def _closed(registry: TaskRegistry) -> BaseException | None:
+    """Close ``registry``; return what the close raised, for the cleanup context
+    to raise (a ``SystemExit`` raised in a raw task would escape the loop)."""
     try:
-        yield
-    finally:
         await registry.aclose()
+    except BaseException as exc:  # raised again by the cleanup context
+        return exc
+    return None
 
 
 @web.middleware
@@ -100,4 +236,10 @@ async def _bind_registry(request: web.Request, handler: Handler) -> web.StreamRe
     if registry is None:
         raise NoRegistry(_NOT_RUNNING)
     with registry.bind():
-        return await handler(request)
+        # The app's requests count as the registry's own work: one still being
+        # handled while the registry drains may spawn follow-up work.
+        token = lineage.set((*lineage.get(), registry))
+        try:
+            return await handler(request)
+        finally:
+            lineage.reset(token)
