@@ -10,17 +10,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 from fastapi import Request  # noqa: TC002 - FastAPI reads the annotation
 from fastapi.responses import StreamingResponse
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 import tether
 from recipes import fastapi_app, starlette_app
-from servers import BOUND, Mailer, failure_log, uvicorn_server
+from servers import BOUND, Mailer, failure_log, uvicorn_server, uvicorn_serving
+from tether.asgi import TaskRegistryMiddleware
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
+
+    import uvicorn
+    from starlette.requests import Request as StarletteRequest
 
     from tether.asgi import ASGIApp
 
@@ -134,3 +142,35 @@ async def test_a_failing_job_is_logged_by_name_and_later_requests_are_unaffected
         await mailer.finished.wait()
     assert mailer.sent == ["ada@x.org"]
     assert len(log.records) == 1
+
+
+async def test_stop_server_may_be_a_callable_that_stops_an_embedded_server() -> None:
+    """Regression (issue 27): a SystemExit in a task left the server serving. A
+    program that runs uvicorn.Server itself stops it through should_exit."""
+    causes: list[BaseException] = []
+    called = anyio.Event()
+    servers: list[uvicorn.Server] = []
+
+    def stop(cause: BaseException) -> None:
+        causes.append(cause)
+        servers[0].should_exit = True
+        called.set()
+
+    async def watchdog() -> None:
+        await anyio.lowlevel.checkpoint()
+        raise SystemExit(3)
+
+    async def spawn(request: StarletteRequest) -> PlainTextResponse:
+        tether.spawn(watchdog)
+        return PlainTextResponse("spawned")
+
+    app = Starlette(routes=[Route("/exit", spawn, methods=["POST"])])
+    middleware = TaskRegistryMiddleware(app, stop_server=stop)
+    async with uvicorn_serving(middleware) as (url, server):
+        servers.append(server)
+        async with httpx.AsyncClient(base_url=url, timeout=BOUND) as client:
+            assert (await client.post("/exit")).status_code == 200
+        await called.wait()
+    [cause] = causes
+    assert isinstance(cause, SystemExit)
+    assert cause.code == 3

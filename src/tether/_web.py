@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ._hooks import Hooks
     from ._policy import OnError
 
-__all__ = ["AppRegistry", "StopServer", "registry_options", "stopper"]
+__all__ = ["AppRegistry", "StopServer", "announce", "registry_options", "stopper"]
 
 #: How an app's registry stops the server when it ends on its own: a signal raised
 #: in this process, a callable given the exception, or None to keep serving.
@@ -117,7 +117,7 @@ def stopper(
     )
 
 
-def _announce(registry: TaskRegistry, cause: BaseException, how: str) -> None:
+def announce(registry: TaskRegistry, cause: BaseException, how: str) -> None:
     logger.warning(
         "TaskRegistry %r is cancelling its tasks while the app runs (%s): %s",
         registry.name,
@@ -139,14 +139,14 @@ def _raise_signal(
     if signal.getsignal(sig) in _UNHANDLED:
         # Nothing would stop gracefully: SIGTERM would kill the process, SIGINT
         # raise a KeyboardInterrupt in whatever runs (a test runner, too).
-        _announce(
+        announce(
             registry,
             cause,
             f"nothing in this process handles {sig.name}, so the server was not "
             "stopped; pass stop_server= a callable that stops it",
         )
         return
-    _announce(registry, cause, f"stopping the server with {sig.name}")
+    announce(registry, cause, f"stopping the server with {sig.name}")
     signal.raise_signal(sig)
 
 
@@ -155,7 +155,7 @@ def _call(
     cause: BaseException,
     call: Callable[[BaseException], object],
 ) -> None:
-    _announce(registry, cause, f"stopping the server with {describe(call)}")
+    announce(registry, cause, f"stopping the server with {describe(call)}")
     try:
         call(cause)
     except Exception as exc:

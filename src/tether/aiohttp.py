@@ -24,7 +24,7 @@ from aiohttp import web
 from ._context import ambient, lineage
 from ._exceptions import NoRegistry
 from ._registry import TaskRegistry
-from ._web import AppRegistry, StopServer, registry_options, stopper
+from ._web import AppRegistry, StopServer, announce, registry_options, stopper
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -111,14 +111,18 @@ def setup(
             larger of the two.
         stop_server: what happens when the registry starts cancelling on its own
             while the application runs: a task raised ``SystemExit`` or
-            ``KeyboardInterrupt``, or failed with ``on_error="raise"``. A signal
-            (the default, ``SIGTERM``) is raised in this process, so that
-            ``web.run_app`` stops as it does on that signal, if a handler for it
-            is installed (else it is only logged); a callable is called with the
-            exception and must stop the server; ``None`` keeps serving, and every
-            spawn fails with :exc:`~tether.RegistryClosed`. Either way the
-            exception is raised from the registry's close, and so from
-            ``web.run_app``.
+            ``KeyboardInterrupt``, or failed with ``on_error="raise"``. With a
+            signal (the default, ``SIGTERM``), a ``SystemExit`` or
+            ``KeyboardInterrupt`` goes out of the event loop as asyncio does with
+            one from a task of its own: ``web.run_app`` stops the application,
+            runs its whole cleanup and raises it (``sys.exit(3)`` in a task ends
+            the program with status 3); a failure raises the signal in this
+            process, so that ``web.run_app`` stops as it does on that signal, if
+            a handler for it is installed (else it is only logged), and the
+            ``ExceptionGroup`` is raised from the registry's close. A callable is
+            called with the exception instead, and must stop the server. ``None``
+            keeps serving, and every spawn fails with
+            :exc:`~tether.RegistryClosed`.
 
     Raises:
         RuntimeError: ``app`` is frozen (started, or added to another with
@@ -154,6 +158,7 @@ def setup(
         ),
         stopper("setup", stop_server),
         drain,
+        exit_natively=isinstance(stop_server, signal.Signals),
     )
     app.cleanup_ctx.append(lifetime.context)
     app.on_shutdown.append(lifetime.on_shutdown)
@@ -164,23 +169,50 @@ class _Lifetime:
     """The registry of one application across its runs: opened by the cleanup
     context, told by ``on_shutdown`` that the server stops."""
 
-    __slots__ = ("_closing", "_drain", "_options", "_registry", "_stop")
+    __slots__ = (
+        "_closing",
+        "_drain",
+        "_exit_natively",
+        "_options",
+        "_raised",
+        "_registry",
+        "_stop",
+    )
 
     def __init__(
         self,
         options: dict[str, Any],
         stop: Callable[[TaskRegistry, BaseException], None] | None,
         drain: str,
+        *,
+        exit_natively: bool,
     ) -> None:
         self._options = options
         self._stop = stop
         self._drain = drain
+        self._exit_natively = exit_natively
         self._registry: AppRegistry | None = None
         self._closing: asyncio.Task[BaseException | None] | None = None
+        # The SystemExit or KeyboardInterrupt sent out of the event loop.
+        self._raised: BaseException | None = None
+
+    def _stop_server(self, registry: TaskRegistry, cause: BaseException) -> None:
+        assert self._stop is not None
+        if isinstance(cause, Exception) or not self._exit_natively:
+            self._stop(registry, cause)  # a signal, or the user's callable
+            return
+        # A SystemExit or KeyboardInterrupt: out of the event loop, as asyncio
+        # does with one from a task of its own. web.run_app (or asyncio.run)
+        # then stops the app, runs its whole cleanup and raises it.
+        announce(registry, cause, "raising it out of the event loop")
+        self._raised = cause
+        asyncio.get_running_loop().call_soon(_raise, cause)
 
     async def context(self, app: web.Application) -> AsyncIterator[None]:
-        registry = AppRegistry(self._stop, self._options)  # single-use: one per run
-        self._registry, self._closing = registry, None
+        # Single-use: one registry per run.
+        stop = None if self._stop is None else self._stop_server
+        registry = AppRegistry(stop, self._options)
+        self._registry, self._closing, self._raised = registry, None, None
         await registry.open()
         app[REGISTRY] = registry
         # Bound for the rest of startup and for cleanup, which run in this task.
@@ -210,14 +242,21 @@ class _Lifetime:
 
     async def _close(self, registry: AppRegistry) -> None:
         registry.stop = None
-        closing = self._closing
+        closing, self._closing = self._closing, None
         if closing is None:
-            await registry.aclose()
+            try:
+                await registry.aclose()
+            except BaseException as exc:
+                if exc is not self._raised:  # not already on its way out
+                    raise
             return
-        self._closing = None
         outcome = await closing
-        if outcome is not None:
+        if outcome is not None and outcome is not self._raised:
             raise outcome
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc
 
 
 async def _closed(registry: TaskRegistry) -> BaseException | None:

@@ -278,14 +278,16 @@ class TaskRegistryMiddleware:
         # anyio's signal receiver on asyncio puts back the default handlers when it
         # ends, not the server's own: put those back ourselves.
         previous = {sig: signal.getsignal(sig) for sig in self._signals}
-        failure: Exception | None = None
+        failure: BaseException | None = None
         try:
             async with anyio.create_task_group() as group:
                 # Started before the drain, so that no signal slips in between.
                 await group.start(_cancel_on_signal, registry, self._signals)
                 try:
                     await registry.aclose()
-                except Exception as exc:  # kept bare, not grouped by the task group
+                except anyio.get_cancelled_exc_class():
+                    raise
+                except BaseException as exc:  # kept bare, not grouped by the group
                     failure = exc
                 group.cancel_scope.cancel()
         finally:
