@@ -244,7 +244,7 @@ def fatal_app(events: list[str], **options: Any) -> TaskRegistryMiddleware:
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_a_failure_in_raise_mode_lets_the_apps_own_shutdown_run_then_raises(
-    backend: Literal["asyncio", "trio"], caplog: pytest.LogCaptureFixture
+    backend: Literal["asyncio", "trio"],
 ) -> None:
     """Regression (issue 19): the failure was raised from the app's receive(), so
     the app's own shutdown never ran. Now, as around a task group, the app's
@@ -261,14 +261,6 @@ def test_a_failure_in_raise_mode_lets_the_apps_own_shutdown_run_then_raises(
     [failure] = raised.value.exceptions
     assert isinstance(failure, RuntimeError)
     assert str(failure) == "boom"
-    # No server handles SIGTERM in a test process: nothing is stopped, but said.
-    [warning] = [r for r in caplog.records if "while the app runs" in r.getMessage()]
-    assert warning.getMessage() == (
-        "TaskRegistry 'app' is cancelling its tasks while the app runs (a task "
-        "failed in raise mode: RuntimeError('boom')): nothing in this process "
-        "handles SIGTERM, so the server was not stopped; pass stop_server= a "
-        "callable that stops it"
-    )
 
 
 async def serve_one_request(
@@ -297,6 +289,7 @@ async def serve_one_request(
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
                 assert (await c.post(path)).status_code == 200
+            await anyio.wait_all_tasks_blocked()  # the spawned task has run
             await to_app.send({"type": "lifespan.shutdown"})
             answer = await from_app.receive()
     return answer, raised[0] if raised else None
@@ -319,3 +312,24 @@ async def test_a_system_exit_in_a_task_is_raised_after_the_apps_own_shutdown() -
 def test_a_bad_stop_server_fails_at_once() -> None:
     with pytest.raises(TypeError, match=r"stop_server='SIGTERM'\): stop_server must"):
         TaskRegistryMiddleware(bare_app, stop_server="SIGTERM")  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_without_a_handler_for_the_signal_the_server_is_not_stopped_but_said(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    events: list[str] = []
+    app = fatal_app(events, on_error="raise")  # stop_server=signal.SIGTERM
+    answer, raised = await serve_one_request(app, "/spawn?kind=fail")
+    # No server handles SIGTERM in a test process: nothing is stopped, but said.
+    [warning] = [r for r in caplog.records if "while the app runs" in r.getMessage()]
+    assert warning.getMessage() == (
+        "TaskRegistry 'app' is cancelling its tasks while the app runs (a task "
+        "failed in raise mode: RuntimeError('boom')): nothing in this process "
+        "handles SIGTERM, so the server was not stopped; pass stop_server= a "
+        "callable that stops it"
+    )
+    assert isinstance(raised, ExceptionGroup)
+    assert events == ["app shut down"]
+    assert answer["type"] == "lifespan.shutdown.failed"
+    assert "RuntimeError: boom" in answer["message"]  # the traceback
