@@ -15,6 +15,8 @@ from __future__ import annotations
 import signal
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
+import anyio
+
 from ._calls import describe
 from ._policy import logger
 from ._registry import TaskRegistry
@@ -25,7 +27,14 @@ if TYPE_CHECKING:
     from ._hooks import Hooks
     from ._policy import OnError
 
-__all__ = ["AppRegistry", "StopServer", "announce", "registry_options", "stopper"]
+__all__ = [
+    "AppRegistry",
+    "StopServer",
+    "announce",
+    "close_by",
+    "registry_options",
+    "stopper",
+]
 
 #: How an app's registry stops the server when it ends on its own: a signal raised
 #: in this process, a callable given the exception, or None to keep serving.
@@ -166,3 +175,29 @@ def _call(
             exc_info=exc,
             extra={"tether_registry": registry.name, "tether_task": None},
         )
+
+
+async def close_by(registry: TaskRegistry, deadline: float | None) -> None:
+    """Close ``registry``, its drain ending at ``deadline`` at the latest (None:
+    at its own ``shutdown_timeout``): then a second ``aclose()`` cancels what is
+    left, as a second Ctrl+C does. Raises what the close raises, bare."""
+    if deadline is None:
+        await registry.aclose()
+        return
+    failure: BaseException | None = None
+    async with anyio.create_task_group() as group:
+        group.start_soon(_close_at, registry, deadline)
+        try:
+            await registry.aclose()
+        except anyio.get_cancelled_exc_class():
+            raise
+        except BaseException as exc:  # kept bare, not grouped by the task group
+            failure = exc
+        group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+
+
+async def _close_at(registry: TaskRegistry, deadline: float) -> None:
+    await anyio.sleep_until(deadline)
+    await registry.aclose()  # the second call: cancels what is left at once

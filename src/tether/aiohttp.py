@@ -8,8 +8,9 @@ The same convention as ``aiohttp_session.setup(app, storage)``.
 aiohttp stops in this order (``AppRunner.cleanup()``): it stops listening, calls
 ``on_shutdown``, waits for the open handlers for at most the runner's
 ``shutdown_timeout`` (60 s in ``web.run_app``), then runs ``on_cleanup`` and the
-cleanup contexts. The registry drains in its cleanup context by default, or from
-``on_shutdown`` on, beside the wait for handlers, with ``drain="on-shutdown"``.
+cleanup contexts. The registry drains in its cleanup context; its deadline
+counts from there by default, or from ``on_shutdown`` with
+``drain="on-shutdown"``, so that the wait for handlers and the drain overlap.
 """
 
 from __future__ import annotations
@@ -19,12 +20,20 @@ import contextlib
 import signal
 from typing import TYPE_CHECKING, Any, Literal
 
+import anyio
 from aiohttp import web
 
-from ._context import ambient, lineage
+from ._context import ambient
 from ._exceptions import NoRegistry
 from ._registry import TaskRegistry
-from ._web import AppRegistry, StopServer, announce, registry_options, stopper
+from ._web import (
+    AppRegistry,
+    StopServer,
+    announce,
+    close_by,
+    registry_options,
+    stopper,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -92,8 +101,7 @@ def setup(
     The registry is also bound in the task that starts the application (unless
     one is bound there already), so ``tether.spawn`` works in ``on_startup``,
     ``on_shutdown`` and ``on_cleanup`` handlers and in the cleanup contexts added
-    after ``setup``. A request still being handled while the registry drains may
-    spawn follow-up work, under the same deadline.
+    after ``setup``.
 
     Args:
         app: the application; not yet started, and not yet added to another
@@ -103,11 +111,13 @@ def setup(
             :class:`~tether.TaskRegistry`; checked here, so a bad one fails at
             once with the registry's own error. A finite ``shutdown_timeout`` is
             recommended.
-        drain: when the registry starts to drain at shutdown. ``"on-cleanup"``
-            (the default): in its cleanup context, once aiohttp has waited for the
-            open handlers, so the worst case is the runner's ``shutdown_timeout``
-            plus the registry's. ``"on-shutdown"``: from ``on_shutdown`` on,
-            while aiohttp waits for the open handlers, so the worst case is the
+        drain: when the registry's ``shutdown_timeout`` starts to count.
+            ``"on-cleanup"`` (the default): in its cleanup context, once aiohttp
+            has waited for the open handlers, so the worst case is the runner's
+            ``shutdown_timeout`` plus the registry's. ``"on-shutdown"``: at
+            ``on_shutdown``, before aiohttp waits for the open handlers; the tasks
+            go on meanwhile (and open handlers may still spawn), and the drain at
+            cleanup gets what is left of the time, so the worst case is the
             larger of the two.
         stop_server: what happens when the registry starts cancelling on its own
             while the application runs: a task raised ``SystemExit`` or
@@ -170,7 +180,7 @@ class _Lifetime:
     context, told by ``on_shutdown`` that the server stops."""
 
     __slots__ = (
-        "_closing",
+        "_deadline",
         "_drain",
         "_exit_natively",
         "_options",
@@ -192,7 +202,8 @@ class _Lifetime:
         self._drain = drain
         self._exit_natively = exit_natively
         self._registry: AppRegistry | None = None
-        self._closing: asyncio.Task[BaseException | None] | None = None
+        # With drain="on-shutdown": when the drain must end, set by on_shutdown.
+        self._deadline: float | None = None
         # The SystemExit or KeyboardInterrupt sent out of the event loop.
         self._raised: BaseException | None = None
 
@@ -212,7 +223,7 @@ class _Lifetime:
         # Single-use: one registry per run.
         stop = None if self._stop is None else self._stop_server
         registry = AppRegistry(stop, self._options)
-        self._registry, self._closing, self._raised = registry, None, None
+        self._registry, self._deadline, self._raised = registry, None, None
         await registry.open()
         app[REGISTRY] = registry
         # Bound for the rest of startup and for cleanup, which run in this task.
@@ -233,40 +244,23 @@ class _Lifetime:
         if registry is None:  # pragma: no cover - startup failed before us
             return
         registry.stop = None  # the server is stopping already
-        if self._drain == "on-shutdown":
-            # Started now, waited for by the cleanup context: aiohttp awaits each
-            # on_shutdown handler before it waits for the open handlers.
-            self._closing = asyncio.get_running_loop().create_task(
-                _closed(registry), name=f"tether: close TaskRegistry {registry.name!r}"
-            )
+        timeout = self._options["shutdown_timeout"]
+        if self._drain == "on-shutdown" and timeout is not None:
+            # The tasks go on while aiohttp waits for the open handlers (which may
+            # still spawn); the drain at cleanup gets what is left of the time.
+            self._deadline = anyio.current_time() + timeout
 
     async def _close(self, registry: AppRegistry) -> None:
         registry.stop = None
-        closing, self._closing = self._closing, None
-        if closing is None:
-            try:
-                await registry.aclose()
-            except BaseException as exc:
-                if exc is not self._raised:  # not already on its way out
-                    raise
-            return
-        outcome = await closing
-        if outcome is not None and outcome is not self._raised:
-            raise outcome
+        try:
+            await close_by(registry, self._deadline)
+        except BaseException as exc:
+            if exc is not self._raised:  # not already on its way out
+                raise
 
 
 def _raise(exc: BaseException) -> None:
     raise exc
-
-
-async def _closed(registry: TaskRegistry) -> BaseException | None:
-    """Close ``registry``; return what the close raised, for the cleanup context
-    to raise (a ``SystemExit`` raised in a raw task would escape the loop)."""
-    try:
-        await registry.aclose()
-    except BaseException as exc:  # raised again by the cleanup context
-        return exc
-    return None
 
 
 @web.middleware
@@ -275,10 +269,4 @@ async def _bind_registry(request: web.Request, handler: Handler) -> web.StreamRe
     if registry is None:
         raise NoRegistry(_NOT_RUNNING)
     with registry.bind():
-        # The app's requests count as the registry's own work: one still being
-        # handled while the registry drains may spawn follow-up work.
-        token = lineage.set((*lineage.get(), registry))
-        try:
-            return await handler(request)
-        finally:
-            lineage.reset(token)
+        return await handler(request)
