@@ -49,13 +49,13 @@ async def uvicorn_server(app: ASGIApp) -> AsyncGenerator[str, None]:
 
 @asynccontextmanager
 async def uvicorn_serving(
-    app: ASGIApp,
+    app: ASGIApp, *, log_level: str = "warning"
 ) -> AsyncGenerator[tuple[str, uvicorn.Server], None]:
     """Serve ``app`` with uvicorn in this event loop; yield its base URL and the
     server. The block ends once the server has stopped."""
     sock = listening_socket()
     config = uvicorn.Config(
-        app, lifespan="on", log_config=None, log_level="warning", ws="none"
+        app, lifespan="on", log_config=None, log_level=log_level, ws="none"
     )
     server = uvicorn.Server(config)
     with anyio.fail_after(BOUND), sock:
