@@ -375,6 +375,7 @@ async def test_suspended_at_names_the_innermost_frame_of_the_app_not_the_library
         await wait_for_reply(reply)
 
     reply = anyio.Event()
+    where = ""
     async with TaskRegistry() as tasks:
         tasks.spawn(parked, reply)
         await anyio.wait_all_tasks_blocked()
