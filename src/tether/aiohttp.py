@@ -106,11 +106,12 @@ def setup(
     Args:
         app: the application; not yet started, and not yet added to another
             with ``add_subapp``.
-        name, on_error, limit, max_pending, shutdown_timeout, debug, ambient,
-            hooks, context: the options of the registry, as for
-            :class:`~tether.TaskRegistry`; checked here, so a bad one fails at
-            once with the registry's own error. A finite ``shutdown_timeout`` is
-            recommended.
+        name, on_error, limit, max_pending, shutdown_timeout: the options of the
+            registry, as for :class:`~tether.TaskRegistry`; checked here, so a bad
+            one fails at once with the registry's own error. A finite
+            ``shutdown_timeout`` is recommended.
+        debug, ambient, hooks, context: the other options of the registry, the
+            same way.
         drain: when the registry's ``shutdown_timeout`` starts to count.
             ``"on-cleanup"`` (the default): in its cleanup context, once aiohttp
             has waited for the open handlers, so the worst case is the runner's

@@ -92,11 +92,12 @@ class TaskRegistryMiddleware:
 
     Args:
         app: the ASGI application to wrap.
-        name, on_error, limit, max_pending, shutdown_timeout, debug, ambient,
-            hooks, context: the options of the registry, as for
-            :class:`~tether.TaskRegistry`; checked here, so a bad one fails at
-            once with the registry's own error. A finite ``shutdown_timeout`` is
-            recommended.
+        name, on_error, limit, max_pending, shutdown_timeout: the options of the
+            registry, as for :class:`~tether.TaskRegistry`; checked here, so a bad
+            one fails at once with the registry's own error. A finite
+            ``shutdown_timeout`` is recommended.
+        debug, ambient, hooks, context: the other options of the registry, the
+            same way.
         signals: while the registry drains at shutdown, receiving one of these
             cancels its remaining tasks at once. Only in the main thread; ``()``
             turns it off.
