@@ -237,6 +237,8 @@ class TaskRegistryMiddleware:
             if registry.state is RegistryState.OPEN:
                 # No lifespan.shutdown came (a failed startup, or the server
                 # cancelled the lifespan on a forced exit): cancel, never drain.
+                if isinstance(registry, AppRegistry):
+                    registry.stop = None  # the server is stopping already
                 await _cancel_now(registry)
 
     async def _serve_lifespan(
