@@ -188,6 +188,7 @@ class TaskRegistryMiddleware:
         seen: set[str] = set()  # the message types the app received or sent
         # What the registry's close raised: kept until the app's own shutdown ran.
         failed: list[BaseException] = []
+        told: list[bool] = []
 
         async def app_receive() -> Message:
             message = await receive()
@@ -207,6 +208,7 @@ class TaskRegistryMiddleware:
             seen.add(message["type"])
             if failed and message["type"] == "lifespan.shutdown.complete":
                 message = _shutdown_failed(failed[0])
+                told.append(True)  # the server has the traceback now
             await send(message)
 
         try:
@@ -214,7 +216,7 @@ class TaskRegistryMiddleware:
                 with registry.bind():  # the app's own startup may spawn
                     await self._app(scope, app_receive, app_send)
             except Exception as exc:
-                if failed:
+                if failed and not told:
                     _log_close_failure(registry, failed[0], exc)
                 if seen:
                     raise
