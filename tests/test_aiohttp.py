@@ -374,21 +374,49 @@ async def test_tether_spawn_at_startup_and_cleanup_goes_to_the_apps_registry() -
         await anyio.lowlevel.checkpoint()
         ran.append(what)
 
+    async def pool(app: web.Application) -> AsyncIterator[None]:
+        """Added before setup: the registry opens before it and drains before
+        it closes."""
+        tether.spawn(job, "pool startup")
+        yield
+        assert "pool startup" in ran
+        ran.append("pool closed")
+
     async def on_startup(app: web.Application) -> None:
         assert tether.current_registry() is app[tether.aiohttp.REGISTRY]
         tether.spawn(job, "startup")
 
     async def cache(app: web.Application) -> AsyncIterator[None]:
         yield
-        tether.spawn(job, "cleanup")  # closes before the registry: drained
+        tether.spawn(job, "cache cleanup")  # closes before the registry: drained
 
     app = web.Application()
+    app.cleanup_ctx.append(pool)
     tether.aiohttp.setup(app, shutdown_timeout=BOUND)
     app.cleanup_ctx.append(cache)
     app.on_startup.append(on_startup)
     async with aiohttp_server(app):
         pass
-    assert sorted(ran) == ["cleanup", "startup"]
+    assert ran[-1] == "pool closed"
+    assert sorted(ran[:-1]) == ["cache cleanup", "pool startup", "startup"]
+
+
+async def test_a_startup_that_fails_before_the_registrys_context_still_closes_it() -> (
+    None
+):
+    async def broken(app: web.Application) -> AsyncIterator[None]:
+        if not app.frozen:  # always: aiohttp freezes the app after its startup
+            raise ConnectionRefusedError("no database")
+        yield  # pragma: no cover
+
+    app = web.Application()
+    app.cleanup_ctx.append(broken)
+    tether.aiohttp.setup(app)
+    runner = web.AppRunner(app)
+    with pytest.raises(ConnectionRefusedError):
+        await runner.setup()
+    await runner.cleanup()
+    assert app[tether.aiohttp.REGISTRY].state is tether.RegistryState.CLOSED
 
 
 def test_setup_on_a_sub_application_after_add_subapp_says_what_to_do() -> None:

@@ -360,7 +360,7 @@ async def test_the_long_shutdown_warning_names_the_apps_own_frame_and_debug_the_
         if r.name == "tether" and "is suspended at" in r.getMessage()
     ]
     assert chain.startswith("TaskRegistry 'app': task 'stubborn' is suspended at ")
-    assert ".<locals>.stubborn (" in chain
+    assert "stubborn (" in chain  # 3.10 has no qualified names
     assert " > wait_for_reply (" in chain
     assert " > Event.wait (" in chain  # the library's frames too, at DEBUG
 

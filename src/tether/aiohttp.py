@@ -1,7 +1,8 @@
 """A task registry for aiohttp applications.
 
-``setup(app)`` gives the application one registry for its lifetime (opened and
-closed by ``app.cleanup_ctx``) and a middleware that binds it for every request,
+``setup(app)`` gives the application one registry for its lifetime (opened first
+thing at startup, closed by ``app.cleanup_ctx``) and a middleware that binds it for
+every request,
 so handlers can call :func:`tether.spawn` and :func:`tether.current_registry`.
 The same convention as ``aiohttp_session.setup(app, storage)``.
 
@@ -37,6 +38,7 @@ from ._web import (
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
+    from contextvars import Token
 
     from aiohttp.typedefs import Handler
 
@@ -91,17 +93,18 @@ def setup(
     """Give ``app`` a :class:`~tether.TaskRegistry` for its lifetime, bound for
     every request it handles.
 
-    The registry opens when the application starts (``app.cleanup_ctx``) and, when
-    it stops, drains for at most ``shutdown_timeout`` seconds, then cancels what
-    is left and logs it (logger ``"tether"``). Contexts in ``app.cleanup_ctx``
-    close in reverse order, so call ``setup`` after adding the contexts the
-    background work needs (a database pool): the registry then drains first.
-    While the application runs, the registry is ``app[tether.aiohttp.REGISTRY]``.
+    The registry opens first thing when the application starts (in a cleanup
+    context put before every other) and closes in a cleanup context added where
+    ``setup`` is called: it drains for at most
+    ``shutdown_timeout`` seconds, then cancels what is left and logs it (logger
+    ``"tether"``). Contexts in ``app.cleanup_ctx`` close in reverse order, so call
+    ``setup`` after adding the contexts the background work needs (a database
+    pool): the registry then drains before they close. While the application
+    runs, the registry is ``app[tether.aiohttp.REGISTRY]``.
 
     The registry is also bound in the task that starts the application (unless
-    one is bound there already), so ``tether.spawn`` works in ``on_startup``,
-    ``on_shutdown`` and ``on_cleanup`` handlers and in the cleanup contexts added
-    after ``setup``.
+    one is bound there already), so ``tether.spawn`` works in every cleanup
+    context and in ``on_startup``, ``on_shutdown`` and ``on_cleanup`` handlers.
 
     Args:
         app: the application; not yet started, and not yet added to another
@@ -171,6 +174,7 @@ def setup(
         drain,
         exit_natively=isinstance(stop_server, signal.Signals),
     )
+    app.cleanup_ctx.insert(0, lifetime.outer)
     app.cleanup_ctx.append(lifetime.context)
     app.on_shutdown.append(lifetime.on_shutdown)
     app.middlewares.append(_bind_registry)
@@ -188,6 +192,7 @@ class _Lifetime:
         "_raised",
         "_registry",
         "_stop",
+        "_token",
     )
 
     def __init__(
@@ -203,6 +208,7 @@ class _Lifetime:
         self._drain = drain
         self._exit_natively = exit_natively
         self._registry: AppRegistry | None = None
+        self._token: Token[object] | None = None  # the binding in the startup task
         # With drain="on-shutdown": when the drain must end, set by on_shutdown.
         self._deadline: float | None = None
         # The SystemExit or KeyboardInterrupt sent out of the event loop.
@@ -220,7 +226,15 @@ class _Lifetime:
         self._raised = cause
         asyncio.get_running_loop().call_soon(_raise, cause)
 
-    async def context(self, app: web.Application) -> AsyncIterator[None]:
+    async def outer(self, app: web.Application) -> AsyncIterator[None]:
+        """The first cleanup context: the registry opens before every other, so
+        that the contexts added before ``setup`` may spawn too. It closes the
+        registry if a startup that failed never entered :meth:`context`."""
+        await self._open(app)
+        yield
+        await self._end()
+
+    async def _open(self, app: web.Application) -> None:
         # Single-use: one registry per run.
         stop = None if self._stop is None else self._stop_server
         registry = AppRegistry(stop, self._options)
@@ -228,17 +242,26 @@ class _Lifetime:
         await registry.open()
         app[REGISTRY] = registry
         # Bound for the rest of startup and for cleanup, which run in this task.
-        token = ambient.set(registry) if ambient.get() is None else None
+        self._token = ambient.set(registry) if ambient.get() is None else None
+
+    async def context(self, app: web.Application) -> AsyncIterator[None]:
+        """Where ``setup`` was called among the cleanup contexts: the registry
+        closes before the contexts added before it."""
+        yield
+        await self._end()
+
+    async def _end(self) -> None:
+        """Close the registry, unless done already."""
+        registry, token = self._registry, self._token
+        if registry is None:
+            return
+        self._registry = self._token = None
         try:
-            yield
+            await self._close(registry)
         finally:
-            try:
-                await self._close(registry)
-            finally:
-                self._registry = None
-                if token is not None:
-                    with contextlib.suppress(ValueError):  # cleanup in another context
-                        ambient.reset(token)
+            if token is not None:
+                with contextlib.suppress(ValueError):  # cleanup in another context
+                    ambient.reset(token)
 
     async def on_shutdown(self, app: web.Application) -> None:
         registry = self._registry
