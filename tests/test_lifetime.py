@@ -362,7 +362,8 @@ async def test_the_long_shutdown_warning_names_the_apps_own_frame_and_debug_the_
     assert chain.startswith("TaskRegistry 'app': task 'stubborn' is suspended at ")
     assert "stubborn (" in chain  # 3.10 has no qualified names
     assert " > wait_for_reply (" in chain
-    assert " > Event.wait (" in chain  # the library's frames too, at DEBUG
+    inner = chain.split(" > wait_for_reply (", 1)[1]
+    assert "anyio" in inner  # the library's frames too, at DEBUG
 
 
 async def test_suspended_at_names_the_innermost_frame_of_the_app_not_the_library() -> (
