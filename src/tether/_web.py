@@ -6,8 +6,9 @@ A registry opened with ``open()`` has no body to cancel: when a task raises
 tasks and waits to be closed, while the server goes on serving requests that can
 no longer spawn. :class:`AppRegistry` notices that moment and calls the app's
 ``stop_server``: by default it raises a signal in this process, which a server
-handles as it handles a process manager's (uvicorn, hypercorn, aiohttp's
-``run_app`` and gunicorn's workers all stop gracefully on ``SIGTERM``).
+handles as it handles a process manager's (uvicorn, ``hypercorn.asyncio.serve``,
+aiohttp's ``run_app`` and gunicorn's workers stop gracefully on ``SIGTERM``), if a
+handler for it is installed.
 """
 
 from __future__ import annotations
