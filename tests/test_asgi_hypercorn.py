@@ -40,12 +40,16 @@ pytestmark = [
 
 
 async def serve(
-    app: Any, config: Config, stop: anyio.Event, raised: list[BaseException]
+    backend: str,
+    app: Any,
+    config: Config,
+    stop: anyio.Event,
+    raised: list[BaseException],
 ) -> None:
     """hypercorn's ``serve`` for the running backend, until ``stop`` is set; what
     it raises goes to ``raised``."""
     try:
-        if sniffed() == "trio":
+        if backend == "trio":
             from hypercorn.trio import serve as serve_on_trio
 
             await serve_on_trio(app, config, shutdown_trigger=stop.wait)
@@ -57,13 +61,9 @@ async def serve(
         raised.append(exc)
 
 
-def sniffed() -> str:
-    import sniffio
-
-    return sniffio.current_async_library()
-
-
-async def test_a_fatal_task_stops_hypercorn_and_the_apps_shutdown_runs_first() -> None:
+async def test_a_fatal_task_stops_hypercorn_and_the_apps_shutdown_runs_first(
+    backend_name: str,
+) -> None:
     """Issue 27 and issue 19, under hypercorn: the app's shutdown runs, then
     hypercorn is told the shutdown failed, and its serve() raises."""
     events: list[str] = []
@@ -96,13 +96,13 @@ async def test_a_fatal_task_stops_hypercorn_and_the_apps_shutdown_runs_first() -
     raised: list[BaseException] = []
     with anyio.fail_after(BOUND):
         async with anyio.create_task_group() as group:
-            group.start_soon(serve, middleware, config, stop, raised)
+            group.start_soon(serve, backend_name, middleware, config, stop, raised)
             async with httpx.AsyncClient(base_url=url, timeout=BOUND) as client:
                 assert (await client.post("/fail")).status_code == 200
     # serve() has returned: the callable stopped hypercorn, after the app's own
     # shutdown ran.
     assert events == ["stop_server(RuntimeError('boom'))", "app shut down"]
-    if sniffed() != "trio":  # hypercorn on trio logs a failed shutdown instead
+    if backend_name != "trio":  # hypercorn on trio logs a failed shutdown instead
         [failure] = raised
         assert isinstance(failure, LifespanFailureError)
         assert "RuntimeError: boom" in str(failure)  # the registry's traceback
