@@ -43,16 +43,26 @@ def url_of(sock: socket.socket) -> str:
 @asynccontextmanager
 async def uvicorn_server(app: ASGIApp) -> AsyncGenerator[str, None]:
     """Serve ``app`` with uvicorn in this event loop; yield its base URL."""
+    async with uvicorn_serving(app) as (url, _):
+        yield url
+
+
+@asynccontextmanager
+async def uvicorn_serving(
+    app: ASGIApp, *, log_level: str = "warning"
+) -> AsyncGenerator[tuple[str, uvicorn.Server], None]:
+    """Serve ``app`` with uvicorn in this event loop; yield its base URL and the
+    server. The block ends once the server has stopped."""
     sock = listening_socket()
     config = uvicorn.Config(
-        app, lifespan="on", log_config=None, log_level="warning", ws="none"
+        app, lifespan="on", log_config=None, log_level=log_level, ws="none"
     )
     server = uvicorn.Server(config)
     with anyio.fail_after(BOUND), sock:
         async with anyio.create_task_group() as group:
             group.start_soon(server.serve, [sock])
             try:
-                yield url_of(sock)
+                yield url_of(sock), server
             finally:
                 server.should_exit = True  # drains, then runs the lifespan shutdown
 

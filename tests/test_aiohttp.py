@@ -4,17 +4,33 @@ client. aiohttp runs on asyncio: these run on asyncio and asyncio with uvloop.""
 from __future__ import annotations
 
 import logging
-from typing import Any
+import sys
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import anyio
+import anyio.lowlevel
 import pytest
 from aiohttp import web
 
 import tether
 import tether.aiohttp
 from recipes import aiohttp_app
-from servers import BOUND, Mailer, aiohttp_server, failure_log
+from servers import (
+    BOUND,
+    Mailer,
+    aiohttp_server,
+    failure_log,
+    listening_socket,
+    url_of,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import ExceptionGroup
 
 pytestmark = pytest.mark.anyio
 
@@ -125,3 +141,308 @@ async def test_stopping_the_app_cancels_what_outlives_shutdown_timeout(
 def test_bad_options_fail_at_once() -> None:
     with pytest.raises(ValueError, match=r"TaskRegistry\(limit=0\)"):
         tether.aiohttp.setup(web.Application(), limit=0)
+
+
+# -- a task that ends the app (the programs are in test_asgi_signals.py) -------------
+
+
+async def failing() -> None:
+    await anyio.lowlevel.checkpoint()
+    raise RuntimeError("boom")
+
+
+def failing_app(failed: anyio.Event, **options: Any) -> web.Application:
+    """``POST /fail`` spawns a task that fails; ``POST /spawn`` one that works."""
+
+    async def fail_then_say(request: web.Request) -> web.Response:
+        handle = tether.spawn(failing)
+        handle.add_done_callback(lambda _: failed.set())
+        return web.Response(text="spawned")
+
+    async def spawn(request: web.Request) -> web.Response:
+        tether.spawn(anyio.lowlevel.checkpoint)
+        return web.Response(text="spawned")
+
+    app = web.Application()
+    app.router.add_post("/fail", fail_then_say)
+    app.router.add_post("/spawn", spawn)
+    tether.aiohttp.setup(app, on_error="raise", **options)
+    return app
+
+
+async def test_with_stop_server_none_the_app_serves_on_and_cleanup_raises_the_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    failed = anyio.Event()
+    app = failing_app(failed, stop_server=None)
+    with pytest.raises(ExceptionGroup) as raised:  # noqa: PT012 - raised at cleanup
+        async with (
+            aiohttp_server(app) as url,
+            aiohttp.ClientSession(url, timeout=TIMEOUT) as client,
+        ):
+            async with client.post("/fail") as response:
+                assert response.status == 200
+            await failed.wait()
+            assert app[tether.aiohttp.REGISTRY].state is not tether.RegistryState.OPEN
+            async with client.post("/spawn") as response:
+                assert response.status == 500  # RegistryClosed
+    [failure] = raised.value.exceptions
+    assert str(failure) == "boom"
+    assert not [r for r in caplog.records if "while the app runs" in r.getMessage()]
+
+
+async def test_stop_server_may_be_a_callable_given_the_failure() -> None:
+    failed = anyio.Event()
+    causes: list[BaseException] = []
+    app = failing_app(failed, stop_server=causes.append)
+    with pytest.raises(ExceptionGroup) as raised:  # noqa: PT012 - raised at cleanup
+        async with (
+            aiohttp_server(app) as url,
+            aiohttp.ClientSession(url, timeout=TIMEOUT) as client,
+        ):
+            async with client.post("/fail") as response:
+                assert response.status == 200
+            await failed.wait()
+            assert len(causes) == 1  # called once, as the registry starts cancelling
+    assert causes == list(raised.value.exceptions)
+
+
+# -- the drain order -----------------------------------------------------------------
+
+
+class Draining(logging.Handler):
+    """Sets ``started`` when a registry logs that it drains."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.started = anyio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "is draining" in record.getMessage():
+            self.started.set()
+
+
+async def stop_during_a_request(
+    app: web.Application, after_stop: Callable[[], Awaitable[None]]
+) -> None:
+    """Serve ``app``; with ``GET /slow`` in flight, stop the server; once aiohttp
+    waits for that handler (after every ``on_shutdown`` handler), run
+    ``after_stop`` in it, then let it answer."""
+    in_flight, stopping = anyio.Event(), anyio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        in_flight.set()
+        await stopping.wait()
+        await after_stop()
+        return web.Response(text="done")
+
+    async def on_shutdown(app: web.Application) -> None:
+        stopping.set()
+
+    async def get(client: aiohttp.ClientSession) -> None:
+        async with client.get("/slow") as response:
+            assert await response.text() == "done"
+
+    app.router.add_get("/slow", slow)
+    app.on_shutdown.append(on_shutdown)  # after setup's own
+    with anyio.fail_after(BOUND):
+        runner = web.AppRunner(app)
+        await runner.setup()
+        try:
+            sock = listening_socket()
+            await web.SockSite(runner, sock).start()
+            async with (
+                aiohttp.ClientSession(url_of(sock), timeout=TIMEOUT) as client,
+                anyio.create_task_group() as group,
+            ):
+                group.start_soon(get, client)
+                await in_flight.wait()
+                await runner.cleanup()
+        finally:
+            if runner.server is not None:  # pragma: no cover - the test failed
+                await runner.cleanup()
+
+
+async def test_by_default_the_registry_drains_once_aiohttp_has_waited_for_them() -> (
+    None
+):
+    """Issue 27: the order, and so the worst case: aiohttp's shutdown_timeout
+    for the open handlers, then the registry's for its tasks."""
+    events: list[str] = []
+    release = anyio.Event()
+    draining = Draining()
+
+    async def job() -> None:
+        await release.wait()
+        events.append("job finished")
+
+    async def after_stop() -> None:
+        registry = app[tether.aiohttp.REGISTRY]
+        events.append(f"handler still open, registry {registry.state.name}")
+        tether.spawn(job, name="job")  # an open handler may still spawn
+
+    async def release_once_draining() -> None:
+        await draining.started.wait()
+        events.append("registry drains")
+        release.set()
+
+    app = web.Application()
+    tether.aiohttp.setup(app, shutdown_timeout=BOUND)
+    logging.getLogger("tether").addHandler(draining)
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(release_once_draining)
+            await stop_during_a_request(app, after_stop)
+    finally:
+        logging.getLogger("tether").removeHandler(draining)
+    assert events == [
+        "handler still open, registry OPEN",
+        "registry drains",
+        "job finished",
+    ]
+
+
+async def test_with_drain_on_shutdown_the_deadline_counts_while_aiohttp_waits(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 27: drain="on-shutdown" makes the worst case the larger of the two
+    timeouts, not their sum: here the registry's deadline has passed by the time
+    aiohttp is done with the open handler, so its task is cancelled at once."""
+    events: list[str] = []
+
+    async def job() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            events.append("job cancelled")
+
+    async def after_stop() -> None:
+        registry = app[tether.aiohttp.REGISTRY]
+        events.append(f"handler still open, registry {registry.state.name}")
+        tether.spawn(job, name="job")  # an open handler may still spawn
+        # Outlive the registry's deadline, set before this handler resumed.
+        await anyio.sleep(0.1)
+
+    app = web.Application()
+    tether.aiohttp.setup(app, shutdown_timeout=0.05, drain="on-shutdown")
+    await stop_during_a_request(app, after_stop)
+    assert events == ["handler still open, registry OPEN", "job cancelled"]
+    assert "TaskRegistry 'app' cancelled 1 task(s) at shutdown: job" in [
+        r.getMessage() for r in caplog.records
+    ]
+
+
+# -- setup: options and messages -----------------------------------------------------
+
+
+async def test_setup_takes_hooks_and_context_as_the_registry_does() -> None:
+    request_id: ContextVar[str] = ContextVar("request_id", default="none")
+    spawned: list[str] = []
+    ids: list[str] = []
+
+    class Spawned(tether.Hooks):
+        def spawned(self, handle: tether.Handle[Any]) -> None:
+            spawned.append(handle.name)
+
+    async def job() -> None:
+        ids.append(request_id.get())
+
+    async def handler(request: web.Request) -> web.Response:
+        request_id.set("request 1")
+        await tether.spawn(job, name="job")
+        return web.Response(text="done")
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    tether.aiohttp.setup(app, hooks=Spawned(), context="registry")
+    async with (
+        aiohttp_server(app) as url,
+        aiohttp.ClientSession(url, timeout=TIMEOUT) as client,
+        client.get("/") as response,
+    ):
+        assert response.status == 200
+    assert spawned == ["job"]
+    assert ids == ["none"]  # the request's context stayed with the request
+
+
+async def test_tether_spawn_at_startup_and_cleanup_goes_to_the_apps_registry() -> None:
+    """Regression (issue 27): tether.spawn in on_startup raised NoRegistry, whose
+    message said to call setup(), which was called."""
+    ran: list[str] = []
+
+    async def job(what: str) -> None:
+        await anyio.lowlevel.checkpoint()
+        ran.append(what)
+
+    async def pool(app: web.Application) -> AsyncIterator[None]:
+        """Added before setup: the registry opens before it and drains before
+        it closes."""
+        tether.spawn(job, "pool startup")
+        yield
+        assert "pool startup" in ran
+        ran.append("pool closed")
+
+    async def on_startup(app: web.Application) -> None:
+        assert tether.current_registry() is app[tether.aiohttp.REGISTRY]
+        tether.spawn(job, "startup")
+
+    async def cache(app: web.Application) -> AsyncIterator[None]:
+        yield
+        tether.spawn(job, "cache cleanup")  # closes before the registry: drained
+
+    app = web.Application()
+    app.cleanup_ctx.append(pool)
+    tether.aiohttp.setup(app, shutdown_timeout=BOUND)
+    app.cleanup_ctx.append(cache)
+    app.on_startup.append(on_startup)
+    async with aiohttp_server(app):
+        pass
+    assert ran[-1] == "pool closed"
+    assert sorted(ran[:-1]) == ["cache cleanup", "pool startup", "startup"]
+
+
+async def test_a_startup_that_fails_before_the_registrys_context_still_closes_it() -> (
+    None
+):
+    async def broken(app: web.Application) -> AsyncIterator[None]:
+        if not app.frozen:  # always: aiohttp freezes the app after its startup
+            raise ConnectionRefusedError("no database")
+        yield  # pragma: no cover
+
+    app = web.Application()
+    app.cleanup_ctx.append(broken)
+    tether.aiohttp.setup(app)
+    runner = web.AppRunner(app)
+    with pytest.raises(ConnectionRefusedError):
+        await runner.setup()
+    await runner.cleanup()
+    assert app[tether.aiohttp.REGISTRY].state is tether.RegistryState.CLOSED
+
+
+def test_setup_on_a_sub_application_after_add_subapp_says_what_to_do() -> None:
+    app, admin = web.Application(), web.Application()
+    app.add_subapp("/admin", admin)
+    with pytest.raises(RuntimeError) as raised:
+        tether.aiohttp.setup(admin)
+    message = str(raised.value)
+    assert "app.add_subapp() (and app.add_domain()) freezes a sub-application" in (
+        message
+    )
+    assert (
+        "Call tether.aiohttp.setup(subapp) before app.add_subapp(prefix, subapp)"
+        in (message)
+    )
+
+
+def test_setup_twice_is_refused() -> None:
+    app = web.Application()
+    tether.aiohttp.setup(app)
+    with pytest.raises(RuntimeError, match="already called on this application"):
+        tether.aiohttp.setup(app, limit=3)
+
+
+def test_bad_drain_or_stop_server_fail_at_once() -> None:
+    with pytest.raises(ValueError, match=r"setup\(drain='later'\): use 'on-cleanup'"):
+        tether.aiohttp.setup(web.Application(), drain="later")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"setup\(stop_server=15\): stop_server must"):
+        tether.aiohttp.setup(web.Application(), stop_server=15)  # type: ignore[arg-type]

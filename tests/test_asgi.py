@@ -11,13 +11,18 @@ the test's task, so those tests run on every backend of the suite.
 
 from __future__ import annotations
 
+import sys
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 import tether
@@ -34,6 +39,11 @@ from tether.asgi import (
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
+
+    from starlette.requests import Request
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import ExceptionGroup
 
 
 class Recorder:
@@ -201,3 +211,125 @@ def test_other_scopes_pass_through() -> None:
 
     anyio.run(TaskRegistryMiddleware(app), {"type": "custom"}, receive, send)
     assert seen == ["custom"]
+
+
+def fatal_app(events: list[str], **options: Any) -> TaskRegistryMiddleware:
+    """A Starlette app with a lifespan of its own whose ``POST /spawn?kind=`` spawns
+    a task that fails (``fail``) or exits (``exit``)."""
+
+    async def fail() -> None:
+        await anyio.lowlevel.checkpoint()
+        raise RuntimeError("boom")
+
+    async def watchdog() -> None:
+        await anyio.lowlevel.checkpoint()
+        raise SystemExit(3)
+
+    tasks = {"fail": fail, "exit": watchdog}
+
+    async def spawn(request: Request) -> PlainTextResponse:
+        tether.spawn(tasks[request.query_params["kind"]])
+        return PlainTextResponse("spawned")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncGenerator[None, None]:
+        yield
+        events.append("app shut down")  # not in a finally: runs only normally
+
+    app = Starlette(
+        routes=[Route("/spawn", spawn, methods=["POST"])], lifespan=lifespan
+    )
+    return TaskRegistryMiddleware(app, **options)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_failure_in_raise_mode_lets_the_apps_own_shutdown_run_then_raises(
+    backend: Literal["asyncio", "trio"],
+) -> None:
+    """Regression (issue 19): the failure was raised from the app's receive(), so
+    the app's own shutdown never ran. Now, as around a task group, the app's
+    shutdown runs, the server is told lifespan.shutdown.failed, and the group is
+    raised from the lifespan."""
+    events: list[str] = []
+    app = fatal_app(events, on_error="raise")
+    with (
+        pytest.raises(ExceptionGroup) as raised,
+        TestClient(app, backend=backend) as client,
+    ):
+        assert client.post("/spawn", params={"kind": "fail"}).status_code == 200
+    assert events == ["app shut down"]
+    [failure] = raised.value.exceptions
+    assert isinstance(failure, RuntimeError)
+    assert str(failure) == "boom"
+
+
+async def serve_one_request(
+    app: ASGIApp, path: str
+) -> tuple[Message, BaseException | None]:
+    """Serve ``app`` as a server does: the lifespan startup, one ``POST path``,
+    the lifespan shutdown. Return the app's answer to the shutdown and what its
+    lifespan raised."""
+    to_app, app_receives = anyio.create_memory_object_stream[Message](1)
+    app_sends, from_app = anyio.create_memory_object_stream[Message](1)
+    raised: list[BaseException] = []
+    answer: Message = {}
+
+    async def lifespan() -> None:
+        scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+        try:
+            await app(scope, app_receives.receive, app_sends.send)
+        except BaseException as exc:  # what a server sees
+            raised.append(exc)
+
+    with to_app, app_receives, app_sends, from_app:
+        async with anyio.create_task_group() as group:
+            group.start_soon(lifespan)
+            await to_app.send({"type": "lifespan.startup"})
+            assert (await from_app.receive())["type"] == "lifespan.startup.complete"
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                assert (await c.post(path)).status_code == 200
+            await anyio.wait_all_tasks_blocked()  # the spawned task has run
+            await to_app.send({"type": "lifespan.shutdown"})
+            answer = await from_app.receive()
+    return answer, raised[0] if raised else None
+
+
+@pytest.mark.anyio
+async def test_a_system_exit_in_a_task_is_raised_after_the_apps_own_shutdown() -> None:
+    events: list[str] = []
+    causes: list[BaseException] = []
+    app = fatal_app(events, stop_server=causes.append)
+    answer, raised = await serve_one_request(app, "/spawn?kind=exit")
+    assert isinstance(raised, SystemExit)
+    assert raised.code == 3
+    assert causes == [raised]  # stop_server was called once, with it
+    assert events == ["app shut down"]
+    assert answer["type"] == "lifespan.shutdown.failed"
+    assert answer["message"].endswith("SystemExit: 3")
+
+
+def test_a_bad_stop_server_fails_at_once() -> None:
+    with pytest.raises(TypeError, match=r"stop_server='SIGTERM'\): stop_server must"):
+        TaskRegistryMiddleware(bare_app, stop_server="SIGTERM")  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_without_a_handler_for_the_signal_the_server_is_not_stopped_but_said(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    events: list[str] = []
+    app = fatal_app(events, on_error="raise")  # stop_server=signal.SIGTERM
+    answer, raised = await serve_one_request(app, "/spawn?kind=fail")
+    # No server handles SIGTERM in a test process: nothing is stopped, but said.
+    [warning] = [r for r in caplog.records if "while the app runs" in r.getMessage()]
+    assert warning.getMessage() == (
+        "TaskRegistry 'app' is cancelling its tasks while the app runs (a task "
+        "failed in raise mode: RuntimeError('boom')): nothing in this process "
+        "handles SIGTERM, so the server was not stopped; pass stop_server= a "
+        "callable that stops it"
+    )
+    assert isinstance(raised, ExceptionGroup)
+    assert events == ["app shut down"]
+    assert answer["type"] == "lifespan.shutdown.failed"
+    assert "RuntimeError: boom" in answer["message"]  # the traceback

@@ -7,20 +7,29 @@ as a program, are in test_asgi_signals.py.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 from fastapi import Request  # noqa: TC002 - FastAPI reads the annotation
 from fastapi.responses import StreamingResponse
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 import tether
 from recipes import fastapi_app, starlette_app
-from servers import BOUND, Mailer, failure_log, uvicorn_server
+from servers import BOUND, Mailer, failure_log, uvicorn_server, uvicorn_serving
+from tether.asgi import TaskRegistryMiddleware
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
+
+    import uvicorn
+    from starlette.requests import Request as StarletteRequest
 
     from tether.asgi import ASGIApp
 
@@ -134,3 +143,102 @@ async def test_a_failing_job_is_logged_by_name_and_later_requests_are_unaffected
         await mailer.finished.wait()
     assert mailer.sent == ["ada@x.org"]
     assert len(log.records) == 1
+
+
+async def test_stop_server_may_be_a_callable_that_stops_an_embedded_server() -> None:
+    """Regression (issue 27): a SystemExit in a task left the server serving. A
+    program that runs uvicorn.Server itself stops it through should_exit."""
+    causes: list[BaseException] = []
+    called = anyio.Event()
+    servers: list[uvicorn.Server] = []
+
+    def stop(cause: BaseException) -> None:
+        causes.append(cause)
+        servers[0].should_exit = True
+        called.set()
+
+    async def watchdog() -> None:
+        await anyio.lowlevel.checkpoint()
+        raise SystemExit(3)
+
+    async def spawn(request: StarletteRequest) -> PlainTextResponse:
+        tether.spawn(watchdog)
+        return PlainTextResponse("spawned")
+
+    app = Starlette(routes=[Route("/exit", spawn, methods=["POST"])])
+    middleware = TaskRegistryMiddleware(app, stop_server=stop)
+    async with uvicorn_serving(middleware) as (url, server):
+        servers.append(server)
+        async with httpx.AsyncClient(base_url=url, timeout=BOUND) as client:
+            assert (await client.post("/exit")).status_code == 200
+        await called.wait()
+    [cause] = causes
+    assert isinstance(cause, SystemExit)
+    assert cause.code == 3
+
+
+class Said(logging.Handler):
+    """Sets ``event`` when a record's message contains ``text``."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(logging.INFO)
+        self.text = text
+        self.event = anyio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.event.set()
+
+
+async def test_uvicorn_drains_the_registry_once_it_has_waited_for_open_requests() -> (
+    None
+):
+    """Issue 27: the order, and so the worst case: uvicorn waits for the open
+    requests (up to timeout_graceful_shutdown, no limit by default), then sends
+    the lifespan shutdown, where the registry drains for its shutdown_timeout."""
+    events: list[str] = []
+    in_flight, release, job_release = anyio.Event(), anyio.Event(), anyio.Event()
+    waiting = Said("Waiting for connections to close")
+    draining = Said("is draining")
+
+    async def job() -> None:
+        await job_release.wait()
+        events.append("job finished")
+
+    async def slow(request: StarletteRequest) -> PlainTextResponse:
+        in_flight.set()
+        await release.wait()
+        registry = tether.current_registry()
+        events.append(f"request still open, registry {registry.state.name}")
+        tether.spawn(job)  # an open request may still spawn
+        return PlainTextResponse("done")
+
+    async def get(client: httpx.AsyncClient) -> None:
+        assert (await client.get("/slow")).text == "done"
+
+    app = Starlette(routes=[Route("/slow", slow)])
+    middleware = TaskRegistryMiddleware(app, shutdown_timeout=BOUND)
+    logging.getLogger("uvicorn.error").addHandler(waiting)
+    logging.getLogger("tether").addHandler(draining)
+    try:
+        async with (
+            uvicorn_serving(middleware, log_level="info") as (url, server),
+            httpx.AsyncClient(base_url=url, timeout=BOUND) as client,
+            anyio.create_task_group() as group,
+        ):
+            group.start_soon(get, client)
+            await in_flight.wait()
+            server.should_exit = True
+            await waiting.event.wait()  # uvicorn waits for the open request
+            release.set()
+            await draining.event.wait()
+            events.append("registry drains")
+            job_release.set()
+    finally:
+        logging.getLogger("uvicorn.error").removeHandler(waiting)
+        logging.getLogger("tether").removeHandler(draining)
+    assert events == [
+        "request still open, registry OPEN",
+        "registry drains",
+        "job finished",
+    ]

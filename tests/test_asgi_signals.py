@@ -1,11 +1,12 @@
 """uvicorn and aiohttp as programs, stopped by SIGINT or SIGTERM with work in
-flight.
+flight, or by a background task that ends the app.
 
-The server runs in a subprocess (tests/serve_uvicorn.py, tests/serve_aiohttp.py)
-and reports on stdout
-what it does; the test waits for each line before its next step, never for a
-time. uvicorn runs on asyncio: SIGINT is tested on asyncio and SIGTERM on uvloop,
-and the other way round for the second signal. POSIX only: signals by pid.
+The server runs in a subprocess (tests/serve_uvicorn.py, tests/serve_aiohttp.py,
+tests/serve_fatal.py) and reports on stdout what it does; the test waits for each
+line before its next step, never for a time, and kills the server if it still
+runs when the test ends. uvicorn runs on asyncio: SIGINT is tested on asyncio and
+SIGTERM on uvloop, and the other way round for the second signal. POSIX only:
+signals by pid.
 """
 
 from __future__ import annotations
@@ -32,16 +33,9 @@ class Server:
     """``serve_uvicorn.py`` (or ``script``) in a subprocess, its stdout read line
     by line."""
 
-    def __init__(
-        self, loop: str, shutdown_timeout: float, script: str = "serve_uvicorn.py"
-    ) -> None:
+    def __init__(self, *args: object, script: str = "serve_uvicorn.py") -> None:
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                str(TESTS / script),
-                loop,
-                str(shutdown_timeout),
-            ],
+            [sys.executable, str(TESTS / script), *map(str, args)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -120,7 +114,7 @@ def spawn_sends(url: str, *addresses: str) -> None:
 def test_a_signal_drains_within_shutdown_timeout_then_cancels_the_rest_and_reports_it(
     loop: str, sig: signal.Signals
 ) -> None:
-    server = Server(loop, shutdown_timeout=3)
+    server = Server(loop, 3)
     try:
         url = server.expect("listening ").split()[1]
         spawn_sends(url, "stdin@x.org", "forever@x.org")
@@ -148,7 +142,7 @@ def test_a_signal_drains_within_shutdown_timeout_then_cancels_the_rest_and_repor
     ("loop", "sig"), [("asyncio", signal.SIGTERM), ("uvloop", signal.SIGINT)]
 )
 def test_a_second_signal_cancels_at_once(loop: str, sig: signal.Signals) -> None:
-    server = Server(loop, shutdown_timeout=3600)  # the drain would outlast the test
+    server = Server(loop, 3600)  # the drain would outlast the test
     try:
         url = server.expect("listening ").split()[1]
         spawn_sends(url, "forever-1@x.org", "forever-2@x.org")
@@ -175,7 +169,7 @@ def test_a_second_signal_cancels_at_once(loop: str, sig: signal.Signals) -> None
 def test_aiohttp_run_app_drains_on_a_signal_then_cancels_and_reports(
     loop: str, sig: signal.Signals
 ) -> None:
-    server = Server(loop, shutdown_timeout=3, script="serve_aiohttp.py")
+    server = Server(loop, 3, script="serve_aiohttp.py")
     try:
         url = server.expect("listening ").split()[1]
         spawn_sends(url, "stdin@x.org", "forever@x.org")
@@ -194,5 +188,89 @@ def test_aiohttp_run_app_drains_on_a_signal_then_cancels_and_reports(
         )
         server.expect("run_app returned")
         assert server.wait() == 0
+    finally:
+        server.stop()
+
+
+# -- a background task that ends the app (tests/serve_fatal.py) ---------------------
+
+
+def spawn_kinds(url: str, *kinds: str) -> None:
+    with httpx.Client(base_url=url, timeout=BOUND) as client:
+        for kind in kinds:
+            response = client.post("/spawn", params={"kind": kind})
+            assert response.status_code == 200
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_aiohttp_a_system_exit_in_a_task_ends_run_app_with_its_status_after_cleanup(
+    loop: str,
+) -> None:
+    """Regression (issue 27): the registry cancelled its tasks and the server
+    served on; the watchdog's sys.exit(3) never ended the program."""
+    server = Server("aiohttp", loop, "log", script="serve_fatal.py")
+    try:
+        url = server.expect("listening ").split()[1]
+        spawn_kinds(url, "sleeper", "exit")
+        server.expect(
+            "WARNING TaskRegistry 'app' is cancelling its tasks while the app runs "
+            "(SystemExit(3) from a task): raising it out of the event loop"
+        )
+        server.expect("sleeper cancelled")
+        server.expect("WARNING TaskRegistry 'app' cancelled 1 task(s) at shutdown")
+        server.expect("pool closed")  # the contexts added before setup closed too
+        assert server.wait() == 3
+        assert "run_app returned" not in server.lines
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_aiohttp_a_failure_in_raise_mode_stops_run_app_which_raises_it(
+    loop: str,
+) -> None:
+    server = Server("aiohttp", loop, "raise", script="serve_fatal.py")
+    try:
+        url = server.expect("listening ").split()[1]
+        spawn_kinds(url, "sleeper", "fail")
+        server.expect(
+            "WARNING TaskRegistry 'app' is cancelling its tasks while the app runs "
+            "(a task failed in raise mode: RuntimeError('boom')): stopping the "
+            "server with SIGTERM"
+        )
+        server.expect("sleeper cancelled")
+        server.expect("pool closed")
+        server.expect("ExceptionGroup: unhandled errors in TaskRegistry 'app'")
+        server.expect("RuntimeError: boom")
+        assert server.wait() == 1
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("loop", "kind", "raised"),
+    [
+        ("asyncio", "exit", "SystemExit: 3"),
+        ("uvloop", "fail", "RuntimeError: boom"),
+    ],
+)
+def test_uvicorn_a_fatal_task_stops_the_server_and_the_apps_shutdown_still_runs(
+    loop: str, kind: str, raised: str
+) -> None:
+    """Regression (issue 27, and issue 19: the failure was raised from the app's
+    receive(), so the app's own shutdown code never ran)."""
+    on_error = "raise" if kind == "fail" else "log"
+    server = Server("uvicorn", loop, on_error, script="serve_fatal.py")
+    try:
+        url = server.expect("listening ").split()[1]
+        spawn_kinds(url, "sleeper", kind)
+        server.expect("stopping the server with SIGTERM")
+        server.expect("sleeper cancelled")
+        server.expect("Shutting down")  # uvicorn, as on SIGTERM
+        server.expect("app shutdown ran")
+        server.expect(raised)  # the traceback, in lifespan.shutdown.failed
+        server.expect("Application shutdown failed. Exiting.")
+        # uvicorn raises the SIGTERM it stopped on again: the process ends by it.
+        assert server.wait() == -signal.SIGTERM
     finally:
         server.stop()

@@ -15,6 +15,7 @@ import pytest
 import tether
 from helpers import closed, park, tether_records
 from tether import RegistryClosed, RegistryState, Status, TaskRegistry
+from tether._policy import suspended_at
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
@@ -322,6 +323,68 @@ async def test_a_long_shutdown_warns_every_5_s_naming_where_tasks_wait(
     assert warnings[2] == "TaskRegistry 'app' cancelled 1 task(s) at shutdown: " + (
         "test_a_long_shutdown_warns_every_5_s_naming_where_tasks_wait.<locals>.stubborn"
     )
+
+
+async def wait_for_reply(reply: anyio.Event) -> None:
+    """The application's own frame, above the library's."""
+    await reply.wait()
+
+
+@pytest.mark.mock_clock
+@pytest.mark.parametrize("anyio_backend", ["trio"], indirect=True)
+async def test_the_long_shutdown_warning_names_the_apps_own_frame_and_debug_the_chain(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Regression (issue 27): the WARNING named the innermost frame, a library's
+    (``Event.wait (asyncio/locks.py:213)``), which told the reader nothing."""
+
+    async def stubborn() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(7):
+                await wait_for_reply(anyio.Event())  # a reply that never comes
+
+    async with TaskRegistry(name="app", shutdown_timeout=0) as tasks:
+        tasks.spawn(stubborn, name="stubborn")
+        await anyio.wait_all_tasks_blocked()
+    warning = tether_records(caplog, logging.WARNING)[0].getMessage()
+    assert warning.startswith(
+        "TaskRegistry 'app' has been cancelling its tasks for 5 s; still running: "
+        "stubborn (suspended at wait_for_reply ("
+    )
+    assert "test_lifetime.py:" in warning
+    [chain] = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "tether" and "is suspended at" in r.getMessage()
+    ]
+    assert chain.startswith("TaskRegistry 'app': task 'stubborn' is suspended at ")
+    assert "stubborn (" in chain  # 3.10 has no qualified names
+    assert " > wait_for_reply (" in chain
+    inner = chain.split(" > wait_for_reply (", 1)[1]
+    assert "anyio" in inner  # the library's frames too, at DEBUG
+
+
+async def test_suspended_at_names_the_innermost_frame_of_the_app_not_the_library() -> (
+    None
+):
+    coros: list[object] = []
+
+    async def parked(reply: anyio.Event) -> None:
+        coros.append(anyio.get_current_task().coro)
+        await wait_for_reply(reply)
+
+    reply = anyio.Event()
+    where = ""
+    async with TaskRegistry() as tasks:
+        tasks.spawn(parked, reply)
+        await anyio.wait_all_tasks_blocked()
+        where = suspended_at(coros[0])
+        reply.set()
+    assert where.startswith("wait_for_reply (")
+    assert "test_lifetime.py:" in where
+    assert suspended_at(None) == "not started"
 
 
 async def test_the_shutdown_warning_groups_names_and_gives_spawn_sites(

@@ -9,8 +9,12 @@ of what shutdown cancelled, and the exception the ``async with`` finally raises.
 from __future__ import annotations
 
 import enum
+import functools
+import importlib.util
 import logging
+import os
 import sys
+import sysconfig
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
@@ -191,17 +195,30 @@ class ErrorPolicy:
             )
 
     def still_waiting(
-        self, phase: str, waited: float, handles: list[tuple[Handle[Any], str]]
+        self, phase: str, waited: float, handles: list[tuple[Handle[Any], object]]
     ) -> None:
-        """The WARNING repeated while a drain or a cancellation takes long."""
+        """The WARNING repeated while a drain or a cancellation takes long, naming
+        where each task waits in the application's own code; the full await
+        chain of each at DEBUG. ``handles`` pairs each task with its coroutine."""
         logger.warning(
             "TaskRegistry %r has been %s for %.0f s; still running: %s",
             self._registry,
             phase,
             waited,
-            "; ".join(f"{h._name} (suspended at {where})" for h, where in handles),
+            "; ".join(
+                f"{h._name} (suspended at {suspended_at(c)})" for h, c in handles
+            ),
             extra=self._extra(),
         )
+        if logger.isEnabledFor(logging.DEBUG):
+            for handle, coro in handles:
+                logger.debug(
+                    "TaskRegistry %r: task %r is suspended at %s",
+                    self._registry,
+                    handle._name,
+                    " > ".join(_frames(coro)) or "not started",
+                    extra=self._extra(handle._name),
+                )
 
     def cancelled_at_shutdown(
         self, running: list[Handle[Any]], queued: list[Handle[Any]]
@@ -284,14 +301,61 @@ def grouped(names: Iterable[str], most: int = _SHUTDOWN_NAMES) -> str:
 
 
 def suspended_at(coro: object) -> str:
-    """Where a coroutine is suspended: the innermost frame of its await chain, as
-    ``"function (file:line)"``; ``"not started"`` before its first step."""
-    where = "not started"
+    """Where a coroutine is suspended, as ``"function (file:line)"``: the innermost
+    frame of its await chain that is the application's own, not the standard
+    library's (asyncio's), anyio's, trio's or tether's; the innermost frame when
+    none is; ``"not started"`` before its first step."""
+    frames = _frames(coro, own=True) or _frames(coro)
+    return frames[-1] if frames else "not started"
+
+
+def _frames(coro: object, *, own: bool = False) -> list[str]:
+    """The await chain of ``coro``, outermost first (with ``own``: only the
+    application's frames)."""
+    frames: list[str] = []
     while coro is not None:
         frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
         if frame is not None:
             code = frame.f_code
-            name = getattr(code, "co_qualname", code.co_name)  # 3.10: no qualname
-            where = f"{name} ({code.co_filename}:{frame.f_lineno})"
+            if not own or not _is_library(code.co_filename):
+                name = getattr(code, "co_qualname", code.co_name)  # 3.10: no qualname
+                frames.append(f"{name} ({code.co_filename}:{frame.f_lineno})")
         coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-    return where
+    return frames
+
+
+def _package_dir(name: str) -> str | None:
+    """The folder of an installed package, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):  # pragma: no cover - a broken install
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return os.path.join(next(iter(spec.submodule_search_locations)), "")
+
+
+@functools.cache
+def _library_dirs() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The folders whose code is not the application's, and the folders of
+    installed packages inside them that are (site-packages under the stdlib)."""
+    paths = sysconfig.get_paths()
+    libraries = [os.path.join(paths[key], "") for key in ("stdlib", "platstdlib")]
+    for package in ("anyio", "trio", "sniffio", "outcome", "tether"):
+        folder = _package_dir(package)
+        if folder is not None:
+            libraries.append(folder)
+    installed = [os.path.join(paths[key], "") for key in ("purelib", "platlib")]
+    return tuple(libraries), tuple(installed)
+
+
+def _is_library(filename: str) -> bool:
+    if filename.startswith("<"):  # <frozen ...>, <string>
+        return True
+    libraries, installed = _library_dirs()
+    if not filename.startswith(libraries):
+        return False
+    # Under the stdlib's folder, site-packages holds installed packages: only
+    # the ones named above are libraries.
+    named = libraries[2:]
+    return not filename.startswith(installed) or filename.startswith(named)

@@ -62,7 +62,7 @@ from ._handle import (
 )
 from ._hooks import Hooks, check_hooks
 from ._loop import current_backend
-from ._policy import ErrorPolicy, Mode, OnError, grouped, logger, suspended_at
+from ._policy import ErrorPolicy, Mode, OnError, grouped, logger
 from ._services import (
     Restart,
     RestartPlan,
@@ -1479,7 +1479,7 @@ class TaskRegistry:
                     phase,
                     anyio.current_time() - started,
                     [
-                        (h, suspended_at(self._backend.coroutine_of(task)))
+                        (h, self._backend.coroutine_of(task))
                         for h, task in self._live.items()
                         if h is not self._spare
                     ],

@@ -18,6 +18,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -26,10 +27,15 @@ import anyio
 import anyio.abc
 
 from ._exceptions import NoRegistry
+from ._policy import logger
 from ._registry import RegistryState, TaskRegistry
 from ._spawn import current_registry
+from ._web import AppRegistry, StopServer, registry_options, stopper
 
 if TYPE_CHECKING:
+    from typing import Literal
+
+    from ._hooks import Hooks
     from ._policy import OnError
 
 __all__ = ["ASGIApp", "Message", "Receive", "Scope", "Send", "TaskRegistryMiddleware"]
@@ -78,17 +84,38 @@ class TaskRegistryMiddleware:
     there is one, else raises :exc:`~tether.NoRegistry` naming the fix: a
     registry nobody closes would lose its work silently.
 
+    When the registry's close raises (a failure in raise mode, a ``SystemExit``
+    from a task), the app's own shutdown still runs, as an ``async with`` around
+    a task group runs its exit: the middleware then sends
+    ``lifespan.shutdown.failed`` with the traceback instead of the app's
+    ``lifespan.shutdown.complete``, and raises the exception from the lifespan.
+
     Args:
         app: the ASGI application to wrap.
-        name, on_error, limit, max_pending, shutdown_timeout, debug: the options of
-            the registry, as for :class:`~tether.TaskRegistry`; checked here, so a
-            bad one fails at once with the registry's own error. A finite
+        name, on_error, limit, max_pending, shutdown_timeout: the options of the
+            registry, as for :class:`~tether.TaskRegistry`; checked here, so a bad
+            one fails at once with the registry's own error. A finite
             ``shutdown_timeout`` is recommended.
+        debug, ambient, hooks, context: the other options of the registry, the
+            same way.
         signals: while the registry drains at shutdown, receiving one of these
             cancels its remaining tasks at once. Only in the main thread; ``()``
             turns it off.
+        stop_server: what happens when the registry starts cancelling on its own
+            while the app runs: a task raised ``SystemExit`` or
+            ``KeyboardInterrupt``, or failed with ``on_error="raise"``. A signal
+            (the default, ``SIGTERM``) is raised in this process, so that the
+            server (uvicorn, hypercorn, gunicorn's worker) shuts down as it does
+            on that signal, lifespan included, if a handler for it is installed
+            (else it is only logged); a callable is called with the exception and
+            must stop the server (``server.should_exit = True`` for an embedded
+            ``uvicorn.Server``); ``None`` keeps serving, and every spawn fails
+            with :exc:`~tether.RegistryClosed`.
 
     .. versionadded:: 0.2
+    .. versionchanged:: 0.3
+       Every option of the registry, and ``stop_server``; the app's own shutdown
+       runs when the registry's close raises.
     """
 
     __slots__ = ("_app", "_new_registry", "_registry", "_signals")
@@ -103,17 +130,26 @@ class TaskRegistryMiddleware:
         max_pending: int | None = None,
         shutdown_timeout: float | None = None,
         debug: bool = False,
+        ambient: bool = True,
+        hooks: Hooks | None = None,
+        context: Literal["spawner", "registry"] = "spawner",
         signals: Collection[signal.Signals] = (signal.SIGINT, signal.SIGTERM),
+        stop_server: StopServer = signal.SIGTERM,
     ) -> None:
         self._app = app
-        self._new_registry = partial(
-            TaskRegistry,
+        options = registry_options(
             name=name,
             on_error=on_error,
             limit=limit,
             max_pending=max_pending,
             shutdown_timeout=shutdown_timeout,
             debug=debug,
+            ambient=ambient,
+            hooks=hooks,
+            context=context,
+        )
+        self._new_registry = partial(
+            AppRegistry, stopper("TaskRegistryMiddleware", stop_server), options
         )
         # Made now, so that a bad option fails here and not at startup.
         self._registry = self._new_registry()
@@ -150,6 +186,9 @@ class TaskRegistryMiddleware:
         if registry.state is not RegistryState.NEW:
             registry = self._registry = self._new_registry()
         seen: set[str] = set()  # the message types the app received or sent
+        # What the registry's close raised: kept until the app's own shutdown ran.
+        failed: list[BaseException] = []
+        told: list[bool] = []
 
         async def app_receive() -> Message:
             message = await receive()
@@ -157,18 +196,28 @@ class TaskRegistryMiddleware:
             if message["type"] == "lifespan.startup":
                 await registry.open()
             elif message["type"] == "lifespan.shutdown":
-                await self._close(registry)
+                try:
+                    await self._close(registry)
+                except anyio.get_cancelled_exc_class():
+                    raise
+                except BaseException as exc:  # raised once the app's shutdown ran
+                    failed.append(exc)
             return message
 
         async def app_send(message: Message) -> None:
             seen.add(message["type"])
+            if failed and message["type"] == "lifespan.shutdown.complete":
+                message = _shutdown_failed(failed[0])
+                told.append(True)  # the server has the traceback now
             await send(message)
 
         try:
             try:
                 with registry.bind():  # the app's own startup may spawn
                     await self._app(scope, app_receive, app_send)
-            except Exception:
+            except Exception as exc:
+                if failed and not told:
+                    _log_close_failure(registry, failed[0], exc)
                 if seen:
                     raise
                 # The app does not speak the lifespan protocol (it refused the
@@ -183,10 +232,15 @@ class TaskRegistryMiddleware:
             ):
                 # The app's lifespan returned after its startup: keep serving.
                 await self._serve_shutdown(registry, receive, send)
+            if failed:
+                # The app's own shutdown has run: now the registry's failure.
+                raise failed[0]
         finally:
             if registry.state is RegistryState.OPEN:
                 # No lifespan.shutdown came (a failed startup, or the server
                 # cancelled the lifespan on a forced exit): cancel, never drain.
+                if isinstance(registry, AppRegistry):
+                    registry.stop = None  # the server is stopping already
                 await _cancel_now(registry)
 
     async def _serve_lifespan(
@@ -208,13 +262,17 @@ class TaskRegistryMiddleware:
             return
         try:
             await self._close(registry)
-        except Exception as exc:
-            await send({"type": "lifespan.shutdown.failed", "message": repr(exc)})
+        except anyio.get_cancelled_exc_class():
+            raise
+        except BaseException as exc:
+            await send(_shutdown_failed(exc))
             raise
         await send({"type": "lifespan.shutdown.complete"})
 
     async def _close(self, registry: TaskRegistry) -> None:
         """Drain and close; one of our signals meanwhile cancels what is left."""
+        if isinstance(registry, AppRegistry):
+            registry.stop = None  # the server is stopping already
         if (
             not self._signals
             or sys.platform == "win32"  # no signal receiver on asyncio there
@@ -225,14 +283,16 @@ class TaskRegistryMiddleware:
         # anyio's signal receiver on asyncio puts back the default handlers when it
         # ends, not the server's own: put those back ourselves.
         previous = {sig: signal.getsignal(sig) for sig in self._signals}
-        failure: Exception | None = None
+        failure: BaseException | None = None
         try:
             async with anyio.create_task_group() as group:
                 # Started before the drain, so that no signal slips in between.
                 await group.start(_cancel_on_signal, registry, self._signals)
                 try:
                     await registry.aclose()
-                except Exception as exc:  # kept bare, not grouped by the task group
+                except anyio.get_cancelled_exc_class():
+                    raise
+                except BaseException as exc:  # kept bare, not grouped by the group
                     failure = exc
                 group.cancel_scope.cancel()
         finally:
@@ -264,3 +324,27 @@ async def _cancel_now(registry: TaskRegistry) -> None:
         # Closing in a cancelled scope skips the drain.
         scope.cancel()
         await registry.aclose()
+
+
+def _shutdown_failed(exc: BaseException) -> Message:
+    """The message that tells the server the shutdown failed, and why."""
+    return {
+        "type": "lifespan.shutdown.failed",
+        "message": "".join(traceback.format_exception(exc)).rstrip(),
+    }
+
+
+def _log_close_failure(
+    registry: TaskRegistry, failure: BaseException, app_exc: BaseException
+) -> None:
+    """The registry's close raised, then the app's lifespan raised too: the app's
+    exception goes on, the registry's is reported here."""
+    if failure is not app_exc:
+        logger.error(
+            "TaskRegistry %r raised at shutdown, and the app's lifespan raised %r "
+            "after it",
+            registry.name,
+            app_exc,
+            exc_info=failure,
+            extra={"tether_registry": registry.name, "tether_task": None},
+        )
