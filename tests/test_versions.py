@@ -76,7 +76,7 @@ def problems(
     # package (the defect of issue #22: the package said 0.1.0.dev0 while the API
     # pages said "Changed in version 0.2"); a release carries the newest one
     # (DESIGN "Versions": if 0.3's features ship, the release is 0.3.x, not 0.2.x).
-    noted = []
+    noted: list[tuple[int, int]] = []
     for where, note in notes:
         if not re.fullmatch(r"\d+\.\d+", note):
             found.append(f"{where} {note}: name a minor version, as 0.3")
@@ -147,7 +147,7 @@ def test_the_release_commit_of_the_procedure_agrees() -> None:
     version = Version(package_version().base_version)
     changelog = CHANGELOG.read_text(encoding="utf-8")
     changelog = release_commit(changelog, str(version), "2026-12-31")
-    expected = []
+    expected: list[str] = []
     if minor(version) not in {minor(Version(note)) for _, note in notes()}:
         expected = [f"the release {version} must carry the newest noted version"]
     assert problems(version, changelog, notes()) == expected
