@@ -38,7 +38,7 @@ napoleon_numpy_docstring = False
 html_theme = "furo"
 html_title = f"tether {release}"
 html_static_path = ["_static"]
-html_css_files = ["wrap.css"]
+html_css_files = ["wrap.css", "output.css"]
 
 
 def _no_constructor(

@@ -57,7 +57,8 @@ def check_wheel(wheel: Path, version: str) -> list[str]:
     for name in names:
         print(f"  {name}")
     info = f"tether-{version}.dist-info"
-    for required in (f"{info}/licenses/LICENSE", "tether/py.typed", "tether/__init__.py"):
+    required_files = (f"{info}/licenses/LICENSE", "tether/py.typed")
+    for required in required_files:
         if required not in names:
             problems.append(f"{wheel.name} lacks {required}")
     if f"{info}/METADATA" in names:
