@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 EXAMPLES = ROOT / "docs" / "examples"
@@ -39,6 +41,8 @@ def test_the_readme_test_command_is_the_one_ci_runs() -> None:
         ".venv/bin/python -m pytest"
     )
     assert f"\n{command}\n" in README
+    if not (ROOT / ".ci" / "run").exists():
+        pytest.skip("an sdist carries no CI script")
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "install -q -e '.[trio,uvloop]' --group test &&" in ci
     assert '"$venv/bin/python" -m pytest\n' in ci
