@@ -7,11 +7,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from tether._version import _source_version  # noqa: E402  (needs src on sys.path)
 
 project = "tether"
 author = "The tether developers"
 copyright = "2026, the tether developers"
+# The version of the tree being built, from pyproject.toml (the one source): not the
+# installed distribution's, which an editable install may hold from an older build.
+release = _source_version(ROOT)
+version = ".".join(release.split(".")[:2])
 
 extensions = [
     "myst_parser",
@@ -29,9 +36,9 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 
 html_theme = "furo"
-html_title = "tether"
+html_title = f"tether {release}"
 html_static_path = ["_static"]
-html_css_files = ["wrap.css"]
+html_css_files = ["wrap.css", "output.css"]
 
 
 def _no_constructor(
