@@ -122,6 +122,117 @@ async def test_a_second_aclose_during_a_slow_drain_cancels_at_once() -> None:
     assert handle.status is Status.CANCELLED
 
 
+async def test_two_own_tasks_closing_at_once_both_end() -> None:
+    """Regression (issue 19): the second closer, one of the registry's own tasks,
+    waited for the close, which waited for it: the loop could never end."""
+    registry = TaskRegistry(name="bot", shutdown_timeout=5)
+    await registry.open()
+
+    async def terminate() -> None:
+        await anyio.lowlevel.checkpoint()
+        await registry.aclose()
+
+    first = registry.spawn(terminate, name="first")
+    second = registry.spawn(terminate, name="second")
+    await first.wait()
+    await second.wait()
+    assert state_of(registry) is RegistryState.CLOSED
+    # The first to close is spared, and returns; the other escalated, which cancels
+    # every task but the closer, so it sees its cancellation after its wait. (On
+    # trio either may run first.)
+    assert sorted(h.status.name for h in (first, second)) == ["CANCELLED", "FINISHED"]
+    assert registry.statistics().running == 0
+    await registry.aclose()  # from outside, once more: closed, returns at once
+
+
+async def test_an_own_task_closing_during_an_outside_drain_ends() -> None:
+    """Regression (issue 19): an own task calling aclose() while an outside aclose()
+    drains escalates, waits for every task but itself, and ends."""
+    registry = TaskRegistry(name="server")  # no deadline: only escalation ends it
+    await registry.open()
+    go = anyio.Event()
+    parked = registry.spawn(park, anyio.Event(), name="parked")
+
+    async def terminate() -> None:
+        await go.wait()
+        await registry.aclose()
+
+    closer = registry.spawn(terminate, name="terminate")
+    async with anyio.create_task_group() as group:
+        group.start_soon(registry.aclose)
+        await anyio.wait_all_tasks_blocked()
+        assert state_of(registry) is RegistryState.DRAINING
+        go.set()
+    assert state_of(registry) is RegistryState.CLOSED
+    assert parked.status is Status.CANCELLED
+    assert closer.status is Status.CANCELLED
+
+
+async def test_aclose_in_a_finally_during_shutdown_returns() -> None:
+    """Regression (issue 19): a task's `finally:` calling aclose() while the registry
+    cancels it waited for its own end."""
+    record: list[str] = []
+
+    async def worker() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await registry.aclose()
+            record.append("closed in finally")
+
+    handles: list[tether.Handle[None]] = []
+    async with TaskRegistry(name="app") as registry:
+        handles.append(registry.spawn(worker))
+        await anyio.wait_all_tasks_blocked()
+        registry.cancel_all()
+    assert record == ["closed in finally"]
+    assert handles[0].status is Status.CANCELLED
+
+
+async def test_aclose_in_a_cancelled_finally_raises_the_cancellation_again() -> None:
+    """aclose() is a checkpoint: unshielded in a cancelled task's `finally:`, it
+    closes the registry and then raises the task's cancellation, as any await."""
+    after: list[str] = []
+
+    async def worker() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            await registry.aclose()
+            after.append("unreachable")  # pragma: no cover
+
+    handles: list[tether.Handle[None]] = []
+    async with TaskRegistry(name="app", shutdown_timeout=0.001) as registry:
+        handles.append(registry.spawn(worker))
+    assert after == []
+    assert handles[0].status is Status.CANCELLED
+
+
+async def test_the_block_waits_for_the_task_that_closed_it() -> None:
+    """Leaving the block never leaves a task running: the own task that closed the
+    registry goes on after aclose() returns, and the block waits for it."""
+    record: list[str] = []
+
+    closed_it = anyio.Event()
+    go_on = anyio.Event()
+
+    async def terminate() -> None:
+        await registry.aclose()
+        closed_it.set()
+        await go_on.wait()  # not cancelled: it is the closer, and goes on
+        record.append("terminate returned")
+
+    handles: list[tether.Handle[None]] = []
+    async with TaskRegistry(name="app") as registry:
+        handles.append(registry.spawn(terminate))
+        await closed_it.wait()
+        assert state_of(registry) is RegistryState.CLOSED
+        go_on.set()  # leaving the block must still wait for terminate to return
+    assert record == ["terminate returned"]
+    assert handles[0].status is Status.FINISHED
+
+
 async def test_aclose_raises_what_the_block_would() -> None:
     async def fails() -> NoReturn:
         await anyio.lowlevel.checkpoint()
