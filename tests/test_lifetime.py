@@ -233,6 +233,53 @@ async def test_the_block_waits_for_the_task_that_closed_it() -> None:
     assert handles[0].status is Status.FINISHED
 
 
+async def test_raise_mode_a_closer_failing_after_its_close_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Regression (issue 19): in raise mode, the task that closed the registry and
+    then failed ended FAILED, neither raised nor logged. With no block left to
+    raise it, the failure is reported as in log mode."""
+    registry = TaskRegistry(name="bot", on_error="raise")
+    await registry.open()
+
+    async def terminate() -> None:
+        await registry.aclose()
+        raise ValueError("after the close")
+
+    handle = registry.spawn(terminate, name="terminate")
+    await handle.wait()
+    assert handle.status is Status.FAILED
+    [record] = tether_records(caplog)
+    assert record.getMessage() == (
+        "Task 'terminate' of TaskRegistry 'bot' failed after the registry had closed"
+    )
+    assert record.exc_info is not None
+    assert record.exc_info[1] is handle.exception()
+    assert record.tether_registry == "bot"  # type: ignore[attr-defined]
+    assert record.tether_task == "terminate"  # type: ignore[attr-defined]
+    await registry.aclose()
+
+
+async def test_raise_mode_a_closer_failing_after_its_close_is_raised_by_the_block() -> (
+    None
+):
+    """Regression (issue 19): inside a block, the block still to leave raises it."""
+    failure = ValueError("after the close")
+    closed_it = anyio.Event()
+
+    async def terminate() -> None:
+        await registry.aclose()
+        closed_it.set()
+        await anyio.lowlevel.checkpoint()
+        raise failure
+
+    with pytest.raises(ExceptionGroup) as info:  # noqa: PT012 - leaving the block raises
+        async with TaskRegistry(on_error="raise") as registry:
+            registry.spawn(terminate)
+            await closed_it.wait()
+    assert info.value.exceptions == (failure,)
+
+
 async def test_aclose_raises_what_the_block_would() -> None:
     async def fails() -> NoReturn:
         await anyio.lowlevel.checkpoint()
