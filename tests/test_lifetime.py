@@ -9,6 +9,7 @@ import sys
 from typing import Any, NoReturn
 
 import anyio
+import anyio.abc
 import anyio.lowlevel
 import pytest
 
@@ -311,6 +312,23 @@ async def test_aclose_of_a_registry_never_opened_closes_it() -> None:
         await registry.open()
 
 
+async def test_a_registry_never_opened_closes_twice_and_refuses_start() -> None:
+    """Regression (issue 19): a second aclose() of a registry never opened, and a
+    start() after it, raised AttributeError (it has no backend)."""
+
+    async def ready(*, task_status: anyio.abc.TaskStatus[int]) -> None:
+        task_status.started(1)  # pragma: no cover - refused before it runs
+
+    registry = TaskRegistry(name="never")
+    await registry.aclose()
+    await registry.aclose()
+    assert registry.state is RegistryState.CLOSED
+    with pytest.raises(RegistryClosed, match="'never' is CLOSED"):
+        await registry.start(ready)
+    with pytest.raises(RegistryClosed, match="'never' is NEW"):
+        await TaskRegistry(name="never").start(ready)
+
+
 async def test_a_registry_collected_while_open_warns() -> None:
     async def open_and_forget() -> None:
         registry = TaskRegistry(name="forgotten")
@@ -571,3 +589,26 @@ def test_a_registry_still_open_when_its_event_loop_ends_warns(backend: str) -> N
     with pytest.warns(ResourceWarning, match="'left' was still open when its event"):
         anyio.run(main, backend=name, backend_options=options)
     assert kept[0].statistics().cancelled == 1
+
+
+@pytest.mark.filterwarnings("error::ResourceWarning")
+def test_a_registry_left_open_logs_with_its_fields_when_warnings_are_errors(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Regression (issue 19): with warnings turned into errors, the warning of a
+    registry left open becomes an ERROR record (never raised inside a task), which
+    lacked the `tether_task` field every tether record carries."""
+    if sys.version_info < (3, 11):
+        pytest.skip("Python 3.10's tasks do not count cancellation requests")
+
+    async def main() -> None:
+        registry = TaskRegistry(name="left")
+        await registry.open()
+        registry.spawn(anyio.sleep_forever, name="forever")
+        await anyio.wait_all_tasks_blocked()
+
+    anyio.run(main, backend="asyncio")
+    [record] = tether_records(caplog)
+    assert "'left' was still open when its event loop ended" in record.getMessage()
+    assert record.tether_registry == "left"  # type: ignore[attr-defined]
+    assert record.tether_task == "forever"  # type: ignore[attr-defined]

@@ -84,12 +84,17 @@ def test_the_ini_option_checks_every_test_and_names_unawaited_failures(
         async def test_opted_out(tether_registry):
             await tether.spawn(boom).wait()
 
+        @pytest.mark.tether_no_leaks(enabled=False)
+        async def test_opted_out_by_keyword(tether_registry):
+            await tether.spawn(boom).wait()
+
         def test_sync():
             pass
         """
     )
     result = pytester.runpytest_subprocess(*STRICT[:2], "--strict-markers")
-    result.assert_outcomes(passed=7, errors=3)
+    # Regression (issue 19): tether_no_leaks(enabled=False) was ignored.
+    result.assert_outcomes(passed=9, errors=3)
     result.stdout.fnmatch_lines(
         [
             "  failure of task 'boom' (spawned at *test_failing.py:15)",

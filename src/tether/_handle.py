@@ -398,17 +398,19 @@ def _call_back(
     at_once: bool = False,
     what: str = "A done-callback",
 ) -> None:
-    """Call ``fn(handle)`` for the registry: an ``Exception`` is logged and changes
-    nothing; a ``KeyboardInterrupt``-like one ends everything through the owner
-    (never raised inside a task's end), or with ``at_once`` reaches the caller."""
+    """Call ``fn(handle)`` for the registry: an exception is logged and changes
+    nothing; a ``KeyboardInterrupt`` or ``SystemExit`` ends everything through the
+    owner (never raised inside a task's end), or with ``at_once`` reaches the
+    caller."""
     try:
         fn(handle)
-    except BaseException as exc:
-        if not isinstance(exc, Exception):
-            if at_once:
-                raise  # called by add_done_callback itself: the caller's to handle
-            handle._owner._fatal(exc)
-            return
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if at_once:
+            raise  # called by add_done_callback itself: the caller's to handle
+        handle._owner._fatal(exc)
+    except BaseException:
+        # Any other, a cancellation included (result() of a cancelled asyncio
+        # future read in a callback): it would otherwise cancel whoever ran us.
         logging.getLogger("tether").exception(
             "%s of task %r raised; the task is unaffected",
             what,

@@ -149,7 +149,11 @@ class ErrorPolicy:
             return False
         try:
             returned = callback(handle, exc)
-        except Exception as callback_exc:
+        except (KeyboardInterrupt, SystemExit) as base:
+            self._log_failure(handle, exc)
+            self.base_exception(base)
+            return True
+        except BaseException as callback_exc:  # a cancellation too: not ours to obey
             self._log_failure(handle, exc)
             logger.error(
                 "The on_error callback of TaskRegistry %r raised while reporting "
@@ -160,10 +164,6 @@ class ErrorPolicy:
                 extra={"tether_registry": self._registry, "tether_task": handle._name},
             )
             return False
-        except BaseException as base:  # KeyboardInterrupt, SystemExit
-            self._log_failure(handle, exc)
-            self.base_exception(base)
-            return True
         if hasattr(returned, "__await__"):
             # A sync callable that returns an awaitable (a lambda around an async
             # function): nobody would ever await it.

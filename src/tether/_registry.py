@@ -775,6 +775,8 @@ class TaskRegistry:
         for handle in queued:
             # A running task awaiting a dropped one is cancelled too: it must see
             # its own cancellation, not the dropped task's (TaskCancelled).
+            assert self._slots is not None
+            self._slots.queued -= 1  # one by one: a hook may read statistics()
             self._close_queued(handle, wake)
         if scopes or wake:
             self._backend.cancel_soon(scopes, wake)
@@ -1215,8 +1217,10 @@ class TaskRegistry:
         raise AssertionError(f"task {task_name!r} ended unready with a result")
 
     def _backend_event(self) -> Event:
-        if self._state is NEW:
-            self._raise_closed(_WHY_CLOSED[NEW])
+        if self._state is not OPEN:
+            # Refused here (a registry never opened has no backend), as spawn
+            # would: follow-up work of its own tasks while it drains is welcome.
+            self._check_may_spawn(None)
         return self._backend.new_event()
 
     # -- introspection ----------------------------------------------------------------
@@ -1398,7 +1402,7 @@ class TaskRegistry:
             and isinstance(exc, Exception)
         ):
             self._policy.add_failure(exc)
-        return await self._close(exc, original)
+        return await self._close(exc, original, block=True)
 
     async def aclose(self) -> None:
         """Close the registry: drain, cancel what is left, and raise as ``on_error``
@@ -1444,16 +1448,20 @@ class TaskRegistry:
         await anyio.lowlevel.checkpoint()
 
     async def _close(
-        self, exc: BaseException | None, original: BaseException | None
+        self,
+        exc: BaseException | None,
+        original: BaseException | None,
+        *,
+        block: bool = False,
     ) -> bool:
-        """The shutdown shared by ``__aexit__`` and ``aclose()``."""
+        """The shutdown shared by ``__aexit__`` (``block``) and ``aclose()``."""
         if self._closed_event is not None:  # aclose() came first
             with anyio.CancelScope(shield=True):
                 await self._closed_event.wait()
                 # A task of ours that closed it may still run: the block never
                 # leaves a task behind it.
                 await self._wait_until_idle(())
-            return self._outcome(exc, original)
+            return self._outcome(exc, original, block)
         self._closed_event = self._backend.new_event()
         own = self._spare = self._own_handle()
         spared: tuple[Handle[Any], ...] = ()
@@ -1488,12 +1496,12 @@ class TaskRegistry:
         self._closed_event.set()
         if host_cancelled and self._policy.base_exc is None:
             await anyio.lowlevel.checkpoint()  # raises the host's cancellation
-        return self._outcome(exc, original)
+        return self._outcome(exc, original, block)
 
     def _outcome(
-        self, exc: BaseException | None, original: BaseException | None
+        self, exc: BaseException | None, original: BaseException | None, block: bool
     ) -> bool:
-        if self._body_scope is None:  # the block's exit (or no block): final
+        if block:  # the block's exit: nothing will raise a failure that comes later
             self._outcome_pending = False
         return self._policy.outcome(exc, original, self._backend.cancelled_exc)
 
@@ -1568,7 +1576,11 @@ class TaskRegistry:
                 f"{handle._name!r} and the rest)",
             )
         except Warning as raised:  # warnings turned into errors: never from a task
-            logger.error("%s", raised, extra={"tether_registry": self._name})
+            logger.error(
+                "%s",
+                raised,
+                extra={"tether_registry": self._name, "tether_task": handle._name},
+            )
 
     def __del__(self) -> None:
         state = getattr(self, "_state", None)  # None: __init__ refused its arguments

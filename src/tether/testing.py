@@ -103,7 +103,9 @@ def _leak_check(request: pytest.FixtureRequest) -> _LeakCheck | None:
         enabled = bool(request.config.getini("tether_no_leaks"))
         allow: tuple[str, ...] = ()
     else:
-        enabled = bool(marker.args[0]) if marker.args else True
+        enabled = bool(
+            marker.args[0] if marker.args else marker.kwargs.get("enabled", True)
+        )
         allow = tuple(marker.kwargs.get("allow", ()))
         if isinstance(marker.kwargs.get("allow", ()), str):
             raise TypeError(
