@@ -156,9 +156,9 @@ async def test_raise_mode_holds_a_failure_once_when_a_nested_group_carries_it() 
                     ) from None
     found: list[Exception] = list(info.value.exceptions)
     assert found[0] is failure
-    [nested] = found[1:]
-    assert isinstance(nested, ExceptionGroup)
-    assert cast("ExceptionGroup[Exception]", nested).exceptions == (other,)
+    [inner] = found[1:]
+    assert isinstance(inner, ExceptionGroup)
+    assert cast("ExceptionGroup[Exception]", inner).exceptions == (other,)
 
 
 async def test_a_raised_group_never_changes_afterwards() -> None:
