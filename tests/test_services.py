@@ -114,7 +114,9 @@ async def test_a_timeout_in_raise_mode_fails_the_block(scale: float) -> None:
 
 
 @pytest.mark.mock_clock
-async def test_every_spawn_form_takes_a_timeout(scale: float) -> None:
+async def test_every_spawn_form_takes_a_timeout(
+    scale: float, caplog: pytest.LogCaptureFixture
+) -> None:
     async def ready(
         *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
@@ -133,6 +135,10 @@ async def test_every_spawn_form_takes_a_timeout(scale: float) -> None:
         for handle in (ambient, when_free, from_thread, started):
             await handle.wait()
             assert type(handle.exception()) is TimeoutError, handle
+    # Nobody awaited them: each timeout is reported, once.
+    timed_out = [r.exc_info[1] for r in tether_records(caplog) if r.exc_info]
+    assert len(timed_out) == 4
+    assert all(type(exc) is TimeoutError for exc in timed_out)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ pytest_plugins = ["pytester"]
 
 RECIPE = Path(__file__).resolve().parent / "recipes" / "leak_check.py"
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "testing.md"
+CONFTEST = Path(__file__).resolve().parent / "conftest.py"
 
 STRICT = ("-p", "anyio", "-W", "error", "--strict-markers", "--strict-config")
 
@@ -118,3 +119,56 @@ def test_the_plugin_is_inert_unless_used(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1)
     collected = result.stdout.lines.index("collected 1 item")
     assert not any("tether" in line for line in result.stdout.lines[collected:])
+
+
+def test_this_suite_fails_a_failing_assert_inside_a_log_mode_task(
+    pytester: pytest.Pytester,
+) -> None:
+    """Issue 19: an `assert` inside a task of a `log`-mode registry only logged, and
+    the test passed. This suite's conftest.py, with the leak check on as in
+    pyproject.toml, fails it (and any tether ERROR the test does not assert, and any
+    record without the extra fields); a test that asserts its records passes."""
+    pytester.makeini(
+        "[pytest]\ntether_no_leaks = true\nlog_level = DEBUG\n"
+        "filterwarnings = error\nmarkers = anyio: anyio\n"
+    )
+    pytester.makeconftest(CONFTEST.read_text())
+    pytester.makepyfile(
+        helpers=(Path(__file__).resolve().parent / "helpers.py").read_text()
+    )
+    pytester.makepyfile(
+        test_suite="""
+        import anyio.lowlevel
+        import pytest
+        from helpers import tether_records
+        from tether import TaskRegistry
+
+        pytestmark = pytest.mark.anyio
+
+        async def body():
+            await anyio.lowlevel.checkpoint()
+            assert 1 + 1 == 3, "the arithmetic of a background task"
+
+        async def test_a_failing_assert_in_a_task(anyio_backend):
+            async with TaskRegistry() as tasks:
+                tasks.spawn(body)
+
+        async def test_a_failure_asserted(anyio_backend, caplog):
+            async with TaskRegistry() as tasks:
+                tasks.spawn(body)
+            [record] = tether_records(caplog)
+            assert record.getMessage().startswith("Task 'body' of TaskRegistry")
+        """
+    )
+    result = pytester.runpytest_subprocess(*STRICT[:2], "--strict-markers")
+    # Failed by the conftest check, and errored at teardown by the leak check.
+    result.assert_outcomes(passed=3, failed=3, errors=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*tether logged, during the test's call:",
+            "  an unasserted ERROR record: Task 'body' of TaskRegistry 'registry' "
+            "failed",
+            "*AssertionError: the arithmetic of a background task",
+        ],
+        consecutive=False,
+    )

@@ -23,7 +23,19 @@ if TYPE_CHECKING:
 
     from ._backend import Event, Scope
 
-__all__ = ["Delivery", "Extra", "Handle", "Owner", "Status", "call_hook"]
+__all__ = [
+    "CALLBACK_RAISED",
+    "Delivery",
+    "Extra",
+    "Handle",
+    "Owner",
+    "Status",
+    "call_hook",
+]
+
+#: The ERROR record of a done-callback or hook that raised (the test plugin tells
+#: it from a task's failure by this format).
+CALLBACK_RAISED = "%s of task %r raised; the task is unaffected"
 
 T_co = TypeVar("T_co", covariant=True, default=Any)
 
@@ -412,7 +424,7 @@ def _call_back(
         # Any other, a cancellation included (result() of a cancelled asyncio
         # future read in a callback): it would otherwise cancel whoever ran us.
         logging.getLogger("tether").exception(
-            "%s of task %r raised; the task is unaffected",
+            CALLBACK_RAISED,
             what,
             handle._name,
             extra={"tether_registry": handle._owner.name, "tether_task": handle._name},

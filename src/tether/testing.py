@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
+from ._handle import CALLBACK_RAISED
 from ._policy import suspended_at
 from ._registry import TaskRegistry
 
@@ -121,18 +122,35 @@ def _leak_check(request: pytest.FixtureRequest) -> _LeakCheck | None:
 
 
 class _FailureRecorder(logging.Handler):
-    """Collects the task failures tether reports on its logger: none was awaited."""
+    """Collects the task failures tether reports on its logger: none was awaited.
+
+    Read at teardown, not as they come: a record that the test has claimed by
+    setting ``record.tether_asserted = True`` (it provoked the failure and
+    asserted the record) is no leak.
+    """
 
     def __init__(self, check: _LeakCheck) -> None:
         super().__init__(logging.ERROR)
         self.check = check
+        self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         task: object = getattr(record, "tether_task", None)
         if isinstance(task, str) and record.exc_info is not None:
+            self.records.append(record)
+
+    def collect(self) -> None:
+        records, self.records = self.records, []
+        for record in records:
+            if getattr(record, "tether_asserted", False):
+                continue
+            task: str = record.__dict__["tether_task"]
             where: object = getattr(record, "tether_spawned_at", None)
             self.check.add(
-                "failure of task",
+                # A done-callback or a hook that raised is not the task's failure.
+                "exception in a done-callback or hook of task"
+                if record.msg == CALLBACK_RAISED
+                else "failure of task",
                 task,
                 f"spawned at {where}"
                 if isinstance(where, str)
@@ -160,6 +178,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
         if check is not None:
             _logger.removeHandler(check.recorder)
     if check is not None:
+        check.recorder.collect()
         check.fail_if_found()
 
 
