@@ -281,6 +281,44 @@ async def test_raise_mode_a_closer_failing_after_its_close_is_raised_by_the_bloc
     assert info.value.exceptions == (failure,)
 
 
+async def test_aclose_in_the_body_closes_and_the_body_runs_on() -> None:
+    """Decision (issue 19): aclose() in the body closed the registry and cancelled
+    the body, whose rest was skipped silently at its next checkpoint. Closing
+    does not cancel the body: it runs on, its spawns raise RegistryClosed, and
+    leaving the block waits for nothing more."""
+    record: list[str] = []
+    async with TaskRegistry(name="app") as tasks:
+        handle = tasks.spawn(park, anyio.Event(), name="parked")
+        await anyio.wait_all_tasks_blocked()
+        tasks.cancel_all()
+        await tasks.aclose()
+        await anyio.lowlevel.checkpoint()  # the body is not cancelled
+        record.append("the body ran on")
+        with pytest.raises(RegistryClosed, match="'app' is CLOSED"):
+            tasks.spawn(park, anyio.Event())
+        assert handle.status is Status.CANCELLED
+    assert record == ["the body ran on"]
+
+
+async def test_aclose_from_a_task_leaves_the_body_running() -> None:
+    """Decision (issue 19): a task of the block that closes the registry (a
+    "terminate" handler) does not cancel the body either; a failure in raise
+    mode, or a KeyboardInterrupt, still does."""
+    record: list[str] = []
+    closed_it = anyio.Event()
+
+    async def terminate() -> None:
+        await tasks.aclose()
+        closed_it.set()
+
+    async with TaskRegistry(name="app") as tasks:
+        tasks.spawn(terminate)
+        await closed_it.wait()
+        await anyio.lowlevel.checkpoint()
+        record.append("the body ran on")
+    assert record == ["the body ran on"]
+
+
 async def test_aclose_raises_what_the_block_would() -> None:
     async def fails() -> NoReturn:
         await anyio.lowlevel.checkpoint()
@@ -358,6 +396,31 @@ async def test_a_private_registry_binds_nothing_and_its_tasks_keep_the_apps() ->
     assert seen == [app]
     assert app.statistics().spawned == 1
     assert library.statistics().spawned == 1
+
+
+async def test_a_private_registry_with_its_own_context_gives_the_openers_ambient() -> (
+    None
+):
+    """Decision (issue 19): `ambient=False` with `context="registry"`: the task runs
+    in a copy of the context the registry was opened in, ambient registry
+    included, so it sees the registry bound where the library was started, not
+    the one bound where it was spawned (and never the private one)."""
+    seen: list[str] = []
+
+    async def handler() -> None:
+        seen.append(tether.current_registry().name)
+
+    library = TaskRegistry(name="library", ambient=False, context="registry")
+    async with TaskRegistry(name="app") as app:
+        await library.open()  # started by the app: the app is bound here
+        request = TaskRegistry(name="request")
+        await request.open()
+        with request.bind():  # a request handler spawns into the library
+            handle = library.spawn(handler)
+        await handle
+        await library.aclose()
+        await request.aclose()
+    assert seen == [app.name]
 
 
 async def test_a_task_sees_the_registry_that_owns_it_as_ambient() -> None:
@@ -589,6 +652,42 @@ def test_a_registry_still_open_when_its_event_loop_ends_warns(backend: str) -> N
     with pytest.warns(ResourceWarning, match="'left' was still open when its event"):
         anyio.run(main, backend=name, backend_options=options)
     assert kept[0].statistics().cancelled == 1
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop", "trio"])
+def test_queued_tasks_of_a_registry_left_open_never_start_at_loop_end(
+    backend: str,
+) -> None:
+    """Decision (issue 19): the event loop's end cancels the running tasks of a
+    registry left open, and each freed slot started the next queued task in a
+    loop that was ending; the warning did not name them. Queued tasks are now
+    dropped, never started, and the warning names them with the rest."""
+    name = "trio" if backend == "trio" else "asyncio"
+    options: dict[str, Any] = {"use_uvloop": True} if backend == "uvloop" else {}
+    if name == "asyncio" and sys.version_info < (3, 11):
+        pytest.skip("Python 3.10's tasks do not count cancellation requests")
+    started: list[str] = []
+    kept: list[TaskRegistry] = []
+
+    async def job(label: str) -> None:
+        started.append(label)
+        await anyio.sleep_forever()
+
+    async def main() -> None:
+        registry = TaskRegistry(name="left", limit=1)
+        await registry.open()
+        for label in ("running", "queued 1", "queued 2"):
+            registry.spawn(job, label, name=label)
+        kept.append(registry)
+        await anyio.wait_all_tasks_blocked()
+
+    with pytest.warns(ResourceWarning) as warned:
+        anyio.run(main, backend=name, backend_options=options)
+    assert started == ["running"]
+    [warning] = [w for w in warned if "'left'" in str(w.message)]
+    assert "with tasks running, queued 1, queued 2" in str(warning.message)
+    stats = kept[0].statistics()
+    assert (stats.cancelled, stats.queued, stats.running) == (3, 0, 0)
 
 
 @pytest.mark.filterwarnings("error::ResourceWarning")

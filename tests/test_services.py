@@ -180,6 +180,29 @@ async def test_done_callbacks_run_once_in_order_when_the_task_ends() -> None:
     assert len(seen) == 3
 
 
+async def test_a_callback_added_by_a_callback_runs_after_those_added_before() -> None:
+    """Decision (issue 19): a callback that adds a callback used to run it at once,
+    before the callbacks added earlier; it now runs after them, in order, still
+    before anyone awaiting the handle wakes up (asyncio's call_soon order)."""
+    seen: list[str] = []
+    release = anyio.Event()
+
+    def adds(handle: Handle[str]) -> None:
+        seen.append("first")
+        handle.add_done_callback(lambda _: seen.append("added by first"))
+
+    async with TaskRegistry() as tasks:
+        handle = tasks.spawn(park, release)
+        handle.add_done_callback(adds)
+        handle.add_done_callback(lambda _: seen.append("second"))
+        await anyio.wait_all_tasks_blocked()
+        release.set()
+        await handle
+        seen.append("awaiter")
+        handle.add_done_callback(lambda _: seen.append("late"))  # ended: at once
+    assert seen == ["first", "second", "added by first", "awaiter", "late"]
+
+
 async def test_a_done_callback_runs_before_awaiters_wake() -> None:
     order: list[str] = []
 

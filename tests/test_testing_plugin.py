@@ -60,6 +60,7 @@ def test_the_ini_option_checks_every_test_and_names_unawaited_failures(
     pytester.makepyfile(
         test_failing="""
         import asyncio
+        import anyio
         import pytest
         import tether
 
@@ -89,17 +90,25 @@ def test_the_ini_option_checks_every_test_and_names_unawaited_failures(
         async def test_opted_out_by_keyword(tether_registry):
             await tether.spawn(boom).wait()
 
+        async def test_raising_callback(tether_registry):
+            handle = tether.spawn(anyio.sleep, 0)
+            handle.add_done_callback(lambda h: 1 / 0)
+            await handle
+
         def test_sync():
             pass
         """
     )
     result = pytester.runpytest_subprocess(*STRICT[:2], "--strict-markers")
     # Regression (issue 19): tether_no_leaks(enabled=False) was ignored.
-    result.assert_outcomes(passed=9, errors=3)
+    result.assert_outcomes(passed=11, errors=5)
     result.stdout.fnmatch_lines(
         [
-            "  failure of task 'boom' (spawned at *test_failing.py:15)",
+            "  failure of task 'boom' (spawned at *test_failing.py:16)",
             "  asyncio task 'raw' (wait defined at *, suspended at *)",
+            # Decision (issue 19): a raising done-callback is no failure of the task.
+            "  exception in a done-callback or hook of task 'sleep' (A done-callback"
+            " of task 'sleep' raised; the task is unaffected)",
         ],
         consecutive=False,
     )

@@ -570,14 +570,16 @@ class TaskRegistry:
             if self._policy.task_failed(handle, exc, self._outcome_given()):
                 self._end_everything()
         elif isinstance(exc, self._backend.cancelled_exc):
+            if (
+                self._state is OPEN or self._state is DRAINING
+            ) and self._backend.loop_is_ending():
+                # Before the release, which would start the next queued task
+                # in a loop that is ending.
+                self._left_open_at_loop_end(handle)
             handle._status = CANCELLED  # from outside the task's scope
             handle._value = None
             self._cancelled += 1
             self._release(handle)
-            if (
-                self._state is OPEN or self._state is DRAINING
-            ) and self._backend.loop_is_ending():
-                self._left_open_at_loop_end(handle)
         else:
             # KeyboardInterrupt, SystemExit, GeneratorExit: never an on_error
             # matter. Kept to be re-raised bare from the block, and never re-raised
@@ -1573,7 +1575,7 @@ class TaskRegistry:
             _warn_open(
                 self,
                 "was still open when its event loop ended (it cancelled task "
-                f"{handle._name!r} and the rest)",
+                f"{handle._name!r} and the rest; queued tasks never start)",
             )
         except Warning as raised:  # warnings turned into errors: never from a task
             logger.error(
@@ -1581,6 +1583,9 @@ class TaskRegistry:
                 raised,
                 extra={"tether_registry": self._name, "tether_task": handle._name},
             )
+        # The loop cancels every task left; what waits in the queue is dropped,
+        # never started in a loop that is ending.
+        self._begin_cancelling()
 
     def __del__(self) -> None:
         state = getattr(self, "_state", None)  # None: __init__ refused its arguments
@@ -1619,7 +1624,7 @@ def _snapshot(items: Iterable[T] | Callable[[], Iterable[T]]) -> list[T]:
 
 
 def _warn_open(registry: TaskRegistry, what: str) -> None:
-    live = grouped(h._name for h in registry._live)
+    live = grouped(h._name for h in registry)  # running and queued
     warnings.warn(
         f"TaskRegistry {registry._name!r} {what}"
         + (f", with tasks {live}" if live else "")
