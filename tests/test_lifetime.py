@@ -634,6 +634,7 @@ async def test_a_lambda_is_a_run_all_input() -> None:
     )
 
 
+@pytest.mark.tether_no_leaks(allow=["left"])  # left open on purpose
 @pytest.mark.parametrize("backend", ["asyncio", "uvloop", "trio"])
 def test_a_registry_still_open_when_its_event_loop_ends_warns(backend: str) -> None:
     name = "trio" if backend == "trio" else "asyncio"
@@ -654,6 +655,7 @@ def test_a_registry_still_open_when_its_event_loop_ends_warns(backend: str) -> N
     assert kept[0].statistics().cancelled == 1
 
 
+@pytest.mark.tether_no_leaks(allow=["left"])  # left open on purpose
 @pytest.mark.parametrize("backend", ["asyncio", "uvloop", "trio"])
 def test_queued_tasks_of_a_registry_left_open_never_start_at_loop_end(
     backend: str,
@@ -690,6 +692,7 @@ def test_queued_tasks_of_a_registry_left_open_never_start_at_loop_end(
     assert (stats.cancelled, stats.queued, stats.running) == (3, 0, 0)
 
 
+@pytest.mark.tether_no_leaks(allow=["left"])  # left open on purpose
 @pytest.mark.filterwarnings("error::ResourceWarning")
 def test_a_registry_left_open_logs_with_its_fields_when_warnings_are_errors(
     caplog: pytest.LogCaptureFixture,

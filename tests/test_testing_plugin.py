@@ -95,13 +95,19 @@ def test_the_ini_option_checks_every_test_and_names_unawaited_failures(
             handle.add_done_callback(lambda h: 1 / 0)
             await handle
 
+        async def test_left_open(anyio_backend):
+            registry = tether.TaskRegistry(name="left")
+            await registry.open()
+            registry.spawn(anyio.sleep_forever, name="forever")
+            test_left_open.kept = registry
+
         def test_sync():
             pass
         """
     )
     result = pytester.runpytest_subprocess(*STRICT[:2], "--strict-markers")
     # Regression (issue 19): tether_no_leaks(enabled=False) was ignored.
-    result.assert_outcomes(passed=11, errors=5)
+    result.assert_outcomes(passed=13, errors=7)
     result.stdout.fnmatch_lines(
         [
             "  failure of task 'boom' (spawned at *test_failing.py:16)",
@@ -109,6 +115,9 @@ def test_the_ini_option_checks_every_test_and_names_unawaited_failures(
             # Decision (issue 19): a raising done-callback is no failure of the task.
             "  exception in a done-callback or hook of task 'sleep' (A done-callback"
             " of task 'sleep' raised; the task is unaffected)",
+            # A registry the test opened and left open, on trio too.
+            "  TaskRegistry 'left' (left CANCELLING with 1 task(s) spawned; the "
+            "event loop's end cancelled what was left)",
         ],
         consecutive=False,
     )

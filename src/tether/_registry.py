@@ -1580,7 +1580,7 @@ class TaskRegistry:
         except Warning as raised:  # warnings turned into errors: never from a task
             logger.error(
                 "%s",
-                raised,
+                str(raised),  # not the warning: its traceback would keep us alive
                 extra={"tether_registry": self._name, "tether_task": handle._name},
             )
         # The loop cancels every task left; what waits in the queue is dropped,

@@ -26,7 +26,7 @@ import pytest
 
 from ._handle import CALLBACK_RAISED
 from ._policy import suspended_at
-from ._registry import TaskRegistry
+from ._registry import RegistryState, TaskRegistry, _open_registries
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -50,6 +50,8 @@ _logger = logging.getLogger("tether")
 
 #: Where anyio's backends live: the tasks of its pytest runner are not leaks.
 _ANYIO_RUNNER = os.path.join(os.path.dirname(anyio.__file__), "_backends", "")
+#: tether's own code: a raw task running it belongs to a registry or a gather.
+_TETHER = os.path.join(os.path.dirname(__file__), "")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -74,6 +76,30 @@ class _LeakCheck:
         self.allow = allow
         self.found: list[str] = []
         self.recorder = _FailureRecorder(self)
+        # The registries open before the test: one the test opens and leaves open
+        # keeps its tasks running after it, on every backend.
+        self.open_before = set(_open_registries)
+
+    def open_registries(self) -> None:
+        """Name every registry the test opened and left open, with its tasks (or,
+        once the event loop's end cancelled them, how many there were)."""
+        for registry in set(_open_registries) - self.open_before:
+            handles = list(registry)
+            for handle in handles:
+                self.add(
+                    f"task (of TaskRegistry {registry.name!r}, left open)",
+                    handle.name,
+                    "spawned at "
+                    + (handle.spawned_at or "an unknown site: debug=True records it"),
+                )
+            if not handles and registry.state is not RegistryState.CLOSED:
+                stats = registry.statistics()
+                self.add(
+                    "TaskRegistry",
+                    registry.name,
+                    f"left {registry.state.name} with {stats.spawned} task(s) "
+                    "spawned; the event loop's end cancelled what was left",
+                )
 
     def allowed(self, name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.allow)
@@ -179,6 +205,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
             _logger.removeHandler(check.recorder)
     if check is not None:
         check.recorder.collect()
+        check.open_registries()
         check.fail_if_found()
 
 
@@ -205,6 +232,8 @@ async def _tether_raw_tasks(request: pytest.FixtureRequest) -> AsyncIterator[Non
         code = getattr(coro, "cr_code", None)
         if code is not None and code.co_filename.startswith(_ANYIO_RUNNER):
             continue  # anyio's pytest runner runs each fixture step in a task
+        if code is not None and code.co_filename.startswith(_TETHER):
+            continue  # a registry's task: named with its registry, on every backend
         check.add(
             "asyncio task",
             task.get_name(),
