@@ -694,14 +694,16 @@ def test_queued_tasks_of_a_registry_left_open_never_start_at_loop_end(
 
 @pytest.mark.tether_no_leaks(allow=["left"])  # left open on purpose
 @pytest.mark.filterwarnings("error::ResourceWarning")
+@pytest.mark.skipif(
+    sys.version_info < (3, 11),
+    reason="Python 3.10's tasks do not count cancellation requests",
+)
 def test_a_registry_left_open_logs_with_its_fields_when_warnings_are_errors(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Regression (issue 19): with warnings turned into errors, the warning of a
     registry left open becomes an ERROR record (never raised inside a task), which
     lacked the `tether_task` field every tether record carries."""
-    if sys.version_info < (3, 11):
-        pytest.skip("Python 3.10's tasks do not count cancellation requests")
 
     async def main() -> None:
         registry = TaskRegistry(name="left")

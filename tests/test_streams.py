@@ -328,6 +328,10 @@ async def test_a_handle_failing_as_the_consumer_leaves_is_reported(
         assert raised != bool(logged), "the failure must be raised or logged, once"
 
 
+@pytest.mark.skipif(
+    sys.version_info < (3, 11),
+    reason="Python 3.10's tasks do not count cancellation requests",
+)
 async def test_a_gather_child_cancelled_by_the_loops_teardown_is_no_failure(
     backend_name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -338,8 +342,6 @@ async def test_a_gather_child_cancelled_by_the_loops_teardown_is_no_failure(
     this, and it cannot be staged inside a test."""
     if backend_name == "trio":
         pytest.skip("a trio input cannot be cancelled by anything but its caller")
-    if sys.version_info < (3, 11):
-        pytest.skip("Python 3.10's tasks do not count cancellation requests")
     import asyncio
 
     record: list[str] = []
