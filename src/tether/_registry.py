@@ -1416,8 +1416,17 @@ class TaskRegistry:
         its caller, which goes on running until it returns. Idempotent: a second
         call while the registry drains cancels what is left at once (a second
         Ctrl+C) and waits for the close; on a closed registry it returns at once.
+        A second call from one of the registry's own tasks never waits for
+        itself: it waits for every task but the registry's own tasks inside
+        ``aclose()``, then sees the cancellation the escalation gave it. Called
+        in the body of the ``async with`` or from one of its tasks, it does not
+        cancel the body.
 
         .. versionadded:: 0.2
+        .. versionchanged:: 0.3
+           A second call from one of the registry's own tasks no longer waits for
+           itself; closing no longer cancels the body; leaving the block waits for
+           the task that closed the registry.
         """
         state = self._state
         if state is NEW or (state is CLOSED and self._closed_event is None):
