@@ -365,6 +365,14 @@ async def test_a_registry_never_opened_closes_twice_and_refuses_start() -> None:
         await registry.start(ready)
     with pytest.raises(RegistryClosed, match="'never' is NEW"):
         await TaskRegistry(name="never").start(ready)
+    # Its neighbours, never opened either: refused the same way, or harmless.
+    with pytest.raises(RegistryClosed, match="'never' is CLOSED"):
+        await registry.spawn_when_free(anyio.sleep, 0)
+    with pytest.raises(RegistryClosed, match="'never' is CLOSED"):
+        registry.spawn_service(anyio.sleep, 0)
+    registry.cancel_all()
+    await registry.wait_idle()
+    assert registry.dump() == "TaskRegistry 'never' CLOSED: 0 running, 0 queued"
 
 
 async def test_a_registry_collected_while_open_warns() -> None:
