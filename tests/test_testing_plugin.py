@@ -156,6 +156,8 @@ def test_this_suite_fails_a_failing_assert_inside_a_log_mode_task(
     )
     pytester.makepyfile(
         test_suite="""
+        import logging
+
         import anyio.lowlevel
         import pytest
         from helpers import tether_records
@@ -171,6 +173,9 @@ def test_this_suite_fails_a_failing_assert_inside_a_log_mode_task(
             async with TaskRegistry() as tasks:
                 tasks.spawn(body)
 
+        def test_a_record_without_the_fields():
+            logging.getLogger("tether").warning("no fields")
+
         async def test_a_failure_asserted(anyio_backend, caplog):
             async with TaskRegistry() as tasks:
                 tasks.spawn(body)
@@ -180,13 +185,15 @@ def test_this_suite_fails_a_failing_assert_inside_a_log_mode_task(
     )
     result = pytester.runpytest_subprocess(*STRICT[:2], "--strict-markers")
     # Failed by the conftest check, and errored at teardown by the leak check.
-    result.assert_outcomes(passed=3, failed=3, errors=3)
+    result.assert_outcomes(passed=3, failed=4, errors=3)
     result.stdout.fnmatch_lines(
         [
             "*tether logged, during the test's call:",
             "  an unasserted ERROR record: Task 'body' of TaskRegistry 'registry' "
             "failed",
             "*AssertionError: the arithmetic of a background task",
+            "  a WARNING record without the extra fields tether_registry and "
+            "tether_task: 'no fields'",
         ],
         consecutive=False,
     )
