@@ -34,6 +34,12 @@ Two parts, on asyncio, asyncio + uvloop and trio:
   baseline, peak, parked and after, bytes per parked task, the time to spawn and
   to close.
 
+A third check, **amap**: 100,000 items (2,000 with ``--quick``) through
+``tether.amap(limit=10)``, whose results must never run more than ``2 * limit``
+ahead of the consumer (``limit`` in flight and ``limit`` buffered), however long
+the input. The test suite proves the same bound with 2,000 items; the scale lives
+here. Its outcome is kept under ``"amap"`` in the results, apart from the records.
+
 Every measurement runs in a fresh interpreter, so none inherits another's heap and
 the peak RSS is its own; each first runs a small untraced registry, so lazy imports
 are not counted. tracemalloc slows what it traces, so in the through part the times
@@ -79,6 +85,9 @@ TOLERANCE_FLOOR = 256 * 1024
 Record = dict[str, Any]
 #: The counters of ``statistics()`` that must add up.
 COUNTERS = ("spawned", "queued", "running", "succeeded", "failed", "cancelled")
+#: The amap check: its limit, and its items (--quick: 2,000).
+AMAP_LIMIT = 10
+AMAP_ITEMS = 100_000
 
 
 def _log(message: str) -> None:
@@ -262,12 +271,48 @@ async def parked(n: int, end: str) -> Record:
     }
 
 
+async def amap_bound(n: int) -> Record:
+    """Feed ``n`` items through ``amap(limit=AMAP_LIMIT)``; record how far the
+    results ran ahead of the consumer."""
+    import tether
+
+    calls = consumed = most_ahead = 0
+
+    async def work(i: int) -> int:
+        nonlocal calls
+        calls += 1
+        return i
+
+    async with tether.amap(work, range(n), limit=AMAP_LIMIT) as results:
+        async for _ in results:
+            consumed += 1
+            most_ahead = max(most_ahead, calls - consumed)
+    return {"calls": calls, "consumed": consumed, "most_ahead": most_ahead}
+
+
+def amap_problems(record: Record) -> list[str]:
+    out: list[str] = []
+    if not record["calls"] == record["consumed"] == record["n"]:
+        out.append(
+            f"amap: {record['calls']} calls and {record['consumed']} results for "
+            f"{record['n']} items"
+        )
+    if record["most_ahead"] > 2 * AMAP_LIMIT:
+        out.append(
+            f"amap: results ran {record['most_ahead']} ahead of the consumer "
+            f"(bound {2 * AMAP_LIMIT})"
+        )
+    return out
+
+
 def child(spec: Record) -> Record:
     backend = spec["backend"]
 
     async def main() -> Record:
         if spec["kind"] == "through":
             return await through(spec["n"], spec["mode"], spec["trace"])
+        if spec["kind"] == "amap":
+            return await amap_bound(spec["n"])
         return await parked(spec["n"], spec["end"])
 
     return run_on(backend, main)
@@ -390,6 +435,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.n = args.n or ([2_000] if args.quick else [10_000, 100_000, 1_000_000])
     if args.parked is None:
         args.parked = 2_000 if args.quick else 200_000
+    args.amap = 2_000 if args.quick else AMAP_ITEMS
     for mode in args.mode:
         if mode not in MODES:
             p.error(f"--mode: {mode!r} is not one of {', '.join(MODES)}")
@@ -428,6 +474,30 @@ def _merge(timed: Record, traced: Record) -> Record:
     merged["traced_statistics"] = traced["statistics"]
     merged["traced_ran"] = traced["ran"]
     return merged
+
+
+def measure_amap(args: argparse.Namespace) -> list[Record]:
+    """The amap check on every backend; each record carries its problems."""
+    records: list[Record] = []
+    for backend in args.backend:
+        if backend_unavailable(backend):
+            continue
+        spec = {"kind": "amap", "backend": backend, "n": args.amap}
+        try:
+            record = measure_one(spec, args.timeout)
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            record = {**spec, "problems": [f"amap: failed to run: {exc}"[-2000:]]}
+        else:
+            record["problems"] = amap_problems(record)
+        record.pop("kind", None)
+        records.append(record)
+        _log(
+            f"{backend:8} amap n={args.amap:,}: at most "
+            f"{record.get('most_ahead', '?')} results ahead (bound {2 * AMAP_LIMIT})"
+        )
+        for problem in record["problems"]:
+            _log(f"  BROKEN: {problem}")
+    return records
 
 
 def measure(args: argparse.Namespace) -> tuple[list[Record], list[Record]]:
@@ -485,6 +555,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     started = time.perf_counter()
     records, skipped = measure(args)
+    amap = measure_amap(args)
     meta["seconds"] = round(time.perf_counter() - started, 1)
     meta["load_average_end"] = (
         list(os.getloadavg()) if hasattr(os, "getloadavg") else None
@@ -503,6 +574,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "records": records,
         "skipped": skipped,
+        "amap": amap,
     }
     print(soak_report.render(results, "text"))
     if args.json:
@@ -513,7 +585,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{len(records)} measurements in {meta['seconds']:.0f} s; "
         f"{len(broken)} with a broken guarantee, {len(skipped)} skipped"
     )
-    return 1 if broken or any("section" in s for s in skipped) else 0
+    broken_amap = [r for r in amap if r["problems"]]
+    return 1 if broken or broken_amap or any("section" in s for s in skipped) else 0
 
 
 if __name__ == "__main__":

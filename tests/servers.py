@@ -104,7 +104,10 @@ class Mailer:
 
 
 class FailureLog(logging.Handler):
-    """Sets ``logged`` when logger ``"tether"`` reports a task failure."""
+    """Sets ``logged`` when logger ``"tether"`` reports a task failure.
+
+    The tests that use it assert every record it holds: it claims them (see
+    ``helpers.tether_records``)."""
 
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
@@ -112,6 +115,7 @@ class FailureLog(logging.Handler):
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
+        record.tether_asserted = True
         self.records.append(record)
         self.logged.set()
 

@@ -5,6 +5,7 @@ Sync tests: the demo runs its own asyncio event loop, as it does from a shell.
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 import sys
@@ -18,8 +19,28 @@ if TYPE_CHECKING:
 _LEFT = 37  # the demo's column width
 
 
+class _Claimed(logging.Handler):
+    """The demo's own ERROR records, which it shows: asserted, so claimed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.tether_asserted = True
+        self.messages.append(record.getMessage())
+
+
 def demo(capsys: pytest.CaptureFixture[str]) -> str:
-    assert main(["demo"]) == 0
+    claimed = _Claimed()
+    logger = logging.getLogger("tether")
+    logger.addHandler(claimed)
+    try:
+        assert main(["demo"]) == 0
+    finally:
+        logger.removeHandler(claimed)
+    # The unobserved failure it shows, and nothing else.
+    assert claimed.messages == ["Task 'fails' of TaskRegistry 'demo' failed"]
     return capsys.readouterr().out
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.lowlevel
@@ -131,6 +131,61 @@ async def test_raise_mode_holds_each_failure_once_even_if_received() -> None:
             tasks.spawn(relay, handle)
             await handle  # the body receives it too, and re-raises it
     assert info.value.exceptions == (failure,)
+
+
+async def test_raise_mode_holds_a_failure_once_when_a_nested_group_carries_it() -> None:
+    """Decision (issue 19): a group the body raises that holds failures the
+    registry has (a nested task group that awaited a handle, or the group
+    aclose() raised) adds only the failures it does not have."""
+    failure = ValueError("child")
+    other = KeyError("body's own")
+
+    async def relay(handle: tether.Handle[None]) -> None:
+        await handle
+
+    with pytest.raises(ExceptionGroup) as info:  # noqa: PT012 - leaving the block raises
+        async with TaskRegistry(on_error="raise") as tasks:
+            handle = tasks.spawn(fail_after_blocked, failure)
+            with anyio.CancelScope(shield=True):
+                try:
+                    async with anyio.create_task_group() as group:
+                        group.start_soon(relay, handle)
+                except ExceptionGroup as nested:
+                    raise ExceptionGroup(
+                        "nested", [*nested.exceptions, other]
+                    ) from None
+    found: list[Exception] = list(info.value.exceptions)
+    assert found[0] is failure
+    [inner] = found[1:]
+    assert isinstance(inner, ExceptionGroup)
+    assert cast("ExceptionGroup[Exception]", inner).exceptions == (other,)
+
+
+async def test_a_raised_group_never_changes_afterwards() -> None:
+    """Regression (issue 19): the group handed the registry's own list of failures
+    to ExceptionGroup, whose `args` kept it: a failure collected later showed up in
+    a group already raised."""
+    first, late = ValueError("first"), KeyError("late")
+    raised: list[BaseException] = []
+
+    async def terminate() -> None:
+        try:
+            # Closes first; `first` fails while it drains (once all are blocked).
+            await tasks.aclose()  # raises the group of what failed so far
+        except ExceptionGroup as group:
+            raised.append(group)
+        raise late  # after the close: the block, still to leave, raises it
+
+    with pytest.raises(ExceptionGroup) as info:  # noqa: PT012 - leaving the block raises
+        async with TaskRegistry(on_error="raise") as tasks:
+            tasks.spawn(fail_after_blocked, first)
+            tasks.spawn(terminate)
+            await anyio.sleep_forever()
+    [early] = raised
+    assert isinstance(early, ExceptionGroup)
+    assert cast("ExceptionGroup[Exception]", early).exceptions == (first,)
+    assert list(early.args[1]) == [first]
+    assert set(info.value.exceptions) == {first, late}
 
 
 async def test_raise_mode_closes_the_registry_and_drops_queued_tasks() -> None:

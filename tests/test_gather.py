@@ -168,6 +168,27 @@ async def test_failures_seen_before_the_cancellation_took_effect_become_notes() 
         assert getattr(caught.value, "__notes__", []) == [expected]
 
 
+async def test_failures_after_a_checkpoint_in_one_step_all_become_notes() -> None:
+    """Regression (issue 19): on trio the siblings of the first failure were
+    cancelled inside their checkpoint (trio's checkpoint() looks for a cancellation
+    after its schedule point), so their failures never happened and Boom('3') came
+    without notes. The cancellation now lands after the step, as on asyncio."""
+
+    class Boom(Exception):
+        pass
+
+    async def fail(n: int) -> None:
+        await anyio.lowlevel.checkpoint()
+        raise Boom(str(n))
+
+    with pytest.raises(Boom) as caught:
+        await tether.run_all(*(fail(n) for n in range(4)))
+    notes: list[str] = getattr(caught.value, "__notes__", [])
+    failed = sorted([str(caught.value)] + [note[-3] for note in notes])
+    assert failed == ["0", "1", "2", "3"]  # every failure, once: raised or a note
+    assert all("also failed: Boom(" in note for note in notes)
+
+
 async def test_an_input_cancelled_from_outside_is_a_failure(backend_name: str) -> None:
     """A cancellation run_all did not cause is the input's outcome, raised as
     TaskCancelled, never the backend's cancellation and never a missing result.

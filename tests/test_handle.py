@@ -16,7 +16,7 @@ import anyio.lowlevel
 import pytest
 
 import tether
-from helpers import double, park
+from helpers import double, park, tether_records
 from tether import Status, TaskCancelled, TaskNotFinished, TaskRegistry
 
 pytestmark = pytest.mark.anyio
@@ -165,7 +165,9 @@ async def test_cancel_moves_through_cancelling_to_cancelled() -> None:
     assert seen == [Status.CANCELLING]
 
 
-async def test_failed_status_and_wait_never_raises() -> None:
+async def test_failed_status_and_wait_never_raises(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     async with TaskRegistry() as tasks:
         handle = tasks.spawn(fail_with, Boom("x"))
         await handle.wait()  # does not raise
@@ -174,6 +176,9 @@ async def test_failed_status_and_wait_never_raises() -> None:
         await handle.wait()  # and again, on an ended task
         with pytest.raises(Boom):
             await handle
+    # wait() never receives a failure: it was reported as it came.
+    [record] = tether_records(caplog)
+    assert record.getMessage() == "Task 'fail_with' of TaskRegistry 'registry' failed"
 
 
 async def test_name_defaults_to_the_qualname() -> None:

@@ -9,6 +9,7 @@ import sys
 from typing import Any, NoReturn
 
 import anyio
+import anyio.abc
 import anyio.lowlevel
 import pytest
 
@@ -123,6 +124,202 @@ async def test_a_second_aclose_during_a_slow_drain_cancels_at_once() -> None:
     assert handle.status is Status.CANCELLED
 
 
+async def test_two_own_tasks_closing_at_once_both_end() -> None:
+    """Regression (issue 19): the second closer, one of the registry's own tasks,
+    waited for the close, which waited for it: the loop could never end."""
+    registry = TaskRegistry(name="bot", shutdown_timeout=5)
+    await registry.open()
+
+    async def terminate() -> None:
+        await anyio.lowlevel.checkpoint()
+        await registry.aclose()
+
+    first = registry.spawn(terminate, name="first")
+    second = registry.spawn(terminate, name="second")
+    await first.wait()
+    await second.wait()
+    assert state_of(registry) is RegistryState.CLOSED
+    # The first to close is spared, and returns; the other escalated, which cancels
+    # every task but the closer, so it sees its cancellation after its wait. (On
+    # trio either may run first.)
+    assert sorted(h.status.name for h in (first, second)) == ["CANCELLED", "FINISHED"]
+    assert registry.statistics().running == 0
+    await registry.aclose()  # from outside, once more: closed, returns at once
+
+
+async def test_an_own_task_closing_during_an_outside_drain_ends() -> None:
+    """Regression (issue 19): an own task calling aclose() while an outside aclose()
+    drains escalates, waits for every task but itself, and ends."""
+    registry = TaskRegistry(name="server")  # no deadline: only escalation ends it
+    await registry.open()
+    go = anyio.Event()
+    parked = registry.spawn(park, anyio.Event(), name="parked")
+
+    async def terminate() -> None:
+        await go.wait()
+        await registry.aclose()
+
+    closer = registry.spawn(terminate, name="terminate")
+    async with anyio.create_task_group() as group:
+        group.start_soon(registry.aclose)
+        await anyio.wait_all_tasks_blocked()
+        assert state_of(registry) is RegistryState.DRAINING
+        go.set()
+    assert state_of(registry) is RegistryState.CLOSED
+    assert parked.status is Status.CANCELLED
+    assert closer.status is Status.CANCELLED
+
+
+async def test_aclose_in_a_finally_during_shutdown_returns() -> None:
+    """Regression (issue 19): a task's `finally:` calling aclose() while the registry
+    cancels it waited for its own end."""
+    record: list[str] = []
+
+    async def worker() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await registry.aclose()
+            record.append("closed in finally")
+
+    handles: list[tether.Handle[None]] = []
+    async with TaskRegistry(name="app") as registry:
+        handles.append(registry.spawn(worker))
+        await anyio.wait_all_tasks_blocked()
+        registry.cancel_all()
+    assert record == ["closed in finally"]
+    assert handles[0].status is Status.CANCELLED
+
+
+async def test_aclose_in_a_cancelled_finally_raises_the_cancellation_again() -> None:
+    """aclose() is a checkpoint: unshielded in a cancelled task's `finally:`, it
+    closes the registry and then raises the task's cancellation, as any await."""
+    after: list[str] = []
+
+    async def worker() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            await registry.aclose()
+            after.append("unreachable")  # pragma: no cover
+
+    handles: list[tether.Handle[None]] = []
+    async with TaskRegistry(name="app", shutdown_timeout=0.001) as registry:
+        handles.append(registry.spawn(worker))
+    assert after == []
+    assert handles[0].status is Status.CANCELLED
+
+
+async def test_the_block_waits_for_the_task_that_closed_it() -> None:
+    """Leaving the block never leaves a task running: the own task that closed the
+    registry goes on after aclose() returns, and the block waits for it."""
+    record: list[str] = []
+
+    closed_it = anyio.Event()
+    go_on = anyio.Event()
+
+    async def terminate() -> None:
+        await registry.aclose()
+        closed_it.set()
+        await go_on.wait()  # not cancelled: it is the closer, and goes on
+        record.append("terminate returned")
+
+    handles: list[tether.Handle[None]] = []
+    async with TaskRegistry(name="app") as registry:
+        handles.append(registry.spawn(terminate))
+        await closed_it.wait()
+        assert state_of(registry) is RegistryState.CLOSED
+        go_on.set()  # leaving the block must still wait for terminate to return
+    assert record == ["terminate returned"]
+    assert handles[0].status is Status.FINISHED
+
+
+async def test_raise_mode_a_closer_failing_after_its_close_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Regression (issue 19): in raise mode, the task that closed the registry and
+    then failed ended FAILED, neither raised nor logged. With no block left to
+    raise it, the failure is reported as in log mode."""
+    registry = TaskRegistry(name="bot", on_error="raise")
+    await registry.open()
+
+    async def terminate() -> None:
+        await registry.aclose()
+        raise ValueError("after the close")
+
+    handle = registry.spawn(terminate, name="terminate")
+    await handle.wait()
+    assert handle.status is Status.FAILED
+    [record] = tether_records(caplog)
+    assert record.getMessage() == (
+        "Task 'terminate' of TaskRegistry 'bot' failed after the registry had closed"
+    )
+    assert record.exc_info is not None
+    assert record.exc_info[1] is handle.exception()
+    assert record.tether_registry == "bot"  # type: ignore[attr-defined]
+    assert record.tether_task == "terminate"  # type: ignore[attr-defined]
+    await registry.aclose()
+
+
+async def test_raise_mode_a_closer_failing_after_its_close_is_raised_by_the_block() -> (
+    None
+):
+    """Regression (issue 19): inside a block, the block still to leave raises it."""
+    failure = ValueError("after the close")
+    closed_it = anyio.Event()
+
+    async def terminate() -> None:
+        await registry.aclose()
+        closed_it.set()
+        await anyio.lowlevel.checkpoint()
+        raise failure
+
+    with pytest.raises(ExceptionGroup) as info:  # noqa: PT012 - leaving the block raises
+        async with TaskRegistry(on_error="raise") as registry:
+            registry.spawn(terminate)
+            await closed_it.wait()
+    assert info.value.exceptions == (failure,)
+
+
+async def test_aclose_in_the_body_closes_and_the_body_runs_on() -> None:
+    """Decision (issue 19): aclose() in the body closed the registry and cancelled
+    the body, whose rest was skipped silently at its next checkpoint. Closing
+    does not cancel the body: it runs on, its spawns raise RegistryClosed, and
+    leaving the block waits for nothing more."""
+    record: list[str] = []
+    async with TaskRegistry(name="app") as tasks:
+        handle = tasks.spawn(park, anyio.Event(), name="parked")
+        await anyio.wait_all_tasks_blocked()
+        tasks.cancel_all()
+        await tasks.aclose()
+        await anyio.lowlevel.checkpoint()  # the body is not cancelled
+        record.append("the body ran on")
+        with pytest.raises(RegistryClosed, match="'app' is CLOSED"):
+            tasks.spawn(park, anyio.Event())
+        assert handle.status is Status.CANCELLED
+    assert record == ["the body ran on"]
+
+
+async def test_aclose_from_a_task_leaves_the_body_running() -> None:
+    """Decision (issue 19): a task of the block that closes the registry (a
+    "terminate" handler) does not cancel the body either; a failure in raise
+    mode, or a KeyboardInterrupt, still does."""
+    record: list[str] = []
+    closed_it = anyio.Event()
+
+    async def terminate() -> None:
+        await tasks.aclose()
+        closed_it.set()
+
+    async with TaskRegistry(name="app") as tasks:
+        tasks.spawn(terminate)
+        await closed_it.wait()
+        await anyio.lowlevel.checkpoint()
+        record.append("the body ran on")
+    assert record == ["the body ran on"]
+
+
 async def test_aclose_raises_what_the_block_would() -> None:
     async def fails() -> NoReturn:
         await anyio.lowlevel.checkpoint()
@@ -154,6 +351,31 @@ async def test_aclose_of_a_registry_never_opened_closes_it() -> None:
         await registry.open()
 
 
+async def test_a_registry_never_opened_closes_twice_and_refuses_start() -> None:
+    """Regression (issue 19): a second aclose() of a registry never opened, and a
+    start() after it, raised AttributeError (it has no backend)."""
+
+    async def ready(*, task_status: anyio.abc.TaskStatus[int]) -> None:
+        task_status.started(1)  # pragma: no cover - refused before it runs
+
+    registry = TaskRegistry(name="never")
+    await registry.aclose()
+    await registry.aclose()
+    assert registry.state is RegistryState.CLOSED
+    with pytest.raises(RegistryClosed, match="'never' is CLOSED"):
+        await registry.start(ready)
+    with pytest.raises(RegistryClosed, match="'never' is NEW"):
+        await TaskRegistry(name="never").start(ready)
+    # Its neighbours, never opened either: refused the same way, or harmless.
+    with pytest.raises(RegistryClosed, match="'never' is CLOSED"):
+        await registry.spawn_when_free(anyio.sleep, 0)
+    with pytest.raises(RegistryClosed, match="'never' is CLOSED"):
+        registry.spawn_service(anyio.sleep, 0)
+    registry.cancel_all()
+    await registry.wait_idle()
+    assert registry.dump() == "TaskRegistry 'never' CLOSED: 0 running, 0 queued"
+
+
 async def test_a_registry_collected_while_open_warns() -> None:
     async def open_and_forget() -> None:
         registry = TaskRegistry(name="forgotten")
@@ -183,6 +405,31 @@ async def test_a_private_registry_binds_nothing_and_its_tasks_keep_the_apps() ->
     assert seen == [app]
     assert app.statistics().spawned == 1
     assert library.statistics().spawned == 1
+
+
+async def test_a_private_registry_with_its_own_context_gives_the_openers_ambient() -> (
+    None
+):
+    """Decision (issue 19): `ambient=False` with `context="registry"`: the task runs
+    in a copy of the context the registry was opened in, ambient registry
+    included, so it sees the registry bound where the library was started, not
+    the one bound where it was spawned (and never the private one)."""
+    seen: list[str] = []
+
+    async def handler() -> None:
+        seen.append(tether.current_registry().name)
+
+    library = TaskRegistry(name="library", ambient=False, context="registry")
+    async with TaskRegistry(name="app") as app:
+        await library.open()  # started by the app: the app is bound here
+        request = TaskRegistry(name="request")
+        await request.open()
+        with request.bind():  # a request handler spawns into the library
+            handle = library.spawn(handler)
+        await handle
+        await library.aclose()
+        await request.aclose()
+    assert seen == [app.name]
 
 
 async def test_a_task_sees_the_registry_that_owns_it_as_ambient() -> None:
@@ -458,6 +705,7 @@ async def test_a_lambda_is_a_run_all_input() -> None:
     )
 
 
+@pytest.mark.tether_no_leaks(allow=["left"])  # left open on purpose
 @pytest.mark.parametrize("backend", ["asyncio", "uvloop", "trio"])
 def test_a_registry_still_open_when_its_event_loop_ends_warns(backend: str) -> None:
     name = "trio" if backend == "trio" else "asyncio"
@@ -476,3 +724,66 @@ def test_a_registry_still_open_when_its_event_loop_ends_warns(backend: str) -> N
     with pytest.warns(ResourceWarning, match="'left' was still open when its event"):
         anyio.run(main, backend=name, backend_options=options)
     assert kept[0].statistics().cancelled == 1
+
+
+@pytest.mark.tether_no_leaks(allow=["left"])  # left open on purpose
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop", "trio"])
+def test_queued_tasks_of_a_registry_left_open_never_start_at_loop_end(
+    backend: str,
+) -> None:
+    """Decision (issue 19): the event loop's end cancels the running tasks of a
+    registry left open, and each freed slot started the next queued task in a
+    loop that was ending; the warning did not name them. Queued tasks are now
+    dropped, never started, and the warning names them with the rest."""
+    name = "trio" if backend == "trio" else "asyncio"
+    options: dict[str, Any] = {"use_uvloop": True} if backend == "uvloop" else {}
+    if name == "asyncio" and sys.version_info < (3, 11):
+        pytest.skip("Python 3.10's tasks do not count cancellation requests")
+    started: list[str] = []
+    kept: list[TaskRegistry] = []
+
+    async def job(label: str) -> None:
+        started.append(label)
+        await anyio.sleep_forever()
+
+    async def main() -> None:
+        registry = TaskRegistry(name="left", limit=1)
+        await registry.open()
+        for label in ("running", "queued 1", "queued 2"):
+            registry.spawn(job, label, name=label)
+        kept.append(registry)
+        await anyio.wait_all_tasks_blocked()
+
+    with pytest.warns(ResourceWarning) as warned:
+        anyio.run(main, backend=name, backend_options=options)
+    assert started == ["running"]
+    [warning] = [w for w in warned if "'left'" in str(w.message)]
+    assert "with tasks running, queued 1, queued 2" in str(warning.message)
+    stats = kept[0].statistics()
+    assert (stats.cancelled, stats.queued, stats.running) == (3, 0, 0)
+
+
+@pytest.mark.tether_no_leaks(allow=["left"])  # left open on purpose
+@pytest.mark.filterwarnings("error::ResourceWarning")
+@pytest.mark.skipif(
+    sys.version_info < (3, 11),
+    reason="Python 3.10's tasks do not count cancellation requests",
+)
+def test_a_registry_left_open_logs_with_its_fields_when_warnings_are_errors(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Regression (issue 19): with warnings turned into errors, the warning of a
+    registry left open becomes an ERROR record (never raised inside a task), which
+    lacked the `tether_task` field every tether record carries."""
+
+    async def main() -> None:
+        registry = TaskRegistry(name="left")
+        await registry.open()
+        registry.spawn(anyio.sleep_forever, name="forever")
+        await anyio.wait_all_tasks_blocked()
+
+    anyio.run(main, backend="asyncio")
+    [record] = tether_records(caplog)
+    assert "'left' was still open when its event loop ended" in record.getMessage()
+    assert record.tether_registry == "left"  # type: ignore[attr-defined]
+    assert record.tether_task == "forever"  # type: ignore[attr-defined]

@@ -124,6 +124,96 @@ async def test_a_raising_hook_is_logged_and_changes_nothing(
     assert record.__dict__["tether_task"] == "job"
 
 
+@pytest.mark.parametrize("where", ["hook", "callback", "on_error"])
+async def test_a_cancellation_raised_by_a_hook_or_callback_changes_nothing(
+    where: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression (issue 19): the backend's cancellation raised from a hook, a
+    done-callback or the on_error callable (reading result() of a cancelled
+    asyncio future there) cancelled every task and the body, and the block
+    raised it. It is logged like any exception; only KeyboardInterrupt and
+    SystemExit end everything. (trio makes no Cancelled outside a checkpoint:
+    there the attempt raises an ordinary error, which must change nothing too.)"""
+
+    def cancelled(*_: object) -> None:
+        raise anyio.get_cancelled_exc_class()()
+
+    class Ended(Hooks):
+        def ended(self, handle: Handle[Any], /) -> None:
+            cancelled()
+
+    async def fails(_: int) -> int:
+        await anyio.lowlevel.checkpoint()
+        raise ValueError("reported")
+
+    release = anyio.Event()
+    body_went_on = False
+    async with TaskRegistry(
+        name="app",
+        hooks=Ended() if where == "hook" else None,
+        on_error=cancelled if where == "on_error" else "log",
+    ) as tasks:
+        sibling = tasks.spawn(park, release, name="sibling")
+        first = tasks.spawn(fails if where == "on_error" else job, 1, name="first")
+        if where == "callback":
+            first.add_done_callback(cancelled)
+        await first.wait()
+        await anyio.lowlevel.checkpoint()  # a cancellation of the body lands here
+        body_went_on = True
+        release.set()
+        assert await sibling == "released"
+    assert body_went_on
+    messages = [r.getMessage() for r in tether_records(caplog)]
+    if where == "on_error":
+        assert messages == [
+            "Task 'first' of TaskRegistry 'app' failed",
+            "The on_error callback of TaskRegistry 'app' raised while reporting "
+            "task 'first'",
+        ]
+    else:
+        what = (
+            "The ended hook of TaskRegistry 'app'"
+            if where == "hook"
+            else "A done-callback"
+        )
+        assert f"{what} of task 'first' raised; the task is unaffected" in messages
+
+
+async def test_statistics_add_up_inside_hooks_while_queued_tasks_are_dropped() -> None:
+    """Regression (issue 19): cancel_all() and shutdown emptied the queue's count at
+    once, then closed the tasks one by one, calling their hooks: statistics() read
+    there gave a sum below `spawned` (4 against 2, then 3)."""
+    sums: list[tuple[int, int]] = []
+
+    class Counts(Hooks):
+        def ended(self, handle: Handle[Any], /) -> None:
+            stats = tasks.statistics()
+            sums.append(
+                (
+                    stats.spawned,
+                    stats.queued
+                    + stats.running
+                    + stats.succeeded
+                    + stats.failed
+                    + stats.cancelled,
+                )
+            )
+
+    async with TaskRegistry(limit=1, hooks=Counts()) as tasks:
+        for _ in range(4):
+            tasks.spawn(anyio.sleep_forever)
+        await anyio.wait_all_tasks_blocked()
+        tasks.cancel_all()  # three queued are dropped, one running is cancelled
+        await anyio.wait_all_tasks_blocked()
+        for _ in range(3):
+            tasks.spawn(anyio.sleep_forever)
+        await anyio.wait_all_tasks_blocked()
+        tasks.spawn(anyio.sleep_forever)  # queued: shutdown drops it
+        tasks.cancel_all()
+    assert len(sums) == 8
+    assert all(spawned == total for spawned, total in sums), sums
+
+
 async def test_any_object_with_hook_methods_will_do() -> None:
     ended: list[str] = []
 

@@ -18,7 +18,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from helpers import closed, park
+from helpers import closed, park, tether_records
 from tether import Handle, RegistryState, Status, TaskRegistry
 
 if TYPE_CHECKING:
@@ -91,7 +91,9 @@ async def test_registry_keeps_a_task_the_loop_would_lose(backend_name: str) -> N
 # -- Guarantee 2 and 3: every task ends once, and none outlives the registry --------
 
 
-async def test_every_task_ends_exactly_once_and_none_outlives_the_registry() -> None:
+async def test_every_task_ends_exactly_once_and_none_outlives_the_registry(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     ends: list[str] = []
     release = anyio.Event()
 
@@ -116,6 +118,9 @@ async def test_every_task_ends_exactly_once_and_none_outlives_the_registry() -> 
     assert stats.spawned == 8
     assert (stats.queued, stats.running) == (0, 0)
     assert len(tasks) == 0
+    # Each failure nobody awaited is reported exactly once.
+    failures = [r.exc_info[1] for r in tether_records(caplog) if r.exc_info]
+    assert sorted(map(str, failures)) == ["t0", "t4"]
 
 
 # -- Guarantee 5: the cancellation model --------------------------------------------

@@ -114,7 +114,9 @@ async def test_a_timeout_in_raise_mode_fails_the_block(scale: float) -> None:
 
 
 @pytest.mark.mock_clock
-async def test_every_spawn_form_takes_a_timeout(scale: float) -> None:
+async def test_every_spawn_form_takes_a_timeout(
+    scale: float, caplog: pytest.LogCaptureFixture
+) -> None:
     async def ready(
         *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
@@ -133,6 +135,10 @@ async def test_every_spawn_form_takes_a_timeout(scale: float) -> None:
         for handle in (ambient, when_free, from_thread, started):
             await handle.wait()
             assert type(handle.exception()) is TimeoutError, handle
+    # Nobody awaited them: each timeout is reported, once.
+    timed_out = [r.exc_info[1] for r in tether_records(caplog) if r.exc_info]
+    assert len(timed_out) == 4
+    assert all(type(exc) is TimeoutError for exc in timed_out)
 
 
 @pytest.mark.parametrize(
@@ -172,6 +178,29 @@ async def test_done_callbacks_run_once_in_order_when_the_task_ends() -> None:
         handle.add_done_callback(lambda h: seen.append("late"))
         assert seen[-1] == "late"
     assert len(seen) == 3
+
+
+async def test_a_callback_added_by_a_callback_runs_after_those_added_before() -> None:
+    """Decision (issue 19): a callback that adds a callback used to run it at once,
+    before the callbacks added earlier; it now runs after them, in order, still
+    before anyone awaiting the handle wakes up (asyncio's call_soon order)."""
+    seen: list[str] = []
+    release = anyio.Event()
+
+    def adds(handle: Handle[str]) -> None:
+        seen.append("first")
+        handle.add_done_callback(lambda _: seen.append("added by first"))
+
+    async with TaskRegistry() as tasks:
+        handle = tasks.spawn(park, release)
+        handle.add_done_callback(adds)
+        handle.add_done_callback(lambda _: seen.append("second"))
+        await anyio.wait_all_tasks_blocked()
+        release.set()
+        await handle
+        seen.append("awaiter")
+        handle.add_done_callback(lambda _: seen.append("late"))  # ended: at once
+    assert seen == ["first", "second", "added by first", "awaiter", "late"]
 
 
 async def test_a_done_callback_runs_before_awaiters_wake() -> None:

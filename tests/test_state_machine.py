@@ -307,7 +307,8 @@ def portal(request: pytest.FixtureRequest) -> Generator[BlockingPortal, None, No
 def test_a_registry_under_random_operations(
     portal: BlockingPortal, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.CRITICAL, logger="tether")  # shutdown chatter
+    # Quiet the shutdown chatter, but keep ERROR: the suite fails on one unasserted.
+    caplog.set_level(logging.ERROR, logger="tether")
     RegistryMachine.portal = portal
     machine = RegistryMachine.TestCase
     machine.settings = settings(

@@ -25,8 +25,10 @@ only when its slot frees, and every coroutine that never started is closed.
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import math
+import reprlib
 import sys
 from collections import deque
 from types import CoroutineType
@@ -36,6 +38,7 @@ import anyio
 import anyio.lowlevel
 
 from ._calls import close_if_coroutine
+from ._handle import Handle
 from ._inputs import foreign_cancellation, start
 
 if TYPE_CHECKING:
@@ -79,6 +82,9 @@ class Engine:
         "burst",
         "driver_done",
         "first",
+        "first_key",
+        "first_seen",
+        "handles",
         "in_flight",
         "limit",
         "lost",
@@ -128,7 +134,12 @@ class Engine:
         self.stopping = False
         self.driver_done = False
         self.first: BaseException | None = None
-        self.lost: list[tuple[str, Exception]] = []
+        self.first_key: Any = None
+        self.first_seen = False  # raised to the caller or the consumer
+        #: The handles among the inputs, by key: a failure of one that nobody will
+        #: raise goes back to its registry to report, as if nobody had awaited it.
+        self.handles: dict[Any, Handle[Any]] = {}
+        self.lost: list[tuple[Any, Exception]] = []
         self.base_exc: BaseException | None = None
         self.winner: int | Missing = MISSING
         self.timed_out = False
@@ -182,14 +193,20 @@ class Engine:
             with anyio.CancelScope(shield=True):
                 while self.in_flight or self.tasks:
                     await self._sleep()
-        for what, exc in self.lost:
+        for key, exc in self.lost:
+            handle = self.handles.get(key) if self.handles else None
+            if handle is not None and handle._value is exc:
+                handle._redeliver()  # its registry reports it, with its name
+                continue
             logger.error(
-                "%s %s failed while it was being cancelled, after the %s had "
-                "stopped: nothing else will report it",
+                "%s %s failed %s: nothing else will report it",
                 self.mode.value if self.mode is not Mode.STREAM else "stream",
-                what,
-                "run" if self.mode is not Mode.STREAM else "consumer",
+                self._describe(key),
+                "while it was being cancelled, after the run had stopped"
+                if self.mode is not Mode.STREAM
+                else "after the consumer had stopped reading",
                 exc_info=exc,
+                extra={"tether_registry": None, "tether_task": None},
             )
         self.lost.clear()
 
@@ -303,6 +320,7 @@ class Engine:
         await anyio.lowlevel.checkpoint()
         while True:
             if self.first is not None:
+                self.first_seen = True
                 raise self.first
             if self.buffer:
                 pair = self.buffer.popleft()
@@ -314,8 +332,17 @@ class Engine:
             await ready.wait()
 
     async def close_stream(self) -> None:
-        """The consumer left: cancel what still runs and wait for it."""
-        await self._finish()
+        """The consumer left: cancel what still runs and wait for it. A failure
+        the consumer never read (it left in the step the failure came) is
+        reported: nothing else will raise it."""
+        try:
+            await self._finish()
+        finally:
+            first = self.first
+            if isinstance(first, Exception) and not self.first_seen:
+                self.first_seen = True
+                self.lost.append((self.first_key, first))
+                await self._finish()
 
     # -- children ---------------------------------------------------------------------
 
@@ -324,6 +351,8 @@ class Engine:
             coro = cast("Coroutine[Any, Any, Any]", item)
             name: str = item.__qualname__
         else:
+            if type(item) is tuple and isinstance(item[1], Handle):
+                self.handles[key] = item[1]
             try:
                 coro = start(item)
             except Exception as exc:  # a callable input raised instead of returning
@@ -367,6 +396,8 @@ class Engine:
         if isinstance(exc, Exception):
             self._failed(key, exc)
         elif isinstance(exc, self.backend.cancelled_exc):
+            if self.backend.loop_is_ending():
+                return  # the event loop's teardown cancels what is left: no failure
             self._failed(key, foreign_cancellation(self._describe(key), exc))
         else:  # KeyboardInterrupt, SystemExit: stop everything, raise it bare
             if self.base_exc is None:
@@ -390,19 +421,20 @@ class Engine:
             self.results[key] = exc
         elif self.first is None and not self.stopping:
             self.first = exc
+            self.first_key = key
             self.stop()
         elif exc is not self.first:
             what = self._describe(key)
             if self.first is not None:
                 add_note(self.first, f"{self.mode.value} {what} also failed: {exc!r}")
             else:  # after the caller left, was cancelled or timed out
-                self.lost.append((what, exc))
+                self.lost.append((key, exc))
 
     def _describe(self, key: Any) -> str:
         if isinstance(key, str):
             return key
         if self.mode is Mode.STREAM and not isinstance(key, int):
-            return f"item {key!r}"[:80]
+            return f"item {_SHORT.repr(key)}"
         return f"input {key + 1}"
 
     def _ended(self, child: int) -> None:
@@ -420,7 +452,13 @@ class Engine:
         if not self.stopping:
             self.stopping = True
             if self.scopes:
-                self.backend.cancel_soon(list(self.scopes.values()))
+                # From a callback of the loop, on every backend: an input already
+                # woken in this step still takes it, so failures that coincide are
+                # all seen (as notes) on trio as on asyncio. Cancelled at once,
+                # trio's checkpoint() would cancel them before they could fail.
+                self.backend.call_soon_threadsafe(
+                    functools.partial(_cancel_each, list(self.scopes.values()))
+                )
             self._wake_driver()
             self._wake_consumer()
 
@@ -435,6 +473,29 @@ class Engine:
         if ready is not None:
             self.ready = None
             ready.set()
+
+
+class _ShortRepr(reprlib.Repr):
+    """An item as a log message shows it: short, and a function by its name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel = 2
+        self.maxtuple = self.maxlist = self.maxset = self.maxdict = 4
+        self.maxstring = self.maxother = 40
+
+    def repr_function(self, x: Any, level: int) -> str:
+        return f"<function {x.__qualname__}>"
+
+    repr_method = repr_builtin_function_or_method = repr_function
+
+
+_SHORT = _ShortRepr()
+
+
+def _cancel_each(scopes: list[Scope]) -> None:
+    for scope in scopes:
+        scope.cancel()
 
 
 def add_note(exc: BaseException, note: str) -> None:

@@ -23,7 +23,19 @@ if TYPE_CHECKING:
 
     from ._backend import Event, Scope
 
-__all__ = ["Delivery", "Extra", "Handle", "Owner", "Status", "call_hook"]
+__all__ = [
+    "CALLBACK_RAISED",
+    "Delivery",
+    "Extra",
+    "Handle",
+    "Owner",
+    "Status",
+    "call_hook",
+]
+
+#: The ERROR record of a done-callback or hook that raised (the test plugin tells
+#: it from a task's failure by this format).
+CALLBACK_RAISED = "%s of task %r raised; the task is unaffected"
 
 T_co = TypeVar("T_co", covariant=True, default=Any)
 
@@ -80,11 +92,12 @@ class Extra:
     the task was spawned, recorded with ``debug=True``.
     """
 
-    __slots__ = ("born", "callbacks", "hooks", "restarts", "timeout")
+    __slots__ = ("born", "callbacks", "calling", "hooks", "restarts", "timeout")
 
     def __init__(self, timeout: float | None = None, hooks: object = None) -> None:
         self.timeout = timeout
         self.hooks = hooks
+        self.calling = False  # the task's end is being told: callbacks queue up
         self.born: float | None = None  # when it was spawned, with debug=True
         self.restarts = 0
         self.callbacks: list[Callable[[Handle[Any]], object]] = []
@@ -264,7 +277,8 @@ class Handle(Generic[T_co]):
 
         As on an :class:`asyncio.Task`, but called synchronously as the task ends
         (before anyone awaiting it wakes up), in the order the callbacks were
-        added, on every backend: in the task's own context, or for a task dropped
+        added, on every backend (one added by a callback runs after those added
+        before it): in the task's own context, or for a task dropped
         before it started, in the context of whoever dropped it. The outcome is
         on the handle (``handle.status``, ``handle.exception()``); reading it
         there does not count as receiving a failure. An exception raised by ``fn``
@@ -291,12 +305,14 @@ class Handle(Generic[T_co]):
                 "the task ends, so it must be a plain `def`, not an `async def`. To "
                 "do async work, spawn it from the callback"
             )
-        if self._status in _ENDED:
+        extra = self._extra
+        if self._status in _ENDED and (extra is None or not extra.calling):
             _call_back(self, fn, at_once=True)
             return
-        extra = self._extra
         if extra is None:
             extra = self._extra = Extra()
+        # Added while the end is told (by a callback or the ended hook): after
+        # the callbacks added before it, as asyncio's call_soon would order it.
         extra.callbacks.append(fn)
 
     def _ended(self) -> None:
@@ -304,11 +320,15 @@ class Handle(Generic[T_co]):
         owner calls this only when ``_extra`` is set)."""
         extra = self._extra
         assert extra is not None
-        if extra.hooks is not None:
-            call_hook(extra.hooks, "ended", self)
-        callbacks, extra.callbacks = extra.callbacks, []
-        for fn in callbacks:
-            _call_back(self, fn)
+        extra.calling = True
+        try:
+            if extra.hooks is not None:
+                call_hook(extra.hooks, "ended", self)
+            callbacks = extra.callbacks
+            while callbacks:
+                _call_back(self, callbacks.pop(0))
+        finally:
+            extra.calling = False
 
     async def wait(self) -> None:
         """Wait until the task has ended, whatever the outcome; never raises it.
@@ -398,19 +418,21 @@ def _call_back(
     at_once: bool = False,
     what: str = "A done-callback",
 ) -> None:
-    """Call ``fn(handle)`` for the registry: an ``Exception`` is logged and changes
-    nothing; a ``KeyboardInterrupt``-like one ends everything through the owner
-    (never raised inside a task's end), or with ``at_once`` reaches the caller."""
+    """Call ``fn(handle)`` for the registry: an exception is logged and changes
+    nothing; a ``KeyboardInterrupt`` or ``SystemExit`` ends everything through the
+    owner (never raised inside a task's end), or with ``at_once`` reaches the
+    caller."""
     try:
         fn(handle)
-    except BaseException as exc:
-        if not isinstance(exc, Exception):
-            if at_once:
-                raise  # called by add_done_callback itself: the caller's to handle
-            handle._owner._fatal(exc)
-            return
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if at_once:
+            raise  # called by add_done_callback itself: the caller's to handle
+        handle._owner._fatal(exc)
+    except BaseException:
+        # Any other, a cancellation included (result() of a cancelled asyncio
+        # future read in a callback): it would otherwise cancel whoever ran us.
         logging.getLogger("tether").exception(
-            "%s of task %r raised; the task is unaffected",
+            CALLBACK_RAISED,
             what,
             handle._name,
             extra={"tether_registry": handle._owner.name, "tether_task": handle._name},

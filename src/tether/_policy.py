@@ -16,7 +16,7 @@ import os
 import sys
 import sysconfig
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 
 from ._calls import describe, is_async_callable
 from ._handle import FAILED, REPORTED, UNSEEN, Handle
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
 if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import ExceptionGroup
+    from exceptiongroup import BaseExceptionGroup, ExceptionGroup
 
 __all__ = ["ErrorPolicy", "Mode", "OnError", "grouped", "logger", "suspended_at"]
 
@@ -95,13 +95,32 @@ class ErrorPolicy:
     def add_failure(self, exc: Exception) -> None:
         """Collect a failure for the ``ExceptionGroup`` of raise mode, once."""
         # Awaiting a handle raises the task's own exception object, so a body or a
-        # sibling that re-raises it must not add it again.
-        if all(seen is not exc for seen in self.failures):
+        # sibling that re-raises it must not add it again; nor the group aclose()
+        # raised, nor a group of a nested task group that holds one.
+        known = set(map(id, _leaves(self.failures)))
+        if isinstance(exc, ExceptionGroup):
+
+            def new(e: BaseException) -> bool:
+                return not isinstance(e, BaseExceptionGroup) and id(e) not in known
+
+            group = cast("ExceptionGroup[Exception]", exc)
+            rest = group.subgroup(new)
+            if rest is not None:
+                self.failures.append(rest)
+        elif id(exc) not in known:
             self.failures.append(exc)
 
-    def task_failed(self, handle: Handle[Any], exc: Exception) -> bool:
-        """A task failed; return whether the registry must cancel everything."""
+    def task_failed(self, handle: Handle[Any], exc: Exception, closed: bool) -> bool:
+        """A task failed; return whether the registry must cancel everything.
+
+        ``closed``: the registry has closed and nothing will raise its group any
+        more (a task that called ``aclose()`` failed after it): in raise mode the
+        failure is then reported, as a failure nobody awaited is."""
         if self.mode is Mode.RAISE:
+            if closed:
+                handle._delivered = REPORTED
+                self._log_failure(handle, exc, " after the registry had closed")
+                return False
             self.add_failure(exc)
             return True
         if handle._event is None or handle._awaiters == 0:
@@ -134,7 +153,11 @@ class ErrorPolicy:
             return False
         try:
             returned = callback(handle, exc)
-        except Exception as callback_exc:
+        except (KeyboardInterrupt, SystemExit) as base:
+            self._log_failure(handle, exc)
+            self.base_exception(base)
+            return True
+        except BaseException as callback_exc:  # a cancellation too: not ours to obey
             self._log_failure(handle, exc)
             logger.error(
                 "The on_error callback of TaskRegistry %r raised while reporting "
@@ -145,10 +168,6 @@ class ErrorPolicy:
                 extra={"tether_registry": self._registry, "tether_task": handle._name},
             )
             return False
-        except BaseException as base:  # KeyboardInterrupt, SystemExit
-            self._log_failure(handle, exc)
-            self.base_exception(base)
-            return True
         if hasattr(returned, "__await__"):
             # A sync callable that returns an awaitable (a lambda around an async
             # function): nobody would ever await it.
@@ -166,11 +185,12 @@ class ErrorPolicy:
             )
         return False
 
-    def _log_failure(self, handle: Handle[Any], exc: Exception) -> None:
+    def _log_failure(self, handle: Handle[Any], exc: Exception, when: str = "") -> None:
         logger.error(
-            "Task %r of TaskRegistry %r failed",
+            "Task %r of TaskRegistry %r failed%s",
             handle._name,
             self._registry,
+            when,
             exc_info=exc,
             extra={"tether_registry": self._registry, "tether_task": handle._name},
         )
@@ -281,14 +301,25 @@ class ErrorPolicy:
                 )
             raise self.base_exc
         if self.failures:
+            # A copy: a group once raised never changes, whatever comes later.
             raise ExceptionGroup(
-                f"unhandled errors in TaskRegistry {self._registry!r}", self.failures
+                f"unhandled errors in TaskRegistry {self._registry!r}",
+                list(self.failures),
             )
         if exc is None:
             return original is not None
         if exc is original:
             return False
         raise exc
+
+
+def _leaves(excs: Iterable[BaseException]) -> Iterable[BaseException]:
+    for exc in excs:
+        if isinstance(exc, BaseExceptionGroup):
+            group = cast("BaseExceptionGroup[BaseException]", exc)
+            yield from _leaves(group.exceptions)
+        else:
+            yield exc
 
 
 def grouped(names: Iterable[str], most: int = _SHUTDOWN_NAMES) -> str:

@@ -79,7 +79,7 @@ from ._slots import Slots
 
 if TYPE_CHECKING:
     import concurrent.futures
-    from collections.abc import Callable, Coroutine, Iterable, Iterator
+    from collections.abc import Callable, Collection, Coroutine, Iterable, Iterator
 
     from ._backend import Backend, Event, Scope
 
@@ -220,6 +220,7 @@ class TaskRegistry:
         "_new_scope",
         "_opened_at",
         "_opener",
+        "_outcome_pending",
         "_own_context",
         "_plain",
         "_policy",
@@ -227,6 +228,7 @@ class TaskRegistry:
         "_shutdown_timeout",
         "_slots",
         "_spare",
+        "_spared",
         "_spawned",
         "_start",
         "_state",
@@ -308,6 +310,11 @@ class TaskRegistry:
         self._closed_event: Event | None = None
         # The task that called aclose(), when it is one of ours: spared.
         self._spare: Handle[Any] | None = None
+        # Every task of ours inside aclose() now: none waits for the others.
+        self._spared: set[Handle[Any]] = set()
+        # An `async with` block will raise what its close collects: until then, a
+        # failure in raise mode goes into its group rather than to the log.
+        self._outcome_pending = False
         # Tasks spawned with daemon=True that have not ended.
         self._daemons: set[Handle[Any]] = set()
         self._warned = False  # the ResourceWarning of a registry left open
@@ -560,17 +567,19 @@ class TaskRegistry:
             handle._status = FAILED
             self._failed += 1
             self._release(handle)
-            if self._policy.task_failed(handle, exc):
-                self._begin_cancelling()
+            if self._policy.task_failed(handle, exc, self._outcome_given()):
+                self._end_everything()
         elif isinstance(exc, self._backend.cancelled_exc):
+            if (
+                self._state is OPEN or self._state is DRAINING
+            ) and self._backend.loop_is_ending():
+                # Before the release, which would start the next queued task
+                # in a loop that is ending.
+                self._left_open_at_loop_end(handle)
             handle._status = CANCELLED  # from outside the task's scope
             handle._value = None
             self._cancelled += 1
             self._release(handle)
-            if (
-                self._state is OPEN or self._state is DRAINING
-            ) and self._backend.loop_is_ending():
-                self._left_open_at_loop_end(handle)
         else:
             # KeyboardInterrupt, SystemExit, GeneratorExit: never an on_error
             # matter. Kept to be re-raised bare from the block, and never re-raised
@@ -600,11 +609,7 @@ class TaskRegistry:
         if self._daemons:
             self._daemons.discard(handle)
         slots = self._slots
-        if (
-            (slots is not None and slots.waiting())
-            or not self._live
-            or self._spare is not None
-        ):
+        if (slots is not None and slots.waiting()) or not self._live or self._spared:
             self._slot_freed()
         if handle._extra is not None:
             # Last: a callback that spawns must find the freed slot taken by the
@@ -626,18 +631,26 @@ class TaskRegistry:
         self._notify_if_idle()
 
     def _notify_if_idle(self) -> None:
+        # Every waiter spares a subset of _spared, so none can be satisfied
+        # unless this is: wake them all, and each checks its own condition.
         if self._is_idle():
             event = self._idle_event
             if event is not None:
                 self._idle_event = None
                 event.set()
 
-    def _is_idle(self) -> bool:
+    def _is_idle(self, spared: Collection[Handle[Any]] | None = None) -> bool:
+        """Nothing queued, and nothing running but the tasks in ``spared``
+        (default: every task of ours inside ``aclose()``)."""
         slots = self._slots
+        if slots is not None and (slots.queued or slots.reserved):
+            return False
         live = self._live
-        return (not live or (len(live) == 1 and self._spare in live)) and (
-            slots is None or (slots.queued == 0 and slots.reserved == 0)
-        )
+        if not live:
+            return True
+        if spared is None:
+            spared = self._spared
+        return len(live) <= len(spared) and all(h in spared for h in live)
 
     # -- what a handle asks of its owner (tether._handle.Owner) ----------------------
 
@@ -668,7 +681,7 @@ class TaskRegistry:
         # A KeyboardInterrupt or SystemExit from a done-callback or a hook: as
         # from a task, everything is cancelled and the block re-raises it bare.
         self._policy.base_exception(exc)
-        self._begin_cancelling()
+        self._end_everything()
 
     def _refuse_self_wait(self, handle: Handle[Any]) -> None:
         if self._live.get(handle) is self._backend.current_task():
@@ -679,7 +692,12 @@ class TaskRegistry:
 
     def _report(self, handle: Handle[Any]) -> None:
         if self._policy.report(handle):
-            self._begin_cancelling()
+            self._end_everything()
+
+    def _outcome_given(self) -> bool:
+        """Whether the close has raised what it had to: no block is left to raise
+        a failure that comes now (the task that closed it, failing after)."""
+        return self._state is CLOSED and not self._outcome_pending
 
     def _close_queued(
         self, handle: Handle[Any], wake: list[Event] | None = None
@@ -722,8 +740,10 @@ class TaskRegistry:
             )
         await self._wait_until_idle()
 
-    async def _wait_until_idle(self) -> None:
-        while not self._is_idle():
+    async def _wait_until_idle(
+        self, spared: Collection[Handle[Any]] | None = None
+    ) -> None:
+        while not self._is_idle(spared):
             event = self._idle_event
             if event is None:
                 event = self._idle_event = self._backend.new_event()
@@ -757,6 +777,8 @@ class TaskRegistry:
         for handle in queued:
             # A running task awaiting a dropped one is cancelled too: it must see
             # its own cancellation, not the dropped task's (TaskCancelled).
+            assert self._slots is not None
+            self._slots.queued -= 1  # one by one: a hook may read statistics()
             self._close_queued(handle, wake)
         if scopes or wake:
             self._backend.cancel_soon(scopes, wake)
@@ -1197,8 +1219,10 @@ class TaskRegistry:
         raise AssertionError(f"task {task_name!r} ended unready with a result")
 
     def _backend_event(self) -> Event:
-        if self._state is NEW:
-            self._raise_closed(_WHY_CLOSED[NEW])
+        if self._state is not OPEN:
+            # Refused here (a registry never opened has no backend), as spawn
+            # would: follow-up work of its own tasks while it drains is welcome.
+            self._check_may_spawn(None)
         return self._backend.new_event()
 
     # -- introspection ----------------------------------------------------------------
@@ -1350,6 +1374,7 @@ class TaskRegistry:
         # The body's context, and so every task spawned from it and their
         # descendants, counts as this registry's own work while it drains.
         self._lineage_token = lineage.set((*lineage.get(), self))
+        self._outcome_pending = True
         return self
 
     async def __aexit__(
@@ -1379,7 +1404,7 @@ class TaskRegistry:
             and isinstance(exc, Exception)
         ):
             self._policy.add_failure(exc)
-        return await self._close(exc, original)
+        return await self._close(exc, original, block=True)
 
     async def aclose(self) -> None:
         """Close the registry: drain, cancel what is left, and raise as ``on_error``
@@ -1391,32 +1416,69 @@ class TaskRegistry:
         its caller, which goes on running until it returns. Idempotent: a second
         call while the registry drains cancels what is left at once (a second
         Ctrl+C) and waits for the close; on a closed registry it returns at once.
+        A second call from one of the registry's own tasks never waits for
+        itself: it waits for every task but the registry's own tasks inside
+        ``aclose()``, then sees the cancellation the escalation gave it. Called
+        in the body of the ``async with`` or from one of its tasks, it does not
+        cancel the body.
 
         .. versionadded:: 0.2
+        .. versionchanged:: 0.3
+           A second call from one of the registry's own tasks no longer waits for
+           itself; closing no longer cancels the body; leaving the block waits for
+           the task that closed the registry.
         """
         state = self._state
-        if state is NEW:
+        if state is NEW or (state is CLOSED and self._closed_event is None):
             self._state = CLOSED  # nothing was ever opened
-            return
-        if self._closed_event is not None:  # a close is under way, or done
-            if state is not CLOSED:
-                self._begin_cancelling()
-                with anyio.CancelScope(shield=True):
-                    await self._closed_event.wait()
             await anyio.lowlevel.checkpoint()
             return
-        await self._close(None, None)
+        if self._closed_event is None:
+            await self._close(None, None)
+            return
+        # A close is under way, or done: this is a second call.
+        own = self._own_handle()
+        if state is not CLOSED:
+            self._begin_cancelling()  # a second Ctrl+C: cancel what is left now
+        with anyio.CancelScope(shield=True):
+            if own is None:
+                await self._closed_event.wait()
+                await self._wait_until_idle(())  # the closer, if it was a task
+            elif state is not CLOSED:
+                # One of ours: the close under way waits for this very task, so
+                # waiting for the close would never return. Wait for every task
+                # but those of ours inside aclose(), as the first closer does.
+                self._spared.add(own)
+                self._notify_if_idle()
+                try:
+                    await self._wait_until_idle()
+                finally:
+                    self._spared.discard(own)
+        # Level-triggered: a task of ours sees here the cancellation that closing
+        # gave it, as at any checkpoint.
+        await anyio.lowlevel.checkpoint()
 
     async def _close(
-        self, exc: BaseException | None, original: BaseException | None
+        self,
+        exc: BaseException | None,
+        original: BaseException | None,
+        *,
+        block: bool = False,
     ) -> bool:
-        """The shutdown shared by ``__aexit__`` and ``aclose()``."""
-        if self._closed_event is not None:  # aclose() from another task came first
+        """The shutdown shared by ``__aexit__`` (``block``) and ``aclose()``."""
+        if self._closed_event is not None:  # aclose() came first
             with anyio.CancelScope(shield=True):
                 await self._closed_event.wait()
-            return self._policy.outcome(exc, original, self._backend.cancelled_exc)
+                # A task of ours that closed it may still run: the block never
+                # leaves a task behind it.
+                await self._wait_until_idle(())
+            return self._outcome(exc, original, block)
         self._closed_event = self._backend.new_event()
-        self._spare = self._own_handle()
+        own = self._spare = self._own_handle()
+        spared: tuple[Handle[Any], ...] = ()
+        if own is not None:
+            spared = (own,)
+            self._spared.add(own)
         host_cancelled = False
         if exc is None and self._state is OPEN:
             if anyio.current_effective_deadline() <= anyio.current_time():
@@ -1429,20 +1491,29 @@ class TaskRegistry:
                 self._cancel_daemons()
                 self._policy.drain_started(self._waited_for(), self._shutdown_timeout)
                 try:
-                    await self._drain()
+                    await self._drain(spared)
                 except BaseException as cancelled:  # the host, while draining
                     exc = cancelled
         self._begin_cancelling()
         with anyio.CancelScope(shield=True):
-            await self._wait_logging("cancelling its tasks")
+            await self._wait_logging("cancelling its tasks", spared)
         self._state = CLOSED
         _open_registries.discard(self)
         self._opener = self._home = None
         self._spare = None
+        if own is not None:
+            self._spared.discard(own)
         self._policy.log_shutdown()
         self._closed_event.set()
         if host_cancelled and self._policy.base_exc is None:
             await anyio.lowlevel.checkpoint()  # raises the host's cancellation
+        return self._outcome(exc, original, block)
+
+    def _outcome(
+        self, exc: BaseException | None, original: BaseException | None, block: bool
+    ) -> bool:
+        if block:  # the block's exit: nothing will raise a failure that comes later
+            self._outcome_pending = False
         return self._policy.outcome(exc, original, self._backend.cancelled_exc)
 
     def _own_handle(self) -> Handle[Any] | None:
@@ -1461,27 +1532,28 @@ class TaskRegistry:
         ]
         return [h for h in live if h is not self._spare and h not in self._daemons]
 
-    async def _drain(self) -> None:
+    async def _drain(self, spared: tuple[Handle[Any], ...]) -> None:
         if self._shutdown_timeout is None:
-            await self._wait_logging("draining")
+            await self._wait_logging("draining", spared)
         else:
             with anyio.move_on_after(self._shutdown_timeout):
-                await self._wait_logging("draining")
+                await self._wait_logging("draining", spared)
 
-    async def _wait_logging(self, phase: str) -> None:
-        """Wait until idle; every few seconds, a WARNING of what still runs."""
+    async def _wait_logging(self, phase: str, spared: tuple[Handle[Any], ...]) -> None:
+        """Wait until idle but for ``spared`` (the closer, if it is one of ours);
+        every few seconds, a WARNING of what still runs."""
         started = anyio.current_time()
-        while not self._is_idle():
+        while not self._is_idle(spared):
             with anyio.move_on_after(_STILL_WAITING_EVERY):
-                await self._wait_until_idle()
-            if not self._is_idle():
+                await self._wait_until_idle(spared)
+            if not self._is_idle(spared):
                 self._policy.still_waiting(
                     phase,
                     anyio.current_time() - started,
                     [
                         (h, self._backend.coroutine_of(task))
                         for h, task in self._live.items()
-                        if h is not self._spare
+                        if h not in spared
                     ],
                 )
 
@@ -1490,6 +1562,12 @@ class TaskRegistry:
             return
         self._state = CLOSING
         self._cancel_everything(closing=True)
+
+    def _end_everything(self) -> None:
+        """A failure in raise mode, or a KeyboardInterrupt: cancel every task and
+        the body. (Closing alone, by ``aclose()`` in the body or from a task,
+        leaves the body running: its spawns then raise ``RegistryClosed``.)"""
+        self._begin_cancelling()
         if self._body_scope is not None:
             self._body_scope.cancel()
 
@@ -1506,10 +1584,17 @@ class TaskRegistry:
             _warn_open(
                 self,
                 "was still open when its event loop ended (it cancelled task "
-                f"{handle._name!r} and the rest)",
+                f"{handle._name!r} and the rest; queued tasks never start)",
             )
         except Warning as raised:  # warnings turned into errors: never from a task
-            logger.error("%s", raised, extra={"tether_registry": self._name})
+            logger.error(
+                "%s",
+                str(raised),  # not the warning: its traceback would keep us alive
+                extra={"tether_registry": self._name, "tether_task": handle._name},
+            )
+        # The loop cancels every task left; what waits in the queue is dropped,
+        # never started in a loop that is ending.
+        self._begin_cancelling()
 
     def __del__(self) -> None:
         state = getattr(self, "_state", None)  # None: __init__ refused its arguments
@@ -1548,7 +1633,7 @@ def _snapshot(items: Iterable[T] | Callable[[], Iterable[T]]) -> list[T]:
 
 
 def _warn_open(registry: TaskRegistry, what: str) -> None:
-    live = grouped(h._name for h in registry._live)
+    live = grouped(h._name for h in registry)  # running and queued
     warnings.warn(
         f"TaskRegistry {registry._name!r} {what}"
         + (f", with tasks {live}" if live else "")

@@ -138,7 +138,8 @@ class Slots:
             self._dead = 0
 
     def take_queued(self, *, closing: bool) -> tuple[list[Handle[Any]], list[Event]]:
-        """Empty the queue of its tasks and return them, for the registry to cancel.
+        """Empty the queue of its tasks and return them, for the registry to cancel
+        (and count down ``queued`` for each).
 
         With ``closing``, waiters leave the queue too, marked closed, and their
         events are returned for the registry to set once it has cancelled its
@@ -160,7 +161,8 @@ class Slots:
                     waiters.append(entry)
         self._queue = waiters
         self._dead = 0
-        self.queued = 0
+        # `queued` still counts them: the registry counts each down as it closes
+        # it, so that statistics() adds up inside the hooks it calls meanwhile.
         return handles, wake
 
     def claim(self) -> None:

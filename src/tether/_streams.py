@@ -21,6 +21,7 @@ from typing_extensions import Self
 from ._calls import close_if_coroutine, describe, is_async_callable
 from ._checks import check_count
 from ._engine import Engine, Mode
+from ._handle import Handle
 from ._inputs import prepare, start, validate_options
 from ._loop import current_backend
 
@@ -46,7 +47,7 @@ class Completions(Generic[K, R]):
     .. versionadded:: 0.1
     """
 
-    __slots__ = ("_engine", "_items", "_limit", "_make", "_owned")
+    __slots__ = ("_engine", "_handles", "_items", "_limit", "_make", "_owned")
 
     def __init__(
         self,
@@ -54,8 +55,10 @@ class Completions(Generic[K, R]):
         items: Iterable[Any] | AsyncIterable[Any],
         limit: int,
         owned: list[Any] | None = None,
+        handles: dict[Any, Handle[Any]] | None = None,
     ) -> None:
         self._make = make
+        self._handles = handles
         self._items = items
         self._limit = limit
         self._owned = owned
@@ -68,6 +71,8 @@ class Completions(Generic[K, R]):
         returns at once.
         """
         engine = self._engine = Engine(current_backend(), Mode.STREAM, self._limit)
+        if self._handles:
+            engine.handles = self._handles
         items = self._items
         try:
             iterator: Any = (
@@ -187,10 +192,17 @@ def as_completed(
             close_if_coroutine(item)
         raise
     inputs = prepare("as_completed", work)
+    handles: dict[Any, Handle[Any]] = {
+        index: item[1]
+        for index, item in enumerate(inputs)
+        if type(item) is tuple and isinstance(item[1], Handle)
+    }
 
     def make(index: int) -> tuple[int, Coroutine[Any, Any, T]]:
         item = inputs[index]
         inputs[index] = None
         return index, start(item)
 
-    return Completions(make, range(len(inputs)), limit or max(len(inputs), 1), inputs)
+    return Completions(
+        make, range(len(inputs)), limit or max(len(inputs), 1), inputs, handles
+    )

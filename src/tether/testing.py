@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
+from ._handle import CALLBACK_RAISED
 from ._policy import suspended_at
-from ._registry import TaskRegistry
+from ._registry import RegistryState, TaskRegistry, _open_registries
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -49,6 +50,8 @@ _logger = logging.getLogger("tether")
 
 #: Where anyio's backends live: the tasks of its pytest runner are not leaks.
 _ANYIO_RUNNER = os.path.join(os.path.dirname(anyio.__file__), "_backends", "")
+#: tether's own code: a raw task running it belongs to a registry or a gather.
+_TETHER = os.path.join(os.path.dirname(__file__), "")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -73,6 +76,30 @@ class _LeakCheck:
         self.allow = allow
         self.found: list[str] = []
         self.recorder = _FailureRecorder(self)
+        # The registries open before the test: one the test opens and leaves open
+        # keeps its tasks running after it, on every backend.
+        self.open_before = set(_open_registries)
+
+    def open_registries(self) -> None:
+        """Name every registry the test opened and left open, with its tasks (or,
+        once the event loop's end cancelled them, how many there were)."""
+        for registry in set(_open_registries) - self.open_before:
+            handles = list(registry)
+            for handle in handles:
+                self.add(
+                    f"task (of TaskRegistry {registry.name!r}, left open)",
+                    handle.name,
+                    "spawned at "
+                    + (handle.spawned_at or "an unknown site: debug=True records it"),
+                )
+            if not handles and registry.state is not RegistryState.CLOSED:
+                stats = registry.statistics()
+                self.add(
+                    "TaskRegistry",
+                    registry.name,
+                    f"left {registry.state.name} with {stats.spawned} task(s) "
+                    "spawned; the event loop's end cancelled what was left",
+                )
 
     def allowed(self, name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.allow)
@@ -103,7 +130,9 @@ def _leak_check(request: pytest.FixtureRequest) -> _LeakCheck | None:
         enabled = bool(request.config.getini("tether_no_leaks"))
         allow: tuple[str, ...] = ()
     else:
-        enabled = bool(marker.args[0]) if marker.args else True
+        enabled = bool(
+            marker.args[0] if marker.args else marker.kwargs.get("enabled", True)
+        )
         allow = tuple(marker.kwargs.get("allow", ()))
         if isinstance(marker.kwargs.get("allow", ()), str):
             raise TypeError(
@@ -119,18 +148,35 @@ def _leak_check(request: pytest.FixtureRequest) -> _LeakCheck | None:
 
 
 class _FailureRecorder(logging.Handler):
-    """Collects the task failures tether reports on its logger: none was awaited."""
+    """Collects the task failures tether reports on its logger: none was awaited.
+
+    Read at teardown, not as they come: a record that the test has claimed by
+    setting ``record.tether_asserted = True`` (it provoked the failure and
+    asserted the record) is no leak.
+    """
 
     def __init__(self, check: _LeakCheck) -> None:
         super().__init__(logging.ERROR)
         self.check = check
+        self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         task: object = getattr(record, "tether_task", None)
         if isinstance(task, str) and record.exc_info is not None:
+            self.records.append(record)
+
+    def collect(self) -> None:
+        records, self.records = self.records, []
+        for record in records:
+            if getattr(record, "tether_asserted", False):
+                continue
+            task: str = record.__dict__["tether_task"]
             where: object = getattr(record, "tether_spawned_at", None)
             self.check.add(
-                "failure of task",
+                # A done-callback or a hook that raised is not the task's failure.
+                "exception in a done-callback or hook of task"
+                if record.msg == CALLBACK_RAISED
+                else "failure of task",
                 task,
                 f"spawned at {where}"
                 if isinstance(where, str)
@@ -158,6 +204,8 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
         if check is not None:
             _logger.removeHandler(check.recorder)
     if check is not None:
+        check.recorder.collect()
+        check.open_registries()
         check.fail_if_found()
 
 
@@ -184,6 +232,8 @@ async def _tether_raw_tasks(request: pytest.FixtureRequest) -> AsyncIterator[Non
         code = getattr(coro, "cr_code", None)
         if code is not None and code.co_filename.startswith(_ANYIO_RUNNER):
             continue  # anyio's pytest runner runs each fixture step in a task
+        if code is not None and code.co_filename.startswith(_TETHER):
+            continue  # a registry's task: named with its registry, on every backend
         check.add(
             "asyncio task",
             task.get_name(),
