@@ -40,6 +40,7 @@ class AsyncioBackend:
         "_loop",
         "call_soon_threadsafe",
         "cancelled_exc",
+        "interruptible",
         "new_event",
         "new_scope",
         "thread",
@@ -52,6 +53,7 @@ class AsyncioBackend:
         self.new_scope = type(anyio.CancelScope())
         self.new_event = type(anyio.Event())
         self.call_soon_threadsafe = loop.call_soon_threadsafe
+        self.interruptible = None  # asyncio delivers Ctrl+C to the main task
         self._factory = loop.get_task_factory()
         self._create = task_creator(loop, self._factory)
 

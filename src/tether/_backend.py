@@ -76,6 +76,10 @@ class Backend(Protocol):
         new_scope: makes a fresh, unshielded cancel scope.
         new_event: makes a fresh event.
         call_soon_threadsafe: runs a sync callable on the loop, from any thread.
+        interruptible: ``None``, or wraps the coroutine a task awaits for its
+            owner so that Ctrl+C can interrupt it there while the owner's own
+            bookkeeping stays protected (trio, whose system tasks are shielded
+            from ``KeyboardInterrupt``).
     """
 
     # Read-only members: each backend sets them once, as plain attributes.
@@ -89,6 +93,10 @@ class Backend(Protocol):
     def new_event(self) -> Callable[[], Event]: ...
     @property
     def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object]: ...
+    @property
+    def interruptible(
+        self,
+    ) -> Callable[[Coroutine[Any, Any, Any]], Coroutine[Any, Any, Any]] | None: ...
     def current_task(self) -> object:
         """The running task, as :meth:`start` returns it."""
         ...

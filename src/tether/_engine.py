@@ -348,6 +348,8 @@ class Engine:
         scope = self.scopes[child] = self.new_scope()
         scope.__enter__()  # by hand, as the registry does: no bound __exit__ kept
         try:
+            if self.backend.interruptible is not None:  # trio: Ctrl+C reaches it
+                coro = self.backend.interruptible(coro)
             value = await coro
         except BaseException as exc:
             try:

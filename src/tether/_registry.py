@@ -514,6 +514,8 @@ class TaskRegistry:
         # long as the task runs, which every parked task pays for in memory.
         scope.__enter__()
         try:
+            if self._backend.interruptible is not None:  # trio: Ctrl+C reaches it
+                coro = self._backend.interruptible(coro)
             handle._value = await coro
         except BaseException as exc:
             self._task_raised(handle, scope, exc)

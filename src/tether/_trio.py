@@ -5,26 +5,46 @@ started it, which is exactly tether's model: the registry (or the gather) is the
 task's owner, and cancellation reaches it only through the scope it enters. trio
 turns an exception escaping a system task into ``TrioInternalError``, so tether's
 task bodies catch everything their coroutine raises and never let it escape.
+
+Ctrl+C: trio shields system tasks from ``KeyboardInterrupt`` (it is delivered to
+the main task at its next checkpoint instead), so a busy tether task would keep
+running through it. trio decides frame by frame, walking up from the interrupted
+frame to the first code object marked protected or unprotected, and to the task's
+own flag at its root. tether's task body (the root) stays protected, so its
+bookkeeping is never interrupted half-way; the user's coroutine is awaited through
+:func:`interruptible`, a frame marked unprotected, so Ctrl+C raises in the user's
+code as it would in a nursery task, and the task body hands it to its owner, which
+cancels everything and re-raises it bare.
 """
 
 from __future__ import annotations
 
 from contextvars import copy_context
 from threading import get_ident
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 from typing_extensions import TypeVarTuple, Unpack
 
+from collections.abc import Coroutine
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Callable
     from contextvars import Context
 
     from ._backend import Event, Scope
 
-__all__ = ["TrioBackend"]
+__all__ = ["TrioBackend", "interruptible"]
 
 PosArgsT = TypeVarTuple("PosArgsT")
+T = TypeVar("T")
+
+
+@trio.lowlevel.disable_ki_protection
+async def interruptible(coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro`` where Ctrl+C can interrupt it: in a frame marked unprotected,
+    between the protected task body and the user's code."""
+    return await coro
 
 
 class TrioBackend:
@@ -33,6 +53,7 @@ class TrioBackend:
     __slots__ = (
         "call_soon_threadsafe",
         "cancelled_exc",
+        "interruptible",
         "new_event",
         "new_scope",
         "thread",
@@ -44,6 +65,7 @@ class TrioBackend:
         self.new_scope = trio.CancelScope
         self.new_event = trio.Event
         self.call_soon_threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
+        self.interruptible = interruptible
 
     def start(
         self,
