@@ -35,13 +35,16 @@ import gc
 import statistics
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 import trio.lowlevel
+import trio.testing
 
 import tether
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 
 async def work() -> int:
@@ -170,7 +173,6 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=9)
     options = parser.parse_args()
     n, repeat = options.n, options.repeat
-    import trio.testing  # noqa: F401 - wait_all_tasks_blocked
 
     times: dict[str, list[float]] = {name: [] for name in TIMED}
     for _ in range(repeat):

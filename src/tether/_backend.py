@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from contextvars import Context
     from types import TracebackType
 
-__all__ = ["Backend", "Event", "Scope"]
+__all__ = ["Backend", "Event", "Interruptible", "Scope"]
 
 PosArgsT = TypeVarTuple("PosArgsT")
 
@@ -55,6 +55,15 @@ class Scope(Protocol):
         tb: TracebackType | None,
         /,
     ) -> bool | None: ...
+
+
+class Interruptible(Protocol):
+    """Wraps the coroutine a task awaits for its owner (see
+    :attr:`Backend.interruptible`)."""
+
+    def __call__(
+        self, coro: Coroutine[Any, Any, Any], /
+    ) -> Coroutine[Any, Any, Any]: ...
 
 
 class Event(Protocol):
@@ -94,9 +103,7 @@ class Backend(Protocol):
     @property
     def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object]: ...
     @property
-    def interruptible(
-        self,
-    ) -> Callable[[Coroutine[Any, Any, Any]], Coroutine[Any, Any, Any]] | None: ...
+    def interruptible(self) -> Interruptible | None: ...
     def current_task(self) -> object:
         """The running task, as :meth:`start` returns it."""
         ...

@@ -26,13 +26,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import trio
 from typing_extensions import TypeVarTuple, Unpack
 
-from collections.abc import Coroutine
-
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Coroutine
     from contextvars import Context
 
-    from ._backend import Event, Scope
+    from ._backend import Event, Interruptible, Scope
 
 __all__ = ["TrioBackend", "interruptible"]
 
@@ -58,6 +56,8 @@ class TrioBackend:
         "new_scope",
         "thread",
     )
+
+    interruptible: Interruptible
 
     def __init__(self) -> None:
         self.cancelled_exc = trio.Cancelled
