@@ -1,3 +1,4 @@
+# mypy: disable-error-code="overload-cannot-match"
 """TaskRegistry: the owner that holds every task it spawns until the task ends.
 
 The class reads in the order of a registry's life: making it, spawning (the hot
@@ -66,12 +67,6 @@ from ._policy import ErrorPolicy, Mode, OnError, grouped, logger, suspended_at
 from ._services import (
     Restart,
     RestartPlan,
-    Startable0,
-    Startable1,
-    Startable2,
-    Startable3,
-    Startable4,
-    Startable5,
     TaskStatus,
     supervise,
 )
@@ -82,6 +77,26 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Iterable, Iterator
 
     from ._backend import Backend, Event, Scope
+    from ._startable import (
+        EitherStartable0,
+        EitherStartable1,
+        EitherStartable2,
+        EitherStartable3,
+        EitherStartable4,
+        EitherStartable5,
+        Startable0,
+        Startable1,
+        Startable2,
+        Startable3,
+        Startable4,
+        Startable5,
+        TrioStartable0,
+        TrioStartable1,
+        TrioStartable2,
+        TrioStartable3,
+        TrioStartable4,
+        TrioStartable5,
+    )
 
 __all__ = ["OnError", "RegistryState", "RegistryStatistics", "TaskRegistry"]
 
@@ -1059,6 +1074,84 @@ class TaskRegistry:
     def _count_restart(self) -> None:
         self._restarts += 1
 
+    # anyio's and trio's TaskStatus, typed each way: see tether._startable. (mypy
+    # calls the arity-0 overloads after the first unreachable, yet takes them:
+    # hence the mypy comment at the top of this module.)
+    @overload
+    async def start(
+        self,
+        fn: EitherStartable0[T],
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: EitherStartable1[T, A1],
+        a1: A1,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: EitherStartable2[T, A1, A2],
+        a1: A1,
+        a2: A2,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: EitherStartable3[T, A1, A2, A3],
+        a1: A1,
+        a2: A2,
+        a3: A3,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: EitherStartable4[T, A1, A2, A3, A4],
+        a1: A1,
+        a2: A2,
+        a3: A3,
+        a4: A4,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: EitherStartable5[T, A1, A2, A3, A4, A5],
+        a1: A1,
+        a2: A2,
+        a3: A3,
+        a4: A4,
+        a5: A5,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
     @overload
     async def start(
         self,
@@ -1134,6 +1227,81 @@ class TaskRegistry:
         daemon: bool = False,
         timeout: float | None = None,
     ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: TrioStartable0[T],
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: TrioStartable1[T, A1],
+        a1: A1,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: TrioStartable2[T, A1, A2],
+        a1: A1,
+        a2: A2,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: TrioStartable3[T, A1, A2, A3],
+        a1: A1,
+        a2: A2,
+        a3: A3,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: TrioStartable4[T, A1, A2, A3, A4],
+        a1: A1,
+        a2: A2,
+        a3: A3,
+        a4: A4,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: TrioStartable5[T, A1, A2, A3, A4, A5],
+        a1: A1,
+        a2: A2,
+        a3: A3,
+        a4: A4,
+        a5: A5,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
     async def start(
         self,
         fn: Any,
@@ -1148,8 +1316,9 @@ class TaskRegistry:
 
         As anyio's ``TaskGroup.start`` and trio's ``nursery.start``, and with the
         same ``task_status`` parameter (annotate it ``anyio.abc.TaskStatus[T]``
-        with the default ``anyio.TASK_STATUS_IGNORED``), so one function serves all
-        three; the value's type flows to the caller. Unlike theirs, the task is
+        with the default ``anyio.TASK_STATUS_IGNORED``, or ``trio.TaskStatus[T]``
+        with ``trio.TASK_STATUS_IGNORED``), so one function serves all three; the
+        value's type flows to the caller. Unlike theirs, the task is
         the registry's from its start. A checkpoint.
 
         ``name``, ``daemon`` and ``timeout`` are as for :meth:`spawn`.
@@ -1167,6 +1336,10 @@ class TaskRegistry:
         the task is ready, it runs on its own.
 
         .. versionadded:: 0.2
+
+        .. versionchanged:: 0.3
+           A ``task_status`` annotated with trio's own ``trio.TaskStatus[T]`` (as
+           ``trio.serve_tcp``'s is) is typed too; it gave ``T = Never``.
         """
         refuse_if_coroutine(
             fn,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeAlias, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, overload
 
 import anyio
 from typing_extensions import TypeVar
@@ -29,20 +29,12 @@ from ._policy import logger
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from anyio.abc import TaskStatus as AnyioTaskStatus
-
     from ._backend import Event
     from ._handle import Extra, Handle
 
 __all__ = [
     "Restart",
     "RestartPlan",
-    "Startable0",
-    "Startable1",
-    "Startable2",
-    "Startable3",
-    "Startable4",
-    "Startable5",
     "TaskStatus",
     "supervise",
 ]
@@ -218,66 +210,6 @@ async def supervise(
 
 
 # -- readiness ---------------------------------------------------------------------
-
-
-# What start() runs: an async function taking its positional arguments and a
-# task_status through which it reports a value. One protocol per arity, because
-# mypy cannot yet solve a TypeVarTuple and a TypeVar in one protocol; start()
-# has an overload for each.
-
-
-class Startable0(Protocol[T_co]):
-    """An async function of 0 positional argument(s) and ``task_status``."""
-
-    def __call__(self, *, task_status: AnyioTaskStatus[T_co]) -> Awaitable[object]: ...
-
-
-class Startable1(Protocol[T_co, A1]):
-    """An async function of 1 positional argument(s) and ``task_status``."""
-
-    def __call__(
-        self, a1: A1, /, *, task_status: AnyioTaskStatus[T_co]
-    ) -> Awaitable[object]: ...
-
-
-class Startable2(Protocol[T_co, A1, A2]):
-    """An async function of 2 positional argument(s) and ``task_status``."""
-
-    def __call__(
-        self, a1: A1, a2: A2, /, *, task_status: AnyioTaskStatus[T_co]
-    ) -> Awaitable[object]: ...
-
-
-class Startable3(Protocol[T_co, A1, A2, A3]):
-    """An async function of 3 positional argument(s) and ``task_status``."""
-
-    def __call__(
-        self, a1: A1, a2: A2, a3: A3, /, *, task_status: AnyioTaskStatus[T_co]
-    ) -> Awaitable[object]: ...
-
-
-class Startable4(Protocol[T_co, A1, A2, A3, A4]):
-    """An async function of 4 positional argument(s) and ``task_status``."""
-
-    def __call__(
-        self, a1: A1, a2: A2, a3: A3, a4: A4, /, *, task_status: AnyioTaskStatus[T_co]
-    ) -> Awaitable[object]: ...
-
-
-class Startable5(Protocol[T_co, A1, A2, A3, A4, A5]):
-    """An async function of 5 positional argument(s) and ``task_status``."""
-
-    def __call__(
-        self,
-        a1: A1,
-        a2: A2,
-        a3: A3,
-        a4: A4,
-        a5: A5,
-        /,
-        *,
-        task_status: AnyioTaskStatus[T_co],
-    ) -> Awaitable[object]: ...
 
 
 class TaskStatus(Generic[T_contra]):
