@@ -992,6 +992,7 @@ class TaskRegistry:
         backoff: float = 0.5,
         max_backoff: float = 30.0,
         timeout: float | None = None,
+        restart_on: type[Exception] | tuple[type[Exception], ...] = Exception,
         **kwargs: object,  # only to refuse them with a lesson
     ) -> Handle[T]:
         """Spawn a service: a daemon task that runs ``fn(*args)`` again after it
@@ -1002,10 +1003,12 @@ class TaskRegistry:
         The service is a daemon: cancelled, not drained, as soon as closing begins,
         which also ends a backoff sleep at once. A cancellation (of the handle, the
         registry, or a daemon at shutdown) never causes a restart; nor does a
-        ``KeyboardInterrupt``. Each restart is logged as a WARNING with the failure
-        it follows. When more than ``max_restarts`` restarts would fall within
-        ``restart_window`` seconds, the service gives up: its last failure is the
-        task's failure and goes to ``on_error`` like any other.
+        ``KeyboardInterrupt``. Each restart is logged as a WARNING naming the
+        failure it follows, with its traceback the first time in an outage (and
+        whenever the kind of failure changes), then as one line. When more than
+        ``max_restarts`` restarts would fall within ``restart_window`` seconds,
+        the service gives up: its last failure is the task's failure and goes to
+        ``on_error`` like any other.
 
         The task holds one slot of a ``limit`` for its whole life, backoff sleeps
         included. ``handle.restarts`` and ``statistics().restarts`` count the
@@ -1028,16 +1031,26 @@ class TaskRegistry:
                 is scaled by a random factor between 0.5 and 1 (jitter).
             max_backoff: the longest delay between two runs, in seconds.
             timeout: seconds each run may take; a run that overruns fails with
-                :exc:`TimeoutError`, which counts as a failure (and so restarts).
+                :exc:`TimeoutError`, which counts as a failure (and so restarts,
+                if ``restart_on`` covers it).
+            restart_on: the failures that restart the service (an ``Exception``
+                subclass or a tuple of them; default every ``Exception``). Any
+                other failure, a bug such as a ``TypeError`` say, fails the
+                service at once and goes to ``on_error``.
 
         Raises:
-            TypeError: as :meth:`spawn`, and for a coroutine object.
+            TypeError: as :meth:`spawn`, for a coroutine object, and for a
+                ``restart_on`` that is not ``Exception`` subclasses.
             ValueError: an option out of range (``restart`` not one of the two
                 words, a budget of zero, a delay of zero or less, ``max_backoff``
-                below ``backoff``). The registry is unchanged.
+                below ``backoff``, an empty ``restart_on``). The registry is
+                unchanged.
             RegistryClosed: the registry does not take work.
 
         .. versionadded:: 0.2
+
+        .. versionchanged:: 0.3
+           ``restart_on``; a restart's traceback is logged once per outage.
         """
         if kwargs:
             refuse_keywords(fn, kwargs, "spawn_service")
@@ -1049,7 +1062,13 @@ class TaskRegistry:
         )
         check_spawn_options(fn, "spawn_service", name, context, False)
         plan = RestartPlan(
-            restart, max_restarts, restart_window, backoff, max_backoff, timeout
+            restart,
+            max_restarts,
+            restart_window,
+            backoff,
+            max_backoff,
+            timeout,
+            restart_on,
         )
         if self._state is not OPEN:
             self._check_may_spawn(fn)
