@@ -25,6 +25,7 @@ from typing_extensions import TypeVarTuple, Unpack
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
+    from contextlib import AbstractAsyncContextManager
     from contextvars import Context
     from types import TracebackType
 
@@ -132,6 +133,19 @@ class Backend(Protocol):
         (pass a copy). If the task cannot be started, the coroutine is closed and
         the error raised: nothing is left half-started.
         """
+        ...
+
+    def children(self) -> AbstractAsyncContextManager[object]:
+        """For a gather: the block its children run in, in the calling task.
+        Within it, :meth:`start` may make each task a child of the caller's (on
+        trio, a nursery child that sees the caller's deadlines); elsewhere, and on
+        asyncio, it does nothing. Every child must end inside it."""
+        ...
+
+    def caller_cancelled(self) -> bool:
+        """Called in a task started within :meth:`children`, outside the task's
+        own scope: whether the caller's cancellation reaches it there (on trio,
+        where the task is the caller's nursery child)."""
         ...
 
     def cancel_soon(self, scopes: list[Scope], wake: list[Event] | None = None) -> None:

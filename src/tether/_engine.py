@@ -140,18 +140,20 @@ class Engine:
     async def run(self, inputs: list[Any], timeout: float | None) -> None:
         """Run every input, stopping early as the mode says or when ``timeout``
         expires (then ``timed_out`` is set). Returns once every child has ended."""
-        try:
-            if timeout is None:
-                await self._drive(inputs)
-            else:
-                with anyio.move_on_after(timeout) as scope:
+        # On trio the children are the caller's own nursery children (#26).
+        async with self.backend.children():
+            try:
+                if timeout is None:
                     await self._drive(inputs)
-                self.timed_out = scope.cancelled_caught
-        finally:
-            for index in range(self.next, len(inputs)):
-                close_if_coroutine(inputs[index])
-                inputs[index] = None
-            await self._finish()
+                else:
+                    with anyio.move_on_after(timeout) as scope:
+                        await self._drive(inputs)
+                    self.timed_out = scope.cancelled_caught
+            finally:
+                for index in range(self.next, len(inputs)):
+                    close_if_coroutine(inputs[index])
+                    inputs[index] = None
+                await self._finish()
 
     async def _drive(self, inputs: list[Any]) -> None:
         total, limit = len(inputs), self.limit
@@ -357,7 +359,14 @@ class Engine:
             except BaseException as replaced:
                 exc, caught = replaced, False
             del self.scopes[child]
-            if not caught:  # caught: our own cancellation, no outcome to keep
+            if caught:  # our own cancellation: no outcome to keep
+                pass
+            elif self.backend.caller_cancelled() and not self._interrupting(exc):
+                # The caller's cancellation reached its nursery child (trio): no
+                # outcome either, and a failure has no caller left to raise to.
+                if isinstance(exc, Exception):
+                    self.lost.append((self._describe(key), exc))
+            else:
                 self._raised(key, exc)
         else:
             scope.__exit__(None, None, None)
@@ -374,6 +383,10 @@ class Engine:
             if self.base_exc is None:
                 self.base_exc = exc
             self.stop()
+
+    def _interrupting(self, exc: BaseException) -> bool:
+        """KeyboardInterrupt, SystemExit: what stops everything."""
+        return not isinstance(exc, Exception | self.backend.cancelled_exc)
 
     def _succeeded(self, key: Any, value: Any) -> None:
         if self.mode is Mode.STREAM:
