@@ -20,8 +20,8 @@ Cases:
 * ``registry.spawn + run_all(*handles)``: the same, then one ``run_all`` over every
   handle (the seed's ``gather(*tasks)``);
 * ``run_all(*coroutines)``: one ``run_all`` over N coroutine objects;
-* ``registry nursery.start_soon``: the nursery-shaped :meth:`TaskRegistry.nursery`
-  object's ``start_soon``, as a library handed ``handler_nursery=`` calls it.
+* ``as_nursery(registry).start_soon``: the nursery-shaped object of
+  :func:`tether.as_nursery`, as a library handed ``handler_nursery=`` calls it.
 
 Memory: N tasks parked on one ``trio.Event``; tracemalloc's growth from just before
 the first spawn to the moment every task is parked, and its peak over the same
@@ -77,7 +77,7 @@ async def run_all_coroutines(n: int) -> None:
 
 async def registry_nursery(n: int) -> None:
     async with tether.TaskRegistry() as tasks:
-        handler_nursery = tasks.nursery()
+        handler_nursery = tether.as_nursery(tasks)
         for _ in range(n):
             handler_nursery.start_soon(work)
 
@@ -88,8 +88,8 @@ TIMED: dict[str, Callable[[int], Awaitable[None]]] = {
     "registry.spawn + run_all(*handles)": registry_run_all_handles,
     "run_all(*coroutines)": run_all_coroutines,
 }
-if hasattr(tether.TaskRegistry, "nursery"):  # from 0.3 on
-    TIMED["registry nursery.start_soon"] = registry_nursery
+if hasattr(tether, "as_nursery"):  # from 0.3 on
+    TIMED["as_nursery(registry).start_soon"] = registry_nursery
 
 
 def timed(case: Callable[[int], Awaitable[None]], n: int) -> float:
