@@ -25,6 +25,7 @@ only when its slot frees, and every coroutine that never started is closed.
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import math
 import sys
@@ -36,12 +37,14 @@ import anyio
 import anyio.lowlevel
 
 from ._calls import close_if_coroutine
+from ._inputs import _await_handle as await_handle
 from ._inputs import foreign_cancellation, start
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 
     from ._backend import Backend, Event, Scope
+    from ._handle import Handle
 
 __all__ = ["MISSING", "Engine", "Mode", "add_note"]
 
@@ -95,6 +98,7 @@ class Engine:
         "tat",
         "timed_out",
         "wake",
+        "watching",
         "winner",
     )
 
@@ -123,6 +127,8 @@ class Engine:
         #: The strong references that keep each child task alive, by child id.
         self.tasks: dict[int, object] = {}
         self.scopes: dict[int, Scope] = {}
+        #: Handles waited for without a task of their own, by child id.
+        self.watching: dict[int, tuple[Handle[Any], Callable[..., object]]] = {}
         self.next = 0
         self.in_flight = 0
         self.stopping = False
@@ -322,6 +328,10 @@ class Engine:
     # -- children ---------------------------------------------------------------------
 
     def _start(self, child: int, key: Any, item: Any) -> None:
+        pair: Any = item  # narrowed below, which leaves `item` as it is
+        if type(pair) is tuple and pair[0] is await_handle:
+            self._watch(child, key, cast("tuple[object, Handle[Any]]", pair)[1])
+            return
         if type(item) is CoroutineType:  # the common input, without a call
             coro = cast("Coroutine[Any, Any, Any]", item)
             name: str = item.__qualname__
@@ -339,6 +349,47 @@ class Engine:
             self.in_flight -= 1
             coro.close()
             raise
+
+    def _watch(self, child: int, key: Any, handle: Handle[Any]) -> None:
+        """Wait for a tether handle without a task: as one of its awaiters, woken
+        by a done-callback. A task per handle cost ``run_all(*handles)`` a second
+        task for every task it waited for (#26 item 8)."""
+        self.in_flight += 1
+        if handle.done():
+            self._receive(key, handle)
+            self._settled()
+            return
+        handle._waiter_event()  # an awaiter, as `await handle` is: a failure is ours
+        handle._awaiters += 1
+        watcher = functools.partial(self._watched, child, key)
+        self.watching[child] = (handle, watcher)
+        handle.add_done_callback(watcher)
+
+    def _watched(self, child: int, key: Any, handle: Handle[Any]) -> None:
+        if self.watching.pop(child, None) is None:
+            return  # the run stopped waiting first
+        handle._awaiters -= 1
+        self._receive(key, handle)
+        self._settled()
+
+    def _receive(self, key: Any, handle: Handle[Any]) -> None:
+        try:
+            value = handle._outcome()
+        except Exception as exc:  # its failure, or TaskCancelled
+            self._failed(key, exc)
+        else:
+            self._succeeded(key, value)
+
+    def _unwatch(self) -> None:
+        """Stop waiting for every handle still running: leave as its awaiters."""
+        watching, self.watching = self.watching, {}
+        for handle, watcher in watching.values():
+            extra = handle._extra
+            if extra is not None and watcher in extra.callbacks:
+                extra.callbacks.remove(watcher)
+            handle._awaiters -= 1
+            handle._unreceived()
+            self.in_flight -= 1
 
     async def _child(
         self, child: int, key: Any, coro: Coroutine[Any, Any, Any]
@@ -421,8 +472,11 @@ class Engine:
         return f"input {key + 1}"
 
     def _ended(self, child: int) -> None:
-        self.in_flight -= 1
         del self.tasks[child]
+        self._settled()
+
+    def _settled(self) -> None:
+        self.in_flight -= 1
         if self.limit is not None or self.in_flight == 0 or self.stopping:
             self._wake_driver()
         if self.in_flight == 0:
@@ -434,6 +488,8 @@ class Engine:
         """Stop starting inputs and cancel every child (and a stream's driver)."""
         if not self.stopping:
             self.stopping = True
+            if self.watching:  # handles are only waited for: stop waiting
+                self._unwatch()
             if self.scopes:
                 self.backend.cancel_soon(list(self.scopes.values()))
             self._wake_driver()
