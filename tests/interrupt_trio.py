@@ -2,7 +2,8 @@
 receives Ctrl+C: run by tests/test_trio.py in a subprocess, which sends SIGINT once
 this prints ``busy``.
 
-Usage: ``python tests/interrupt_trio.py registry|run_all|service|nursery``. Prints
+Usage: ``python tests/interrupt_trio.py CASE``, CASE one of registry, run_all,
+as_completed, service, nursery. Prints
 ``interrupted: <type>`` with the exception that reached ``main`` and exits 0; a
 program that Ctrl+C cannot stop never prints it (the test then kills it).
 """
@@ -40,6 +41,10 @@ async def main(how: str) -> None:
             tasks.spawn(busy_task)
     elif how == "run_all":
         await tether.run_all(busy_task(), idle())
+    elif how == "as_completed":
+        async with tether.as_completed(busy_task(), idle()) as done:
+            async for _ in done:
+                pass
     elif how == "service":
         async with tether.TaskRegistry(name="app") as tasks:
             tasks.spawn_service(busy_task)

@@ -21,7 +21,9 @@ PROGRAM = Path(__file__).with_name("interrupt_trio.py")
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT")
-@pytest.mark.parametrize("how", ["registry", "run_all", "service", "nursery"])
+@pytest.mark.parametrize(
+    "how", ["registry", "run_all", "as_completed", "service", "nursery"]
+)
 def test_ctrl_c_interrupts_a_busy_tether_task_on_trio(how: str) -> None:
     """Ctrl+C reaches a tether task that never checkpoints, as it reaches a nursery
     task, and the block re-raises it bare (#26 item 1: registry tasks and gather
