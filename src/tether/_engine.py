@@ -351,16 +351,16 @@ class Engine:
             raise
 
     def _watch(self, child: int, key: Any, handle: Handle[Any]) -> None:
-        """Wait for a tether handle without a task: as one of its awaiters, woken
-        by a done-callback. A task per handle cost ``run_all(*handles)`` a second
-        task for every task it waited for (#26 item 8)."""
+        """Wait for a tether handle without a task: woken by a done-callback. A
+        task per handle cost ``run_all(*handles)`` a second task for every task it
+        waited for (#26 item 8)."""
         self.in_flight += 1
         if handle.done():
             self._receive(key, handle)
             self._settled()
             return
-        handle._waiter_event()  # an awaiter, as `await handle` is: a failure is ours
-        handle._awaiters += 1
+        # No awaiter count is needed: done-callbacks run as the task ends, before
+        # its registry would report a failure, so the failure is received first.
         watcher = functools.partial(self._watched, child, key)
         self.watching[child] = (handle, watcher)
         handle.add_done_callback(watcher)
@@ -368,7 +368,6 @@ class Engine:
     def _watched(self, child: int, key: Any, handle: Handle[Any]) -> None:
         if self.watching.pop(child, None) is None:
             return  # the run stopped waiting first
-        handle._awaiters -= 1
         self._receive(key, handle)
         self._settled()
 
@@ -381,14 +380,13 @@ class Engine:
             self._succeeded(key, value)
 
     def _unwatch(self) -> None:
-        """Stop waiting for every handle still running: leave as its awaiters."""
+        """Stop waiting for every handle still running: its failure, if it fails
+        later, is its registry's to report."""
         watching, self.watching = self.watching, {}
         for handle, watcher in watching.values():
             extra = handle._extra
             if extra is not None and watcher in extra.callbacks:
                 extra.callbacks.remove(watcher)
-            handle._awaiters -= 1
-            handle._unreceived()
             self.in_flight -= 1
 
     async def _child(
