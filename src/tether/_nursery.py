@@ -1,8 +1,8 @@
 """A registry in the shape of a nursery, for libraries that take one.
 
-trio's ``serve_tcp``/``serve_listeners`` and trio-websocket's ``serve_websocket``
-take a ``handler_nursery=`` and only ever call its ``start_soon`` (and some
-libraries its ``start``): :func:`as_nursery` gives them a registry's spawn behind
+trio's ``serve_tcp``/``serve_listeners`` take a ``handler_nursery=`` and call only
+its ``start_soon`` (libraries built on them, such as trio-websocket's
+``serve_websocket``, pass it on; some libraries call ``start`` too): :func:`as_nursery` gives them a registry's spawn behind
 those two names, so each connection's handler becomes a registry task, with the
 registry's ``on_error``, limits, hooks and shutdown.
 """
