@@ -2,9 +2,10 @@
 
 trio's ``serve_tcp``/``serve_listeners`` take a ``handler_nursery=`` and call only
 its ``start_soon`` (libraries built on them, such as trio-websocket's
-``serve_websocket``, pass it on; some libraries call ``start`` too): :func:`as_nursery` gives them a registry's spawn behind
-those two names, so each connection's handler becomes a registry task, with the
-registry's ``on_error``, limits, hooks and shutdown.
+``serve_websocket``, pass it on; some libraries call ``start`` too).
+:func:`as_nursery` gives them a registry's spawn behind those two names, so each
+connection's handler becomes a registry task, with the registry's ``on_error``,
+limits, hooks and shutdown.
 """
 
 from __future__ import annotations
