@@ -12,7 +12,9 @@ Every backend gives the same observable behaviour:
 - a task started by :meth:`Backend.start` is held by tether (the caller keeps what
   ``start`` returns), runs in a copy of the given context, first runs at the caller's
   next checkpoint and never inherits the caller's cancel scopes or deadlines: its
-  owner is the only way cancellation reaches it, through the scope the task enters;
+  owner is the only way cancellation reaches it, through the scope the task enters
+  (one exception: on trio, a gather's child started within
+  :meth:`Backend.children` is the caller's nursery child, and sees its deadlines);
 - :meth:`Backend.cancel_soon` cancels many scopes at once, from the event loop rather
   than from the calling task where that is cheaper.
 """
