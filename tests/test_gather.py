@@ -278,6 +278,34 @@ async def test_a_handle_delivers_its_failure_to_run_all_even_once_closed(
         await tether.run_all(handles[1])
 
 
+async def test_a_handle_run_all_stopped_waiting_for_reports_its_own_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """run_all waits for a handle as one of its awaiters, without a task of its
+    own (#26 item 8); once it stops waiting (a sibling input failed), a later
+    failure of the handle is its registry's to report, once."""
+    gate = anyio.Event()
+
+    async def fail_when(event: anyio.Event) -> None:
+        await event.wait()
+        raise KeyError("later")
+
+    async def fail_now() -> None:
+        await anyio.lowlevel.checkpoint()
+        raise ValueError("now")
+
+    async with TaskRegistry() as tasks:
+        handle = tasks.spawn(fail_when, gate)
+        with pytest.raises(ValueError, match="now"):
+            await tether.run_all(handle, fail_now())
+        assert handle.status is Status.RUNNING
+        gate.set()
+        await handle.wait()
+        [record] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert record.exc_info is not None
+        assert record.exc_info[1] is handle.exception()
+
+
 async def test_a_shielded_part_of_a_child_survives_a_siblings_failure() -> None:
     record: list[str] = []
     in_shield = anyio.Event()

@@ -183,6 +183,38 @@ async def test_failures_before_a_success_do_not_end_the_race() -> None:
     assert result == "late"
 
 
+async def test_a_losers_failure_is_logged_never_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A failure of an input that lost was dropped with no record at all (#26
+    item 7): it is logged at INFO, with its traceback."""
+    failure = ValueError("a")
+
+    async def late() -> str:
+        await anyio.wait_all_tasks_blocked()
+        return "late"
+
+    assert await tether.race(raise_(failure), late()) == "late"
+    [record] = [r for r in caplog.records if r.name == "tether"]
+    assert record.levelname == "INFO"
+    assert record.getMessage() == "race input 1 failed and input 2 won: ValueError('a')"
+    assert record.exc_info is not None
+    assert record.exc_info[1] is failure
+
+
+async def test_the_first_to_finish_is_the_first_item_of_as_completed() -> None:
+    """race is the first success: a trio user who wants the first to finish, and
+    so sees a failure that finishes first, takes as_completed's first item (the
+    recipe of docs/trio.md; #26 item 7)."""
+    record: list[str] = []
+    async with tether.as_completed(
+        raise_(ConnectionError("first to finish")), parked("slow", record)
+    ) as done:
+        with pytest.raises(ConnectionError, match="first to finish"):
+            await done.__anext__()
+    assert record == ["slow cleaned up"]
+
+
 async def test_race_raises_a_group_of_every_failure_in_input_order() -> None:
     errors = [ValueError("first input"), KeyError("second"), OSError("third")]
     gates = [anyio.Event() for _ in errors]

@@ -357,6 +357,100 @@ async def test_a_service_that_stays_up_earns_its_budget_back() -> None:
         assert service.restarts == 5
 
 
+class Failing:
+    """A service body that raises each exception of ``failures`` in turn (each
+    run after ``run_for`` seconds), then returns its run count."""
+
+    def __init__(self, *failures: Exception, run_for: float = 0) -> None:
+        self.failures = list(failures)
+        self.run_for = run_for
+        self.runs = 0
+
+    async def __call__(self) -> int:
+        self.runs += 1
+        await anyio.sleep(self.run_for)
+        if self.failures:
+            raise self.failures.pop(0)
+        return self.runs
+
+
+@pytest.mark.mock_clock
+async def test_a_failure_outside_restart_on_fails_the_service_at_once(
+    scale: float,
+) -> None:
+    """A bug is not an outage: only the failures named in restart_on restart a
+    service (#26 item 6: every Exception restarted it, bugs included)."""
+    reported: list[Exception] = []
+    bug = TypeError("a bug")
+    body = Failing(ConnectionError("outage"), bug, ConnectionError("unreached"))
+    async with TaskRegistry(on_error=lambda _h, exc: reported.append(exc)) as tasks:
+        service = tasks.spawn_service(
+            body, restart_on=(ConnectionError, TimeoutError), backoff=scale
+        )
+        await service.wait()
+        assert service.status is Status.FAILED
+        assert service.restarts == 1  # after the ConnectionError, not after the bug
+    assert body.runs == 2
+    assert reported == [bug]
+
+
+@pytest.mark.mock_clock
+async def test_restart_on_takes_one_exception_class_and_its_subclasses(
+    scale: float,
+) -> None:
+    body = Failing(ConnectionResetError("reset"), ConnectionRefusedError("refused"))
+    async with TaskRegistry() as tasks:
+        service = tasks.spawn_service(body, restart_on=ConnectionError, backoff=scale)
+        assert await service == 3
+        assert service.restarts == 2
+
+
+@pytest.mark.mock_clock
+async def test_a_restart_logs_its_traceback_once_per_outage_then_one_line(
+    backend_name: str, scale: float, caplog: pytest.LogCaptureFixture
+) -> None:
+    """240 lines of tracebacks for one server outage were too many (#26 item 6):
+    the first restart of an outage and each new kind of failure carry the
+    traceback; a repeat is one line; a service that stayed up for a whole window
+    starts a new outage."""
+    body = Failing(
+        ConnectionError("down"),
+        ConnectionError("still down"),
+        ConnectionError("still down"),
+        TimeoutError("slow"),
+        TimeoutError("slow"),
+    )
+    async with TaskRegistry(name="app") as tasks:
+        service = tasks.spawn_service(
+            body, name="feed", max_restarts=None, backoff=scale, max_backoff=scale
+        )
+        assert await service == 6
+    records = tether_records(caplog, logging.WARNING)
+    told = [r.exc_info is not None for r in records]
+    assert told == [True, False, False, True, False]
+    repeat = records[1].getMessage()
+    assert repeat.startswith(
+        "Service 'feed' of TaskRegistry 'app' failed: "
+        "ConnectionError('still down'); restart 2 within 60 s, in "
+    )
+    assert repeat.endswith(" s (traceback as at the first restart)")
+    assert records[0].exc_info is not None
+    assert str(records[0].exc_info[1]) == "down"
+
+
+@pytest.mark.mock_clock
+@pytest.mark.parametrize("anyio_backend", ["trio"], indirect=True)
+async def test_a_service_up_for_a_whole_window_logs_a_new_outage_in_full(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Each run lasts 100 s, longer than the 60 s window.
+    body = Failing(ConnectionError("a"), ConnectionError("b"), run_for=100)
+    async with TaskRegistry() as tasks:
+        assert await tasks.spawn_service(body, backoff=1) == 3
+    told = [r.exc_info is not None for r in tether_records(caplog, logging.WARNING)]
+    assert told == [True, True]
+
+
 @pytest.mark.mock_clock
 async def test_restart_always_restarts_a_service_that_returns(
     scale: float, caplog: pytest.LogCaptureFixture
@@ -463,6 +557,13 @@ async def test_a_service_timeout_limits_each_run(scale: float) -> None:
         ({"backoff": 5, "max_backoff": 1}, ValueError, "must be >= backoff"),
         ({"timeout": 0}, ValueError, r"timeout=0\): timeout must be a number"),
         ({"name": 3}, TypeError, "name must be a str"),
+        ({"restart_on": "x"}, TypeError, r"restart_on='x'\): pass the Exception"),
+        (
+            {"restart_on": (ConnectionError, KeyboardInterrupt)},
+            TypeError,
+            "KeyboardInterrupt never restarts it",
+        ),
+        ({"restart_on": ()}, ValueError, r"restart_on=\(\)\): an empty tuple"),
     ],
 )
 async def test_bad_service_options_are_refused_and_the_registry_is_intact(

@@ -24,6 +24,8 @@ from ._gather import settle_all as settle_all
 from ._handle import Handle as Handle
 from ._handle import Status as Status
 from ._hooks import Hooks as Hooks
+from ._nursery import RegistryNursery as RegistryNursery
+from ._nursery import as_nursery as as_nursery
 from ._registry import OnError as OnError
 from ._registry import RegistryState as RegistryState
 from ._registry import RegistryStatistics as RegistryStatistics
@@ -43,6 +45,7 @@ __all__ = [
     "OnError",
     "RegistryClosed",
     "RegistryFull",
+    "RegistryNursery",
     "RegistryState",
     "RegistryStatistics",
     "Status",
@@ -53,6 +56,7 @@ __all__ = [
     "Work",
     "amap",
     "as_completed",
+    "as_nursery",
     "current_registry",
     "dump",
     "race",

@@ -12,6 +12,7 @@ the task it returns until the task ends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import sys
 from threading import get_ident
@@ -22,6 +23,7 @@ from typing_extensions import TypeVarTuple, Unpack
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
+    from contextlib import AbstractAsyncContextManager
     from contextvars import Context
 
     from ._backend import Event, Scope
@@ -40,6 +42,7 @@ class AsyncioBackend:
         "_loop",
         "call_soon_threadsafe",
         "cancelled_exc",
+        "interruptible",
         "new_event",
         "new_scope",
         "thread",
@@ -52,6 +55,7 @@ class AsyncioBackend:
         self.new_scope = type(anyio.CancelScope())
         self.new_event = type(anyio.Event())
         self.call_soon_threadsafe = loop.call_soon_threadsafe
+        self.interruptible = None  # asyncio delivers Ctrl+C to the main task
         self._factory = loop.get_task_factory()
         self._create = task_creator(loop, self._factory)
 
@@ -97,6 +101,12 @@ class AsyncioBackend:
 
     def coroutine_of(self, task: object) -> object:
         return cast("asyncio.Task[object]", task).get_coro()
+
+    def children(self) -> AbstractAsyncContextManager[object]:
+        return contextlib.nullcontext()
+
+    def caller_cancelled(self) -> bool:
+        return False  # a child is the caller's in nothing but tether's bookkeeping
 
     def cancel_soon(self, scopes: list[Scope], wake: list[Event] | None = None) -> None:
         # anyio's cancel() called from inside a task writes that task's repr into

@@ -12,7 +12,9 @@ Every backend gives the same observable behaviour:
 - a task started by :meth:`Backend.start` is held by tether (the caller keeps what
   ``start`` returns), runs in a copy of the given context, first runs at the caller's
   next checkpoint and never inherits the caller's cancel scopes or deadlines: its
-  owner is the only way cancellation reaches it, through the scope the task enters;
+  owner is the only way cancellation reaches it, through the scope the task enters
+  (one exception: on trio, a gather's child started within
+  :meth:`Backend.children` is the caller's nursery child, and sees its deadlines);
 - :meth:`Backend.cancel_soon` cancels many scopes at once, from the event loop rather
   than from the calling task where that is cheaper.
 """
@@ -25,10 +27,11 @@ from typing_extensions import TypeVarTuple, Unpack
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
+    from contextlib import AbstractAsyncContextManager
     from contextvars import Context
     from types import TracebackType
 
-__all__ = ["Backend", "Event", "Scope"]
+__all__ = ["Backend", "Event", "Interruptible", "Scope"]
 
 PosArgsT = TypeVarTuple("PosArgsT")
 
@@ -57,6 +60,15 @@ class Scope(Protocol):
     ) -> bool | None: ...
 
 
+class Interruptible(Protocol):
+    """Wraps the coroutine a task awaits for its owner (see
+    :attr:`Backend.interruptible`)."""
+
+    def __call__(
+        self, coro: Coroutine[Any, Any, Any], /
+    ) -> Coroutine[Any, Any, Any]: ...
+
+
 class Event(Protocol):
     """A one-shot event: ``set()`` wakes every ``await wait()``."""
 
@@ -76,6 +88,10 @@ class Backend(Protocol):
         new_scope: makes a fresh, unshielded cancel scope.
         new_event: makes a fresh event.
         call_soon_threadsafe: runs a sync callable on the loop, from any thread.
+        interruptible: ``None``, or wraps the coroutine a task awaits for its
+            owner so that Ctrl+C can interrupt it there while the owner's own
+            bookkeeping stays protected (trio, whose system tasks are shielded
+            from ``KeyboardInterrupt``).
     """
 
     # Read-only members: each backend sets them once, as plain attributes.
@@ -89,6 +105,8 @@ class Backend(Protocol):
     def new_event(self) -> Callable[[], Event]: ...
     @property
     def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object]: ...
+    @property
+    def interruptible(self) -> Interruptible | None: ...
     def current_task(self) -> object:
         """The running task, as :meth:`start` returns it."""
         ...
@@ -117,6 +135,19 @@ class Backend(Protocol):
         (pass a copy). If the task cannot be started, the coroutine is closed and
         the error raised: nothing is left half-started.
         """
+        ...
+
+    def children(self) -> AbstractAsyncContextManager[object]:
+        """For a gather: the block its children run in, in the calling task.
+        Within it, :meth:`start` may make each task a child of the caller's (on
+        trio, a nursery child that sees the caller's deadlines); elsewhere, and on
+        asyncio, it does nothing. Every child must end inside it."""
+        ...
+
+    def caller_cancelled(self) -> bool:
+        """Called in a task started within :meth:`children`, outside the task's
+        own scope: whether the caller's cancellation reaches it there (on trio,
+        where the task is the caller's nursery child)."""
         ...
 
     def cancel_soon(self, scopes: list[Scope], wake: list[Event] | None = None) -> None:

@@ -39,12 +39,14 @@ import anyio.lowlevel
 
 from ._calls import close_if_coroutine
 from ._handle import Handle
+from ._inputs import _await_handle as await_handle
 from ._inputs import foreign_cancellation, start
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 
     from ._backend import Backend, Event, Scope
+    from ._handle import Handle
 
 __all__ = ["MISSING", "Engine", "Mode", "add_note"]
 
@@ -101,6 +103,7 @@ class Engine:
         "tat",
         "timed_out",
         "wake",
+        "watching",
         "winner",
     )
 
@@ -129,6 +132,8 @@ class Engine:
         #: The strong references that keep each child task alive, by child id.
         self.tasks: dict[int, object] = {}
         self.scopes: dict[int, Scope] = {}
+        #: Handles waited for without a task of their own, by child id.
+        self.watching: dict[int, tuple[Handle[Any], Callable[..., object]]] = {}
         self.next = 0
         self.in_flight = 0
         self.stopping = False
@@ -151,18 +156,20 @@ class Engine:
     async def run(self, inputs: list[Any], timeout: float | None) -> None:
         """Run every input, stopping early as the mode says or when ``timeout``
         expires (then ``timed_out`` is set). Returns once every child has ended."""
-        try:
-            if timeout is None:
-                await self._drive(inputs)
-            else:
-                with anyio.move_on_after(timeout) as scope:
+        # On trio the children are the caller's own nursery children (#26).
+        async with self.backend.children():
+            try:
+                if timeout is None:
                     await self._drive(inputs)
-                self.timed_out = scope.cancelled_caught
-        finally:
-            for index in range(self.next, len(inputs)):
-                close_if_coroutine(inputs[index])
-                inputs[index] = None
-            await self._finish()
+                else:
+                    with anyio.move_on_after(timeout) as scope:
+                        await self._drive(inputs)
+                    self.timed_out = scope.cancelled_caught
+            finally:
+                for index in range(self.next, len(inputs)):
+                    close_if_coroutine(inputs[index])
+                    inputs[index] = None
+                await self._finish()
 
     async def _drive(self, inputs: list[Any]) -> None:
         total, limit = len(inputs), self.limit
@@ -347,6 +354,10 @@ class Engine:
     # -- children ---------------------------------------------------------------------
 
     def _start(self, child: int, key: Any, item: Any) -> None:
+        pair: Any = item  # narrowed below, which leaves `item` as it is
+        if type(pair) is tuple and pair[0] is await_handle:
+            self._watch(child, key, cast("tuple[object, Handle[Any]]", pair)[1])
+            return
         if type(item) is CoroutineType:  # the common input, without a call
             coro = cast("Coroutine[Any, Any, Any]", item)
             name: str = item.__qualname__
@@ -367,6 +378,45 @@ class Engine:
             coro.close()
             raise
 
+    def _watch(self, child: int, key: Any, handle: Handle[Any]) -> None:
+        """Wait for a tether handle without a task: woken by a done-callback. A
+        task per handle cost ``run_all(*handles)`` a second task for every task it
+        waited for (#26 item 8)."""
+        self.in_flight += 1
+        if handle.done():
+            self._receive(key, handle)
+            self._settled()
+            return
+        # No awaiter count is needed: done-callbacks run as the task ends, before
+        # its registry would report a failure, so the failure is received first.
+        watcher = functools.partial(self._watched, child, key)
+        self.watching[child] = (handle, watcher)
+        handle.add_done_callback(watcher)
+
+    def _watched(self, child: int, key: Any, handle: Handle[Any]) -> None:
+        if self.watching.pop(child, None) is None:
+            return  # the run stopped waiting first
+        self._receive(key, handle)
+        self._settled()
+
+    def _receive(self, key: Any, handle: Handle[Any]) -> None:
+        try:
+            value = handle._outcome()
+        except Exception as exc:  # its failure, or TaskCancelled
+            self._failed(key, exc)
+        else:
+            self._succeeded(key, value)
+
+    def _unwatch(self) -> None:
+        """Stop waiting for every handle still running: its failure, if it fails
+        later, is its registry's to report."""
+        watching, self.watching = self.watching, {}
+        for handle, watcher in watching.values():
+            extra = handle._extra
+            if extra is not None and watcher in extra.callbacks:
+                extra.callbacks.remove(watcher)
+            self.in_flight -= 1
+
     async def _child(
         self, child: int, key: Any, coro: Coroutine[Any, Any, Any]
     ) -> None:
@@ -377,6 +427,8 @@ class Engine:
         scope = self.scopes[child] = self.new_scope()
         scope.__enter__()  # by hand, as the registry does: no bound __exit__ kept
         try:
+            if self.backend.interruptible is not None:  # trio: Ctrl+C reaches it
+                coro = self.backend.interruptible(coro)
             value = await coro
         except BaseException as exc:
             try:
@@ -384,7 +436,14 @@ class Engine:
             except BaseException as replaced:
                 exc, caught = replaced, False
             del self.scopes[child]
-            if not caught:  # caught: our own cancellation, no outcome to keep
+            if caught:  # our own cancellation: no outcome to keep
+                pass
+            elif self.backend.caller_cancelled() and not self._interrupting(exc):
+                # The caller's cancellation reached its nursery child (trio): no
+                # outcome either, and a failure has no caller left to raise to.
+                if isinstance(exc, Exception):
+                    self.lost.append((self._describe(key), exc))
+            else:
                 self._raised(key, exc)
         else:
             scope.__exit__(None, None, None)
@@ -403,6 +462,10 @@ class Engine:
             if self.base_exc is None:
                 self.base_exc = exc
             self.stop()
+
+    def _interrupting(self, exc: BaseException) -> bool:
+        """KeyboardInterrupt, SystemExit: what stops everything."""
+        return not isinstance(exc, Exception | self.backend.cancelled_exc)
 
     def _succeeded(self, key: Any, value: Any) -> None:
         if self.mode is Mode.STREAM:
@@ -438,8 +501,11 @@ class Engine:
         return f"input {key + 1}"
 
     def _ended(self, child: int) -> None:
-        self.in_flight -= 1
         del self.tasks[child]
+        self._settled()
+
+    def _settled(self) -> None:
+        self.in_flight -= 1
         if self.limit is not None or self.in_flight == 0 or self.stopping:
             self._wake_driver()
         if self.in_flight == 0:
@@ -451,6 +517,8 @@ class Engine:
         """Stop starting inputs and cancel every child (and a stream's driver)."""
         if not self.stopping:
             self.stopping = True
+            if self.watching:  # handles are only waited for: stop waiting
+                self._unwatch()
             if self.scopes:
                 # From a callback of the loop, on every backend: an input already
                 # woken in this step still takes it, so failures that coincide are

@@ -7,6 +7,7 @@ results come back in input order, typed per position for up to ten inputs.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias, TypeVar, overload
@@ -496,11 +497,23 @@ async def race(*work: Work[T]) -> T:
     an ``ExceptionGroup`` of every failure, in input order, is raised. Cancelling
     the caller cancels every started input and propagates.
 
+    ``race`` is the first *success*, not the first to finish: while one input
+    still runs, a failure only waits. For the first to finish, success or
+    failure, take the first item of :func:`as_completed`, which raises a failure
+    bare (see "tether for trio users" in the docs).
+
+    The failures of the inputs that lost are never dropped silently: each is
+    logged on logger ``"tether"`` at INFO with its traceback (a failed tether
+    handle's goes to its registry's ``on_error``, as if nobody had awaited it).
+
     Raises:
         ExceptionGroup: every input failed.
         ValueError: no inputs.
 
     .. versionadded:: 0.1
+
+    .. versionchanged:: 0.3
+       The failures of the inputs that lost are logged (they were dropped).
     """
     if not work:
         raise ValueError("race() needs at least one input: race(fetch(a), fetch(b))")
@@ -508,11 +521,21 @@ async def race(*work: Work[T]) -> T:
     assert engine is not None
     winner = engine.winner
     if winner is not MISSING:
-        for item, outcome in zip(work, engine.results, strict=True):
+        for position, (item, outcome) in enumerate(
+            zip(work, engine.results, strict=True)
+        ):
             if isinstance(item, Handle) and isinstance(outcome, Exception):
                 # race received this task's failure and will not raise it: it is
                 # the registry's to report, as if nobody had awaited the handle.
                 item._redeliver()
+            elif isinstance(outcome, Exception):  # never dropped silently (#26)
+                logging.getLogger("tether").info(
+                    "race input %d failed and input %d won: %r",
+                    position + 1,
+                    winner + 1,
+                    outcome,
+                    exc_info=outcome,
+                )
         result: T = engine.results[winner]
         return result
     failures = [r for r in engine.results if isinstance(r, Exception)]

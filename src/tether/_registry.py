@@ -1,3 +1,4 @@
+# mypy: disable-error-code="overload-cannot-match"
 """TaskRegistry: the owner that holds every task it spawns until the task ends.
 
 The class reads in the order of a registry's life: making it, spawning (the hot
@@ -66,12 +67,6 @@ from ._policy import ErrorPolicy, Mode, OnError, grouped, logger
 from ._services import (
     Restart,
     RestartPlan,
-    Startable0,
-    Startable1,
-    Startable2,
-    Startable3,
-    Startable4,
-    Startable5,
     TaskStatus,
     supervise,
 )
@@ -82,6 +77,26 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Coroutine, Iterable, Iterator
 
     from ._backend import Backend, Event, Scope
+    from ._startable import (
+        EitherStartable0,
+        EitherStartable1,
+        EitherStartable2,
+        EitherStartable3,
+        EitherStartable4,
+        EitherStartable5,
+        Startable0,
+        Startable1,
+        Startable2,
+        Startable3,
+        Startable4,
+        Startable5,
+        TrioStartable0,
+        TrioStartable1,
+        TrioStartable2,
+        TrioStartable3,
+        TrioStartable4,
+        TrioStartable5,
+    )
 
 __all__ = ["OnError", "RegistryState", "RegistryStatistics", "TaskRegistry"]
 
@@ -521,6 +536,8 @@ class TaskRegistry:
         # long as the task runs, which every parked task pays for in memory.
         scope.__enter__()
         try:
+            if self._backend.interruptible is not None:  # trio: Ctrl+C reaches it
+                coro = self._backend.interruptible(coro)
             handle._value = await coro
         except BaseException as exc:
             self._task_raised(handle, scope, exc)
@@ -997,6 +1014,7 @@ class TaskRegistry:
         backoff: float = 0.5,
         max_backoff: float = 30.0,
         timeout: float | None = None,
+        restart_on: type[Exception] | tuple[type[Exception], ...] = Exception,
         **kwargs: object,  # only to refuse them with a lesson
     ) -> Handle[T]:
         """Spawn a service: a daemon task that runs ``fn(*args)`` again after it
@@ -1007,10 +1025,12 @@ class TaskRegistry:
         The service is a daemon: cancelled, not drained, as soon as closing begins,
         which also ends a backoff sleep at once. A cancellation (of the handle, the
         registry, or a daemon at shutdown) never causes a restart; nor does a
-        ``KeyboardInterrupt``. Each restart is logged as a WARNING with the failure
-        it follows. When more than ``max_restarts`` restarts would fall within
-        ``restart_window`` seconds, the service gives up: its last failure is the
-        task's failure and goes to ``on_error`` like any other.
+        ``KeyboardInterrupt``. Each restart is logged as a WARNING naming the
+        failure it follows, with its traceback the first time in an outage (and
+        whenever the kind of failure changes), then as one line. When more than
+        ``max_restarts`` restarts would fall within ``restart_window`` seconds,
+        the service gives up: its last failure is the task's failure and goes to
+        ``on_error`` like any other.
 
         The task holds one slot of a ``limit`` for its whole life, backoff sleeps
         included. ``handle.restarts`` and ``statistics().restarts`` count the
@@ -1033,16 +1053,26 @@ class TaskRegistry:
                 is scaled by a random factor between 0.5 and 1 (jitter).
             max_backoff: the longest delay between two runs, in seconds.
             timeout: seconds each run may take; a run that overruns fails with
-                :exc:`TimeoutError`, which counts as a failure (and so restarts).
+                :exc:`TimeoutError`, which counts as a failure (and so restarts,
+                if ``restart_on`` covers it).
+            restart_on: the failures that restart the service (an ``Exception``
+                subclass or a tuple of them; default every ``Exception``). Any
+                other failure, a bug such as a ``TypeError`` say, fails the
+                service at once and goes to ``on_error``.
 
         Raises:
-            TypeError: as :meth:`spawn`, and for a coroutine object.
+            TypeError: as :meth:`spawn`, for a coroutine object, and for a
+                ``restart_on`` that is not ``Exception`` subclasses.
             ValueError: an option out of range (``restart`` not one of the two
                 words, a budget of zero, a delay of zero or less, ``max_backoff``
-                below ``backoff``). The registry is unchanged.
+                below ``backoff``, an empty ``restart_on``). The registry is
+                unchanged.
             RegistryClosed: the registry does not take work.
 
         .. versionadded:: 0.2
+
+        .. versionchanged:: 0.3
+           ``restart_on``; a restart's traceback is logged once per outage.
         """
         if kwargs:
             refuse_keywords(fn, kwargs, "spawn_service")
@@ -1054,7 +1084,13 @@ class TaskRegistry:
         )
         check_spawn_options(fn, "spawn_service", name, context, False)
         plan = RestartPlan(
-            restart, max_restarts, restart_window, backoff, max_backoff, timeout
+            restart,
+            max_restarts,
+            restart_window,
+            backoff,
+            max_backoff,
+            timeout,
+            restart_on,
         )
         if self._state is not OPEN:
             self._check_may_spawn(fn)
@@ -1079,6 +1115,84 @@ class TaskRegistry:
     def _count_restart(self) -> None:
         self._restarts += 1
 
+    # anyio's and trio's TaskStatus, typed each way: see tether._startable. (mypy
+    # calls the arity-0 overloads after the first unreachable, yet takes them:
+    # hence the mypy comment at the top of this module.)
+    @overload
+    async def start(
+        self,
+        fn: EitherStartable0[T],
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: EitherStartable1[T, A1],
+        a1: A1,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: EitherStartable2[T, A1, A2],
+        a1: A1,
+        a2: A2,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: EitherStartable3[T, A1, A2, A3],
+        a1: A1,
+        a2: A2,
+        a3: A3,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: EitherStartable4[T, A1, A2, A3, A4],
+        a1: A1,
+        a2: A2,
+        a3: A3,
+        a4: A4,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: EitherStartable5[T, A1, A2, A3, A4, A5],
+        a1: A1,
+        a2: A2,
+        a3: A3,
+        a4: A4,
+        a5: A5,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
     @overload
     async def start(
         self,
@@ -1154,6 +1268,81 @@ class TaskRegistry:
         daemon: bool = False,
         timeout: float | None = None,
     ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: TrioStartable0[T],
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: TrioStartable1[T, A1],
+        a1: A1,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: TrioStartable2[T, A1, A2],
+        a1: A1,
+        a2: A2,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: TrioStartable3[T, A1, A2, A3],
+        a1: A1,
+        a2: A2,
+        a3: A3,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: TrioStartable4[T, A1, A2, A3, A4],
+        a1: A1,
+        a2: A2,
+        a3: A3,
+        a4: A4,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
+    @overload
+    async def start(
+        self,
+        fn: TrioStartable5[T, A1, A2, A3, A4, A5],
+        a1: A1,
+        a2: A2,
+        a3: A3,
+        a4: A4,
+        a5: A5,
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> T: ...
     async def start(
         self,
         fn: Any,
@@ -1168,8 +1357,9 @@ class TaskRegistry:
 
         As anyio's ``TaskGroup.start`` and trio's ``nursery.start``, and with the
         same ``task_status`` parameter (annotate it ``anyio.abc.TaskStatus[T]``
-        with the default ``anyio.TASK_STATUS_IGNORED``), so one function serves all
-        three; the value's type flows to the caller. Unlike theirs, the task is
+        with the default ``anyio.TASK_STATUS_IGNORED``, or ``trio.TaskStatus[T]``
+        with ``trio.TASK_STATUS_IGNORED``), so one function serves all three; the
+        value's type flows to the caller. Unlike theirs, the task is
         the registry's from its start. A checkpoint.
 
         ``name``, ``daemon`` and ``timeout`` are as for :meth:`spawn`.
@@ -1187,6 +1377,10 @@ class TaskRegistry:
         the task is ready, it runs on its own.
 
         .. versionadded:: 0.2
+
+        .. versionchanged:: 0.3
+           A ``task_status`` annotated with trio's own ``trio.TaskStatus[T]`` (as
+           ``trio.serve_tcp``'s is) is typed too; it gave ``T = Never``.
         """
         refuse_if_coroutine(
             fn,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeAlias, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, cast, overload
 
 import anyio
 from typing_extensions import TypeVar
@@ -29,20 +29,12 @@ from ._policy import logger
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from anyio.abc import TaskStatus as AnyioTaskStatus
-
     from ._backend import Event
     from ._handle import Extra, Handle
 
 __all__ = [
     "Restart",
     "RestartPlan",
-    "Startable0",
-    "Startable1",
-    "Startable2",
-    "Startable3",
-    "Startable4",
-    "Startable5",
     "TaskStatus",
     "supervise",
 ]
@@ -67,6 +59,7 @@ class RestartPlan:
         "backoff",
         "max_backoff",
         "max_restarts",
+        "restart_on",
         "timeout",
         "window",
     )
@@ -79,8 +72,10 @@ class RestartPlan:
         backoff: object,
         max_backoff: object,
         timeout: object,
+        restart_on: object = Exception,
     ) -> None:
         api = "spawn_service"
+        self.restart_on = _restart_on(restart_on)
         if restart not in ("on-failure", "always"):
             raise ValueError(
                 f"{api}(..., restart={restart!r}): use 'on-failure' (restart after "
@@ -134,6 +129,27 @@ class RestartPlan:
         return ceiling * random.uniform(0.5, 1.0)
 
 
+def _restart_on(value: object) -> tuple[type[Exception], ...]:
+    """Check ``restart_on``: an ``Exception`` subclass or a non-empty tuple of them."""
+    kinds = cast("tuple[object, ...]", value if isinstance(value, tuple) else (value,))
+    for kind in kinds:
+        if not (isinstance(kind, type) and issubclass(kind, Exception)):
+            raise TypeError(
+                f"spawn_service(..., restart_on={value!r}): pass the Exception "
+                "subclasses that restart the service, e.g. "
+                "restart_on=(ConnectionError, TimeoutError); any other failure "
+                "fails it at once. A cancellation or KeyboardInterrupt never "
+                "restarts it"
+            )
+    if not kinds:
+        raise ValueError(
+            "spawn_service(..., restart_on=()): an empty tuple restarts on no "
+            "failure; name at least one Exception subclass, or use spawn() for a task "
+            "that is never restarted"
+        )
+    return cast("tuple[type[Exception], ...]", kinds)
+
+
 _MEANING = {
     "restart_window": " (the period in which max_restarts are counted)",
     "backoff": (
@@ -158,11 +174,13 @@ async def supervise(
     ``"on-failure"``, is cancelled, or spends its restart budget.
 
     A cancellation is never caught here, so it never restarts the service, and it
-    ends a backoff sleep as well as a run. A failure raised while the service is
+    ends a backoff sleep as well as a run. A failure that is not one of
+    ``plan.restart_on`` fails the service at once. A failure raised while the service is
     being cancelled (cleanup that turned the cancellation into an error) is the
     task's failure, as in any task: no restart is planned for it.
     """
     restarts_at: deque[float] = deque()  # when each recent restart happened
+    told: type[Exception] | None = None  # the failure whose traceback was logged
     while True:
         run = fn(*args)
         failure: Exception | None = None
@@ -176,6 +194,8 @@ async def supervise(
         except Exception as exc:
             if anyio.current_effective_deadline() == -math.inf:
                 raise  # being cancelled: never a restart
+            if not isinstance(exc, plan.restart_on):
+                raise  # not a failure that restarts: the task's failure, at once
             failure = exc
         else:
             if not plan.always:
@@ -183,6 +203,8 @@ async def supervise(
         now = anyio.current_time()
         while restarts_at and restarts_at[0] <= now - plan.window:
             restarts_at.popleft()
+        if not restarts_at:
+            told = None  # up for a whole window: a new outage, told in full
         if plan.max_restarts is not None and len(restarts_at) >= plan.max_restarts:
             if failure is not None:
                 raise failure  # the budget is spent: this one goes to on_error
@@ -198,8 +220,10 @@ async def supervise(
             return result
         delay = plan.delay(len(restarts_at))
         budget = "" if plan.max_restarts is None else f" of {plan.max_restarts}"
+        # The traceback once per outage and kind of failure; then one line each.
+        again = failure is not None and type(failure) is told
         logger.warning(
-            "Service %r of TaskRegistry %r %s; restart %d%s within %g s, in %.2f s",
+            "Service %r of TaskRegistry %r %s; restart %d%s within %g s, in %.2f s%s",
             name,
             registry,
             "returned" if failure is None else f"failed: {failure!r}",
@@ -207,9 +231,12 @@ async def supervise(
             budget,
             plan.window,
             delay,
-            exc_info=failure,
+            " (traceback as at the first restart)" if again else "",
+            exc_info=None if again else failure,
             extra={"tether_registry": registry, "tether_task": name},
         )
+        if failure is not None:
+            told = type(failure)
         failure = None  # not kept alive through the sleep
         await anyio.sleep(delay)
         restarts_at.append(anyio.current_time())
@@ -218,66 +245,6 @@ async def supervise(
 
 
 # -- readiness ---------------------------------------------------------------------
-
-
-# What start() runs: an async function taking its positional arguments and a
-# task_status through which it reports a value. One protocol per arity, because
-# mypy cannot yet solve a TypeVarTuple and a TypeVar in one protocol; start()
-# has an overload for each.
-
-
-class Startable0(Protocol[T_co]):
-    """An async function of 0 positional argument(s) and ``task_status``."""
-
-    def __call__(self, *, task_status: AnyioTaskStatus[T_co]) -> Awaitable[object]: ...
-
-
-class Startable1(Protocol[T_co, A1]):
-    """An async function of 1 positional argument(s) and ``task_status``."""
-
-    def __call__(
-        self, a1: A1, /, *, task_status: AnyioTaskStatus[T_co]
-    ) -> Awaitable[object]: ...
-
-
-class Startable2(Protocol[T_co, A1, A2]):
-    """An async function of 2 positional argument(s) and ``task_status``."""
-
-    def __call__(
-        self, a1: A1, a2: A2, /, *, task_status: AnyioTaskStatus[T_co]
-    ) -> Awaitable[object]: ...
-
-
-class Startable3(Protocol[T_co, A1, A2, A3]):
-    """An async function of 3 positional argument(s) and ``task_status``."""
-
-    def __call__(
-        self, a1: A1, a2: A2, a3: A3, /, *, task_status: AnyioTaskStatus[T_co]
-    ) -> Awaitable[object]: ...
-
-
-class Startable4(Protocol[T_co, A1, A2, A3, A4]):
-    """An async function of 4 positional argument(s) and ``task_status``."""
-
-    def __call__(
-        self, a1: A1, a2: A2, a3: A3, a4: A4, /, *, task_status: AnyioTaskStatus[T_co]
-    ) -> Awaitable[object]: ...
-
-
-class Startable5(Protocol[T_co, A1, A2, A3, A4, A5]):
-    """An async function of 5 positional argument(s) and ``task_status``."""
-
-    def __call__(
-        self,
-        a1: A1,
-        a2: A2,
-        a3: A3,
-        a4: A4,
-        a5: A5,
-        /,
-        *,
-        task_status: AnyioTaskStatus[T_co],
-    ) -> Awaitable[object]: ...
 
 
 class TaskStatus(Generic[T_contra]):

@@ -64,6 +64,17 @@ def service_types(tasks: tether.TaskRegistry) -> None:
         ),
         tether.Handle[int],
     )
+    assert_type(
+        tasks.spawn_service(consume, "jobs", restart_on=ConnectionError),
+        tether.Handle[int],
+    )
+    assert_type(
+        tasks.spawn_service(
+            consume, "jobs", restart_on=(ConnectionError, TimeoutError)
+        ),
+        tether.Handle[int],
+    )
+    tasks.spawn_service(consume, "jobs", restart_on=KeyboardInterrupt)  # type: ignore[arg-type]
     tasks.spawn_service(consume, 1)  # type: ignore[arg-type]
     tasks.spawn_service(consume, "jobs", restart="never")  # type: ignore[arg-type]
     assert_type(tasks.spawn_service(consume, "jobs").restarts, int)

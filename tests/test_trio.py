@@ -1,0 +1,195 @@
+"""tether for trio users: what a trio programmer expects of a nursery holds for a
+registry and a gather on trio (issue #26). Most tests here are trio-only by nature
+(KeyboardInterrupt delivery, trio's deadlines, trio's task tree): each says so.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tether
+from helpers import parked
+
+PROGRAM = Path(__file__).with_name("interrupt_trio.py")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT")
+@pytest.mark.parametrize(
+    "how", ["registry", "run_all", "as_completed", "service", "nursery"]
+)
+def test_ctrl_c_interrupts_a_busy_tether_task_on_trio(how: str) -> None:
+    """Ctrl+C reaches a tether task that never checkpoints, as it reaches a nursery
+    task, and the block re-raises it bare (#26 item 1: registry tasks and gather
+    children were KeyboardInterrupt-protected system tasks, so a busy loop kept
+    running through three SIGINTs). trio only: asyncio delivers Ctrl+C by
+    cancelling the main task, which a busy task never lets run."""
+    process = subprocess.Popen(
+        [sys.executable, str(PROGRAM), how],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "busy\n"
+        process.send_signal(signal.SIGINT)
+        # A safety net, not a timing assertion: the program ends at once, or never.
+        out, err = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail(f"{how}: Ctrl+C did not stop a busy tether task")
+    assert (out, process.returncode) == ("interrupted: KeyboardInterrupt\n", 0), err
+
+
+# -- deadlines (item 2) and the task tree (item 3) -------------------------------------
+
+trio_only = pytest.mark.parametrize("anyio_backend", ["trio"], indirect=True)
+
+
+async def deadline_seen() -> float:
+    import trio
+
+    await trio.lowlevel.checkpoint()
+    return trio.current_effective_deadline()
+
+
+@pytest.mark.anyio
+@pytest.mark.mock_clock
+@trio_only
+async def test_a_gather_child_sees_its_callers_deadline() -> None:
+    """Code that sizes its own timeouts from the deadline sees the caller's in a
+    gather child, as in a nursery child (#26 item 2: it saw inf). trio only: on
+    asyncio a gather child is cancelled with its caller but sees no deadline."""
+    import trio
+
+    with trio.move_on_after(5):
+        expected = trio.current_effective_deadline()
+        assert await tether.run_all(deadline_seen(), deadline_seen) == (expected,) * 2
+        assert await tether.settle_all(deadline_seen()) == (expected,)
+        assert await tether.race(deadline_seen()) == expected
+        with trio.move_on_after(1):  # the innermost deadline, as in a nursery
+            assert await tether.run_all(deadline_seen()) == (expected - 4,)
+
+
+@pytest.mark.anyio
+@pytest.mark.mock_clock
+@trio_only
+async def test_when_the_callers_deadline_passes_its_scope_catches_it() -> None:
+    import trio
+
+    record: list[str] = []
+    with trio.move_on_after(5) as scope:
+        await tether.run_all(parked("a", record), parked("b", record))
+    assert scope.cancelled_caught
+    assert trio.current_time() == 5
+    assert sorted(record) == ["a cleaned up", "b cleaned up"]
+
+
+@pytest.mark.anyio
+@pytest.mark.mock_clock
+@trio_only
+async def test_a_gather_cancelled_with_its_caller_reports_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The caller's cancellation reaches a nursery child past the child's own
+    scope: that is no failure of the input, and nothing is logged."""
+    import trio
+
+    with trio.move_on_after(1):
+        await tether.settle_all(trio.sleep_forever, trio.sleep_forever)
+    with trio.move_on_after(1):
+        await tether.run_all(trio.sleep_forever, trio.sleep_forever)
+    assert not [r for r in caplog.records if r.name == "tether"]
+
+
+@pytest.mark.anyio
+@pytest.mark.mock_clock
+@trio_only
+async def test_a_registry_task_does_not_inherit_the_spawners_deadline() -> None:
+    """Decided: a registry task outlives the code that spawned it (a request's
+    background work outlives the request), so a deadline around the spawn is not
+    its deadline; spawn(..., timeout=) gives it one of its own."""
+    import trio
+
+    async with tether.TaskRegistry() as tasks:
+        handles: list[tether.Handle[float]] = []
+        with trio.move_on_after(5):  # noqa: ASYNC100 - a deadline around the spawns
+            handles.append(tasks.spawn(deadline_seen))
+            handles.append(tasks.spawn(deadline_seen, timeout=2))
+        assert await tether.run_all(*handles) == (math.inf, trio.current_time() + 2)
+
+
+class TaskTree:
+    """A trio Instrument recording each spawned task's parent task."""
+
+    def __init__(self) -> None:
+        self.parents: dict[str, str | None] = {}
+
+    def task_spawned(self, task: Any) -> None:
+        nursery = task.parent_nursery
+        parent = nursery.parent_task.name if nursery is not None else None
+        self.parents[task.name.rpartition(".")[2]] = parent
+
+
+@pytest.mark.anyio
+@trio_only
+async def test_gather_children_sit_under_their_caller_in_trios_task_tree() -> None:
+    """Instrument.task_spawned sees the caller as a gather child's parent, and the
+    child in the caller's child_nurseries (#26 item 3: every tether task's parent
+    was trio's <init>). Registry tasks outlive their spawner and stay where they
+    were: under trio's system nursery."""
+    import trio
+
+    tree = TaskTree()
+    caller = trio.lowlevel.current_task()
+    seen: list[bool] = []
+
+    async def gathered() -> None:
+        await trio.lowlevel.checkpoint()
+        me = trio.lowlevel.current_task()
+        seen.append(any(me in n.child_tasks for n in caller.child_nurseries))
+
+    async def spawned() -> None:
+        await trio.lowlevel.checkpoint()
+
+    trio.lowlevel.add_instrument(tree)  # type: ignore[arg-type]
+    try:
+        await tether.run_all(gathered(), gathered)
+        async with tether.TaskRegistry() as tasks:
+            tasks.spawn(spawned)
+    finally:
+        trio.lowlevel.remove_instrument(tree)  # type: ignore[arg-type]
+    assert seen == [True, True]
+    assert tree.parents["gathered"] == caller.name
+    assert tree.parents["spawned"] == "<init>"
+
+
+# -- cost (item 8) ---------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@trio_only
+async def test_run_all_of_handles_starts_no_task_of_its_own() -> None:
+    """Awaiting N handles cost N more tasks, one waiting on each handle (#26 item
+    8: 7.4 KB per task at the peak against a nursery task's 2.1 KB). trio only:
+    trio's Instrument counts the tasks."""
+    import trio
+
+    tree = TaskTree()
+    async with tether.TaskRegistry() as tasks:
+        handles = [tasks.spawn(deadline_seen) for _ in range(3)]
+        trio.lowlevel.add_instrument(tree)  # type: ignore[arg-type]
+        try:
+            assert await tether.run_all(*handles) == (math.inf,) * 3
+            assert await tether.run_all(*handles) == (math.inf,) * 3  # done already
+        finally:
+            trio.lowlevel.remove_instrument(tree)  # type: ignore[arg-type]
+    assert tree.parents == {}
