@@ -14,7 +14,7 @@ import anyio.lowlevel
 import pytest
 
 import tether
-from helpers import park, parked
+from helpers import park, parked, tether_records
 from tether import Status, TaskRegistry
 
 if sys.version_info < (3, 11):
@@ -301,7 +301,7 @@ async def test_a_handle_run_all_stopped_waiting_for_reports_its_own_failure(
         assert handle.status is Status.RUNNING
         gate.set()
         await handle.wait()
-        [record] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        [record] = tether_records(caplog)
         assert record.exc_info is not None
         assert record.exc_info[1] is handle.exception()
 

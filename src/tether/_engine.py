@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 
     from ._backend import Backend, Event, Scope
-    from ._handle import Handle
 
 __all__ = ["MISSING", "Engine", "Mode", "add_note"]
 

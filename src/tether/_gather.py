@@ -535,6 +535,7 @@ async def race(*work: Work[T]) -> T:
                     winner + 1,
                     outcome,
                     exc_info=outcome,
+                    extra={"tether_registry": None, "tether_task": None},
                 )
         result: T = engine.results[winner]
         return result
