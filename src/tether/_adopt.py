@@ -159,7 +159,7 @@ def _make_factory(
     per-task cost of adoption lives here."""
     import asyncio
 
-    new_task: Any = asyncio.Task if previous is None else None
+    new_task: Any = asyncio.Task
     wrapped: Any = previous
     add = held.add
     let_go = held.discard  # a C function as the done-callback: no Python frame
@@ -169,16 +169,23 @@ def _make_factory(
     def factory(
         loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any
     ) -> asyncio.Task[Any]:
-        if new_task is not None:
-            task: asyncio.Task[Any] = new_task(coro, loop=loop, **kwargs)
-        else:
-            task = wrapped(loop, coro, **kwargs)
+        # The common case first: no factory was there, the task is lazy (never
+        # done yet), and asyncio passes no keywords (no context given).
+        task: asyncio.Task[Any] = (
+            (
+                new_task(coro, loop=loop, **kwargs)
+                if kwargs
+                else new_task(coro, loop=loop)
+            )
+            if wrapped is None
+            else wrapped(loop, coro, **kwargs)
+        )
         if not adopting:
             return task
         code = getattr(coro, "cr_code", None)
         if code is not None and code.co_filename in own:
             return task  # tether's own: its registry holds it
-        if not task.done():  # an eager factory may have run it to the end
+        if wrapped is None or not task.done():  # an eager factory may have run it
             add(task)
             task.add_done_callback(let_go)
             if sites is not None:
