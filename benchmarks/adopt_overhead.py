@@ -8,8 +8,12 @@ a library with dangling tasks does: ``loop.create_task(body())`` N times, the ta
 discarded at once, then waiting until every body has run. Each body suspends once
 (``asyncio.sleep(0)``) and returns, as real tasks suspend. A ``gc.collect()`` comes
 before each timed run; the loop is already running, so its startup is never timed.
-Prints the median time per task of each, and the median of the rounds' ratios
-(each round's two runs are back to back: goal at most 1.3x), and every round's. Measures; never fails on a figure.
+Times are the process's CPU time: the machine is shared, and wall-clock time
+mostly measures the other processes.
+
+Prints the median time per task of each, the median of the rounds' ratios (each
+round's two runs are back to back: goal at most 1.3x), and every round's ratio.
+Measures; never fails on a figure.
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ def run(loop_name: str, n: int, count: int) -> dict[str, Any]:
     adopted = statistics.median(times["adopted"])
     # Each round's pair ran back to back: its ratio is the least disturbed by the
     # load of a shared machine. The figure is their median.
-    per_round = [a / r for a, r in zip(times["adopted"], times["raw"])]
+    per_round = [a / r for a, r in zip(times["adopted"], times["raw"], strict=True)]
     return {
         "loop": loop_name,
         "raw_ns": raw,
