@@ -378,13 +378,16 @@ def test_the_end_of_the_run_cancels_what_is_left_and_says_so(
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "uvloop", "trio"])
-def test_a_run_that_ends_idle_says_nothing_and_keeps_no_loop_alive(
+def test_a_run_that_ends_idle_says_nothing_and_its_loop_is_freed(
     backend: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """An idle default registry is kept for reuse by its thread, not by its run:
+    the next run's first spawn lets the previous run's loop go."""
     loops: list[weakref.ref[object]] = []
 
     async def main() -> None:
         assert await tether.spawn(echo, "done") == "done"
+        assert await tether.spawn(echo, "again") == "again"  # reuses it
         if backend == "trio":
             import trio
 
@@ -394,6 +397,7 @@ def test_a_run_that_ends_idle_says_nothing_and_keeps_no_loop_alive(
 
             loops.append(weakref.ref(asyncio.get_running_loop()))
 
+    run_on(backend, main)
     run_on(backend, main)
     gc.collect()
     assert loops[0]() is None
