@@ -97,9 +97,9 @@ def main() -> None:
     )
     print(
         f"{'loop':<8} {'raw ns/task':>12} {'adopted ns/task':>16} "
-        f"{'ratio':>6} {'of medians':>10}"
+        f"{'ratio':>6} {'med/med':>9}"
     )
-    print("(ratio: the median of the rounds' ratios; then the ratio of the medians)")
+    print("(ratio: the median of the rounds' ratios; med/med: of the two medians)")
     for loop_name in ("asyncio", "uvloop"):
         result = run(loop_name, options.tasks, options.rounds)
         print(
