@@ -404,13 +404,17 @@ def test_a_run_that_ends_idle_says_nothing_and_its_loop_is_freed(
     assert tether_records(caplog, logging.WARNING) == []
 
 
-PROGRAM = """
+PROGRAM = r"""
 import asyncio, sys
 import tether
 
 class Reader(asyncio.Protocol):
+    buffer = b""
+
     def data_received(self, data):
-        tether.spawn(self.handle(data), name="handle " + data.decode())
+        *events, self.buffer = (self.buffer + data).split(b"\n")
+        for event in events:
+            tether.spawn(self.handle(event), name="handle " + event.decode())
 
     async def handle(self, data):
         await asyncio.sleep(0)
@@ -427,12 +431,12 @@ async def main():
     server = await loop.create_server(Reader, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     _, writer = await asyncio.open_connection("127.0.0.1", port)
-    for event in (b"bad", b"slow"):
-        writer.write(event)
-        await writer.drain()
-        await asyncio.sleep(0.01)
+    writer.write(b"bad\nslow\n")
+    await writer.drain()
     loop.call_soon(later)
-    while len(asyncio.all_tasks()) < 3:  # main, handle slow, from call_soon
+    # Until both events were read, the bad one failed and the rest are waiting:
+    # main, handle slow and from call_soon.
+    while len(asyncio.all_tasks()) != 3 or "handle slow" not in tether.dump():
         await asyncio.sleep(0.01)
     print(tether.dump(), flush=True)
     writer.close()
@@ -462,8 +466,14 @@ def test_a_program_with_a_protocol_and_a_callback_runs_and_reports(
     assert done.returncode == 0, done.stderr
     assert done.stdout.endswith("exit 0\n")
     assert "TaskRegistry 'default' OPEN" in done.stdout
+    line = next(
+        number
+        for number, text in enumerate(PROGRAM.splitlines(), 1)
+        if "tether.spawn(self.handle" in text
+    )
     assert re.search(
-        r"handle slow RUNNING, age [\d.]+ s, spawned at <string>:7", done.stdout
+        rf"handle slow RUNNING, age [\d.]+ s, spawned at <string>:{line}\b",
+        done.stdout,
     )
     assert "from call_soon RUNNING" in done.stdout
     assert "Task 'handle bad' of TaskRegistry 'default' failed" in done.stderr
