@@ -72,19 +72,27 @@ class _LoopAdoption:
         "users",
     )
 
+    loop: weakref.ref[asyncio.AbstractEventLoop]
+    previous: Any  # the loop's task factory before ours, or None
+    held: set[asyncio.Task[Any]]
+    users: int
+    reported: bool
+    started: float
+    sites: weakref.WeakKeyDictionary[asyncio.Task[Any], str] | None
+    factory: Callable[..., asyncio.Task[Any]]
+    stop: Callable[[], None]
+
     def __init__(
         self, loop: asyncio.AbstractEventLoop, previous: Any, debug: bool
     ) -> None:
         self.loop = weakref.ref(loop)
         self.previous = previous
-        self.held: set[asyncio.Task[Any]] = set()
+        self.held = set()
         self.users = 0
         self.reported = False
         self.started = time.monotonic()
         # With debug on: where each adopted task was created.
-        self.sites: weakref.WeakKeyDictionary[asyncio.Task[Any], str] | None = (
-            weakref.WeakKeyDictionary() if debug else None
-        )
+        self.sites = weakref.WeakKeyDictionary() if debug else None
         self.factory, self.stop = _make_factory(previous, self.held, self.sites)
         # Found through the loop's factory, by adopt_tasks() and undo().
         self.factory.__dict__["_tether_adoption"] = self
