@@ -1538,13 +1538,12 @@ def dump() -> str:
     .. versionadded:: 0.2
     """
     registries = sorted(_snapshot(_open_registries), key=lambda r: r._opened_at)
-    now = time.monotonic()
-    extras = [node for extra in dump_extras for node in extra(now)]
-    if not registries and not extras:
-        return "no open TaskRegistry"
     nested = {id(task) for r in registries for task in _snapshot(r._live.values)}
     roots = [r for r in registries if id(r._opener) not in nested]
-    return draw([r._node(registries, now) for r in roots] + extras)
+    now = time.monotonic()
+    nodes = [r._node(registries, now) for r in roots]
+    nodes += [node for extra in dump_extras for node in extra(now)]
+    return draw(nodes) if nodes else "no open TaskRegistry"
 
 
 def _snapshot(items: Iterable[T] | Callable[[], Iterable[T]]) -> list[T]:
