@@ -136,7 +136,7 @@ class _LoopAdoption:
             return None
         node = Node(
             f"adopted tasks (raw tasks held by tether.adopt_tasks()) for "
-            f"{now - self.started:.1f} s: {len(tasks)} running"
+            f"{max(0.0, now - self.started):.1f} s: {len(tasks)} running"
         )
         for task in tasks:
             site = None if self.sites is None else self.sites.get(task)

@@ -1275,7 +1275,9 @@ class TaskRegistry:
             if extra.restarts:
                 facts.append(f"restarted {extra.restarts} time(s)")
             if extra.born is not None:
-                facts.append(f"age {now - extra.born:.1f} s")
+                # A task spawned (on the loop's thread) after `now` was read, by a
+                # dump() from another thread, is drawn as just born, never younger.
+                facts.append(f"age {max(0.0, now - extra.born):.1f} s")
         if handle._spawned_at is not None:
             facts.append(f"spawned at {handle._spawned_at}")
         where = (
