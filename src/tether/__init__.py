@@ -11,6 +11,10 @@ here, nor is ``_version``, which ``__version__`` reads on first use.
 
 import typing as _typing
 
+from ._adopt import Adoption as Adoption
+from ._adopt import adopt_tasks as adopt_tasks
+from ._default import RequireRegistry as RequireRegistry
+from ._default import require_registry as require_registry
 from ._exceptions import NoRegistry as NoRegistry
 from ._exceptions import RegistryClosed as RegistryClosed
 from ._exceptions import RegistryFull as RegistryFull
@@ -38,6 +42,7 @@ from ._streams import amap as amap
 from ._streams import as_completed as as_completed
 
 __all__ = [
+    "Adoption",
     "Completions",
     "Handle",
     "Hooks",
@@ -48,18 +53,21 @@ __all__ = [
     "RegistryNursery",
     "RegistryState",
     "RegistryStatistics",
+    "RequireRegistry",
     "Status",
     "TaskCancelled",
     "TaskNotFinished",
     "TaskRegistry",
     "TetherError",
     "Work",
+    "adopt_tasks",
     "amap",
     "as_completed",
     "as_nursery",
     "current_registry",
     "dump",
     "race",
+    "require_registry",
     "run_all",
     "settle_all",
     "spawn",

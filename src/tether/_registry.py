@@ -114,6 +114,10 @@ _new_handle = object.__new__
 #: Every open registry, for tether.dump().
 _open_registries: WeakSet[TaskRegistry] = WeakSet()
 
+#: More trees for tether.dump(), drawn after the registries: the adopted tasks of
+#: tether._adopt, which adds itself here when first used.
+dump_extras: list[Callable[[float], list[Node]]] = []
+
 #: While a drain or a cancellation waits, a WARNING this often (seconds).
 _STILL_WAITING_EVERY = 5.0
 
@@ -1489,7 +1493,9 @@ class TaskRegistry:
             if extra.restarts:
                 facts.append(f"restarted {extra.restarts} time(s)")
             if extra.born is not None:
-                facts.append(f"age {now - extra.born:.1f} s")
+                # A task spawned (on the loop's thread) after `now` was read, by a
+                # dump() from another thread, is drawn as just born, never younger.
+                facts.append(f"age {max(0.0, now - extra.born):.1f} s")
         if handle._spawned_at is not None:
             facts.append(f"spawned at {handle._spawned_at}")
         where = (
@@ -1536,6 +1542,11 @@ class TaskRegistry:
 
         .. versionadded:: 0.2
         """
+        self._open_now()
+
+    def _open_now(self) -> None:
+        """:meth:`open`'s work, which never suspends: the default registry of
+        :mod:`tether._default` opens from sync code (a spawn)."""
         if self._state is not NEW:
             self._raise_closed(
                 f"{self._state.name} and was entered again: a TaskRegistry is "
@@ -1808,12 +1819,12 @@ def dump() -> str:
     .. versionadded:: 0.2
     """
     registries = sorted(_snapshot(_open_registries), key=lambda r: r._opened_at)
-    if not registries:
-        return "no open TaskRegistry"
     nested = {id(task) for r in registries for task in _snapshot(r._live.values)}
     roots = [r for r in registries if id(r._opener) not in nested]
     now = time.monotonic()
-    return draw([r._node(registries, now) for r in roots])
+    nodes = [r._node(registries, now) for r in roots]
+    nodes += [node for extra in dump_extras for node in extra(now)]
+    return draw(nodes) if nodes else "no open TaskRegistry"
 
 
 def _snapshot(items: Iterable[T] | Callable[[], Iterable[T]]) -> list[T]:
