@@ -25,10 +25,13 @@ if TYPE_CHECKING:
 LINE = re.compile(
     r"^(?P<path>.+):(?P<line>\d+):(?P<column>\d+): (?P<code>\w+) (?P<msg>.*)$"
 )
+NEEDS = (
+    "which keeps the task and logs its failure (needs `import tether`; bind a "
+    "tether.TaskRegistry around it to drain it at shutdown)"
+)
 DISCARDED = (
     "dangling task: the result of {}() is discarded, so the task may be "
-    "garbage-collected mid-flight; use tether.spawn({}) inside "
-    "`async with tether.TaskRegistry():`"
+    "garbage-collected mid-flight; use tether.spawn({}), " + NEEDS
 )
 GATHERED = (
     "eager tasks made only to be gathered: asyncio.gather() wraps coroutines in tasks "
@@ -542,11 +545,10 @@ def test_new_codes_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert [message for *_, message in reports(out)] == [
         "returned task dropped: self._schedule() returns the task "
         "self.loop.create_task() makes at line 4, and the result is discarded here, "
-        f"{lost}; in _schedule, use tether.spawn(coro, name='event') inside "
-        "`async with tether.TaskRegistry():`",
+        f"{lost}; in _schedule, use tether.spawn(coro, name='event'), {NEEDS}",
         "task kept only by its done callback: the task asyncio.create_task() makes is "
         f"used only to add a done callback, which does not keep it alive, {lost}; use "
-        "tether.spawn(work()) inside `async with tether.TaskRegistry():`, and add the "
+        f"tether.spawn(work()), {NEEDS}, and add the "
         "callback to the handle it returns (Handle.add_done_callback)",
         "discarded future: the result of asyncio.run_coroutine_threadsafe() is "
         f"discarded, {lost} and its failure is lost without a trace; use "
@@ -626,7 +628,7 @@ def test_spawn_hints_never_invent_a_name(
     source = f"import asyncio\nasync def f(coros, label):\n    {call}\n"
     _, out, _ = scan(capsys, str(write(tmp_path, "mod.py", source)))
     [(*_, message)] = reports(out)
-    assert message.endswith(f"; use {hint} inside `async with tether.TaskRegistry():`")
+    assert message.endswith(f"; use {hint}, {NEEDS}")
 
 
 @pytest.mark.parametrize("source", FLAGGED_TET001.values(), ids=FLAGGED_TET001)
@@ -676,15 +678,15 @@ def test_messages_and_summary(
     )
     code, out, err = scan(capsys, str(path))
     hint = "so the task may be garbage-collected mid-flight; use tether.spawn"
-    registry = "inside `async with tether.TaskRegistry():`"
+    registry = NEEDS
     assert out.splitlines() == [
         f"{path}:3:5: TET001 " + DISCARDED.format("asyncio.create_task", "work(1)"),
         f"{path}:4:12: TET001 dangling task: the result of "
         "asyncio.get_running_loop().create_task() is stored in 'task', which is never "
-        f"used again, {hint}(coros[0]) {registry}",
+        f"used again, {hint}(coros[0]), {registry}",
         f"{path}:5:28: TET001 dangling task: the result of asyncio.ensure_future() is "
         "returned by a lambda callback, whose return value is discarded, "
-        f"{hint}(work()) {registry}",
+        f"{hint}(work()), {registry}",
         f"{path}:7:11: TET002 " + GATHERED.format("..."),
         # The column counts characters, not the two bytes of "é"; a long argument
         # is not repeated in the hint, nor replaced by a made-up name.

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
-import difflib
 import gc
 import json
 import os
@@ -35,7 +34,9 @@ from dataclasses import dataclass, field, replace
 from importlib.util import decode_source
 from typing import TYPE_CHECKING
 
-from ._scan_rules import RULES, TRIGGERS, check_module
+from ._scan_index import dotted_name
+from ._scan_project import Project
+from ._scan_rules import ALIASES, RULES, TRIGGERS, Finding, check_module
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Iterator
@@ -64,6 +65,8 @@ class Report:
     message: str
     #: why ``--fix`` leaves this finding, or None if it rewrites it
     not_fixed: str | None = field(default=None, compare=False, repr=False)
+    #: the task's coroutine loops forever: ``--fix`` spawns a daemon
+    endless: bool = field(default=False, compare=False, repr=False)
 
     @property
     def is_error(self) -> bool:
@@ -126,6 +129,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print what --fix would change as a unified diff, and change nothing",
     )
+    parser.add_argument(
+        "--registry",
+        type=_registry_expression,
+        metavar="EXPR",
+        help="with --fix or --diff, rewrite to EXPR.spawn(...) (e.g. self._tasks, "
+        "a tether.TaskRegistry the code owns) instead of tether.spawn(...)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -166,28 +176,46 @@ def _print(reports: list[Report], form: str, *, file: TextIO | None = None) -> N
             print(report, file=file)
 
 
+def _registry_expression(text: str) -> str:
+    if dotted_name(text) is None:
+        message = (
+            "--registry takes a name or a dotted name, such as self._tasks: "
+            f"got {text!r}"
+        )
+        raise argparse.ArgumentTypeError(message)
+    return text
+
+
 def _rewrite(args: argparse.Namespace, codes: frozenset[str]) -> int:
     """``--fix`` and ``--diff``: rewrite each file, then report what is left."""
-    from ._scan_fix import FixRefused, fix_source
+    from ._scan_fix import FixRefused, fix_source, needs, unified_diff
 
     left: list[Report] = []
-    fixed = files = scanned = 0
-    for path in _files(args.paths):
-        if isinstance(path, Report):
-            left.append(path)
+    fixed = files = scanned = daemons = 0
+    registry: str | None = getattr(args, "registry", None)
+    parsed, project = _parse_all(args.paths)
+    for path, item in parsed:
+        if isinstance(item, Report):
+            left.append(item)
             continue
-        data, reports = _read_and_scan(path, codes)
-        scanned += not any(report.is_error for report in reports)
+        data = item[0]
+        reports = _project_reports(path, item, project, codes)
+        scanned += 1
         places = [
             (r.line, r.column - 1)
             for r in reports
             if r.code == "TET001" and r.not_fixed is None
         ]
-        if data is None or not places:
+        if not places:
             left += reports
             continue
         try:
-            new, count = fix_source(data, places)
+            new, count, refused, daemon = fix_source(
+                data,
+                places,
+                registry=registry,
+                daemon=[(r.line, r.column - 1) for r in reports if r.endless],
+            )
         except FixRefused as exc:
             left += [
                 replace(r, not_fixed=str(exc))
@@ -197,7 +225,9 @@ def _rewrite(args: argparse.Namespace, codes: frozenset[str]) -> int:
             ]
             continue
         if args.diff:
-            sys.stdout.writelines(_diff(path, data, new))
+            sys.stdout.flush()
+            sys.stdout.buffer.write(unified_diff(path, data, new))
+            sys.stdout.buffer.flush()
         elif new != data:
             try:
                 with open(path, "wb") as file:
@@ -206,7 +236,16 @@ def _rewrite(args: argparse.Namespace, codes: frozenset[str]) -> int:
                 left += [_io_error(path, exc), *reports]
                 continue
         fixed, files = fixed + count, files + (new != data)
-        left += _scan_data(path, new, codes)
+        daemons += daemon
+        again = _parse_data(path, new)
+        left += [
+            replace(r, not_fixed=refused.get((r.line, r.column - 1), r.not_fixed))
+            for r in (
+                [again]
+                if isinstance(again, Report)
+                else _project_reports(path, again, project, codes, again=True)
+            )
+        ]
     left = [_with_reason(report) for report in left]
     _print(left, args.format, file=sys.stderr if args.diff else sys.stdout)
     if args.format == "text":
@@ -217,6 +256,8 @@ def _rewrite(args: argparse.Namespace, codes: frozenset[str]) -> int:
             f"left: {summary}",
             file=sys.stderr,
         )
+        if fixed:
+            print(needs(registry, daemons), file=sys.stderr)
     return _status(left, changes=bool(args.diff and fixed))
 
 
@@ -227,16 +268,6 @@ def _with_reason(report: Report) -> Report:
     # A call the rules passed but libcst placed elsewhere is left as it was.
     reason = report.not_fixed or "the call was not found where the scan placed it"
     return replace(report, message=f"{report.message} (not fixed: {reason})")
-
-
-def _diff(path: str, before: bytes, after: bytes) -> list[str]:
-    old = decode_source(before).splitlines(keepends=True)
-    new = decode_source(after).splitlines(keepends=True)
-    # Relative paths get git's a/ and b/ prefixes, so `patch -p1` applies the diff.
-    before_name, after_name = (
-        (path, path) if os.path.isabs(path) else (f"a/{path}", f"b/{path}")
-    )
-    return list(difflib.unified_diff(old, new, before_name, after_name))
 
 
 def scan_paths(
@@ -252,14 +283,60 @@ def scan_paths(
     reports: list[Report] = []
     scanned = 0
     with _no_cycle_collection():
-        for item in _files(paths):
+        parsed, project = _parse_all(paths)
+        for path, item in parsed:
             if isinstance(item, Report):
                 reports.append(item)
             else:
-                found = scan_file(item, codes)
-                scanned += not any(report.is_error for report in found)
-                reports += found
+                reports += _project_reports(path, item, project, codes)
+                scanned += 1
     return reports, scanned
+
+
+_Parsed = tuple[bytes, str, ast.Module]
+
+
+def _parse_all(
+    paths: Iterable[str],
+) -> tuple[list[tuple[str, _Parsed | Report]], Project]:
+    """Read and parse every file of ``paths`` (a bad path or file is its report),
+    and see the files as one project, so that a rule can follow a call from one
+    module to another."""
+    parsed: list[tuple[str, _Parsed | Report]] = []
+    for item in _files(paths):
+        if isinstance(item, Report):
+            parsed.append((item.path, item))
+            continue
+        try:
+            with open(item, "rb") as file:
+                data = file.read()
+        except OSError as exc:
+            parsed.append((item, _io_error(item, exc)))
+            continue
+        parsed.append((item, _parse_data(item, data)))
+    modules = [
+        (path, item[1], item[2]) for path, item in parsed if isinstance(item, tuple)
+    ]
+    return parsed, Project(modules)
+
+
+def _project_reports(
+    path: str,
+    parsed: _Parsed,
+    project: Project,
+    codes: frozenset[str],
+    *,
+    again: bool = False,
+) -> list[Report]:
+    """The reports of the module at ``path`` of ``project`` (``again``: after a fix
+    changed it)."""
+    _, source, tree = parsed
+    triggered = any(trigger in source for trigger in TRIGGERS)
+    if again:
+        findings = project.recheck(path, source, tree)
+    else:
+        findings = project.findings(path, triggered=triggered)
+    return _reports(path, source, findings, codes)
 
 
 @contextlib.contextmanager
@@ -310,11 +387,21 @@ def _read_and_scan(
 
 
 def _scan_data(path: str, data: bytes, codes: frozenset[str]) -> list[Report]:
+    parsed = _parse_data(path, data)
+    if isinstance(parsed, Report):
+        return [parsed]
+    _, source, tree = parsed
+    if not any(trigger in source for trigger in TRIGGERS):
+        return []
+    return _reports(path, source, check_module(tree), codes)
+
+
+def _parse_data(path: str, data: bytes) -> _Parsed | Report:
     try:
         # Honours PEP 263 coding cookies and a BOM, as the interpreter does.
         source = decode_source(data)
     except (SyntaxError, UnicodeDecodeError) as exc:
-        return [Report(path, 0, 0, "E902", f"cannot decode the file: {exc}")]
+        return Report(path, 0, 0, "E902", f"cannot decode the file: {exc}")
     try:
         with warnings.catch_warnings():
             # An invalid escape sequence is the file's business, not the scan's.
@@ -322,14 +409,19 @@ def _scan_data(path: str, data: bytes, codes: frozenset[str]) -> list[Report]:
             tree = ast.parse(source, filename=path)
     except SyntaxError as exc:
         message = f"SyntaxError: {exc.msg}"
-        return [Report(path, exc.lineno or 0, exc.offset or 0, "E999", message)]
+        return Report(path, exc.lineno or 0, exc.offset or 0, "E999", message)
     except ValueError as exc:  # null bytes, before Python 3.12 made it a SyntaxError
-        return [Report(path, 0, 0, "E999", f"SyntaxError: {exc}")]
-    if not any(trigger in source for trigger in TRIGGERS):
-        return []
+        return Report(path, 0, 0, "E999", f"SyntaxError: {exc}")
+    return data, source, tree
+
+
+def _reports(
+    path: str, source: str, findings: list[Finding], codes: frozenset[str]
+) -> list[Report]:
+    """The findings of ``codes`` that no ``noqa`` silences, as reports."""
     lines = source.split("\n")
     reports: list[Report] = []
-    for finding in check_module(tree):
+    for finding in findings:
         text = lines[finding.line - 1]
         if finding.code not in codes or _silenced(text, finding.code):
             continue
@@ -344,6 +436,7 @@ def _scan_data(path: str, data: bytes, codes: frozenset[str]) -> list[Report]:
                 finding.code,
                 finding.message,
                 finding.not_fixed,
+                finding.endless,
             )
         )
     return reports
@@ -387,7 +480,10 @@ def _silenced(line: str, code: str) -> bool:
     if match is None:
         return False
     codes = match.group("codes")
-    return codes is None or code in re.split(r"[,\s]+", codes.upper())
+    if codes is None:
+        return True
+    named = re.split(r"[,\s]+", codes.upper())
+    return any(name in named for name in (code, *ALIASES.get(code, ())))
 
 
 def _parse_codes(text: str) -> list[str]:

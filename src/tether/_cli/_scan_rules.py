@@ -4,7 +4,9 @@
   a loop's ``create_task`` that nothing keeps. The loop holds only a weak reference to
   it, so it can be garbage-collected mid-flight.
 - ``TET002`` eager tasks made only to be gathered (in :mod:`._scan_gather`).
-- ``TET003`` a task returned by a function of the module, dropped by a caller in it.
+- ``TET003`` a task returned by a function of the project, dropped by a caller
+  (across modules through :mod:`._scan_project`; on one branch, see
+  :mod:`._scan_returns`).
 - ``TET004`` a task kept only by its done callback, which does not keep it alive.
 - ``TET005`` a discarded ``run_coroutine_threadsafe`` future: its task may be
   collected, and its failure is lost without a trace.
@@ -19,12 +21,23 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ._scan_gather import gather_hint, gathers_tasks
 from ._scan_index import FUNCTIONS, Index, callee_name, targets, walk_scope
+from ._scan_returns import Guard, Returner, guards_of, loops_forever, surely_ends
 
-__all__ = ["RULES", "TRIGGERS", "Finding", "check_module", "spawn_hint"]
+if TYPE_CHECKING:
+    from ._scan_project import Project
+
+__all__ = [
+    "ALIASES",
+    "RULES",
+    "TRIGGERS",
+    "Finding",
+    "check_module",
+    "spawn_hint",
+]
 
 RULES: Final[dict[str, str]] = {
     "TET001": "dangling task",
@@ -34,6 +47,9 @@ RULES: Final[dict[str, str]] = {
     "TET005": "discarded run_coroutine_threadsafe future",
     "TET006": "discarded gather",
 }
+
+# Codes of other tools that mark the same hazard: their `noqa` silences ours too.
+ALIASES: Final[dict[str, tuple[str, ...]]] = {"TET001": ("RUF006",)}
 
 # A module whose text has none of these cannot make a task (an alias still names the
 # original in its import), so it is parsed for errors but not analysed.
@@ -45,8 +61,12 @@ _VALUE_CONSUMERS = frozenset({"map", "filter", "sorted", "min", "max", "reduce"}
 _LONG = 40
 _NO_FIX = "no automatic fix for this code"
 
-_REGISTRY = "inside `async with tether.TaskRegistry():`"
+_NEEDS = (
+    "which keeps the task and logs its failure (needs `import tether`; bind a "
+    "tether.TaskRegistry around it to drain it at shutdown)"
+)
 _LOST = "so the task may be garbage-collected mid-flight"
+_Function = ast.FunctionDef | ast.AsyncFunctionDef
 
 
 @dataclass(frozen=True)
@@ -55,6 +75,7 @@ class Finding:
 
     ``line`` is 1-based; ``col_offset`` is 0-based and counts UTF-8 bytes.
     ``not_fixed`` says why ``--fix`` leaves it as it is; None if it rewrites it.
+    ``endless``: the task's coroutine loops forever, so the fix spawns a daemon.
     """
 
     line: int
@@ -62,10 +83,11 @@ class Finding:
     code: str
     message: str
     not_fixed: str | None = _NO_FIX
+    endless: bool = False
 
 
 def check_module(tree: ast.Module) -> list[Finding]:
-    """Return every finding in ``tree``, in source order."""
+    """Return every finding in ``tree``, a module alone, in source order."""
     return _Checker(tree).run()
 
 
@@ -74,13 +96,20 @@ def _short(expr: ast.expr | None) -> str:
     return "..." if len(text) > _LONG or "\n" in text else text
 
 
-def spawn_hint(call: ast.Call, method: str = "tether.spawn") -> str:
+def spawn_hint(
+    call: ast.Call, method: str = "tether.spawn", *, daemon: bool = False
+) -> str:
     """``tether.spawn(<the coroutine>, name=<the name>)`` for a task-making ``call``."""
     single = len(call.args) == 1 and not isinstance(call.args[0], ast.Starred)
     coroutine = call.args[0] if single else None
     words = [_short(coroutine)]
     words += [f"name={_short(kw.value)}" for kw in call.keywords if kw.arg == "name"]
+    words += ["daemon=True"] if daemon else []
     return f"{method}({', '.join(words)})"
+
+
+def _scope_name(scope: ast.AST) -> str:
+    return getattr(scope, "name", "<lambda>")
 
 
 def _is_str(expr: ast.expr) -> bool:
@@ -92,10 +121,18 @@ def _is_str(expr: ast.expr) -> bool:
 class _Checker:
     """One pass over a module: the index, then each rule on each call."""
 
-    def __init__(self, tree: ast.Module) -> None:
+    def __init__(
+        self,
+        tree: ast.Module,
+        project: Project | None = None,
+        path: str | None = None,
+    ) -> None:
         self._index = index = Index(tree)
         self._parents = index.parents
         self._module = tree
+        self._project = project
+        self._path = path
+        self._returners: dict[ast.AST, Returner] = {}
         # The functions of the module and the methods of each class, by name.
         self._defs: dict[
             ast.AST, dict[str, ast.FunctionDef | ast.AsyncFunctionDef]
@@ -103,10 +140,11 @@ class _Checker:
         for node in index.functions:
             self._defs.setdefault(self._parents[node], {})[node.name] = node
 
-    def run(self) -> list[Finding]:
-        """Apply every rule to every call of the module."""
+    def run(self, known: dict[ast.AST, Returner] | None = None) -> list[Finding]:
+        """Apply every rule to every call of the module; ``known`` are the functions
+        of the other modules that return a task."""
         findings: list[Finding] = []
-        returners = self._task_returners()
+        returners = self._returners = {**(known or {}), **self.returners(known or {})}
         for call in self._index.calls:
             member = self._index.asyncio_member(call.func)
             finding = None
@@ -117,7 +155,7 @@ class _Checker:
             elif member == "gather":
                 finding = self._gather(call)
             elif (function := self._target(call)) is not None and function in returners:
-                finding = self._dropped_return(call, function, returners[function])
+                finding = self._dropped_return(call, returners[function])
             findings += [] if finding is None else [finding]
         return sorted(findings, key=lambda f: (f.line, f.col_offset, f.code))
 
@@ -137,6 +175,11 @@ class _Checker:
             node, parent = parent, self._parents.get(parent)
         if isinstance(parent, ast.Expr):
             return "is discarded"
+        if self._shields(parent, node):
+            return (
+                "is only shielded: asyncio.shield() keeps no reference to it once "
+                "the wait on the shield is cancelled"
+            )
         if isinstance(parent, ast.Lambda) and self._is_callback(parent):
             return "is returned by a lambda callback, whose return value is discarded"
         if isinstance(parent, (ast.Assign, ast.AnnAssign, ast.NamedExpr)):
@@ -146,6 +189,14 @@ class _Checker:
                 if not self._index.read_later(name, parent, until_bound=False):
                     return f"is stored in {name!r}, which is never used again"
         return None
+
+    def _shields(self, parent: ast.AST | None, node: ast.AST) -> bool:
+        return (
+            isinstance(parent, ast.Call)
+            and parent.args == [node]
+            and not parent.keywords
+            and self._index.asyncio_member(parent.func) == "shield"
+        )
 
     def _is_callback(self, lambda_: ast.Lambda) -> bool:
         holder = self._parents.get(lambda_)
@@ -187,12 +238,31 @@ class _Checker:
 
     def _dangling(self, call: ast.Call) -> Finding | None:
         callee = ast.unparse(call.func)
-        hint = f"use {spawn_hint(call)} {_REGISTRY}"
+        endless = self._endless(call)
+        hint = f"use {spawn_hint(call, daemon=endless)}, {_NEEDS}"
+        if endless:
+            coroutine = _short(getattr(call.args[0], "func", None))
+            hint += (
+                f"; {coroutine}() loops forever (a `while True` with no break or "
+                "return), so it is a daemon, which a closing registry cancels instead "
+                "of waiting for it (or use TaskRegistry.spawn_service to restart it "
+                "when it fails)"
+            )
         how = self._dropped(call)
+        if how is not None and how.startswith("is only shielded"):
+            hint = (
+                f"use `await {spawn_hint(call)}`: cancelling a wait on a tether "
+                "handle never cancels the task, and the registry keeps it"
+            )
         if how is not None:
             message = f"dangling task: the result of {callee}() {how}, {_LOST}; {hint}"
             return Finding(
-                call.lineno, call.col_offset, "TET001", message, self._refusal(call)
+                call.lineno,
+                call.col_offset,
+                "TET001",
+                message,
+                self._refusal(call),
+                endless=endless,
             )
         if self._kept_by_callback(call):
             message = (
@@ -210,6 +280,13 @@ class _Checker:
             return "only a call that is a statement of its own is rewritten"
         func = call.func
         member = self._index.asyncio_member(func)
+        if isinstance(func, ast.Name) and (
+            bound := self._index.local_binding(func.id, func)
+        ):
+            return (
+                f"{func.id} is bound in {_scope_name(bound[0])}() to "
+                f"{_short(self._index.rebound_to(func))}, not to asyncio's {member}"
+            )
         if member is None and not (
             isinstance(func, ast.Attribute) and self._index.is_running_loop(func.value)
         ):
@@ -232,6 +309,15 @@ class _Checker:
                 return "name= is not a string literal, and tether.spawn takes a str"
         return None
 
+    def _endless(self, call: ast.Call) -> bool:
+        """Whether the coroutine given to ``call`` is of an ``async def`` of the
+        project that loops forever."""
+        coroutine = call.args[0] if len(call.args) == 1 else None
+        if not isinstance(coroutine, ast.Call):
+            return False
+        function = self._target(coroutine)
+        return isinstance(function, ast.AsyncFunctionDef) and loops_forever(function)
+
     def _is_coroutine_call(self, expr: ast.expr) -> bool:
         """Whether ``expr`` calls an ``async def`` of the module (or of ``self``'s
         class) by name."""
@@ -242,55 +328,93 @@ class _Checker:
 
     # TET003
 
-    def _target(self, call: ast.Call) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-        """The function of this module ``call`` calls: ``f()`` for a module-level
-        ``def f``, ``self.m()`` or ``cls.m()`` in the class that defines ``m``."""
+    def _target(self, call: ast.Call) -> _Function | None:
+        """The function of the project ``call`` calls: ``f()`` for a module-level
+        ``def f``, ``self.m()`` or ``cls.m()`` in the class that defines ``m``; then,
+        with a project, through imports and names unique in it."""
         func = call.func
         if isinstance(func, ast.Name):
-            return self._defs.get(self._module, {}).get(func.id)
-        if not (
+            local = self._defs.get(self._module, {}).get(func.id)
+            if local is not None or self._index.local_binding(func.id, func):
+                return local
+        elif (
             isinstance(func, ast.Attribute)
             and isinstance(func.value, ast.Name)
             and func.value.id in ("self", "cls")
         ):
+            owner = self._index.scope_of(call)
+            while isinstance(owner, FUNCTIONS):
+                owner = self._index.scope_of(owner)
+            method = self._defs.get(owner, {}).get(func.attr) if owner else None
+            if method is not None:
+                return method
+        if self._project is None or self._path is None:
             return None
-        owner = self._index.scope_of(call)
-        while isinstance(owner, FUNCTIONS):
-            owner = self._index.scope_of(owner)
-        return self._defs.get(owner, {}).get(func.attr) if owner else None
+        if isinstance(func, ast.Attribute) and self._index.is_task_group(func.value):
+            return None
+        return self._project.resolve(self._path, func)
 
-    def _task_returners(self) -> dict[ast.AST, ast.Call]:
-        """The functions whose every ``return`` gives back a new task, and the call
-        that makes it: ``return create_task(...)``, or a local only returned (or
-        given a done callback)."""
-        found: dict[ast.AST, ast.Call] = {}
-        # Only a function that makes a task can return one it made.
-        makers = {
-            self._index.scope_of(call)
-            for call in self._index.calls
-            if self._index.creates_task(call)
-        }
-        for function in makers:
-            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                made = self._returned_task(function)
-                if made is not None:
-                    found[function] = made
-        return found
+    def returners(self, known: dict[ast.AST, Returner]) -> dict[ast.AST, Returner]:
+        """The functions of this module that return a task they make, or that a
+        function of ``known`` (or of this module) returns to them."""
+        found: dict[ast.AST, Returner] = {}
+        targets = {call: self._target(call) for call in self._index.calls}
+        while True:
+            # Only a function that makes a task, or gets one, can return it.
+            makers = {
+                self._index.scope_of(call)
+                for call in self._index.calls
+                if self._index.creates_task(call)
+                or targets[call] in known
+                or targets[call] in found
+            }
+            new: dict[ast.AST, Returner] = {
+                function: returner
+                for function in makers
+                if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and function not in found
+                and (returner := self._returned_task(function, {**known, **found}))
+            }
+            if not new:
+                return found
+            found.update(new)
 
-    def _returned_task(self, function: ast.AST) -> ast.Call | None:
+    def _returned_task(
+        self, function: _Function, known: dict[ast.AST, Returner]
+    ) -> Returner | None:
         nodes = list(walk_scope(function))
         returns = [n for n in nodes if isinstance(n, ast.Return)]
         if not returns or any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in nodes):
             return None
-        made: ast.Call | None = None
+        made: tuple[ast.Call, str | None] | None = None
+        others: list[Guard] = [] if surely_ends(function.body) else [()]
         for node in returns:
             value = node.value
             if isinstance(value, ast.Name):
                 value = self._only_returned(value.id, nodes)
-            if not isinstance(value, ast.Call) or not self._index.creates_task(value):
-                return None
-            made = made or value
-        return made
+            task = self._task_of(value, known)
+            if task is None:
+                others.append(guards_of(node, function, self._parents))
+            else:
+                made = made or task
+        if made is None or () in others:
+            return None
+        return Returner(function, *made, tuple(others))
+
+    def _task_of(
+        self, value: ast.expr | None, known: dict[ast.AST, Returner]
+    ) -> tuple[ast.Call, str | None] | None:
+        """The call that makes the task ``value`` gives, and the path of its module,
+        if ``value`` surely gives a new task."""
+        if not isinstance(value, ast.Call):
+            return None
+        if self._index.creates_task(value):
+            return value, self._path
+        target = self._target(value)
+        returner = known.get(target) if target is not None else None
+        if returner is None or not returner.returns_task(value):
+            return None
+        return returner.made, returner.path
 
     def _only_returned(self, name: str, nodes: list[ast.AST]) -> ast.expr | None:
         """The value of the local ``name`` if it is bound once and only returned."""
@@ -307,26 +431,25 @@ class _Checker:
                 return None
         return value
 
-    def _dropped_return(
-        self,
-        call: ast.Call,
-        function: ast.FunctionDef | ast.AsyncFunctionDef,
-        made: ast.Call,
-    ) -> Finding | None:
-        """TET003 if ``call`` drops the task ``function`` returns (``made``)."""
+    def _dropped_return(self, call: ast.Call, returner: Returner) -> Finding | None:
+        """TET003 if ``call`` drops the task ``returner``'s function returns."""
         node: ast.AST = call
+        function = returner.function
         if isinstance(function, ast.AsyncFunctionDef):
             node = self._parents[call]
             if not isinstance(node, ast.Await):
                 return None
         if not isinstance(self._parents.get(node), ast.Expr):
             return None
+        if not returner.returns_task(call):
+            return None
         callee = ast.unparse(call.func)
+        made = returner.made
         message = (
             f"returned task dropped: {callee}() returns the task "
-            f"{ast.unparse(made.func)}() makes at line {made.lineno}, and the result "
-            f"is discarded here, {_LOST}; in {function.name}, use "
-            f"{spawn_hint(made)} {_REGISTRY}"
+            f"{ast.unparse(made.func)}() makes at {returner.where(self._path)}, and "
+            f"the result is discarded here, {_LOST}; in {function.name}, use "
+            f"{spawn_hint(made)}, {_NEEDS}"
         )
         return Finding(call.lineno, call.col_offset, "TET003", message)
 
@@ -337,6 +460,16 @@ class _Checker:
         if how is None:
             return None
         coroutine = call.args[0] if call.args else None
+        if self._on_its_own_loop(call):
+            message = (
+                f"discarded future: {ast.unparse(call.func)}() is called in a "
+                "coroutine with the loop that runs it, so the coroutine only gets "
+                "scheduled on this same thread and nothing ever waits for it (a "
+                ".result() here would block the loop for good); the result "
+                f"{how}, {_LOST} and its failure is lost without a trace; use "
+                f"tether.spawn({_short(coroutine)}), {_NEEDS}"
+            )
+            return Finding(call.lineno, call.col_offset, "TET005", message)
         message = (
             f"discarded future: the result of {ast.unparse(call.func)}() {how}, "
             f"{_LOST} and its failure is lost without a trace; use "
@@ -344,6 +477,20 @@ class _Checker:
             "keeps the task and reports its failure"
         )
         return Finding(call.lineno, call.col_offset, "TET005", message)
+
+    def _on_its_own_loop(self, call: ast.Call) -> bool:
+        """Whether ``call`` (``run_coroutine_threadsafe``) runs in an ``async def``
+        and is given the loop of the calling thread."""
+        loop = call.args[1] if len(call.args) > 1 else None
+        loop = next((kw.value for kw in call.keywords if kw.arg == "loop"), loop)
+        scope = self._index.scope_of(call)
+        while scope is not None and not isinstance(scope, (*FUNCTIONS, ast.Module)):
+            scope = self._index.scope_of(scope)
+        return (
+            isinstance(scope, ast.AsyncFunctionDef)
+            and loop is not None
+            and self._index.is_current_loop(loop)
+        )
 
     def _gather(self, call: ast.Call) -> Finding | None:
         how = self._dropped(call)

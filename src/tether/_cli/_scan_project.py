@@ -1,0 +1,222 @@
+"""The scanned tree as one project: which module is which, and what each imports.
+
+``TET003`` follows a returned task across modules. A call is resolved to a function of
+the project through the caller's imports (``from .util import spawn``, ``import
+pkg.util as u`` then ``u.spawn()``, a package's re-export) or, for a method, through
+its name when exactly one function of the project has that name (``self._conn.
+schedule()``). The functions that return tasks are found in rounds: first where a
+task is made, then in the modules that name a function found in the round before
+(a wrapper of a wrapper), as plain text: most modules are never analysed.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from collections import Counter
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ._scan_returns import Returner
+    from ._scan_rules import Finding, _Checker
+
+__all__ = ["ModuleInfo", "Project"]
+
+_Function = ast.FunctionDef | ast.AsyncFunctionDef
+_ROUNDS: Final = 4
+# Followed through this many package re-exports.
+_DEPTH: Final = 4
+
+
+class ModuleInfo:
+    """One module of the project: its name, its functions and its imports."""
+
+    def __init__(self, path: str, name: str, source: str, tree: ast.Module) -> None:
+        self.path, self.name, self.source, self.tree = path, name, source, tree
+        self.functions: dict[str, _Function] = {}
+        # A name an import binds: (module, attribute), attribute None for a module.
+        self.imports: dict[str, tuple[str, str | None]] = {}
+        self.methods: list[_Function] = []
+        package = (
+            self.name
+            if self.path.endswith("__init__.py")
+            else self.name.rpartition(".")[0]
+        )
+        for stmt in self.tree.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.functions[stmt.name] = stmt
+            elif isinstance(stmt, ast.ClassDef):
+                self.methods += [
+                    item
+                    for item in stmt.body
+                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+                ]
+            elif isinstance(stmt, ast.Import):
+                for alias in stmt.names:
+                    if alias.asname:
+                        self.imports[alias.asname] = (alias.name, None)
+                    else:
+                        root = alias.name.split(".")[0]
+                        self.imports[root] = (root, None)
+            elif isinstance(stmt, ast.ImportFrom):
+                base = _absolute(stmt, package)
+                for alias in stmt.names:
+                    self.imports[alias.asname or alias.name] = (base, alias.name)
+
+
+def _absolute(stmt: ast.ImportFrom, package: str) -> str:
+    if not stmt.level:
+        return stmt.module or ""
+    parts = package.split(".") if package else []
+    parts = parts[: len(parts) - (stmt.level - 1)] if stmt.level > 1 else parts
+    return ".".join([*parts, *([stmt.module] if stmt.module else [])])
+
+
+def module_name(path: str, packages: dict[str, bool]) -> str:
+    """The dotted name of the module at ``path``, from the packages (folders with an
+    ``__init__.py``) around it."""
+    folder, file = os.path.split(os.path.abspath(path))
+    parts = [] if file == "__init__.py" else [file.removesuffix(".py")]
+    while True:
+        if folder not in packages:
+            packages[folder] = os.path.isfile(os.path.join(folder, "__init__.py"))
+        if not packages[folder]:
+            break
+        folder, name = os.path.split(folder)
+        parts.append(name)
+    return ".".join(reversed(parts))
+
+
+class Project:
+    """Every scanned module, and the functions of any of them that return a task."""
+
+    def __init__(self, modules: Sequence[tuple[str, str, ast.Module]]) -> None:
+        packages: dict[str, bool] = {}
+        self.modules: dict[str, ModuleInfo] = {}
+        self._by_name: dict[str, ModuleInfo] = {}
+        for path, source, tree in modules:
+            info = ModuleInfo(path, module_name(path, packages), source, tree)
+            self.modules[path] = info
+            self._by_name.setdefault(info.name, info)
+        counts = Counter(
+            function.name
+            for info in self.modules.values()
+            for function in (*info.functions.values(), *info.methods)
+        )
+        # A method whose name no other function of the project has.
+        self._unique = {
+            method.name: method
+            for info in self.modules.values()
+            for method in info.methods
+            if counts[method.name] == 1 and not method.name.startswith("__")
+        }
+        self._checkers: dict[str, _Checker] = {}
+        self.returners: dict[ast.AST, Returner] | None = None
+        self._names: set[str] = set()
+
+    def checker(self, path: str) -> _Checker:
+        if path not in self._checkers:
+            from ._scan_rules import _Checker
+
+            self._checkers[path] = _Checker(self.modules[path].tree, self, path)
+        return self._checkers[path]
+
+    def findings(self, path: str, *, triggered: bool) -> list[Finding]:
+        """The findings in the module at ``path``; ``triggered`` if its text names one
+        of the calls that make tasks (else only returned tasks may be dropped)."""
+        returners = self._find_returners()
+        names = self._names
+        if not triggered and not any(
+            name in self.modules[path].source for name in names
+        ):
+            return []
+        return self.checker(path).run(returners)
+
+    def recheck(self, path: str, source: str, tree: ast.Module) -> list[Finding]:
+        """The findings in a new text of the module at ``path`` (after ``--fix``)."""
+        from ._scan_rules import _Checker
+
+        returners = self._find_returners()
+        info = self.modules[path]
+        self.modules[path] = ModuleInfo(path, info.name, source, tree)
+        self._checkers.pop(path, None)
+        return _Checker(tree, self, path).run(returners)
+
+    def _find_returners(self) -> dict[ast.AST, Returner]:
+        if self.returners is not None:
+            return self.returners
+        from ._scan_rules import TRIGGERS
+
+        known: dict[ast.AST, Returner] = {}
+        pending = [
+            path
+            for path, info in self.modules.items()
+            if any(trigger in info.source for trigger in TRIGGERS)
+        ]
+        for _ in range(_ROUNDS):
+            new: dict[ast.AST, Returner] = {}
+            for path in pending:
+                found = self.checker(path).returners(known)
+                new.update((f, r) for f, r in found.items() if f not in known)
+            if not new:
+                break
+            known.update(new)
+            names = {returner.function.name for returner in new.values()}
+            pending = [
+                path
+                for path, info in self.modules.items()
+                if any(name in info.source for name in names)
+            ]
+        self.returners = known
+        self._names = {returner.function.name for returner in known.values()}
+        return known
+
+    # Resolving a call
+
+    def resolve(self, path: str, func: ast.expr) -> _Function | None:
+        """The function of the project that ``func``, called in the module at
+        ``path``, names, if it is known."""
+        info = self.modules.get(path)
+        if info is None:
+            return None
+        if isinstance(func, ast.Name):
+            imported = info.imports.get(func.id)
+            return None if imported is None else self._imported(*imported, _DEPTH)
+        if not isinstance(func, ast.Attribute):
+            return None
+        module = self._module_of(info, func.value)
+        if module is not None:
+            return self._imported(module.name, func.attr, _DEPTH)
+        return self._unique.get(func.attr)
+
+    def _module_of(self, info: ModuleInfo, expr: ast.expr) -> ModuleInfo | None:
+        """The module of the project that ``expr`` names there, if any."""
+        if isinstance(expr, ast.Name):
+            imported = info.imports.get(expr.id)
+            if imported is None:
+                return None
+            module, attribute = imported
+            return self._by_name.get(
+                module if attribute is None else f"{module}.{attribute}"
+            )
+        if isinstance(expr, ast.Attribute):
+            outer = self._module_of(info, expr.value)
+            return (
+                None
+                if outer is None
+                else self._by_name.get(f"{outer.name}.{expr.attr}")
+            )
+        return None
+
+    def _imported(
+        self, module: str, attribute: str | None, depth: int
+    ) -> _Function | None:
+        info = self._by_name.get(module)
+        if info is None or attribute is None or depth == 0:
+            return None
+        if attribute in info.functions:
+            return info.functions[attribute]
+        again = info.imports.get(attribute)  # a package's re-export
+        return None if again is None else self._imported(*again, depth - 1)
