@@ -7,6 +7,12 @@ index) into its own folder under one directory, outside this repository, then:
     python benchmarks/scan_projects.py DIR                  # the table
     python benchmarks/scan_projects.py DIR --list           # every finding, to read
     python benchmarks/scan_projects.py DIR --fix COPIES --python PY
+    python benchmarks/scan_projects.py DIR --sites 25       # unreported sites, to read
+
+``--sites N`` prints, for each project, N unreported call sites of ``create_task``,
+``ensure_future``, ``gather`` and ``run_coroutine_threadsafe`` drawn at random (the
+same ones on every run), each with the lines around it, to read and judge whether
+the scan missed a hazard there: the estimate of its recall.
 
 ``--fix`` copies each project into COPIES, runs ``tether scan --fix`` on the copy,
 checks that every changed file parses, and imports each changed module with the
@@ -21,6 +27,7 @@ import ast
 import collections
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -29,6 +36,39 @@ from pathlib import Path
 
 from tether._cli._scan import scan_paths
 from tether._cli._scan_rules import RULES
+
+
+_SITES = frozenset(
+    {"create_task", "ensure_future", "gather", "run_coroutine_threadsafe"}
+)
+
+
+def _sites(root: Path, count: int) -> None:
+    """Print ``count`` unreported sites of ``root``, drawn with a fixed seed."""
+    reports, _ = scan_paths([str(root)])
+    reported = {(report.path, report.line) for report in reports}
+    found: list[tuple[Path, int]] = []
+    for path in _python_files(root):
+        try:
+            tree = ast.parse(path.read_bytes())
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else None
+            name = func.id if isinstance(func, ast.Name) else name
+            if name in _SITES and (str(path), node.lineno) not in reported:
+                found.append((path, node.lineno))
+    sample = sorted(random.Random(20).sample(found, min(count, len(found))))
+    print(f"## {root.name}: {len(found)} unreported sites, {len(sample)} drawn")
+    for path, line in sample:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        print(f"\n### {path.relative_to(root)}:{line}")
+        for number in range(max(1, line - 6), min(len(lines), line + 4) + 1):
+            mark = ">" if number == line else " "
+            print(f"{mark}{number:5} {lines[number - 1]}")
 
 
 def _python_files(root: Path) -> list[Path]:
@@ -120,13 +160,17 @@ def main() -> None:
     parser.add_argument("--list", action="store_true", help="print every finding")
     parser.add_argument("--fix", type=Path, metavar="COPIES")
     parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--sites", type=int, metavar="N")
     args = parser.parse_args()
     projects = sorted(
         path
         for path in args.directory.iterdir()
         if path.is_dir() and not path.name.startswith(".")
     )
-    if args.fix:
+    if args.sites:
+        for root in projects:
+            _sites(root, args.sites)
+    elif args.fix:
         _fix(projects, args.fix, args.python)
     else:
         _table(projects, show=args.list)

@@ -293,7 +293,8 @@ def scan_paths(
     return reports, scanned
 
 
-_Parsed = tuple[bytes, str, ast.Module]
+# The bytes, the text, and the syntax tree (None once dropped) of a module.
+_Parsed = tuple[bytes, str, ast.Module | None]
 
 
 def _parse_all(
@@ -313,11 +314,20 @@ def _parse_all(
         except OSError as exc:
             parsed.append((item, _io_error(item, exc)))
             continue
-        parsed.append((item, _parse_data(item, data)))
+        result = _parse_data(item, data)
+        if isinstance(result, tuple) and not _triggered(result[1]):
+            # A module that makes no task is parsed again if a rule asks about it
+            # (few are): keeping every tree costs more.
+            result = (result[0], result[1], None)
+        parsed.append((item, result))
     modules = [
         (path, item[1], item[2]) for path, item in parsed if isinstance(item, tuple)
     ]
     return parsed, Project(modules)
+
+
+def _triggered(source: str) -> bool:
+    return any(trigger in source for trigger in TRIGGERS)
 
 
 def _project_reports(
@@ -331,11 +341,10 @@ def _project_reports(
     """The reports of the module at ``path`` of ``project`` (``again``: after a fix
     changed it)."""
     _, source, tree = parsed
-    triggered = any(trigger in source for trigger in TRIGGERS)
-    if again:
+    if again and tree is not None:
         findings = project.recheck(path, source, tree)
     else:
-        findings = project.findings(path, triggered=triggered)
+        findings = project.findings(path, triggered=_triggered(source))
     return _reports(path, source, findings, codes)
 
 
@@ -391,7 +400,7 @@ def _scan_data(path: str, data: bytes, codes: frozenset[str]) -> list[Report]:
     if isinstance(parsed, Report):
         return [parsed]
     _, source, tree = parsed
-    if not any(trigger in source for trigger in TRIGGERS):
+    if tree is None or not _triggered(source):
         return []
     return _reports(path, source, check_module(tree), codes)
 

@@ -143,9 +143,10 @@ def fix_source(
             loops forever).
 
     Returns:
-        The new bytes, the number of calls rewritten, and why each place left as it
-        was is left. A call not found at its place (inside parentheses, say) is left
-        as it is, without a reason.
+        The new bytes, the number of calls rewritten, why each place left as it was
+        is left (placed in the new bytes), and how many calls were given
+        ``daemon=True``. A call not found at its place (inside parentheses, say) is
+        left as it is, without a reason.
 
     Raises:
         FixRefused: the name ``tether`` means something else in the module, or the
@@ -172,7 +173,12 @@ def fix_source(
     _check_lines(data, result, spawn.lines)
     if not imported:
         rewritten, result = result, _add_import(fixed).bytes
-        _check_import(rewritten, result)
+        at = _check_import(rewritten, result)
+        # The places of the calls left, in the new text.
+        refused = {
+            (line + (line > at), column): reason
+            for (line, column), reason in refused.items()
+        }
     try:
         _parse(result)
     except (SyntaxError, ValueError) as exc:  # pragma: no cover - a libcst bug
@@ -347,8 +353,9 @@ def _check_lines(before: bytes, after: bytes, lines: set[int]) -> None:
         raise FixRefused("the rewrite would change lines beyond the calls it fixes")
 
 
-def _check_import(before: bytes, after: bytes) -> None:
-    """Refuse an added import that is more than one new ``import tether`` line."""
+def _check_import(before: bytes, after: bytes) -> int:
+    """Refuse an added import that is more than one new ``import tether`` line;
+    return the number of the lines before it."""
     old, new = before.splitlines(keepends=True), after.splitlines(keepends=True)
     at = next(
         (n for n, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), len(old)
@@ -359,3 +366,4 @@ def _check_import(before: bytes, after: bytes) -> None:
         or new[:at] + new[at + 1 :] != old
     ):  # pragma: no cover - a bug in the rewrite
         raise FixRefused("adding `import tether` would change other lines")
+    return at

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import ast
 import os
+import re
+import warnings
 from collections import Counter
 from typing import TYPE_CHECKING, Final
 
@@ -26,19 +28,58 @@ __all__ = ["ModuleInfo", "Project"]
 
 _Function = ast.FunctionDef | ast.AsyncFunctionDef
 _ROUNDS: Final = 4
+_DEF: Final = re.compile(r"^[ \t]*(?:async[ \t]+)?def[ \t]+(\w+)", re.MULTILINE)
 # Followed through this many package re-exports.
 _DEPTH: Final = 4
 
 
 class ModuleInfo:
-    """One module of the project: its name, its functions and its imports."""
+    """One module of the project: its name, its functions and its imports.
 
-    def __init__(self, path: str, name: str, source: str, tree: ast.Module) -> None:
-        self.path, self.name, self.source, self.tree = path, name, source, tree
-        self.functions: dict[str, _Function] = {}
+    A module's syntax tree is kept only if it was given one (it makes tasks); any
+    other is parsed again the first time a rule asks about it, which few are.
+    """
+
+    def __init__(
+        self, path: str, name: str, source: str, tree: ast.Module | None
+    ) -> None:
+        self.path, self.name, self.source = path, name, source
+        self._tree = tree
+        self._functions: dict[str, _Function] | None = None
         # A name an import binds: (module, attribute), attribute None for a module.
-        self.imports: dict[str, tuple[str, str | None]] = {}
-        self.methods: list[_Function] = []
+        self._imports: dict[str, tuple[str, str | None]] = {}
+        self._methods: list[_Function] = []
+
+    @property
+    def tree(self) -> ast.Module:
+        if self._tree is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # it parsed once: these are the file's
+                self._tree = ast.parse(self.source, self.path)
+        return self._tree
+
+    @property
+    def functions(self) -> dict[str, _Function]:
+        """The module's top-level functions, by name."""
+        if self._functions is None:
+            self._functions = {}
+            self._read()
+        return self._functions
+
+    @property
+    def imports(self) -> dict[str, tuple[str, str | None]]:
+        """What each name the module imports at its top level stands for."""
+        _ = self.functions
+        return self._imports
+
+    @property
+    def methods(self) -> list[_Function]:
+        """The methods of the module's top-level classes."""
+        _ = self.functions
+        return self._methods
+
+    def _read(self) -> None:
+        functions = self._functions = {}
         package = (
             self.name
             if self.path.endswith("__init__.py")
@@ -46,9 +87,9 @@ class ModuleInfo:
         )
         for stmt in self.tree.body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                self.functions[stmt.name] = stmt
+                functions[stmt.name] = stmt
             elif isinstance(stmt, ast.ClassDef):
-                self.methods += [
+                self._methods += [
                     item
                     for item in stmt.body
                     if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
@@ -56,14 +97,14 @@ class ModuleInfo:
             elif isinstance(stmt, ast.Import):
                 for alias in stmt.names:
                     if alias.asname:
-                        self.imports[alias.asname] = (alias.name, None)
+                        self._imports[alias.asname] = (alias.name, None)
                     else:
                         root = alias.name.split(".")[0]
-                        self.imports[root] = (root, None)
+                        self._imports[root] = (root, None)
             elif isinstance(stmt, ast.ImportFrom):
                 base = _absolute(stmt, package)
                 for alias in stmt.names:
-                    self.imports[alias.asname or alias.name] = (base, alias.name)
+                    self._imports[alias.asname or alias.name] = (base, alias.name)
 
 
 def _absolute(stmt: ast.ImportFrom, package: str) -> str:
@@ -92,25 +133,28 @@ def module_name(path: str, packages: dict[str, bool]) -> str:
 class Project:
     """Every scanned module, and the functions of any of them that return a task."""
 
-    def __init__(self, modules: Sequence[tuple[str, str, ast.Module]]) -> None:
+    def __init__(self, modules: Sequence[tuple[str, str, ast.Module | None]]) -> None:
+        """``modules``: the path, text and syntax tree (None: to parse again when
+        needed) of each module."""
         packages: dict[str, bool] = {}
         self.modules: dict[str, ModuleInfo] = {}
         self._by_name: dict[str, ModuleInfo] = {}
+        counts: Counter[str] = Counter()
+        first: dict[str, str] = {}
         for path, source, tree in modules:
             info = ModuleInfo(path, module_name(path, packages), source, tree)
             self.modules[path] = info
             self._by_name.setdefault(info.name, info)
-        counts = Counter(
-            function.name
-            for info in self.modules.values()
-            for function in (*info.functions.values(), *info.methods)
-        )
-        # A method whose name no other function of the project has.
+            # Every `def` at any depth counts, as text: faster than a tree, and a
+            # name counted too often is only left unresolved.
+            for name in _DEF.findall(source):
+                counts[name] += 1
+                first.setdefault(name, path)
+        # The module of each name that one `def` alone of the project has.
         self._unique = {
-            method.name: method
-            for info in self.modules.values()
-            for method in info.methods
-            if counts[method.name] == 1 and not method.name.startswith("__")
+            name: first[name]
+            for name, count in counts.items()
+            if count == 1 and not name.startswith("__")
         }
         self._checkers: dict[str, _Checker] = {}
         self.returners: dict[ast.AST, Returner] | None = None
@@ -189,7 +233,11 @@ class Project:
         module = self._module_of(info, func.value)
         if module is not None:
             return self._imported(module.name, func.attr, _DEPTH)
-        return self._unique.get(func.attr)
+        holder = self._unique.get(func.attr)
+        if holder is None:
+            return None
+        methods = self.modules[holder].methods
+        return next((m for m in methods if m.name == func.attr), None)
 
     def _module_of(self, info: ModuleInfo, expr: ast.expr) -> ModuleInfo | None:
         """The module of the project that ``expr`` names there, if any."""

@@ -31,13 +31,15 @@ class Returner:
     """A function that returns a task it made (or that a function it calls made).
 
     ``made`` is the call that makes the task, at line ``made.lineno`` of ``path``
-    (None: the module being checked). ``guards`` holds, for each ``return`` that gives
-    no task, the ``if`` tests around it: empty when every return gives a task.
+    (None: the module being checked), in the function named ``maker``. ``guards``
+    holds, for each ``return`` that gives no task, the ``if`` tests around it: empty
+    when every return gives a task.
     """
 
     function: _Function
     made: ast.Call
     path: str | None
+    maker: str
     guards: tuple[Guard, ...] = ()
 
     def returns_task(self, call: ast.Call) -> bool:

@@ -132,7 +132,6 @@ class _Checker:
         self._module = tree
         self._project = project
         self._path = path
-        self._returners: dict[ast.AST, Returner] = {}
         # The functions of the module and the methods of each class, by name.
         self._defs: dict[
             ast.AST, dict[str, ast.FunctionDef | ast.AsyncFunctionDef]
@@ -144,7 +143,8 @@ class _Checker:
         """Apply every rule to every call of the module; ``known`` are the functions
         of the other modules that return a task."""
         findings: list[Finding] = []
-        returners = self._returners = {**(known or {}), **self.returners(known or {})}
+        returners = {**(known or {}), **self.returners(known or {})}
+        names = {returner.function.name for returner in returners.values()}
         for call in self._index.calls:
             member = self._index.asyncio_member(call.func)
             finding = None
@@ -154,7 +154,11 @@ class _Checker:
                 finding = self._discarded_future(call)
             elif member == "gather":
                 finding = self._gather(call)
-            elif (function := self._target(call)) is not None and function in returners:
+            elif (
+                callee_name(call.func) in names
+                and (function := self._target(call)) is not None
+                and function in returners
+            ):
                 finding = self._dropped_return(call, returners[function])
             findings += [] if finding is None else [finding]
         return sorted(findings, key=lambda f: (f.line, f.col_offset, f.code))
@@ -334,10 +338,12 @@ class _Checker:
         with a project, through imports and names unique in it."""
         func = call.func
         if isinstance(func, ast.Name):
-            local = self._defs.get(self._module, {}).get(func.id)
-            if local is not None or self._index.local_binding(func.id, func):
-                return local
-        elif (
+            found = self._defs.get(self._module, {}).get(func.id)
+            if found is None and self._project is not None and self._path is not None:
+                found = self._project.resolve(self._path, func)
+            # A parameter or local of that name is another function.
+            return None if self._index.local_binding(func.id, func) else found
+        if (
             isinstance(func, ast.Attribute)
             and isinstance(func.value, ast.Name)
             and func.value.id in ("self", "cls")
@@ -350,23 +356,30 @@ class _Checker:
                 return method
         if self._project is None or self._path is None:
             return None
+        found = self._project.resolve(self._path, func)
         if isinstance(func, ast.Attribute) and self._index.is_task_group(func.value):
-            return None
-        return self._project.resolve(self._path, func)
+            return None  # `tg.create_task(...)` is the task group's
+        return found
 
     def returners(self, known: dict[ast.AST, Returner]) -> dict[ast.AST, Returner]:
         """The functions of this module that return a task they make, or that a
         function of ``known`` (or of this module) returns to them."""
         found: dict[ast.AST, Returner] = {}
-        targets = {call: self._target(call) for call in self._index.calls}
+        names = {returner.function.name for returner in known.values()}
+        names |= {function.name for function in self._index.functions}
+        targets = {
+            call: self._target(call)
+            for call in self._index.calls
+            if callee_name(call.func) in names
+        }
         while True:
             # Only a function that makes a task, or gets one, can return it.
             makers = {
                 self._index.scope_of(call)
                 for call in self._index.calls
                 if self._index.creates_task(call)
-                or targets[call] in known
-                or targets[call] in found
+                or targets.get(call) in known
+                or targets.get(call) in found
             }
             new: dict[ast.AST, Returner] = {
                 function: returner
@@ -386,7 +399,7 @@ class _Checker:
         returns = [n for n in nodes if isinstance(n, ast.Return)]
         if not returns or any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in nodes):
             return None
-        made: tuple[ast.Call, str | None] | None = None
+        made: tuple[ast.Call, str | None, str] | None = None
         others: list[Guard] = [] if surely_ends(function.body) else [()]
         for node in returns:
             value = node.value
@@ -399,22 +412,23 @@ class _Checker:
                 made = made or task
         if made is None or () in others:
             return None
-        return Returner(function, *made, tuple(others))
+        return Returner(function, *made, guards=tuple(others))
 
     def _task_of(
         self, value: ast.expr | None, known: dict[ast.AST, Returner]
-    ) -> tuple[ast.Call, str | None] | None:
-        """The call that makes the task ``value`` gives, and the path of its module,
-        if ``value`` surely gives a new task."""
+    ) -> tuple[ast.Call, str | None, str] | None:
+        """The call that makes the task ``value`` gives, the path of its module and
+        the function it is in, if ``value`` surely gives a new task."""
         if not isinstance(value, ast.Call):
             return None
         if self._index.creates_task(value):
-            return value, self._path
+            scope = self._index.scope_of(value)
+            return value, self._path, getattr(scope, "name", "<lambda>")
         target = self._target(value)
         returner = known.get(target) if target is not None else None
         if returner is None or not returner.returns_task(value):
             return None
-        return returner.made, returner.path
+        return returner.made, returner.path, returner.maker
 
     def _only_returned(self, name: str, nodes: list[ast.AST]) -> ast.expr | None:
         """The value of the local ``name`` if it is bound once and only returned."""
@@ -448,7 +462,7 @@ class _Checker:
         message = (
             f"returned task dropped: {callee}() returns the task "
             f"{ast.unparse(made.func)}() makes at {returner.where(self._path)}, and "
-            f"the result is discarded here, {_LOST}; in {function.name}, use "
+            f"the result is discarded here, {_LOST}; in {returner.maker}, use "
             f"{spawn_hint(made)}, {_NEEDS}"
         )
         return Finding(call.lineno, call.col_offset, "TET003", message)
