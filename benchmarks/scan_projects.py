@@ -37,7 +37,6 @@ from pathlib import Path
 from tether._cli._scan import scan_paths
 from tether._cli._scan_rules import RULES
 
-
 _SITES = frozenset(
     {"create_task", "ensure_future", "gather", "run_coroutine_threadsafe"}
 )
