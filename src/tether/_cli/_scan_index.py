@@ -296,11 +296,14 @@ class Index:
 
     def is_running_loop(self, expr: ast.expr) -> bool:
         """Whether ``expr`` is surely the running loop of this thread:
-        ``get_running_loop()``, or a local bound to nothing else."""
+        asyncio's ``get_running_loop()`` (or ``get_event_loop()`` in a coroutine,
+        where it gives the running loop), or a local bound to nothing else."""
+        scope = self.scope_of(expr)
         running = frozenset({"get_running_loop"})
+        if isinstance(scope, ast.AsyncFunctionDef):
+            running |= {"get_event_loop"}
         if not isinstance(expr, ast.Name):
             return self._is_loop_getter(expr, running, any_owner=False)
-        scope = self.scope_of(expr)
         if not isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) or any(
             arg.arg == expr.id
             for arg in ast.walk(scope.args)
