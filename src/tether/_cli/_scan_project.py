@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import ast
 import os
-import re
 import warnings
-from collections import Counter
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Container, Sequence
 
     from ._scan_returns import Returner
     from ._scan_rules import Finding, _Checker
@@ -28,7 +26,6 @@ __all__ = ["ModuleInfo", "Project"]
 
 _Function = ast.FunctionDef | ast.AsyncFunctionDef
 _ROUNDS: Final = 4
-_DEF: Final = re.compile(r"^[ \t]*(?:async[ \t]+)?def[ \t]+(\w+)", re.MULTILINE)
 # Followed through this many package re-exports.
 _DEPTH: Final = 4
 
@@ -139,23 +136,12 @@ class Project:
         packages: dict[str, bool] = {}
         self.modules: dict[str, ModuleInfo] = {}
         self._by_name: dict[str, ModuleInfo] = {}
-        counts: Counter[str] = Counter()
-        first: dict[str, str] = {}
         for path, source, tree in modules:
             info = ModuleInfo(path, module_name(path, packages), source, tree)
             self.modules[path] = info
             self._by_name.setdefault(info.name, info)
-            # Every `def` at any depth counts, as text: faster than a tree, and a
-            # name counted too often is only left unresolved.
-            for name in _DEF.findall(source):
-                counts[name] += 1
-                first.setdefault(name, path)
-        # The module of each name that one `def` alone of the project has.
-        self._unique = {
-            name: first[name]
-            for name, count in counts.items()
-            if count == 1 and not name.startswith("__")
-        }
+        # The module of a method name that one `def` alone of the project has.
+        self._unique: dict[str, str | None] = {}
         self._checkers: dict[str, _Checker] = {}
         self.returners: dict[ast.AST, Returner] | None = None
         self._names: set[str] = set()
@@ -219,9 +205,12 @@ class Project:
 
     # Resolving a call
 
-    def resolve(self, path: str, func: ast.expr) -> _Function | None:
+    def resolve(
+        self, path: str, func: ast.expr, methods: Container[str] | None = None
+    ) -> _Function | None:
         """The function of the project that ``func``, called in the module at
-        ``path``, names, if it is known."""
+        ``path``, names, if it is known; a method by its name alone only if it is
+        one of ``methods`` (None: any)."""
         info = self.modules.get(path)
         if info is None:
             return None
@@ -233,11 +222,32 @@ class Project:
         module = self._module_of(info, func.value)
         if module is not None:
             return self._imported(module.name, func.attr, _DEPTH)
-        holder = self._unique.get(func.attr)
+        if methods is not None and func.attr not in methods:
+            return None
+        holder = self._unique_holder(func.attr)
         if holder is None:
             return None
         methods = self.modules[holder].methods
         return next((m for m in methods if m.name == func.attr), None)
+
+    def _unique_holder(self, name: str) -> str | None:
+        """The module of the only ``def name(`` of the project, if there is one.
+
+        Every ``def`` at any depth counts, found as text: a name counted too often
+        is only left unresolved.
+        """
+        if name not in self._unique:
+            self._unique[name] = None
+            if not name.startswith("__"):
+                text = f"def {name}("
+                holders = [
+                    (path, info.source.count(text))
+                    for path, info in self.modules.items()
+                    if text in info.source
+                ]
+                if len(holders) == 1 and holders[0][1] == 1:
+                    self._unique[name] = holders[0][0]
+        return self._unique[name]
 
     def _module_of(self, info: ModuleInfo, expr: ast.expr) -> ModuleInfo | None:
         """The module of the project that ``expr`` names there, if any."""

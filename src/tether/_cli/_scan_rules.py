@@ -28,6 +28,8 @@ from ._scan_index import FUNCTIONS, Index, callee_name, targets, walk_scope
 from ._scan_returns import Guard, Returner, guards_of, loops_forever, surely_ends
 
 if TYPE_CHECKING:
+    from collections.abc import Container
+
     from ._scan_project import Project
 
 __all__ = [
@@ -332,15 +334,18 @@ class _Checker:
 
     # TET003
 
-    def _target(self, call: ast.Call) -> _Function | None:
+    def _target(
+        self, call: ast.Call, methods: Container[str] | None = None
+    ) -> _Function | None:
         """The function of the project ``call`` calls: ``f()`` for a module-level
         ``def f``, ``self.m()`` or ``cls.m()`` in the class that defines ``m``; then,
-        with a project, through imports and names unique in it."""
+        with a project, through imports and method names unique in it (only
+        ``methods``, if given: the search costs)."""
         func = call.func
         if isinstance(func, ast.Name):
             found = self._defs.get(self._module, {}).get(func.id)
             if found is None and self._project is not None and self._path is not None:
-                found = self._project.resolve(self._path, func)
+                found = self._project.resolve(self._path, func, methods)
             # A parameter or local of that name is another function.
             return None if self._index.local_binding(func.id, func) else found
         if (
@@ -356,8 +361,12 @@ class _Checker:
                 return method
         if self._project is None or self._path is None:
             return None
-        found = self._project.resolve(self._path, func)
-        if isinstance(func, ast.Attribute) and self._index.is_task_group(func.value):
+        found = self._project.resolve(self._path, func, methods)
+        if (
+            found is not None
+            and isinstance(func, ast.Attribute)
+            and self._index.is_task_group(func.value)
+        ):
             return None  # `tg.create_task(...)` is the task group's
         return found
 
@@ -367,8 +376,9 @@ class _Checker:
         found: dict[ast.AST, Returner] = {}
         names = {returner.function.name for returner in known.values()}
         names |= {function.name for function in self._index.functions}
+        methods = {returner.function.name for returner in known.values()}
         targets = {
-            call: self._target(call)
+            call: self._target(call, methods)
             for call in self._index.calls
             if callee_name(call.func) in names
         }
@@ -424,7 +434,7 @@ class _Checker:
         if self._index.creates_task(value):
             scope = self._index.scope_of(value)
             return value, self._path, getattr(scope, "name", "<lambda>")
-        target = self._target(value)
+        target = self._target(value, {r.function.name for r in known.values()})
         returner = known.get(target) if target is not None else None
         if returner is None or not returner.returns_task(value):
             return None
