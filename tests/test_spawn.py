@@ -190,18 +190,20 @@ async def test_innermost_registry_wins_and_the_binding_ends_with_the_block() -> 
         tether.current_registry()
 
 
-async def test_no_registry_outside_shows_how_to_open_or_bind_one() -> None:
-    with pytest.raises(NoRegistry) as info:
+async def test_no_registry_in_strict_mode_shows_how_to_open_or_bind_one() -> None:
+    with tether.require_registry(), pytest.raises(NoRegistry) as info:
         tether.spawn(record, list[str](), "x")
     message = str(info.value)
     assert "tether.spawn() found no TaskRegistry" in message
+    assert "tether.require_registry() was called" in message
     assert "async with tether.TaskRegistry(" in message
     assert "with registry.bind():" in message
-    with pytest.raises(NoRegistry, match=r"tether\.current_registry\(\)"):
+    with pytest.raises(NoRegistry, match=r"tether\.current_registry\(\)") as info:
         tether.current_registry()
+    assert "tether.spawn() works without one" in str(info.value)
     # A coroutine object given is closed: no "never awaited" warning (an error here).
     coro = record(list[str](), "x")
-    with pytest.raises(NoRegistry):
+    with tether.require_registry(), pytest.raises(NoRegistry):
         tether.spawn(coro)
     assert closed(coro)
 
@@ -216,7 +218,7 @@ async def test_bind_makes_a_registry_ambient_from_another_task() -> None:
         await ready.wait()
         registry = holder[0]
         with pytest.raises(NoRegistry):
-            tether.spawn(record, results, "unbound")
+            tether.current_registry()
         with registry.bind() as bound:
             assert bound is registry
             assert tether.current_registry() is registry

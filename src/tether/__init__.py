@@ -11,6 +11,8 @@ here, nor is ``_version``, which ``__version__`` reads on first use.
 
 import typing as _typing
 
+from ._default import RequireRegistry as RequireRegistry
+from ._default import require_registry as require_registry
 from ._exceptions import NoRegistry as NoRegistry
 from ._exceptions import RegistryClosed as RegistryClosed
 from ._exceptions import RegistryFull as RegistryFull
@@ -45,6 +47,7 @@ __all__ = [
     "RegistryFull",
     "RegistryState",
     "RegistryStatistics",
+    "RequireRegistry",
     "Status",
     "TaskCancelled",
     "TaskNotFinished",
@@ -56,6 +59,7 @@ __all__ = [
     "current_registry",
     "dump",
     "race",
+    "require_registry",
     "run_all",
     "settle_all",
     "spawn",

@@ -1318,6 +1318,11 @@ class TaskRegistry:
 
         .. versionadded:: 0.2
         """
+        self._open_now()
+
+    def _open_now(self) -> None:
+        """:meth:`open`'s work, which never suspends: the default registry of
+        :mod:`tether._default` opens from sync code (a spawn)."""
         if self._state is not NEW:
             self._raise_closed(
                 f"{self._state.name} and was entered again: a TaskRegistry is "

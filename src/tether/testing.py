@@ -8,7 +8,8 @@ installed, and inert unless a test uses it:
   async test of an anyio project does);
 - the marker ``@pytest.mark.tether_no_leaks`` (or the ini option
   ``tether_no_leaks = true`` for every test): the test errors at teardown if it
-  leaves a task of ``tether_registry`` running, a task failure that nobody
+  leaves a task of ``tether_registry`` or of tether's default registry (a
+  ``tether.spawn`` where no registry was bound) running, a task failure that nobody
   awaited (tether reported it on its logger), or, on asyncio, a raw task pending.
   Each is named with its spawn site. ``allow=["name-glob", ...]`` lets tasks meant
   to remain do so; ``tether_no_leaks(False)`` turns the check off for one test.
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
+from ._default import live_default_tasks
 from ._policy import suspended_at
 from ._registry import TaskRegistry
 
@@ -163,22 +165,35 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
 
 @pytest.fixture
 async def _tether_raw_tasks(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    """On asyncio: the tasks pending at the end that were not there at the start."""
+    """The tasks of tether's default registry, and on asyncio the raw tasks,
+    running at the end that were not there at the start."""
     import asyncio  # only asks about asyncio's tasks; on trio there are none
 
+    defaults_before = {handle for handle, _ in live_default_tasks()}
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:  # trio
-        yield
-        return
-    before = asyncio.all_tasks(loop)
+        loop = None
+    before = set[object]() if loop is None else asyncio.all_tasks(loop)
     yield
     check = request.node.stash.get(_check_key, None)
     if check is None:  # pragma: no cover - set up by _tether_no_leaks
         return
+    ours = set[object]()
+    for handle, task in live_default_tasks():
+        ours.add(task)
+        if handle not in defaults_before:
+            check.add(
+                "task of the default registry",
+                handle.name,
+                "spawned where no registry was bound, at "
+                f"{handle.spawned_at or 'an unrecorded site (run with -X dev)'}",
+            )
+    if loop is None:
+        return
     current = asyncio.current_task(loop)
     for task in asyncio.all_tasks(loop) - before:
-        if task is current or task.done():
+        if task is current or task.done() or task in ours:
             continue
         coro: Any = task.get_coro()
         code = getattr(coro, "cr_code", None)
