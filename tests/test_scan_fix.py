@@ -67,10 +67,10 @@ async def serve(coros, other):
 
 NEEDS = (
     "The rewritten calls need tether installed (pip install tether), and run wherever "
-    "create_task ran: where no tether.TaskRegistry is bound, a task goes to the event "
-    "loop's default registry, which keeps it, logs its failure and cancels it when the "
-    "loop's run ends, but never drains it; bind a TaskRegistry around the program for "
-    "a graceful shutdown.\n"
+    "create_task ran: where no tether.TaskRegistry is bound, a task goes to the "
+    "default registry of the event loop's run, which holds it, logs its failure and "
+    "names it if the run ends with it running, but neither drains nor limits; bind a "
+    "TaskRegistry around the program for a graceful shutdown.\n"
 )
 
 
@@ -425,8 +425,8 @@ def test_an_endless_coroutine_becomes_a_daemon(
         "    )\n"
     )
     assert err.endswith(
-        " 2 of them spawn a daemon (daemon=True): their coroutine loops forever, so a "
-        "closing registry cancels it instead of waiting for it.\n"
+        " 2 of them spawn daemons (daemon=True): their coroutines loop forever, so a "
+        "closing registry cancels them instead of waiting for them.\n"
     )
     assert code == 0
 
@@ -604,3 +604,76 @@ def test_get_event_loop_is_the_running_loop_in_a_coroutine_only(
     )
     assert out.count("(not fixed: the loop is not known to be the running one") == 1
     assert code == 1
+
+
+PROGRAM = """\
+import asyncio
+
+results = []
+
+
+async def work(n):
+    await asyncio.sleep(0)
+    results.append(n)
+
+
+async def fail():
+    raise ValueError("boom")
+
+
+async def consume(queue):
+    while True:
+        results.append(await queue.get())
+
+
+def data_received(data):  # a protocol callback: no task, no registry around it
+    asyncio.get_running_loop().create_task(work(data))
+
+
+async def main():
+    queue = asyncio.Queue()
+    asyncio.create_task(consume(queue), name="consumer")
+    asyncio.ensure_future(work(1))
+    asyncio.create_task(fail())
+    asyncio.get_running_loop().call_soon(data_received, 2)
+    queue.put_nowait(3)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    print(sorted(results))
+
+
+asyncio.run(main())
+"""
+
+
+def test_fixed_code_runs_with_no_registry_opened(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 20, part 2: --fix never turns working code into failing code. The fixed
+    program opens no registry, spawns from a coroutine and from a loop callback, and
+    starts an endless consumer: it prints what the original printed, logs the
+    failure with the task's name, and ends."""
+    original = write(tmp_path, PROGRAM, "original.py")
+    fixed = write(tmp_path, PROGRAM, "fixed.py")
+    code, _, err = scan(capsys, "--fix", str(fixed))
+    assert (code, err.split(";")[0]) == (0, "Fixed 5 findings in 1 file")
+    text = fixed.read_text()
+    assert "asyncio.create_task" not in text
+    assert "tether.spawn(consume(queue), name='consumer', daemon=True)" in (
+        text.replace('"', "'")
+    )
+
+    def run(path: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-X", "dev", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+
+    before, after = run(original), run(fixed)
+    assert before.returncode == after.returncode == 0, after.stderr
+    assert before.stdout == after.stdout == "[1, 2, 3]\n"
+    assert "NoRegistry" not in after.stderr
+    assert "ValueError: boom" in after.stderr

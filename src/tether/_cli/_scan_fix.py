@@ -67,14 +67,20 @@ def needs(registry: str | None, daemons: int = 0) -> str:
         text = (
             "The rewritten calls need tether installed (pip install tether), and run "
             "wherever create_task ran: where no tether.TaskRegistry is bound, a task "
-            "goes to the event loop's default registry, which keeps it, logs its "
-            "failure and cancels it when the loop's run ends, but never drains it; "
-            "bind a TaskRegistry around the program for a graceful shutdown."
+            "goes to the default registry of the event loop's run, which holds it, "
+            "logs its failure and names it if the run ends with it running, but "
+            "neither drains nor limits; bind a TaskRegistry around the program for a "
+            "graceful shutdown."
         )
-    if daemons:
+    if daemons == 1:
         text += (
-            f" {daemons} of them spawn a daemon (daemon=True): their coroutine loops "
-            "forever, so a closing registry cancels it instead of waiting for it."
+            " One of them spawns a daemon (daemon=True): its coroutine loops forever, "
+            "so a closing registry cancels it instead of waiting for it."
+        )
+    elif daemons:
+        text += (
+            f" {daemons} of them spawn daemons (daemon=True): their coroutines loop "
+            "forever, so a closing registry cancels them instead of waiting for them."
         )
     return text
 
