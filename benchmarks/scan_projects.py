@@ -16,8 +16,10 @@ the scan missed a hazard there: the estimate of its recall.
 
 ``--fix`` copies each project into COPIES, runs ``tether scan --fix`` on the copy,
 checks that every changed file parses, and imports each changed module with the
-interpreter PY (which needs the projects' dependencies and tether installed).
-ruff must be on PATH.
+interpreter PY (which needs the projects' dependencies and tether installed). For the
+projects named in ``_RUNS``, it then runs a part of the code it rewrote, in the copy and
+in the original, with no registry opened, and compares what each prints (only
+loopback addresses are ever connected to). ruff must be on PATH.
 """
 
 from __future__ import annotations
@@ -70,6 +72,84 @@ def _sites(root: Path, count: int) -> None:
             print(f"{mark}{number:5} {lines[number - 1]}")
 
 
+# A part of each project that runs the calls --fix rewrote (release named in the
+# study), with no registry opened: the output must be the same before and after.
+_RUNS = {
+    "aio_pika": """
+import asyncio, aio_pika
+async def main():
+    conn = aio_pika.Connection("amqp://guest:guest@127.0.0.1:9/")
+    conn.__del__()  # spawns self.close()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    print("closed:", conn.is_closed)
+asyncio.run(main())
+""",
+    "aiogram": """
+import asyncio, warnings
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.methods import SendMessage
+warnings.simplefilter("ignore")
+async def main():
+    session = AiohttpSession(api=TelegramAPIServer.from_base("http://127.0.0.1:9"))
+    bot, dp, answered = Bot("42:TEST", session=session), Dispatcher(), []
+    @dp.message()
+    async def slow(message):
+        await asyncio.sleep(0.05)
+        answered.append(message.text)
+        return SendMessage(chat_id=1, text="hi")  # answered in a done callback
+    update = {"update_id": 1, "message": {"message_id": 1, "date": 0,
+              "chat": {"id": 1, "type": "private"}, "text": "x"}}
+    print("webhook:", await dp.feed_webhook_update(bot, update, _timeout=0.01))
+    await asyncio.sleep(0.3)
+    print("handled:", answered)
+    await session.close()
+asyncio.run(main())
+""",
+    "nats_py": """
+import asyncio
+from nats.aio.client import Client
+async def main():
+    nc = Client()
+    await nc._process_err("'Unknown Protocol Operation'")  # spawns self._close()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    print("closed:", nc.is_closed, "error:", nc.last_error)
+asyncio.run(main())
+""",
+    "slack_bolt": """
+import asyncio, logging
+from slack_bolt.lazy_listener.asyncio_runner import AsyncioLazyListenerRunner
+from slack_bolt.request.async_request import AsyncBoltRequest
+async def main():
+    ran = []
+    async def lazy(body):
+        ran.append(body)
+    request = AsyncBoltRequest(
+        body='{"type": "event_callback"}',
+        headers={"content-type": ["application/json"]},
+    )
+    AsyncioLazyListenerRunner(logging.getLogger("bolt")).start(lazy, request)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    print("lazy listener ran:", ran)
+asyncio.run(main())
+""",
+}
+
+
+def _run(python: str, root: Path, script: str) -> str:
+    result = subprocess.run(
+        [python, "-X", "dev", "-c", script],
+        capture_output=True, text=True, check=False, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(root)}, cwd=root,
+    )  # fmt: skip
+    failed = "NoRegistry" in result.stderr or result.returncode != 0
+    return ("FAILED " if failed else "") + result.stdout.strip().replace("\n", " / ")
+
+
 def _python_files(root: Path) -> list[Path]:
     return sorted(path for path in root.rglob("*.py") if path.is_file())
 
@@ -107,8 +187,8 @@ def _parses(path: Path) -> bool:
 
 
 def _fix(projects: list[Path], copies: Path, python: str) -> None:
-    print("| project | files changed | calls fixed | parse | import |")
-    print("|---|---|---|---|---|")
+    print("| project | files changed | calls fixed | parse | import | run |")
+    print("|---|---|---|---|---|---|")
     for root in projects:
         copy = copies / root.name
         shutil.rmtree(copy, ignore_errors=True)
@@ -139,9 +219,15 @@ def _fix(projects: list[Path], copies: Path, python: str) -> None:
                 failures += 1
                 last = result.stderr.strip().splitlines()[-1:]
                 print(f"    {module}: {' '.join(last)}", file=sys.stderr)
+        ran = "-"
+        script = _RUNS.get(root.name.split("-")[0])
+        if script is not None and changed:
+            before, after = _run(python, root, script), _run(python, copy, script)
+            ran = "same output" if before == after else "DIFFERENT"
+            print(f"    {root.name}: {after}", file=sys.stderr)
         print(
             f"| {root.name} | {len(changed)} | {fixed} | {parsed}/{len(changed)} | "
-            f"{imported}/{len(changed)} |"
+            f"{imported}/{len(changed)} | {ran} |"
         )
 
 
