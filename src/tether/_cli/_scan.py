@@ -344,7 +344,7 @@ def _project_reports(
     if again and tree is not None:
         findings = project.recheck(path, source, tree)
     else:
-        findings = project.findings(path, triggered=_triggered(source))
+        findings = project.findings(path)
     return _reports(path, source, findings, codes)
 
 

@@ -42,6 +42,8 @@ class ModuleInfo:
     ) -> None:
         self.path, self.name, self.source = path, name, source
         self._tree = tree
+        #: whether its text names a call that makes a task (it was given its tree)
+        self.triggered = tree is not None
         self._functions: dict[str, _Function] | None = None
         # A name an import binds: (module, attribute), attribute None for a module.
         self._imports: dict[str, tuple[str, str | None]] = {}
@@ -131,8 +133,9 @@ class Project:
     """Every scanned module, and the functions of any of them that return a task."""
 
     def __init__(self, modules: Sequence[tuple[str, str, ast.Module | None]]) -> None:
-        """``modules``: the path, text and syntax tree (None: to parse again when
-        needed) of each module."""
+        """``modules``: the path, text and syntax tree of each module; the tree is
+        None for a module whose text names none of the calls that make a task
+        (``TRIGGERS``), parsed again only if a rule asks about it."""
         packages: dict[str, bool] = {}
         self.modules: dict[str, ModuleInfo] = {}
         self._by_name: dict[str, ModuleInfo] = {}
@@ -153,14 +156,12 @@ class Project:
             self._checkers[path] = _Checker(self.modules[path].tree, self, path)
         return self._checkers[path]
 
-    def findings(self, path: str, *, triggered: bool) -> list[Finding]:
-        """The findings in the module at ``path``; ``triggered`` if its text names one
-        of the calls that make tasks (else only returned tasks may be dropped)."""
+    def findings(self, path: str) -> list[Finding]:
+        """The findings in the module at ``path``."""
         returners = self._find_returners()
-        names = self._names
-        if not triggered and not any(
-            name in self.modules[path].source for name in names
-        ):
+        info = self.modules[path]
+        # A module that makes no task may only drop one a function returns.
+        if not info.triggered and not any(name in info.source for name in self._names):
             return []
         return self.checker(path).run(returners)
 
@@ -177,14 +178,8 @@ class Project:
     def _find_returners(self) -> dict[ast.AST, Returner]:
         if self.returners is not None:
             return self.returners
-        from ._scan_rules import TRIGGERS
-
         known: dict[ast.AST, Returner] = {}
-        pending = [
-            path
-            for path, info in self.modules.items()
-            if any(trigger in info.source for trigger in TRIGGERS)
-        ]
+        pending = [path for path, info in self.modules.items() if info.triggered]
         for _ in range(_ROUNDS):
             new: dict[ast.AST, Returner] = {}
             for path in pending:
@@ -227,8 +222,8 @@ class Project:
         holder = self._unique_holder(func.attr)
         if holder is None:
             return None
-        methods = self.modules[holder].methods
-        return next((m for m in methods if m.name == func.attr), None)
+        defined = self.modules[holder].methods
+        return next((m for m in defined if m.name == func.attr), None)
 
     def _unique_holder(self, name: str) -> str | None:
         """The module of the only ``def name(`` of the project, if there is one.

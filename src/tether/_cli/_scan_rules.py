@@ -243,6 +243,9 @@ class _Checker:
     # TET001, TET004
 
     def _dangling(self, call: ast.Call) -> Finding | None:
+        how = self._dropped(call)
+        if how is None and not self._kept_by_callback(call):
+            return None
         callee = ast.unparse(call.func)
         endless = self._endless(call)
         hint = f"use {spawn_hint(call, daemon=endless)}, {_NEEDS}"
@@ -254,7 +257,6 @@ class _Checker:
                 "of waiting for it (or use TaskRegistry.spawn_service to restart it "
                 "when it fails)"
             )
-        how = self._dropped(call)
         if how is not None and how.startswith("is only shielded"):
             hint = (
                 f"use `await {spawn_hint(call)}`: cancelling a wait on a tether "
@@ -270,15 +272,13 @@ class _Checker:
                 self._refusal(call),
                 endless=endless,
             )
-        if self._kept_by_callback(call):
-            message = (
-                f"task kept only by its done callback: the task {callee}() makes is "
-                "used only to add a done callback, which does not keep it alive, "
-                f"{_LOST}; {hint}, and add the callback to the handle it returns "
-                "(Handle.add_done_callback)"
-            )
-            return Finding(call.lineno, call.col_offset, "TET004", message)
-        return None
+        message = (
+            f"task kept only by its done callback: the task {callee}() makes is "
+            "used only to add a done callback, which does not keep it alive, "
+            f"{_LOST}; {hint}, and add the callback to the handle it returns "
+            "(Handle.add_done_callback)"
+        )
+        return Finding(call.lineno, call.col_offset, "TET004", message)
 
     def _refusal(self, call: ast.Call) -> str | None:
         """Why ``--fix`` cannot prove ``tether.spawn`` the same, or None if it can."""
