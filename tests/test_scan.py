@@ -1174,3 +1174,34 @@ def test_noqa_ruf006_silences_tet001(
     )
     _, out, _ = scan(capsys, str(path))
     assert [(line, code) for _, line, _, code, _ in reports(out)] == [(5, "TET006")]
+
+
+def test_a_task_kept_on_one_branch_decided_by_the_call(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 20, part 3: a function that stores the task it returns only on one
+    branch drops it on the other; the call's literal or default arguments decide."""
+    check_marks(
+        tmp_path,
+        capsys,
+        """
+        import asyncio
+        class Pool:
+            def spawn(self, coro, keep=True):
+                task = asyncio.create_task(coro)
+                if keep:
+                    self._tasks.add(task)
+                return task
+            def spawn_while_running(self, coro):
+                task = asyncio.create_task(coro)
+                if self.running:
+                    self._tasks.add(task)
+                return task
+            def go(self, flag):
+                self.spawn(work(), keep=False)  # expect TET003
+                self.spawn(work())
+                self.spawn(work(), flag)
+                self.spawn_while_running(work())
+        """,
+        flagged=True,
+    )

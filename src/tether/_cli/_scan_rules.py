@@ -414,7 +414,9 @@ class _Checker:
         for node in returns:
             value = node.value
             if isinstance(value, ast.Name):
-                value = self._only_returned(value.id, nodes)
+                # A use that keeps the task counts as a return that gives none.
+                value, keeps = self._only_returned(value.id, nodes, function)
+                others += keeps
             task = self._task_of(value, known)
             if task is None:
                 others.append(guards_of(node, function, self._parents))
@@ -440,20 +442,25 @@ class _Checker:
             return None
         return returner.made, returner.path, returner.maker
 
-    def _only_returned(self, name: str, nodes: list[ast.AST]) -> ast.expr | None:
-        """The value of the local ``name`` if it is bound once and only returned."""
+    def _only_returned(
+        self, name: str, nodes: list[ast.AST], function: ast.AST
+    ) -> tuple[ast.expr | None, list[Guard]]:
+        """The value of the local ``name`` if it is bound once, and the ``if`` tests
+        around each use that may keep it (other than returning it or adding a done
+        callback): ``if self.running: self._tasks.add(task)``."""
         value = None
+        keeps: list[Guard] = []
         for node in nodes:
             if not (isinstance(node, ast.Name) and node.id == name):
                 continue
             parent = self._parents[node]
             if isinstance(node.ctx, ast.Store):
                 if value is not None or not isinstance(parent, ast.Assign):
-                    return None
+                    return None, []
                 value = parent.value
             elif not (isinstance(parent, ast.Return) or self._adds_callback(parent)):
-                return None
-        return value
+                keeps.append(guards_of(node, function, self._parents))
+        return value, keeps
 
     def _dropped_return(self, call: ast.Call, returner: Returner) -> Finding | None:
         """TET003 if ``call`` drops the task ``returner``'s function returns."""
