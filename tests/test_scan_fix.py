@@ -390,6 +390,12 @@ def test_fix_source_refuses_a_registry_that_is_no_name() -> None:
 
     with pytest.raises(ValueError, match="registry= takes a name or a dotted name"):
         fix_source(b"import asyncio\n", [], registry="f()")
+    # The writer's entry point: new bytes and a count, to self._tasks.spawn.
+    assert fix_source(
+        b"import asyncio\ndef f(self):\n    asyncio.create_task(g())\n",
+        [(3, 4)],
+        registry="self._tasks",
+    ) == (b"import asyncio\ndef f(self):\n    self._tasks.spawn(g())\n", 1)
 
 
 def test_an_endless_coroutine_becomes_a_daemon(

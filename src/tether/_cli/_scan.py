@@ -188,7 +188,7 @@ def _registry_expression(text: str) -> str:
 
 def _rewrite(args: argparse.Namespace, codes: frozenset[str]) -> int:
     """``--fix`` and ``--diff``: rewrite each file, then report what is left."""
-    from ._scan_fix import FixRefused, fix_source, needs, unified_diff
+    from ._scan_fix import FixRefused, needs, rewrite_source, unified_diff
 
     left: list[Report] = []
     fixed = files = scanned = daemons = 0
@@ -210,7 +210,7 @@ def _rewrite(args: argparse.Namespace, codes: frozenset[str]) -> int:
             left += reports
             continue
         try:
-            new, count, refused, daemon = fix_source(
+            new, count, refused, daemon = rewrite_source(
                 data,
                 places,
                 registry=registry,

@@ -32,7 +32,14 @@ if TYPE_CHECKING:
 
     from libcst.metadata import CodeRange
 
-__all__ = ["FixRefused", "Fixed", "fix_source", "needs", "unified_diff"]
+__all__ = [
+    "FixRefused",
+    "Fixed",
+    "fix_source",
+    "needs",
+    "rewrite_source",
+    "unified_diff",
+]
 
 _IMPORT = "import tether"
 
@@ -132,6 +139,14 @@ class _Spawn(cst.CSTTransformer):
 
 
 def fix_source(
+    data: bytes, places: Sequence[tuple[int, int]], *, registry: str | None = None
+) -> tuple[bytes, int]:
+    """The new bytes and the number of calls rewritten: :func:`rewrite_source`
+    without the reasons and the daemons, for a caller that only writes files."""
+    return rewrite_source(data, places, registry=registry)[:2]
+
+
+def rewrite_source(
     data: bytes,
     places: Sequence[tuple[int, int]],
     *,
