@@ -332,6 +332,7 @@ def test_import_tether_and_a_plain_scan_never_import_libcst(tmp_path: Path) -> N
             [
                 "tether._cli",
                 "tether._cli._scan",
+                "tether._cli._scan_follow",
                 "tether._cli._scan_gather",
                 "tether._cli._scan_index",
                 "tether._cli._scan_project",

@@ -4,7 +4,8 @@
   a loop's ``create_task`` that nothing keeps. The loop holds only a weak reference to
   it, so it can be garbage-collected mid-flight.
 - ``TET002`` eager tasks made only to be gathered (in :mod:`._scan_gather`).
-- ``TET003`` a task returned by a function of the project, dropped by a caller
+- ``TET003`` a task returned by a function of the project (found and followed by
+  :mod:`._scan_follow`), dropped by a caller
   (across modules through :mod:`._scan_project`; on one branch, see
   :mod:`._scan_returns`).
 - ``TET004`` a task kept only by its done callback, which does not keep it alive.
@@ -21,16 +22,12 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
+from ._scan_follow import Follow
 from ._scan_gather import gather_hint, gathers_tasks
-from ._scan_index import FUNCTIONS, Index, callee_name, targets, walk_scope
-from ._scan_returns import Guard, Returner, guards_of, loops_forever, surely_ends
-
-if TYPE_CHECKING:
-    from collections.abc import Container
-
-    from ._scan_project import Project
+from ._scan_index import FUNCTIONS, callee_name, targets
+from ._scan_returns import Returner, loops_forever
 
 __all__ = [
     "ALIASES",
@@ -68,7 +65,6 @@ _NEEDS = (
     "tether.TaskRegistry around it to drain it at shutdown)"
 )
 _LOST = "so the task may be garbage-collected mid-flight"
-_Function = ast.FunctionDef | ast.AsyncFunctionDef
 
 
 @dataclass(frozen=True)
@@ -120,26 +116,8 @@ def _is_str(expr: ast.expr) -> bool:
     )
 
 
-class _Checker:
+class _Checker(Follow):
     """One pass over a module: the index, then each rule on each call."""
-
-    def __init__(
-        self,
-        tree: ast.Module,
-        project: Project | None = None,
-        path: str | None = None,
-    ) -> None:
-        self._index = index = Index(tree)
-        self._parents = index.parents
-        self._module = tree
-        self._project = project
-        self._path = path
-        # The functions of the module and the methods of each class, by name.
-        self._defs: dict[
-            ast.AST, dict[str, ast.FunctionDef | ast.AsyncFunctionDef]
-        ] = {}
-        for node in index.functions:
-            self._defs.setdefault(self._parents[node], {})[node.name] = node
 
     def run(self, known: dict[ast.AST, Returner] | None = None) -> list[Finding]:
         """Apply every rule to every call of the module; ``known`` are the functions
@@ -227,17 +205,6 @@ class _Checker:
         reads = self._index.later_reads(names[0].id, parent, until_bound=False)
         return bool(reads) and all(
             self._adds_callback(self._parents[read]) for read in reads or ()
-        )
-
-    def _adds_callback(self, node: ast.AST) -> bool:
-        """Whether ``node`` is ``X.add_done_callback`` in a statement of its own."""
-        call = self._parents.get(node)
-        return (
-            isinstance(node, ast.Attribute)
-            and node.attr == "add_done_callback"
-            and isinstance(call, ast.Call)
-            and call.func is node
-            and isinstance(self._parents.get(call), ast.Expr)
         )
 
     # TET001, TET004
@@ -333,134 +300,6 @@ class _Checker:
         return isinstance(function, ast.AsyncFunctionDef)
 
     # TET003
-
-    def _target(
-        self, call: ast.Call, methods: Container[str] | None = None
-    ) -> _Function | None:
-        """The function of the project ``call`` calls: ``f()`` for a module-level
-        ``def f``, ``self.m()`` or ``cls.m()`` in the class that defines ``m``; then,
-        with a project, through imports and method names unique in it (only
-        ``methods``, if given: the search costs)."""
-        func = call.func
-        if isinstance(func, ast.Name):
-            found = self._defs.get(self._module, {}).get(func.id)
-            if found is None and self._project is not None and self._path is not None:
-                found = self._project.resolve(self._path, func, methods)
-            # A parameter or local of that name is another function.
-            return None if self._index.local_binding(func.id, func) else found
-        if (
-            isinstance(func, ast.Attribute)
-            and isinstance(func.value, ast.Name)
-            and func.value.id in ("self", "cls")
-        ):
-            owner = self._index.scope_of(call)
-            while isinstance(owner, FUNCTIONS):
-                owner = self._index.scope_of(owner)
-            method = self._defs.get(owner, {}).get(func.attr) if owner else None
-            if method is not None:
-                return method
-        if self._project is None or self._path is None:
-            return None
-        found = self._project.resolve(self._path, func, methods)
-        if (
-            found is not None
-            and isinstance(func, ast.Attribute)
-            and self._index.is_task_group(func.value)
-        ):
-            return None  # `tg.create_task(...)` is the task group's
-        return found
-
-    def returners(self, known: dict[ast.AST, Returner]) -> dict[ast.AST, Returner]:
-        """The functions of this module that return a task they make, or that a
-        function of ``known`` (or of this module) returns to them."""
-        found: dict[ast.AST, Returner] = {}
-        names = {returner.function.name for returner in known.values()}
-        names |= {function.name for function in self._index.functions}
-        methods = {returner.function.name for returner in known.values()}
-        targets = {
-            call: self._target(call, methods)
-            for call in self._index.calls
-            if callee_name(call.func) in names
-        }
-        while True:
-            # Only a function that makes a task, or gets one, can return it.
-            makers = {
-                self._index.scope_of(call)
-                for call in self._index.calls
-                if self._index.creates_task(call)
-                or targets.get(call) in known
-                or targets.get(call) in found
-            }
-            new: dict[ast.AST, Returner] = {
-                function: returner
-                for function in makers
-                if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
-                and function not in found
-                and (returner := self._returned_task(function, {**known, **found}))
-            }
-            if not new:
-                return found
-            found.update(new)
-
-    def _returned_task(
-        self, function: _Function, known: dict[ast.AST, Returner]
-    ) -> Returner | None:
-        nodes = list(walk_scope(function))
-        returns = [n for n in nodes if isinstance(n, ast.Return)]
-        if not returns or any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in nodes):
-            return None
-        made: tuple[ast.Call, str | None, str] | None = None
-        others: list[Guard] = [] if surely_ends(function.body) else [()]
-        for node in returns:
-            value = node.value
-            if isinstance(value, ast.Name):
-                # A use that keeps the task counts as a return that gives none.
-                value, keeps = self._only_returned(value.id, nodes, function)
-                others += keeps
-            task = self._task_of(value, known)
-            if task is None:
-                others.append(guards_of(node, function, self._parents))
-            else:
-                made = made or task
-        if made is None or () in others:
-            return None
-        return Returner(function, *made, guards=tuple(others))
-
-    def _task_of(
-        self, value: ast.expr | None, known: dict[ast.AST, Returner]
-    ) -> tuple[ast.Call, str | None, str] | None:
-        """The call that makes the task ``value`` gives, the path of its module and
-        the function it is in, if ``value`` surely gives a new task."""
-        if not isinstance(value, ast.Call):
-            return None
-        if self._index.creates_task(value):
-            scope = self._index.scope_of(value)
-            return value, self._path, getattr(scope, "name", "<lambda>")
-        target = self._target(value, {r.function.name for r in known.values()})
-        returner = known.get(target) if target is not None else None
-        if returner is None or not returner.returns_task(value):
-            return None
-        return returner.made, returner.path, returner.maker
-
-    def _only_returned(
-        self, name: str, nodes: list[ast.AST], function: ast.AST
-    ) -> tuple[ast.expr | None, list[Guard]]:
-        """The value of the local ``name`` if it is bound once, and the ``if`` tests
-        around each use that may keep it (other than returning it or adding a done
-        callback): ``if self.running: self._tasks.add(task)``."""
-        value = None
-        keeps: list[Guard] = []
-        for node in nodes:
-            if not (isinstance(node, ast.Name) and node.id == name):
-                continue
-            parent = self._parents[node]
-            if isinstance(node.ctx, ast.Store):
-                if value is not None or not isinstance(parent, ast.Assign):
-                    return None, []
-                value = parent.value
-            elif not (isinstance(parent, ast.Return) or self._adds_callback(parent)):
-                keeps.append(guards_of(node, function, self._parents))
-        return value, keeps
 
     def _dropped_return(self, call: ast.Call, returner: Returner) -> Finding | None:
         """TET003 if ``call`` drops the task ``returner``'s function returns."""
