@@ -378,13 +378,16 @@ def test_the_end_of_the_run_cancels_what_is_left_and_says_so(
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "uvloop", "trio"])
-def test_a_run_that_ends_idle_says_nothing_and_keeps_no_loop_alive(
+def test_a_run_that_ends_idle_says_nothing_and_its_loop_is_freed(
     backend: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """An idle default registry is kept for reuse by its thread, not by its run:
+    the next run's first spawn lets the previous run's loop go."""
     loops: list[weakref.ref[object]] = []
 
     async def main() -> None:
         assert await tether.spawn(echo, "done") == "done"
+        assert await tether.spawn(echo, "again") == "again"  # reuses it
         if backend == "trio":
             import trio
 
@@ -395,18 +398,23 @@ def test_a_run_that_ends_idle_says_nothing_and_keeps_no_loop_alive(
             loops.append(weakref.ref(asyncio.get_running_loop()))
 
     run_on(backend, main)
+    run_on(backend, main)
     gc.collect()
     assert loops[0]() is None
     assert tether_records(caplog, logging.WARNING) == []
 
 
-PROGRAM = """
+PROGRAM = r"""
 import asyncio, sys
 import tether
 
 class Reader(asyncio.Protocol):
+    buffer = b""
+
     def data_received(self, data):
-        tether.spawn(self.handle(data), name="handle " + data.decode())
+        *events, self.buffer = (self.buffer + data).split(b"\n")
+        for event in events:
+            tether.spawn(self.handle(event), name="handle " + event.decode())
 
     async def handle(self, data):
         await asyncio.sleep(0)
@@ -423,12 +431,12 @@ async def main():
     server = await loop.create_server(Reader, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     _, writer = await asyncio.open_connection("127.0.0.1", port)
-    for event in (b"bad", b"slow"):
-        writer.write(event)
-        await writer.drain()
-        await asyncio.sleep(0.01)
+    writer.write(b"bad\nslow\n")
+    await writer.drain()
     loop.call_soon(later)
-    while len(asyncio.all_tasks()) < 3:  # main, handle slow, from call_soon
+    # Until both events were read, the bad one failed and the rest are waiting:
+    # main, handle slow and from call_soon.
+    while len(asyncio.all_tasks()) != 3 or "handle slow" not in tether.dump():
         await asyncio.sleep(0.01)
     print(tether.dump(), flush=True)
     writer.close()
@@ -458,8 +466,14 @@ def test_a_program_with_a_protocol_and_a_callback_runs_and_reports(
     assert done.returncode == 0, done.stderr
     assert done.stdout.endswith("exit 0\n")
     assert "TaskRegistry 'default' OPEN" in done.stdout
+    line = next(
+        number
+        for number, text in enumerate(PROGRAM.splitlines(), 1)
+        if "tether.spawn(self.handle" in text
+    )
     assert re.search(
-        r"handle slow RUNNING, age [\d.]+ s, spawned at <string>:7", done.stdout
+        rf"handle slow RUNNING, age [\d.]+ s, spawned at <string>:{line}\b",
+        done.stdout,
     )
     assert "from call_soon RUNNING" in done.stdout
     assert "Task 'handle bad' of TaskRegistry 'default' failed" in done.stderr

@@ -11,6 +11,8 @@ here, nor is ``_version``, which ``__version__`` reads on first use.
 
 import typing as _typing
 
+from ._adopt import Adoption as Adoption
+from ._adopt import adopt_tasks as adopt_tasks
 from ._default import RequireRegistry as RequireRegistry
 from ._default import require_registry as require_registry
 from ._exceptions import NoRegistry as NoRegistry
@@ -38,6 +40,7 @@ from ._streams import amap as amap
 from ._streams import as_completed as as_completed
 
 __all__ = [
+    "Adoption",
     "Completions",
     "Handle",
     "Hooks",
@@ -54,6 +57,7 @@ __all__ = [
     "TaskRegistry",
     "TetherError",
     "Work",
+    "adopt_tasks",
     "amap",
     "as_completed",
     "current_registry",

@@ -1,15 +1,17 @@
 """The default registry: where :func:`tether.spawn` puts a task when no registry is
 bound (library code, a protocol or loop callback, a framework that owns the loop).
 
-There is one per event loop run, kept in an anyio ``RunVar``. The first spawn that
-finds no bound registry opens it; it lets go of itself as soon as it holds no task,
-so that it never keeps a finished event loop alive, and the next such spawn opens
-another. While it holds tasks it does what ``asyncio.create_task`` does not: it
-holds each task strongly until the task ends, reports a failure nobody awaited on
-logger ``"tether"`` with the task's name, shows in :func:`tether.dump`, and when the
-event loop's run ends with tasks still in it (``asyncio.run``, ``anyio.run``,
+There is one per event loop run (keyed as anyio's ``RunVar`` is, by the asyncio
+loop or the trio run). The first spawn that finds no bound registry opens it. While
+it holds tasks it does what ``asyncio.create_task`` does not: it holds each task
+strongly until the task ends, reports a failure nobody awaited on logger
+``"tether"`` with the task's name, shows in :func:`tether.dump`, and when the event
+loop's run ends with tasks still in it (``asyncio.run``, ``anyio.run``,
 ``uvloop.run`` and ``trio.run`` cancel every task left) it names them in one
-WARNING. It never drains and has no limit: that is what a bound registry is for.
+WARNING. Once it holds no task the run lets go of it, so that it never keeps a
+finished loop alive; its thread keeps it for the next spawn of the run (see
+:class:`_Holder`). It never drains and has no limit: that is what a bound registry
+is for.
 
 A program that wants every spawn to find a bound registry, as before 0.3, says so
 with :func:`require_registry` or the environment variable
@@ -20,11 +22,11 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import weakref
 from contextvars import copy_context
 from typing import TYPE_CHECKING, Any, TypeVar
 from weakref import WeakSet
-
-from anyio.lowlevel import RunVar
 
 from ._policy import grouped, logger
 from ._registry import TaskRegistry, _open_registries
@@ -45,6 +47,7 @@ __all__ = [
     "registry_required",
     "require_registry",
     "running_library",
+    "running_loop",
 ]
 
 T = TypeVar("T")
@@ -55,25 +58,45 @@ DEFAULT_NAME = "default"
 #: The environment variable that turns the default registry off.
 REQUIRE_ENV = "TETHER_REQUIRE_REGISTRY"
 
+#: Default registries record spawn sites in Python's development mode and under
+#: asyncio's debug variable, read once as asyncio reads it.
+_DEBUG = sys.flags.dev_mode or bool(os.environ.get("PYTHONASYNCIODEBUG"))
+
 #: Set by require_registry(); None: the environment variable decides.
 _required: bool | None = None
 
 
 class _Holder:
-    """What the run variable holds: the run's default registry while it has tasks.
+    """What the run variable holds: the run's default registry, strongly while it
+    has tasks, weakly while it is idle.
 
-    A holder rather than the registry itself: the run variable lives as long as
-    the event loop, and a registry refers to its loop, so holding an idle registry
-    there would keep a finished loop alive.
+    The run variable lives as long as the event loop, and a registry refers to its
+    loop, so holding an idle registry there would keep a finished loop alive. An
+    idle registry is kept instead by its thread's spare slot (:data:`_spare`),
+    which the next registry to go idle in that thread replaces: a spawn after an
+    idle spell reuses it (opening a registry costs more than a spawn), and at most
+    one finished loop per thread waits for that replacement to be freed.
     """
 
-    __slots__ = ("registry",)
+    __slots__ = ("idle", "registry")
 
     def __init__(self) -> None:
         self.registry: DefaultRegistry | None = None
+        self.idle: weakref.ref[DefaultRegistry] | None = None
 
 
-_holders: RunVar[_Holder] = RunVar("tether.default_registry")
+class _Spare(threading.local):
+    registry: DefaultRegistry | None = None
+
+
+#: Per thread, the idle default registry kept for reuse.
+_spare = _Spare()
+
+#: Each run's holder, keyed as anyio's ``RunVar`` keys its values: by the asyncio
+#: loop, or by the trio run's token. Looked up here rather than through a RunVar
+#: because anyio finds the running loop through sniffio, which costs more than the
+#: rest of a spawn and, on asyncio, sees no loop in a loop callback.
+_holders: weakref.WeakKeyDictionary[object, _Holder] = weakref.WeakKeyDictionary()
 
 
 class DefaultRegistry(TaskRegistry):
@@ -91,9 +114,13 @@ class DefaultRegistry(TaskRegistry):
 
     def _notify_if_idle(self) -> None:
         super()._notify_if_idle()
-        if not self._live and self._holder.registry is self:
-            # Nothing to hold: let go, so the loop is free to end and be freed.
-            self._holder.registry = None
+        holder = self._holder
+        if not self._live and holder.registry is self:
+            # Nothing to hold: the loop must be free to end and be freed. Kept
+            # for reuse by the thread's spare slot only.
+            holder.registry = None
+            holder.idle = weakref.ref(self)
+            _spare.registry = self
             _open_registries.discard(self)
 
     def _left_open_at_loop_end(self, handle: Handle[Any]) -> None:
@@ -125,7 +152,14 @@ class DefaultRegistry(TaskRegistry):
 
 
 def running_library() -> str | None:
-    """``"asyncio"`` or ``"trio"``: the event loop running in this thread, if any.
+    """``"asyncio"`` or ``"trio"``: the event loop running in this thread, if any."""
+    running = running_loop()
+    return None if running is None else running[0]
+
+
+def running_loop() -> tuple[str, object] | None:
+    """The event loop running in this thread, as ``("asyncio", loop)`` or
+    ``("trio", token)``, or ``None``.
 
     Asked of the loops themselves: anyio asks sniffio, which on asyncio knows the
     loop only inside a task, not in a loop callback such as ``call_soon``'s or a
@@ -135,15 +169,14 @@ def running_library() -> str | None:
         import trio
 
         if trio.lowlevel.in_trio_run():
-            return "trio"
+            return "trio", trio.lowlevel.current_trio_token()
     if "asyncio" in sys.modules:
         import asyncio
 
         try:
-            asyncio.get_running_loop()
+            return "asyncio", asyncio.get_running_loop()
         except RuntimeError:
             return None
-        return "asyncio"
     return None
 
 
@@ -154,28 +187,31 @@ def registry_required() -> bool:
     return os.environ.get(REQUIRE_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
-def default_registry(library: str) -> TaskRegistry:
+def default_registry(running: tuple[str, object]) -> TaskRegistry:
     """The default registry of the running event loop's run, opened if needed.
 
-    ``library`` is what :func:`running_library` returned (not ``None``).
+    ``running`` is what :func:`running_loop` returned (not ``None``).
     """
-    return _seen_by_anyio(library, _current_or_new)
-
-
-def _current_or_new() -> DefaultRegistry:
-    holder = _holders.get(None)
+    holder = _holders.get(running[1])
     if holder is None:
-        holder = _Holder()
-        _holders.set(holder)
+        holder = _holders[running[1]] = _Holder()
     registry = holder.registry
-    if registry is None:
-        registry = DefaultRegistry(
-            holder,
-            debug=sys.flags.dev_mode or bool(os.environ.get("PYTHONASYNCIODEBUG")),
-        )
-        registry._open_now()
-        registry._opener = None  # the run's, not the spawning task's: a root in dump()
-        holder.registry = registry
+    if registry is not None:
+        return registry  # the common case: the run's registry holds tasks
+    registry = None if holder.idle is None else holder.idle()
+    if registry is None:  # the run's first, or its idle one was let go
+        registry = _seen_by_anyio(running[0], lambda: _open(holder))
+    _open_registries.add(registry)
+    holder.registry = registry
+    holder.idle = None
+    return registry
+
+
+def _open(holder: _Holder) -> DefaultRegistry:
+    _spare.registry = None  # another run's: free its loop now
+    registry = DefaultRegistry(holder, debug=_DEBUG)
+    registry._open_now()
+    registry._opener = None  # the run's, not the spawning task's: a root in dump()
     return registry
 
 
@@ -224,15 +260,9 @@ def _told(
 def live_default_tasks() -> list[tuple[Handle[Any], object]]:
     """The live tasks of the running loop's default registry, with the backend
     task of each (for the pytest plugin's leak check); empty outside a loop."""
-    library = running_library()
-    if library is None:
-        return []
-
-    def current() -> DefaultRegistry | None:
-        holder = _holders.get(None)
-        return None if holder is None else holder.registry
-
-    registry = _seen_by_anyio(library, current)
+    running = running_loop()
+    holder = None if running is None else _holders.get(running[1])
+    registry = None if holder is None else holder.registry
     return [] if registry is None else list(registry._live.items())
 
 

@@ -99,6 +99,10 @@ _new_handle = object.__new__
 #: Every open registry, for tether.dump().
 _open_registries: WeakSet[TaskRegistry] = WeakSet()
 
+#: More trees for tether.dump(), drawn after the registries: the adopted tasks of
+#: tether._adopt, which adds itself here when first used.
+dump_extras: list[Callable[[float], list[Node]]] = []
+
 #: While a drain or a cancellation waits, a WARNING this often (seconds).
 _STILL_WAITING_EVERY = 5.0
 
@@ -1534,12 +1538,12 @@ def dump() -> str:
     .. versionadded:: 0.2
     """
     registries = sorted(_snapshot(_open_registries), key=lambda r: r._opened_at)
-    if not registries:
-        return "no open TaskRegistry"
     nested = {id(task) for r in registries for task in _snapshot(r._live.values)}
     roots = [r for r in registries if id(r._opener) not in nested]
     now = time.monotonic()
-    return draw([r._node(registries, now) for r in roots])
+    nodes = [r._node(registries, now) for r in roots]
+    nodes += [node for extra in dump_extras for node in extra(now)]
+    return draw(nodes) if nodes else "no open TaskRegistry"
 
 
 def _snapshot(items: Iterable[T] | Callable[[], Iterable[T]]) -> list[T]:

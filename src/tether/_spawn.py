@@ -24,7 +24,7 @@ from ._default import (
     let_go_if_idle,
     quiet,
     registry_required,
-    running_library,
+    running_loop,
 )
 from ._exceptions import NoRegistry
 from ._registry import RegistryState, TaskRegistry, _open_registries
@@ -170,8 +170,8 @@ def spawn(
 def _unbound(fn: object) -> TaskRegistry:
     """Where a spawn with no registry bound goes: the default registry, unless
     there is no event loop here or the program asked for a bound registry."""
-    library = running_library()
-    if library is None:
+    running = running_loop()
+    if running is None:
         close_if_coroutine(fn)  # a coroutine given to us must not leak a warning
         raise RuntimeError(_no_loop_message())
     if registry_required():
@@ -185,7 +185,7 @@ def _unbound(fn: object) -> TaskRegistry:
         raise NoRegistry(
             _NO_REGISTRY.format(what="spawn", why=_WHY_STRICT.format(how=how))
         )
-    return default_registry(library)
+    return default_registry(running)
 
 
 def _no_loop_message() -> str:
