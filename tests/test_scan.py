@@ -25,10 +25,13 @@ if TYPE_CHECKING:
 LINE = re.compile(
     r"^(?P<path>.+):(?P<line>\d+):(?P<column>\d+): (?P<code>\w+) (?P<msg>.*)$"
 )
+NEEDS = (
+    "which keeps the task and logs its failure (needs `import tether`; bind a "
+    "tether.TaskRegistry around it to drain it at shutdown)"
+)
 DISCARDED = (
     "dangling task: the result of {}() is discarded, so the task may be "
-    "garbage-collected mid-flight; use tether.spawn({}) inside "
-    "`async with tether.TaskRegistry():`"
+    "garbage-collected mid-flight; use tether.spawn({}), " + NEEDS
 )
 GATHERED = (
     "eager tasks made only to be gathered: asyncio.gather() wraps coroutines in tasks "
@@ -542,11 +545,10 @@ def test_new_codes_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert [message for *_, message in reports(out)] == [
         "returned task dropped: self._schedule() returns the task "
         "self.loop.create_task() makes at line 4, and the result is discarded here, "
-        f"{lost}; in _schedule, use tether.spawn(coro, name='event') inside "
-        "`async with tether.TaskRegistry():`",
+        f"{lost}; in _schedule, use tether.spawn(coro, name='event'), {NEEDS}",
         "task kept only by its done callback: the task asyncio.create_task() makes is "
         f"used only to add a done callback, which does not keep it alive, {lost}; use "
-        "tether.spawn(work()) inside `async with tether.TaskRegistry():`, and add the "
+        f"tether.spawn(work()), {NEEDS}, and add the "
         "callback to the handle it returns (Handle.add_done_callback)",
         "discarded future: the result of asyncio.run_coroutine_threadsafe() is "
         f"discarded, {lost} and its failure is lost without a trace; use "
@@ -626,7 +628,7 @@ def test_spawn_hints_never_invent_a_name(
     source = f"import asyncio\nasync def f(coros, label):\n    {call}\n"
     _, out, _ = scan(capsys, str(write(tmp_path, "mod.py", source)))
     [(*_, message)] = reports(out)
-    assert message.endswith(f"; use {hint} inside `async with tether.TaskRegistry():`")
+    assert message.endswith(f"; use {hint}, {NEEDS}")
 
 
 @pytest.mark.parametrize("source", FLAGGED_TET001.values(), ids=FLAGGED_TET001)
@@ -676,15 +678,15 @@ def test_messages_and_summary(
     )
     code, out, err = scan(capsys, str(path))
     hint = "so the task may be garbage-collected mid-flight; use tether.spawn"
-    registry = "inside `async with tether.TaskRegistry():`"
+    registry = NEEDS
     assert out.splitlines() == [
         f"{path}:3:5: TET001 " + DISCARDED.format("asyncio.create_task", "work(1)"),
         f"{path}:4:12: TET001 dangling task: the result of "
         "asyncio.get_running_loop().create_task() is stored in 'task', which is never "
-        f"used again, {hint}(coros[0]) {registry}",
+        f"used again, {hint}(coros[0]), {registry}",
         f"{path}:5:28: TET001 dangling task: the result of asyncio.ensure_future() is "
         "returned by a lambda callback, whose return value is discarded, "
-        f"{hint}(work()) {registry}",
+        f"{hint}(work()), {registry}",
         f"{path}:7:11: TET002 " + GATHERED.format("..."),
         # The column counts characters, not the two bytes of "é"; a long argument
         # is not repeated in the hint, nor replaced by a made-up name.
@@ -923,3 +925,281 @@ def test_noqa_silences_each_new_code_on_its_line(
     source = source.replace("gather(a(), b())", "gather(a(), b())  # noqa: TET001")
     _, out, _ = scan(capsys, str(write(tmp_path, "mod.py", source)))
     assert [found[3] for found in reports(out)] == ["TET001", "TET002", "TET006"]
+
+
+FLAGGED_EDGES = {
+    "any helper's get_running_loop or get_event_loop gives a loop": """
+        from . import helpers
+        def f(self):
+            helpers.get_running_loop().create_task(work())  # expect TET001
+            self.get_event_loop().create_task(work())  # expect TET001
+    """,
+    "a task only shielded": """
+        import asyncio
+        async def f(self):
+            await asyncio.shield(asyncio.create_task(work()))  # expect TET001
+            return asyncio.shield(self.loop.create_task(work()))  # expect TET001
+    """,
+    "create_task bound in the function to a loop's": """
+        from asyncio import create_task
+        async def f(loop):
+            create_task = loop.create_task
+            create_task(work())  # expect TET001
+    """,
+    "a function that returns a task on one branch, decided by the call": """
+        import asyncio
+        class Runner:
+            def run(self, coro, wait=False, *, mode=None):
+                if wait:
+                    return self.loop.run_until_complete(coro)
+                elif mode is not None and mode == "sync":
+                    return None
+                return self.loop.create_task(coro)
+            def go(self, flag):
+                self.run(work())  # expect TET003
+                self.run(work(), False)  # expect TET003
+                self.run(work(), mode="async")  # expect TET003
+                self.run(work(), wait=True)
+                self.run(work(), flag)
+                self.run(work(), mode="sync")
+                self.run(*work())
+    """,
+    "a wrapper of a wrapper": """
+        import asyncio
+        def create_task(coro):
+            loop = asyncio.get_running_loop()
+            return loop.create_task(coro)
+        def spawn_later(coro):
+            return create_task(coro)
+        async def f():
+            spawn_later(work())  # expect TET003
+    """,
+}
+
+NOT_FLAGGED_EDGES = {
+    "ensure_future of a task or a future gives it back": """
+        import asyncio
+        async def f(self, loop, task: asyncio.Task, job: "asyncio.Future[int]"):
+            fut = loop.create_future()
+            asyncio.ensure_future(fut)
+            asyncio.ensure_future(task)
+            asyncio.ensure_future(job)
+            asyncio.ensure_future(self._waiter)
+            asyncio.ensure_future(loop.run_in_executor(None, print))
+            made = asyncio.create_task(work())
+            asyncio.ensure_future(made)
+            await made
+    """,
+    "a shielded task kept by a name": """
+        import asyncio
+        async def f():
+            task = asyncio.create_task(work())
+            await asyncio.shield(task)
+    """,
+    "create_task bound in the function to a task group's, or a parameter": """
+        from asyncio import create_task
+        async def f(tg, loop):
+            create_task = tg.create_task
+            create_task(work())
+        async def g(create_task):
+            create_task(work())
+    """,
+    "a method called through a task group": """
+        import asyncio
+        class Pool:
+            def create_task(self, coro):
+                return asyncio.create_task(coro)
+        async def f():
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(work())
+    """,
+}
+
+
+@pytest.mark.parametrize("source", FLAGGED_EDGES.values(), ids=FLAGGED_EDGES)
+def test_edges_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str
+) -> None:
+    """Issue 20, part 3: what real projects showed the scan missed."""
+    check_marks(tmp_path, capsys, source, flagged=True)
+
+
+@pytest.mark.parametrize("source", NOT_FLAGGED_EDGES.values(), ids=NOT_FLAGGED_EDGES)
+def test_edges_do_not_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str
+) -> None:
+    """Issue 20, part 3: what real projects showed the scan got wrong."""
+    check_marks(tmp_path, capsys, source, flagged=False)
+
+
+PROJECT = {
+    "pkg/__init__.py": "from .util import spawn as spawn\n",
+    "pkg/util.py": """
+        from asyncio import get_running_loop
+        def create_task(coro):
+            return get_running_loop().create_task(coro)
+        def spawn(coro):
+            return create_task(coro)
+        def kept(coro):
+            task = create_task(coro)
+            TASKS.add(task)
+            return task
+    """,
+    "pkg/coordinator.py": """
+        from .util import create_task
+        class Coordinator:
+            def leave_group_soon(self):
+                task = create_task(self._leave())
+                return task
+            def start(self):
+                return create_task(self._leave())
+            async def _leave(self): ...
+        class Other:
+            def start(self): ...
+    """,
+    "pkg/consumer.py": """
+        import pkg
+        import pkg.util as u
+        from pkg import spawn
+        from pkg.util import kept
+        class Consumer:
+            def unsubscribe(self):
+                self._coordinator.leave_group_soon()  # expect TET003
+                u.create_task(work())  # expect TET003
+                pkg.util.spawn(work())  # expect TET003
+                spawn(work())  # expect TET003
+                kept(work())
+                self._coordinator.start()
+                task = spawn(work())
+                return task
+    """,
+}
+
+
+def test_returned_tasks_are_followed_across_modules(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 20, part 3: a task returned by a function of another module (through
+    an import, a package's re-export, a wrapper of the project's own, or a method
+    whose name is unique in the project) and dropped by its caller is found; a
+    method name two classes share is not followed."""
+    for name, source in PROJECT.items():
+        write(tmp_path, name, source)
+    consumer = tmp_path / "pkg" / "consumer.py"
+    expected = [
+        number
+        for number, line in enumerate(consumer.read_text().splitlines(), start=1)
+        if "# expect TET003" in line
+    ]
+    code, out, err = scan(capsys, str(tmp_path))
+    found = reports(out)
+    assert [(path, line, kind) for path, line, _, kind, _ in found] == [
+        (str(consumer), line, "TET003") for line in expected
+    ]
+    util = tmp_path / "pkg" / "util.py"
+    assert found[0][4].startswith(
+        "returned task dropped: self._coordinator.leave_group_soon() returns the task "
+        f"get_running_loop().create_task() makes at {util}:4, and the result is "
+        "discarded here, so the task may be garbage-collected mid-flight; in "
+        "create_task, use tether.spawn(coro), "
+    )
+    assert err == "4 findings in 1 file (4 files scanned)\n"
+    assert code == 1
+    # The same module alone knows nothing of the others.
+    assert scan(capsys, str(consumer))[0] == 0
+
+
+def test_edge_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 20: a shielded task, a future whose coroutine runs on the calling
+    thread's own loop, and a coroutine that loops forever each get their own
+    advice."""
+    path = write(
+        tmp_path,
+        "mod.py",
+        """\
+        import asyncio
+        async def consume(queue):
+            while True:
+                await queue.get()
+        async def f(queue):
+            await asyncio.shield(asyncio.create_task(work()))
+            loop = asyncio.get_running_loop()
+            asyncio.run_coroutine_threadsafe(work(), loop)
+            asyncio.create_task(consume(queue))
+        """,
+    )
+    _, out, _ = scan(capsys, str(path))
+    shielded, own_loop, endless = [message for *_, message in reports(out)]
+    assert shielded == (
+        "dangling task: the result of asyncio.create_task() is only shielded: "
+        "asyncio.shield() keeps no reference to it once the wait on the shield is "
+        "cancelled, so the task may be garbage-collected mid-flight; use "
+        "`await tether.spawn(work())`: cancelling a wait on a tether handle never "
+        "cancels the task, and the registry keeps it"
+    )
+    assert own_loop == (
+        "discarded future: asyncio.run_coroutine_threadsafe() is called in a "
+        "coroutine with the loop that runs it, so the coroutine only gets scheduled "
+        "on this same thread and nothing ever waits for it (a .result() here would "
+        "block the loop for good); the result is discarded, so the task may be "
+        "garbage-collected mid-flight and its failure is lost without a trace; use "
+        f"tether.spawn(work()), {NEEDS}"
+    )
+    assert endless == (
+        "dangling task: the result of asyncio.create_task() is discarded, so the "
+        "task may be garbage-collected mid-flight; use "
+        f"tether.spawn(consume(queue), daemon=True), {NEEDS}; consume() loops "
+        "forever (a `while True` with no break or return), so it is a daemon, which "
+        "a closing registry cancels instead of waiting for it (or use "
+        "TaskRegistry.spawn_service to restart it when it fails)"
+    )
+
+
+def test_noqa_ruf006_silences_tet001(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 20: ruff's RUF006 marks the same hazard as TET001."""
+    path = write(
+        tmp_path,
+        "mod.py",
+        """\
+        import asyncio
+        async def f():
+            asyncio.create_task(work())  # noqa: RUF006 - meant
+            asyncio.create_task(work())  # noqa: E501, RUF006
+            asyncio.gather(a(), b())  # noqa: RUF006
+        """,
+    )
+    _, out, _ = scan(capsys, str(path))
+    assert [(line, code) for _, line, _, code, _ in reports(out)] == [(5, "TET006")]
+
+
+def test_a_task_kept_on_one_branch_decided_by_the_call(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 20, part 3: a function that stores the task it returns only on one
+    branch drops it on the other; the call's literal or default arguments decide."""
+    check_marks(
+        tmp_path,
+        capsys,
+        """
+        import asyncio
+        class Pool:
+            def spawn(self, coro, keep=True):
+                task = asyncio.create_task(coro)
+                if keep:
+                    self._tasks.add(task)
+                return task
+            def spawn_while_running(self, coro):
+                task = asyncio.create_task(coro)
+                if self.running:
+                    self._tasks.add(task)
+                return task
+            def go(self, flag):
+                self.spawn(work(), keep=False)  # expect TET003
+                self.spawn(work())
+                self.spawn(work(), flag)
+                self.spawn_while_running(work())
+        """,
+        flagged=True,
+    )

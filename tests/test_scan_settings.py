@@ -15,7 +15,7 @@ from helpers import DANGLING, SPAWNED, make_tree, run_scan
 from tether._cli import _scan_fix, _scan_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
     from pathlib import Path
 
 # TET001 at line 3, TET006 at line 4.
@@ -184,15 +184,19 @@ def test_the_registry_reaches_the_fix_from_the_table_or_the_command_line(
         },
     )
     seen: list[tuple[str, str | None]] = []
-    real_fix = _scan_fix.fix_source
+    real_fix = _scan_fix.rewrite_source
 
     def fix(
-        data: bytes, places: Sequence[tuple[int, int]], *, registry: str | None = None
-    ) -> tuple[bytes, int]:
+        data: bytes,
+        places: Sequence[tuple[int, int]],
+        *,
+        registry: str | None = None,
+        daemon: Collection[tuple[int, int]] = (),
+    ) -> _scan_fix.Fixed:
         seen.append((data.decode(), registry))
         return real_fix(data, places)
 
-    monkeypatch.setattr(_scan_fix, "fix_source", fix)
+    monkeypatch.setattr(_scan_fix, "rewrite_source", fix)
     monkeypatch.chdir(tmp_path)
     assert run_scan(capsys, "--fix", ".")[0] == 0
     assert seen == [(DANGLING, None), (DANGLING, "self._tasks")]  # app/, then lib/

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -154,15 +154,15 @@ def test_fix_refuses_a_file_changed_between_read_and_write(
 ) -> None:
     make_tree(tmp_path, {"a.py": DANGLING, "b.py": DANGLING})
     edited = DANGLING + "# saved by an editor\n"
-    real_fix = _scan_fix.fix_source
+    real_fix = _scan_fix.rewrite_source
 
     def fix_while_an_editor_saves(
-        data: bytes, places: Sequence[tuple[int, int]]
-    ) -> tuple[bytes, int]:
+        data: bytes, places: Sequence[tuple[int, int]], **options: Any
+    ) -> _scan_fix.Fixed:
         (tmp_path / "a.py").write_text(edited)  # while the fix is computed
-        return real_fix(data, places)
+        return real_fix(data, places, **options)
 
-    monkeypatch.setattr(_scan_fix, "fix_source", fix_while_an_editor_saves)
+    monkeypatch.setattr(_scan_fix, "rewrite_source", fix_while_an_editor_saves)
     status, out, _ = run_scan(capsys, "--fix", str(tmp_path))
     assert (tmp_path / "a.py").read_text() == edited
     error, finding = out.splitlines()

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import difflib
 import gc
 import os
 import re
@@ -33,12 +32,13 @@ import sys
 import warnings
 from dataclasses import replace
 from importlib.util import decode_source
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING
 
 from ._scan_args import add_arguments, overrides
 from ._scan_files import Finder, Target, io_error
 from ._scan_output import Report, plural, print_reports, summary
-from ._scan_rules import RULES, TRIGGERS, check_module
+from ._scan_project import Project
+from ._scan_rules import ALIASES, RULES, TRIGGERS, Finding, check_module
 from ._scan_settings import ConfigError, Overrides, Resolver, shown
 
 if TYPE_CHECKING:
@@ -53,18 +53,6 @@ __all__ = ["Report", "add_arguments", "run", "scan_file", "scan_paths"]
 _NOQA = re.compile(
     r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE
 )
-
-
-class _Fix(Protocol):
-    """``_scan_fix.fix_source``: the rewrite, to ``registry.spawn(...)`` if given."""
-
-    def __call__(
-        self,
-        data: bytes,
-        places: Sequence[tuple[int, int]],
-        *,
-        registry: str | None = ...,
-    ) -> tuple[bytes, int]: ...
 
 
 def run(args: argparse.Namespace) -> int:
@@ -148,45 +136,58 @@ def _rewrite(
     from . import _scan_fix
     from ._scan_write import NotWritten, check_writable, replace_file
 
-    # `registry=` is the keyword the rewrite takes for `--registry` (the interface
-    # agreed with the rules' side of the scan); the cast states it to the checkers
-    # for as long as fix_source in this tree does not declare it yet.
-    fix = cast("_Fix", _scan_fix.fix_source)
     left: list[Report] = []
-    fixed = files = scanned = 0
-    for item in items:
-        if isinstance(item, Report):
-            left.append(item)
+    fixed = files = scanned = daemons = 0
+    registries: set[str | None] = set()
+    parsed, project = _parse_all(items)
+    for entry in parsed:
+        if isinstance(entry, Report):
+            left.append(entry)
             continue
-        path, settings = item.path, item.settings
-        codes = settings.codes(path)
-        data, reports = _read_and_scan(path, codes)
-        scanned += not any(report.is_error for report in reports)
+        target, item = entry
+        path, settings = target.path, target.settings
+        reports = _project_reports(path, item, project, settings.codes(path))
+        scanned += 1
         places = [
             (r.line, r.column - 1)
             for r in reports
             if r.code == "TET001" and r.not_fixed is None
         ]
-        if data is None or not places:
+        if not places:
             left += reports
             continue
+        data = item[0]
         try:
-            check_writable(path, item.given)
-            new, count = (
-                fix(data, places)
-                if settings.registry is None
-                else fix(data, places, registry=settings.registry)
+            check_writable(path, target.given)
+            new, count, refused, daemon = _scan_fix.rewrite_source(
+                data,
+                places,
+                registry=settings.registry,
+                daemon=[(r.line, r.column - 1) for r in reports if r.endless],
             )
             if args.diff:
-                sys.stdout.writelines(_diff(path, data, new))
+                sys.stdout.flush()
+                sys.stdout.buffer.write(_scan_fix.unified_diff(path, data, new))
+                sys.stdout.buffer.flush()
             elif new != data:
-                replace_file(path, item.given, data, new)
+                replace_file(path, target.given, data, new)
         except (_scan_fix.FixRefused, NotWritten) as exc:
             error = isinstance(exc, NotWritten) and exc.error
             left += _left_as_it_was(path, reports, places, str(exc), error=error)
             continue
-        fixed, files = fixed + count, files + (new != data)
-        left += _scan_data(path, new, codes)
+        fixed, files, daemons = fixed + count, files + (new != data), daemons + daemon
+        registries.add(settings.registry if count else "")
+        again = _parse_data(path, new)
+        left += [
+            replace(r, not_fixed=refused.get((r.line, r.column - 1), r.not_fixed))
+            for r in (
+                [again]
+                if isinstance(again, Report)
+                else _project_reports(
+                    path, again, project, settings.codes(path), again=True
+                )
+            )
+        ]
     left = [_with_reason(report) for report in left]
     print_reports(left, args.format, file=sys.stderr if args.diff else sys.stdout)
     if args.format == "text":
@@ -199,6 +200,11 @@ def _rewrite(
             f"left: {rest}",
             file=sys.stderr,
         )
+        registries.discard("")
+        if fixed:
+            # One registry for the whole run, the usual case, is named.
+            registry = registries.pop() if len(registries) == 1 else None
+            print(_scan_fix.needs(registry, daemons), file=sys.stderr)
     return _status(left, changes=bool(args.diff and fixed))
 
 
@@ -228,16 +234,6 @@ def _with_reason(report: Report) -> Report:
     return replace(report, message=f"{report.message} (not fixed: {reason})")
 
 
-def _diff(path: str, before: bytes, after: bytes) -> list[str]:
-    old = decode_source(before).splitlines(keepends=True)
-    new = decode_source(after).splitlines(keepends=True)
-    # Relative paths get git's a/ and b/ prefixes, so `patch -p1` applies the diff.
-    before_name, after_name = (
-        (path, path) if os.path.isabs(path) else (f"a/{path}", f"b/{path}")
-    )
-    return list(difflib.unified_diff(old, new, before_name, after_name))
-
-
 def scan_paths(
     paths: Iterable[str], codes: frozenset[str] | None = None
 ) -> tuple[list[Report], int]:
@@ -261,14 +257,77 @@ def _scan_items(
     reports: list[Report] = []
     scanned = 0
     with _no_cycle_collection():
-        for item in items:
-            if isinstance(item, Report):
-                reports.append(item)
+        parsed, project = _parse_all(items)
+        for entry in parsed:
+            if isinstance(entry, Report):
+                reports.append(entry)
             else:
-                found = scan_file(item.path, codes or item.settings.codes(item.path))
-                scanned += not any(report.is_error for report in found)
-                reports += found
+                target, item = entry
+                path = target.path
+                chosen = codes or target.settings.codes(path)
+                reports += _project_reports(path, item, project, chosen)
+                scanned += 1
     return reports, scanned
+
+
+# The bytes, the text, and the syntax tree (None once dropped) of a module.
+_Parsed = tuple[bytes, str, ast.Module | None]
+
+
+def _parse_all(
+    items: Iterable[Target | Report],
+) -> tuple[list[Report | tuple[Target, _Parsed]], Project]:
+    """Read and parse every file (a bad path or file is its report), and see the
+    files as one project, so that a rule can follow a call from one module to
+    another."""
+    parsed: list[Report | tuple[Target, _Parsed]] = []
+    for item in items:
+        if isinstance(item, Report):
+            parsed.append(item)
+            continue
+        try:
+            with open(item.path, "rb") as file:
+                data = file.read()
+        except OSError as exc:
+            parsed.append(io_error(item.path, exc))
+            continue
+        result = _parse_data(item.path, data)
+        if isinstance(result, Report):
+            parsed.append(result)
+            continue
+        if not _triggered(result[1]):
+            # A module that makes no task is parsed again if a rule asks about it
+            # (few are): keeping every tree costs more.
+            result = (result[0], result[1], None)
+        parsed.append((item, result))
+    modules = [
+        (entry[0].path, entry[1][1], entry[1][2])
+        for entry in parsed
+        if not isinstance(entry, Report)
+    ]
+    return parsed, Project(modules)
+
+
+def _triggered(source: str) -> bool:
+    return any(trigger in source for trigger in TRIGGERS)
+
+
+def _project_reports(
+    path: str,
+    parsed: _Parsed,
+    project: Project,
+    codes: frozenset[str],
+    *,
+    again: bool = False,
+) -> list[Report]:
+    """The reports of the module at ``path`` of ``project`` (``again``: after a fix
+    changed it)."""
+    _, source, tree = parsed
+    if again and tree is not None:
+        findings = project.recheck(path, source, tree)
+    else:
+        findings = project.findings(path)
+    return _reports(path, source, findings, codes)
 
 
 @contextlib.contextmanager
@@ -305,11 +364,21 @@ def _read_and_scan(
 
 
 def _scan_data(path: str, data: bytes, codes: frozenset[str]) -> list[Report]:
+    parsed = _parse_data(path, data)
+    if isinstance(parsed, Report):
+        return [parsed]
+    _, source, tree = parsed
+    if tree is None or not _triggered(source):
+        return []
+    return _reports(path, source, check_module(tree), codes)
+
+
+def _parse_data(path: str, data: bytes) -> _Parsed | Report:
     try:
         # Honours PEP 263 coding cookies and a BOM, as the interpreter does.
         source = decode_source(data)
     except (SyntaxError, UnicodeDecodeError) as exc:
-        return [Report(path, 0, 0, "E902", f"cannot decode the file: {exc}")]
+        return Report(path, 0, 0, "E902", f"cannot decode the file: {exc}")
     try:
         with warnings.catch_warnings():
             # An invalid escape sequence is the file's business, not the scan's.
@@ -317,14 +386,19 @@ def _scan_data(path: str, data: bytes, codes: frozenset[str]) -> list[Report]:
             tree = ast.parse(source, filename=path)
     except SyntaxError as exc:
         message = f"SyntaxError: {exc.msg}"
-        return [Report(path, exc.lineno or 0, exc.offset or 0, "E999", message)]
+        return Report(path, exc.lineno or 0, exc.offset or 0, "E999", message)
     except ValueError as exc:  # null bytes, before Python 3.12 made it a SyntaxError
-        return [Report(path, 0, 0, "E999", f"SyntaxError: {exc}")]
-    if not any(trigger in source for trigger in TRIGGERS):
-        return []
+        return Report(path, 0, 0, "E999", f"SyntaxError: {exc}")
+    return data, source, tree
+
+
+def _reports(
+    path: str, source: str, findings: list[Finding], codes: frozenset[str]
+) -> list[Report]:
+    """The findings of ``codes`` that no ``noqa`` silences, as reports."""
     lines = source.split("\n")
     reports: list[Report] = []
-    for finding in check_module(tree):
+    for finding in findings:
         text = lines[finding.line - 1]
         if finding.code not in codes or _silenced(text, finding.code):
             continue
@@ -339,6 +413,7 @@ def _scan_data(path: str, data: bytes, codes: frozenset[str]) -> list[Report]:
                 finding.code,
                 finding.message,
                 finding.not_fixed,
+                finding.endless,
             )
         )
     return reports
@@ -349,4 +424,7 @@ def _silenced(line: str, code: str) -> bool:
     if match is None:
         return False
     codes = match.group("codes")
-    return codes is None or code in re.split(r"[,\s]+", codes.upper())
+    if codes is None:
+        return True
+    named = re.split(r"[,\s]+", codes.upper())
+    return any(name in named for name in (code, *ALIASES.get(code, ())))

@@ -10,6 +10,7 @@ by what made it (``get_running_loop()`` and friends), by its annotation
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from typing import TYPE_CHECKING, Final
 
@@ -20,6 +21,8 @@ __all__ = [
     "FUNCTIONS",
     "Index",
     "callee_name",
+    "dotted_name",
+    "pattern_name",
     "span",
     "suspends",
     "targets",
@@ -28,7 +31,23 @@ __all__ = [
 
 _SPAWNERS = frozenset({"create_task", "ensure_future"})
 _LOOP_GETTERS = frozenset({"get_running_loop", "get_event_loop", "new_event_loop"})
+# A project's own helper of these names gives a loop too (`utils.get_event_loop()`).
+_ANY_OWNER_GETTERS = frozenset({"get_running_loop", "get_event_loop"})
 _LOOP_NAMES = frozenset({"loop", "_loop"})
+# `ensure_future` gives these back as they are: they make no new task.
+_FUTURE_MAKERS = frozenset(
+    {
+        "create_future",
+        "Future",
+        "wrap_future",
+        "run_in_executor",
+        "run_coroutine_threadsafe",
+        "gather",
+        "shield",
+    }
+)
+_FUTURE_NAME = re.compile(r"fut|task|waiter", re.IGNORECASE)
+_FUTURE_TYPE = re.compile(r"\b(Future|Task)\b")
 _ASYNCIO = frozenset({"asyncio", "asyncio.tasks", "asyncio.events"})
 FUNCTIONS: Final = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _SCOPES = (*FUNCTIONS, ast.ClassDef)
@@ -71,10 +90,56 @@ def targets(node: _Binding) -> list[ast.expr]:
     return node.targets if isinstance(node, ast.Assign) else [node.target]
 
 
+def dotted_name(text: str) -> list[str] | None:
+    """The parts of ``text`` if it is a name or a dotted name (``self._tasks``)."""
+    try:
+        expr = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    parts: list[str] = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    return [expr.id, *reversed(parts)] if isinstance(expr, ast.Name) else None
+
+
 def callee_name(func: ast.expr) -> str | None:
     if isinstance(func, ast.Name):
         return func.id
     return func.attr if isinstance(func, ast.Attribute) else None
+
+
+def _bindings(
+    scope: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda,
+) -> dict[str, ast.AST]:
+    """The names ``scope`` binds as its own locals, each with its first binding node
+    (the ``arg``, the statement or handler, the pattern)."""
+    found: dict[str, ast.AST] = {
+        arg.arg: arg for arg in ast.walk(scope.args) if isinstance(arg, ast.arg)
+    }
+    declared: set[str] = set()
+    for node in walk_scope(scope):
+        names: list[str] = []
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names = [node.id]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = [node.name]
+        elif (captured := pattern_name(node)) is not None:
+            names = [captured]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [(a.asname or a.name).split(".")[0] for a in node.names]
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            declared.update(node.names)
+        for name in names:
+            found.setdefault(name, node)
+    return {name: node for name, node in found.items() if name not in declared}
+
+
+def pattern_name(node: ast.AST) -> str | None:
+    """The name ``except ... as NAME`` or a ``case`` pattern binds, if any."""
+    if isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)):
+        return node.name
+    return node.rest if isinstance(node, ast.MatchMapping) else None
 
 
 def _annotation_kind(annotation: ast.expr | None) -> int:
@@ -96,6 +161,7 @@ class Index:
         self._members: dict[str, str] = {}
         self._loop_attributes = set(_LOOP_NAMES)
         self._kinds: dict[ast.AST, dict[str, int]] = {}
+        self._locals: dict[ast.AST, dict[str, ast.AST]] = {}
         self.functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
         assignments: list[ast.Assign | ast.AnnAssign] = []
         parents = self.parents
@@ -151,8 +217,17 @@ class Index:
                 return expr.attr
         return None
 
-    def _is_loop_getter(self, expr: ast.expr | None, getters: frozenset[str]) -> bool:
-        return isinstance(expr, ast.Call) and self.asyncio_member(expr.func) in getters
+    def _is_loop_getter(
+        self, expr: ast.expr | None, getters: frozenset[str], *, any_owner: bool = True
+    ) -> bool:
+        """Whether ``expr`` calls one of asyncio's ``getters`` or, with ``any_owner``,
+        any function or method called ``get_running_loop`` or ``get_event_loop``."""
+        if not isinstance(expr, ast.Call):
+            return False
+        if self.asyncio_member(expr.func) in getters:
+            return True
+        name = callee_name(expr.func) if any_owner else None
+        return name in getters and name in _ANY_OWNER_GETTERS
 
     def _value_kind(self, node: _Binding) -> int:
         annotation = node.annotation if isinstance(node, ast.AnnAssign) else None
@@ -163,6 +238,10 @@ class Index:
 
     def is_task_factory(self, func: ast.expr) -> bool:
         if self.asyncio_member(func) in _SPAWNERS:
+            if isinstance(func, ast.Name) and self.local_binding(func.id, func):
+                # `create_task = tg.create_task` in the function: not asyncio's.
+                value = self.rebound_to(func)
+                return value is not None and self.is_task_factory(value)
             return True
         return (
             isinstance(func, ast.Attribute)
@@ -171,15 +250,60 @@ class Index:
         )
 
     def creates_task(self, expr: ast.expr | None) -> bool:
-        return isinstance(expr, ast.Call) and self.is_task_factory(expr.func)
+        """Whether ``expr`` makes a new task: ``ensure_future`` of a task or a future
+        gives back what it is given."""
+        if not isinstance(expr, ast.Call) or not self.is_task_factory(expr.func):
+            return False
+        return not (
+            self.asyncio_member(expr.func) == "ensure_future"
+            and expr.args
+            and self.is_future(expr.args[0])
+        )
+
+    def is_future(self, expr: ast.expr) -> bool:
+        """Whether ``expr`` is surely, or by its name, a task or a future: a call of
+        what makes one, a local bound to one, a parameter annotated as one."""
+        if isinstance(expr, ast.Call):
+            return callee_name(expr.func) in _FUTURE_MAKERS or self.creates_task(expr)
+        name = callee_name(expr)
+        if name is None:
+            return False
+        if _FUTURE_NAME.search(name) and "coro" not in name.lower():
+            return True
+        if not isinstance(expr, ast.Name):
+            return False
+        bound = self.local_binding(expr.id, expr)
+        if bound is not None and isinstance(bound[1], ast.arg):
+            annotation = bound[1].annotation
+            return annotation is not None and bool(
+                _FUTURE_TYPE.search(ast.unparse(annotation))
+            )
+        value = self.rebound_to(expr)
+        return value is not None and self.is_future(value)
+
+    def is_task_group(self, expr: ast.expr) -> bool:
+        """Whether ``expr`` is a name bound to a task group (``async with ... as``,
+        or annotated ``TaskGroup``)."""
+        return isinstance(expr, ast.Name) and self._kind(expr) == _TASK_GROUP
+
+    def is_current_loop(self, expr: ast.expr) -> bool:
+        """Whether ``expr`` is the loop of the calling thread: ``get_running_loop()``
+        or ``get_event_loop()`` (any owner's), or a local bound only to one."""
+        if not isinstance(expr, ast.Name):
+            return self._is_loop_getter(expr, _ANY_OWNER_GETTERS)
+        value = self.rebound_to(expr)
+        return value is not None and self._is_loop_getter(value, _ANY_OWNER_GETTERS)
 
     def is_running_loop(self, expr: ast.expr) -> bool:
         """Whether ``expr`` is surely the running loop of this thread:
-        ``get_running_loop()``, or a local bound to nothing else."""
-        running = frozenset({"get_running_loop"})
-        if not isinstance(expr, ast.Name):
-            return self._is_loop_getter(expr, running)
+        asyncio's ``get_running_loop()`` (or ``get_event_loop()`` in a coroutine,
+        where it gives the running loop), or a local bound to nothing else."""
         scope = self.scope_of(expr)
+        running = frozenset({"get_running_loop"})
+        if isinstance(scope, ast.AsyncFunctionDef):
+            running |= {"get_event_loop"}
+        if not isinstance(expr, ast.Name):
+            return self._is_loop_getter(expr, running, any_owner=False)
         if not isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) or any(
             arg.arg == expr.id
             for arg in ast.walk(scope.args)
@@ -196,9 +320,41 @@ class Index:
         return bool(stores) and all(
             isinstance(assign := self.parents.get(store), ast.Assign)
             and assign.targets == [store]
-            and self._is_loop_getter(assign.value, running)
+            and self._is_loop_getter(assign.value, running, any_owner=False)
             for store in stores
         )
+
+    def local_binding(
+        self, name: str, node: ast.AST
+    ) -> tuple[ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, ast.AST] | None:
+        """The innermost function around ``node`` that binds ``name`` as its own local
+        (a parameter, an assignment, ``except ... as``, a ``case`` pattern, an import,
+        a ``def``), and the node that binds it; None if ``name`` is global there."""
+        scope = self.scope_of(node)
+        while scope is not None and not isinstance(scope, ast.Module):
+            if isinstance(scope, FUNCTIONS):
+                if scope not in self._locals:
+                    self._locals[scope] = _bindings(scope)
+                binding = self._locals[scope].get(name)
+                if binding is not None:
+                    return scope, binding
+            scope = self.scope_of(scope)
+        return None
+
+    def rebound_to(self, name: ast.Name) -> ast.expr | None:
+        """What the function around ``name`` assigns to it, if it binds it once by a
+        plain ``=`` to another expression than a name."""
+        bound = self.local_binding(name.id, name)
+        if bound is None:
+            return None
+        assign = self.parents.get(bound[1])
+        if (
+            isinstance(assign, ast.Assign)
+            and assign.targets == [bound[1]]
+            and not isinstance(assign.value, ast.Name)
+        ):
+            return assign.value
+        return None
 
     def scope_of(self, node: ast.AST) -> ast.AST | None:
         """The function, class or module ``node`` runs in."""
@@ -214,6 +370,11 @@ class Index:
             return expr.attr in self._loop_attributes
         if not isinstance(expr, ast.Name):
             return False
+        kind = self._kind(expr)
+        return kind == _LOOP or (kind != _TASK_GROUP and expr.id in _LOOP_NAMES)
+
+    def _kind(self, expr: ast.Name) -> int | None:
+        """What the innermost scope that binds ``expr`` binds it to."""
         kind = None
         node: ast.AST = expr
         while kind is None and node in self.parents:
@@ -223,7 +384,7 @@ class Index:
                 if node not in self._kinds:
                     self._kinds[node] = self._scope_kinds(node)
                 kind = self._kinds[node].get(expr.id)
-        return kind == _LOOP or (kind != _TASK_GROUP and expr.id in _LOOP_NAMES)
+        return kind
 
     def _scope_kinds(self, scope: ast.AST) -> dict[str, int]:
         kinds: dict[str, int] = {}

@@ -43,6 +43,8 @@ class Report:
     message: str
     #: why ``--fix`` leaves this finding, or None if it rewrites it
     not_fixed: str | None = field(default=None, compare=False, repr=False)
+    #: the task's coroutine loops forever: ``--fix`` spawns a daemon
+    endless: bool = field(default=False, compare=False, repr=False)
 
     @property
     def is_error(self) -> bool:

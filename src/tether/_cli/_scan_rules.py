@@ -4,7 +4,10 @@
   a loop's ``create_task`` that nothing keeps. The loop holds only a weak reference to
   it, so it can be garbage-collected mid-flight.
 - ``TET002`` eager tasks made only to be gathered (in :mod:`._scan_gather`).
-- ``TET003`` a task returned by a function of the module, dropped by a caller in it.
+- ``TET003`` a task returned by a function of the project (found and followed by
+  :mod:`._scan_follow`), dropped by a caller
+  (across modules through :mod:`._scan_project`; on one branch, see
+  :mod:`._scan_returns`).
 - ``TET004`` a task kept only by its done callback, which does not keep it alive.
 - ``TET005`` a discarded ``run_coroutine_threadsafe`` future: its task may be
   collected, and its failure is lost without a trace.
@@ -21,10 +24,19 @@ import ast
 from dataclasses import dataclass
 from typing import Final
 
+from ._scan_follow import Follow
 from ._scan_gather import gather_hint, gathers_tasks
-from ._scan_index import FUNCTIONS, Index, callee_name, targets, walk_scope
+from ._scan_index import FUNCTIONS, callee_name, targets
+from ._scan_returns import Returner, loops_forever
 
-__all__ = ["RULES", "TRIGGERS", "Finding", "check_module", "spawn_hint"]
+__all__ = [
+    "ALIASES",
+    "RULES",
+    "TRIGGERS",
+    "Finding",
+    "check_module",
+    "spawn_hint",
+]
 
 RULES: Final[dict[str, str]] = {
     "TET001": "dangling task",
@@ -34,6 +46,9 @@ RULES: Final[dict[str, str]] = {
     "TET005": "discarded run_coroutine_threadsafe future",
     "TET006": "discarded gather",
 }
+
+# Codes of other tools that mark the same hazard: their `noqa` silences ours too.
+ALIASES: Final[dict[str, tuple[str, ...]]] = {"TET001": ("RUF006",)}
 
 # A module whose text has none of these cannot make a task (an alias still names the
 # original in its import), so it is parsed for errors but not analysed.
@@ -45,7 +60,10 @@ _VALUE_CONSUMERS = frozenset({"map", "filter", "sorted", "min", "max", "reduce"}
 _LONG = 40
 _NO_FIX = "no automatic fix for this code"
 
-_REGISTRY = "inside `async with tether.TaskRegistry():`"
+_NEEDS = (
+    "which keeps the task and logs its failure (needs `import tether`; bind a "
+    "tether.TaskRegistry around it to drain it at shutdown)"
+)
 _LOST = "so the task may be garbage-collected mid-flight"
 
 
@@ -55,6 +73,7 @@ class Finding:
 
     ``line`` is 1-based; ``col_offset`` is 0-based and counts UTF-8 bytes.
     ``not_fixed`` says why ``--fix`` leaves it as it is; None if it rewrites it.
+    ``endless``: the task's coroutine loops forever, so the fix spawns a daemon.
     """
 
     line: int
@@ -62,10 +81,11 @@ class Finding:
     code: str
     message: str
     not_fixed: str | None = _NO_FIX
+    endless: bool = False
 
 
 def check_module(tree: ast.Module) -> list[Finding]:
-    """Return every finding in ``tree``, in source order."""
+    """Return every finding in ``tree``, a module alone, in source order."""
     return _Checker(tree).run()
 
 
@@ -74,13 +94,20 @@ def _short(expr: ast.expr | None) -> str:
     return "..." if len(text) > _LONG or "\n" in text else text
 
 
-def spawn_hint(call: ast.Call, method: str = "tether.spawn") -> str:
+def spawn_hint(
+    call: ast.Call, method: str = "tether.spawn", *, daemon: bool = False
+) -> str:
     """``tether.spawn(<the coroutine>, name=<the name>)`` for a task-making ``call``."""
     single = len(call.args) == 1 and not isinstance(call.args[0], ast.Starred)
     coroutine = call.args[0] if single else None
     words = [_short(coroutine)]
     words += [f"name={_short(kw.value)}" for kw in call.keywords if kw.arg == "name"]
+    words += ["daemon=True"] if daemon else []
     return f"{method}({', '.join(words)})"
+
+
+def _scope_name(scope: ast.AST) -> str:
+    return getattr(scope, "name", "<lambda>")
 
 
 def _is_str(expr: ast.expr) -> bool:
@@ -89,24 +116,15 @@ def _is_str(expr: ast.expr) -> bool:
     )
 
 
-class _Checker:
+class _Checker(Follow):
     """One pass over a module: the index, then each rule on each call."""
 
-    def __init__(self, tree: ast.Module) -> None:
-        self._index = index = Index(tree)
-        self._parents = index.parents
-        self._module = tree
-        # The functions of the module and the methods of each class, by name.
-        self._defs: dict[
-            ast.AST, dict[str, ast.FunctionDef | ast.AsyncFunctionDef]
-        ] = {}
-        for node in index.functions:
-            self._defs.setdefault(self._parents[node], {})[node.name] = node
-
-    def run(self) -> list[Finding]:
-        """Apply every rule to every call of the module."""
+    def run(self, known: dict[ast.AST, Returner] | None = None) -> list[Finding]:
+        """Apply every rule to every call of the module; ``known`` are the functions
+        of the other modules that return a task."""
         findings: list[Finding] = []
-        returners = self._task_returners()
+        returners = {**(known or {}), **self.returners(known or {})}
+        names = {returner.function.name for returner in returners.values()}
         for call in self._index.calls:
             member = self._index.asyncio_member(call.func)
             finding = None
@@ -116,8 +134,12 @@ class _Checker:
                 finding = self._discarded_future(call)
             elif member == "gather":
                 finding = self._gather(call)
-            elif (function := self._target(call)) is not None and function in returners:
-                finding = self._dropped_return(call, function, returners[function])
+            elif (
+                callee_name(call.func) in names
+                and (function := self._target(call)) is not None
+                and function in returners
+            ):
+                finding = self._dropped_return(call, returners[function])
             findings += [] if finding is None else [finding]
         return sorted(findings, key=lambda f: (f.line, f.col_offset, f.code))
 
@@ -137,6 +159,11 @@ class _Checker:
             node, parent = parent, self._parents.get(parent)
         if isinstance(parent, ast.Expr):
             return "is discarded"
+        if self._shields(parent, node):
+            return (
+                "is only shielded: asyncio.shield() keeps no reference to it once "
+                "the wait on the shield is cancelled"
+            )
         if isinstance(parent, ast.Lambda) and self._is_callback(parent):
             return "is returned by a lambda callback, whose return value is discarded"
         if isinstance(parent, (ast.Assign, ast.AnnAssign, ast.NamedExpr)):
@@ -146,6 +173,14 @@ class _Checker:
                 if not self._index.read_later(name, parent, until_bound=False):
                     return f"is stored in {name!r}, which is never used again"
         return None
+
+    def _shields(self, parent: ast.AST | None, node: ast.AST) -> bool:
+        return (
+            isinstance(parent, ast.Call)
+            and parent.args == [node]
+            and not parent.keywords
+            and self._index.asyncio_member(parent.func) == "shield"
+        )
 
     def _is_callback(self, lambda_: ast.Lambda) -> bool:
         holder = self._parents.get(lambda_)
@@ -172,37 +207,45 @@ class _Checker:
             self._adds_callback(self._parents[read]) for read in reads or ()
         )
 
-    def _adds_callback(self, node: ast.AST) -> bool:
-        """Whether ``node`` is ``X.add_done_callback`` in a statement of its own."""
-        call = self._parents.get(node)
-        return (
-            isinstance(node, ast.Attribute)
-            and node.attr == "add_done_callback"
-            and isinstance(call, ast.Call)
-            and call.func is node
-            and isinstance(self._parents.get(call), ast.Expr)
-        )
-
     # TET001, TET004
 
     def _dangling(self, call: ast.Call) -> Finding | None:
-        callee = ast.unparse(call.func)
-        hint = f"use {spawn_hint(call)} {_REGISTRY}"
         how = self._dropped(call)
+        if how is None and not self._kept_by_callback(call):
+            return None
+        callee = ast.unparse(call.func)
+        endless = self._endless(call)
+        hint = f"use {spawn_hint(call, daemon=endless)}, {_NEEDS}"
+        if endless:
+            coroutine = _short(getattr(call.args[0], "func", None))
+            hint += (
+                f"; {coroutine}() loops forever (a `while True` with no break or "
+                "return), so it is a daemon, which a closing registry cancels instead "
+                "of waiting for it (or use TaskRegistry.spawn_service to restart it "
+                "when it fails)"
+            )
+        if how is not None and how.startswith("is only shielded"):
+            hint = (
+                f"use `await {spawn_hint(call)}`: cancelling a wait on a tether "
+                "handle never cancels the task, and the registry keeps it"
+            )
         if how is not None:
             message = f"dangling task: the result of {callee}() {how}, {_LOST}; {hint}"
             return Finding(
-                call.lineno, call.col_offset, "TET001", message, self._refusal(call)
+                call.lineno,
+                call.col_offset,
+                "TET001",
+                message,
+                self._refusal(call),
+                endless=endless,
             )
-        if self._kept_by_callback(call):
-            message = (
-                f"task kept only by its done callback: the task {callee}() makes is "
-                "used only to add a done callback, which does not keep it alive, "
-                f"{_LOST}; {hint}, and add the callback to the handle it returns "
-                "(Handle.add_done_callback)"
-            )
-            return Finding(call.lineno, call.col_offset, "TET004", message)
-        return None
+        message = (
+            f"task kept only by its done callback: the task {callee}() makes is "
+            "used only to add a done callback, which does not keep it alive, "
+            f"{_LOST}; {hint}, and add the callback to the handle it returns "
+            "(Handle.add_done_callback)"
+        )
+        return Finding(call.lineno, call.col_offset, "TET004", message)
 
     def _refusal(self, call: ast.Call) -> str | None:
         """Why ``--fix`` cannot prove ``tether.spawn`` the same, or None if it can."""
@@ -210,6 +253,13 @@ class _Checker:
             return "only a call that is a statement of its own is rewritten"
         func = call.func
         member = self._index.asyncio_member(func)
+        if isinstance(func, ast.Name) and (
+            bound := self._index.local_binding(func.id, func)
+        ):
+            return (
+                f"{func.id} is bound in {_scope_name(bound[0])}() to "
+                f"{_short(self._index.rebound_to(func))}, not to asyncio's {member}"
+            )
         if member is None and not (
             isinstance(func, ast.Attribute) and self._index.is_running_loop(func.value)
         ):
@@ -232,6 +282,15 @@ class _Checker:
                 return "name= is not a string literal, and tether.spawn takes a str"
         return None
 
+    def _endless(self, call: ast.Call) -> bool:
+        """Whether the coroutine given to ``call`` is of an ``async def`` of the
+        project that loops forever."""
+        coroutine = call.args[0] if len(call.args) == 1 else None
+        if not isinstance(coroutine, ast.Call):
+            return False
+        function = self._target(coroutine)
+        return isinstance(function, ast.AsyncFunctionDef) and loops_forever(function)
+
     def _is_coroutine_call(self, expr: ast.expr) -> bool:
         """Whether ``expr`` calls an ``async def`` of the module (or of ``self``'s
         class) by name."""
@@ -242,91 +301,25 @@ class _Checker:
 
     # TET003
 
-    def _target(self, call: ast.Call) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-        """The function of this module ``call`` calls: ``f()`` for a module-level
-        ``def f``, ``self.m()`` or ``cls.m()`` in the class that defines ``m``."""
-        func = call.func
-        if isinstance(func, ast.Name):
-            return self._defs.get(self._module, {}).get(func.id)
-        if not (
-            isinstance(func, ast.Attribute)
-            and isinstance(func.value, ast.Name)
-            and func.value.id in ("self", "cls")
-        ):
-            return None
-        owner = self._index.scope_of(call)
-        while isinstance(owner, FUNCTIONS):
-            owner = self._index.scope_of(owner)
-        return self._defs.get(owner, {}).get(func.attr) if owner else None
-
-    def _task_returners(self) -> dict[ast.AST, ast.Call]:
-        """The functions whose every ``return`` gives back a new task, and the call
-        that makes it: ``return create_task(...)``, or a local only returned (or
-        given a done callback)."""
-        found: dict[ast.AST, ast.Call] = {}
-        # Only a function that makes a task can return one it made.
-        makers = {
-            self._index.scope_of(call)
-            for call in self._index.calls
-            if self._index.creates_task(call)
-        }
-        for function in makers:
-            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                made = self._returned_task(function)
-                if made is not None:
-                    found[function] = made
-        return found
-
-    def _returned_task(self, function: ast.AST) -> ast.Call | None:
-        nodes = list(walk_scope(function))
-        returns = [n for n in nodes if isinstance(n, ast.Return)]
-        if not returns or any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in nodes):
-            return None
-        made: ast.Call | None = None
-        for node in returns:
-            value = node.value
-            if isinstance(value, ast.Name):
-                value = self._only_returned(value.id, nodes)
-            if not isinstance(value, ast.Call) or not self._index.creates_task(value):
-                return None
-            made = made or value
-        return made
-
-    def _only_returned(self, name: str, nodes: list[ast.AST]) -> ast.expr | None:
-        """The value of the local ``name`` if it is bound once and only returned."""
-        value = None
-        for node in nodes:
-            if not (isinstance(node, ast.Name) and node.id == name):
-                continue
-            parent = self._parents[node]
-            if isinstance(node.ctx, ast.Store):
-                if value is not None or not isinstance(parent, ast.Assign):
-                    return None
-                value = parent.value
-            elif not (isinstance(parent, ast.Return) or self._adds_callback(parent)):
-                return None
-        return value
-
-    def _dropped_return(
-        self,
-        call: ast.Call,
-        function: ast.FunctionDef | ast.AsyncFunctionDef,
-        made: ast.Call,
-    ) -> Finding | None:
-        """TET003 if ``call`` drops the task ``function`` returns (``made``)."""
+    def _dropped_return(self, call: ast.Call, returner: Returner) -> Finding | None:
+        """TET003 if ``call`` drops the task ``returner``'s function returns."""
         node: ast.AST = call
+        function = returner.function
         if isinstance(function, ast.AsyncFunctionDef):
             node = self._parents[call]
             if not isinstance(node, ast.Await):
                 return None
         if not isinstance(self._parents.get(node), ast.Expr):
             return None
+        if not returner.returns_task(call):
+            return None
         callee = ast.unparse(call.func)
+        made = returner.made
         message = (
             f"returned task dropped: {callee}() returns the task "
-            f"{ast.unparse(made.func)}() makes at line {made.lineno}, and the result "
-            f"is discarded here, {_LOST}; in {function.name}, use "
-            f"{spawn_hint(made)} {_REGISTRY}"
+            f"{ast.unparse(made.func)}() makes at {returner.where(self._path)}, and "
+            f"the result is discarded here, {_LOST}; in {returner.maker}, use "
+            f"{spawn_hint(made)}, {_NEEDS}"
         )
         return Finding(call.lineno, call.col_offset, "TET003", message)
 
@@ -337,6 +330,16 @@ class _Checker:
         if how is None:
             return None
         coroutine = call.args[0] if call.args else None
+        if self._on_its_own_loop(call):
+            message = (
+                f"discarded future: {ast.unparse(call.func)}() is called in a "
+                "coroutine with the loop that runs it, so the coroutine only gets "
+                "scheduled on this same thread and nothing ever waits for it (a "
+                ".result() here would block the loop for good); the result "
+                f"{how}, {_LOST} and its failure is lost without a trace; use "
+                f"tether.spawn({_short(coroutine)}), {_NEEDS}"
+            )
+            return Finding(call.lineno, call.col_offset, "TET005", message)
         message = (
             f"discarded future: the result of {ast.unparse(call.func)}() {how}, "
             f"{_LOST} and its failure is lost without a trace; use "
@@ -344,6 +347,20 @@ class _Checker:
             "keeps the task and reports its failure"
         )
         return Finding(call.lineno, call.col_offset, "TET005", message)
+
+    def _on_its_own_loop(self, call: ast.Call) -> bool:
+        """Whether ``call`` (``run_coroutine_threadsafe``) runs in an ``async def``
+        and is given the loop of the calling thread."""
+        loop = call.args[1] if len(call.args) > 1 else None
+        loop = next((kw.value for kw in call.keywords if kw.arg == "loop"), loop)
+        scope = self._index.scope_of(call)
+        while scope is not None and not isinstance(scope, (*FUNCTIONS, ast.Module)):
+            scope = self._index.scope_of(scope)
+        return (
+            isinstance(scope, ast.AsyncFunctionDef)
+            and loop is not None
+            and self._index.is_current_loop(loop)
+        )
 
     def _gather(self, call: ast.Call) -> Finding | None:
         how = self._dropped(call)

@@ -10,7 +10,7 @@ async def fetch(url: str) -> bytes:
 
 
 async def handle(user: str) -> None:
-    asyncio.create_task(send_email(user))  # noqa: RUF006
+    asyncio.create_task(send_email(user))
 
 
 async def pages(urls: list[str]) -> list[bytes]:
