@@ -1523,6 +1523,8 @@ class TaskRegistry:
 
     def _own_handle(self) -> Handle[Any] | None:
         """The handle of the running task, if it is one of ours."""
+        if not self._live:
+            return None
         current = self._backend.current_task()
         for handle, task in self._live.items():
             if task is current:
