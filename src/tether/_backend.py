@@ -3,9 +3,9 @@
 One class per backend (asyncio, which includes uvloop, in :mod:`tether._asyncio`;
 trio in :mod:`tether._trio`), chosen by :func:`tether._loop.current_backend` once
 per event-loop run, at the first registry or gather, never once per process
-(pytest runs asyncio and trio in one process). The backend modules are imported only then,
-so ``import tether`` stays cheap. Nothing outside the two backend modules asks
-which backend is running.
+(pytest runs asyncio and trio in one process). The backend modules are imported
+only then, so ``import tether`` stays cheap. Nothing outside the two backend
+modules asks which backend is running.
 
 Every backend gives the same observable behaviour:
 
