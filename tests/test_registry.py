@@ -12,6 +12,7 @@ import logging
 
 import anyio
 import anyio.lowlevel
+import anyio.to_thread
 import pytest
 
 import tether
@@ -345,3 +346,44 @@ async def test_statistics_is_a_frozen_record() -> None:
         )
         with pytest.raises(AttributeError):
             stats.spawned = 1  # type: ignore[misc]  # frozen on purpose
+
+
+# -- the backend, once per event-loop run ----------------------------------------------
+
+
+def test_each_event_loop_run_makes_its_own_backend_and_its_registries_share_it() -> (
+    None
+):
+    """Issue 27 item 4: the backend object is made at the first registry or gather
+    of a run and reused by the rest of that run (making it was half the cost of an
+    empty registry), never kept once per process: runs of asyncio, trio, asyncio
+    again, one after another in one process, each get the backend of their own
+    loop (the later asyncio run's spawn_threadsafe reaches its own loop)."""
+    from tether._loop import current_backend
+
+    backends: list[object] = []
+
+    async def one_run() -> None:
+        async with TaskRegistry() as first, TaskRegistry() as second:
+            await first.spawn(noop)
+            await second.spawn(noop)
+            await tether.settle_all(first.spawn(noop))
+            assert first._backend is second._backend is current_backend()
+            done = anyio.Event()
+
+            async def finish() -> None:
+                done.set()
+
+            await anyio.to_thread.run_sync(second.spawn_threadsafe, finish)
+            await done.wait()
+        backends.append(first._backend)
+
+    anyio.run(one_run, backend="asyncio")
+    anyio.run(one_run, backend="trio")
+    anyio.run(one_run, backend="asyncio")
+    assert [type(b).__name__ for b in backends] == [
+        "AsyncioBackend",
+        "TrioBackend",
+        "AsyncioBackend",
+    ]
+    assert backends[0] is not backends[2]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -49,6 +50,9 @@ def stream(
 
 APIS = ["as_completed", "amap"]
 
+
+#: Set by a callable input's call: it must never reach the caller's context.
+called_in: ContextVar[str] = ContextVar("called_in", default="caller")
 
 # -- pairs in completion order ----------------------------------------------------
 
@@ -394,3 +398,30 @@ async def test_cancelling_the_caller_propagates_through_the_block() -> None:
         record.append("after the block")  # pragma: no cover - never reached
     assert scope.cancelled_caught
     assert record == ["0 cleaned up"]
+
+
+async def test_as_completed_starts_what_fits_at_once_but_calls_a_callable_apart() -> (
+    None
+):
+    """Issue 27 item 4: as_completed of coroutines and handles that fit its limit
+    starts their tasks at enter, without a driver task; a callable input still goes
+    through the driver, so what its call does to the context never reaches the
+    caller."""
+
+    async def value(x: int) -> int:
+        await anyio.lowlevel.checkpoint()
+        return x
+
+    def make() -> Coroutine[Any, Any, int]:
+        called_in.set("input")
+        return value(3)
+
+    async with TaskRegistry() as tasks:
+        handle = tasks.spawn(value, 2)
+        async with tether.as_completed(value(1), handle) as done:
+            started = sorted([pair async for pair in done])
+        assert started == [(0, 1), (1, 2)]
+        async with tether.as_completed(value(1), make) as done:
+            called = sorted([pair async for pair in done])
+        assert called == [(0, 1), (1, 3)]
+        assert called_in.get() == "caller"

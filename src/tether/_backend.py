@@ -1,11 +1,11 @@
 """The backend seam: what tether needs from an event loop, behind one interface.
 
 One class per backend (asyncio, which includes uvloop, in :mod:`tether._asyncio`;
-trio in :mod:`tether._trio`), chosen once by :func:`tether._loop.current_backend`
-when a registry is entered or a gather starts, never once per process (pytest
-runs asyncio and trio in one process). The backend modules are imported only then,
-so ``import tether`` stays cheap. Nothing outside the two backend modules asks
-which backend is running.
+trio in :mod:`tether._trio`), chosen by :func:`tether._loop.current_backend` once
+per event-loop run, at the first registry or gather, never once per process
+(pytest runs asyncio and trio in one process). The backend modules are imported
+only then, so ``import tether`` stays cheap. Nothing outside the two backend
+modules asks which backend is running.
 
 Every backend gives the same observable behaviour:
 

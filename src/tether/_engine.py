@@ -255,6 +255,16 @@ class Engine:
             self._feed, items, make, name="tether stream driver"
         )
 
+    def start_listed(self, inputs: list[Any]) -> None:
+        """Start every input of a stream at once, with no driver task: for inputs
+        that all fit the limit and run no user code to start (coroutines, handles,
+        futures). The stream then ends when the last of them has."""
+        for index, item in enumerate(inputs):
+            inputs[index] = None  # started: the child owns it now
+            self.next += 1
+            self._start(index, index, item)
+        self.driver_done = True
+
     async def _feed(
         self,
         items: Iterator[Any] | AsyncIterator[Any],

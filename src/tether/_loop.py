@@ -1,14 +1,29 @@
-"""Choosing the backend of the running event loop, once per registry or gather.
+"""Choosing the backend of the running event loop, once per event-loop run.
 
 Apart from :mod:`tether._backend` (the interface) so that the two backend modules,
 which implement it, and this chooser, which imports them, make no import circle.
+
+The backend object is made at the first registry or gather of a run and kept for
+that run: every later one in the same run reuses it (making it asks anyio several
+questions and was half the cost of an empty registry). It is never kept once per
+process: pytest runs asyncio and trio, one loop after another, in one process, and
+a new run of either gets a backend of its own.
+
+It is kept in one slot per thread, next to the run's token (anyio's public
+``current_token()``), not in an anyio ``RunVar``: a ``RunVar`` keeps its values in a
+weak-key dictionary keyed by the loop, and a backend refers to its loop, so the
+entry, and the loop with everything it holds, would never be freed. The slot keeps
+at most the last finished run of a thread alive, until that thread's next run makes
+its first registry.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 import anyio
+from anyio.lowlevel import current_token
 
 if TYPE_CHECKING:
     from ._backend import Backend
@@ -16,8 +31,26 @@ if TYPE_CHECKING:
 __all__ = ["current_backend"]
 
 
+class _Slot(threading.local):
+    token: object = None
+    backend: Backend | None = None
+
+
+_slot = _Slot()
+
+
 def current_backend() -> Backend:
     """The backend of the running event loop (asyncio, uvloop or trio)."""
+    token = current_token().native_token
+    slot = _slot
+    backend = slot.backend
+    if backend is None or slot.token is not token:
+        backend = _new_backend()
+        slot.token, slot.backend = token, backend
+    return backend
+
+
+def _new_backend() -> Backend:
     if anyio.get_cancelled_exc_class().__module__.partition(".")[0] == "trio":
         from ._trio import TrioBackend
 

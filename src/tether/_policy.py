@@ -88,7 +88,8 @@ class ErrorPolicy:
         self.base_exc: BaseException | None = None
         self._shutdown_count = 0
         # Counted, not listed: a shutdown may cancel a hundred thousand tasks.
-        self._shutdown_names: Counter[str] = Counter()
+        # Made at the first task cancelled at shutdown: most registries have none.
+        self._shutdown_names: Counter[str] | None = None
 
     # -- failures ---------------------------------------------------------------------
 
@@ -245,7 +246,11 @@ class ErrorPolicy:
     ) -> None:
         """Record the tasks that shutdown cancels, for the WARNING at the end (and
         one DEBUG record each, when DEBUG is on)."""
+        if not running and not queued:
+            return
         self._shutdown_count += len(running) + len(queued)
+        if self._shutdown_names is None:
+            self._shutdown_names = Counter()
         self._shutdown_names.update(
             [
                 h._name if h._spawned_at is None else f"{h._name} ({h._spawned_at})"
@@ -265,7 +270,7 @@ class ErrorPolicy:
     def log_shutdown(self) -> None:
         """One WARNING naming what shutdown cancelled, if anything, grouped."""
         count = self._shutdown_count
-        if count:
+        if count and self._shutdown_names is not None:
             logger.warning(
                 "TaskRegistry %r cancelled %d task(s) at shutdown: %s",
                 self._registry,

@@ -17,6 +17,7 @@ what few tasks need (a timeout, done-callbacks, hooks, a service's restarts) in 
 from __future__ import annotations
 
 import enum
+import math
 import time
 import warnings
 from contextvars import Context, Token, copy_context
@@ -258,7 +259,7 @@ class TaskRegistry:
     )
 
     _backend: Backend
-    _body_scope: anyio.CancelScope | None
+    _body_scope: Scope | None
     _token: Token[object] | None
     _lineage_token: Token[tuple[object, ...]]
     _start: Callable[..., object]  # the backend's start(), looked up once
@@ -776,6 +777,8 @@ class TaskRegistry:
         self._cancel_everything(closing=False)
 
     def _cancel_everything(self, *, closing: bool) -> None:
+        if not self._live and self._slots is None:
+            return  # nothing runs, nothing can wait in a queue
         running = [
             h for h in self._live if h._status is RUNNING and h is not self._spare
         ]
@@ -1572,7 +1575,7 @@ class TaskRegistry:
         """
         await self.open()
         # The body runs in this scope, so that a failure in raise mode can cancel it.
-        body_scope = self._body_scope = anyio.CancelScope()
+        body_scope = self._body_scope = self._new_scope()  # no anyio dispatch
         body_scope.__enter__()
         if self._ambient:
             self._token = ambient.set(self)
@@ -1686,7 +1689,8 @@ class TaskRegistry:
             self._spared.add(own)
         host_cancelled = False
         if exc is None and self._state is OPEN:
-            if anyio.current_effective_deadline() <= anyio.current_time():
+            deadline = anyio.current_effective_deadline()  # -inf once cancelled
+            if deadline < math.inf and deadline <= anyio.current_time():
                 # The host was cancelled as the body ended, and may not have seen
                 # it yet (anyio delivers it at the host's next checkpoint): a drain
                 # would let the tasks run on. Cancel them, then raise it below.
@@ -1700,8 +1704,9 @@ class TaskRegistry:
                 except BaseException as cancelled:  # the host, while draining
                     exc = cancelled
         self._begin_cancelling()
-        with anyio.CancelScope(shield=True):
-            await self._wait_logging("cancelling its tasks", spared)
+        if not self._is_idle(spared):
+            with anyio.CancelScope(shield=True):
+                await self._wait_logging("cancelling its tasks", spared)
         self._state = CLOSED
         _open_registries.discard(self)
         self._opener = self._home = None
@@ -1723,6 +1728,8 @@ class TaskRegistry:
 
     def _own_handle(self) -> Handle[Any] | None:
         """The handle of the running task, if it is one of ours."""
+        if not self._live:
+            return None
         current = self._backend.current_task()
         for handle, task in self._live.items():
             if task is current:
@@ -1738,6 +1745,8 @@ class TaskRegistry:
         return [h for h in live if h is not self._spare and h not in self._daemons]
 
     async def _drain(self, spared: tuple[Handle[Any], ...]) -> None:
+        if self._is_idle(spared):
+            return  # nothing to wait for: no scope, no clock
         if self._shutdown_timeout is None:
             await self._wait_logging("draining", spared)
         else:
@@ -1747,14 +1756,20 @@ class TaskRegistry:
     async def _wait_logging(self, phase: str, spared: tuple[Handle[Any], ...]) -> None:
         """Wait until idle but for ``spared`` (the closer, if it is one of ours);
         every few seconds, a WARNING of what still runs."""
-        started = anyio.current_time()
+        if self._is_idle(spared):
+            return
+        started = now = anyio.current_time()
         while not self._is_idle(spared):
-            with anyio.move_on_after(_STILL_WAITING_EVERY):
+            # move_on_after(), without anyio's dispatch: the backend's own scope.
+            scope = self._new_scope()
+            scope.deadline = now + _STILL_WAITING_EVERY
+            with scope:
                 await self._wait_until_idle(spared)
+            now = anyio.current_time()
             if not self._is_idle(spared):
                 self._policy.still_waiting(
                     phase,
-                    anyio.current_time() - started,
+                    now - started,
                     [
                         (h, self._backend.coroutine_of(task))
                         for h, task in self._live.items()

@@ -67,12 +67,25 @@ class Completions(Generic[K, R]):
     async def __aenter__(self) -> Self:
         """Start the inputs (up to ``limit`` at once) and return the iterator.
 
-        Not a checkpoint: it starts a driver task that feeds the inputs in, and
-        returns at once.
+        Not a checkpoint: it starts a driver task that feeds the inputs in (or,
+        for coroutines and handles that all fit ``limit``, their tasks directly),
+        and returns at once.
         """
         engine = self._engine = Engine(current_backend(), Mode.STREAM, self._limit)
         if self._handles:
             engine.handles = self._handles
+        owned = self._owned
+        if (
+            owned is not None
+            and len(owned) <= self._limit
+            and not any(callable(item) for item in owned)
+        ):
+            # as_completed of coroutines and handles that all fit: start them
+            # here, as the driver would at its first step, and need no driver.
+            # (A callable input is left to the driver: its call is user code,
+            # which must not run in, nor change the context of, the caller.)
+            engine.start_listed(owned)
+            return self
         items = self._items
         try:
             iterator: Any = (
