@@ -446,3 +446,12 @@ def test_bad_drain_or_stop_server_fail_at_once() -> None:
         tether.aiohttp.setup(web.Application(), drain="later")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"setup\(stop_server=15\): stop_server must"):
         tether.aiohttp.setup(web.Application(), stop_server=15)  # type: ignore[arg-type]
+
+
+def test_a_drain_that_is_not_a_string_is_a_type_error() -> None:
+    """Regression: ``drain=True`` (a wrong type) raised ValueError; the quality bar
+    makes a wrong type a TypeError."""
+    app = web.Application()
+    with pytest.raises(TypeError, match=r"setup\(drain=True\): drain must be"):
+        tether.aiohttp.setup(app, drain=True)  # type: ignore[arg-type]
+    tether.aiohttp.setup(app)  # nothing was changed: setup still works
