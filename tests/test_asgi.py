@@ -11,6 +11,7 @@ the test's task, so those tests run on every backend of the suite.
 
 from __future__ import annotations
 
+import signal
 import sys
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal
@@ -312,6 +313,18 @@ async def test_a_system_exit_in_a_task_is_raised_after_the_apps_own_shutdown() -
 def test_a_bad_stop_server_fails_at_once() -> None:
     with pytest.raises(TypeError, match=r"stop_server='SIGTERM'\): stop_server must"):
         TaskRegistryMiddleware(bare_app, stop_server="SIGTERM")  # type: ignore[arg-type]
+
+
+def test_bad_signals_fail_at_once() -> None:
+    """Regression: ``signals="SIGINT"`` was accepted, then at shutdown (uvicorn in
+    the main thread) raised an obscure TypeError before the drain, so the tasks
+    were cancelled instead of drained."""
+    with pytest.raises(TypeError, match=r"signals='SIGINT'\): signals must be"):
+        TaskRegistryMiddleware(bare_app, signals="SIGINT")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"signals=\['SIGINT'\]\): signals must be"):
+        TaskRegistryMiddleware(bare_app, signals=["SIGINT"])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"signals=<Signals.SIGINT: 2>\)"):
+        TaskRegistryMiddleware(bare_app, signals=signal.SIGINT)  # type: ignore[arg-type]
 
 
 @pytest.mark.anyio
