@@ -341,6 +341,33 @@ async def test_with_drain_on_shutdown_the_deadline_counts_while_aiohttp_waits(
     ]
 
 
+async def test_a_failure_once_the_server_stops_does_not_stop_it_again() -> None:
+    """Once ``on_shutdown`` ran, the server is stopping: a task failing in raise
+    mode while aiohttp waits for an open handler does not call ``stop_server``
+    (with the default signal, a second SIGTERM would cut ``web.run_app``'s
+    cleanup short); the failure is raised by the registry's close."""
+    calls: list[BaseException] = []
+
+    async def failing() -> None:
+        raise RuntimeError("late")
+
+    async def after_stop() -> None:
+        handle = tether.spawn(failing, name="late")
+        await handle.wait()
+
+    app = web.Application()
+    tether.aiohttp.setup(app, on_error="raise", stop_server=calls.append)
+    with pytest.raises(ExceptionGroup) as raised:
+        await stop_during_a_request(app, after_stop)
+    assert calls == []
+    # The registry's close raised it in cleanup, out of the test's task group.
+    [registry_group] = raised.value.exceptions
+    assert repr(registry_group) == (
+        "ExceptionGroup(\"unhandled errors in TaskRegistry 'app'\", "
+        "[RuntimeError('late')])"
+    )
+
+
 # -- setup: options and messages -----------------------------------------------------
 
 
