@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 from contextvars import ContextVar
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -303,11 +304,18 @@ async def test_by_default_the_registry_drains_once_aiohttp_has_waited_for_them()
 
 
 async def test_with_drain_on_shutdown_the_deadline_counts_while_aiohttp_waits(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 27: drain="on-shutdown" makes the worst case the larger of the two
     timeouts, not their sum: here the registry's deadline has passed by the time
-    aiohttp is done with the open handler, so its task is cancelled at once."""
+    aiohttp is done with the open handler, so its task is cancelled at once.
+
+    Regression: this test let the handler sleep 0.1 s past a 0.05 s deadline, and
+    passed just as well with the option doing nothing (the drain at cleanup then
+    waited its own 0.05 s and cancelled the same task). Here the clock that
+    ``on_shutdown`` reads is an hour behind, so the deadline it sets, an
+    hour's ``shutdown_timeout`` away, has passed; without the option, the drain
+    would wait that hour and the test's bound fails it. No real time passes."""
     events: list[str] = []
 
     async def job() -> None:
@@ -320,16 +328,44 @@ async def test_with_drain_on_shutdown_the_deadline_counts_while_aiohttp_waits(
         registry = app[tether.aiohttp.REGISTRY]
         events.append(f"handler still open, registry {registry.state.name}")
         tether.spawn(job, name="job")  # an open handler may still spawn
-        # Outlive the registry's deadline, set before this handler resumed.
-        await anyio.sleep(0.1)
 
+    hour = 3600.0
+    behind = SimpleNamespace(current_time=lambda: anyio.current_time() - hour)
+    monkeypatch.setattr(tether.aiohttp, "anyio", behind)  # only on_shutdown reads it
     app = web.Application()
-    tether.aiohttp.setup(app, shutdown_timeout=0.05, drain="on-shutdown")
+    tether.aiohttp.setup(app, shutdown_timeout=hour - 1, drain="on-shutdown")
     await stop_during_a_request(app, after_stop)
     assert events == ["handler still open, registry OPEN", "job cancelled"]
     assert "TaskRegistry 'app' cancelled 1 task(s) at shutdown: job" in [
         r.getMessage() for r in caplog.records
     ]
+
+
+async def test_a_failure_once_the_server_stops_does_not_stop_it_again() -> None:
+    """Once ``on_shutdown`` ran, the server is stopping: a task failing in raise
+    mode while aiohttp waits for an open handler does not call ``stop_server``
+    (with the default signal, a second SIGTERM would cut ``web.run_app``'s
+    cleanup short); the failure is raised by the registry's close."""
+    calls: list[BaseException] = []
+
+    async def failing() -> None:
+        raise RuntimeError("late")
+
+    async def after_stop() -> None:
+        handle = tether.spawn(failing, name="late")
+        await handle.wait()
+
+    app = web.Application()
+    tether.aiohttp.setup(app, on_error="raise", stop_server=calls.append)
+    with pytest.raises(ExceptionGroup) as raised:
+        await stop_during_a_request(app, after_stop)
+    assert calls == []
+    # The registry's close raised it in cleanup, out of the test's task group.
+    [registry_group] = raised.value.exceptions
+    assert repr(registry_group) == (
+        "ExceptionGroup(\"unhandled errors in TaskRegistry 'app'\", "
+        "[RuntimeError('late')])"
+    )
 
 
 # -- setup: options and messages -----------------------------------------------------
@@ -446,3 +482,12 @@ def test_bad_drain_or_stop_server_fail_at_once() -> None:
         tether.aiohttp.setup(web.Application(), drain="later")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"setup\(stop_server=15\): stop_server must"):
         tether.aiohttp.setup(web.Application(), stop_server=15)  # type: ignore[arg-type]
+
+
+def test_a_drain_that_is_not_a_string_is_a_type_error() -> None:
+    """Regression: ``drain=True`` (a wrong type) raised ValueError; the quality bar
+    makes a wrong type a TypeError."""
+    app = web.Application()
+    with pytest.raises(TypeError, match=r"setup\(drain=True\): drain must be"):
+        tether.aiohttp.setup(app, drain=True)  # type: ignore[arg-type]
+    tether.aiohttp.setup(app)  # nothing was changed: setup still works

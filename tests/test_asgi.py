@@ -11,6 +11,7 @@ the test's task, so those tests run on every backend of the suite.
 
 from __future__ import annotations
 
+import signal
 import sys
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal
@@ -213,9 +214,12 @@ def test_other_scopes_pass_through() -> None:
     assert seen == ["custom"]
 
 
-def fatal_app(events: list[str], **options: Any) -> TaskRegistryMiddleware:
+def fatal_app(
+    events: list[str], *, shutdown_fails: bool = False, **options: Any
+) -> TaskRegistryMiddleware:
     """A Starlette app with a lifespan of its own whose ``POST /spawn?kind=`` spawns
-    a task that fails (``fail``) or exits (``exit``)."""
+    a task that fails (``fail``) or exits (``exit``); with ``shutdown_fails``, the
+    app's own shutdown raises ``RuntimeError('pool')``."""
 
     async def fail() -> None:
         await anyio.lowlevel.checkpoint()
@@ -235,6 +239,8 @@ def fatal_app(events: list[str], **options: Any) -> TaskRegistryMiddleware:
     async def lifespan(app: Starlette) -> AsyncGenerator[None, None]:
         yield
         events.append("app shut down")  # not in a finally: runs only normally
+        if shutdown_fails:
+            raise RuntimeError("pool")
 
     app = Starlette(
         routes=[Route("/spawn", spawn, methods=["POST"])], lifespan=lifespan
@@ -296,6 +302,29 @@ async def serve_one_request(
 
 
 @pytest.mark.anyio
+async def test_when_the_app_shutdown_raises_too_the_registrys_failure_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The registry's close raised, then the app's own shutdown raised: the app's
+    exception goes to the server, and the registry's is logged, not lost."""
+    events: list[str] = []
+    app = fatal_app(events, shutdown_fails=True, on_error="raise", stop_server=None)
+    answer, raised = await serve_one_request(app, "/spawn?kind=fail")
+    assert events == ["app shut down"]
+    assert repr(raised) == "RuntimeError('pool')"
+    assert answer["type"] == "lifespan.shutdown.failed"
+    [record] = [
+        r for r in caplog.records if "raised at shutdown, and the app" in r.getMessage()
+    ]
+    assert record.getMessage() == (
+        "TaskRegistry 'app' raised at shutdown, and the app's lifespan raised "
+        "RuntimeError('pool') after it"
+    )
+    assert record.exc_info is not None
+    assert "RuntimeError('boom')" in repr(record.exc_info[1])
+
+
+@pytest.mark.anyio
 async def test_a_system_exit_in_a_task_is_raised_after_the_apps_own_shutdown() -> None:
     events: list[str] = []
     causes: list[BaseException] = []
@@ -312,6 +341,18 @@ async def test_a_system_exit_in_a_task_is_raised_after_the_apps_own_shutdown() -
 def test_a_bad_stop_server_fails_at_once() -> None:
     with pytest.raises(TypeError, match=r"stop_server='SIGTERM'\): stop_server must"):
         TaskRegistryMiddleware(bare_app, stop_server="SIGTERM")  # type: ignore[arg-type]
+
+
+def test_bad_signals_fail_at_once() -> None:
+    """Regression: ``signals="SIGINT"`` was accepted, then at shutdown (uvicorn in
+    the main thread) raised an obscure TypeError before the drain, so the tasks
+    were cancelled instead of drained."""
+    with pytest.raises(TypeError, match=r"signals='SIGINT'\): signals must be"):
+        TaskRegistryMiddleware(bare_app, signals="SIGINT")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"signals=\['SIGINT'\]\): signals must be"):
+        TaskRegistryMiddleware(bare_app, signals=["SIGINT"])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"signals=<Signals.SIGINT: 2>\)"):
+        TaskRegistryMiddleware(bare_app, signals=signal.SIGINT)  # type: ignore[arg-type]
 
 
 @pytest.mark.anyio

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import sys
+import sysconfig
 from typing import Any, NoReturn
 
 import anyio
@@ -632,6 +634,34 @@ async def test_suspended_at_names_the_innermost_frame_of_the_app_not_the_library
     assert where.startswith("wait_for_reply (")
     assert "test_lifetime.py:" in where
     assert suspended_at(None) == "not started"
+
+
+async def test_suspended_at_names_the_apps_frame_not_an_installed_packages() -> None:
+    """Regression (issue 27 item 5): a task waiting in an installed package (an
+    HTTP client's internals, under site-packages) was said to wait there, not at
+    the application's line that called it. The package's frame is made here by
+    compiling its code under a file name in site-packages."""
+    purelib = sysconfig.get_paths()["purelib"]
+    source = "async def get(reply):\n    await reply.wait()\n"
+    namespace: dict[str, Any] = {}
+    filename = os.path.join(purelib, "someclient", "connection.py")
+    exec(compile(source, filename, "exec"), namespace)
+    get = namespace["get"]
+    coros: list[object] = []
+
+    async def fetch(reply: anyio.Event) -> None:
+        coros.append(anyio.get_current_task().coro)
+        await get(reply)  # the application's own line
+
+    reply = anyio.Event()
+    where = ""
+    async with TaskRegistry() as tasks:
+        tasks.spawn(fetch, reply)
+        await anyio.wait_all_tasks_blocked()
+        where = suspended_at(coros[0])
+        reply.set()
+    assert where.split(" (")[0].endswith("fetch")  # 3.10 has no qualified names
+    assert "test_lifetime.py:" in where
 
 
 async def test_the_shutdown_warning_groups_names_and_gives_spawn_sites(

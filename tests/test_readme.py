@@ -46,3 +46,22 @@ def test_the_readme_test_command_is_the_one_ci_runs() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "install -q -e '.[trio,uvloop]' --group test &&" in ci
     assert '"$venv/bin/python" -m pytest\n' in ci
+
+
+def test_the_quick_first_run_installs_the_pytest_plugins_the_config_needs() -> None:
+    """Regression: the quick first run installed pytest alone, so once the
+    configuration set an option of a plugin of the test group (``timeout`` of
+    pytest-timeout), ``--strict-config`` stopped it before any test ran ("Unknown
+    config option: timeout", exit status 4)."""
+    [quick] = [
+        line
+        for line in README.splitlines()
+        if line.startswith("python3 -m venv") and "tests/test_registry.py" in line
+    ]
+    installed = quick.split(" && ")[1].split()
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    group = re.search(r"^test = \[\n(.*?)^\]", pyproject, re.MULTILINE | re.DOTALL)
+    assert group is not None
+    plugins = re.findall(r'^\s*"(pytest-[A-Za-z0-9_-]+)', group.group(1), re.MULTILINE)
+    missing = [plugin for plugin in plugins if plugin not in installed]
+    assert not missing, f"add {missing} to the README's quick first run"

@@ -6,9 +6,11 @@ What a user of the hook gets, with ``pre-commit try-repo``: pre-commit clones th
 repository (its HEAD, plus uncommitted changes if any), installs it into a fresh
 hook environment from the package index, and runs ``tether-scan`` in a sample git
 project made here: the run must fail on a file with a dangling task, naming TET001
-and the line, and pass on a clean file. pre-commit's cache is a fresh folder, so
-nothing installed before is reused; no standard input is read. Needs ``pre-commit``
-and ``git`` on PATH (``pip install --group release``). Exits 1 naming what failed.
+and the line, pass on a clean file, and leave out a file that the project's
+``[tool.tether.scan]`` excludes, as ``tether scan .`` does. pre-commit's cache is a
+fresh folder, so nothing installed before is reused; no standard input is read.
+Needs ``pre-commit`` and ``git`` on PATH (``pip install --group release``). Exits 1
+naming what failed.
 """
 
 from __future__ import annotations
@@ -70,6 +72,13 @@ def main() -> None:
         (project / "app").mkdir(parents=True)
         (project / "app" / "handlers.py").write_text(DANGLING, encoding="utf-8")
         (project / "app" / "clean.py").write_text(CLEAN, encoding="utf-8")
+        # pre-commit names every file, excluded or not: the hook's --force-exclude
+        # keeps the project's excludes (a hook without it reported this file).
+        (project / "legacy").mkdir()
+        (project / "legacy" / "old.py").write_text(DANGLING, encoding="utf-8")
+        (project / "pyproject.toml").write_text(
+            '[tool.tether.scan]\nexclude = ["legacy/"]\n', encoding="utf-8"
+        )
         env = {**os.environ, "PRE_COMMIT_HOME": str(Path(tmp, "cache"))}
         subprocess.run(["git", "init", "-q"], cwd=project, check=True)
         subprocess.run(["git", "add", "."], cwd=project, check=True)
@@ -79,12 +88,17 @@ def main() -> None:
         finding = "app/handlers.py:9:5: TET001"
         if code != 1 or finding not in output or "Failed" not in output:
             sys.exit(f"expected the hook to fail with {finding!r} (exit {code})")
+        if "legacy/old.py" in output:
+            sys.exit("the hook scanned legacy/old.py, which pyproject.toml excludes")
 
         code, output = try_repo(project, env, "--files", "app/clean.py")
         print(output)
         if code != 0 or "Passed" not in output:
             sys.exit(f"expected the hook to pass on app/clean.py (exit {code})")
-    print("ok: the tether-scan hook fails on a dangling task and passes clean code")
+    print(
+        "ok: the tether-scan hook fails on a dangling task, passes clean code and "
+        "keeps the project's excludes"
+    )
 
 
 if __name__ == "__main__":

@@ -339,21 +339,28 @@ def grouped(names: Iterable[str], most: int = _SHUTDOWN_NAMES) -> str:
 def suspended_at(coro: object) -> str:
     """Where a coroutine is suspended, as ``"function (file:line)"``: the innermost
     frame of its await chain that is the application's own, not the standard
-    library's (asyncio's), anyio's, trio's or tether's; the innermost frame when
-    none is; ``"not started"`` before its first step."""
-    frames = _frames(coro, own=True) or _frames(coro)
+    library's (asyncio's), anyio's, trio's, tether's nor an installed package's
+    (under site-packages: an HTTP client's internals); failing that, the innermost
+    that is not the standard library's, anyio's, trio's or tether's (an
+    application installed in site-packages); the innermost frame when none is;
+    ``"not started"`` before its first step."""
+    frames = (
+        _frames(coro, skip=_is_installed)
+        or _frames(coro, skip=_is_library)
+        or _frames(coro)
+    )
     return frames[-1] if frames else "not started"
 
 
-def _frames(coro: object, *, own: bool = False) -> list[str]:
-    """The await chain of ``coro``, outermost first (with ``own``: only the
-    application's frames)."""
+def _frames(coro: object, *, skip: Callable[[str], bool] | None = None) -> list[str]:
+    """The await chain of ``coro``, outermost first, less the frames whose file
+    ``skip`` is true of."""
     frames: list[str] = []
     while coro is not None:
         frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
         if frame is not None:
             code = frame.f_code
-            if not own or not _is_library(code.co_filename):
+            if skip is None or not skip(code.co_filename):
                 name = getattr(code, "co_qualname", code.co_name)  # 3.10: no qualname
                 frames.append(f"{name} ({code.co_filename}:{frame.f_lineno})")
         coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
@@ -395,3 +402,8 @@ def _is_library(filename: str) -> bool:
     # the ones named above are libraries.
     named = libraries[2:]
     return not filename.startswith(installed) or filename.startswith(named)
+
+
+def _is_installed(filename: str) -> bool:
+    """A library's, or an installed package's (under site-packages)."""
+    return _is_library(filename) or filename.startswith(_library_dirs()[1])

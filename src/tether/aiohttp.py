@@ -141,6 +141,9 @@ def setup(
     Raises:
         RuntimeError: ``app`` is frozen (started, or added to another with
             ``add_subapp``), or ``setup`` was already called on it.
+        TypeError, ValueError: an option is of the wrong type or value
+            (``drain``, ``stop_server``, or the registry's own), before anything
+            is added to ``app``.
 
     .. versionadded:: 0.2
     .. versionchanged:: 0.3
@@ -152,6 +155,11 @@ def setup(
         raise RuntimeError(_FROZEN)
     if _bind_registry in app.middlewares:
         raise RuntimeError(_TWICE)
+    if not isinstance(drain, str):
+        raise TypeError(
+            f"setup(drain={drain!r}): drain must be a string, 'on-cleanup' or "
+            "'on-shutdown'"
+        )
     if drain != "on-cleanup" and drain != "on-shutdown":
         raise ValueError(
             f"setup(drain={drain!r}): use 'on-cleanup' (the registry drains once "

@@ -153,7 +153,7 @@ class TaskRegistryMiddleware:
         )
         # Made now, so that a bad option fails here and not at startup.
         self._registry = self._new_registry()
-        self._signals = tuple(signals)
+        self._signals = _check_signals(signals)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection: bind the registry for ``http`` and
@@ -348,3 +348,15 @@ def _log_close_failure(
             exc_info=failure,
             extra={"tether_registry": registry.name, "tether_task": None},
         )
+
+
+def _check_signals(signals: Collection[signal.Signals]) -> tuple[signal.Signals, ...]:
+    """``signals`` as a tuple, or a TypeError now rather than at shutdown."""
+    if isinstance(signals, Collection) and not isinstance(signals, (str, bytes)):
+        checked = tuple(signals)
+        if all(isinstance(sig, signal.Signals) for sig in checked):
+            return checked
+    raise TypeError(
+        f"TaskRegistryMiddleware(signals={signals!r}): signals must be a collection "
+        "of signal.Signals, such as (signal.SIGINT, signal.SIGTERM), or () for none"
+    )
