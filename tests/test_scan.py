@@ -865,6 +865,23 @@ def test_exit_code_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert scan(capsys, str(path)) == (0, "", "No findings (1 file scanned)\n")
 
 
+def test_what_only_the_compiler_refuses_is_no_syntax_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A module that makes no task is checked by compiling it, which refuses more
+    than ``ast.parse`` does: that is not the file's syntax error (the scan reads
+    the syntax, as before), and a warning of the compiler never shows."""
+    write(tmp_path, "a.py", "return 1\nawait x\nassert (1, 'always true')\n")
+    write(tmp_path, "b.py", "if x is 1:\n    pass\n")
+    assert scan(capsys, str(tmp_path)) == (0, "", "No findings (2 files scanned)\n")
+    write(tmp_path, "c.py", "def (:\n")
+    code, out, _ = scan(capsys, str(tmp_path))
+    assert (code, out) == (
+        2,
+        f"{tmp_path / 'c.py'}:1:5: E999 SyntaxError: invalid syntax\n",
+    )
+
+
 def test_bad_inputs_exit_2_and_the_rest_is_scanned(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
