@@ -1,0 +1,394 @@
+"""tether's own cancel scope on asyncio: native cancellation that honours anyio shields.
+
+The one module of tether that reads another library's private state (the design's
+"anyio's internals: one guarded exception"; the semantics page, section "tether's
+scope on asyncio", says the same for users).
+
+Why. On asyncio a task's cancel scope was the largest per-task cost tether paid:
+anyio's public ``CancelScope`` makes a task record, a weak reference, a callback for
+when the task dies and two sets for every task, and delivers every cancellation
+twice. A task needs three things from its scope: to be cancelled by its owner,
+level-triggered; to tell that cancellation from a foreign one when it ends; and to
+honour the ``anyio.CancelScope(shield=True)`` blocks its body enters. asyncio gives
+the first two (``Task.cancel(msg)``, and on 3.11+ ``cancelling()`` / ``uncancel()``
+to take tether's requests back). The third needs a fact anyio keeps to itself:
+whether a task is inside a shielded anyio scope right now. A native
+``Task.cancel()`` goes straight through an anyio shield, so without that fact
+shielded cleanup would be cut short at shutdown.
+
+What is read, never written:
+
+- anyio: ``anyio._backends._asyncio._task_states`` (task to its record), the record's
+  ``cancel_scope`` (the task's innermost anyio scope), and each scope's
+  ``_parent_scope`` and ``shield``;
+- asyncio: ``Task._fut_waiter`` (the future a task is parked on) and
+  ``Task._must_cancel`` (a cancellation is on its way), which anyio reads for the
+  same reasons.
+
+What guards it. :func:`native_scopes_usable` runs once per process, the first time
+an asyncio backend is made: it enters real anyio scopes in the running task and
+checks that the reader sees each shield, and that asyncio's task has the fields read.
+If anything is missing or answers wrong (a new anyio moved its state), tether uses
+anyio's public ``CancelScope`` instead, as before, and says so at DEBUG on logger
+``"tether"``. The environment variable ``TETHER_ASYNCIO_SCOPE=anyio`` forces that
+fallback (for tests: CI runs the suite once on each path).
+
+Tasks with a deadline (``spawn(..., timeout=)``) keep anyio's scope on either path,
+so that ``anyio.current_effective_deadline()`` in them shows their deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import sys
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ._policy import logger
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
+
+    from ._backend import Event, Scope
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
+__all__ = ["FORCE_VARIABLE", "Canceller", "NativeScope", "native_scopes_usable"]
+
+#: The environment variable that forces anyio's public scope (read once, for tests).
+FORCE_VARIABLE = "TETHER_ASYNCIO_SCOPE"
+_VALUES = ("native", "anyio")
+
+#: The message of every cancellation tether's scope requests. On 3.10, which has no
+#: count of requests, it is what tells tether's cancellation from a foreign one.
+MESSAGE = "tether: cancelled by the task's owner"
+
+#: Per process: whether the native scope is used (None: not decided yet).
+_usable: bool | None = None
+#: anyio's task records (``task -> TaskState``), once found.
+_task_states: Any = None
+
+
+# -- the guard ------------------------------------------------------------------------
+
+
+def native_scopes_usable() -> bool:
+    """Whether this process uses tether's native scope (decided on the first call,
+    which must run in an asyncio task); otherwise anyio's public ``CancelScope``."""
+    global _usable
+    if _usable is None:
+        why = _why_not()
+        if why is None:
+            _usable = True
+        else:
+            # Not kept when there is no task to test in: the next backend tries again.
+            if asyncio.current_task() is not None:
+                _usable = False
+            logger.debug(
+                "tether's asyncio tasks use anyio's public CancelScope: %s", why
+            )
+            return False
+    return _usable
+
+
+def _why_not() -> str | None:
+    """Why the native scope cannot be used here, or None."""
+    global _task_states
+    forced = os.environ.get(FORCE_VARIABLE, "") or "native"
+    if forced not in _VALUES:
+        raise ValueError(
+            f"environment variable {FORCE_VARIABLE}={forced!r} is not understood: "
+            f"use {FORCE_VARIABLE}=anyio to force anyio's public CancelScope on "
+            "asyncio (for tests), or leave it unset"
+        )
+    if forced == "anyio":
+        return f"forced by {FORCE_VARIABLE}=anyio"
+    task = asyncio.current_task()
+    if task is None:
+        return "no asyncio task to test in"
+    try:
+        from anyio._backends import _asyncio as anyio_asyncio
+
+        _task_states = anyio_asyncio._task_states
+        return _self_test(task)
+    except Exception as exc:  # any surprise at all: the public scope
+        _task_states = None
+        return f"anyio's task state could not be read ({exc!r})"
+
+
+def _self_test(task: asyncio.Task[Any]) -> str | None:
+    """Prove, with real anyio scopes entered in ``task``, that a shield is seen."""
+    for name in ("_fut_waiter", "_must_cancel"):
+        if not hasattr(task, name):
+            return f"asyncio's Task has no {name}"
+    before = _shielded(task)
+    # Scopes entered for what they record, not to cancel anything: no await inside.
+    with anyio.CancelScope() as plain:  # noqa: ASYNC100
+        in_plain = _shielded(task)
+        with anyio.CancelScope(shield=True) as shield:  # noqa: ASYNC100
+            in_shield = _shielded(task)
+            with anyio.CancelScope() as inner:  # noqa: ASYNC100
+                in_inner = _shielded(task)
+                innermost_ok = _innermost(task) is inner
+                chain_ok = inner._parent_scope is shield
+            shield_ok = _innermost(task) is shield
+        plain_ok = _innermost(task) is plain
+    after = _shielded(task)
+    if not (innermost_ok and chain_ok and shield_ok and plain_ok):
+        return "anyio's task record does not follow the scopes a task enters"
+    if not (in_shield and in_inner) or in_plain != before or after != before:
+        return "a shielded anyio scope is not seen as one"
+    return None
+
+
+def _innermost(task: asyncio.Task[Any]) -> Any:
+    state = _task_states.get(task)
+    return None if state is None else state.cancel_scope
+
+
+def _shielded(task: asyncio.Task[Any]) -> bool:
+    """Whether ``task`` is inside a shielded anyio scope right now."""
+    state = _task_states.get(task)
+    if state is None:  # the task never entered an anyio scope
+        return False
+    scope = state.cancel_scope
+    while scope is not None:
+        if scope.shield:
+            return True
+        scope = scope._parent_scope
+    return False
+
+
+# -- the scope ------------------------------------------------------------------------
+
+
+class NativeScope:
+    """A task's own cancel scope, entered by hand around its coroutine.
+
+    ``cancel()`` asks the :class:`Canceller` to cancel the task natively, outside
+    anyio shields, again at every checkpoint until the task leaves the scope
+    (level-triggered). ``__exit__`` takes back every request it made and claims
+    the cancellation only if no foreign request is pending (3.11+) or if it carries
+    tether's message (3.10).
+
+    A deadline must be set before the scope is entered; the scope then hands every
+    call to an anyio ``CancelScope``, so that anyio-aware code in the task sees
+    the deadline.
+    """
+
+    __slots__ = (
+        "_at_enter",
+        "_cancel_called",
+        "_caught",
+        "_requests",
+        "_task",
+        "_timed",
+        "canceller",
+    )
+
+    def __init__(self, canceller: Canceller) -> None:
+        self.canceller = canceller
+        self._task: asyncio.Task[Any] | None = None
+        self._cancel_called = False
+        self._caught = False
+        self._requests = 0  # requests made on the task and not yet taken back
+        self._at_enter = 0  # the task's count of requests when it entered
+        self._timed: Any = None  # the anyio scope of a task with a deadline
+
+    @property
+    def cancelled_caught(self) -> bool:
+        if self._timed is not None:
+            return bool(self._timed.cancelled_caught)
+        return self._caught
+
+    @property
+    def deadline(self) -> float:
+        return math.inf if self._timed is None else float(self._timed.deadline)
+
+    @deadline.setter
+    def deadline(self, value: float, /) -> None:
+        if self._task is not None:
+            raise RuntimeError("a task's deadline is set before its scope is entered")
+        if self._timed is None:
+            self._timed = self.canceller.anyio_scope(deadline=value)
+            if self._cancel_called:
+                self._timed.cancel()
+        else:
+            self._timed.deadline = value
+
+    def cancel(self) -> None:
+        if self._timed is not None:
+            self._timed.cancel()
+        elif not self._cancel_called:
+            self._cancel_called = True
+            if self._task is not None:
+                self.canceller.deliver(self)
+
+    def __enter__(self) -> NativeScope:
+        if self._timed is not None:
+            self._timed.__enter__()
+            return self
+        task = self._task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a task's scope is entered in an asyncio task")
+        if sys.version_info >= (3, 11):
+            self._at_enter = task.cancelling()
+        if self._cancel_called:
+            self.canceller.deliver(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> bool:
+        if self._timed is not None:
+            return bool(self._timed.__exit__(exc_type, exc, tb))
+        task = self._task
+        self._task = None  # left: no further request is made
+        if not self._cancel_called:
+            return False
+        assert task is not None
+        if sys.version_info >= (3, 11):
+            while self._requests:
+                task.uncancel()
+                self._requests -= 1
+            if exc is None:
+                return False
+            if task.cancelling() > self._at_enter:
+                # Someone else asked too (the event loop ending, say): not ours alone
+                # to swallow. asyncio may have folded both requests into one error
+                # carrying either message, so only the count can tell.
+                return False
+        if exc is None:
+            return False
+        if isinstance(exc, asyncio.CancelledError):
+            self._caught = _ours(exc)
+            return self._caught
+        if isinstance(exc, BaseExceptionGroup):
+            return self._claim_group(exc)
+        return False
+
+    def _claim_group(self, group: BaseExceptionGroup[BaseException]) -> bool:
+        """Swallow tether's cancellations in ``group``; re-raise the rest."""
+        ours, rest = group.split(
+            lambda e: isinstance(e, asyncio.CancelledError) and _ours(e)
+        )
+        if ours is None:
+            return False
+        self._caught = True
+        if rest is None:
+            return True
+        context = rest.__context__
+        try:
+            raise rest
+        finally:
+            rest.__context__ = context  # as raised in the task, not from here
+            del context
+
+
+def _ours(exc: BaseException) -> bool:
+    """Whether a cancellation error is tether's (on 3.11+ the request count has
+    already said so; 3.10 reads the message, here or in an error it replaced)."""
+    if sys.version_info >= (3, 11):
+        return True
+    current: BaseException | None = exc  # pragma: no cover - 3.10
+    while isinstance(current, asyncio.CancelledError):  # pragma: no cover - 3.10
+        if current.args and current.args[0] == MESSAGE:
+            return True
+        current = current.__context__
+    return False  # pragma: no cover - 3.10
+
+
+# -- delivery -------------------------------------------------------------------------
+
+
+class Canceller:
+    """Delivers the cancellations of one backend's native scopes.
+
+    A cancelled scope's task is cancelled at once when it is parked outside every
+    anyio shield, and looked at again by one callback per loop iteration for the
+    whole batch until it leaves its scope: a task that swallowed the cancellation
+    is cancelled again. A task parked inside a shield is looked at again only when
+    the future it is parked on completes, so a long shielded cleanup costs nothing
+    while it waits.
+    """
+
+    __slots__ = ("_loop", "_pending", "_scheduled", "anyio_scope")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._pending: list[NativeScope] = []
+        self._scheduled = False
+        #: anyio's concrete scope class, for tasks with a deadline.
+        self.anyio_scope: Callable[..., Scope] = type(anyio.CancelScope())
+
+    def new_scope(self) -> NativeScope:
+        return NativeScope(self)
+
+    def deliver(self, scope: NativeScope) -> None:
+        """Cancel ``scope``'s task now if it can be, and keep at it."""
+        self._attempt(scope)
+        self._schedule()
+
+    def cancel_many(self, scopes: list[Scope], wake: list[Event] | None) -> None:
+        """Cancel every scope, then set every event (a loop callback)."""
+        attempt = self._attempt
+        for scope in scopes:
+            assert isinstance(scope, NativeScope)
+            if scope._timed is not None:
+                scope._timed.cancel()
+            elif not scope._cancel_called:
+                scope._cancel_called = True
+                if scope._task is not None:
+                    attempt(scope)
+        for event in wake or ():
+            event.set()
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._pending and not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._again)
+
+    def _again(self) -> None:
+        self._scheduled = False
+        pending, self._pending = self._pending, []
+        attempt = self._attempt
+        for scope in pending:
+            attempt(scope)
+        self._schedule()
+
+    def _look_again(self, scope: NativeScope, _future: object) -> None:
+        # The future a shielded task was parked on is done, and the task has taken
+        # its step (its own callback on the future came first): is it out now?
+        self._attempt(scope)
+        self._schedule()
+
+    def _attempt(self, scope: NativeScope) -> None:
+        task = scope._task
+        if task is None:
+            return  # it left its scope: nothing more to do
+        if _shielded(task):
+            waiter = task._fut_waiter  # type: ignore[attr-defined]
+            if waiter is not None and not waiter.done():
+                waiter.add_done_callback(partial(self._look_again, scope))
+            else:  # running or about to: look again at the next iteration
+                self._pending.append(scope)
+            return
+        waiter = task._fut_waiter  # type: ignore[attr-defined]
+        if not task._must_cancel and (  # type: ignore[attr-defined]
+            waiter is None or not waiter.done()
+        ):
+            # (A task woken with a value takes it first, as anyio and trio do.)
+            task.cancel(MESSAGE)
+            scope._requests += 1
+        self._pending.append(scope)
