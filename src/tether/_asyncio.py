@@ -54,13 +54,13 @@ class AsyncioBackend:
         loop = self._loop = asyncio.get_running_loop()
         self.cancelled_exc = asyncio.CancelledError
         self.thread = get_ident()
+        new_scope: Callable[[], Scope]
         if native_scopes_usable():
             canceller = Canceller(loop)
-            self.new_scope = canceller.new_scope
-            self._cancel_many = canceller.cancel_many
+            new_scope, self._cancel_many = canceller.new_scope, canceller.cancel_many
         else:
-            self.new_scope = type(anyio.CancelScope())
-            self._cancel_many = _cancel_each
+            new_scope, self._cancel_many = type(anyio.CancelScope()), _cancel_each
+        self.new_scope = new_scope
         self.new_event = type(anyio.Event())
         self.call_soon_threadsafe = loop.call_soon_threadsafe
         self._factory = loop.get_task_factory()

@@ -44,7 +44,7 @@ import math
 import os
 import sys
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
@@ -59,7 +59,13 @@ if TYPE_CHECKING:
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["FORCE_VARIABLE", "Canceller", "NativeScope", "native_scopes_usable"]
+__all__ = [
+    "FORCE_VARIABLE",
+    "Canceller",
+    "NativeScope",
+    "force",
+    "native_scopes_usable",
+]
 
 #: The environment variable that forces anyio's public scope (read once, for tests).
 FORCE_VARIABLE = "TETHER_ASYNCIO_SCOPE"
@@ -113,13 +119,27 @@ def _why_not() -> str | None:
     if task is None:
         return "no asyncio task to test in"
     try:
-        from anyio._backends import _asyncio as anyio_asyncio
-
-        _task_states = anyio_asyncio._task_states
+        _load()
         return _self_test(task)
     except Exception as exc:  # any surprise at all: the public scope
         _task_states = None
         return f"anyio's task state could not be read ({exc!r})"
+
+
+def _load() -> None:
+    global _task_states
+    from anyio._backends import _asyncio as anyio_asyncio
+
+    _task_states = vars(anyio_asyncio)["_task_states"]
+
+
+def force(native: bool | None) -> None:
+    """For tests: use the native scope (True) or anyio's (False) in the backends
+    made from now on, whatever the environment says; None decides afresh."""
+    global _usable
+    if native:
+        _load()
+    _usable = native
 
 
 def _self_test(task: asyncio.Task[Any]) -> str | None:
@@ -128,21 +148,23 @@ def _self_test(task: asyncio.Task[Any]) -> str | None:
         if not hasattr(task, name):
             return f"asyncio's Task has no {name}"
     before = _shielded(task)
+    follows: list[bool] = []  # the record follows the scopes entered and left
+    seen: list[bool] = []  # and each answer is right
     # Scopes entered for what they record, not to cancel anything: no await inside.
     with anyio.CancelScope() as plain:  # noqa: ASYNC100
-        in_plain = _shielded(task)
+        seen.append(_shielded(task) == before)
         with anyio.CancelScope(shield=True) as shield:  # noqa: ASYNC100
-            in_shield = _shielded(task)
+            seen.append(_shielded(task))
             with anyio.CancelScope() as inner:  # noqa: ASYNC100
-                in_inner = _shielded(task)
-                innermost_ok = _innermost(task) is inner
-                chain_ok = inner._parent_scope is shield
-            shield_ok = _innermost(task) is shield
-        plain_ok = _innermost(task) is plain
-    after = _shielded(task)
-    if not (innermost_ok and chain_ok and shield_ok and plain_ok):
+                seen.append(_shielded(task))
+                follows.append(_innermost(task) is inner)
+                follows.append(_parent(inner) is shield)
+            follows.append(_innermost(task) is shield)
+        follows.append(_innermost(task) is plain)
+    seen.append(_shielded(task) == before)
+    if follows != [True] * 4:
         return "anyio's task record does not follow the scopes a task enters"
-    if not (in_shield and in_inner) or in_plain != before or after != before:
+    if seen != [True] * 4:
         return "a shielded anyio scope is not seen as one"
     return None
 
@@ -150,6 +172,10 @@ def _self_test(task: asyncio.Task[Any]) -> str | None:
 def _innermost(task: asyncio.Task[Any]) -> Any:
     state = _task_states.get(task)
     return None if state is None else state.cancel_scope
+
+
+def _parent(scope: Any) -> Any:
+    return scope._parent_scope
 
 
 def _shielded(task: asyncio.Task[Any]) -> bool:
@@ -161,7 +187,7 @@ def _shielded(task: asyncio.Task[Any]) -> bool:
     while scope is not None:
         if scope.shield:
             return True
-        scope = scope._parent_scope
+        scope = _parent(scope)
     return False
 
 
@@ -261,20 +287,16 @@ class NativeScope:
             while self._requests:
                 task.uncancel()
                 self._requests -= 1
-            if exc is None:
-                return False
             if task.cancelling() > self._at_enter:
                 # Someone else asked too (the event loop ending, say): not ours alone
                 # to swallow. asyncio may have folded both requests into one error
                 # carrying either message, so only the count can tell.
                 return False
-        if exc is None:
-            return False
         if isinstance(exc, asyncio.CancelledError):
             self._caught = _ours(exc)
             return self._caught
         if isinstance(exc, BaseExceptionGroup):
-            return self._claim_group(exc)
+            return self._claim_group(cast("BaseExceptionGroup[BaseException]", exc))
         return False
 
     def _claim_group(self, group: BaseExceptionGroup[BaseException]) -> bool:
@@ -300,12 +322,13 @@ def _ours(exc: BaseException) -> bool:
     already said so; 3.10 reads the message, here or in an error it replaced)."""
     if sys.version_info >= (3, 11):
         return True
-    current: BaseException | None = exc  # pragma: no cover - 3.10
-    while isinstance(current, asyncio.CancelledError):  # pragma: no cover - 3.10
-        if current.args and current.args[0] == MESSAGE:
-            return True
-        current = current.__context__
-    return False  # pragma: no cover - 3.10
+    else:  # pragma: no cover - 3.10
+        current: BaseException | None = exc
+        while isinstance(current, asyncio.CancelledError):
+            if current.args and current.args[0] == MESSAGE:
+                return True
+            current = current.__context__
+        return False
 
 
 # -- delivery -------------------------------------------------------------------------
@@ -378,17 +401,25 @@ class Canceller:
         if task is None:
             return  # it left its scope: nothing more to do
         if _shielded(task):
-            waiter = task._fut_waiter  # type: ignore[attr-defined]
+            waiter = _waiter(task)
             if waiter is not None and not waiter.done():
                 waiter.add_done_callback(partial(self._look_again, scope))
             else:  # running or about to: look again at the next iteration
                 self._pending.append(scope)
             return
-        waiter = task._fut_waiter  # type: ignore[attr-defined]
-        if not task._must_cancel and (  # type: ignore[attr-defined]
-            waiter is None or not waiter.done()
-        ):
+        waiter = _waiter(task)
+        if not _must_cancel(task) and (waiter is None or not waiter.done()):
             # (A task woken with a value takes it first, as anyio and trio do.)
             task.cancel(MESSAGE)
             scope._requests += 1
         self._pending.append(scope)
+
+
+def _waiter(task: Any) -> Any:
+    """The future ``task`` is parked on; None when it is running or about to."""
+    return task._fut_waiter
+
+
+def _must_cancel(task: Any) -> bool:
+    """Whether a cancellation is on its way to ``task`` at its next step."""
+    return bool(task._must_cancel)
