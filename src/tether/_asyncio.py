@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 from typing_extensions import TypeVarTuple, Unpack
 
-from ._asyncio_scope import Canceller, native_scopes_usable
+from ._asyncio_scope import NativeScope, cancel_many, native_scopes_usable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -56,8 +56,7 @@ class AsyncioBackend:
         self.thread = get_ident()
         new_scope: Callable[[], Scope]
         if native_scopes_usable():
-            canceller = Canceller(loop)
-            new_scope, self._cancel_many = canceller.new_scope, canceller.cancel_many
+            new_scope, self._cancel_many = NativeScope, cancel_many
         else:
             new_scope, self._cancel_many = type(anyio.CancelScope()), _cancel_each
         self.new_scope = new_scope

@@ -51,7 +51,6 @@ import anyio
 from ._policy import logger
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from types import TracebackType
 
     from ._backend import Event, Scope
@@ -61,8 +60,8 @@ if sys.version_info < (3, 11):  # pragma: no cover
 
 __all__ = [
     "FORCE_VARIABLE",
-    "Canceller",
     "NativeScope",
+    "cancel_many",
     "force",
     "native_scopes_usable",
 ]
@@ -193,45 +192,42 @@ def _shielded(task: asyncio.Task[Any]) -> bool:
 
 # -- the scope ------------------------------------------------------------------------
 
+#: ``NativeScope._state`` before any ``cancel()``; from ``cancel()`` on, the number of
+#: requests made on the task and not yet taken back (0 or more); after a caught exit:
+_NOT_CANCELLED = -1
+_CAUGHT = -2
+
 
 class NativeScope:
-    """A task's own cancel scope, entered by hand around its coroutine.
+    """A task's own cancel scope, entered by hand around its coroutine, in the
+    task's first step.
 
-    ``cancel()`` asks the :class:`Canceller` to cancel the task natively, outside
-    anyio shields, again at every checkpoint until the task leaves the scope
-    (level-triggered). ``__exit__`` takes back every request it made and claims
-    the cancellation only if no foreign request is pending (3.11+) or if it carries
-    tether's message (3.10).
+    ``cancel()`` cancels the task natively (``Task.cancel(MESSAGE)``) wherever it is
+    parked outside anyio shields, and again at every checkpoint until the task
+    leaves the scope (level-triggered). ``__exit__`` takes back every request it
+    made and claims the cancellation only if no other request is still counted
+    (3.11+: any other is foreign, since nothing encloses this scope) or if it
+    carries tether's message (3.10).
 
     A deadline must be set before the scope is entered; the scope then hands every
     call to an anyio ``CancelScope``, so that anyio-aware code in the task sees
     the deadline.
+
+    Three slots: every parked task holds one.
     """
 
-    __slots__ = (
-        "_at_enter",
-        "_cancel_called",
-        "_caught",
-        "_requests",
-        "_task",
-        "_timed",
-        "canceller",
-    )
+    __slots__ = ("_state", "_task", "_timed")
 
-    def __init__(self, canceller: Canceller) -> None:
-        self.canceller = canceller
-        self._task: asyncio.Task[Any] | None = None
-        self._cancel_called = False
-        self._caught = False
-        self._requests = 0  # requests made on the task and not yet taken back
-        self._at_enter = 0  # the task's count of requests when it entered
+    def __init__(self) -> None:
+        self._task: asyncio.Task[Any] | None = None  # while entered
+        self._state = _NOT_CANCELLED
         self._timed: Any = None  # the anyio scope of a task with a deadline
 
     @property
     def cancelled_caught(self) -> bool:
         if self._timed is not None:
             return bool(self._timed.cancelled_caught)
-        return self._caught
+        return self._state == _CAUGHT
 
     @property
     def deadline(self) -> float:
@@ -239,22 +235,22 @@ class NativeScope:
 
     @deadline.setter
     def deadline(self, value: float, /) -> None:
+        if self._timed is not None:
+            self._timed.deadline = value
+            return
         if self._task is not None:
             raise RuntimeError("a task's deadline is set before its scope is entered")
-        if self._timed is None:
-            self._timed = self.canceller.anyio_scope(deadline=value)
-            if self._cancel_called:
-                self._timed.cancel()
-        else:
-            self._timed.deadline = value
+        self._timed = _anyio_scope()(deadline=value)
+        if self._state != _NOT_CANCELLED:
+            self._timed.cancel()
 
     def cancel(self) -> None:
         if self._timed is not None:
             self._timed.cancel()
-        elif not self._cancel_called:
-            self._cancel_called = True
+        elif self._state == _NOT_CANCELLED:
+            self._state = 0
             if self._task is not None:
-                self.canceller.deliver(self)
+                deliver([self])
 
     def __enter__(self) -> NativeScope:
         if self._timed is not None:
@@ -263,10 +259,8 @@ class NativeScope:
         task = self._task = asyncio.current_task()
         if task is None:
             raise RuntimeError("a task's scope is entered in an asyncio task")
-        if sys.version_info >= (3, 11):
-            self._at_enter = task.cancelling()
-        if self._cancel_called:
-            self.canceller.deliver(self)
+        if self._state != _NOT_CANCELLED:
+            deliver([self])
         return self
 
     def __exit__(
@@ -280,24 +274,28 @@ class NativeScope:
             return bool(self._timed.__exit__(exc_type, exc, tb))
         task = self._task
         self._task = None  # left: no further request is made
-        if not self._cancel_called:
+        requests = self._state
+        if requests == _NOT_CANCELLED:
             return False
+        self._state = 0
         assert task is not None
         if sys.version_info >= (3, 11):
-            while self._requests:
+            for _ in range(requests):
                 task.uncancel()
-                self._requests -= 1
-            if task.cancelling() > self._at_enter:
-                # Someone else asked too (the event loop ending, say): not ours alone
-                # to swallow. asyncio may have folded both requests into one error
+            if task.cancelling():
+                # Someone else asked too (the event loop ending, say): not ours to
+                # swallow. asyncio may have folded both requests into one error
                 # carrying either message, so only the count can tell.
                 return False
         if isinstance(exc, asyncio.CancelledError):
-            self._caught = _ours(exc)
-            return self._caught
-        if isinstance(exc, BaseExceptionGroup):
-            return self._claim_group(cast("BaseExceptionGroup[BaseException]", exc))
-        return False
+            caught = _ours(exc)
+        elif isinstance(exc, BaseExceptionGroup):
+            caught = self._claim_group(cast("BaseExceptionGroup[BaseException]", exc))
+        else:
+            caught = False
+        if caught:
+            self._state = _CAUGHT
+        return caught
 
     def _claim_group(self, group: BaseExceptionGroup[BaseException]) -> bool:
         """Swallow tether's cancellations in ``group``; re-raise the rest."""
@@ -306,15 +304,26 @@ class NativeScope:
         )
         if ours is None:
             return False
-        self._caught = True
         if rest is None:
             return True
+        self._state = _CAUGHT
         context = rest.__context__
         try:
             raise rest
         finally:
             rest.__context__ = context  # as raised in the task, not from here
             del context
+
+
+_anyio_scope_class: Any = None
+
+
+def _anyio_scope() -> Any:
+    """anyio's concrete scope class (looked up inside a task, once)."""
+    global _anyio_scope_class
+    if _anyio_scope_class is None:
+        _anyio_scope_class = type(anyio.CancelScope())
+    return _anyio_scope_class
 
 
 def _ours(exc: BaseException) -> bool:
@@ -332,87 +341,64 @@ def _ours(exc: BaseException) -> bool:
 
 
 # -- delivery -------------------------------------------------------------------------
+#
+# A cancelled scope's task is cancelled at once when it is parked outside every
+# anyio shield, and looked at again by one loop callback for the whole batch, at
+# each iteration, until it leaves its scope: a task that swallowed the cancellation
+# is cancelled again at its next checkpoint. A task parked inside a shield is
+# looked at again only when the future it is parked on completes, so a long
+# shielded cleanup costs nothing while it waits, and its first checkpoint out of
+# the shield raises.
 
 
-class Canceller:
-    """Delivers the cancellations of one backend's native scopes.
+def cancel_many(scopes: list[Scope], wake: list[Event] | None) -> None:
+    """Cancel every scope, then set every event (a loop callback)."""
+    entered: list[NativeScope] = []
+    for scope in scopes:
+        assert isinstance(scope, NativeScope)
+        if scope._timed is not None:
+            scope._timed.cancel()
+        elif scope._state == _NOT_CANCELLED:
+            scope._state = 0
+            if scope._task is not None:
+                entered.append(scope)
+    if entered:
+        deliver(entered)
+    for event in wake or ():
+        event.set()
 
-    A cancelled scope's task is cancelled at once when it is parked outside every
-    anyio shield, and looked at again by one callback per loop iteration for the
-    whole batch until it leaves its scope: a task that swallowed the cancellation
-    is cancelled again. A task parked inside a shield is looked at again only when
-    the future it is parked on completes, so a long shielded cleanup costs nothing
-    while it waits.
-    """
 
-    __slots__ = ("_loop", "_pending", "_scheduled", "anyio_scope")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._pending: list[NativeScope] = []
-        self._scheduled = False
-        #: anyio's concrete scope class, for tasks with a deadline.
-        self.anyio_scope: Callable[..., Scope] = type(anyio.CancelScope())
-
-    def new_scope(self) -> NativeScope:
-        return NativeScope(self)
-
-    def deliver(self, scope: NativeScope) -> None:
-        """Cancel ``scope``'s task now if it can be, and keep at it."""
-        self._attempt(scope)
-        self._schedule()
-
-    def cancel_many(self, scopes: list[Scope], wake: list[Event] | None) -> None:
-        """Cancel every scope, then set every event (a loop callback)."""
-        attempt = self._attempt
-        for scope in scopes:
-            assert isinstance(scope, NativeScope)
-            if scope._timed is not None:
-                scope._timed.cancel()
-            elif not scope._cancel_called:
-                scope._cancel_called = True
-                if scope._task is not None:
-                    attempt(scope)
-        for event in wake or ():
-            event.set()
-        self._schedule()
-
-    def _schedule(self) -> None:
-        if self._pending and not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self._again)
-
-    def _again(self) -> None:
-        self._scheduled = False
-        pending, self._pending = self._pending, []
-        attempt = self._attempt
-        for scope in pending:
-            attempt(scope)
-        self._schedule()
-
-    def _look_again(self, scope: NativeScope, _future: object) -> None:
-        # The future a shielded task was parked on is done, and the task has taken
-        # its step (its own callback on the future came first): is it out now?
-        self._attempt(scope)
-        self._schedule()
-
-    def _attempt(self, scope: NativeScope) -> None:
+def deliver(scopes: list[NativeScope]) -> None:
+    """Cancel each scope's task where it can be now; look again at the rest at the
+    next iteration of the loop, with one callback."""
+    again: list[NativeScope] = []
+    for scope in scopes:
         task = scope._task
         if task is None:
-            return  # it left its scope: nothing more to do
+            continue  # it left its scope: done
         if _shielded(task):
             waiter = _waiter(task)
             if waiter is not None and not waiter.done():
-                waiter.add_done_callback(partial(self._look_again, scope))
+                waiter.add_done_callback(partial(_look_again, scope))
             else:  # running or about to: look again at the next iteration
-                self._pending.append(scope)
-            return
+                again.append(scope)
+            continue
         waiter = _waiter(task)
         if not _must_cancel(task) and (waiter is None or not waiter.done()):
             # (A task woken with a value takes it first, as anyio and trio do.)
             task.cancel(MESSAGE)
-            scope._requests += 1
-        self._pending.append(scope)
+            scope._state += 1
+        again.append(scope)
+    if again:
+        task = again[0]._task
+        assert task is not None
+        task.get_loop().call_soon(deliver, again)
+
+
+def _look_again(scope: NativeScope, _future: object) -> None:
+    # The future a shielded task was parked on is done, and the task has taken its
+    # step (its own callback on the future came first): is it out of the shield?
+    deliver([scope])
 
 
 def _waiter(task: Any) -> Any:
