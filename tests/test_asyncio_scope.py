@@ -465,6 +465,14 @@ async def test_a_foreign_cancel_of_the_raw_task_is_not_tethers(path: str) -> Non
     assert handle.status is Status.CANCELLED
 
 
+def _anyio_counts_at_enter() -> bool:
+    """Whether anyio's asyncio CancelScope records the task's request count when
+    entered, which is how it tells a foreign request from its own."""
+    from anyio._backends._asyncio import CancelScope
+
+    return "_cancelling_at_enter" in CancelScope.__slots__
+
+
 @pytest.mark.parametrize("path_name", ["native", "anyio"])
 @pytest.mark.parametrize("backend", ["asyncio", "uvloop"])
 @pytest.mark.parametrize("tether_too", [False, True])
@@ -475,6 +483,11 @@ def test_the_loop_ending_is_told_from_tethers_own_cancellation(
     the same task's cancellation first (the task was still cleaning up)."""
     if sys.version_info < (3, 11):
         pytest.skip("Python 3.10's tasks do not count cancellation requests")
+    if path_name == "anyio" and tether_too and not _anyio_counts_at_enter():
+        pytest.skip(
+            "this anyio's CancelScope takes a foreign request that comes while its "
+            "own is delivered for its own (anyio #1214, fixed in later releases)"
+        )
     kept: list[TaskRegistry] = []
 
     async def worker() -> None:
