@@ -42,6 +42,7 @@ class AsyncioBackend:
         "_cancel_many",
         "_create",
         "_factory",
+        "_get_factory",
         "_loop",
         "call_soon_threadsafe",
         "cancelled_exc",
@@ -62,7 +63,8 @@ class AsyncioBackend:
         self.new_scope = new_scope
         self.new_event = type(anyio.Event())
         self.call_soon_threadsafe = loop.call_soon_threadsafe
-        self._factory = loop.get_task_factory()
+        self._get_factory = loop.get_task_factory
+        self._factory = self._get_factory()
         self._create = task_creator(loop, self._factory)
 
     def start(
@@ -73,10 +75,10 @@ class AsyncioBackend:
         name: str,
         context: Context | None = None,
     ) -> asyncio.Task[None]:
-        if self._loop.get_task_factory() is not self._factory:
+        if self._get_factory() is not self._factory:
             # A factory set since we looked (an eager one would run the task inside
             # this call, before its owner holds it): look again.
-            self._factory = self._loop.get_task_factory()
+            self._factory = self._get_factory()
             self._create = task_creator(self._loop, self._factory)
         coro = fn(*args)
         try:

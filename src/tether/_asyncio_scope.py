@@ -143,7 +143,7 @@ def force(native: bool | None) -> None:
 
 def _self_test(task: asyncio.Task[Any]) -> str | None:
     """Prove, with real anyio scopes entered in ``task``, that a shield is seen."""
-    for name in ("_fut_waiter", "_must_cancel"):
+    for name in ("_fut_waiter", "_must_cancel"):  # read by deliver()
         if not hasattr(task, name):
             return f"asyncio's Task has no {name}"
     before = _shielded(task)
@@ -352,10 +352,10 @@ def _ours(exc: BaseException) -> bool:
 
 
 def cancel_many(scopes: list[Scope], wake: list[Event] | None) -> None:
-    """Cancel every scope, then set every event (a loop callback)."""
+    """Cancel every scope (all of them :class:`NativeScope`), then set every event
+    (a loop callback)."""
     entered: list[NativeScope] = []
-    for scope in scopes:
-        assert isinstance(scope, NativeScope)
+    for scope in cast("list[NativeScope]", scopes):
         if scope._timed is not None:
             scope._timed.cancel()
         elif scope._state == _NOT_CANCELLED:
@@ -373,18 +373,18 @@ def deliver(scopes: list[NativeScope]) -> None:
     next iteration of the loop, with one callback."""
     again: list[NativeScope] = []
     for scope in scopes:
-        task = scope._task
+        # Any: asyncio's private fields are read below (typeshed has neither).
+        task: Any = scope._task
         if task is None:
             continue  # it left its scope: done
+        waiter = task._fut_waiter  # the future it is parked on, if it is
         if _shielded(task):
-            waiter = _waiter(task)
             if waiter is not None and not waiter.done():
                 waiter.add_done_callback(partial(_look_again, scope))
             else:  # running or about to: look again at the next iteration
                 again.append(scope)
             continue
-        waiter = _waiter(task)
-        if not _must_cancel(task) and (waiter is None or not waiter.done()):
+        if not task._must_cancel and (waiter is None or not waiter.done()):
             # (A task woken with a value takes it first, as anyio and trio do.)
             task.cancel(MESSAGE)
             scope._state += 1
@@ -399,13 +399,3 @@ def _look_again(scope: NativeScope, _future: object) -> None:
     # The future a shielded task was parked on is done, and the task has taken its
     # step (its own callback on the future came first): is it out of the shield?
     deliver([scope])
-
-
-def _waiter(task: Any) -> Any:
-    """The future ``task`` is parked on; None when it is running or about to."""
-    return task._fut_waiter
-
-
-def _must_cancel(task: Any) -> bool:
-    """Whether a cancellation is on its way to ``task`` at its next step."""
-    return bool(task._must_cancel)
