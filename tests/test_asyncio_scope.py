@@ -476,13 +476,15 @@ def _anyio_counts_at_enter() -> bool:
 @pytest.mark.parametrize("path_name", ["native", "anyio"])
 @pytest.mark.parametrize("backend", ["asyncio", "uvloop"])
 @pytest.mark.parametrize("tether_too", [False, True])
+@pytest.mark.skipif(
+    sys.version_info < (3, 11),
+    reason="Python 3.10's tasks do not count cancellation requests",
+)
 def test_the_loop_ending_is_told_from_tethers_own_cancellation(
     backend: str, path_name: str, tether_too: bool
 ) -> None:
     """asyncio.run() cancelling what is left is foreign, even when tether asked for
     the same task's cancellation first (the task was still cleaning up)."""
-    if sys.version_info < (3, 11):
-        pytest.skip("Python 3.10's tasks do not count cancellation requests")
     if path_name == "anyio" and tether_too and not _anyio_counts_at_enter():
         pytest.skip(
             "this anyio's CancelScope takes a foreign request that comes while its "
