@@ -182,7 +182,12 @@ def _shielded(task: asyncio.Task[Any]) -> bool:
     state = _task_states.get(task)
     if state is None:  # the task never entered an anyio scope
         return False
-    scope = state.cancel_scope
+    return _within_shield(state.cancel_scope)
+
+
+def _within_shield(scope: Any) -> bool:
+    """Whether ``scope`` (a task's innermost anyio scope) or one around it is
+    shielded."""
     while scope is not None:
         if scope.shield:
             return True
@@ -280,8 +285,9 @@ class NativeScope:
         self._state = 0
         assert task is not None
         if sys.version_info >= (3, 11):
-            for _ in range(requests):
+            while requests:
                 task.uncancel()
+                requests -= 1
             if task.cancelling():
                 # Someone else asked too (the event loop ending, say): not ours to
                 # swallow. asyncio may have folded both requests into one error
@@ -372,13 +378,15 @@ def deliver(scopes: list[NativeScope]) -> None:
     """Cancel each scope's task where it can be now; look again at the rest at the
     next iteration of the loop, with one callback."""
     again: list[NativeScope] = []
+    state_of = _task_states.get
     for scope in scopes:
         # Any: asyncio's private fields are read below (typeshed has neither).
         task: Any = scope._task
         if task is None:
             continue  # it left its scope: done
         waiter = task._fut_waiter  # the future it is parked on, if it is
-        if _shielded(task):
+        state = state_of(task)  # (_shielded(), inline: most tasks have none)
+        if state is not None and _within_shield(state.cancel_scope):
             if waiter is not None and not waiter.done():
                 waiter.add_done_callback(partial(_look_again, scope))
             else:  # running or about to: look again at the next iteration
