@@ -211,6 +211,28 @@ def tether_unavailable(*attrs: str) -> Callable[[], str | None]:
     return check
 
 
+#: The key suffix of a tether case run on anyio's public CancelScope, the asyncio
+#: scope's fallback (and 0.2's only path): the "before" of the same run.
+ANYIO_SCOPE = "/anyio-scope"
+
+
+def on_anyio_scope(body: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """``body``, with tether's asyncio backends made on anyio's public CancelScope
+    (as ``TETHER_ASYNCIO_SCOPE=anyio`` does for a whole process)."""
+
+    async def run(*args: Any) -> T:
+        from tether import _asyncio_scope
+
+        saved = _asyncio_scope._usable
+        _asyncio_scope.force(False)
+        try:
+            return await body(*args)
+        finally:
+            _asyncio_scope._usable = saved
+
+    return run
+
+
 def median(values: list[float]) -> float:
     ordered = sorted(values)
     mid = len(ordered) // 2

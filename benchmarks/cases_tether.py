@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from _common import BACKENDS, Case, Work, task_cases, tether_unavailable
+from _common import (
+    ANYIO_SCOPE,
+    ASYNCIO_FAMILY,
+    BACKENDS,
+    Case,
+    Work,
+    on_anyio_scope,
+    task_cases,
+    tether_unavailable,
+)
 from cases_anyio import LIMIT
 
 
@@ -119,5 +128,23 @@ CASES: list[Case] = [
         BACKENDS,
         amap,
         tether_unavailable("amap"),
+    ),
+    # The same two figures on the asyncio scope's fallback, anyio's public
+    # CancelScope: the "before" of tether's own scope, measured in the same run.
+    *task_cases(
+        "tether.TaskRegistry.spawn" + ANYIO_SCOPE,
+        "tether TaskRegistry.spawn, await each, on anyio's CancelScope",
+        "spawn",
+        ASYNCIO_FAMILY,
+        on_anyio_scope(registry_spawn),
+        tether_unavailable("TaskRegistry"),
+    ),
+    *task_cases(
+        "tether.run_all" + ANYIO_SCOPE,
+        "tether.run_all(*coros), on anyio's CancelScope",
+        "gather",
+        ASYNCIO_FAMILY,
+        on_anyio_scope(run_all),
+        tether_unavailable("run_all"),
     ),
 ]

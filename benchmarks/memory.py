@@ -23,7 +23,14 @@ import tracemalloc
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from _common import ASYNCIO_FAMILY, Case, missing_module, tether_unavailable
+from _common import (
+    ANYIO_SCOPE,
+    ASYNCIO_FAMILY,
+    Case,
+    missing_module,
+    on_anyio_scope,
+    tether_unavailable,
+)
 
 MODES: tuple[str, ...] = ("shared", "per-task")
 #: Backends on which tracemalloc sees the whole cost (uvloop allocates in C, untraced).
@@ -194,6 +201,13 @@ _BASE: list[tuple[str, str, tuple[str, ...], MemoryBody, Callable[[], str | None
         "tether TaskRegistry.spawn",
         MEMORY_BACKENDS,
         tether_registry,
+        tether_unavailable("TaskRegistry"),
+    ),
+    (
+        "tether.TaskRegistry.spawn" + ANYIO_SCOPE,
+        "tether TaskRegistry.spawn on anyio's CancelScope",
+        ("asyncio",),
+        on_anyio_scope(tether_registry),
         tether_unavailable("TaskRegistry"),
     ),
 ]

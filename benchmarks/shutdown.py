@@ -24,7 +24,15 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from _common import ASYNCIO_FAMILY, BACKENDS, Case, missing_module, tether_unavailable
+from _common import (
+    ANYIO_SCOPE,
+    ASYNCIO_FAMILY,
+    BACKENDS,
+    Case,
+    missing_module,
+    on_anyio_scope,
+    tether_unavailable,
+)
 from memory import park
 
 if TYPE_CHECKING:
@@ -200,6 +208,14 @@ CASES: list[Case] = [
         "shutdown",
         BACKENDS,
         tether_cancel_all,
+        tether_unavailable("TaskRegistry"),
+    ),
+    Case(
+        "tether.TaskRegistry/host-cancelled" + ANYIO_SCOPE,
+        "tether registry: body cancelled, on anyio's CancelScope",
+        "shutdown",
+        ASYNCIO_FAMILY,
+        on_anyio_scope(tether_host_cancelled),
         tether_unavailable("TaskRegistry"),
     ),
 ]

@@ -1,9 +1,11 @@
-"""The asyncio backend (uvloop included): a raw task in its own anyio cancel scope.
+"""The asyncio backend (uvloop included): a raw task in its own cancel scope.
 
-A raw ``asyncio.Task`` is the cheapest task there is, and anyio's public
-``CancelScope`` (its concrete class, instantiated directly to skip anyio's
-per-call dispatch) gives it trio's level-triggered cancellation and honours the
-shields inside it. tether never calls ``Task.cancel()`` itself.
+A raw ``asyncio.Task`` is the cheapest task there is. Its scope is tether's own
+(:mod:`tether._asyncio_scope`): native cancellation that honours the anyio shields
+inside the task, level-triggered, checked once per process; where that check fails,
+or ``TETHER_ASYNCIO_SCOPE=anyio`` is set, anyio's public ``CancelScope`` (its concrete
+class, instantiated directly to skip anyio's per-call dispatch), which gives the same
+behaviour at a higher price.
 
 The loop keeps only weak references to tasks, so the caller of :meth:`start` holds
 the task it returns until the task ends.
@@ -21,6 +23,8 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 from typing_extensions import TypeVarTuple, Unpack
 
+from ._asyncio_scope import NativeScope, cancel_many, native_scopes_usable
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
     from contextlib import AbstractAsyncContextManager
@@ -34,11 +38,13 @@ PosArgsT = TypeVarTuple("PosArgsT")
 
 
 class AsyncioBackend:
-    """asyncio's loop, with anyio's scope and event classes."""
+    """asyncio's loop, with tether's (or anyio's) scope and anyio's event class."""
 
     __slots__ = (
+        "_cancel_many",
         "_create",
         "_factory",
+        "_get_factory",
         "_loop",
         "call_soon_threadsafe",
         "cancelled_exc",
@@ -52,11 +58,17 @@ class AsyncioBackend:
         loop = self._loop = asyncio.get_running_loop()
         self.cancelled_exc = asyncio.CancelledError
         self.thread = get_ident()
-        self.new_scope = type(anyio.CancelScope())
+        new_scope: Callable[[], Scope]
+        if native_scopes_usable():
+            new_scope, self._cancel_many = NativeScope, cancel_many
+        else:
+            new_scope, self._cancel_many = type(anyio.CancelScope()), _cancel_each
+        self.new_scope = new_scope
         self.new_event = type(anyio.Event())
         self.call_soon_threadsafe = loop.call_soon_threadsafe
         self.interruptible = None  # asyncio delivers Ctrl+C to the main task
-        self._factory = loop.get_task_factory()
+        self._get_factory = loop.get_task_factory
+        self._factory = self._get_factory()
         self._create = task_creator(loop, self._factory)
 
     def start(
@@ -67,10 +79,10 @@ class AsyncioBackend:
         name: str,
         context: Context | None = None,
     ) -> asyncio.Task[None]:
-        if self._loop.get_task_factory() is not self._factory:
+        if self._get_factory() is not self._factory:
             # A factory set since we looked (an eager one would run the task inside
             # this call, before its owner holds it): look again.
-            self._factory = self._loop.get_task_factory()
+            self._factory = self._get_factory()
             self._create = task_creator(self._loop, self._factory)
         coro = fn(*args)
         try:
@@ -88,11 +100,12 @@ class AsyncioBackend:
         return asyncio.current_task()
 
     def loop_is_ending(self) -> bool:
-        # tether never calls Task.cancel(), and anyio's scopes take back the
-        # requests they make: a request still counted came from task.cancel()
-        # outside tether, as asyncio.run() does to every task left at its end.
-        # (An awaited future cancelled by someone else counts no request.)
-        # Python 3.10 cannot count them: no warning there.
+        # tether never leaves a request of its own counted: its scope takes back
+        # each one it made (uncancel()) before the ending is classified, and anyio's
+        # scopes do the same. A request still counted came from task.cancel()
+        # outside tether, as asyncio.run() does to every task left at its end. (An
+        # awaited future cancelled by someone else counts no request.) Python 3.10
+        # cannot count them: no warning there.
         if sys.version_info < (3, 11):  # pragma: no cover
             return False
         else:
@@ -109,11 +122,12 @@ class AsyncioBackend:
         return False  # a child is the caller's in nothing but tether's bookkeeping
 
     def cancel_soon(self, scopes: list[Scope], wake: list[Event] | None = None) -> None:
-        # anyio's cancel() called from inside a task writes that task's repr into
-        # the cancel reason, which costs more than the rest of the cancellation;
-        # from a loop callback there is no current task. Tasks already woken in
-        # this iteration take one more step before they see it, as on trio.
-        self._loop.call_soon(_cancel_each, scopes, wake)
+        # From one loop callback for the whole batch: anyio's cancel() called from
+        # inside a task writes that task's repr into the cancel reason, which costs
+        # more than the rest of the cancellation, and tether's own scope retries the
+        # batch with one callback. Tasks already woken in this iteration take one
+        # more step before they see it, as on trio.
+        self._loop.call_soon(self._cancel_many, scopes, wake)
 
 
 def _cancel_each(scopes: list[Scope], wake: list[Event] | None) -> None:

@@ -37,7 +37,13 @@ PosArgsT = TypeVarTuple("PosArgsT")
 
 
 class Scope(Protocol):
-    """A cancel scope that a task enters by hand around its coroutine."""
+    """A cancel scope that a task enters by hand around its coroutine.
+
+    The task enters it in its first step, before any ``await``, and leaves it as it
+    ends; a deadline is set before the scope is entered. (tether's own scope on
+    asyncio counts on both: nothing can have asked to cancel the task before, and a
+    task with a deadline gets anyio's scope.)
+    """
 
     @property
     def cancelled_caught(self) -> bool: ...

@@ -1104,8 +1104,16 @@ class TaskRegistry:
         check_callable_with(fn, args, "spawn_service")
         task_name = name_of(fn) if name is None else name
         extra = Extra()
+        handle: Handle[Any] | None = None  # the service asks it if it is cancelled
         service = supervise(
-            task_name, extra, fn, args, plan, self._name, self._count_restart
+            task_name,
+            extra,
+            fn,
+            args,
+            plan,
+            self._name,
+            self._count_restart,
+            lambda: handle is not None and handle._status is CANCELLING,
         )
         try:
             handle = self.spawn(service, name=task_name, context=context, daemon=True)

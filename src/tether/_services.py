@@ -15,7 +15,6 @@ up); the semantics page says why.
 
 from __future__ import annotations
 
-import math
 import random
 from collections import deque
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, cast, overload
@@ -169,6 +168,7 @@ async def supervise(
     plan: RestartPlan,
     registry: str,
     restarted: Callable[[], None],
+    cancelling: Callable[[], bool],
 ) -> Any:
     """Run ``fn(*args)``, and again as ``plan`` says, until it returns under
     ``"on-failure"``, is cancelled, or spends its restart budget.
@@ -177,7 +177,9 @@ async def supervise(
     ends a backoff sleep as well as a run. A failure that is not one of
     ``plan.restart_on`` fails the service at once. A failure raised while the service is
     being cancelled (cleanup that turned the cancellation into an error) is the
-    task's failure, as in any task: no restart is planned for it.
+    task's failure, as in any task: no restart is planned for it. ``cancelling``
+    says whether the owner is cancelling the task (anyio cannot always tell: on
+    asyncio the task's scope is tether's own).
     """
     restarts_at: deque[float] = deque()  # when each recent restart happened
     told: type[Exception] | None = None  # the failure whose traceback was logged
@@ -192,7 +194,7 @@ async def supervise(
                 with anyio.fail_after(plan.timeout):
                     result = await run
         except Exception as exc:
-            if anyio.current_effective_deadline() == -math.inf:
+            if cancelling():
                 raise  # being cancelled: never a restart
             if not isinstance(exc, plan.restart_on):
                 raise  # not a failure that restarts: the task's failure, at once
