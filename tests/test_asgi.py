@@ -27,6 +27,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 import tether
+from helpers import tether_records
 from recipes import fastapi_app, starlette_app
 from servers import Mailer
 from tether.asgi import (
@@ -314,7 +315,9 @@ async def test_when_the_app_shutdown_raises_too_the_registrys_failure_is_logged(
     assert repr(raised) == "RuntimeError('pool')"
     assert answer["type"] == "lifespan.shutdown.failed"
     [record] = [
-        r for r in caplog.records if "raised at shutdown, and the app" in r.getMessage()
+        r
+        for r in tether_records(caplog)
+        if "raised at shutdown, and the app" in r.getMessage()
     ]
     assert record.getMessage() == (
         "TaskRegistry 'app' raised at shutdown, and the app's lifespan raised "

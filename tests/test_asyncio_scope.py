@@ -25,6 +25,7 @@ import anyio.lowlevel
 import pytest
 
 import tether
+from helpers import tether_records
 from tether import Status, TaskRegistry
 from tether import _asyncio_scope as scope_module
 
@@ -343,7 +344,7 @@ async def test_a_task_group_inside_a_cancelled_task_is_cancelled(path: str) -> N
 
 
 async def test_a_child_failure_in_a_task_group_during_cancellation_fails_the_task(
-    path: str,
+    path: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def child() -> None:
         try:
@@ -365,6 +366,9 @@ async def test_a_child_failure_in_a_task_group_during_cancellation_fails_the_tas
     assert isinstance(exc, ExceptionGroup)
     group = cast("ExceptionGroup[Exception]", exc)
     assert group.subgroup(KeyError) is not None
+    [record] = tether_records(caplog)  # nobody awaited it: reported, once
+    assert record.exc_info is not None
+    assert record.exc_info[1] is exc
 
 
 async def test_asyncios_own_timeout_and_task_group_in_a_cancelled_task(
@@ -450,9 +454,12 @@ async def test_a_task_without_a_timeout_sees_no_deadline(path: str) -> None:
 # -- foreign cancellation on asyncio -------------------------------------------------
 
 
-async def test_a_foreign_cancel_of_the_raw_task_is_not_tethers(path: str) -> None:
+async def test_a_foreign_cancel_of_the_raw_task_is_not_tethers(
+    path: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """``Task.cancel()`` from outside tether ends the task CANCELLED, and is never
-    claimed by its scope as tether's own."""
+    claimed by its scope as tether's own: the registry takes it for what such a
+    request usually is, the event loop ending, and says so."""
     if path == "trio":
         pytest.skip("a trio task has no cancel() of its own")
     async with TaskRegistry() as tasks:
@@ -463,6 +470,8 @@ async def test_a_foreign_cancel_of_the_raw_task_is_not_tethers(path: str) -> Non
         raw.cancel()  # a foreign cancel, on purpose
         await handle.wait()
     assert handle.status is Status.CANCELLED
+    [record] = tether_records(caplog)
+    assert "was still open when its event loop ended" in record.getMessage()
 
 
 def _anyio_counts_at_enter() -> bool:

@@ -96,7 +96,9 @@ def native_scopes_usable() -> bool:
             if asyncio.current_task() is not None:
                 _usable = False
             logger.debug(
-                "tether's asyncio tasks use anyio's public CancelScope: %s", why
+                "tether's asyncio tasks use anyio's public CancelScope: %s",
+                why,
+                extra={"tether_registry": None, "tether_task": None},
             )
             return False
     return _usable
