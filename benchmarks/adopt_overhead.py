@@ -1,6 +1,10 @@
 """The cost of tether.adopt_tasks() per raw create_task + run, on asyncio and uvloop.
 
-    python benchmarks/adopt_overhead.py [--tasks N] [--rounds R]
+    python benchmarks/adopt_overhead.py [--tasks N] [--rounds R] [--json PATH]
+
+``--json benchmarks/results/adopt-py3.13.json`` writes the figures where
+``benchmarks/docs_tables.py`` reads them for the benchmarks page (its ``adopt``
+region): the page's figures are never copied by hand.
 
 In each round and on each loop, the same case runs twice, interleaved: without
 adoption and with it (the loop's task factory wrapped by tether). The case is what
@@ -21,8 +25,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
+import platform
 import statistics
+import sys
 import time
+from datetime import date
+from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import tether
@@ -90,6 +100,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=31)
+    parser.add_argument("--json", type=Path, help="write the figures to this file")
     options = parser.parse_args()
     print(
         f"raw create_task + run vs the same under tether.adopt_tasks(), "
@@ -100,8 +111,10 @@ def main() -> None:
         f"{'ratio':>6} {'med/med':>9}"
     )
     print("(ratio: the median of the rounds' ratios; med/med: of the two medians)")
+    results = []
     for loop_name in ("asyncio", "uvloop"):
         result = run(loop_name, options.tasks, options.rounds)
+        results.append(result)
         print(
             f"{result['loop']:<8} {result['raw_ns']:>12.0f} "
             f"{result['adopted_ns']:>16.0f} {result['ratio']:>5.2f}x "
@@ -109,6 +122,17 @@ def main() -> None:
         )
         rounds_text = " ".join(f"{r:.2f}" for r in result["rounds"])
         print(f"         per round: {rounds_text}")
+    if options.json is not None:
+        meta = {
+            "python": sys.version.split()[0],
+            "platform": f"{platform.system()} {platform.machine()}",
+            "date": date.today().isoformat(),
+            "packages": {"uvloop": version("uvloop"), "anyio": version("anyio")},
+            "command": " ".join(["python benchmarks/adopt_overhead.py", *sys.argv[1:]]),
+        }
+        settings = {"tasks": options.tasks, "rounds": options.rounds}
+        document = {"meta": meta, "settings": settings, "results": results}
+        options.json.write_text(json.dumps(document, indent=1) + "\n")
 
 
 if __name__ == "__main__":

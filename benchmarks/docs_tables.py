@@ -253,7 +253,31 @@ def figures(results: Results) -> str:
     return table(["figure", "goal", "measured", "verdict"], rows, "md", left=4)
 
 
+def adopt(results: Results) -> str:
+    """The cost of ``tether.adopt_tasks()`` per raw task (``adopt_overhead.py``)."""
+    meta, s = results["meta"], results["settings"]
+    rows = [
+        [
+            BACKEND_TITLES[r["loop"]],
+            f"{r['raw_ns']:,.0f}",
+            f"{r['adopted_ns']:,.0f}",
+            fmt_x(r["ratio"]),
+            fmt_x(r["adopted_ns"] / r["raw_ns"]),
+        ]
+        for r in results["results"]
+    ]
+    head = ["loop", "raw, ns per task", "adopted, ns per task", "ratio"]
+    rendered = table([*head, "ratio of medians"], rows, "md")
+    packages = ", ".join(f"{k} {v}" for k, v in meta["packages"].items())
+    return (
+        f"N = {s['tasks']:,} tasks, {s['rounds']} rounds.\n\n{rendered}\n\n"
+        f"Python {meta['python']}, {packages}, on {meta['platform']}; measured "
+        f"{meta['date']} with `{meta['command']}`."
+    )
+
+
 KINDS: dict[str, Callable[[Results], str]] = {
+    "adopt": adopt,
     "machine": machine,
     "tasks": tasks,
     "by-n": by_n,
@@ -267,6 +291,7 @@ KINDS: dict[str, Callable[[Results], str]] = {
 }
 #: The kinds read from another results file than ``results-pyX.Y.json``: its prefix.
 SOURCES: dict[str, str] = {
+    "adopt": "adopt",
     "soak-machine": "soak",
     "soak": "soak",
     "soak-parked": "soak",
