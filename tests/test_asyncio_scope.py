@@ -470,8 +470,12 @@ async def test_a_foreign_cancel_of_the_raw_task_is_not_tethers(
         raw.cancel()  # a foreign cancel, on purpose
         await handle.wait()
     assert handle.status is Status.CANCELLED
-    [record] = tether_records(caplog)
-    assert "was still open when its event loop ended" in record.getMessage()
+    records = tether_records(caplog)
+    if sys.version_info >= (3, 11):
+        [record] = records
+        assert "was still open when its event loop ended" in record.getMessage()
+    else:  # Python 3.10 counts no requests: nothing tells it from another cancel
+        assert records == []
 
 
 def _anyio_counts_at_enter() -> bool:
