@@ -138,6 +138,52 @@ async def test_amap_refuses_a_sync_function() -> None:
         tether.amap(double, [1, 2], limit=2)  # type: ignore[arg-type]
 
 
+async def test_amap_names_each_wrong_fn_and_its_own_fix() -> None:
+    """#21 item 8: a coroutine object, a sync function and a non-callable all got
+    "Make it `async def`", wrong for the first two, and the coroutine was left
+    unclosed ("never awaited")."""
+    calls: list[object] = []
+
+    async def work(x: object) -> object:
+        calls.append(x)  # pragma: no cover - must never run
+        return x  # pragma: no cover
+
+    def double(x: int) -> int:
+        return 2 * x  # pragma: no cover
+
+    given = work(1)
+    with pytest.raises(TypeError) as info:
+        tether.amap(given, [1, 2], limit=2)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert "got a coroutine object (test_amap_names_each" in message
+    assert "Pass the async function itself: amap(fn, items, limit=...)" in message
+    assert "async def" not in message
+    assert closed(given)
+
+    with pytest.raises(TypeError) as info:
+        tether.amap(double, [1, 2], limit=2)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert "double is a sync function. Make it `async def`" in message
+    assert "anyio.to_thread.run_sync" in message
+
+    with pytest.raises(TypeError) as info:
+        tether.amap(42, [1, 2], limit=2)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert "got int 42, which is not callable" in message
+    assert "async def" not in message
+    assert calls == []
+
+
+async def test_amap_closes_a_coroutine_object_even_when_limit_is_bad() -> None:
+    async def work(x: object) -> object:
+        return x  # pragma: no cover - must never run
+
+    given = work(1)
+    with pytest.raises(TypeError, match="got a coroutine object"):
+        tether.amap(given, [1], limit=0)  # type: ignore[arg-type]
+    assert closed(given)
+
+
 async def test_amap_refuses_items_that_are_not_iterable() -> None:
     calls: list[object] = []
 
