@@ -3,6 +3,7 @@ with an error naming the argument, and leaves nothing running or unclosed."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import anyio
@@ -68,6 +69,30 @@ async def test_an_async_function_passed_uncalled_is_refused(api: str) -> None:
     ):
         await call(api, first, fetch)
     assert closed(first)
+    assert record == []
+
+
+@pytest.mark.parametrize("api", WORK_APIS)
+async def test_a_coroutine_that_already_ran_is_refused_before_anything_starts(
+    api: str,
+) -> None:
+    """#21 item 8: an already-awaited coroutine raised CPython's raw "cannot reuse
+    already awaited coroutine" from inside the engine, after the other inputs had
+    started; it is refused up front, as spawn refuses one, and nothing runs."""
+    record: list[str] = []
+    spent = fetch("https://example.org")
+    assert await spent == "https://example.org"
+    first = job(record)
+    with pytest.raises(TypeError) as info:
+        await call(api, first, spent, functools.partial(job, record))
+    assert str(info.value).startswith(
+        f"{api}() argument 2 is a coroutine (fetch) that has already run: a "
+        "coroutine runs only once. Call the async function again for a fresh one: "
+        f"{api}(fetch(...))"
+    )
+    assert "cannot reuse" not in str(info.value)
+    assert closed(first)
+    await anyio.wait_all_tasks_blocked()
     assert record == []
 
 
