@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 import tether
-from helpers import closed
+from helpers import closed, park
 
 pytestmark = pytest.mark.anyio
 
@@ -93,6 +93,27 @@ async def test_a_coroutine_that_already_ran_is_refused_before_anything_starts(
     assert "cannot reuse" not in str(info.value)
     assert closed(first)
     await anyio.wait_all_tasks_blocked()
+    assert record == []
+
+
+async def test_a_coroutine_another_task_awaits_is_refused_and_left_running() -> None:
+    record: list[str] = []
+    release = anyio.Event()
+    busy = park(release)
+    results: list[str] = []
+
+    async def owner() -> None:
+        results.append(await busy)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(owner)
+        await anyio.wait_all_tasks_blocked()
+        first = job(record)
+        with pytest.raises(TypeError, match=r"argument 2 is a coroutine \(park\)"):
+            await tether.run_all(first, busy)
+        assert closed(first)
+        release.set()
+    assert results == ["released"]
     assert record == []
 
 

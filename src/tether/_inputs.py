@@ -167,7 +167,8 @@ def prepare(api: str, work: tuple[Any, ...]) -> list[Any]:
                 raise _bad_input(api, position, item, "is not awaitable")
     except BaseException:
         for item in work:
-            close_if_coroutine(item)
+            if not has_run(item):  # one another task awaits is not ours to close
+                close_if_coroutine(item)
             if isinstance(item, list | tuple | set | frozenset):
                 for inner in cast("Iterable[object]", item):
                     close_if_coroutine(inner)
