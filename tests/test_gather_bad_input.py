@@ -202,7 +202,7 @@ async def test_amap_names_each_wrong_fn_and_its_own_fix() -> None:
         tether.amap(given, [1, 2], limit=2)  # type: ignore[arg-type]
     message = str(info.value)
     assert "got a coroutine object (test_amap_names_each" in message
-    assert "Pass the async function itself: amap(fn, items, limit=...)" in message
+    assert "Pass the async function itself: amap(work, items, limit=...)" in message
     assert "async def" not in message
     assert closed(given)
 

@@ -184,10 +184,11 @@ def _check_mapped_function(fn: object) -> None:
     and how to fix it; a coroutine object given is closed (it will never run)."""
     if isinstance(fn, CoroutineType | Coroutine):
         close_if_coroutine(fn)  # pyright: ignore[reportUnknownArgumentType]
+        function = getattr(fn, "__name__", "fn")  # pyright: ignore[reportUnknownArgumentType]
         raise TypeError(
             f"amap() takes an async function of one argument as fn, got a coroutine "
             f"object ({describe(fn)}(...)), which runs once, not once per item. "  # pyright: ignore[reportUnknownArgumentType]
-            "Pass the async function itself: amap(fn, items, limit=...)"
+            f"Pass the async function itself: amap({function}, items, limit=...)"
         )
     if not callable(fn):
         raise TypeError(
