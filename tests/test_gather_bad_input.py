@@ -3,13 +3,14 @@ with an error naming the argument, and leaves nothing running or unclosed."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import anyio
 import pytest
 
 import tether
-from helpers import closed
+from helpers import closed, park
 
 pytestmark = pytest.mark.anyio
 
@@ -68,6 +69,51 @@ async def test_an_async_function_passed_uncalled_is_refused(api: str) -> None:
     ):
         await call(api, first, fetch)
     assert closed(first)
+    assert record == []
+
+
+@pytest.mark.parametrize("api", WORK_APIS)
+async def test_a_coroutine_that_already_ran_is_refused_before_anything_starts(
+    api: str,
+) -> None:
+    """#21 item 8: an already-awaited coroutine raised CPython's raw "cannot reuse
+    already awaited coroutine" from inside the engine, after the other inputs had
+    started; it is refused up front, as spawn refuses one, and nothing runs."""
+    record: list[str] = []
+    spent = fetch("https://example.org")
+    assert await spent == "https://example.org"
+    first = job(record)
+    with pytest.raises(TypeError) as info:
+        await call(api, first, spent, functools.partial(job, record))
+    assert str(info.value).startswith(
+        f"{api}() argument 2 is a coroutine (fetch) that has already run: a "
+        "coroutine runs only once. Call the async function again for a fresh one: "
+        f"{api}(fetch(...))"
+    )
+    assert "cannot reuse" not in str(info.value)
+    assert closed(first)
+    await anyio.wait_all_tasks_blocked()
+    assert record == []
+
+
+async def test_a_coroutine_another_task_awaits_is_refused_and_left_running() -> None:
+    record: list[str] = []
+    release = anyio.Event()
+    busy = park(release)
+    results: list[str] = []
+
+    async def owner() -> None:
+        results.append(await busy)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(owner)
+        await anyio.wait_all_tasks_blocked()
+        first = job(record)
+        with pytest.raises(TypeError, match=r"argument 2 is a coroutine \(park\)"):
+            await tether.run_all(first, busy)
+        assert closed(first)
+        release.set()
+    assert results == ["released"]
     assert record == []
 
 
@@ -136,6 +182,52 @@ async def test_amap_refuses_a_sync_function() -> None:
 
     with pytest.raises(TypeError, match=r"amap\(\) takes an async function"):
         tether.amap(double, [1, 2], limit=2)  # type: ignore[arg-type]
+
+
+async def test_amap_names_each_wrong_fn_and_its_own_fix() -> None:
+    """#21 item 8: a coroutine object, a sync function and a non-callable all got
+    "Make it `async def`", wrong for the first two, and the coroutine was left
+    unclosed ("never awaited")."""
+    calls: list[object] = []
+
+    async def work(x: object) -> object:
+        calls.append(x)  # pragma: no cover - must never run
+        return x  # pragma: no cover
+
+    def double(x: int) -> int:
+        return 2 * x  # pragma: no cover
+
+    given = work(1)
+    with pytest.raises(TypeError) as info:
+        tether.amap(given, [1, 2], limit=2)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert "got a coroutine object (test_amap_names_each" in message
+    assert "Pass the async function itself: amap(work, items, limit=...)" in message
+    assert "async def" not in message
+    assert closed(given)
+
+    with pytest.raises(TypeError) as info:
+        tether.amap(double, [1, 2], limit=2)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert "double is a sync function. Make it `async def`" in message
+    assert "anyio.to_thread.run_sync" in message
+
+    with pytest.raises(TypeError) as info:
+        tether.amap(42, [1, 2], limit=2)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert "got int 42, which is not callable" in message
+    assert "async def" not in message
+    assert calls == []
+
+
+async def test_amap_closes_a_coroutine_object_even_when_limit_is_bad() -> None:
+    async def work(x: object) -> object:
+        return x  # pragma: no cover - must never run
+
+    given = work(1)
+    with pytest.raises(TypeError, match="got a coroutine object"):
+        tether.amap(given, [1], limit=0)  # type: ignore[arg-type]
+    assert closed(given)
 
 
 async def test_amap_refuses_items_that_are_not_iterable() -> None:

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Coroutine
 from types import CoroutineType, FunctionType
-from typing import Any
+from typing import Any, cast
 
 __all__ = [
     "CO_COROUTINE",
@@ -23,6 +23,7 @@ __all__ = [
     "close_if_coroutine",
     "coroutine_from",
     "describe",
+    "has_run",
     "is_async_callable",
     "name_of",
     "refuse_if_coroutine",
@@ -95,7 +96,7 @@ def coroutine_from(
                 f"{args!r}: a coroutine object already has its arguments. Pass "
                 f"either {api}(fn, *args) or {api}(fn(*args))"
             )
-        if isinstance(fn, CoroutineType) and _has_run(
+        if isinstance(fn, CoroutineType) and has_run(
             fn  # pyright: ignore[reportUnknownArgumentType]
         ):
             close_if_coroutine(fn)  # pyright: ignore[reportUnknownArgumentType]
@@ -180,10 +181,15 @@ def check_callable_with(fn: Any, args: tuple[Any, ...], api: str) -> None:
         raise arguments_misfit(api, fn, exc) from None
 
 
-def _has_run(coro: CoroutineType[Any, Any, Any]) -> bool:
+def has_run(coro: object) -> bool:
+    """Whether ``coro`` is a native coroutine object that has started (or finished,
+    or was closed): one that can never run from its start again."""
+    if type(coro) is not CoroutineType:
+        return False
     import inspect
 
-    return inspect.getcoroutinestate(coro) != inspect.CORO_CREATED
+    state = inspect.getcoroutinestate(cast("Coroutine[Any, Any, Any]", coro))
+    return state != inspect.CORO_CREATED
 
 
 def spawn_site() -> str:

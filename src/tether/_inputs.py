@@ -17,6 +17,7 @@ from ._calls import (
     CO_COROUTINE,
     close_if_coroutine,
     describe,
+    has_run,
     name_of,
 )
 from ._checks import check_count, check_rate, check_seconds
@@ -139,6 +140,13 @@ def prepare(api: str, work: tuple[Any, ...]) -> list[Any]:
     try:
         for position, item in enumerate(work):
             if isinstance(item, CoroutineType | Coroutine):
+                if has_run(item):  # pyright: ignore[reportUnknownArgumentType]
+                    what = name_of(item)  # pyright: ignore[reportUnknownArgumentType]
+                    raise TypeError(
+                        f"{api}() argument {position + 1} is a coroutine ({what}) "
+                        "that has already run: a coroutine runs only once. Call the "
+                        f"async function again for a fresh one: {api}({what}(...))"
+                    )
                 prepared.append(item)
             elif isinstance(item, Handle):
                 prepared.append((_await_handle, item))
@@ -159,7 +167,8 @@ def prepare(api: str, work: tuple[Any, ...]) -> list[Any]:
                 raise _bad_input(api, position, item, "is not awaitable")
     except BaseException:
         for item in work:
-            close_if_coroutine(item)
+            if not has_run(item):  # one another task awaits is not ours to close
+                close_if_coroutine(item)
             if isinstance(item, list | tuple | set | frozenset):
                 for inner in cast("Iterable[object]", item):
                     close_if_coroutine(inner)

@@ -14,6 +14,7 @@ in flight and at most ``limit`` results are buffered, however long the input is.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Callable, Coroutine, Iterable
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from typing_extensions import Self
@@ -158,6 +159,7 @@ def amap(
 
     .. versionadded:: 0.1
     """
+    _check_mapped_function(fn)
     check_count(
         "amap",
         "limit",
@@ -165,11 +167,6 @@ def amap(
         1,
         " (the most items in flight at once, and the most results buffered)",
     )
-    if not is_async_callable(fn):
-        raise TypeError(
-            f"amap() takes an async function of one argument, got {describe(fn)}. "
-            "Make it `async def`"
-        )
     if not isinstance(items, Iterable | AsyncIterable):
         raise TypeError(
             f"amap() items must be an iterable or an async iterable, got "
@@ -180,6 +177,32 @@ def amap(
         return item, fn(item)
 
     return Completions(make, items, limit)
+
+
+def _check_mapped_function(fn: object) -> None:
+    """Refuse an ``fn`` that :func:`amap` cannot call per item, saying what it is
+    and how to fix it; a coroutine object given is closed (it will never run)."""
+    if isinstance(fn, CoroutineType | Coroutine):
+        close_if_coroutine(fn)  # pyright: ignore[reportUnknownArgumentType]
+        function = getattr(fn, "__name__", "fn")  # pyright: ignore[reportUnknownArgumentType]
+        raise TypeError(
+            f"amap() takes an async function of one argument as fn, got a coroutine "
+            f"object ({describe(fn)}(...)), which runs once, not once per item. "  # pyright: ignore[reportUnknownArgumentType]
+            f"Pass the async function itself: amap({function}, items, limit=...)"
+        )
+    if not callable(fn):
+        raise TypeError(
+            f"amap() takes an async function of one argument as fn, got "
+            f"{type(fn).__name__} {describe(fn)}, which is not callable. Pass the "
+            "async function first: amap(fn, items, limit=...)"
+        )
+    if not is_async_callable(fn):
+        raise TypeError(
+            f"amap() takes an async function of one argument as fn, but "
+            f"{describe(fn)} is a sync function. Make it `async def`, or wrap a "
+            "blocking call in one: "
+            "`async def fn(item): return await anyio.to_thread.run_sync(work, item)`"
+        )
 
 
 def as_completed(
