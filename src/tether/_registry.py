@@ -685,6 +685,7 @@ class TaskRegistry:
                 "anyio.from_thread.run_sync(handle.cancel)"
             )
         self._cancel_one(handle)
+        self._backend.wake()  # from a signal handler, the loop may be asleep
 
     def _cancel_one(self, handle: Handle[Any]) -> None:
         if handle._status is QUEUED:
@@ -775,6 +776,7 @@ class TaskRegistry:
         """Cancel every running task and drop every queued one; the registry stays
         open and takes new work. Never blocks."""
         self._cancel_everything(closing=False)
+        self._backend.wake()  # from a signal handler, the loop may be asleep
 
     def _cancel_everything(self, *, closing: bool) -> None:
         if not self._live and self._slots is None:
