@@ -281,3 +281,11 @@ def test_a_cancel_from_a_signal_handler_wakes_the_sleeping_loop(
         process.communicate()
         pytest.fail(f"{backend}, {how}: the cancellation did not wake the loop")
     assert (out, process.returncode) == ("cancelled\n", 0), err
+
+
+def test_cancel_all_of_a_registry_never_entered_does_nothing() -> None:
+    """With nothing to cancel there is no loop to wake: ``cancel_all()`` outside any
+    loop, on a registry never entered, stays a no-op."""
+    tasks = TaskRegistry()
+    tasks.cancel_all()
+    assert tasks.statistics().spawned == 0

@@ -785,12 +785,13 @@ class TaskRegistry:
     def cancel_all(self) -> None:
         """Cancel every running task and drop every queued one; the registry stays
         open and takes new work. Never blocks."""
-        self._cancel_everything(closing=False)
-        self._backend.wake()  # from a signal handler, the loop may be asleep
+        if self._cancel_everything(closing=False):
+            self._backend.wake()  # from a signal handler, the loop may be asleep
 
-    def _cancel_everything(self, *, closing: bool) -> None:
+    def _cancel_everything(self, *, closing: bool) -> bool:
+        """Cancel what runs and drop what is queued; whether there was any."""
         if not self._live and self._slots is None:
-            return  # nothing runs, nothing can wait in a queue
+            return False  # nothing runs, nothing can wait in a queue
         running = [
             h for h in self._live if h._status is RUNNING and h is not self._spare
         ]
@@ -818,6 +819,8 @@ class TaskRegistry:
             self._close_queued(handle, wake)
         if scopes or wake:
             self._backend.cancel_soon(scopes, wake)
+            return True
+        return False
 
     def bind(self) -> _Binding[Self]:
         """Return a sync context manager that makes this registry the ambient one
