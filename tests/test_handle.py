@@ -234,18 +234,18 @@ SIGNAL_PROGRAM = Path(__file__).with_name("cancel_on_signal.py")
 
 
 def _wait_until_asleep(pid: int) -> None:
-    """Return once the process sleeps in the kernel (its loop in its selector), so
-    that the signal finds it there and not between two steps of a task; where
-    /proc does not say (not Linux), at once."""
+    """Return once the process sleeps in the kernel (after ``ready``, that is its
+    loop in its selector), so that the signal finds it there and not between two
+    steps of a task; where /proc does not say (not Linux), at once."""
     import time
 
-    wchan = Path(f"/proc/{pid}/wchan")
+    stat = Path(f"/proc/{pid}/stat")
     for _ in range(2000):  # a bound for a process that never sleeps, not a timing
         try:
-            where = wchan.read_text()
-        except OSError:
+            state = stat.read_text().rpartition(")")[2].split()[0]
+        except (OSError, IndexError):
             return
-        if "poll" in where or "select" in where:
+        if state == "S":
             return
         time.sleep(0.005)
 
