@@ -7,6 +7,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.abc
 import anyio.lowlevel
 import pytest
 
@@ -185,3 +186,115 @@ def test_an_async_on_error_is_refused() -> None:
 
     with pytest.raises(TypeError, match=r"must be a plain `def`, not an `async def`"):
         TaskRegistry(on_error=on_error)  # type: ignore[arg-type]  # the misuse tested
+
+
+# -- an option that is also the function's own keyword (#21 item 6) -------------------
+
+
+async def get(url: str, *, timeout: float = 5.0) -> float:
+    """An HTTP-style function with a ``timeout`` of its own: returns the one it got."""
+    await anyio.lowlevel.checkpoint()
+    return timeout
+
+
+async def labelled(item: int, name: str = "?", daemon: bool = False) -> str:
+    await anyio.lowlevel.checkpoint()
+    return f"{item}:{name}:{daemon}"
+
+
+async def test_an_option_naming_the_functions_keyword_is_refused() -> None:
+    """``spawn(get, url, timeout=30)`` where ``get`` takes ``timeout`` made 30 s the
+    task's deadline and ``get`` kept 5.0, silently (#21 item 6): refused, with the
+    two ways to say what was meant, and nothing is spawned."""
+    async with TaskRegistry() as tasks:
+        with pytest.raises(TypeError) as caught:
+            tasks.spawn(get, "http://x", timeout=30)
+        message = str(caught.value)
+        assert "timeout=30" in message
+        assert (
+            "'timeout' is both an option of spawn() and a parameter of get" in message
+        )
+        assert "functools.partial(get, timeout=30)" in message
+        assert "get(...)" in message  # a coroutine object: the option is tether's
+        assert len(tasks) == 0
+        await assert_still_works(tasks)
+
+
+async def test_each_way_of_saying_what_was_meant_is_taken() -> None:
+    """The ways the refusal shows: the function's own keyword through partial;
+    tether's option with the function's keyword bound first, or with a coroutine."""
+    async with TaskRegistry() as tasks:
+        assert await tasks.spawn(functools.partial(get, "u", timeout=30)) == 30
+        assert (
+            await tasks.spawn(functools.partial(get, timeout=1), "u", timeout=30) == 1
+        )
+        assert await tasks.spawn(get("u"), timeout=30) == 5.0
+        # A parameter filled by a positional argument cannot be meant.
+        assert await tasks.spawn(labelled, 1, "n", name="task") == "1:n:False"
+        assert await tasks.spawn(labelled, 1, "n", True, daemon=True) == "1:n:True"
+        # Options left at their defaults are never read as the function's.
+        assert await tasks.spawn(labelled, 2, name=None, daemon=False) == "2:?:False"
+
+
+async def test_every_colliding_option_is_refused() -> None:
+    async with TaskRegistry() as tasks:
+        with pytest.raises(TypeError, match="'name' is both an option"):
+            tasks.spawn(labelled, 1, name="label")
+        with pytest.raises(TypeError, match="'daemon' is both an option"):
+            tasks.spawn(labelled, 1, daemon=True)
+        # A partial is seen through (a bound method too: see below).
+        with pytest.raises(TypeError, match="'name' is both an option"):
+            tasks.spawn(functools.partial(labelled, 1), name="label")
+
+
+async def with_context(*, context: str = "") -> None:
+    await anyio.lowlevel.checkpoint()  # pragma: no cover - never started
+
+
+class Client:
+    async def get(self, url: str, *, timeout: float = 5.0) -> float:
+        await anyio.lowlevel.checkpoint()  # pragma: no cover - never started
+        return timeout  # pragma: no cover
+
+
+async def test_every_spawn_form_refuses_a_collision() -> None:
+    import contextvars
+
+    async with TaskRegistry() as tasks:
+        with pytest.raises(TypeError, match="'context' is both an option of spawn"):
+            tasks.spawn(with_context, context=contextvars.copy_context())
+        with pytest.raises(TypeError, match="'timeout' is both an option of spawn"):
+            tasks.spawn(Client().get, "u", timeout=3)
+        with tasks.bind(), pytest.raises(TypeError, match="of spawn"):
+            tether.spawn(get, "u", timeout=3)
+        with pytest.raises(TypeError, match="of spawn_when_free"):
+            await tasks.spawn_when_free(get, "u", timeout=3)
+        with pytest.raises(TypeError, match="of spawn_service"):
+            tasks.spawn_service(get, "u", timeout=3)
+        with pytest.raises(TypeError, match="of start"):
+            await tasks.start(labelled_start, name="x")
+
+        def from_a_thread() -> None:
+            with pytest.raises(TypeError, match="of spawn_threadsafe"):
+                tasks.spawn_threadsafe(get, "u", timeout=3)
+
+        await anyio.to_thread.run_sync(from_a_thread)
+        assert len(tasks) == 0
+
+
+async def backing_off(backoff: float = 1.0) -> None:
+    await anyio.lowlevel.checkpoint()
+
+
+async def test_a_service_option_naming_the_functions_keyword_is_refused() -> None:
+    async with TaskRegistry() as tasks:
+        with pytest.raises(TypeError, match="'backoff' is both an option"):
+            tasks.spawn_service(backing_off, backoff=2.0)
+        bound_first = functools.partial(backing_off, backoff=1.0)
+        await tasks.spawn_service(bound_first, backoff=2.0)
+
+
+async def labelled_start(
+    *, name: str = "", task_status: anyio.abc.TaskStatus[None]
+) -> None:  # pragma: no cover - never started
+    task_status.started()

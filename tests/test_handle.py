@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import sys
 import traceback
+from pathlib import Path
 
 import anyio
 import anyio.lowlevel
@@ -225,3 +226,66 @@ async def test_debug_records_where_the_task_was_spawned() -> None:
     assert f"spawned_at={__file__}:{line}" in repr(handle)
     async with TaskRegistry() as tasks:
         assert tasks.spawn(double, 1).spawned_at is None
+
+
+# -- cancelled from a signal handler (#21 item 2) -------------------------------------
+
+SIGNAL_PROGRAM = Path(__file__).with_name("cancel_on_signal.py")
+
+
+def _wait_until_asleep(pid: int) -> None:
+    """Return once the process sleeps in the kernel (after ``ready``, that is its
+    loop in its selector), so that the signal finds it there and not between two
+    steps of a task; where /proc does not say (not Linux), at once."""
+    import time
+
+    stat = Path(f"/proc/{pid}/stat")
+    for _ in range(2000):  # a bound for a process that never sleeps, not a timing
+        try:
+            state = stat.read_text().rpartition(")")[2].split()[0]
+        except (OSError, IndexError):
+            return
+        if state == "S":
+            return
+        time.sleep(0.005)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT")
+@pytest.mark.parametrize("how", ["handle", "registry"])
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop", "trio"])
+def test_a_cancel_from_a_signal_handler_wakes_the_sleeping_loop(
+    backend: str, how: str
+) -> None:
+    """``handle.cancel()`` or ``tasks.cancel_all()`` from a ``signal.signal`` handler
+    lands at once (#21 item 2: it took effect only when some timer or I/O woke the
+    loop, 16.4 s in a CLI, up to the longest sleep: asyncio's ``call_soon`` from a
+    handler does not wake a loop asleep in its selector)."""
+    import signal
+    import subprocess
+
+    process = subprocess.Popen(
+        [sys.executable, str(SIGNAL_PROGRAM), backend, how],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ready\n"
+        _wait_until_asleep(process.pid)
+        process.send_signal(signal.SIGINT)
+        # A hang guard, not a timing assertion: the task sleeps 60 s otherwise.
+        out, err = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail(f"{backend}, {how}: the cancellation did not wake the loop")
+    assert (out, process.returncode) == ("cancelled\n", 0), err
+
+
+def test_cancel_all_of_a_registry_never_entered_does_nothing() -> None:
+    """With nothing to cancel there is no loop to wake: ``cancel_all()`` outside any
+    loop, on a registry never entered, stays a no-op."""
+    tasks = TaskRegistry()
+    tasks.cancel_all()
+    assert tasks.statistics().spawned == 0

@@ -121,6 +121,12 @@ class AsyncioBackend:
     def caller_cancelled(self) -> bool:
         return False  # a child is the caller's in nothing but tether's bookkeeping
 
+    def wake(self) -> None:
+        # A signal handler runs while the loop may sleep in its selector, which a
+        # call_soon does not interrupt: the self-pipe of call_soon_threadsafe does.
+        if asyncio.current_task() is None:
+            self.call_soon_threadsafe(_nothing)
+
     def cancel_soon(self, scopes: list[Scope], wake: list[Event] | None = None) -> None:
         # From one loop callback for the whole batch: anyio's cancel() called from
         # inside a task writes that task's repr into the cancel reason, which costs
@@ -128,6 +134,10 @@ class AsyncioBackend:
         # batch with one callback. Tasks already woken in this iteration take one
         # more step before they see it, as on trio.
         self._loop.call_soon(self._cancel_many, scopes, wake)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _cancel_each(scopes: list[Scope], wake: list[Event] | None) -> None:

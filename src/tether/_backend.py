@@ -156,6 +156,13 @@ class Backend(Protocol):
         where the task is the caller's nursery child)."""
         ...
 
+    def wake(self) -> None:
+        """Called after a cancellation was requested: when no task is running (a
+        ``signal.signal`` handler, which runs while the loop may sleep in its
+        selector), make the loop wake and deliver it now. Inside a task, nothing:
+        the loop is awake."""
+        ...
+
     def cancel_soon(self, scopes: list[Scope], wake: list[Event] | None = None) -> None:
         """Cancel every scope in ``scopes``, then set every event in ``wake``: now,
         or from one callback of the loop where that is cheaper.

@@ -8,10 +8,13 @@ block the loop).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import sys
+import weakref
 from collections.abc import Coroutine
-from types import CoroutineType, FunctionType
+from types import CoroutineType, FunctionType, MethodType
 from typing import Any, cast
 
 __all__ = [
@@ -26,6 +29,7 @@ __all__ = [
     "has_run",
     "is_async_callable",
     "name_of",
+    "refuse_ambiguous_options",
     "refuse_if_coroutine",
     "refuse_keywords",
     "spawn_site",
@@ -262,3 +266,95 @@ def check_spawn_options(
         return
     close_if_coroutine(fn)
     raise error(f"{api}(..., {why}")
+
+
+#: per function: its parameters that take a positional argument, in order, and
+#: those a keyword can name (computed once, on the first spawn given an option)
+_parameters: weakref.WeakKeyDictionary[object, tuple[tuple[str, ...], frozenset[str]]]
+_parameters = weakref.WeakKeyDictionary()
+
+
+def _parameters_of(fn: object) -> tuple[tuple[str, ...], frozenset[str]] | None:
+    try:
+        return _parameters[fn]
+    except (KeyError, TypeError):  # TypeError: not weakly referenceable
+        pass
+    import inspect
+
+    try:
+        signature = inspect.signature(fn)  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # no signature to read: nothing to misread
+        return None
+    kind = inspect.Parameter
+    positional = tuple(
+        p.name
+        for p in signature.parameters.values()
+        if p.kind in (kind.POSITIONAL_ONLY, kind.POSITIONAL_OR_KEYWORD)
+    )
+    keywords = frozenset(
+        p.name
+        for p in signature.parameters.values()
+        if p.kind in (kind.POSITIONAL_OR_KEYWORD, kind.KEYWORD_ONLY)
+    )
+    found = positional, keywords
+    with contextlib.suppress(TypeError):
+        _parameters[fn] = found
+    return found
+
+
+def refuse_ambiguous_options(
+    fn: object, args: tuple[object, ...], api: str, options: dict[str, object]
+) -> None:
+    """Refuse an option of ``api`` (given, not its default) that also names a
+    keyword parameter of ``fn`` left unbound by ``args``: which of the two was meant
+    cannot be told, and reading it as the option silently leaves the function its
+    default (a ``timeout`` an HTTP function takes, say). Called only when an option
+    is given; the signature is read once per function."""
+    if type(fn) is FunctionType and "__wrapped__" not in fn.__dict__:
+        # The common case, read from the code object: most calls end here.
+        code = fn.__code__
+        names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+        if not any(option in names for option in options):
+            return
+    elif not callable(fn):
+        return  # a coroutine object: its arguments are bound already
+    given = len(args)
+    bound: set[str] = set()
+    inner: object = fn
+    while True:  # see through partials and bound methods to the function
+        if isinstance(inner, functools.partial):
+            given += len(inner.args)
+            bound.update(inner.keywords)
+            inner = inner.func
+        elif isinstance(inner, MethodType):
+            given += 1
+            inner = inner.__func__
+        else:
+            break
+    parameters = _parameters_of(inner)
+    if parameters is None:
+        return
+    positional, keywords = parameters
+    for option, value in options.items():
+        if (
+            option in keywords
+            and option not in bound
+            and option not in positional[:given]
+        ):
+            close_if_coroutine(fn)
+            what = describe(fn)
+            raise TypeError(
+                f"{api}({what}, ..., {option}={value!r}): {option!r} is both an "
+                f"option of {api}() and a parameter of {what}, so which one was "
+                f"meant cannot be told. For {what}'s own {option}, bind it: "
+                f"{api}(functools.partial({what}, {option}={value!r}), ...). For "
+                f"{api}()'s {option}, bind {what}'s {option} first (its default "
+                f"or a value): {api}(functools.partial({what}, {option}=...), "
+                f"..., {option}={value!r})"
+                + (
+                    f", or pass a coroutine object: {api}({what}(...), "
+                    f"{option}={value!r})"
+                    if api in ("spawn", "spawn_when_free", "spawn_threadsafe")
+                    else ""
+                )
+            )

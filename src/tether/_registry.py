@@ -42,6 +42,7 @@ from ._calls import (
     describe,
     is_async_callable,
     name_of,
+    refuse_ambiguous_options,
     refuse_if_coroutine,
     refuse_keywords,
     spawn_site,
@@ -412,10 +413,16 @@ class TaskRegistry:
             TypeError: ``fn`` is not an async function or coroutine object, the
                 arguments do not fit it, or keyword arguments were given (they go
                 through :func:`functools.partial`). A coroutine object given is
-                closed.
+                closed. Or an option (``timeout``, ``name``, ``daemon``,
+                ``context``) is also a keyword parameter of ``fn`` that no
+                argument fills: bind ``fn``'s own with :func:`functools.partial`,
+                or pass a coroutine object with the option.
             RegistryClosed: the registry is not open (see its lifecycle).
             RegistryFull: every slot is busy and the queue is at ``max_pending``.
             RuntimeError: called from a thread other than the event loop's.
+
+        .. versionchanged:: 0.3
+           An option that names a keyword parameter of ``fn`` is refused.
         """
         if kwargs:
             refuse_keywords(fn, kwargs, "spawn")
@@ -426,6 +433,9 @@ class TaskRegistry:
             or timeout is not None
         ):
             check_spawn_options(fn, "spawn", name, context, daemon, timeout)
+            refuse_ambiguous_options(
+                fn, args, "spawn", _given(name, context, daemon, timeout)
+            )
         if self._state is not OPEN:
             self._check_may_spawn(fn)
         if get_ident() != self._thread:
@@ -685,6 +695,7 @@ class TaskRegistry:
                 "anyio.from_thread.run_sync(handle.cancel)"
             )
         self._cancel_one(handle)
+        self._backend.wake()  # from a signal handler, the loop may be asleep
 
     def _cancel_one(self, handle: Handle[Any]) -> None:
         if handle._status is QUEUED:
@@ -774,11 +785,13 @@ class TaskRegistry:
     def cancel_all(self) -> None:
         """Cancel every running task and drop every queued one; the registry stays
         open and takes new work. Never blocks."""
-        self._cancel_everything(closing=False)
+        if self._cancel_everything(closing=False):
+            self._backend.wake()  # from a signal handler, the loop may be asleep
 
-    def _cancel_everything(self, *, closing: bool) -> None:
+    def _cancel_everything(self, *, closing: bool) -> bool:
+        """Cancel what runs and drop what is queued; whether there was any."""
         if not self._live and self._slots is None:
-            return  # nothing runs, nothing can wait in a queue
+            return False  # nothing runs, nothing can wait in a queue
         running = [
             h for h in self._live if h._status is RUNNING and h is not self._spare
         ]
@@ -806,6 +819,8 @@ class TaskRegistry:
             self._close_queued(handle, wake)
         if scopes or wake:
             self._backend.cancel_soon(scopes, wake)
+            return True
+        return False
 
     def bind(self) -> _Binding[Self]:
         """Return a sync context manager that makes this registry the ambient one
@@ -873,6 +888,9 @@ class TaskRegistry:
             or timeout is not None
         ):
             check_spawn_options(fn, "spawn_when_free", name, context, daemon, timeout)
+            refuse_ambiguous_options(
+                fn, args, "spawn_when_free", _given(name, context, daemon, timeout)
+            )
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
@@ -964,6 +982,9 @@ class TaskRegistry:
             refuse_keywords(fn, kwargs, "spawn_threadsafe")
         if name is not None or daemon is not False or timeout is not None:
             check_spawn_options(fn, "spawn_threadsafe", name, None, daemon, timeout)
+            refuse_ambiguous_options(
+                fn, args, "spawn_threadsafe", _given(name, None, daemon, timeout)
+            )
         if get_ident() == self._thread:
             close_if_coroutine(fn)
             raise RuntimeError(
@@ -1090,6 +1111,23 @@ class TaskRegistry:
             "runs only once",
         )
         check_spawn_options(fn, "spawn_service", name, context, False)
+        given: dict[str, object] = {
+            option: value
+            for option, value, default in (
+                ("name", name, None),
+                ("context", context, None),
+                ("restart", restart, "on-failure"),
+                ("max_restarts", max_restarts, 5),
+                ("restart_window", restart_window, 60.0),
+                ("backoff", backoff, 0.5),
+                ("max_backoff", max_backoff, 30.0),
+                ("timeout", timeout, None),
+                ("restart_on", restart_on, Exception),
+            )
+            if value is not default and value != default
+        }
+        if given:
+            refuse_ambiguous_options(fn, args, "spawn_service", given)
         plan = RestartPlan(
             restart,
             max_restarts,
@@ -1405,6 +1443,9 @@ class TaskRegistry:
         )
         if name is not None or daemon is not False or timeout is not None:
             check_spawn_options(fn, "start", name, None, daemon, timeout)
+            refuse_ambiguous_options(
+                fn, args, "start", _given(name, None, daemon, timeout)
+            )
         task_name = name_of(fn) if name is None else name
         status: TaskStatus[Any] = TaskStatus(self._backend_event(), task_name)
         coro = _call_with_status(fn, args, status)
@@ -1910,3 +1951,19 @@ def _call_with_status(
             ) from None
         raise arguments_misfit("start", fn, exc) from None
     return checked_coroutine("start", fn, coro)
+
+
+def _given(
+    name: str | None, context: Context | None, daemon: bool, timeout: float | None
+) -> dict[str, object]:
+    """The spawn options given, not left at their defaults."""
+    given: dict[str, object] = {}
+    if name is not None:
+        given["name"] = name
+    if context is not None:
+        given["context"] = context
+    if daemon is not False:
+        given["daemon"] = daemon
+    if timeout is not None:
+        given["timeout"] = timeout
+    return given

@@ -139,8 +139,20 @@ class TrioBackend:
         assert isinstance(task, trio.lowlevel.Task)
         return task.coro
 
+    def wake(self) -> None:
+        # Outside every task (a signal handler while trio sleeps in its I/O wait),
+        # a cancellation reschedules the task but wakes nothing: the token does.
+        try:
+            trio.lowlevel.current_task()
+        except RuntimeError:
+            self.call_soon_threadsafe(_nothing)
+
     def cancel_soon(self, scopes: list[Scope], wake: list[Event] | None = None) -> None:
         for scope in scopes:  # trio's cancel() is cheap from anywhere
             scope.cancel()
         for event in wake or ():
             event.set()
+
+
+def _nothing() -> None:
+    pass
