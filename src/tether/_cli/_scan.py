@@ -133,7 +133,9 @@ def _rewrite(
     args: argparse.Namespace, items: list[Target | Report], skipped: list[Skipped]
 ) -> int:
     """``--fix`` and ``--diff``: rewrite each file, then report what is left."""
-    from . import _scan_fix
+    # Imported here, at each call: libcst is needed only to fix (and the tests
+    # replace rewrite_source on the module).
+    from ._scan_fix import FixRefused, needs, rewrite_source, unified_diff
     from ._scan_write import NotWritten, check_writable, replace_file
 
     left: list[Report] = []
@@ -159,7 +161,7 @@ def _rewrite(
         data = item[0]
         try:
             check_writable(path, target.given)
-            new, count, refused, daemon = _scan_fix.rewrite_source(
+            new, count, refused, daemon = rewrite_source(
                 data,
                 places,
                 registry=settings.registry,
@@ -167,11 +169,11 @@ def _rewrite(
             )
             if args.diff:
                 sys.stdout.flush()
-                sys.stdout.buffer.write(_scan_fix.unified_diff(path, data, new))
+                sys.stdout.buffer.write(unified_diff(path, data, new))
                 sys.stdout.buffer.flush()
             elif new != data:
                 replace_file(path, target.given, data, new)
-        except (_scan_fix.FixRefused, NotWritten) as exc:
+        except (FixRefused, NotWritten) as exc:
             error = isinstance(exc, NotWritten) and exc.error
             left += _left_as_it_was(path, reports, places, str(exc), error=error)
             continue
@@ -204,7 +206,7 @@ def _rewrite(
         if fixed:
             # One registry for the whole run, the usual case, is named.
             registry = registries.pop() if len(registries) == 1 else None
-            print(_scan_fix.needs(registry, daemons), file=sys.stderr)
+            print(needs(registry, daemons), file=sys.stderr)
     return _status(left, changes=bool(args.diff and fixed))
 
 
