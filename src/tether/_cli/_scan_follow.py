@@ -6,7 +6,7 @@ that return a task (for ``TET003``), in one module and, with a
 from __future__ import annotations
 
 import ast
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ._scan_index import FUNCTIONS, Index, callee_name, walk_scope
 from ._scan_returns import Guard, Returner, guards_of, surely_ends
@@ -14,11 +14,18 @@ from ._scan_returns import Guard, Returner, guards_of, surely_ends
 if TYPE_CHECKING:
     from collections.abc import Container
 
-    from ._scan_project import Project
-
-__all__ = ["Follow"]
+__all__ = ["Follow", "Resolver"]
 
 _Function = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+class Resolver(Protocol):
+    """What following a call needs of :class:`._scan_project.Project` (named by
+    its shape, since the project imports the rules, which build on this)."""
+
+    def resolve(
+        self, path: str, func: ast.expr, methods: Container[str] | None = None, /
+    ) -> _Function | None: ...
 
 
 class Follow:
@@ -27,7 +34,7 @@ class Follow:
     def __init__(
         self,
         tree: ast.Module,
-        project: Project | None = None,
+        project: Resolver | None = None,
         path: str | None = None,
     ) -> None:
         self._index = index = Index(tree)
