@@ -235,9 +235,11 @@ def check_spawn_options(
     context: object,
     daemon: object,
     timeout: object = None,
+    args: tuple[object, ...] | None = None,
 ) -> None:
     """Refuse spawn options of the wrong type, naming the option (``fn`` is closed
-    if it is a coroutine, so nothing leaks)."""
+    if it is a coroutine, so nothing leaks); with ``args``, also an option that
+    names a keyword parameter of ``fn`` (:func:`refuse_ambiguous_options`)."""
     from contextvars import Context
 
     error: type[Exception] = TypeError
@@ -263,6 +265,18 @@ def check_spawn_options(
             "no timeout"
         )
     else:
+        if args is not None:
+            given: dict[str, object] = {
+                option: value
+                for option, value, default in (
+                    ("name", name, None),
+                    ("context", context, None),
+                    ("daemon", daemon, False),
+                    ("timeout", timeout, None),
+                )
+                if value is not default
+            }
+            refuse_ambiguous_options(fn, args, api, given)
         return
     close_if_coroutine(fn)
     raise error(f"{api}(..., {why}")

@@ -432,10 +432,7 @@ class TaskRegistry:
             or daemon is not False
             or timeout is not None
         ):
-            check_spawn_options(fn, "spawn", name, context, daemon, timeout)
-            refuse_ambiguous_options(
-                fn, args, "spawn", _given(name, context, daemon, timeout)
-            )
+            check_spawn_options(fn, "spawn", name, context, daemon, timeout, args)
         if self._state is not OPEN:
             self._check_may_spawn(fn)
         if get_ident() != self._thread:
@@ -887,9 +884,8 @@ class TaskRegistry:
             or daemon is not False
             or timeout is not None
         ):
-            check_spawn_options(fn, "spawn_when_free", name, context, daemon, timeout)
-            refuse_ambiguous_options(
-                fn, args, "spawn_when_free", _given(name, context, daemon, timeout)
+            check_spawn_options(
+                fn, "spawn_when_free", name, context, daemon, timeout, args
             )
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
@@ -981,9 +977,8 @@ class TaskRegistry:
         if kwargs:
             refuse_keywords(fn, kwargs, "spawn_threadsafe")
         if name is not None or daemon is not False or timeout is not None:
-            check_spawn_options(fn, "spawn_threadsafe", name, None, daemon, timeout)
-            refuse_ambiguous_options(
-                fn, args, "spawn_threadsafe", _given(name, None, daemon, timeout)
+            check_spawn_options(
+                fn, "spawn_threadsafe", name, None, daemon, timeout, args
             )
         if get_ident() == self._thread:
             close_if_coroutine(fn)
@@ -1442,10 +1437,7 @@ class TaskRegistry:
             "function itself",
         )
         if name is not None or daemon is not False or timeout is not None:
-            check_spawn_options(fn, "start", name, None, daemon, timeout)
-            refuse_ambiguous_options(
-                fn, args, "start", _given(name, None, daemon, timeout)
-            )
+            check_spawn_options(fn, "start", name, None, daemon, timeout, args)
         task_name = name_of(fn) if name is None else name
         status: TaskStatus[Any] = TaskStatus(self._backend_event(), task_name)
         coro = _call_with_status(fn, args, status)
@@ -1951,19 +1943,3 @@ def _call_with_status(
             ) from None
         raise arguments_misfit("start", fn, exc) from None
     return checked_coroutine("start", fn, coro)
-
-
-def _given(
-    name: str | None, context: Context | None, daemon: bool, timeout: float | None
-) -> dict[str, object]:
-    """The spawn options given, not left at their defaults."""
-    given: dict[str, object] = {}
-    if name is not None:
-        given["name"] = name
-    if context is not None:
-        given["context"] = context
-    if daemon is not False:
-        given["daemon"] = daemon
-    if timeout is not None:
-        given["timeout"] = timeout
-    return given
