@@ -199,7 +199,7 @@ async def test_amap_names_each_wrong_fn_and_its_own_fix() -> None:
 
     given = work(1)
     with pytest.raises(TypeError) as info:
-        tether.amap(given, [1, 2], limit=2)  # type: ignore[arg-type]
+        tether.amap(given, [1, 2], limit=2)  # type: ignore[call-overload]
     message = str(info.value)
     assert "got a coroutine object (test_amap_names_each" in message
     assert "Pass the async function itself: amap(work, items, limit=...)" in message
@@ -213,7 +213,7 @@ async def test_amap_names_each_wrong_fn_and_its_own_fix() -> None:
     assert "anyio.to_thread.run_sync" in message
 
     with pytest.raises(TypeError) as info:
-        tether.amap(42, [1, 2], limit=2)  # type: ignore[arg-type]
+        tether.amap(42, [1, 2], limit=2)  # type: ignore[call-overload]
     message = str(info.value)
     assert "got int 42, which is not callable" in message
     assert "async def" not in message
@@ -226,7 +226,7 @@ async def test_amap_closes_a_coroutine_object_even_when_limit_is_bad() -> None:
 
     given = work(1)
     with pytest.raises(TypeError, match="got a coroutine object"):
-        tether.amap(given, [1], limit=0)  # type: ignore[arg-type]
+        tether.amap(given, [1], limit=0)  # type: ignore[call-overload]
     assert closed(given)
 
 
@@ -238,7 +238,7 @@ async def test_amap_refuses_items_that_are_not_iterable() -> None:
         return x  # pragma: no cover
 
     with pytest.raises(TypeError, match=r"amap\(\) items must be an iterable"):
-        tether.amap(work, 42, limit=2)  # type: ignore[arg-type]
+        tether.amap(work, 42, limit=2)  # type: ignore[call-overload]
     assert calls == []
 
 

@@ -1,9 +1,13 @@
-"""Generate the per-arity overloads of run_all and settle_all in _gather.py.
+"""Generate the overloads of the gather family: run_all and settle_all in
+_gather.py, amap in _streams.py.
 
 The overloads type each position of a gather call for up to ARITY inputs; by hand
-they are hundreds of lines where a slip (a T7 for a T8) type-checks silently. This
-script writes them, already in the shape ``ruff format`` gives them, between marker
-comments in src/tether/_gather.py; everything outside the markers is left alone.
+they are hundreds of lines where a slip (a T7 for a T8) type-checks silently. amap's
+say what ``return_exceptions`` does to the type of each result; the options they
+share with the gathers come from the same list here. This script writes them,
+already in the shape ``ruff format`` gives them, between marker comments in
+src/tether/_gather.py and src/tether/_streams.py; everything outside the markers is
+left alone.
 
     python tools/gen_overloads.py          # rewrite the generated regions
     python tools/gen_overloads.py --check  # exit 1 if they are out of date (CI)
@@ -19,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "src" / "tether" / "_gather.py"
+STREAMS = ROOT / "src" / "tether" / "_streams.py"
 SCRIPT = "tools/gen_overloads.py"
 COMMAND = f"python {SCRIPT}"
 
@@ -34,6 +39,7 @@ OPTIONS = (
     "per_second: float | None = None",
     "burst: int = 1",
     "timeout: float | None = None",
+    "item_timeout: float | None = None",
 )
 
 
@@ -69,6 +75,38 @@ def overload(name: str, params: Sequence[str], returns: Sequence[str]) -> list[s
     ]
 
 
+#: amap's options: its ``limit`` is required, and the per-item timeout is shared.
+AMAP_OPTIONS = ("limit: int", OPTIONS[-1])
+
+#: What each ``return_exceptions`` gives: a result, or a result or an exception (a
+#: plain ``bool`` cannot say which, so it gives the wider type).
+AMAP_SETTLE = (
+    ("Literal[False] = False", "R"),
+    ("Literal[True]", "R | Exception"),
+    ("bool", "R | Exception"),
+)
+
+
+def amap_overloads() -> list[str]:
+    lines: list[str] = []
+    for flag, result in AMAP_SETTLE:
+        params = [
+            "fn: Callable[[T], Coroutine[Any, Any, R]]",
+            "items: Iterable[T] | AsyncIterable[T]",
+            "/",
+            "*",
+            *AMAP_OPTIONS,
+            f"return_exceptions: {flag}",
+        ]
+        lines += [
+            "@overload",
+            "def amap(",
+            *(f"{INDENT}{param}," for param in params),
+            f") -> AbstractAsyncContextManager[Completions[T, {result}]]: ...",
+        ]
+    return lines
+
+
 def overloads(name: str, result: Callable[[str], str]) -> list[str]:
     """The ladder for one function: arities 1 to ARITY, then the variadic one.
 
@@ -99,15 +137,29 @@ REGIONS: dict[str, Callable[[], list[str]]] = {
     "settle_all overloads": settle_all_overloads,
 }
 
+#: The same for src/tether/_streams.py.
+STREAMS_REGIONS: dict[str, Callable[[], list[str]]] = {
+    "amap overloads": amap_overloads,
+}
+
+#: Every file written, with its regions.
+TARGETS: dict[Path, dict[str, Callable[[], list[str]]]] = {
+    TARGET: REGIONS,
+    STREAMS: STREAMS_REGIONS,
+}
+
 
 class GenerateError(Exception):
     """The target's markers are missing, repeated or out of order."""
 
 
-def generate(source: str) -> str:
-    """``source`` with the body of every marked region regenerated."""
+def generate(
+    source: str, regions: dict[str, Callable[[], list[str]]] | None = None
+) -> str:
+    """``source`` with the body of every marked region regenerated (the regions
+    of _gather.py unless others are given)."""
     lines = source.split("\n")
-    for region, make in REGIONS.items():
+    for region, make in (REGIONS if regions is None else regions).items():
         begin, end = begin_marker(region), end_marker(region)
         if lines.count(begin) != 1 or lines.count(end) != 1:
             raise GenerateError(
@@ -132,7 +184,7 @@ def check(path: Path = TARGET) -> str | None:
     name = display(path)
     current = path.read_text(encoding="utf-8")
     try:
-        expected = generate(current)
+        expected = generate(current, TARGETS.get(path, REGIONS))
     except GenerateError as exc:
         return f"{name}: {exc}"
     if expected == current:
@@ -151,7 +203,7 @@ def check(path: Path = TARGET) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Generate the overloads of run_all and settle_all."
+        description="Generate the overloads of run_all, settle_all and amap."
     )
     parser.add_argument(
         "--check",
@@ -159,25 +211,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="change nothing; exit 1 if the file differs from what would be written",
     )
     args = parser.parse_args(argv)
-    if args.check:
-        problem = check(TARGET)
-        if problem is not None:
-            print(problem, file=sys.stderr)
-            return 1
-        print(f"{display(TARGET)} is up to date")
-        return 0
-    current = TARGET.read_text(encoding="utf-8")
-    try:
-        expected = generate(current)
-    except GenerateError as exc:
-        print(f"{display(TARGET)}: {exc}", file=sys.stderr)
-        return 1
-    if expected == current:
-        print(f"{display(TARGET)} is up to date")
-    else:
-        TARGET.write_text(expected, encoding="utf-8", newline="\n")
-        print(f"rewrote {display(TARGET)}")
-    return 0
+    failed = 0
+    for target, regions in TARGETS.items():
+        if args.check:
+            problem = check(target)
+            if problem is not None:
+                print(problem, file=sys.stderr)
+                failed = 1
+            else:
+                print(f"{display(target)} is up to date")
+            continue
+        current = target.read_text(encoding="utf-8")
+        try:
+            expected = generate(current, regions)
+        except GenerateError as exc:
+            print(f"{display(target)}: {exc}", file=sys.stderr)
+            failed = 1
+            continue
+        if expected == current:
+            print(f"{display(target)} is up to date")
+        else:
+            target.write_text(expected, encoding="utf-8", newline="\n")
+            print(f"rewrote {display(target)}")
+    return failed
 
 
 if __name__ == "__main__":

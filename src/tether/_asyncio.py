@@ -115,6 +115,9 @@ class AsyncioBackend:
     def coroutine_of(self, task: object) -> object:
         return cast("asyncio.Task[object]", task).get_coro()
 
+    def tasks_of(self, held: list[object]) -> list[object]:
+        return held  # start() returns the task itself
+
     def children(self) -> AbstractAsyncContextManager[object]:
         return contextlib.nullcontext()
 

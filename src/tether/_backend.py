@@ -126,6 +126,12 @@ class Backend(Protocol):
         """The outermost coroutine a task returned by :meth:`start` runs."""
         ...
 
+    def tasks_of(self, held: list[object]) -> list[object]:
+        """The running tasks among what :meth:`start` returned (a gather's
+        children on trio are held through their nursery), for ``tether.dump()``.
+        Reads only; may run in another thread."""
+        ...
+
     def start(
         self,
         fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["check_count", "check_rate", "check_seconds"]
+__all__ = ["check_count", "check_item_timeout", "check_rate", "check_seconds"]
 
 
 def check_count(api: str, name: str, value: object, minimum: int, meaning: str) -> None:
@@ -56,4 +56,23 @@ def check_rate(api: str, name: str, value: object, meaning: str) -> None:
     ):
         raise ValueError(
             f"{api}({name}={value!r}): {name} must be a number > 0{meaning}"
+        )
+
+
+def check_item_timeout(api: str, value: object) -> None:
+    """Refuse an ``item_timeout`` that is not ``None`` or a number of seconds > 0:
+    a wrong type is a TypeError, a wrong number (0, negative, NaN) a ValueError."""
+    if value is None:
+        return
+    fix = "e.g. item_timeout=3.5, or None for no per-item timeout"
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise TypeError(
+            f"{api}(item_timeout={value!r}): item_timeout must be a number of "
+            f"seconds, not {type(value).__name__}; {fix}"
+        )
+    if not value > 0:  # NaN fails it too
+        raise ValueError(
+            f"{api}(item_timeout={value!r}): item_timeout must be a number of "
+            f"seconds > 0 (how long each input may run, counted from its start); "
+            f"{fix}"
         )

@@ -9,7 +9,12 @@ its own cancel scope. The variations are data (:class:`Mode`), not code:
 - ``SETTLE`` (settle_all): every outcome is kept;
 - ``RACE`` (race): the first success stops the run;
 - ``STREAM`` (as_completed, amap): outcomes go to a bounded buffer that the
-  consumer reads; the first failure stops the run and is raised to it.
+  consumer reads; the first failure stops the run and is raised to it (or,
+  with ``keep_going``, is delivered in place as the item's result).
+
+With ``item_timeout``, each child's own scope gets a deadline when the child first
+runs (after its slot freed): a child that its scope cancels while the run is not
+stopping has outlived it, and its outcome is a ``TimeoutError``.
 
 One rule tells the engine's own cancellations from foreign ones, on every backend:
 the engine cancels a child only through the child's scope, so a cancellation that
@@ -38,6 +43,14 @@ import anyio
 import anyio.lowlevel
 
 from ._calls import close_if_coroutine
+from ._dump import (
+    Node,
+    await_chain,
+    enter_gather,
+    gathers_under,
+    leave_gather,
+    snapshot,
+)
 from ._handle import Handle
 from ._inputs import _await_handle as await_handle
 from ._inputs import foreign_cancellation, start
@@ -77,16 +90,20 @@ class Engine:
     """One run of the gather family, from start to the last child's end."""
 
     __slots__ = (
+        "api",
         "backend",
         "base_exc",
         "buffer",
         "burst",
+        "caller",
         "driver_done",
         "first",
         "first_key",
         "first_seen",
         "handles",
         "in_flight",
+        "item_timeout",
+        "keep_going",
         "limit",
         "lost",
         "mode",
@@ -114,7 +131,12 @@ class Engine:
         per_second: float | None = None,
         burst: int = 1,
         size: int = 0,
+        item_timeout: float | None = None,
+        keep_going: bool = False,
+        api: str | None = None,
     ) -> None:
+        #: The function the user called, as messages and tether.dump() name it.
+        self.api = mode.value if api is None else api
         self.backend = backend
         # Looked up once: they run once per child.
         self.spawn = backend.start
@@ -123,6 +145,12 @@ class Engine:
         self.limit = limit
         self.period = None if per_second is None else 1.0 / per_second
         self.burst = burst
+        #: Seconds each child may run, from its first step (None: no limit).
+        self.item_timeout = item_timeout
+        #: STREAM only: a failure is delivered as its item's result, not raised.
+        self.keep_going = keep_going
+        #: The task that awaits the run (or reads the stream), for tether.dump().
+        self.caller: object = None
         self.tat = -math.inf
         #: Results by input position (every mode but STREAM).
         self.results: list[Any] = [MISSING] * size
@@ -155,6 +183,14 @@ class Engine:
     async def run(self, inputs: list[Any], timeout: float | None) -> None:
         """Run every input, stopping early as the mode says or when ``timeout``
         expires (then ``timed_out`` is set). Returns once every child has ended."""
+        self.caller = self.backend.current_task()
+        enter_gather(self.caller, self)
+        try:
+            await self._run(inputs, timeout)
+        finally:
+            leave_gather(self.caller, self)
+
+    async def _run(self, inputs: list[Any], timeout: float | None) -> None:
         # On trio the children are the caller's own nursery children (#26).
         async with self.backend.children():
             try:
@@ -251,6 +287,7 @@ class Engine:
     ) -> None:
         """Start the driver task that feeds ``items`` through ``make`` (item to
         ``(key, coroutine)``) into children, as room in the buffer allows."""
+        self._entered()
         self.tasks[_DRIVER] = self.backend.start(
             self._feed, items, make, name="tether stream driver"
         )
@@ -259,6 +296,7 @@ class Engine:
         """Start every input of a stream at once, with no driver task: for inputs
         that all fit the limit and run no user code to start (coroutines, handles,
         futures). The stream then ends when the last of them has."""
+        self._entered()
         for index, item in enumerate(inputs):
             inputs[index] = None  # started: the child owns it now
             self.next += 1
@@ -310,6 +348,7 @@ class Engine:
                         return
                     await self._sleep()
         except Exception as exc:  # iterating the items failed
+            self.keep_going = False  # never an item's result: it ends the stream
             self._failed("iterating the items", exc)
         finally:
             self.driver_done = True
@@ -347,6 +386,10 @@ class Engine:
             ready = self.ready = self.backend.new_event()
             await ready.wait()
 
+    def _entered(self) -> None:
+        self.caller = self.backend.current_task()
+        enter_gather(self.caller, self)
+
     async def close_stream(self) -> None:
         """The consumer left: cancel what still runs and wait for it. A failure
         the consumer never read (it left in the step the failure came) is
@@ -354,6 +397,8 @@ class Engine:
         try:
             await self._finish()
         finally:
+            if self.caller is not None:
+                leave_gather(self.caller, self)
             first = self.first
             if isinstance(first, Exception) and not self.first_seen:
                 self.first_seen = True
@@ -434,6 +479,8 @@ class Engine:
             self._ended(child)
             return
         scope = self.scopes[child] = self.new_scope()
+        if self.item_timeout is not None:
+            scope.deadline = anyio.current_time() + self.item_timeout
         scope.__enter__()  # by hand, as the registry does: no bound __exit__ kept
         try:
             if self.backend.interruptible is not None:  # trio: Ctrl+C reaches it
@@ -445,8 +492,11 @@ class Engine:
             except BaseException as replaced:
                 exc, caught = replaced, False
             del self.scopes[child]
-            if caught:  # our own cancellation: no outcome to keep
-                pass
+            if caught:
+                # Ours: stop() (which sets `stopping` first: no outcome to keep),
+                # or else the child's own deadline.
+                if not self.stopping and self.item_timeout is not None:
+                    self._failed(key, self._timed_out(key, exc))
             elif self.backend.caller_cancelled() and not self._interrupting(exc):
                 # The caller's cancellation reached its nursery child (trio): no
                 # outcome either, and a failure has no caller left to raise to.
@@ -459,6 +509,14 @@ class Engine:
             del self.scopes[child]
             self._succeeded(key, value)
         self._ended(child)
+
+    def _timed_out(self, key: Any, cancelled: BaseException) -> TimeoutError:
+        exc = TimeoutError(
+            f"{self.api}() {self._describe(key)} did not finish within "
+            f"item_timeout={self.item_timeout:g} s and was cancelled"
+        )
+        exc.__context__ = cancelled  # shows where it was suspended
+        return exc
 
     def _raised(self, key: Any, exc: BaseException) -> None:
         if isinstance(exc, Exception):
@@ -491,6 +549,8 @@ class Engine:
         mode = self.mode
         if mode is Mode.SETTLE or mode is Mode.RACE:
             self.results[key] = exc
+        elif self.keep_going:  # amap(return_exceptions=True): a result in place
+            self._succeeded(key, exc)
         elif self.first is None and not self.stopping:
             self.first = exc
             self.first_key = key
@@ -550,6 +610,44 @@ class Engine:
         if ready is not None:
             self.ready = None
             ready.set()
+
+    # -- tether.dump() -----------------------------------------------------------------
+
+    def node(self, now: float) -> Node:
+        """This run as :func:`tether.dump` draws it under the task that awaits it:
+        a line for the run, then each running child with its await chain and the
+        gathers it awaits in turn. Reads only; may run in another thread."""
+        limit = "" if self.limit is None else f" (limit {self.limit})"
+        if self.mode is Mode.STREAM:
+            label = (
+                f"{self.api}{limit}: {self.in_flight} running, "
+                f"{len(self.buffer)} result(s) waiting to be read"
+            )
+        else:
+            total = len(self.results)
+            done = total - self.results.count(MISSING)
+            label = (
+                f"{self.api}{limit}: {self.in_flight} running, {done} done, "
+                f"{total - self.next} not started, of {total}"
+            )
+        node = Node(label)
+        children: list[tuple[int, Node]] = []
+        for task in self.backend.tasks_of(snapshot(self.tasks.values)):
+            coro = self.backend.coroutine_of(task)
+            if getattr(coro, "cr_code", None) is Engine._child.__code__:
+                frame = getattr(coro, "cr_frame", None)
+                if frame is None:
+                    continue  # it ended meanwhile
+                child, key = frame.f_locals["child"], frame.f_locals["key"]
+                what = self._describe(key)
+            else:  # a stream's driver, reading the next item
+                child, what = _DRIVER, "reading the items"
+            line = Node(f"{what}: suspended at {await_chain(coro)}")
+            line.children = gathers_under(task, now)
+            children.append((child, line))
+        children.sort(key=lambda pair: pair[0])
+        node.children = [line for _, line in children]
+        return node
 
 
 class _ShortRepr(reprlib.Repr):

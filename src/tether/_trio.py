@@ -139,6 +139,18 @@ class TrioBackend:
         assert isinstance(task, trio.lowlevel.Task)
         return task.coro
 
+    def tasks_of(self, held: list[object]) -> list[object]:
+        tasks: list[object] = []
+        nurseries: set[int] = set()
+        for item in held:
+            if isinstance(item, trio.Nursery):  # a gather's children, held by it
+                if id(item) not in nurseries:
+                    nurseries.add(id(item))
+                    tasks += sorted(item.child_tasks, key=id)
+            else:
+                tasks.append(item)
+        return tasks
+
     def wake(self) -> None:
         # Outside every task (a signal handler while trio sleeps in its I/O wait),
         # a cancellation reschedules the task but wakes nothing: the token does.

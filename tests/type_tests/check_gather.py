@@ -130,4 +130,4 @@ async def bad_inputs_are_type_errors() -> None:
     tether.as_completed(compute)  # type: ignore[arg-type]
     tether.as_completed(fetch_int(), limit="3")  # type: ignore[arg-type]
     tether.amap(compute, [1], limit=2)  # type: ignore[arg-type]
-    tether.amap(fetch_bytes, [1], limit="3")  # type: ignore[arg-type]
+    tether.amap(fetch_bytes, [1], limit="3")  # type: ignore[call-overload]
