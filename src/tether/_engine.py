@@ -640,7 +640,10 @@ class Engine:
                     continue  # it ended meanwhile
                 child, key = frame.f_locals["child"], frame.f_locals["key"]
                 what = self._describe(key)
-            else:  # a stream's driver, reading the next item
+            else:  # a stream's driver: drawn only while it reads the next item
+                waits = getattr(coro, "cr_await", None)
+                if getattr(waits, "cr_code", None) in _DRIVER_IDLE:
+                    continue
                 child, what = _DRIVER, "reading the items"
             line = Node(f"{what}: suspended at {await_chain(coro)}")
             line.children = gathers_under(task, now)
@@ -648,6 +651,10 @@ class Engine:
         children.sort(key=lambda pair: pair[0])
         node.children = [line for _, line in children]
         return node
+
+
+#: Where a stream's driver waits for room or for its rate slot: nothing to show.
+_DRIVER_IDLE = (Engine._sleep.__code__, Engine._rate_gate.__code__)
 
 
 class _ShortRepr(reprlib.Repr):
