@@ -109,6 +109,31 @@ async def test_items_that_finish_in_time_are_not_affected() -> None:
     assert results == (1, 2)
 
 
+async def test_a_handle_that_runs_too_long_is_no_longer_waited_for(
+    backend_name: str,
+) -> None:
+    # A handle is only waited for, never cancelled by a gather: at its item
+    # timeout the gather stops waiting and the task runs on in its registry.
+    release = anyio.Event()
+
+    async def slow() -> str:
+        await release.wait()
+        return "done"
+
+    async with tether.TaskRegistry(name="app") as tasks:
+        handle = tasks.spawn(slow, name="slow")
+        results = await tether.settle_all(
+            handle, quick(2), item_timeout=item_timeout_for(backend_name)
+        )
+        timed_out = results[0]
+        assert isinstance(timed_out, TimeoutError)
+        assert "is no longer waited for (task 'slow' runs on)" in str(timed_out)
+        assert results[1] == 2
+        assert not handle.done()
+        release.set()
+        assert await handle == "done"
+
+
 # -- counted from the item's start ------------------------------------------------
 
 

@@ -287,21 +287,21 @@ class Engine:
     ) -> None:
         """Start the driver task that feeds ``items`` through ``make`` (item to
         ``(key, coroutine)``) into children, as room in the buffer allows."""
-        self._entered()
         self.tasks[_DRIVER] = self.backend.start(
             self._feed, items, make, name="tether stream driver"
         )
+        self._entered()
 
     def start_listed(self, inputs: list[Any]) -> None:
         """Start every input of a stream at once, with no driver task: for inputs
         that all fit the limit and run no user code to start (coroutines, handles,
         futures). The stream then ends when the last of them has."""
-        self._entered()
         for index, item in enumerate(inputs):
             inputs[index] = None  # started: the child owns it now
             self.next += 1
             self._start(index, index, item)
         self.driver_done = True
+        self._entered()
 
     async def _feed(
         self,
@@ -409,7 +409,11 @@ class Engine:
 
     def _start(self, child: int, key: Any, item: Any) -> None:
         pair: Any = item  # narrowed below, which leaves `item` as it is
-        if type(pair) is tuple and pair[0] is await_handle:
+        if (
+            type(pair) is tuple
+            and pair[0] is await_handle
+            and self.item_timeout is None  # else a child waits, with a deadline
+        ):
             self._watch(child, key, cast("tuple[object, Handle[Any]]", pair)[1])
             return
         if type(item) is CoroutineType:  # the common input, without a call
@@ -511,9 +515,15 @@ class Engine:
         self._ended(child)
 
     def _timed_out(self, key: Any, cancelled: BaseException) -> TimeoutError:
+        handle = self.handles.get(key) if self.handles else None
         exc = TimeoutError(
             f"{self.api}() {self._describe(key)} did not finish within "
-            f"item_timeout={self.item_timeout:g} s and was cancelled"
+            f"item_timeout={self.item_timeout:g} s and "
+            + (
+                "was cancelled"
+                if handle is None
+                else f"is no longer waited for (task {handle._name!r} runs on)"
+            )
         )
         exc.__context__ = cancelled  # shows where it was suspended
         return exc
