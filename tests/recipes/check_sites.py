@@ -12,15 +12,11 @@ import functools
 import signal
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import anyio
 import httpx
 
 import tether
-
-if TYPE_CHECKING:
-    from types import FrameType
 
 
 async def check(client: httpx.AsyncClient, url: str) -> int:
@@ -78,19 +74,13 @@ async def main(urls: list[str], *, limit: int = 8, item_timeout: float = 3.5) ->
     async with tether.TaskRegistry(name="check-sites", shutdown_timeout=5) as tasks:
         checks = functools.partial(check_all, limit=limit, item_timeout=item_timeout)
         run = tasks.spawn(checks, urls, tally)
-
-        def on_ctrl_c(signum: int, frame: FrameType | None) -> None:
-            signal.signal(signal.SIGINT, previous)  # a second Ctrl+C quits at once
-            run.cancel()  # lands at once, even while the loop sleeps
-
-        previous = signal.signal(signal.SIGINT, on_ctrl_c)
-        try:
-            await run
-        except tether.TaskCancelled:
-            print(f"interrupted: {tally.summary()}", flush=True)
-            return 130  # 128 + SIGINT, as a shell reports it
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        # Ctrl+C cancels the run at once; a second Ctrl+C quits as it did before.
+        with tether.cancel_on_signal(run, signal.SIGINT):
+            try:
+                await run
+            except tether.TaskCancelled:
+                print(f"interrupted: {tally.summary()}", flush=True)
+                return 130  # 128 + SIGINT, as a shell reports it
     print(tally.summary(), flush=True)
     return 0 if tally.ok == tally.total else 1
 
