@@ -172,6 +172,81 @@ async def test_gather_children_sit_under_their_caller_in_trios_task_tree() -> No
     assert tree.parents["spawned"] == "<init>"
 
 
+@pytest.mark.anyio
+@pytest.mark.mock_clock
+@trio_only
+async def test_a_registry_task_spawned_while_a_gather_runs_is_not_its_child() -> None:
+    """A registry task spawned, from any task, while a gather ran elsewhere became
+    that gather's nursery child, and the gather waited for it: a hang when the task
+    waited for something after the gather. The gather's nursery was kept on the
+    backend, shared by the whole run; now only the gather starts tasks in it."""
+    import trio
+    import trio.testing
+
+    gate, done = trio.Event(), trio.Event()
+
+    async def background() -> str:
+        await done.wait()
+        return "background"
+
+    async def child() -> int:
+        await gate.wait()
+        return 1
+
+    async with tether.TaskRegistry(name="app") as tasks:
+        handles: list[tether.Handle[str]] = []
+
+        async def spawner() -> None:
+            await trio.testing.wait_all_tasks_blocked()
+            handles.append(tasks.spawn(background))  # while run_all waits
+            gate.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(spawner)
+            with trio.fail_after(60):  # a hang guard: it hung here
+                assert await tether.run_all(child()) == (1,)
+        assert not handles[0].done()
+        done.set()
+        assert await handles[0] == "background"
+
+
+@pytest.mark.anyio
+@trio_only
+async def test_a_gather_never_waits_for_another_gathers_children() -> None:
+    """Two gathers in two tasks: a child one starts late (its slot freed) went to
+    the nursery of the gather entered last, which then waited for it."""
+    import trio
+    import trio.testing
+
+    a1, a2, b = trio.Event(), trio.Event(), trio.Event()
+    finished: list[str] = []
+
+    async def released(event: trio.Event, value: int) -> int:
+        await event.wait()
+        return value
+
+    async def gather_a() -> None:
+        await tether.run_all(released(a1, 1), released(a2, 2), limit=1)
+        finished.append("a")
+
+    async def gather_b() -> None:
+        await tether.run_all(released(b, 3))
+        finished.append("b")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(gather_a)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(gather_b)
+        await trio.testing.wait_all_tasks_blocked()
+        a1.set()  # a's second child starts now, while b runs
+        await trio.testing.wait_all_tasks_blocked()
+        b.set()
+        await trio.testing.wait_all_tasks_blocked()
+        assert finished == ["b"]  # b did not wait for a's second child
+        a2.set()
+    assert finished == ["b", "a"]
+
+
 # -- cost (item 8) ---------------------------------------------------------------------
 
 

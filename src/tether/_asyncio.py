@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
     from contextvars import Context
 
-    from ._backend import Event, Scope
+    from ._backend import Event, Scope, Start
 
 __all__ = ["AsyncioBackend"]
 
@@ -118,8 +118,8 @@ class AsyncioBackend:
     def tasks_of(self, held: list[object]) -> list[object]:
         return held  # start() returns the task itself
 
-    def children(self) -> AbstractAsyncContextManager[object]:
-        return contextlib.nullcontext()
+    def children(self) -> AbstractAsyncContextManager[Start]:
+        return contextlib.nullcontext(self.start)
 
     def caller_cancelled(self) -> bool:
         return False  # a child is the caller's in nothing but tether's bookkeeping

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from contextvars import Context
     from types import TracebackType
 
-__all__ = ["Backend", "Event", "Interruptible", "Scope"]
+__all__ = ["Backend", "Event", "Interruptible", "Scope", "Start"]
 
 PosArgsT = TypeVarTuple("PosArgsT")
 
@@ -73,6 +73,20 @@ class Interruptible(Protocol):
     def __call__(
         self, coro: Coroutine[Any, Any, Any], /
     ) -> Coroutine[Any, Any, Any]: ...
+
+
+class Start(Protocol):
+    """Starts ``fn(*args)`` as a task and returns what holds it (see
+    :meth:`Backend.start`)."""
+
+    def __call__(
+        self,
+        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
+        /,
+        *args: Unpack[PosArgsT],
+        name: str,
+        context: Context | None = None,
+    ) -> object: ...
 
 
 class Event(Protocol):
@@ -149,17 +163,19 @@ class Backend(Protocol):
         """
         ...
 
-    def children(self) -> AbstractAsyncContextManager[object]:
-        """For a gather: the block its children run in, in the calling task.
-        Within it, :meth:`start` may make each task a child of the caller's (on
-        trio, a nursery child that sees the caller's deadlines); elsewhere, and on
-        asyncio, it does nothing. Every child must end inside it."""
+    def children(self) -> AbstractAsyncContextManager[Start]:
+        """For a gather: the block its children run in, in the calling task. It
+        gives the function that starts them: one that makes each task a child of
+        the caller's (on trio, a nursery child that sees the caller's deadlines),
+        or :meth:`start` itself (asyncio). Every child must end inside it. Only
+        the gather that entered the block starts tasks with what it gives: a
+        registry's tasks, started meanwhile by anyone, are never its children."""
         ...
 
     def caller_cancelled(self) -> bool:
-        """Called in a task started within :meth:`children`, outside the task's
-        own scope: whether the caller's cancellation reaches it there (on trio,
-        where the task is the caller's nursery child)."""
+        """Called in a task a gather started, outside the task's own scope:
+        whether the caller's cancellation reaches it there (on trio, where the
+        task is the caller's nursery child)."""
         ...
 
     def wake(self) -> None:

@@ -192,7 +192,8 @@ class Engine:
 
     async def _run(self, inputs: list[Any], timeout: float | None) -> None:
         # On trio the children are the caller's own nursery children (#26).
-        async with self.backend.children():
+        async with self.backend.children() as start:
+            self.spawn = start
             try:
                 if timeout is None:
                     await self._drive(inputs)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Coroutine
     from contextvars import Context
 
-    from ._backend import Event, Interruptible, Scope
+    from ._backend import Event, Interruptible, Scope, Start
 
 __all__ = ["TrioBackend", "interruptible"]
 
@@ -58,7 +58,6 @@ class TrioBackend:
     """trio's primitives, used directly: they are already what tether needs."""
 
     __slots__ = (
-        "_nursery",
         "call_soon_threadsafe",
         "cancelled_exc",
         "interruptible",
@@ -76,7 +75,6 @@ class TrioBackend:
         self.new_event = trio.Event
         self.call_soon_threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
         self.interruptible = interruptible
-        self._nursery: trio.Nursery | None = None
 
     def start(
         self,
@@ -86,10 +84,6 @@ class TrioBackend:
         name: str,
         context: Context | None = None,
     ) -> object:
-        nursery = self._nursery
-        if nursery is not None and context is None:  # a gather's child
-            nursery.start_soon(fn, *args, name=name)
-            return nursery  # what keeps the task alive is the nursery
         # A system task starts in trio's system context unless given one: pass the
         # spawner's, as nursery.start_soon would.
         return trio.lowlevel.spawn_system_task(
@@ -97,7 +91,7 @@ class TrioBackend:
         )
 
     @asynccontextmanager
-    async def children(self) -> AsyncGenerator[None]:
+    async def children(self) -> AsyncGenerator[Start]:
         # The children of a gather never outlive the call, so they can be what a
         # trio user expects: nursery children of the caller, which see its
         # deadlines and sit under it in trio's task tree. Every child catches all
@@ -105,15 +99,28 @@ class TrioBackend:
         # re-raised after the nursery closes, bare, never wrapped in a group.
         failure: BaseException | None = None
         async with trio.open_nursery() as nursery:
-            self._nursery = nursery
+
+            def start_child(
+                fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
+                /,
+                *args: Unpack[PosArgsT],
+                name: str,
+                context: Context | None = None,
+            ) -> object:
+                nursery.start_soon(fn, *args, name=name)
+                return nursery  # what keeps the task alive is the nursery
+
+            # The starter goes to this gather only: a nursery kept on the backend
+            # took every task started meanwhile (a registry's spawn from any task,
+            # another gather's child) into this nursery, whose gather then waited
+            # for them (#21).
             try:
-                yield
+                yield start_child
             except BaseException as exc:
                 failure = exc
                 # The gather waits for its children before it leaves, unless
                 # that wait itself was interrupted (Ctrl+C): end them anyway.
                 nursery.cancel_scope.cancel()
-        self._nursery = None
         if failure is not None:
             try:
                 raise failure
@@ -122,9 +129,13 @@ class TrioBackend:
 
     def caller_cancelled(self) -> bool:
         # Outside its own scope a nursery child's cancel status is the nursery's,
-        # which is the caller's.
+        # which is the caller's. A system task's is the system nursery's, which
+        # is cancelled only as the run ends: not the caller's.
+        parent = trio.lowlevel.current_task().parent_nursery
         return (
-            self._nursery is not None and trio.current_effective_deadline() == -math.inf
+            parent is not None
+            and parent.parent_task is not trio.lowlevel.current_root_task()
+            and trio.current_effective_deadline() == -math.inf
         )
 
     def current_task(self) -> object:
