@@ -17,7 +17,7 @@ import tether
 from tether import TaskRegistry
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
 pytestmark = pytest.mark.anyio
 
@@ -152,3 +152,46 @@ async def test_race_and_as_completed_show_their_children(api: str) -> None:
     assert f"── {api}" in dump
     assert ": 2 running" in dump
     assert dump.count(": suspended at fetch_page (") == 2
+
+
+async def test_amaps_driver_is_drawn_while_it_waits_for_the_next_item() -> None:
+    release = anyio.Event()
+
+    async def slow_sites() -> AsyncIterator[str]:
+        yield "a.test"
+        await release.wait()  # the next site is slow to come
+
+    async def check(site: str) -> str:
+        return site
+
+    dump = ""
+    async with tether.amap(check, slow_sites(), limit=4) as results:
+        assert [site async for site, _ in _first(results)] == ["a.test"]
+        await anyio.wait_all_tasks_blocked()
+        dump = tether.dump()
+        release.set()
+        assert [site async for site, _ in results] == []
+    assert "── reading the items: suspended at " in dump
+    assert "<locals>.slow_sites (" in dump  # where the async generator waits
+
+
+async def test_dump_from_another_thread_sees_the_gather() -> None:
+    release = anyio.Event()
+    dump = ""
+
+    async def dumper() -> None:
+        nonlocal dump
+        await anyio.wait_all_tasks_blocked()
+        dump = await anyio.to_thread.run_sync(tether.dump)
+        release.set()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(dumper)
+        await tether.settle_all(fetch_page(release, 1), fetch_page(release, 2))
+    assert "settle_all: 2 running, 0 done, 0 not started, of 2" in dump
+
+
+async def _first(
+    results: tether.Completions[str, str],
+) -> AsyncIterator[tuple[str, str]]:
+    yield await results.__anext__()

@@ -65,13 +65,21 @@ def await_chain(coro: object) -> str:
     tether, outermost first, as ``function (file:line)`` joined by `` > ``."""
     frames: list[str] = []
     while coro is not None:
-        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        frame = (
+            getattr(coro, "cr_frame", None)
+            or getattr(coro, "gi_frame", None)
+            or getattr(coro, "ag_frame", None)  # an async generator
+        )
         if frame is not None:
             code = frame.f_code
             if not code.co_filename.startswith(_PACKAGE_DIR):
                 name = getattr(code, "co_qualname", code.co_name)  # 3.10: no qualname
                 frames.append(f"{name} ({code.co_filename}:{frame.f_lineno})")
-        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        coro = (
+            getattr(coro, "cr_await", None)
+            or getattr(coro, "gi_yieldfrom", None)
+            or getattr(coro, "ag_await", None)
+        )
     return " > ".join(frames) if frames else "not started"
 
 

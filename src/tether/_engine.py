@@ -656,6 +656,10 @@ class Engine:
                 if getattr(waits, "cr_code", None) in _DRIVER_IDLE:
                     continue
                 child, what = _DRIVER, "reading the items"
+                frame = getattr(coro, "cr_frame", None)
+                items = None if frame is None else frame.f_locals.get("items")
+                if getattr(items, "ag_frame", None) is not None:
+                    coro = items  # an async generator: where it waits, not asend
             line = Node(f"{what}: suspended at {await_chain(coro)}")
             line.children = gathers_under(task, now)
             children.append((child, line))
