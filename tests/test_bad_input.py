@@ -151,8 +151,6 @@ async def test_an_async_callable_object_is_accepted() -> None:
     [
         ({"limit": 0}, r"limit=0\): limit must be a whole number >= 1, or None"),
         ({"limit": -1}, r"limit=-1\): limit must be a whole number >= 1"),
-        ({"limit": True}, r"limit=True\): limit must be a whole number >= 1"),
-        ({"limit": 2.5}, r"limit=2.5\): limit must be a whole number >= 1"),
         (
             {"limit": 1, "max_pending": -1},
             r"max_pending=-1\): max_pending must be a whole",
@@ -168,10 +166,6 @@ async def test_an_async_callable_object_is_accepted() -> None:
         (
             {"shutdown_timeout": -1},
             r"shutdown_timeout=-1\): shutdown_timeout must be a number of seconds >= 0",
-        ),
-        (
-            {"shutdown_timeout": "5"},
-            r"shutdown_timeout='5'\): shutdown_timeout must be a number of seconds",
         ),
     ],
 )

@@ -18,7 +18,7 @@ import pytest
 import tether
 from helpers import closed, park, tether_records
 from tether import RegistryClosed, RegistryState, Status, TaskRegistry
-from tether._policy import suspended_at
+from tether._dump import suspended_at
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
