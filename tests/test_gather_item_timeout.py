@@ -303,43 +303,9 @@ async def test_amap_item_timeout_counts_from_each_items_start() -> None:
     assert ends == {0: 2.0, 1: 4.0, 2: 6.0, 3: 8.0}
 
 
-# -- bad values -------------------------------------------------------------------
-
-
-BAD_VALUES: list[tuple[object, type[Exception], str]] = [
-    (-1, ValueError, "item_timeout must be a number of seconds > 0"),
-    (0, ValueError, "item_timeout must be a number of seconds > 0"),
-    (math.nan, ValueError, "item_timeout must be a number of seconds > 0"),
-    ("3.5", TypeError, "item_timeout must be a number of seconds, not str"),
-    (True, TypeError, "item_timeout must be a number of seconds, not bool"),
-]
-
-
-@pytest.mark.parametrize(("value", "kind", "message"), BAD_VALUES)
-@pytest.mark.parametrize("api", ["run_all", "settle_all"])
-async def test_a_bad_item_timeout_is_refused_and_closes_every_coroutine(
-    api: str, value: object, kind: type[Exception], message: str
-) -> None:
-    work = [quick(1), quick(2)]
-    gather: Any = getattr(tether, api)
-    with pytest.raises(kind, match=message) as caught:
-        await gather(*work, item_timeout=value)
-    assert f"{api}(item_timeout={value!r})" in str(caught.value)
-    assert "e.g. item_timeout=3.5, or None" in str(caught.value)
-    assert all(closed(coro) for coro in work)
-
-
-@pytest.mark.parametrize(("value", "kind", "message"), BAD_VALUES)
-def test_amap_refuses_a_bad_item_timeout_when_called(
-    value: object, kind: type[Exception], message: str
-) -> None:
-    with pytest.raises(kind, match=message):
-        tether.amap(checked, SITES, limit=2, item_timeout=value)  # type: ignore[call-overload]
-
-
-def test_amap_refuses_a_return_exceptions_that_is_not_a_bool() -> None:
-    with pytest.raises(TypeError, match="return_exceptions must be True or False"):
-        tether.amap(checked, SITES, limit=2, return_exceptions="yes")  # type: ignore[call-overload]
+# -- values -----------------------------------------------------------------------
+# (Bad values are refused by the one table of the gathers' options, in
+# tests/test_gather_bad_input.py.)
 
 
 def test_an_infinite_item_timeout_means_none() -> None:

@@ -7,7 +7,6 @@ results come back in input order, typed per position for up to ten inputs.
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias, TypeVar, overload
@@ -15,10 +14,10 @@ from typing import Any, TypeAlias, TypeVar, overload
 import anyio.lowlevel
 
 from ._calls import close_if_coroutine
-from ._checks import check_item_timeout
 from ._engine import MISSING, Engine, Mode
 from ._handle import Handle
-from ._inputs import prepare, validate_options
+from ._inputs import check_item_timeout, prepare, validate_options
+from ._log import logger
 from ._loop import current_backend
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -254,8 +253,8 @@ async def run_all(
             ``item_timeout`` (the message names it). The unfinished inputs were
             cancelled.
         TypeError: an input is not awaitable nor a zero-argument async callable,
-            or ``item_timeout`` is not a number.
-        ValueError: an option is out of range.
+            or an option is of the wrong type (``timeout="5"``).
+        ValueError: an option is out of range (``timeout=-1``).
         Exception: the first input's failure, bare.
 
     .. versionadded:: 0.1
@@ -573,7 +572,7 @@ async def race(*work: Work[T]) -> T:
                 # the registry's to report, as if nobody had awaited the handle.
                 item._redeliver()
             elif isinstance(outcome, Exception):  # never dropped silently (#26)
-                logging.getLogger("tether").info(
+                logger.info(
                     "race input %d failed and input %d won: %r",
                     position + 1,
                     winner + 1,

@@ -25,9 +25,10 @@ from ._exceptions import TaskCancelled
 from ._handle import Handle
 
 __all__ = [
+    "check_item_timeout",
     "foreign_cancellation",
+    "input_coroutine",
     "prepare",
-    "start",
     "validate_options",
 ]
 
@@ -62,6 +63,19 @@ def validate_options(
         " (how many starts may happen at once before per_second spacing applies)",
     )
     check_seconds(api, "timeout", timeout, ", or None for no timeout")
+
+
+def check_item_timeout(api: str, item_timeout: object) -> None:
+    """Refuse an ``item_timeout`` that is not ``None`` or a number of seconds > 0
+    (an item that may not run at all is a mistake, not a policy)."""
+    check_seconds(
+        api,
+        "item_timeout",
+        item_timeout,
+        " (how long each input may run, counted from its own start), e.g. "
+        "item_timeout=3.5, or None for no per-item timeout",
+        positive=True,
+    )
 
 
 async def _await_handle(handle: Handle[Any]) -> Any:
@@ -176,7 +190,7 @@ def prepare(api: str, work: tuple[Any, ...]) -> list[Any]:
     return prepared
 
 
-def start(item: Any) -> Coroutine[Any, Any, Any]:
+def input_coroutine(item: Any) -> Coroutine[Any, Any, Any]:
     """The coroutine for a prepared input: as given, wrapped, or called now."""
     if type(item) is CoroutineType:
         return item  # pyright: ignore[reportUnknownVariableType]

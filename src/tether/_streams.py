@@ -20,10 +20,15 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 from typing_extensions import Self
 
 from ._calls import close_if_coroutine, describe, is_async_callable
-from ._checks import check_count, check_item_timeout
+from ._checks import check_count, check_flag
 from ._engine import Engine, Mode
 from ._handle import Handle
-from ._inputs import prepare, start, validate_options
+from ._inputs import (
+    check_item_timeout,
+    input_coroutine,
+    prepare,
+    validate_options,
+)
 from ._loop import current_backend
 
 if TYPE_CHECKING:
@@ -247,11 +252,7 @@ def amap(
         " (the most items in flight at once, and the most results buffered)",
     )
     check_item_timeout("amap", item_timeout)
-    if not isinstance(return_exceptions, bool):
-        raise TypeError(
-            f"amap(return_exceptions={return_exceptions!r}): return_exceptions "
-            f"must be True or False, not {type(return_exceptions).__name__}"
-        )
+    check_flag("amap", "return_exceptions", return_exceptions)
     if not isinstance(items, Iterable | AsyncIterable):
         raise TypeError(
             f"amap() items must be an iterable or an async iterable, got "
@@ -315,7 +316,7 @@ def as_completed(
     """
     try:
         validate_options("as_completed", limit)
-    except ValueError:
+    except (TypeError, ValueError):
         for item in work:  # refused: nothing will ever await them
             close_if_coroutine(item)
         raise
@@ -329,7 +330,7 @@ def as_completed(
     def make(index: int) -> tuple[int, Coroutine[Any, Any, T]]:
         item = inputs[index]
         inputs[index] = None
-        return index, start(item)
+        return index, input_coroutine(item)
 
     return Completions(
         make, range(len(inputs)), limit or max(len(inputs), 1), inputs, handles

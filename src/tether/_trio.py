@@ -76,7 +76,7 @@ class TrioBackend:
         self.call_soon_threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
         self.interruptible = interruptible
 
-    def start(
+    def create_task(
         self,
         fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
         /,
