@@ -11,13 +11,13 @@ and trio's ``KeyboardInterrupt``): the way out when a cleanup hangs.
 
 from __future__ import annotations
 
-import signal
 from typing import TYPE_CHECKING, Any, final
 
 from ._handle import Handle
 from ._registry import TaskRegistry
 
 if TYPE_CHECKING:
+    import signal
     from types import FrameType, TracebackType
 
     from typing_extensions import Self
@@ -55,6 +55,8 @@ class CancelOnSignal:
             raise RuntimeError(
                 "cancel_on_signal(): this block is already entered; make one per `with`"
             )
+        import signal  # here: `import tether` does not pay for it
+
         try:
             for sig in self._signals:
                 self._previous[sig] = signal.signal(sig, self._on_signal)
@@ -79,6 +81,8 @@ class CancelOnSignal:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         # The first signal is ours; the next goes to the handler we replaced.
+        import signal
+
         self._received = signal.Signals(signum)
         self._restore()
         target = self._target
@@ -88,6 +92,8 @@ class CancelOnSignal:
             target.cancel_all()
 
     def _restore(self) -> None:
+        import signal
+
         previous, self._previous = self._previous, {}
         for sig, handler in previous.items():
             if signal.getsignal(sig) == self._on_signal:  # not replaced since
@@ -130,6 +136,8 @@ def cancel_on_signal(
             f"got {type(target).__name__}: cancel_on_signal(tasks.spawn(main_job)) "
             "or cancel_on_signal(tasks)"
         )
+    import signal  # here: `import tether` does not pay for it
+
     for sig in signals:
         if not isinstance(sig, signal.Signals):
             raise TypeError(
