@@ -1,9 +1,14 @@
-"""Generate the per-arity overloads of run_all and settle_all in _gather.py.
+"""Generate the per-arity overloads of run_all and settle_all in _gather.py, and
+those of TaskRegistry.try_spawn in _registry.py.
 
 The overloads type each position of a gather call for up to ARITY inputs; by hand
 they are hundreds of lines where a slip (a T7 for a T8) type-checks silently. This
 script writes them, already in the shape ``ruff format`` gives them, between marker
 comments in src/tether/_gather.py; everything outside the markers is left alone.
+``try_spawn`` takes what ``spawn`` takes and returns ``Handle[T] | None``: its
+overloads are ``spawn``'s, copied from _registry.py with the name and the return
+type changed, so an option added to ``spawn`` reaches ``try_spawn`` at the next
+run (and ``--check`` fails until then).
 
     python tools/gen_overloads.py          # rewrite the generated regions
     python tools/gen_overloads.py --check  # exit 1 if they are out of date (CI)
@@ -19,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "src" / "tether" / "_gather.py"
+REGISTRY = ROOT / "src" / "tether" / "_registry.py"
 SCRIPT = "tools/gen_overloads.py"
 COMMAND = f"python {SCRIPT}"
 
@@ -100,23 +106,55 @@ REGIONS: dict[str, Callable[[], list[str]]] = {
 }
 
 
+def try_spawn_overloads(lines: Sequence[str]) -> list[str]:
+    """``TaskRegistry.spawn``'s overloads, as ``try_spawn``'s: each returns
+    ``Handle[T] | None`` where ``spawn``'s returns ``Handle[T]``."""
+    head, returns = f"{INDENT}def spawn(", f"{INDENT}) -> Handle[T]: ..."
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        if line == f"{INDENT}@overload" and i + 1 < len(lines) and lines[i + 1] == head:
+            end = lines.index(returns, i)
+            out += [
+                line,
+                f"{INDENT}def try_spawn(",
+                *lines[i + 2 : end],
+                f"{INDENT}) -> Handle[T] | None: ...",
+            ]
+    if not out:
+        raise GenerateError(f"no overloads of spawn ({head.strip()!r}) to copy")
+    return out
+
+
+#: The regions of _registry.py, each made from the file's own lines.
+REGISTRY_REGIONS: dict[str, Callable[[Sequence[str]], list[str]]] = {
+    "try_spawn": try_spawn_overloads,
+}
+
+
 class GenerateError(Exception):
     """The target's markers are missing, repeated or out of order."""
 
 
-def generate(source: str) -> str:
-    """``source`` with the body of every marked region regenerated."""
+def generate(source: str, registry: bool = False) -> str:
+    """``source`` with the body of every marked region regenerated: those of
+    _gather.py, or with ``registry`` those of _registry.py."""
     lines = source.split("\n")
-    for region, make in REGIONS.items():
+    regions: dict[str, Callable[[Sequence[str]], list[str]]] = (
+        dict(REGISTRY_REGIONS)
+        if registry
+        else {region: lambda _, make=make: make() for region, make in REGIONS.items()}
+    )
+    for region, make in regions.items():
         begin, end = begin_marker(region), end_marker(region)
-        if lines.count(begin) != 1 or lines.count(end) != 1:
+        stripped = [line.strip() for line in lines]  # a region in a class: indented
+        if stripped.count(begin) != 1 or stripped.count(end) != 1:
             raise GenerateError(
                 f"expected exactly one {begin!r} line and one {end!r} line"
             )
-        start, stop = lines.index(begin), lines.index(end)
+        start, stop = stripped.index(begin), stripped.index(end)
         if start > stop:
             raise GenerateError(f"{end!r} comes before {begin!r}")
-        lines[start + 1 : stop] = make()
+        lines[start + 1 : stop] = make(lines)
     return "\n".join(lines)
 
 
@@ -132,7 +170,7 @@ def check(path: Path = TARGET) -> str | None:
     name = display(path)
     current = path.read_text(encoding="utf-8")
     try:
-        expected = generate(current)
+        expected = generate(current, registry=path.name == REGISTRY.name)
     except GenerateError as exc:
         return f"{name}: {exc}"
     if expected == current:
@@ -151,7 +189,7 @@ def check(path: Path = TARGET) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Generate the overloads of run_all and settle_all."
+        description="Generate the overloads of run_all, settle_all and try_spawn."
     )
     parser.add_argument(
         "--check",
@@ -159,24 +197,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="change nothing; exit 1 if the file differs from what would be written",
     )
     args = parser.parse_args(argv)
-    if args.check:
-        problem = check(TARGET)
+    status = 0
+    for target in (TARGET, REGISTRY):
+        status = max(status, _one(target, check_only=args.check))
+    return status
+
+
+def _one(target: Path, *, check_only: bool) -> int:
+    if check_only:
+        problem = check(target)
         if problem is not None:
             print(problem, file=sys.stderr)
             return 1
-        print(f"{display(TARGET)} is up to date")
+        print(f"{display(target)} is up to date")
         return 0
-    current = TARGET.read_text(encoding="utf-8")
+    current = target.read_text(encoding="utf-8")
     try:
-        expected = generate(current)
+        expected = generate(current, registry=target == REGISTRY)
     except GenerateError as exc:
-        print(f"{display(TARGET)}: {exc}", file=sys.stderr)
+        print(f"{display(target)}: {exc}", file=sys.stderr)
         return 1
     if expected == current:
-        print(f"{display(TARGET)} is up to date")
+        print(f"{display(target)} is up to date")
     else:
-        TARGET.write_text(expected, encoding="utf-8", newline="\n")
-        print(f"rewrote {display(TARGET)}")
+        target.write_text(expected, encoding="utf-8", newline="\n")
+        print(f"rewrote {display(target)}")
     return 0
 
 

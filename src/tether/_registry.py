@@ -100,7 +100,7 @@ if TYPE_CHECKING:
         TrioStartable5,
     )
 
-__all__ = ["OnError", "RegistryState", "RegistryStatistics", "TaskRegistry"]
+__all__ = ["OnError", "RegistryState", "RegistryStatistics", "Stop", "TaskRegistry"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -119,6 +119,10 @@ _open_registries: WeakSet[TaskRegistry] = WeakSet()
 #: More trees for tether.dump(), drawn after the registries: the adopted tasks of
 #: tether._adopt, which adds itself here when first used.
 dump_extras: list[Callable[[float], list[Node]]] = []
+
+#: When a daemon task is cancelled (``spawn(..., daemon=True, stop=...)``):
+#: ``"on-close"`` as soon as closing begins, ``"after-drain"`` once the drain ends.
+Stop = Literal["on-close", "after-drain"]
 
 #: While a drain or a cancellation waits, a WARNING this often (seconds).
 _STILL_WAITING_EVERY = 5.0
@@ -163,10 +167,14 @@ class RegistryStatistics:
     """A snapshot of a registry's counters; ``spawned`` is always the sum of
     ``queued``, ``running``, ``succeeded``, ``failed`` and ``cancelled``.
     ``restarts`` counts the restarts of services, which run in one task each.
+    ``dropped`` counts the work :meth:`TaskRegistry.try_spawn` dropped because
+    the registry was closing or closed (never spawned, so not in ``spawned``).
 
     .. versionadded:: 0.1
     .. versionchanged:: 0.2
        ``restarts``.
+    .. versionchanged:: 0.3
+       ``dropped``.
     """
 
     spawned: int
@@ -176,6 +184,7 @@ class RegistryStatistics:
     failed: int
     cancelled: int
     restarts: int = 0
+    dropped: int = 0
 
 
 class TaskRegistry:
@@ -224,6 +233,7 @@ class TaskRegistry:
 
     __slots__ = (
         "__weakref__",
+        "_after_drain",
         "_ambient",
         "_backend",
         "_body_scope",
@@ -231,6 +241,7 @@ class TaskRegistry:
         "_closed_event",
         "_daemons",
         "_debug",
+        "_dropped",
         "_failed",
         "_home",
         "_hooks",
@@ -338,6 +349,10 @@ class TaskRegistry:
         self._outcome_pending = False
         # Tasks spawned with daemon=True that have not ended.
         self._daemons: set[Handle[Any]] = set()
+        # The daemons among them spawned with stop="after-drain": a drain does
+        # not wait for them, and does not cancel them either.
+        self._after_drain: set[Handle[Any]] = set()
+        self._dropped = 0  # work that try_spawn() dropped: the registry was closing
         self._warned = False  # the ResourceWarning of a registry left open
         self._slots = None if limit is None else Slots(limit, max_pending)
         self._state = NEW
@@ -361,6 +376,7 @@ class TaskRegistry:
         name: str | None = None,
         context: Context | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> Handle[T]: ...
     @overload
@@ -372,6 +388,7 @@ class TaskRegistry:
         name: str | None = None,
         context: Context | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> Handle[T]: ...
     def spawn(
@@ -382,6 +399,7 @@ class TaskRegistry:
         name: str | None = None,
         context: Context | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
         **kwargs: object,  # only to refuse them with a lesson
     ) -> Handle[Any]:
@@ -404,6 +422,11 @@ class TaskRegistry:
                 cleanup) is cancelled as soon as closing begins instead of being
                 drained, and is not named in the shutdown WARNING; the registry
                 still waits for its cleanup.
+            stop: when a daemon is cancelled: ``"on-close"`` (the default) as
+                soon as closing begins; ``"after-drain"`` once every task that is
+                not a daemon has ended, or the drain's deadline has passed, for a
+                reader whose handlers need it until they finish. Only with
+                ``daemon=True``.
             timeout: seconds the task may run (from its start, not its wait in
                 the queue), as under :func:`anyio.fail_after`: if it overruns, it
                 is cancelled and fails with the builtin :exc:`TimeoutError`, which
@@ -422,7 +445,8 @@ class TaskRegistry:
             RuntimeError: called from a thread other than the event loop's.
 
         .. versionchanged:: 0.3
-           An option that names a keyword parameter of ``fn`` is refused.
+           An option that names a keyword parameter of ``fn`` is refused;
+           ``stop``.
         """
         if kwargs:
             refuse_keywords(fn, kwargs, "spawn")
@@ -433,6 +457,8 @@ class TaskRegistry:
             or timeout is not None
         ):
             check_spawn_options(fn, "spawn", name, context, daemon, timeout, args)
+        if stop is not None:
+            _check_stop(fn, "spawn", daemon, stop, args)
         if self._state is not OPEN:
             self._check_may_spawn(fn)
         if get_ident() != self._thread:
@@ -476,7 +502,7 @@ class TaskRegistry:
         if self._hooks is not None:  # before a daemon may be ended at once
             call_hook(self._hooks, "spawned", handle)
         if daemon:
-            self._add_daemon(handle)
+            self._add_daemon(handle, stop)
         return handle
 
     def _add_extra(self, handle: Handle[Any], timeout: float | None) -> None:
@@ -489,9 +515,13 @@ class TaskRegistry:
         else:
             handle._spawned_at = None
 
-    def _add_daemon(self, handle: Handle[Any]) -> None:
+    def _add_daemon(self, handle: Handle[Any], stop: Stop | None = None) -> None:
         self._daemons.add(handle)
-        if self._state is not OPEN:  # closing has begun: not waited for
+        if stop == "after-drain":
+            self._after_drain.add(handle)
+            if self._state is not OPEN and self._state is not DRAINING:
+                self._cancel_one(handle)
+        elif self._state is not OPEN:  # closing has begun: not waited for
             self._cancel_one(handle)
 
     def _launch(
@@ -635,8 +665,14 @@ class TaskRegistry:
         handle._scope = None
         if handle._event is not None:
             handle._event.set()
-        if self._daemons:
+        if self._daemons:  # only a registry with daemons pays for this
             self._daemons.discard(handle)
+            if self._after_drain:
+                self._after_drain.discard(handle)
+                # A drain does not wait for these daemons, so the last task it
+                # waits for may end while they run: a drain may be over.
+                if self._state is DRAINING:
+                    self._notify_if_idle()
         slots = self._slots
         if (slots is not None and slots.waiting()) or not self._live or self._spared:
             self._slot_freed()
@@ -679,7 +715,15 @@ class TaskRegistry:
             return True
         if spared is None:
             spared = self._spared
-        return len(live) <= len(spared) and all(h in spared for h in live)
+        if len(live) <= len(spared) and all(h in spared for h in live):
+            return True
+        # While draining, the daemons kept for the drain do not count.
+        late = self._after_drain
+        return (
+            bool(late)
+            and self._state is DRAINING
+            and all(h in spared or h in late for h in live)
+        )
 
     # -- what a handle asks of its owner (tether._handle.Owner) ----------------------
 
@@ -739,6 +783,7 @@ class TaskRegistry:
         handle._value = None
         self._cancelled += 1
         self._daemons.discard(handle)
+        self._after_drain.discard(handle)
         coro.close()
         if handle._event is not None:
             if wake is None:
@@ -827,6 +872,108 @@ class TaskRegistry:
         handler of a web app whose registry was opened in the lifespan.
         """
         return _Binding(self)
+
+    # BEGIN GENERATED by tools/gen_overloads.py: do not edit by hand (try_spawn)
+    @overload
+    def try_spawn(
+        self,
+        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, T]],
+        /,
+        *args: Unpack[PosArgsT],
+        name: str | None = None,
+        context: Context | None = None,
+        daemon: bool = False,
+        stop: Stop | None = None,
+        timeout: float | None = None,
+    ) -> Handle[T] | None: ...
+    @overload
+    def try_spawn(
+        self,
+        coro: Coroutine[Any, Any, T],
+        /,
+        *,
+        name: str | None = None,
+        context: Context | None = None,
+        daemon: bool = False,
+        stop: Stop | None = None,
+        timeout: float | None = None,
+    ) -> Handle[T] | None: ...
+    # END GENERATED by tools/gen_overloads.py (try_spawn)
+    def try_spawn(
+        self,
+        fn: Any,
+        /,
+        *args: object,  # not Any: mypy 2.4 then rejects the overloads
+        name: str | None = None,
+        context: Context | None = None,
+        daemon: bool = False,
+        stop: Stop | None = None,
+        timeout: float | None = None,
+        **kwargs: object,  # only to refuse them with a lesson
+    ) -> Handle[Any] | None:
+        """Offer work: spawn it as :meth:`spawn` does while the registry is open,
+        and drop it, returning ``None``, once closing has begun. Sync; never blocks.
+
+        For a reader that turns each event into a task: the events that arrive
+        while its registry drains or is closed are dropped, where :meth:`spawn`
+        would raise :exc:`~tether.RegistryClosed` (or, from one of the
+        registry's own tasks while it drains, take them as follow-up work and
+        keep the drain going). A dropped call is still checked as :meth:`spawn`
+        checks it, and its coroutine is closed, never run; each drop is logged
+        at DEBUG on logger ``"tether"`` and counted in
+        ``statistics().dropped``.
+
+        Args and options are those of :meth:`spawn`.
+
+        Returns:
+            The task's handle, or ``None`` if the registry is draining,
+            cancelling or closed.
+
+        Raises:
+            TypeError: as :meth:`spawn`, whether the work is taken or dropped.
+            RegistryClosed: the registry has not been opened yet (a misuse, not
+                a shutdown).
+            RegistryFull: as :meth:`spawn`: a full queue is backpressure, not a
+                shutdown, so it is not a drop.
+            RuntimeError: called from a thread other than the event loop's.
+
+        .. versionadded:: 0.3
+        """
+        if kwargs:
+            refuse_keywords(fn, kwargs, "try_spawn")
+        state = self._state
+        if state is OPEN or state is NEW:
+            return self.spawn(
+                fn,
+                *args,
+                name=name,
+                context=context,
+                daemon=daemon,
+                stop=stop,
+                timeout=timeout,
+            )
+        if (
+            name is not None
+            or context is not None
+            or daemon is not False
+            or timeout is not None
+        ):
+            check_spawn_options(fn, "try_spawn", name, context, daemon, timeout, args)
+        if stop is not None:
+            _check_stop(fn, "try_spawn", daemon, stop, args)
+        if get_ident() != self._thread:
+            self._refuse_thread(fn, "try_spawn")
+        coroutine_from(fn, args, "try_spawn").close()  # checked, never run
+        self._dropped += 1
+        task = name_of(fn) if name is None else name
+        logger.debug(
+            "TaskRegistry %r is %s: try_spawn() dropped task %r",
+            self._name,
+            state.name,
+            task,
+            extra={"tether_registry": self._name, "tether_task": task},
+        )
+        return None
 
     @overload
     async def spawn_when_free(
@@ -1479,6 +1626,7 @@ class TaskRegistry:
             failed=self._failed,
             cancelled=self._cancelled,
             restarts=self._restarts,
+            dropped=self._dropped,
         )
 
     def __len__(self) -> int:
@@ -1833,9 +1981,12 @@ class TaskRegistry:
             self._body_scope.cancel()
 
     def _cancel_daemons(self) -> None:
-        """Closing has begun: daemon tasks are cancelled, not waited for."""
+        """Closing has begun: daemon tasks are cancelled, not waited for; those
+        spawned with ``stop="after-drain"`` go on until the drain ends."""
+        late = self._after_drain
         for handle in list(self._daemons):
-            self._cancel_one(handle)
+            if handle not in late:
+                self._cancel_one(handle)
 
     def _left_open_at_loop_end(self, handle: Handle[Any]) -> None:
         if self._warned:
@@ -1943,3 +2094,30 @@ def _call_with_status(
             ) from None
         raise arguments_misfit("start", fn, exc) from None
     return checked_coroutine("start", fn, coro)
+
+
+def _check_stop(
+    fn: object, api: str, daemon: object, stop: object, args: tuple[object, ...]
+) -> None:
+    """Refuse a ``stop`` that is not one of the two words, that is given to a
+    task that is not a daemon (which is always drained), or that names a keyword
+    parameter of ``fn`` too."""
+    if stop == "on-close" or stop == "after-drain":
+        if daemon is True:
+            refuse_ambiguous_options(fn, args, api, {"stop": stop})
+            return
+        error: type[Exception] = ValueError
+        why = (
+            f"stop={stop!r}) without daemon=True: stop says when a daemon is "
+            "cancelled, and a task that is not a daemon is always waited for. "
+            f"Write {api}(..., daemon=True, stop={stop!r})"
+        )
+    else:
+        error = ValueError if isinstance(stop, str) else TypeError
+        why = (
+            f"stop={stop!r}): use 'on-close' (the daemon is cancelled as soon as "
+            "closing begins) or 'after-drain' (once the tasks that are not daemons "
+            "have ended, or the drain's deadline has passed)"
+        )
+    close_if_coroutine(fn)
+    raise error(f"{api}(..., {why}")
