@@ -58,7 +58,8 @@ class Connection:
     async def request(self, body: str) -> str:
         """Send ``body`` and wait for the server's reply to it."""
         request_id = next(self._ids)
-        reply = self._replies[request_id] = asyncio.get_running_loop().create_future()
+        reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._replies[request_id] = reply
         try:
             await self._websocket.send(json.dumps({"id": request_id, "body": body}))
             return await reply
