@@ -10,7 +10,9 @@ import threading
 from typing import Any
 
 import anyio
+import anyio.abc
 import anyio.lowlevel
+import anyio.to_thread
 import pytest
 
 import tether
@@ -304,6 +306,61 @@ async def test_an_after_drain_daemon_spawned_while_draining_lives_on() -> None:
     async with TaskRegistry() as tasks:
         tasks.spawn(handler, tasks)
     assert record == ["handler done", "late reader cancelled"]
+
+
+async def test_stop_on_every_spawn_form_of_the_registry() -> None:
+    seen: list[list[Status]] = []
+
+    async def reader(
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        task_status.started()
+        await anyio.sleep_forever()
+
+    async def handler(readers: list[tether.Handle[None]]) -> None:
+        await anyio.lowlevel.checkpoint()  # the body has ended: draining
+        await anyio.wait_all_tasks_blocked()
+        seen.append([r.status for r in readers])
+
+    readers: list[tether.Handle[None]] = []
+    async with TaskRegistry(limit=10) as tasks:
+        readers.append(
+            await tasks.spawn_when_free(reader, daemon=True, stop="after-drain")
+        )
+
+        def in_thread() -> tether.Handle[None]:
+            future = tasks.spawn_threadsafe(reader, daemon=True, stop="after-drain")
+            return future.result()
+
+        readers.append(await anyio.to_thread.run_sync(in_thread))
+        readers.append(tasks.spawn_service(reader, stop="after-drain"))
+        await tasks.start(reader, daemon=True, stop="after-drain")
+        readers.extend(h for h in tasks if h not in readers)
+        tasks.spawn(handler, readers)
+    assert seen == [[Status.RUNNING] * 4]
+    assert [r.status for r in readers] == [Status.CANCELLED] * 4
+
+
+async def test_an_after_drain_service_restarts_during_the_drain() -> None:
+    runs: list[str] = []
+    handler_may_end = anyio.Event()
+
+    async def feed() -> None:
+        runs.append("run")
+        if len(runs) == 2:
+            handler_may_end.set()  # the second run happens during the drain
+            await anyio.sleep_forever()
+        raise ConnectionError("feed dropped")
+
+    async def handler() -> None:
+        await handler_may_end.wait()
+
+    async with TaskRegistry() as tasks:
+        tasks.spawn(handler)
+        await anyio.wait_all_tasks_blocked()
+        service = tasks.spawn_service(feed, backoff=0.001, stop="after-drain")
+    assert runs == ["run", "run"]
+    assert service.status is Status.CANCELLED  # pyright: ignore[reportPossiblyUnboundVariable]
 
 
 async def test_an_after_drain_daemon_is_a_daemon_in_dump() -> None:

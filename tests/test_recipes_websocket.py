@@ -21,6 +21,7 @@ from tether import RegistryState
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from websockets.asyncio.server import Server as WebSocketServer
     from websockets.asyncio.server import ServerConnection
 
 pytestmark = [
@@ -71,9 +72,10 @@ async def server() -> AsyncIterator[Server]:
     """The server on a free port of 127.0.0.1, stopped when the test ends, even
     when it fails."""
     server = Server()
-    async with serve(server.serve, "127.0.0.1", 0, max_size=MAX_MESSAGE) as running:
-        port = next(iter(running.sockets)).getsockname()[1]
-        server.url = f"ws://127.0.0.1:{port}"
+    running: WebSocketServer = serve(server.serve, "127.0.0.1", 0, max_size=MAX_MESSAGE)
+    async with running:
+        host, port = running.sockets[0].getsockname()[:2]
+        server.url = f"ws://{host}:{port}"
         yield server
 
 

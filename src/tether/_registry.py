@@ -984,6 +984,7 @@ class TaskRegistry:
         name: str | None = None,
         context: Context | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> Handle[T]: ...
     @overload
@@ -995,6 +996,7 @@ class TaskRegistry:
         name: str | None = None,
         context: Context | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> Handle[T]: ...
     async def spawn_when_free(
@@ -1005,6 +1007,7 @@ class TaskRegistry:
         name: str | None = None,
         context: Context | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
         **kwargs: object,  # only to refuse them with a lesson
     ) -> Handle[Any]:
@@ -1016,12 +1019,15 @@ class TaskRegistry:
         If the caller is cancelled while waiting, nothing is spawned and the
         coroutine is closed.
 
-        ``daemon`` and ``timeout`` are as for :meth:`spawn`.
+        ``daemon``, ``stop`` and ``timeout`` are as for :meth:`spawn`.
 
         Raises:
             TypeError: as :meth:`spawn`.
             RegistryClosed: the registry does not take work, now or when the slot
                 comes.
+
+        .. versionchanged:: 0.3
+           ``stop``.
         """
         if kwargs:
             refuse_keywords(fn, kwargs, "spawn_when_free")
@@ -1034,6 +1040,8 @@ class TaskRegistry:
             check_spawn_options(
                 fn, "spawn_when_free", name, context, daemon, timeout, args
             )
+        if stop is not None:
+            _check_stop(fn, "spawn_when_free", daemon, stop, args)
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
@@ -1047,7 +1055,12 @@ class TaskRegistry:
         slots = self._slots
         if slots is None or slots.free(len(self._live)):
             handle = self.spawn(
-                coro, name=name, context=context, daemon=daemon, timeout=timeout
+                coro,
+                name=name,
+                context=context,
+                daemon=daemon,
+                stop=stop,
+                timeout=timeout,
             )
             await anyio.lowlevel.cancel_shielded_checkpoint()
             return handle
@@ -1072,7 +1085,7 @@ class TaskRegistry:
                 self._slot_freed()
                 raise
         return self.spawn(
-            coro, name=name, context=context, daemon=daemon, timeout=timeout
+            coro, name=name, context=context, daemon=daemon, stop=stop, timeout=timeout
         )
 
     @overload
@@ -1083,6 +1096,7 @@ class TaskRegistry:
         *args: Unpack[PosArgsT],
         name: str | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> concurrent.futures.Future[Handle[T]]: ...
     @overload
@@ -1093,6 +1107,7 @@ class TaskRegistry:
         *,
         name: str | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> concurrent.futures.Future[Handle[T]]: ...
     def spawn_threadsafe(
@@ -1102,6 +1117,7 @@ class TaskRegistry:
         *args: object,
         name: str | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
         **kwargs: object,  # only to refuse them with a lesson
     ) -> concurrent.futures.Future[Handle[Any]]:
@@ -1120,6 +1136,9 @@ class TaskRegistry:
             RuntimeError: called on the event loop's own thread (use :meth:`spawn`),
                 or the event loop is closed.
             RegistryClosed: the registry was never entered, or has closed.
+
+        .. versionchanged:: 0.3
+           ``stop``, as for :meth:`spawn`.
         """
         if kwargs:
             refuse_keywords(fn, kwargs, "spawn_threadsafe")
@@ -1127,6 +1146,8 @@ class TaskRegistry:
             check_spawn_options(
                 fn, "spawn_threadsafe", name, None, daemon, timeout, args
             )
+        if stop is not None:
+            _check_stop(fn, "spawn_threadsafe", daemon, stop, args)
         if get_ident() == self._thread:
             close_if_coroutine(fn)
             raise RuntimeError(
@@ -1155,6 +1176,7 @@ class TaskRegistry:
                     name=task_name,
                     context=None if self._own_context else context,
                     daemon=daemon,
+                    stop=stop,
                     timeout=timeout,
                 )
             except Exception as exc:
@@ -1185,6 +1207,7 @@ class TaskRegistry:
         max_backoff: float = 30.0,
         timeout: float | None = None,
         restart_on: type[Exception] | tuple[type[Exception], ...] = Exception,
+        stop: Stop | None = None,
         **kwargs: object,  # only to refuse them with a lesson
     ) -> Handle[T]:
         """Spawn a service: a daemon task that runs ``fn(*args)`` again after it
@@ -1192,8 +1215,9 @@ class TaskRegistry:
 
         For work that must keep running (a queue consumer, a websocket feed, a
         cache refresher). Sync; the first run starts as :meth:`spawn`'s task does.
-        The service is a daemon: cancelled, not drained, as soon as closing begins,
-        which also ends a backoff sleep at once. A cancellation (of the handle, the
+        The service is a daemon: cancelled, not drained, as soon as closing begins
+        (or once the drain ends, with ``stop="after-drain"``), which also ends a
+        backoff sleep at once. A cancellation (of the handle, the
         registry, or a daemon at shutdown) never causes a restart; nor does a
         ``KeyboardInterrupt``. Each restart is logged as a WARNING naming the
         failure it follows, with its traceback the first time in an outage (and
@@ -1229,6 +1253,10 @@ class TaskRegistry:
                 subclass or a tuple of them; default every ``Exception``). Any
                 other failure, a bug such as a ``TypeError`` say, fails the
                 service at once and goes to ``on_error``.
+            stop: ``"after-drain"`` keeps the service through the drain (and
+                restarts it there), as ``spawn(..., daemon=True,
+                stop="after-drain")`` keeps a daemon; by default, ``"on-close"``,
+                it is cancelled as soon as closing begins.
 
         Raises:
             TypeError: as :meth:`spawn`, for a coroutine object, and for a
@@ -1242,7 +1270,8 @@ class TaskRegistry:
         .. versionadded:: 0.2
 
         .. versionchanged:: 0.3
-           ``restart_on``; a restart's traceback is logged once per outage.
+           ``restart_on``; a restart's traceback is logged once per outage;
+           ``stop``.
         """
         if kwargs:
             refuse_keywords(fn, kwargs, "spawn_service")
@@ -1253,6 +1282,8 @@ class TaskRegistry:
             "runs only once",
         )
         check_spawn_options(fn, "spawn_service", name, context, False)
+        if stop is not None:
+            _check_stop(fn, "spawn_service", True, stop, args)
         given: dict[str, object] = {
             option: value
             for option, value, default in (
@@ -1265,6 +1296,7 @@ class TaskRegistry:
                 ("max_backoff", max_backoff, 30.0),
                 ("timeout", timeout, None),
                 ("restart_on", restart_on, Exception),
+                ("stop", stop, None),
             )
             if value is not default and value != default
         }
@@ -1296,7 +1328,9 @@ class TaskRegistry:
             lambda: handle is not None and handle._status is CANCELLING,
         )
         try:
-            handle = self.spawn(service, name=task_name, context=context, daemon=True)
+            handle = self.spawn(
+                service, name=task_name, context=context, daemon=True, stop=stop
+            )
         except BaseException:
             service.close()
             raise
@@ -1321,6 +1355,7 @@ class TaskRegistry:
         *,
         name: str | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> T: ...
     @overload
@@ -1332,6 +1367,7 @@ class TaskRegistry:
         *,
         name: str | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> T: ...
     @overload
@@ -1344,6 +1380,7 @@ class TaskRegistry:
         *,
         name: str | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> T: ...
     @overload
@@ -1357,6 +1394,7 @@ class TaskRegistry:
         *,
         name: str | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> T: ...
     @overload
@@ -1371,6 +1409,7 @@ class TaskRegistry:
         *,
         name: str | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> T: ...
     @overload
@@ -1386,6 +1425,7 @@ class TaskRegistry:
         *,
         name: str | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> T: ...
     @overload
@@ -1396,6 +1436,7 @@ class TaskRegistry:
         *,
         name: str | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> T: ...
     @overload
@@ -1407,6 +1448,7 @@ class TaskRegistry:
         *,
         name: str | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> T: ...
     @overload
@@ -1419,6 +1461,7 @@ class TaskRegistry:
         *,
         name: str | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> T: ...
     @overload
@@ -1432,6 +1475,7 @@ class TaskRegistry:
         *,
         name: str | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> T: ...
     @overload
@@ -1446,6 +1490,7 @@ class TaskRegistry:
         *,
         name: str | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> T: ...
     @overload
@@ -1461,6 +1506,7 @@ class TaskRegistry:
         *,
         name: str | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> T: ...
     @overload
@@ -1471,6 +1517,7 @@ class TaskRegistry:
         *,
         name: str | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> T: ...
     @overload
@@ -1482,6 +1529,7 @@ class TaskRegistry:
         *,
         name: str | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> T: ...
     @overload
@@ -1494,6 +1542,7 @@ class TaskRegistry:
         *,
         name: str | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> T: ...
     @overload
@@ -1507,6 +1556,7 @@ class TaskRegistry:
         *,
         name: str | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> T: ...
     @overload
@@ -1521,6 +1571,7 @@ class TaskRegistry:
         *,
         name: str | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> T: ...
     @overload
@@ -1536,6 +1587,7 @@ class TaskRegistry:
         *,
         name: str | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> T: ...
     async def start(
@@ -1545,6 +1597,7 @@ class TaskRegistry:
         *args: object,
         name: str | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> Any:
         """Spawn ``fn(*args, task_status=...)`` and wait until it reports ready
@@ -1557,7 +1610,7 @@ class TaskRegistry:
         value's type flows to the caller. Unlike theirs, the task is
         the registry's from its start. A checkpoint.
 
-        ``name``, ``daemon`` and ``timeout`` are as for :meth:`spawn`.
+        ``name``, ``daemon``, ``stop`` and ``timeout`` are as for :meth:`spawn`.
 
         Raises:
             Exception: the task's own failure, if it fails before it is ready (it
@@ -1576,6 +1629,7 @@ class TaskRegistry:
         .. versionchanged:: 0.3
            A ``task_status`` annotated with trio's own ``trio.TaskStatus[T]`` (as
            ``trio.serve_tcp``'s is) is typed too; it gave ``T = Never``.
+           ``stop``.
         """
         refuse_if_coroutine(
             fn,
@@ -1585,10 +1639,14 @@ class TaskRegistry:
         )
         if name is not None or daemon is not False or timeout is not None:
             check_spawn_options(fn, "start", name, None, daemon, timeout, args)
+        if stop is not None:
+            _check_stop(fn, "start", daemon, stop, args)
         task_name = name_of(fn) if name is None else name
         status: TaskStatus[Any] = TaskStatus(self._backend_event(), task_name)
         coro = _call_with_status(fn, args, status)
-        handle = self.spawn(coro, name=task_name, daemon=daemon, timeout=timeout)
+        handle = self.spawn(
+            coro, name=task_name, daemon=daemon, stop=stop, timeout=timeout
+        )
         handle.add_done_callback(status.ended)
         try:
             await handle._wait_as_awaiter(status._event)

@@ -89,6 +89,15 @@ async def positives(tasks: TaskRegistry) -> None:
         tasks.try_spawn(nothing, daemon=True, stop="after-drain"), Handle[None] | None
     )
     assert_type(tasks.statistics().dropped, int)
+    assert_type(tasks.spawn_service(fetch, "u", 3, stop="after-drain"), Handle[bytes])
+    assert_type(
+        await tasks.spawn_when_free(fetch, "u", 3, daemon=True, stop="after-drain"),
+        Handle[bytes],
+    )
+    assert_type(
+        tasks.spawn_threadsafe(fetch, "u", 3, daemon=True, stop="after-drain"),
+        concurrent.futures.Future[Handle[bytes]],
+    )
 
 
 async def negatives(tasks: TaskRegistry) -> None:
