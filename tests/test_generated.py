@@ -1,4 +1,4 @@
-"""The generated overloads in _gather.py are what tools/gen_overloads.py writes."""
+"""The generated overloads in _gather.py and _registry.py are what tools/gen_overloads.py writes."""
 
 from __future__ import annotations
 
@@ -46,3 +46,27 @@ def test_check_sees_a_hand_edit(tmp_path: Path) -> None:
     assert problem is not None
     assert "is out of date" in problem
     assert "python tools/gen_overloads.py" in problem
+
+
+registry: Path = gen_overloads.REGISTRY
+
+
+def test_try_spawn_overloads_are_spawns_as_generated() -> None:
+    problem = check(registry)
+    assert problem is None, problem
+
+
+def test_an_option_added_to_spawn_needs_a_rerun_for_try_spawn(tmp_path: Path) -> None:
+    source = registry.read_text(encoding="utf-8")
+    edited = source.replace(
+        "        stop: Stop | None = None,\n        timeout: float | None = None,\n"
+        "    ) -> Handle[T]: ...",
+        "        stop: Stop | None = None,\n        timeout: float | None = None,\n"
+        "        extra: int = 0,\n    ) -> Handle[T]: ...",
+    )
+    assert edited != source
+    copy = tmp_path / "_registry.py"
+    copy.write_text(edited, encoding="utf-8")
+    problem = check(copy)
+    assert problem is not None
+    assert "+        extra: int = 0," in problem

@@ -135,6 +135,18 @@ class GenerateError(Exception):
     """The target's markers are missing, repeated or out of order."""
 
 
+def _from_nothing(
+    make: Callable[[], list[str]],
+) -> Callable[[Sequence[str]], list[str]]:
+    """A region of _gather.py, which owes nothing to the file's other lines."""
+
+    def made(lines: Sequence[str]) -> list[str]:
+        del lines
+        return make()
+
+    return made
+
+
 def generate(source: str, registry: bool = False) -> str:
     """``source`` with the body of every marked region regenerated: those of
     _gather.py, or with ``registry`` those of _registry.py."""
@@ -142,7 +154,7 @@ def generate(source: str, registry: bool = False) -> str:
     regions: dict[str, Callable[[Sequence[str]], list[str]]] = (
         dict(REGISTRY_REGIONS)
         if registry
-        else {region: lambda _, make=make: make() for region, make in REGIONS.items()}
+        else {region: _from_nothing(make) for region, make in REGIONS.items()}
     )
     for region, make in regions.items():
         begin, end = begin_marker(region), end_marker(region)
