@@ -1,4 +1,5 @@
-"""The generated overloads in _gather.py and _registry.py are what tools/gen_overloads.py writes."""
+"""The generated overloads in _gather.py and _registry.py are what
+tools/gen_overloads.py writes."""
 
 from __future__ import annotations
 
