@@ -9,6 +9,7 @@ tether does for the recipe is tested on every backend in ``test_readers.py``.
 from __future__ import annotations
 
 import json
+import socket
 from typing import TYPE_CHECKING
 
 import anyio
@@ -21,7 +22,6 @@ from tether import RegistryState
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from websockets.asyncio.server import Server as WebSocketServer
     from websockets.asyncio.server import ServerConnection
 
 pytestmark = [
@@ -72,11 +72,12 @@ async def server() -> AsyncIterator[Server]:
     """The server on a free port of 127.0.0.1, stopped when the test ends, even
     when it fails."""
     server = Server()
-    running: WebSocketServer = serve(server.serve, "127.0.0.1", 0, max_size=MAX_MESSAGE)
-    async with running:
-        host, port = running.sockets[0].getsockname()[:2]
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))  # a free port
+        host, port = listening.getsockname()[:2]
         server.url = f"ws://{host}:{port}"
-        yield server
+        async with serve(server.serve, sock=listening, max_size=MAX_MESSAGE):
+            yield server
 
 
 class Handlers:
