@@ -334,11 +334,12 @@ async def test_stop_on_every_spawn_form_of_the_registry() -> None:
 
         readers.append(await anyio.to_thread.run_sync(in_thread))
         readers.append(tasks.spawn_service(reader, stop="after-drain"))
+        readers.append(tether.spawn(reader, daemon=True, stop="after-drain"))
         await tasks.start(reader, daemon=True, stop="after-drain")
         readers.extend(h for h in tasks if h not in readers)
         tasks.spawn(handler, readers)
-    assert seen == [[Status.RUNNING] * 4]
-    assert [r.status for r in readers] == [Status.CANCELLED] * 4
+    assert seen == [[Status.RUNNING] * 5]
+    assert [r.status for r in readers] == [Status.CANCELLED] * 5
 
 
 async def test_an_after_drain_service_restarts_during_the_drain() -> None:

@@ -91,6 +91,9 @@ async def positives(tasks: TaskRegistry) -> None:
     assert_type(tasks.statistics().dropped, int)
     assert_type(tasks.spawn_service(fetch, "u", 3, stop="after-drain"), Handle[bytes])
     assert_type(
+        tether.spawn(fetch, "u", 3, daemon=True, stop="after-drain"), Handle[bytes]
+    )
+    assert_type(
         await tasks.spawn_when_free(fetch, "u", 3, daemon=True, stop="after-drain"),
         Handle[bytes],
     )
