@@ -446,20 +446,29 @@ async def test_try_spawn_from_a_draining_registrys_own_task_drops() -> None:
     assert results == [None, 4]
 
 
-async def test_try_spawn_refuses_misuse_even_when_it_would_drop() -> None:
-    async with TaskRegistry() as tasks:
-        pass
-    with pytest.raises(TypeError, match="arguments"):
+def refuse_misuse(tasks: TaskRegistry) -> None:
+    """Each misuse of try_spawn raises, naming try_spawn."""
+    with pytest.raises(TypeError, match=r"^try_spawn\(double, \.\.\.\): double\(\)"):
         tasks.try_spawn(misuse(double), 1, 2)
-    with pytest.raises(TypeError, match=r"functools\.partial"):
+    with pytest.raises(TypeError, match=r"^try_spawn\(\) got keyword arguments"):
         misuse(tasks.try_spawn)(double, x=1)
-    with pytest.raises(TypeError, match="name must be a str"):
+    with pytest.raises(TypeError, match=r"^try_spawn\(\.\.\., name=3\)"):
         tasks.try_spawn(double, 1, name=misuse(3))
+    with pytest.raises(ValueError, match=r"^try_spawn\(\.\.\., stop='after-drain'\)"):
+        tasks.try_spawn(double, 1, stop="after-drain")
     coro = double(1)
     with pytest.raises(TypeError, match="daemon must be True or False"):
         tasks.try_spawn(coro, daemon=misuse("yes"))
     assert closed(coro)
-    assert tasks.statistics().dropped == 0
+
+
+async def test_try_spawn_refuses_misuse_whether_it_would_take_or_drop() -> None:
+    async with TaskRegistry() as tasks:
+        refuse_misuse(tasks)
+        assert len(tasks) == 0
+    refuse_misuse(tasks)
+    stats = tasks.statistics()
+    assert (stats.spawned, stats.dropped) == (0, 0)
 
 
 async def test_try_spawn_raises_registry_full_a_full_queue_is_not_a_drop() -> None:

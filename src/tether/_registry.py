@@ -941,17 +941,6 @@ class TaskRegistry:
         """
         if kwargs:
             refuse_keywords(fn, kwargs, "try_spawn")
-        state = self._state
-        if state is OPEN or state is NEW:
-            return self.spawn(
-                fn,
-                *args,
-                name=name,
-                context=context,
-                daemon=daemon,
-                stop=stop,
-                timeout=timeout,
-            )
         if (
             name is not None
             or context is not None
@@ -961,9 +950,23 @@ class TaskRegistry:
             check_spawn_options(fn, "try_spawn", name, context, daemon, timeout, args)
         if stop is not None:
             _check_stop(fn, "try_spawn", daemon, stop, args)
+        state = self._state
+        if state is NEW:
+            self._check_may_spawn(fn)  # raises: never opened
         if get_ident() != self._thread:
             self._refuse_thread(fn, "try_spawn")
-        coroutine_from(fn, args, "try_spawn").close()  # checked, never run
+        # Here, so that a misfit names try_spawn; checked whether taken or dropped.
+        coro = coroutine_from(fn, args, "try_spawn")
+        if state is OPEN:
+            return self.spawn(
+                coro,
+                name=name_of(fn) if name is None else name,
+                context=context,
+                daemon=daemon,
+                stop=stop,
+                timeout=timeout,
+            )
+        coro.close()  # dropped: it never runs
         self._dropped += 1
         task = name_of(fn) if name is None else name
         logger.debug(
