@@ -1,14 +1,15 @@
-"""Generate the per-arity overloads of run_all and settle_all in _gather.py, and
-those of TaskRegistry.try_spawn in _registry.py.
+"""Generate the per-arity overloads: run_all and settle_all in _gather.py, and
+TaskRegistry.start in _registry.py; and the overloads of TaskRegistry.spawn and
+TaskRegistry.try_spawn, which take the same arguments (try_spawn returns
+``Handle[T] | None``), from one list of options so that they cannot drift.
 
-The overloads type each position of a gather call for up to ARITY inputs; by hand
-they are hundreds of lines where a slip (a T7 for a T8) type-checks silently. This
-script writes them, already in the shape ``ruff format`` gives them, between marker
-comments in src/tether/_gather.py; everything outside the markers is left alone.
-``try_spawn`` takes what ``spawn`` takes and returns ``Handle[T] | None``: its
-overloads are ``spawn``'s, copied from _registry.py with the name and the return
-type changed, so an option added to ``spawn`` reaches ``try_spawn`` at the next
-run (and ``--check`` fails until then).
+The overloads type each position of a gather call for up to ARITY inputs, and each
+positional argument of a started function for up to START_ARITY, with anyio's,
+trio's or either ``task_status``; by hand they are hundreds of lines where a slip
+(a T7 for a T8, an A2 for an A3) type-checks silently. This script writes them,
+already in the shape ``ruff format`` gives them, between marker comments in
+src/tether/_gather.py and src/tether/_registry.py; everything outside the markers
+is left alone.
 
     python tools/gen_overloads.py          # rewrite the generated regions
     python tools/gen_overloads.py --check  # exit 1 if they are out of date (CI)
@@ -90,6 +91,88 @@ def overloads(name: str, result: Callable[[str], str]) -> list[str]:
     return lines
 
 
+#: Positional arguments typed for a function given to TaskRegistry.start.
+START_ARITY = 5
+
+#: start()'s keyword-only options, with their defaults.
+START_OPTIONS = (
+    "name: str | None = None",
+    "daemon: bool = False",
+    "stop: Stop | None = None",
+    "timeout: float | None = None",
+)
+
+#: The keyword-only options of spawn() and try_spawn(), with their defaults.
+SPAWN_OPTIONS = (
+    "name: str | None = None",
+    "context: Context | None = None",
+    "daemon: bool = False",
+    "stop: Stop | None = None",
+    "timeout: float | None = None",
+)
+
+#: The protocols of tether._startable, by the task_status they accept: either
+#: (a parameter typed as both), anyio's, trio's; tried in this order.
+STARTABLES = ("EitherStartable", "Startable", "TrioStartable")
+
+
+def start_overloads() -> list[str]:
+    """The ladder of TaskRegistry.start: each protocol family, arities 0 to
+    START_ARITY, as methods (indented once)."""
+    lines: list[str] = []
+    for family in STARTABLES:
+        for arity in range(START_ARITY + 1):
+            positions = range(1, arity + 1)
+            variables = ", ".join(["T", *(f"A{i}" for i in positions)])
+            params = [
+                "self",
+                f"fn: {family}{arity}[{variables}]",
+                *(f"a{i}: A{i}" for i in positions),
+                "/",
+                "*",
+                *START_OPTIONS,
+            ]
+            lines += [
+                "@overload",
+                "async def start(",
+                *(f"{INDENT}{param}," for param in params),
+                ") -> T: ...",
+            ]
+    return [INDENT + line for line in lines]
+
+
+def spawn_like_overloads(name: str, returns: str) -> list[str]:
+    """The two forms of a spawn, as methods (indented once): an async function
+    with its positional arguments typed through the TypeVarTuple, and a
+    coroutine object."""
+    forms = (
+        [
+            "fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, T]]",
+            "/",
+            "*args: Unpack[PosArgsT]",
+        ],
+        ["coro: Coroutine[Any, Any, T]", "/", "*"],
+    )
+    lines: list[str] = []
+    for form in forms:
+        params = ["self", *form, *SPAWN_OPTIONS]
+        lines += [
+            "@overload",
+            f"def {name}(",
+            *(f"{INDENT}{param}," for param in params),
+            f") -> {returns}: ...",
+        ]
+    return [INDENT + line for line in lines]
+
+
+def spawn_overloads() -> list[str]:
+    return spawn_like_overloads("spawn", "Handle[T]")
+
+
+def try_spawn_overloads() -> list[str]:
+    return spawn_like_overloads("try_spawn", "Handle[T] | None")
+
+
 def run_all_overloads() -> list[str]:
     return overloads("run_all", lambda t: t)
 
@@ -104,30 +187,16 @@ REGIONS: dict[str, Callable[[], list[str]]] = {
     "run_all overloads": run_all_overloads,
     "settle_all overloads": settle_all_overloads,
 }
-
-
-def try_spawn_overloads(lines: Sequence[str]) -> list[str]:
-    """``TaskRegistry.spawn``'s overloads, as ``try_spawn``'s: each returns
-    ``Handle[T] | None`` where ``spawn``'s returns ``Handle[T]``."""
-    head, returns = f"{INDENT}def spawn(", f"{INDENT}) -> Handle[T]: ..."
-    out: list[str] = []
-    for i, line in enumerate(lines):
-        if line == f"{INDENT}@overload" and i + 1 < len(lines) and lines[i + 1] == head:
-            end = lines.index(returns, i)
-            out += [
-                line,
-                f"{INDENT}def try_spawn(",
-                *lines[i + 2 : end],
-                f"{INDENT}) -> Handle[T] | None: ...",
-            ]
-    if not out:
-        raise GenerateError(f"no overloads of spawn ({head.strip()!r}) to copy")
-    return out
-
-
-#: The regions of _registry.py, each made from the file's own lines.
-REGISTRY_REGIONS: dict[str, Callable[[Sequence[str]], list[str]]] = {
+REGISTRY_REGIONS: dict[str, Callable[[], list[str]]] = {
+    "spawn overloads": spawn_overloads,
     "try_spawn": try_spawn_overloads,
+    "start overloads": start_overloads,
+}
+
+#: Every generated file, by its name, and its regions.
+TARGETS: dict[str, tuple[Path, dict[str, Callable[[], list[str]]]]] = {
+    TARGET.name: (TARGET, REGIONS),
+    REGISTRY.name: (REGISTRY, REGISTRY_REGIONS),
 }
 
 
@@ -135,30 +204,16 @@ class GenerateError(Exception):
     """The target's markers are missing, repeated or out of order."""
 
 
-def _from_nothing(
-    make: Callable[[], list[str]],
-) -> Callable[[Sequence[str]], list[str]]:
-    """A region of _gather.py, which owes nothing to the file's other lines."""
-
-    def made(lines: Sequence[str]) -> list[str]:
-        del lines
-        return make()
-
-    return made
-
-
-def generate(source: str, registry: bool = False) -> str:
-    """``source`` with the body of every marked region regenerated: those of
-    _gather.py, or with ``registry`` those of _registry.py."""
+def generate(
+    source: str, regions: dict[str, Callable[[], list[str]]] | None = None
+) -> str:
+    """``source`` with the body of every marked region regenerated (``regions``:
+    those of _gather.py unless given)."""
     lines = source.split("\n")
-    regions: dict[str, Callable[[Sequence[str]], list[str]]] = (
-        dict(REGISTRY_REGIONS)
-        if registry
-        else {region: _from_nothing(make) for region, make in REGIONS.items()}
-    )
-    for region, make in regions.items():
+    for region, make in (REGIONS if regions is None else regions).items():
+        # A marker may be indented, as in a class body.
         begin, end = begin_marker(region), end_marker(region)
-        stripped = [line.strip() for line in lines]  # a region in a class: indented
+        stripped = [line.strip() for line in lines]
         if stripped.count(begin) != 1 or stripped.count(end) != 1:
             raise GenerateError(
                 f"expected exactly one {begin!r} line and one {end!r} line"
@@ -166,7 +221,7 @@ def generate(source: str, registry: bool = False) -> str:
         start, stop = stripped.index(begin), stripped.index(end)
         if start > stop:
             raise GenerateError(f"{end!r} comes before {begin!r}")
-        lines[start + 1 : stop] = make(lines)
+        lines[start + 1 : stop] = make()
     return "\n".join(lines)
 
 
@@ -178,11 +233,12 @@ def display(path: Path) -> str:
 
 
 def check(path: Path = TARGET) -> str | None:
-    """None if ``path`` is what this script writes, else what is wrong with it."""
+    """None if ``path`` is what this script writes, else what is wrong with it
+    (its regions are those of the generated file of the same name)."""
     name = display(path)
     current = path.read_text(encoding="utf-8")
     try:
-        expected = generate(current, registry=path.name == REGISTRY.name)
+        expected = generate(current, TARGETS[path.name][1])
     except GenerateError as exc:
         return f"{name}: {exc}"
     if expected == current:
@@ -201,7 +257,9 @@ def check(path: Path = TARGET) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Generate the overloads of run_all, settle_all and try_spawn."
+        description=(
+            "Generate the overloads of run_all, settle_all, spawn, try_spawn and start."
+        )
     )
     parser.add_argument(
         "--check",
@@ -209,32 +267,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="change nothing; exit 1 if the file differs from what would be written",
     )
     args = parser.parse_args(argv)
-    status = 0
-    for target in (TARGET, REGISTRY):
-        status = max(status, _one(target, check_only=args.check))
-    return status
-
-
-def _one(target: Path, *, check_only: bool) -> int:
-    if check_only:
-        problem = check(target)
-        if problem is not None:
-            print(problem, file=sys.stderr)
-            return 1
-        print(f"{display(target)} is up to date")
-        return 0
-    current = target.read_text(encoding="utf-8")
-    try:
-        expected = generate(current, registry=target == REGISTRY)
-    except GenerateError as exc:
-        print(f"{display(target)}: {exc}", file=sys.stderr)
-        return 1
-    if expected == current:
-        print(f"{display(target)} is up to date")
-    else:
-        target.write_text(expected, encoding="utf-8", newline="\n")
-        print(f"rewrote {display(target)}")
-    return 0
+    failed = False
+    for path, regions in TARGETS.values():
+        if args.check:
+            problem = check(path)
+            if problem is not None:
+                print(problem, file=sys.stderr)
+                failed = True
+            else:
+                print(f"{display(path)} is up to date")
+            continue
+        current = path.read_text(encoding="utf-8")
+        try:
+            expected = generate(current, regions)
+        except GenerateError as exc:
+            print(f"{display(path)}: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        if expected == current:
+            print(f"{display(path)} is up to date")
+        else:
+            path.write_text(expected, encoding="utf-8", newline="\n")
+            print(f"rewrote {display(path)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
