@@ -1038,6 +1038,8 @@ class TaskRegistry:
         max_backoff: float = 30.0,
         timeout: float | None = None,
         restart_on: type[Exception] | tuple[type[Exception], ...] = Exception,
+        # Handle[Any]: a callable typed for any handle must not make T Any.
+        on_give_up: Literal["raise"] | Callable[[Handle[Any]], object] | None = None,
         **kwargs: object,  # only to refuse them with a lesson
     ) -> Handle[T]:
         """Spawn a service: a daemon task that runs ``fn(*args)`` again after it
@@ -1053,7 +1055,7 @@ class TaskRegistry:
         whenever the kind of failure changes), then as one line. When more than
         ``max_restarts`` restarts would fall within ``restart_window`` seconds,
         the service gives up: its last failure is the task's failure and goes to
-        ``on_error`` like any other.
+        ``on_error`` like any other, unless ``on_give_up`` escalates it.
 
         The task holds one slot of a ``limit`` for its whole life, backoff sleeps
         included. ``handle.restarts`` and ``statistics().restarts`` count the
@@ -1082,20 +1084,34 @@ class TaskRegistry:
                 subclass or a tuple of them; default every ``Exception``). Any
                 other failure, a bug such as a ``TypeError`` say, fails the
                 service at once and goes to ``on_error``.
+            on_give_up: what the service's stopping for good on its own does
+                (its budget spent, or a failure outside ``restart_on``): ``None``
+                (the default) nothing more, its failure goes to ``on_error``;
+                ``"raise"`` fails the registry as ``on_error="raise"`` does, so
+                every task and the body are cancelled and the block (or
+                :meth:`aclose`) raises an ``ExceptionGroup`` with the failure
+                (a web app's registry stops its server); a plain callable
+                ``(handle) -> None`` is called once the task has ended, as a
+                done-callback is (the failure still goes to ``on_error``). Under
+                ``restart="always"``, a service that gives up after a run
+                *returned* fails with a :exc:`RuntimeError` saying so when
+                ``on_give_up="raise"``.
 
         Raises:
-            TypeError: as :meth:`spawn`, for a coroutine object, and for a
-                ``restart_on`` that is not ``Exception`` subclasses.
+            TypeError: as :meth:`spawn`, for a coroutine object, for a
+                ``restart_on`` that is not ``Exception`` subclasses, and for an
+                ``on_give_up`` that is not ``"raise"``, a plain callable or None.
             ValueError: an option out of range (``restart`` not one of the two
                 words, a budget of zero, a delay of zero or less, ``max_backoff``
-                below ``backoff``, an empty ``restart_on``). The registry is
-                unchanged.
+                below ``backoff``, an empty ``restart_on``, an ``on_give_up``
+                string other than ``"raise"``). The registry is unchanged.
             RegistryClosed: the registry does not take work.
 
         .. versionadded:: 0.2
 
         .. versionchanged:: 0.3
-           ``restart_on``; a restart's traceback is logged once per outage.
+           ``restart_on``; a restart's traceback is logged once per outage;
+           ``on_give_up``.
         """
         if kwargs:
             refuse_keywords(fn, kwargs, "spawn_service")
@@ -1118,6 +1134,7 @@ class TaskRegistry:
                 ("max_backoff", max_backoff, 30.0),
                 ("timeout", timeout, None),
                 ("restart_on", restart_on, Exception),
+                ("on_give_up", on_give_up, None),
             )
             if value is not default and value != default
         }
@@ -1131,6 +1148,7 @@ class TaskRegistry:
             max_backoff,
             timeout,
             restart_on,
+            on_give_up,
         )
         if self._state is not OPEN:
             self._check_may_spawn(fn)
@@ -1147,6 +1165,7 @@ class TaskRegistry:
             self._name,
             self._count_restart,
             lambda: handle is not None and handle._status is CANCELLING,
+            lambda: plan.gave_up(extra, handle),
         )
         try:
             handle = self.spawn(service, name=task_name, context=context, daemon=True)
