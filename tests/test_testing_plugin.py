@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,9 @@ import pytest
 pytest_plugins = ["pytester"]
 
 RECIPE = Path(__file__).resolve().parent / "recipes" / "leak_check.py"
+RECIPE_ASYNCIO = (
+    Path(__file__).resolve().parent / "recipes" / "leak_check_pytest_asyncio.py"
+)
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "testing.md"
 CONFTEST = Path(__file__).resolve().parent / "conftest.py"
 
@@ -414,3 +419,27 @@ def test_anyio_tests_still_pass_beside_pytest_asyncio_in_strict_mode(
         ],
         consecutive=False,
     )
+
+
+def test_the_pytest_asyncio_recipe_errors_as_the_testing_page_shows(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+        "filterwarnings = error\n"
+    )
+    pytester.makepyfile(test_recipe=RECIPE_ASYNCIO.read_text("utf-8"))
+    result = pytester.runpytest_subprocess("--strict-markers", "--strict-config")
+    result.assert_outcomes(passed=3, errors=1)
+    lines = result.stdout.lines
+    lines = lines[: lines.index(next(x for x in lines if "short test summary" in x))]
+    # The error the testing page shows is this run's, but for asyncio's folder and
+    # its line numbers, which change with Python's version.
+    shown = DOCS.read_text("utf-8").split("```text\n")[2].split("```", 1)[0]
+    shown = re.sub(r"\.\.\.(/asyncio/locks\.py:)\d+", r"*\1*", shown)
+    expected = [text.strip("_ ") for text in shown.splitlines()]
+    printed = [text.strip("_ ") for text in lines]
+    start = printed.index(expected[0])
+    assert len(printed) - start >= len(expected) == 5
+    for want, got in zip(expected, printed[start:], strict=False):
+        assert fnmatch.fnmatchcase(got, want.replace("[", "[[]")), (want, got)

@@ -229,17 +229,18 @@ def _in_loop(request: pytest.FixtureRequest, fixture: str) -> str | None:
         return None
     from . import _pytest_asyncio
 
-    scope = _pytest_asyncio.loop_scope(node)
-    if scope is None:
-        return None
-    if not _pytest_asyncio.SUPPORTED:
+    if _pytest_asyncio.SUPPORTED:
+        scope = _pytest_asyncio.loop_scope(node)
+        return None if scope is None else f"{fixture}_asyncio_{scope}"
+    if node.get_closest_marker("asyncio") is not None:
         pytest.fail(
-            f"{fixture.lstrip('_')} under pytest-asyncio needs pytest-asyncio "
-            f">= {_pytest_asyncio.LOWEST}, and {_pytest_asyncio.VERSION} is "
-            f"installed: pip install -U 'pytest-asyncio>={_pytest_asyncio.LOWEST}'",
+            "tether.testing (tether_registry, tether_no_leaks) under "
+            f"pytest-asyncio needs pytest-asyncio >= {_pytest_asyncio.LOWEST}, and "
+            f"{_pytest_asyncio.VERSION} is installed: "
+            f"pip install -U 'pytest-asyncio>={_pytest_asyncio.LOWEST}'",
             pytrace=False,
         )
-    return f"{fixture}_asyncio_{scope}"
+    return None
 
 
 @pytest.fixture(autouse=True)
