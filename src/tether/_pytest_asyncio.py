@@ -17,6 +17,7 @@ test that asks for ``tether_registry`` needs no wrapper fixture of its own.
 from __future__ import annotations
 
 import os
+import re
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Literal
 
@@ -36,10 +37,12 @@ __all__ = ["LOWEST", "SUPPORTED", "VERSION", "loop_scope"]
 LoopScope = Literal["function", "class", "module", "package", "session"]
 SCOPES: tuple[LoopScope, ...] = ("function", "class", "module", "package", "session")
 
-#: The lowest pytest-asyncio these fixtures work with: 1.0 settled loop_scope.
-LOWEST = "1.0"
+#: The lowest pytest-asyncio these fixtures work with: 1.1 runs a fixture's setup,
+#: its teardown and the test in one context on Python 3.10 too (1.0 does only from
+#: 3.11 on), so that the registry the fixture binds is the test's.
+LOWEST = "1.1"
 VERSION = version("pytest-asyncio")
-SUPPORTED = int(VERSION.split(".", 1)[0]) >= 1
+SUPPORTED = tuple(map(int, re.findall(r"\d+", VERSION)[:2])) >= (1, 1)
 
 #: Where pytest-asyncio lives: a task running its code is its own, not a leak.
 _RUNNER = os.path.join(os.path.dirname(pytest_asyncio.__file__), "")

@@ -349,7 +349,7 @@ def tether_registry(request: pytest.FixtureRequest) -> TaskRegistry:
 
     .. versionadded:: 0.2
     .. versionchanged:: 0.3
-       Works under pytest-asyncio (>= 1.0) too, without a wrapper fixture.
+       Works under pytest-asyncio (>= 1.1) too, without a wrapper fixture.
     """
     fixture = _in_loop(request, "_tether_registry")
     if fixture is None:
