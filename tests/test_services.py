@@ -519,6 +519,9 @@ async def test_a_service_that_gives_up_with_on_give_up_raise_fails_the_registry(
     assert [h.status for h in siblings] == [Status.CANCELLED]
     assert ran_on == []
     if backend_name == "trio":
+        gaps = [b - a for a, b in zip(body.starts, body.starts[1:], strict=False)]
+        for gap, ceiling in zip(gaps, [1, 2], strict=True):  # the backoff, jittered
+            assert ceiling / 2 <= gap <= ceiling
         assert gave_up_at == body.starts[-1]  # at the last failure, not later
     assert not tether_records(caplog)  # raised, not reported besides
     assert len(tether_records(caplog, logging.WARNING)) == 2 + 1  # restarts, shutdown
