@@ -23,14 +23,14 @@ import anyio
 from typing_extensions import TypeVar
 
 from ._calls import describe, is_async_callable
-from ._checks import check_count, check_seconds
-from ._policy import logger
+from ._checks import check_choice, check_count, check_seconds
+from ._log import logger
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from ._backend import Event
-    from ._handle import Extra, Handle
+    from ._handle import Annex, Handle
 
 __all__ = [
     "GiveUp",
@@ -40,14 +40,7 @@ __all__ = [
     "supervise",
 ]
 
-T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
 T_contra = TypeVar("T_contra", contravariant=True)
-A1 = TypeVar("A1", contravariant=True)
-A2 = TypeVar("A2", contravariant=True)
-A3 = TypeVar("A3", contravariant=True)
-A4 = TypeVar("A4", contravariant=True)
-A5 = TypeVar("A5", contravariant=True)
 
 Restart: TypeAlias = Literal["on-failure", "always"]
 #: What a service does when it stops for good on its own (see ``spawn_service``).
@@ -82,11 +75,14 @@ class RestartPlan:
         api = "spawn_service"
         self.restart_on = _restart_on(restart_on)
         self.give_up = _on_give_up(on_give_up)
-        if restart not in ("on-failure", "always"):
-            raise ValueError(
-                f"{api}(..., restart={restart!r}): use 'on-failure' (restart after "
-                "the function raises) or 'always' (after it returns, too)"
-            )
+        check_choice(
+            f"{api}(..., ",
+            "restart",
+            restart,
+            ("on-failure", "always"),
+            "use 'on-failure' (restart after the function raises) or 'always' "
+            "(after it returns, too)",
+        )
         if max_restarts is not None:
             check_count(
                 api,
@@ -126,14 +122,14 @@ class RestartPlan:
         self.max_backoff = float(max_backoff)
         self.timeout: float | None = timeout  # type: ignore[assignment]
 
-    def gave_up(self, extra: Extra, handle: Handle[Any] | None) -> None:
+    def gave_up(self, annex: Annex, handle: Handle[Any] | None) -> None:
         """The service stops for good on its own: escalate as ``on_give_up`` says,
         before its task ends (so that its end is told as the option asks)."""
         give_up = self.give_up
         if give_up is None:
             return
         if isinstance(give_up, str):  # "raise"
-            extra.fatal = True
+            annex.fatal = True
         else:
             assert handle is not None  # the task runs: its spawn has returned
             handle.add_done_callback(give_up)
@@ -209,7 +205,7 @@ _MEANING = {
 
 async def supervise(
     name: str,
-    extra: Extra,
+    annex: Annex,
     fn: Callable[..., Awaitable[Any]],
     args: tuple[Any, ...],
     plan: RestartPlan,
@@ -300,7 +296,7 @@ async def supervise(
         failure = None  # not kept alive through the sleep
         await anyio.sleep(delay)
         restarts_at.append(anyio.current_time())
-        extra.restarts += 1
+        annex.restarts += 1
         restarted()
 
 

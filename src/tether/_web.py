@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 import anyio
 
 from ._calls import describe
-from ._policy import Mode, logger
+from ._log import logger
+from ._policy import OnErrorMode
 from ._registry import TaskRegistry
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ def announce(registry: TaskRegistry, cause: BaseException, how: str) -> None:
 def _why(registry: TaskRegistry, cause: BaseException) -> str:
     if not isinstance(cause, Exception):
         return f"{cause!r} from a task"
-    if registry._policy.mode is Mode.RAISE:
+    if registry._policy.mode is OnErrorMode.RAISE:
         return f"a task failed in raise mode: {cause!r}"
     return f"a service gave up, with on_give_up='raise': {cause!r}"
 

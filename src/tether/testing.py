@@ -34,8 +34,9 @@ import anyio
 import pytest
 
 from ._default import DefaultRegistry, live_default_tasks
+from ._dump import suspended_at
 from ._handle import CALLBACK_RAISED
-from ._policy import suspended_at
+from ._log import logger
 from ._registry import RegistryState, TaskRegistry, _open_registries
 
 if TYPE_CHECKING:
@@ -56,7 +57,6 @@ _MARKER = (
     "takes name globs of tasks meant to remain"
 )
 
-_logger = logging.getLogger("tether")
 
 #: Where anyio's backends live: the tasks of its pytest runner are not leaks.
 _ANYIO_RUNNER = os.path.join(os.path.dirname(anyio.__file__), "_backends", "")
@@ -248,7 +248,7 @@ def _tether_no_leaks(request: pytest.FixtureRequest) -> None:
     check = _leak_check(request)
     if check is None:
         return
-    _logger.addHandler(check.recorder)
+    logger.addHandler(check.recorder)
     fixture = _in_loop(request, "_tether_raw_tasks")
     if fixture is not None:
         request.getfixturevalue(fixture)
@@ -262,7 +262,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
     finally:
         check = item.stash.get(_check_key, None)
         if check is not None:
-            _logger.removeHandler(check.recorder)
+            logger.removeHandler(check.recorder)
     if check is not None:
         check.recorder.collect()
         check.open_registries()
@@ -412,7 +412,7 @@ def _note_left_running(request: pytest.FixtureRequest, registry: TaskRegistry) -
 
 
 def _log_with_site(handle: Handle[Any], exc: Exception) -> None:
-    _logger.error(
+    logger.error(
         "Task %r of TaskRegistry 'tether_registry' failed (spawned at %s)",
         handle.name,
         handle.spawned_at,
