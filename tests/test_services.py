@@ -627,6 +627,33 @@ async def test_on_give_up_calls_a_function_with_the_ended_handle(
         assert reported == [service.exception()]
 
 
+@pytest.mark.mock_clock
+async def test_an_after_drain_service_that_gives_up_in_the_drain_ends_it(
+    scale: float,
+) -> None:
+    """A service kept through the drain (stop="after-drain") that gives up there
+    with on_give_up="raise" ends the drain at once, where it would wait forever."""
+    never = anyio.Event()
+    waiters: list[Handle[None]] = []
+
+    async def app() -> None:
+        async with TaskRegistry(shutdown_timeout=None) as tasks:
+            waiters.append(tasks.spawn(never.wait, name="waiter"))
+            tasks.spawn_service(
+                Flaky(failures=100, run_for=10 * scale),
+                max_restarts=1,
+                backoff=scale,
+                stop="after-drain",
+                on_give_up="raise",
+            )
+
+    with pytest.raises(ExceptionGroup) as caught:
+        await app()
+    [failure] = caught.value.exceptions
+    assert str(failure) == "run 2 lost its connection"
+    assert [h.status for h in waiters] == [Status.CANCELLED]
+
+
 class Monitor:
     """An object with start() and close() around a private registry: its
     watchdog's giving up cancels its other tasks, and close() raises it."""
