@@ -89,17 +89,27 @@ class Annex:
     ``timeout``: the seconds a plain task may run (a service times each run
     itself); ``restarts``: how often a service was restarted; ``callbacks``: the
     done-callbacks not yet run; ``hooks``: the registry's hooks, when it has some
-    (then every task carries an ``Annex``, as with ``debug=True``); ``born``: when
-    the task was spawned, recorded with ``debug=True``.
+    (then every task carries an ``Annex``, as with ``debug=True``); ``born`` and
+    ``spawned_at``: when and where (``"file:line"``) the task was spawned,
+    recorded with ``debug=True``.
     """
 
-    __slots__ = ("born", "callbacks", "calling", "hooks", "restarts", "timeout")
+    __slots__ = (
+        "born",
+        "callbacks",
+        "calling",
+        "hooks",
+        "restarts",
+        "spawned_at",
+        "timeout",
+    )
 
     def __init__(self, timeout: float | None = None) -> None:
         self.timeout = timeout
         self.hooks: object = None
         self.calling = False  # the task's end is being told: callbacks queue up
         self.born: float | None = None  # when it was spawned, with debug=True
+        self.spawned_at: str | None = None  # where, with debug=True
         self.restarts = 0
         self.callbacks: list[Callable[[Handle[Any]], object]] = []
 
@@ -165,7 +175,6 @@ class Handle(Generic[T_co]):
         "_name",
         "_owner",
         "_scope",
-        "_spawned_at",
         "_status",
         "_value",
     )
@@ -177,7 +186,6 @@ class Handle(Generic[T_co]):
     _name: str
     _owner: Owner
     _scope: Scope | None
-    _spawned_at: str | None
     _status: Status
     # One slot for what is never needed together (a handle is made per task):
     # while QUEUED, the (coroutine, context) to start it with; once FINISHED, the
@@ -208,7 +216,8 @@ class Handle(Generic[T_co]):
     def spawned_at(self) -> str | None:
         """``"file:line"`` of the spawn call when the registry has ``debug=True``,
         else ``None``."""
-        return self._spawned_at
+        annex = self._annex
+        return None if annex is None else annex.spawned_at
 
     @property
     def restarts(self) -> int:
@@ -407,8 +416,9 @@ class Handle(Generic[T_co]):
             detail = f" result={self._value!r}"
         elif status is FAILED:
             detail = f" exception={self._value!r}"
-        if self._spawned_at is not None:
-            detail += f" spawned_at={self._spawned_at}"
+        spawned_at = self.spawned_at
+        if spawned_at is not None:
+            detail += f" spawned_at={spawned_at}"
         return f"<tether.Handle {self._name!r} {status.name}{detail}>"
 
 
