@@ -359,7 +359,19 @@ class Handle(Generic[T_co]):
             return cast("T_co", self._value)
         if self._status in _ENDED:
             return self._outcome()
-        return (yield from self._wait_outcome().__await__())
+        # Waits here, in this generator, as _wait_as_awaiter() does: no coroutine
+        # of our own between the awaiter and the event.
+        self._owner._refuse_self_wait(self)
+        event = self._waiter_event()  # counts the awaiters
+        self._awaiters += 1
+        try:
+            yield from event.wait().__await__()
+        except BaseException:
+            self._awaiters -= 1
+            self._unreceived()
+            raise
+        self._awaiters -= 1
+        return self._outcome()
 
     def _waiter_event(self) -> Any:
         # Made on demand: most tasks end before anyone waits on them, and an event
@@ -369,11 +381,6 @@ class Handle(Generic[T_co]):
             event = self._event = self._owner._new_event()
             self._awaiters = 0
         return event
-
-    async def _wait_outcome(self) -> T_co:
-        self._owner._refuse_self_wait(self)
-        await self._wait_as_awaiter(self._waiter_event())
-        return self._outcome()
 
     async def _wait_as_awaiter(self, event: Event) -> None:
         """Wait for ``event`` as one who will receive a failure: while we wait, a
