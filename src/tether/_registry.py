@@ -598,9 +598,10 @@ class TaskRegistry:
             return
         if self not in lineage.get() or (self._ambient and ambient.get() is not self):
             self._bind_task_context()
-        handle._scope = self._new_scope()
-        if handle._annex is not None:
-            self._starting(handle, handle._annex)
+        if handle._annex is None:
+            handle._scope = self._new_scope()
+        else:
+            handle._scope = self._starting(handle, handle._annex)
         # Entered and left by hand: a `with` keeps a bound __exit__ alive for as
         # long as the task runs, which every parked task pays for in memory.
         handle._scope.__enter__()
@@ -628,13 +629,20 @@ class TaskRegistry:
         if self._ambient and ambient.get() is not self:
             ambient.set(self)
 
-    def _starting(self, handle: Handle[Any], annex: Annex) -> None:
-        """The rare part of a task's start: its deadline, the ``started`` hook."""
-        if annex.timeout is not None:
-            assert handle._scope is not None
-            handle._scope.deadline = anyio.current_time() + annex.timeout
+    def _starting(self, handle: Handle[Any], annex: Annex) -> Scope:
+        """The rare part of a task's start: its scope, with a deadline if it has
+        a timeout, set on the handle before the ``started`` hook (which may cancel
+        the task); returned."""
+        scope = handle._scope = (
+            self._new_scope()
+            if annex.timeout is None
+            else self._backend.new_deadline_scope(
+                deadline=anyio.current_time() + annex.timeout
+            )
+        )
         if annex.hooks is not None:
             call_hook(annex.hooks, "started", handle)
+        return scope
 
     def _task_raised(self, handle: Handle[Any]) -> None:
         """The task's coroutine raised (called in the ``except`` block, where
@@ -1883,8 +1891,7 @@ class TaskRegistry:
         started = now = anyio.current_time()
         while not self._is_idle(spared):
             # move_on_after(), without anyio's dispatch: the backend's own scope.
-            scope = self._new_scope()
-            scope.deadline = now + STILL_WAITING_EVERY
+            scope = self._backend.new_deadline_scope(deadline=now + STILL_WAITING_EVERY)
             with scope:
                 await self._wait_until_idle(spared)
             now = anyio.current_time()
