@@ -49,6 +49,7 @@ class AsyncioBackend:
         "call_soon_threadsafe",
         "cancelled_exc",
         "interruptible",
+        "new_deadline_scope",
         "new_event",
         "new_scope",
         "thread",
@@ -64,6 +65,8 @@ class AsyncioBackend:
         else:
             new_scope, self._cancel_many = type(anyio.CancelScope()), _cancel_each
         self.new_scope = new_scope
+        # anyio's, on either path: code in the task sees the deadline.
+        self.new_deadline_scope: Callable[..., Scope] = type(anyio.CancelScope())
         self.new_event = type(anyio.Event())
         self.call_soon_threadsafe = loop.call_soon_threadsafe
         self.interruptible = None  # asyncio delivers Ctrl+C to the main task

@@ -47,9 +47,9 @@ class Scope(Protocol):
     """A cancel scope that a task enters by hand around its coroutine.
 
     The task enters it in its first step, before any ``await``, and leaves it as it
-    ends; a deadline is set before the scope is entered. (tether's own scope on
-    asyncio counts on both: nothing can have asked to cancel the task before, and a
-    task with a deadline gets anyio's scope.)
+    ends; a scope with a deadline is made with it (``new_deadline_scope``). (tether's
+    own scope on asyncio counts on both: nothing can have asked to cancel the task
+    before, and a task with a deadline gets anyio's scope.)
     """
 
     @property
@@ -131,7 +131,10 @@ class Backend(Protocol):
     Attributes:
         cancelled_exc: the backend's cancellation exception class.
         thread: the ident of the event loop's thread.
-        new_scope: makes a fresh, unshielded cancel scope.
+        new_scope: makes a fresh, unshielded cancel scope, without a deadline.
+        new_deadline_scope: makes a fresh, unshielded cancel scope with a
+            deadline (``new_deadline_scope(deadline=t)``), which anyio-aware code
+            inside it sees (``anyio.current_effective_deadline()``).
         new_event: makes a fresh event.
         call_soon_threadsafe: runs a sync callable on the loop, from any thread.
         interruptible: ``None``, or wraps the coroutine a task awaits for its
@@ -147,6 +150,8 @@ class Backend(Protocol):
     def thread(self) -> int: ...
     @property
     def new_scope(self) -> Callable[[], Scope]: ...
+    @property
+    def new_deadline_scope(self) -> Callable[..., Scope]: ...
     @property
     def new_event(self) -> Callable[[], Event]: ...
     @property

@@ -62,6 +62,7 @@ class TrioBackend:
         "call_soon_threadsafe",
         "cancelled_exc",
         "interruptible",
+        "new_deadline_scope",
         "new_event",
         "new_scope",
         "thread",
@@ -73,6 +74,7 @@ class TrioBackend:
         self.cancelled_exc = trio.Cancelled
         self.thread = get_ident()
         self.new_scope = trio.CancelScope
+        self.new_deadline_scope = trio.CancelScope
         self.new_event = trio.Event
         self.call_soon_threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
         self.interruptible = interruptible
