@@ -144,8 +144,7 @@ class TaskTree:
 async def test_gather_children_sit_under_their_caller_in_trios_task_tree() -> None:
     """Instrument.task_spawned sees the caller as a gather child's parent, and the
     child in the caller's child_nurseries (#26 item 3: every tether task's parent
-    was trio's <init>). Registry tasks outlive their spawner and stay where they
-    were: under trio's system nursery."""
+    was trio's <init>)."""
     import trio
 
     tree = TaskTree()
@@ -154,22 +153,119 @@ async def test_gather_children_sit_under_their_caller_in_trios_task_tree() -> No
 
     async def gathered() -> None:
         await trio.lowlevel.checkpoint()
-        me = trio.lowlevel.current_task()
-        seen.append(any(me in n.child_tasks for n in caller.child_nurseries))
-
-    async def spawned() -> None:
-        await trio.lowlevel.checkpoint()
+        seen.append(in_child_nurseries_of(caller))
 
     trio.lowlevel.add_instrument(tree)  # type: ignore[arg-type]
     try:
         await tether.run_all(gathered(), gathered)
-        async with tether.TaskRegistry() as tasks:
-            tasks.spawn(spawned)
     finally:
         trio.lowlevel.remove_instrument(tree)  # type: ignore[arg-type]
     assert seen == [True, True]
     assert tree.parents["gathered"] == caller.name
-    assert tree.parents["spawned"] == "<init>"
+
+
+def in_child_nurseries_of(parent: Any) -> bool:
+    """Whether the running task is in one of ``parent``'s child_nurseries."""
+    import trio
+
+    me = trio.lowlevel.current_task()
+    return any(me in nursery.child_tasks for nursery in parent.child_nurseries)
+
+
+@pytest.mark.anyio
+@trio_only
+async def test_a_registrys_tasks_sit_under_the_task_that_entered_its_block() -> None:
+    """Every task of an ``async with`` registry is a child of the task that entered
+    the block, in one nursery of that task's child_nurseries, whoever spawned it:
+    the body, a handler, or a task spawned by a handler after the handler returned
+    (#26 item 3: every registry task's parent was trio's <init>)."""
+    import trio
+
+    tree = TaskTree()
+    seen: dict[str, bool] = {}
+    handler_done = trio.Event()
+
+    async def check(name: str, host: Any) -> None:
+        await trio.lowlevel.checkpoint()
+        seen[name] = in_child_nurseries_of(host)
+
+    async def handler(tasks: tether.TaskRegistry, host: Any) -> None:
+        tasks.spawn(check, "spawned_by_handler", host, name="spawned_by_handler")
+        tasks.spawn(after_the_handler, tasks, host)
+
+    async def after_the_handler(tasks: tether.TaskRegistry, host: Any) -> None:
+        await handler_done.wait()
+        tasks.spawn(check, "spawned_later", host, name="spawned_later")
+
+    async def server() -> None:
+        host = trio.lowlevel.current_task()
+        async with tether.TaskRegistry() as tasks:
+            tasks.spawn(check, "spawned", host, name="spawned")
+            await tether.run_all(tasks.spawn(handler, tasks, host))
+            handler_done.set()
+        assert not host.child_nurseries  # the block's nursery left with it
+
+    trio.lowlevel.add_instrument(tree)  # type: ignore[arg-type]
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(server, name="server")
+    finally:
+        trio.lowlevel.remove_instrument(tree)  # type: ignore[arg-type]
+    assert seen == dict.fromkeys(
+        ("spawned", "spawned_by_handler", "spawned_later"), True
+    )
+    for name in ("spawned", "handler", "after_the_handler", "spawned_later"):
+        assert tree.parents[name] == "server", name
+
+
+@pytest.mark.anyio
+@trio_only
+async def test_an_opened_registrys_tasks_stay_system_tasks() -> None:
+    """What is lost (#26 item 3): a registry opened with open() has no block whose
+    task could host its tasks (it may be closed from any task), so they stay
+    trio system tasks, under <init>."""
+    import trio
+
+    tree = TaskTree()
+    tasks = tether.TaskRegistry()
+    trio.lowlevel.add_instrument(tree)  # type: ignore[arg-type]
+    try:
+        await tasks.open()
+        tasks.spawn(trio.lowlevel.checkpoint, name="opened")
+        await tasks.aclose()
+    finally:
+        trio.lowlevel.remove_instrument(tree)  # type: ignore[arg-type]
+    assert tree.parents["opened"] == "<init>"
+
+
+@pytest.mark.anyio
+@pytest.mark.mock_clock
+@trio_only
+async def test_a_deadline_around_the_block_reaches_its_tasks_through_the_registry(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Hosted in the block's nursery, a registry task still does not see the
+    block's deadline (its scope is shielded), and the block's cancellation ends it
+    through the registry's close: CANCELLED, with nothing logged about an event
+    loop ending (the path of a task cancelled from outside its own scope), only
+    the shutdown's own record of the task it cancelled."""
+    import trio
+
+    deadlines: list[float] = []
+    handles: list[tether.Handle[None]] = []
+
+    async def forever() -> None:
+        deadlines.append(trio.current_effective_deadline())
+        await trio.sleep_forever()
+
+    with trio.move_on_after(5) as outer:
+        async with tether.TaskRegistry() as tasks:
+            handles.append(tasks.spawn(forever))
+            await trio.sleep_forever()
+    assert outer.cancelled_caught
+    assert deadlines == [math.inf]
+    assert [h.status for h in handles] == [tether.Status.CANCELLED]
+    assert not [r for r in caplog.records if "event loop ended" in r.getMessage()]
 
 
 # -- cost (item 8) ---------------------------------------------------------------------

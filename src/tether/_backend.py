@@ -14,7 +14,9 @@ Every backend gives the same observable behaviour:
   next checkpoint and never inherits the caller's cancel scopes or deadlines: its
   owner is the only way cancellation reaches it, through the scope the task enters
   (one exception: on trio, a gather's child started within
-  :meth:`Backend.children` is the caller's nursery child, and sees its deadlines);
+  :meth:`Backend.children` is the caller's nursery child, and sees its deadlines;
+  and a registry's task started by the :class:`Host` of its block is that block's
+  nursery child, in a shielded scope of its own);
 - :meth:`Backend.cancel_soon` cancels many scopes at once, from the event loop rather
   than from the calling task where that is cheaper.
 """
@@ -26,12 +28,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from typing_extensions import TypeVarTuple, Unpack
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Awaitable, Callable, Coroutine
     from contextlib import AbstractAsyncContextManager
     from contextvars import Context
     from types import TracebackType
 
-__all__ = ["Backend", "Event", "Interruptible", "Scope"]
+__all__ = ["Backend", "Event", "Host", "Interruptible", "Scope"]
 
 PosArgsT = TypeVarTuple("PosArgsT")
 
@@ -75,6 +77,33 @@ class Interruptible(Protocol):
     ) -> Coroutine[Any, Any, Any]: ...
 
 
+class Host(Protocol):
+    """Where a registry's tasks live while its ``async with`` block runs, opened in
+    the block's task (see :attr:`Backend.open_host`)."""
+
+    def start(
+        self,
+        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
+        /,
+        *args: Unpack[PosArgsT],
+        name: str,
+        context: Context | None = None,
+    ) -> object:
+        """Start a task, as :meth:`Backend.start` does. What it returns keeps the
+        task alive but may not be the task itself: the task then tells its
+        registry when it first runs (:meth:`Backend.current_task`)."""
+        ...
+
+    def new_scope(self) -> Scope:
+        """The scope each task enters: one that the block's own cancellation and
+        deadline do not reach."""
+        ...
+
+    async def close(self) -> None:
+        """Called as the block leaves, in its task, once every task has ended."""
+        ...
+
+
 class Event(Protocol):
     """A one-shot event: ``set()`` wakes every ``await wait()``."""
 
@@ -98,6 +127,10 @@ class Backend(Protocol):
             owner so that Ctrl+C can interrupt it there while the owner's own
             bookkeeping stays protected (trio, whose system tasks are shielded
             from ``KeyboardInterrupt``).
+        open_host: ``None``, or opens a :class:`Host` in the calling task, which
+            a registry's ``async with`` block holds its tasks in so that they sit
+            under the block's task in the backend's task tree (trio). Not a
+            checkpoint.
     """
 
     # Read-only members: each backend sets them once, as plain attributes.
@@ -113,6 +146,8 @@ class Backend(Protocol):
     def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object]: ...
     @property
     def interruptible(self) -> Interruptible | None: ...
+    @property
+    def open_host(self) -> Callable[[], Awaitable[Host]] | None: ...
     def current_task(self) -> object:
         """The running task, as :meth:`start` returns it."""
         ...

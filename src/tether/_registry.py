@@ -78,7 +78,7 @@ if TYPE_CHECKING:
     import concurrent.futures
     from collections.abc import Callable, Collection, Coroutine, Iterable, Iterator
 
-    from ._backend import Backend, Event, Scope
+    from ._backend import Backend, Event, Host, Scope
     from ._startable import (
         EitherStartable0,
         EitherStartable1,
@@ -234,6 +234,7 @@ class TaskRegistry:
         "_failed",
         "_home",
         "_hooks",
+        "_host",
         "_idle_event",
         "_lineage_token",
         "_live",
@@ -264,7 +265,7 @@ class TaskRegistry:
     _token: Token[object] | None
     _lineage_token: Token[tuple[object, ...]]
     _start: Callable[..., object]  # the backend's start(), looked up once
-    _new_scope: Callable[[], Scope]
+    _new_scope: Callable[[], Scope]  # the scope each task enters
 
     def __init__(
         self,
@@ -343,6 +344,7 @@ class TaskRegistry:
         self._state = NEW
         self._thread = 0
         self._body_scope = None
+        self._host: Host | None = None  # trio: the block's nursery holds the tasks
         self._idle_event: Event | None = None
         self._spawned = self._succeeded = self._failed = self._cancelled = 0
         self._restarts = 0
@@ -550,6 +552,8 @@ class TaskRegistry:
         try:
             if self._backend.interruptible is not None:  # trio: Ctrl+C reaches it
                 coro = self._backend.interruptible(coro)
+                if self._host is not None:  # started without telling its task
+                    self._live[handle] = self._backend.current_task()
             handle._value = await coro
         except BaseException as exc:
             self._task_raised(handle, scope, exc)
@@ -1615,8 +1619,12 @@ class TaskRegistry:
         opened before (registries are single-use).
         """
         await self.open()
+        open_host = self._backend.open_host
+        if open_host is not None:  # trio: the tasks are this task's children
+            host = self._host = await open_host()
+            self._start, self._new_scope = host.start, host.new_scope
         # The body runs in this scope, so that a failure in raise mode can cancel it.
-        body_scope = self._body_scope = self._new_scope()  # no anyio dispatch
+        body_scope = self._body_scope = self._backend.new_scope()  # no anyio dispatch
         body_scope.__enter__()
         if self._ambient:
             self._token = ambient.set(self)
@@ -1653,7 +1661,14 @@ class TaskRegistry:
             and isinstance(exc, Exception)
         ):
             self._policy.add_failure(exc)
-        return await self._close(exc, original, block=True)
+        host = self._host
+        if host is None:
+            return await self._close(exc, original, block=True)
+        try:
+            return await self._close(exc, original, block=True)
+        finally:
+            self._host = None
+            await host.close()
 
     async def aclose(self) -> None:
         """Close the registry: drain, cancel what is left, and raise as ``on_error``
@@ -1802,7 +1817,7 @@ class TaskRegistry:
         started = now = anyio.current_time()
         while not self._is_idle(spared):
             # move_on_after(), without anyio's dispatch: the backend's own scope.
-            scope = self._new_scope()
+            scope = self._backend.new_scope()
             scope.deadline = now + _STILL_WAITING_EVERY
             with scope:
                 await self._wait_until_idle(spared)

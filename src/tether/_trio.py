@@ -15,6 +15,15 @@ bookkeeping is never interrupted half-way; the user's coroutine is awaited throu
 :func:`interruptible`, a frame marked unprotected, so Ctrl+C raises in the user's
 code as it would in a nursery task, and the task body hands it to its owner, which
 cancels everything and re-raises it bare.
+
+The task tree: a registry's ``async with`` block opens a nursery in the task that
+enters it (:class:`TrioHost`), and the registry starts its tasks there, so that
+trio's instruments and ``current_root_task()`` walkers see them as children of
+that task, in one nursery per registry. Each task runs in a scope of its own that
+is shielded, so the block's cancellation and deadline reach the tasks only through
+the registry (which cancels them as it closes), as before. A registry opened with
+``open()`` (and the default registry) has no block to host its tasks: they stay
+system tasks.
 """
 
 from __future__ import annotations
@@ -29,22 +38,26 @@ import trio
 from typing_extensions import TypeVarTuple, Unpack
 
 from ._engine import Engine
+from ._registry import TaskRegistry
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Coroutine
+    from contextlib import AbstractAsyncContextManager
     from contextvars import Context
 
     from ._backend import Event, Interruptible, Scope
 
-__all__ = ["TrioBackend", "interruptible"]
+__all__ = ["TrioBackend", "TrioHost", "interruptible"]
 
 PosArgsT = TypeVarTuple("PosArgsT")
 T = TypeVar("T")
 
 
-# A gather's child is a nursery task, which trio does not protect: its body (the
-# engine's bookkeeping) is marked protected, as a system task's is by default.
+# A gather's child, and a registry's task in its block's nursery, is a nursery
+# task, which trio does not protect: its body (tether's bookkeeping) is marked
+# protected, as a system task's is by default.
 trio.lowlevel.enable_ki_protection(Engine._child)
+trio.lowlevel.enable_ki_protection(TaskRegistry._run)
 
 
 @trio.lowlevel.disable_ki_protection
@@ -64,6 +77,7 @@ class TrioBackend:
         "interruptible",
         "new_event",
         "new_scope",
+        "open_host",
         "thread",
     )
 
@@ -76,6 +90,7 @@ class TrioBackend:
         self.new_event = trio.Event
         self.call_soon_threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
         self.interruptible = interruptible
+        self.open_host = TrioHost.open
         self._nursery: trio.Nursery | None = None
 
     def start(
@@ -136,8 +151,9 @@ class TrioBackend:
         return True
 
     def coroutine_of(self, task: object) -> object:
-        assert isinstance(task, trio.lowlevel.Task)
-        return task.coro
+        # A task of a registry's block that has not run yet is known by its
+        # nursery only: it has no await chain to show.
+        return task.coro if isinstance(task, trio.lowlevel.Task) else None
 
     def wake(self) -> None:
         # Outside every task (a signal handler while trio sleeps in its I/O wait),
@@ -152,6 +168,56 @@ class TrioBackend:
             scope.cancel()
         for event in wake or ():
             event.set()
+
+
+class TrioHost:
+    """A registry's tasks as nursery children of the task that entered its
+    ``async with`` block (see the module's docstring)."""
+
+    __slots__ = ("_manager", "_start_soon")
+
+    def __init__(
+        self,
+        manager: AbstractAsyncContextManager[trio.Nursery],
+        start_soon: Callable[..., None],
+    ) -> None:
+        self._manager = manager
+        self._start_soon = start_soon
+
+    @staticmethod
+    async def open() -> TrioHost:
+        """Open a nursery in the calling task. Not a checkpoint: trio's nursery
+        only enters a cancel scope there."""
+        manager = trio.open_nursery()
+        nursery = await manager.__aenter__()
+        return TrioHost(manager, nursery.start_soon)
+
+    def start(
+        self,
+        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
+        /,
+        *args: Unpack[PosArgsT],
+        name: str,
+        context: Context | None = None,
+    ) -> object:
+        # start_soon runs the task in a copy of the current context: in a copy
+        # of the one given, when given.
+        if context is None:
+            self._start_soon(fn, *args, name=name)
+        else:
+            context.run(self._start_soon, fn, *args, name=name)
+        # The task itself is not returned: it tells its registry when it first
+        # runs. Until then, its nursery is what keeps it.
+        return self
+
+    def new_scope(self) -> trio.CancelScope:
+        return trio.CancelScope(shield=True)
+
+    async def close(self) -> None:
+        # Every task has ended (the registry waited for them), and the block's
+        # own outcome is the registry's to raise: the nursery exits clean. A
+        # schedule point, shielded from cancellation, as every nursery's exit.
+        await self._manager.__aexit__(None, None, None)
 
 
 def _nothing() -> None:
