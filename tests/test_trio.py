@@ -5,6 +5,7 @@ registry and a gather on trio (issue #26). Most tests here are trio-only by natu
 
 from __future__ import annotations
 
+import functools
 import math
 import signal
 import subprocess
@@ -162,6 +163,74 @@ async def test_gather_children_sit_under_their_caller_in_trios_task_tree() -> No
         trio.lowlevel.remove_instrument(tree)  # type: ignore[arg-type]
     assert seen == [True, True]
     assert tree.parents["gathered"] == caller.name
+
+
+@pytest.mark.anyio
+@pytest.mark.mock_clock
+@trio_only
+async def test_concurrent_gathers_each_keep_their_own_children() -> None:
+    """Two gathers running at once in two tasks, each starting children as slots
+    free: every child is its own caller's nursery child and sees its own caller's
+    deadline. (Defect: the trio backend, shared by the whole run, held the nursery
+    of the gather entered last, so a child started later went into another
+    gather's nursery, or became a system task once that gather had ended.)"""
+    import trio
+
+    seen: dict[str, list[tuple[bool, float]]] = {"a": [], "b": []}
+
+    async def child(tag: str, caller: Any, delay: float) -> None:
+        await trio.sleep(delay)
+        seen[tag].append(
+            (in_child_nurseries_of(caller), trio.current_effective_deadline())
+        )
+
+    async def gather(tag: str, delay: float, deadline: float) -> None:
+        caller = trio.lowlevel.current_task()
+        with trio.move_on_at(deadline):
+            await tether.run_all(
+                *[functools.partial(child, tag, caller, delay) for _ in range(3)],
+                limit=1,
+            )
+
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(gather, "a", 2, start + 50)
+        nursery.start_soon(gather, "b", 1, start + 60)
+    assert seen == {
+        "a": [(True, start + 50)] * 3,
+        "b": [(True, start + 60)] * 3,
+    }
+
+
+@pytest.mark.anyio
+@pytest.mark.mock_clock
+@trio_only
+async def test_a_registry_task_spawned_by_a_gather_child_is_not_the_gathers() -> None:
+    """A gather child that spawns into a registry and returns ends the gather at
+    once: the registry's task is the registry's, not a child of the gather's
+    caller that the gather waits for and whose deadline it sees. (Defect: while a
+    gather ran, the trio backend started every system task, a registry's
+    included, in that gather's nursery.)"""
+    import trio
+
+    tasks = tether.TaskRegistry()
+    await tasks.open()
+    caller = trio.lowlevel.current_task()
+    handles: list[tether.Handle[tuple[bool, float]]] = []
+
+    async def background() -> tuple[bool, float]:
+        await trio.sleep(10)
+        return in_child_nurseries_of(caller), trio.current_effective_deadline()
+
+    async def handler() -> None:
+        handles.append(tasks.spawn(background))
+
+    start = trio.current_time()
+    with trio.fail_after(5):
+        await tether.run_all(handler)
+    assert trio.current_time() == start  # the gather did not wait for it
+    assert await handles[0] == (False, math.inf)
+    await tasks.aclose()
 
 
 def in_child_nurseries_of(parent: Any) -> bool:

@@ -117,7 +117,7 @@ class AsyncioBackend:
     def coroutine_of(self, task: object) -> object:
         return cast("asyncio.Task[object]", task).get_coro()
 
-    def children(self) -> AbstractAsyncContextManager[object]:
+    def children(self) -> AbstractAsyncContextManager[None]:
         return contextlib.nullcontext()
 
     def caller_cancelled(self) -> bool:

@@ -178,17 +178,19 @@ class Backend(Protocol):
         """
         ...
 
-    def children(self) -> AbstractAsyncContextManager[object]:
-        """For a gather: the block its children run in, in the calling task.
-        Within it, :meth:`start` may make each task a child of the caller's (on
-        trio, a nursery child that sees the caller's deadlines); elsewhere, and on
-        asyncio, it does nothing. Every child must end inside it."""
+    def children(self) -> AbstractAsyncContextManager[Callable[..., object] | None]:
+        """For a gather: the block its children run in, in the calling task. It
+        gives ``None`` (asyncio: start them with :meth:`start`), or the function
+        that starts this gather's children (with :meth:`start`'s arguments but
+        ``context``) as children of the caller's (on trio, nursery children that
+        see the caller's deadlines). Every child must end inside it."""
         ...
 
     def caller_cancelled(self) -> bool:
-        """Called in a task started within :meth:`children`, outside the task's
-        own scope: whether the caller's cancellation reaches it there (on trio,
-        where the task is the caller's nursery child)."""
+        """Called in a gather's child, outside the task's own scope: whether the
+        caller's cancellation reaches it there (on trio, where the task is the
+        caller's nursery child, started by the function :meth:`children`
+        gives)."""
         ...
 
     def wake(self) -> None:

@@ -117,7 +117,7 @@ class Engine:
     ) -> None:
         self.backend = backend
         # Looked up once: they run once per child.
-        self.spawn = backend.start
+        self.spawn: Callable[..., object] = backend.start
         self.new_scope = backend.new_scope
         self.mode = mode
         self.limit = limit
@@ -156,7 +156,9 @@ class Engine:
         """Run every input, stopping early as the mode says or when ``timeout``
         expires (then ``timed_out`` is set). Returns once every child has ended."""
         # On trio the children are the caller's own nursery children (#26).
-        async with self.backend.children():
+        async with self.backend.children() as spawn:
+            if spawn is not None:
+                self.spawn = spawn
             try:
                 if timeout is None:
                     await self._drive(inputs)

@@ -71,7 +71,6 @@ class TrioBackend:
     """trio's primitives, used directly: they are already what tether needs."""
 
     __slots__ = (
-        "_nursery",
         "call_soon_threadsafe",
         "cancelled_exc",
         "interruptible",
@@ -91,7 +90,6 @@ class TrioBackend:
         self.call_soon_threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
         self.interruptible = interruptible
         self.open_host = TrioHost.open
-        self._nursery: trio.Nursery | None = None
 
     def start(
         self,
@@ -101,10 +99,6 @@ class TrioBackend:
         name: str,
         context: Context | None = None,
     ) -> object:
-        nursery = self._nursery
-        if nursery is not None and context is None:  # a gather's child
-            nursery.start_soon(fn, *args, name=name)
-            return nursery  # what keeps the task alive is the nursery
         # A system task starts in trio's system context unless given one: pass the
         # spawner's, as nursery.start_soon would.
         return trio.lowlevel.spawn_system_task(
@@ -112,23 +106,34 @@ class TrioBackend:
         )
 
     @asynccontextmanager
-    async def children(self) -> AsyncGenerator[None]:
+    async def children(self) -> AsyncGenerator[Callable[..., object]]:
         # The children of a gather never outlive the call, so they can be what a
         # trio user expects: nursery children of the caller, which see its
         # deadlines and sit under it in trio's task tree. Every child catches all
         # it raises, so the nursery never raises; the body's own exception is
         # re-raised after the nursery closes, bare, never wrapped in a group.
+        # The start function is this gather's own: the backend is shared by every
+        # gather and registry of the run, so it keeps no nursery of its own.
         failure: BaseException | None = None
         async with trio.open_nursery() as nursery:
-            self._nursery = nursery
+            start_soon = nursery.start_soon
+
+            def start(
+                fn: Callable[..., Coroutine[Any, Any, None]],
+                /,
+                *args: object,
+                name: str,
+            ) -> object:
+                start_soon(fn, *args, name=name)
+                return nursery  # what keeps the task alive is the nursery
+
             try:
-                yield
+                yield start
             except BaseException as exc:
                 failure = exc
                 # The gather waits for its children before it leaves, unless
                 # that wait itself was interrupted (Ctrl+C): end them anyway.
                 nursery.cancel_scope.cancel()
-        self._nursery = None
         if failure is not None:
             try:
                 raise failure
@@ -137,9 +142,13 @@ class TrioBackend:
 
     def caller_cancelled(self) -> bool:
         # Outside its own scope a nursery child's cancel status is the nursery's,
-        # which is the caller's.
+        # which is the caller's. A system task (its parent is trio's root task)
+        # has no caller there.
+        nursery = trio.lowlevel.current_task().parent_nursery
         return (
-            self._nursery is not None and trio.current_effective_deadline() == -math.inf
+            nursery is not None
+            and nursery.parent_task is not trio.lowlevel.current_root_task()
+            and trio.current_effective_deadline() == -math.inf
         )
 
     def current_task(self) -> object:
