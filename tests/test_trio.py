@@ -289,22 +289,45 @@ async def test_a_registrys_tasks_sit_under_the_task_that_entered_its_block() -> 
 
 @pytest.mark.anyio
 @trio_only
-async def test_an_opened_registrys_tasks_stay_system_tasks() -> None:
-    """What is lost (#26 item 3): a registry opened with open() has no block whose
-    task could host its tasks (it may be closed from any task), so they stay
-    trio system tasks, under <init>."""
+async def test_an_opened_registrys_tasks_sit_under_a_host_task_of_its_own() -> None:
+    """A registry opened with open() has no block whose task could hold its tasks
+    (aclose() may run in any task): a system task named after the registry holds
+    them in its nursery, those spawned before it first ran included, and ends
+    once the registry has closed, even when one of its own tasks closed it (#26
+    item 3: every registry task's parent was trio's <init>)."""
     import trio
+    import trio.testing
 
     tree = TaskTree()
-    tasks = tether.TaskRegistry()
+    tasks = tether.TaskRegistry(name="app")
+    hosts: list[Any] = []
+
+    async def check() -> None:
+        await trio.lowlevel.checkpoint()
+        host = trio.lowlevel.current_task().parent_nursery
+        assert host is not None
+        hosts.append(host.parent_task)
+
+    async def terminate() -> None:
+        await check()
+        await tasks.aclose()  # from one of its own tasks
+
     trio.lowlevel.add_instrument(tree)  # type: ignore[arg-type]
     try:
         await tasks.open()
-        tasks.spawn(trio.lowlevel.checkpoint, name="opened")
-        await tasks.aclose()
+        tasks.spawn(check, name="before_the_host_ran")
+        await trio.testing.wait_all_tasks_blocked()
+        tasks.spawn(check, name="after")
+        tasks.spawn(terminate)
+        await trio.testing.wait_all_tasks_blocked()
     finally:
         trio.lowlevel.remove_instrument(tree)  # type: ignore[arg-type]
-    assert tree.parents["opened"] == "<init>"
+    assert tasks.state is tether.RegistryState.CLOSED
+    for name in ("before_the_host_ran", "after", "terminate"):
+        assert tree.parents[name] == "TaskRegistry 'app'", name
+    assert tree.parents["TaskRegistry 'app'"] == "<init>"
+    assert len(set(hosts)) == 1
+    assert hosts[0].coro.cr_frame is None  # the host has ended
 
 
 @pytest.mark.anyio

@@ -52,6 +52,7 @@ class AsyncioBackend:
         "new_event",
         "new_scope",
         "open_host",
+        "open_system_host",
         "thread",
     )
 
@@ -68,7 +69,7 @@ class AsyncioBackend:
         self.new_event = type(anyio.Event())
         self.call_soon_threadsafe = loop.call_soon_threadsafe
         self.interruptible = None  # asyncio delivers Ctrl+C to the main task
-        self.open_host = None  # asyncio keeps no tree of tasks
+        self.open_host = self.open_system_host = None  # asyncio keeps no task tree
         self._get_factory = loop.get_task_factory
         self._factory = self._get_factory()
         self._create = task_creator(loop, self._factory)

@@ -100,7 +100,8 @@ class Host(Protocol):
         ...
 
     async def close(self) -> None:
-        """Called as the block leaves, in its task, once every task has ended."""
+        """Called as the registry closes, once every task has ended (but the
+        task that closed it, if it is one of the registry's own)."""
         ...
 
 
@@ -131,6 +132,10 @@ class Backend(Protocol):
             a registry's ``async with`` block holds its tasks in so that they sit
             under the block's task in the backend's task tree (trio). Not a
             checkpoint.
+        open_system_host: ``None``, or opens a :class:`Host` for a registry
+            opened with ``open()``, given its name: a task of the backend's own
+            that its tasks sit under (trio). Not a checkpoint; its close only lets
+            the host end (it may be called from one of the registry's tasks).
     """
 
     # Read-only members: each backend sets them once, as plain attributes.
@@ -148,6 +153,8 @@ class Backend(Protocol):
     def interruptible(self) -> Interruptible | None: ...
     @property
     def open_host(self) -> Callable[[], Awaitable[Host]] | None: ...
+    @property
+    def open_system_host(self) -> Callable[[str], Host] | None: ...
     def current_task(self) -> object:
         """The running task, as :meth:`start` returns it."""
         ...

@@ -552,8 +552,8 @@ class TaskRegistry:
         try:
             if self._backend.interruptible is not None:  # trio: Ctrl+C reaches it
                 coro = self._backend.interruptible(coro)
-                if self._host is not None:  # started without telling its task
-                    self._live[handle] = self._backend.current_task()
+                # Started by a host, which does not tell the task: it tells here.
+                self._live[handle] = self._backend.current_task()
             handle._value = await coro
         except BaseException as exc:
             self._task_raised(handle, scope, exc)
@@ -1591,6 +1591,10 @@ class TaskRegistry:
         .. versionadded:: 0.2
         """
         self._open_now()
+        open_host = self._backend.open_system_host
+        if open_host is not None:  # trio: the tasks are one host task's children
+            host = self._host = open_host(self._name)
+            self._start, self._new_scope = host.start, host.new_scope
 
     def _open_now(self) -> None:
         """:meth:`open`'s work, which never suspends: the default registry of
@@ -1618,7 +1622,7 @@ class TaskRegistry:
         Not a checkpoint. Raises :exc:`~tether.RegistryClosed` if the registry was
         opened before (registries are single-use).
         """
-        await self.open()
+        self._open_now()
         open_host = self._backend.open_host
         if open_host is not None:  # trio: the tasks are this task's children
             host = self._host = await open_host()
@@ -1698,7 +1702,14 @@ class TaskRegistry:
             await anyio.lowlevel.checkpoint()
             return
         if self._closed_event is None:
-            await self._close(None, None)
+            if self._host is None or self._outcome_pending:  # a block's host: its own
+                await self._close(None, None)
+                return
+            host, self._host = self._host, None
+            try:
+                await self._close(None, None)
+            finally:
+                await host.close()
             return
         # A close is under way, or done: this is a second call.
         own = self._own_handle()

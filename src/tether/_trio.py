@@ -22,8 +22,10 @@ trio's instruments and ``current_root_task()`` walkers see them as children of
 that task, in one nursery per registry. Each task runs in a scope of its own that
 is shielded, so the block's cancellation and deadline reach the tasks only through
 the registry (which cancels them as it closes), as before. A registry opened with
-``open()`` (and the default registry) has no block to host its tasks: they stay
-system tasks.
+``open()`` has no block to host its tasks (``aclose()`` may run in any task, and a
+nursery must be left in the task that opened it): a system task of its own, named
+after the registry, holds them in its nursery instead (:class:`TrioSystemHost`).
+The default registry's tasks stay system tasks.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ if TYPE_CHECKING:
 
     from ._backend import Event, Interruptible, Scope
 
-__all__ = ["TrioBackend", "TrioHost", "interruptible"]
+__all__ = ["TrioBackend", "TrioHost", "TrioSystemHost", "interruptible"]
 
 PosArgsT = TypeVarTuple("PosArgsT")
 T = TypeVar("T")
@@ -77,6 +79,7 @@ class TrioBackend:
         "new_event",
         "new_scope",
         "open_host",
+        "open_system_host",
         "thread",
     )
 
@@ -90,6 +93,7 @@ class TrioBackend:
         self.call_soon_threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
         self.interruptible = interruptible
         self.open_host = TrioHost.open
+        self.open_system_host = TrioSystemHost
 
     def start(
         self,
@@ -227,6 +231,70 @@ class TrioHost:
         # own outcome is the registry's to raise: the nursery exits clean. A
         # schedule point, shielded from cancellation, as every nursery's exit.
         await self._manager.__aexit__(None, None, None)
+
+
+class TrioSystemHost:
+    """A registry's tasks as nursery children of a system task of its own, for a
+    registry opened with ``open()``: the host is named after the registry and
+    ends once the registry has closed (see the module's docstring).
+
+    The host first runs at the opener's next checkpoint, as any new task: a task
+    spawned before it has opened its nursery waits for it, in a copy of its
+    spawner's context, and starts one scheduling round later than a task spawned
+    after.
+    """
+
+    __slots__ = ("_done", "_pending", "_start_soon")
+
+    def __init__(self, name: str) -> None:
+        self._start_soon: Callable[..., None] | None = None
+        # (context, name, (fn, *args)) of each task spawned before the host ran.
+        self._pending: list[tuple[Context, str, tuple[Any, ...]]] = []
+        self._done = trio.Event()
+        # In trio's system context, as every system task: the tasks it starts
+        # run in their spawners' contexts.
+        trio.lowlevel.spawn_system_task(self._host, name=f"TaskRegistry {name!r}")
+
+    async def _host(self) -> None:
+        # A system task's exception would crash the run: only the run's own
+        # cancellation, as it ends, may leave here (the nursery then cancels the
+        # tasks, which the registry reports as left open).
+        async with trio.open_nursery() as nursery:
+            start_soon: Callable[..., None] = nursery.start_soon
+            self._start_soon = start_soon
+            pending, self._pending = self._pending, []
+            for context, name, call in pending:
+                context.run(start_soon, *call, name=name)
+            await self._done.wait()
+
+    def start(
+        self,
+        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
+        /,
+        *args: Unpack[PosArgsT],
+        name: str,
+        context: Context | None = None,
+    ) -> object:
+        start_soon = self._start_soon
+        if start_soon is None:  # the host has not run yet
+            self._pending.append(
+                (copy_context() if context is None else context, name, (fn, *args))
+            )
+        elif context is None:
+            start_soon(fn, *args, name=name)
+        else:
+            context.run(start_soon, fn, *args, name=name)
+        return self  # the task tells its registry when it first runs
+
+    def new_scope(self) -> trio.CancelScope:
+        # Not shielded: the host is cancelled only as the run ends, and that
+        # must reach the tasks.
+        return trio.CancelScope()
+
+    async def close(self) -> None:
+        # Only lets the host end: the closer may be one of the host's own tasks,
+        # which the host's nursery waits for.
+        self._done.set()
 
 
 def _nothing() -> None:
