@@ -9,20 +9,26 @@ modules asks which backend is running.
 
 Every backend gives the same observable behaviour:
 
-- a task started by :meth:`Backend.start` is held by tether (the caller keeps what
-  ``start`` returns), runs in a copy of the given context, first runs at the caller's
-  next checkpoint and never inherits the caller's cancel scopes or deadlines: its
-  owner is the only way cancellation reaches it, through the scope the task enters
-  (one exception: on trio, a gather's child started within
+- a task started by :meth:`Backend.create_task` is held by tether (the caller keeps
+  what ``create_task`` returns), runs in a copy of the given context, first runs at
+  the caller's next checkpoint and never inherits the caller's cancel scopes or
+  deadlines: its owner is the only way cancellation reaches it, through the scope
+  the task enters (one exception: on trio, a gather's child started within
   :meth:`Backend.children` is the caller's nursery child, and sees its deadlines;
-  and a registry's task started by the :class:`Host` of its block is that block's
-  nursery child, in a shielded scope of its own);
+  and a registry's task started by a :class:`Host` is the host's nursery child);
 - :meth:`Backend.cancel_soon` cancels many scopes at once, from the event loop rather
   than from the calling task where that is cheaper.
+
+One rule tells how a task ended, the same for the registry's tasks and the gather's
+children: :func:`leave_scope`. A task is cancelled by its owner only through the
+scope it entered, so a cancellation that scope catches is the owner's own, and one
+that escapes it came from outside (the task awaited something cancelled, raised the
+backend's cancellation itself, or the event loop is ending).
 """
 
 from __future__ import annotations
 
+import enum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from typing_extensions import TypeVarTuple, Unpack
@@ -33,7 +39,15 @@ if TYPE_CHECKING:
     from contextvars import Context
     from types import TracebackType
 
-__all__ = ["Backend", "Event", "Host", "Interruptible", "Scope"]
+__all__ = [
+    "Backend",
+    "Ending",
+    "Event",
+    "Host",
+    "Interruptible",
+    "Scope",
+    "leave_scope",
+]
 
 PosArgsT = TypeVarTuple("PosArgsT")
 
@@ -81,7 +95,7 @@ class Host(Protocol):
     """Where a registry's tasks live while its ``async with`` block runs, opened in
     the block's task (see :attr:`Backend.open_host`)."""
 
-    def start(
+    def create_task(
         self,
         fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
         /,
@@ -89,7 +103,7 @@ class Host(Protocol):
         name: str,
         context: Context | None = None,
     ) -> object:
-        """Start a task, as :meth:`Backend.start` does. What it returns keeps the
+        """Start a task, as :meth:`Backend.create_task` does. What it returns keeps the
         task alive but may not be the task itself: the task then tells its
         registry when it first runs (:meth:`Backend.current_task`)."""
         ...
@@ -110,9 +124,42 @@ class Event(Protocol):
 
     def set(self) -> None: ...
 
-    def is_set(self) -> bool: ...
-
     async def wait(self) -> None: ...
+
+
+class Ending(enum.Enum):
+    """How a task that raised has ended, told by :func:`leave_scope`."""
+
+    #: Its own scope caught the cancellation: its owner's cancel, or its deadline.
+    CANCELLED = "cancelled"
+    #: It raised an ``Exception``.
+    FAILED = "failed"
+    #: The backend's cancellation escaped its scope: it came from outside.
+    CANCELLED_FROM_OUTSIDE = "cancelled from outside"
+    #: ``KeyboardInterrupt``, ``SystemExit``, ``GeneratorExit``: what ends everything.
+    INTERRUPTED = "interrupted"
+
+
+def leave_scope(
+    scope: Scope, exc: BaseException, cancelled_exc: type[BaseException]
+) -> tuple[Ending, BaseException]:
+    """Leave ``scope``, which the task entered by hand, as ``exc`` escapes the task's
+    coroutine; return how the task ended, and the exception it ended with (the
+    scope may replace ``exc``, as an anyio scope does with a group).
+
+    Only the raising path needs the rule: a coroutine that returned leaves its
+    scope with ``scope.__exit__(None, None, None)``."""
+    try:
+        caught = scope.__exit__(type(exc), exc, exc.__traceback__)
+    except BaseException as replaced:  # the scope raised something else
+        exc, caught = replaced, False
+    if caught:
+        return Ending.CANCELLED, exc
+    if isinstance(exc, Exception):
+        return Ending.FAILED, exc
+    if isinstance(exc, cancelled_exc):
+        return Ending.CANCELLED_FROM_OUTSIDE, exc
+    return Ending.INTERRUPTED, exc
 
 
 class Backend(Protocol):
@@ -156,7 +203,7 @@ class Backend(Protocol):
     @property
     def open_system_host(self) -> Callable[[str], Host] | None: ...
     def current_task(self) -> object:
-        """The running task, as :meth:`start` returns it."""
+        """The running task, as :meth:`create_task` returns it."""
         ...
 
     def loop_is_ending(self) -> bool:
@@ -165,10 +212,10 @@ class Backend(Protocol):
         ...
 
     def coroutine_of(self, task: object) -> object:
-        """The outermost coroutine a task returned by :meth:`start` runs."""
+        """The outermost coroutine a task returned by :meth:`create_task` runs."""
         ...
 
-    def start(
+    def create_task(
         self,
         fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
         /,
@@ -187,8 +234,8 @@ class Backend(Protocol):
 
     def children(self) -> AbstractAsyncContextManager[Callable[..., object] | None]:
         """For a gather: the block its children run in, in the calling task. It
-        gives ``None`` (asyncio: start them with :meth:`start`), or the function
-        that starts this gather's children (with :meth:`start`'s arguments but
+        gives ``None`` (asyncio: start them with :meth:`create_task`), or the function
+        that starts this gather's children (with :meth:`create_task`'s arguments but
         ``context``) as children of the caller's (on trio, nursery children that
         see the caller's deadlines). Every child must end inside it."""
         ...

@@ -95,7 +95,7 @@ class TrioBackend:
         self.open_host = TrioHost.open
         self.open_system_host = TrioSystemHost
 
-    def start(
+    def create_task(
         self,
         fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
         /,
@@ -122,7 +122,7 @@ class TrioBackend:
         async with trio.open_nursery() as nursery:
             start_soon = nursery.start_soon
 
-            def start(
+            def create_task(
                 fn: Callable[..., Coroutine[Any, Any, None]],
                 /,
                 *args: object,
@@ -132,7 +132,7 @@ class TrioBackend:
                 return nursery  # what keeps the task alive is the nursery
 
             try:
-                yield start
+                yield create_task
             except BaseException as exc:
                 failure = exc
                 # The gather waits for its children before it leaves, unless
@@ -205,7 +205,7 @@ class TrioHost:
         nursery = await manager.__aenter__()
         return TrioHost(manager, nursery.start_soon)
 
-    def start(
+    def create_task(
         self,
         fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
         /,
@@ -267,7 +267,7 @@ class TrioSystemHost:
                 context.run(start_soon, *call, name=name)
             await self._done.wait()
 
-    def start(
+    def create_task(
         self,
         fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
         /,
