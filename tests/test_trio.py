@@ -233,6 +233,40 @@ async def test_a_registry_task_spawned_by_a_gather_child_is_not_the_gathers() ->
     await tasks.aclose()
 
 
+@pytest.mark.anyio
+@pytest.mark.mock_clock
+@trio_only
+async def test_stream_children_sit_under_their_caller_outside_its_scopes() -> None:
+    """The children of as_completed and amap, and amap's driver, are nursery
+    children of the task that entered the block while it runs (#26 item 3: they
+    were system tasks under <init>); each runs in a shielded scope of its own, so
+    the caller's deadline is not theirs, as before."""
+    import trio
+
+    tree = TaskTree()
+    caller = trio.lowlevel.current_task()
+    seen: list[tuple[bool, float]] = []
+
+    async def streamed(item: int) -> int:
+        await trio.lowlevel.checkpoint()
+        seen.append((in_child_nurseries_of(caller), trio.current_effective_deadline()))
+        return item
+
+    trio.lowlevel.add_instrument(tree)  # type: ignore[arg-type]
+    try:
+        with trio.move_on_after(50):
+            async with tether.as_completed(streamed(1), streamed(2)) as done:
+                assert sorted([result async for _, result in done]) == [1, 2]
+            async with tether.amap(streamed, iter([3, 4]), limit=1) as mapped:
+                assert sorted([result async for _, result in mapped]) == [3, 4]
+            assert not caller.child_nurseries  # each block's nursery left with it
+    finally:
+        trio.lowlevel.remove_instrument(tree)  # type: ignore[arg-type]
+    assert seen == [(True, math.inf)] * 4
+    assert tree.parents["streamed"] == caller.name
+    assert tree.parents["tether stream driver"] == caller.name
+
+
 def in_child_nurseries_of(parent: Any) -> bool:
     """Whether the running task is in one of ``parent``'s child_nurseries."""
     import trio

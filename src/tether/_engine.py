@@ -254,7 +254,7 @@ class Engine:
     ) -> None:
         """Start the driver task that feeds ``items`` through ``make`` (item to
         ``(key, coroutine)``) into children, as room in the buffer allows."""
-        self.tasks[_DRIVER] = self.backend.create_task(
+        self.tasks[_DRIVER] = self.create_task(
             self._feed, items, make, name="tether stream driver"
         )
 
@@ -273,7 +273,7 @@ class Engine:
         items: Iterator[Any] | AsyncIterator[Any],
         make: Callable[[Any], tuple[Any, Coroutine[Any, Any, Any]]],
     ) -> None:
-        scope = self.scopes[_DRIVER] = self.backend.new_scope()
+        scope = self.scopes[_DRIVER] = self.new_scope()
         limit = self.limit
         assert limit is not None
         is_async = hasattr(items, "__anext__")

@@ -59,6 +59,7 @@ T = TypeVar("T")
 # task, which trio does not protect: its body (tether's bookkeeping) is marked
 # protected, as a system task's is by default.
 trio.lowlevel.enable_ki_protection(Engine._child)
+trio.lowlevel.enable_ki_protection(Engine._feed)
 trio.lowlevel.enable_ki_protection(TaskRegistry._run)
 
 
