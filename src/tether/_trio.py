@@ -30,6 +30,7 @@ The default registry's tasks stay system tasks.
 
 from __future__ import annotations
 
+import functools
 import math
 from contextlib import asynccontextmanager
 from contextvars import copy_context
@@ -224,8 +225,8 @@ class TrioHost:
         # runs. Until then, its nursery is what keeps it.
         return self
 
-    def new_scope(self) -> trio.CancelScope:
-        return trio.CancelScope(shield=True)
+    # A partial, not a method: one Python call less per task.
+    new_scope = staticmethod(functools.partial(trio.CancelScope, shield=True))
 
     async def close(self) -> None:
         # Every task has ended (the registry waited for them), and the block's
@@ -287,10 +288,9 @@ class TrioSystemHost:
             context.run(start_soon, fn, *args, name=name)
         return self  # the task tells its registry when it first runs
 
-    def new_scope(self) -> trio.CancelScope:
-        # Not shielded: the host is cancelled only as the run ends, and that
-        # must reach the tasks.
-        return trio.CancelScope()
+    # Not shielded: the host is cancelled only as the run ends, and that must
+    # reach the tasks. The class itself, not a method: one Python call less.
+    new_scope = trio.CancelScope
 
     async def close(self) -> None:
         # Only lets the host end: the closer may be one of the host's own tasks,
