@@ -326,9 +326,9 @@ async def test_a_registrys_tasks_sit_under_the_task_that_entered_its_block() -> 
 async def test_an_opened_registrys_tasks_sit_under_a_host_task_of_its_own() -> None:
     """A registry opened with open() has no block whose task could hold its tasks
     (aclose() may run in any task): a system task named after the registry holds
-    them in its nursery, those spawned before it first ran included, and ends
-    once the registry has closed, even when one of its own tasks closed it (#26
-    item 3: every registry task's parent was trio's <init>)."""
+    them in its nursery, from the first spawn after open() on, and ends once the
+    registry has closed, even when one of its own tasks closed it (#26 item 3:
+    every registry task's parent was trio's <init>)."""
     import trio
     import trio.testing
 
@@ -349,7 +349,7 @@ async def test_an_opened_registrys_tasks_sit_under_a_host_task_of_its_own() -> N
     trio.lowlevel.add_instrument(tree)  # type: ignore[arg-type]
     try:
         await tasks.open()
-        tasks.spawn(check, name="before_the_host_ran")
+        tasks.spawn(check, name="right_after_open")
         await trio.testing.wait_all_tasks_blocked()
         tasks.spawn(check, name="after")
         tasks.spawn(terminate)
@@ -357,11 +357,28 @@ async def test_an_opened_registrys_tasks_sit_under_a_host_task_of_its_own() -> N
     finally:
         trio.lowlevel.remove_instrument(tree)  # type: ignore[arg-type]
     assert tasks.state is tether.RegistryState.CLOSED
-    for name in ("before_the_host_ran", "after", "terminate"):
+    for name in ("right_after_open", "after", "terminate"):
         assert tree.parents[name] == "TaskRegistry 'app'", name
     assert tree.parents["TaskRegistry 'app'"] == "<init>"
     assert len(set(hosts)) == 1
     assert hosts[0].coro.cr_frame is None  # the host has ended
+
+
+@pytest.mark.anyio
+@trio_only
+async def test_open_in_a_cancelled_scope_still_opens_with_its_host() -> None:
+    """open() on trio waits for its host task, in a wait that the opener's
+    cancellation does not interrupt: the registry opens either way."""
+    import trio
+
+    tasks = tether.TaskRegistry(name="app")
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await tasks.open()
+    assert tasks.state is tether.RegistryState.OPEN
+    handle = tasks.spawn(trio.lowlevel.checkpoint)
+    await tasks.aclose()
+    assert handle.status is tether.Status.FINISHED
 
 
 @pytest.mark.anyio

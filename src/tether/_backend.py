@@ -183,6 +183,7 @@ class Backend(Protocol):
             opened with ``open()``, given its name: a task of the backend's own
             that its tasks sit under (trio). Not a checkpoint; its close only lets
             the host end (it may be called from one of the registry's tasks).
+            A schedule point that cannot be cancelled.
     """
 
     # Read-only members: each backend sets them once, as plain attributes.
@@ -201,7 +202,7 @@ class Backend(Protocol):
     @property
     def open_host(self) -> Callable[[], Awaitable[Host]] | None: ...
     @property
-    def open_system_host(self) -> Callable[[str], Host] | None: ...
+    def open_system_host(self) -> Callable[[str], Awaitable[Host]] | None: ...
     def current_task(self) -> object:
         """The running task, as :meth:`create_task` returns it."""
         ...

@@ -1633,19 +1633,23 @@ class TaskRegistry:
         """Open the registry without a block: for objects whose start and close are
         separate methods (``start()`` / ``close()``).
 
-        Not a checkpoint; binds nothing (use :meth:`bind`). Close it with
-        :meth:`aclose`, from any task of the same event loop.
+        Not a checkpoint (on trio, a schedule point that cannot be cancelled: it
+        starts the task that holds the registry's tasks in trio's task tree);
+        binds nothing (use :meth:`bind`). Close it with :meth:`aclose`, from any
+        task of the same event loop.
 
         Raises:
             RegistryClosed: the registry was opened before (registries are
                 single-use).
 
         .. versionadded:: 0.2
+        .. versionchanged:: 0.3
+           On trio, a schedule point.
         """
         self._open_now()
         open_host = self._backend.open_system_host
         if open_host is not None:  # trio: the tasks are one host task's children
-            host = self._host = open_host(self._name)
+            host = self._host = await open_host(self._name)
             self._create_task, self._new_scope = host.create_task, host.new_scope
 
     def _open_now(self) -> None:

@@ -95,7 +95,7 @@ class TrioBackend:
         self.call_soon_threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
         self.interruptible = interruptible
         self.open_host = TrioHost.open
-        self.open_system_host = TrioSystemHost
+        self.open_system_host = TrioSystemHost.open
 
     def create_task(
         self,
@@ -238,35 +238,37 @@ class TrioHost:
 class TrioSystemHost:
     """A registry's tasks as nursery children of a system task of its own, for a
     registry opened with ``open()``: the host is named after the registry and
-    ends once the registry has closed (see the module's docstring).
+    ends once the registry has closed (see the module's docstring)."""
 
-    The host first runs at the opener's next checkpoint, as any new task: a task
-    spawned before it has opened its nursery waits for it, in a copy of its
-    spawner's context, and starts one scheduling round later than a task spawned
-    after.
-    """
+    __slots__ = ("_done", "_start_soon")
 
-    __slots__ = ("_done", "_pending", "_start_soon")
+    _start_soon: Callable[..., None]
 
-    def __init__(self, name: str) -> None:
-        self._start_soon: Callable[..., None] | None = None
-        # (context, name, (fn, *args)) of each task spawned before the host ran.
-        self._pending: list[tuple[Context, str, tuple[Any, ...]]] = []
+    def __init__(self) -> None:
         self._done = trio.Event()
+
+    @staticmethod
+    async def open(name: str) -> TrioSystemHost:
+        """Start the host and wait until its nursery is open: a schedule point
+        that cannot be cancelled (the opener's cancellation is the opener's)."""
+        host = TrioSystemHost()
+        ready = trio.Event()
         # In trio's system context, as every system task: the tasks it starts
         # run in their spawners' contexts.
-        trio.lowlevel.spawn_system_task(self._host, name=f"TaskRegistry {name!r}")
+        trio.lowlevel.spawn_system_task(
+            host._host, ready, name=f"TaskRegistry {name!r}"
+        )
+        with trio.CancelScope(shield=True):
+            await ready.wait()
+        return host
 
-    async def _host(self) -> None:
+    async def _host(self, ready: trio.Event) -> None:
         # A system task's exception would crash the run: only the run's own
         # cancellation, as it ends, may leave here (the nursery then cancels the
         # tasks, which the registry reports as left open).
         async with trio.open_nursery() as nursery:
-            start_soon: Callable[..., None] = nursery.start_soon
-            self._start_soon = start_soon
-            pending, self._pending = self._pending, []
-            for context, name, call in pending:
-                context.run(start_soon, *call, name=name)
+            self._start_soon = nursery.start_soon
+            ready.set()
             await self._done.wait()
 
     def create_task(
@@ -277,15 +279,10 @@ class TrioSystemHost:
         name: str,
         context: Context | None = None,
     ) -> object:
-        start_soon = self._start_soon
-        if start_soon is None:  # the host has not run yet
-            self._pending.append(
-                (copy_context() if context is None else context, name, (fn, *args))
-            )
-        elif context is None:
-            start_soon(fn, *args, name=name)
+        if context is None:
+            self._start_soon(fn, *args, name=name)
         else:
-            context.run(start_soon, fn, *args, name=name)
+            context.run(self._start_soon, fn, *args, name=name)
         return self  # the task tells its registry when it first runs
 
     # Not shielded: the host is cancelled only as the run ends, and that must
