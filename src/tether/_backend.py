@@ -92,8 +92,8 @@ class Interruptible(Protocol):
 
 
 class Host(Protocol):
-    """Where a registry's tasks live while its ``async with`` block runs, opened in
-    the block's task (see :attr:`Backend.open_host`)."""
+    """Where a registry's tasks (or a stream's children) live while it is open:
+    see :attr:`Backend.open_host` and :attr:`Backend.open_system_host`."""
 
     def create_task(
         self,
@@ -176,14 +176,14 @@ class Backend(Protocol):
             bookkeeping stays protected (trio, whose system tasks are shielded
             from ``KeyboardInterrupt``).
         open_host: ``None``, or opens a :class:`Host` in the calling task, which
-            a registry's ``async with`` block holds its tasks in so that they sit
-            under the block's task in the backend's task tree (trio). Not a
-            checkpoint.
+            a registry's ``async with`` block (or an ``as_completed`` block)
+            holds its tasks in so that they sit under the block's task in the
+            backend's task tree (trio). Not a checkpoint.
         open_system_host: ``None``, or opens a :class:`Host` for a registry
             opened with ``open()``, given its name: a task of the backend's own
-            that its tasks sit under (trio). Not a checkpoint; its close only lets
-            the host end (it may be called from one of the registry's tasks).
-            A schedule point that cannot be cancelled.
+            that its tasks sit under (trio). A schedule point that cannot be
+            cancelled; the host's close only lets it end (it may be called from
+            one of the registry's tasks).
     """
 
     # Read-only members: each backend sets them once, as plain attributes.

@@ -1,10 +1,13 @@
-"""The trio backend: each task a system task in its own ``trio.CancelScope``.
+"""The trio backend: each task in its own ``trio.CancelScope``.
 
-A system task lives outside every nursery and cancel scope of the code that
-started it, which is exactly tether's model: the registry (or the gather) is the
-task's owner, and cancellation reaches it only through the scope it enters. trio
-turns an exception escaping a system task into ``TrioInternalError``, so tether's
-task bodies catch everything their coroutine raises and never let it escape.
+tether's model: the registry (or the gather) is the task's owner, and cancellation
+reaches the task only through the scope it enters. A system task lives outside
+every nursery and cancel scope of the code that started it, which is that model
+(the default registry's tasks are system tasks); a nursery child in a shielded
+scope of its own is too, and keeps its place in trio's task tree (see below).
+trio turns an exception escaping a system task into ``TrioInternalError``, and one
+escaping a nursery child would raise out of its nursery, so tether's task bodies
+catch everything their coroutine raises and never let it escape.
 
 Ctrl+C: trio shields system tasks from ``KeyboardInterrupt`` (it is delivered to
 the main task at its next checkpoint instead), so a busy tether task would keep
@@ -25,7 +28,9 @@ the registry (which cancels them as it closes), as before. A registry opened wit
 ``open()`` has no block to host its tasks (``aclose()`` may run in any task, and a
 nursery must be left in the task that opened it): a system task of its own, named
 after the registry, holds them in its nursery instead (:class:`TrioSystemHost`).
-The default registry's tasks stay system tasks.
+The children of ``as_completed`` and ``amap`` are hosted as a registry's block's
+are; those of ``run_all``, ``settle_all`` and ``race`` are plain nursery children
+of their caller (:meth:`TrioBackend.children`), which see its deadline.
 """
 
 from __future__ import annotations
@@ -161,8 +166,9 @@ class TrioBackend:
         return trio.lowlevel.current_task()
 
     def loop_is_ending(self) -> bool:
-        # A system task sits outside every scope but the system nursery's, which
-        # trio cancels only when the run ends.
+        # A registry's task is shielded in a block's nursery, and otherwise sits
+        # outside every scope but the system nursery's (a system task, or a
+        # system host's child), which trio cancels only when the run ends.
         return True
 
     def coroutine_of(self, task: object) -> object:
