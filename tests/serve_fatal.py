@@ -7,8 +7,9 @@ SERVER is ``aiohttp`` (``web.run_app``) or ``uvicorn`` (a Starlette app with a
 lifespan of its own). ``POST /spawn?kind=KIND`` spawns a task into the app's
 registry: ``sleeper`` runs until it is cancelled, ``exit`` raises
 ``SystemExit(3)`` (a watchdog whose parent died), ``fail`` raises
-``RuntimeError('boom')``. Like ``serve_uvicorn.py``, it prints what the test
-waits for on stdout, one line each.
+``RuntimeError('boom')``, ``gives-up`` starts a service whose every run fails
+and which gives up with ``on_give_up="raise"`` after one restart. Like
+``serve_uvicorn.py``, it prints what the test waits for on stdout, one line each.
 """
 
 from __future__ import annotations
@@ -60,10 +61,21 @@ async def failing() -> None:
     raise RuntimeError("boom")
 
 
+async def checker() -> None:
+    await anyio.lowlevel.checkpoint()
+    print("checker failed", flush=True)
+    raise ConnectionError("the checked service is unreachable")
+
+
 TASKS = {"sleeper": sleeper, "exit": watchdog, "fail": failing}
 
 
 def spawn(kind: str) -> None:
+    if kind == "gives-up":
+        tether.current_registry().spawn_service(
+            checker, max_restarts=1, backoff=0.01, max_backoff=0.01, on_give_up="raise"
+        )
+        return
     tether.spawn(TASKS[kind], name=kind)
 
 

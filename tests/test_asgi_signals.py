@@ -257,6 +257,38 @@ def test_aiohttp_a_failure_in_raise_mode_stops_run_app_which_raises_it(
 
 
 @pytest.mark.parametrize(
+    ("server_name", "loop"), [("aiohttp", "asyncio"), ("uvicorn", "uvloop")]
+)
+def test_a_service_that_gives_up_with_on_give_up_raise_stops_the_server(
+    server_name: str, loop: str
+) -> None:
+    """Issue 21 item 5: a watchdog service that spent its restart budget was
+    reported, and the app served on blind. With on_give_up="raise", in a registry
+    in log mode, its giving up stops the server as a fatal task's end does."""
+    server = Server(server_name, loop, "log", script="serve_fatal.py")
+    try:
+        url = server.expect("listening ").split()[1]
+        spawn_kinds(url, "sleeper", "gives-up")
+        server.expect("checker failed")
+        server.expect("restart 1 of 1 within 60 s")
+        server.expect("checker failed")
+        server.expect(
+            "WARNING TaskRegistry 'app' is cancelling its tasks while the app runs "
+            "(a service gave up, with on_give_up='raise': ConnectionError('the "
+            "checked service is unreachable')): stopping the server with SIGTERM"
+        )
+        server.expect("sleeper cancelled")
+        server.expect("ExceptionGroup: unhandled errors in TaskRegistry 'app'")
+        server.expect("ConnectionError: the checked service is unreachable")
+        if server_name == "aiohttp":
+            assert server.wait() == 1  # run_app raises the group
+        else:  # uvicorn raises the SIGTERM it stopped on again
+            assert server.wait() == -signal.SIGTERM
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
     ("loop", "kind", "raised"),
     [
         ("asyncio", "exit", "SystemExit: 3"),

@@ -514,7 +514,10 @@ def test_the_leak_check_names_a_task_left_in_the_default_registry(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makepyfile(test_leaky=LEAKY)
-    result = pytester.runpytest_subprocess("-p", "anyio", "-W", "error")
+    # anyio's plugin alone: pytest-asyncio, installed for other tests, stays off.
+    result = pytester.runpytest_subprocess(
+        "-p", "anyio", "-p", "no:asyncio", "-W", "error"
+    )
     # Each backend's leak errors at teardown; the clean test passes on both.
     result.assert_outcomes(passed=4, errors=2)
     result.stdout.fnmatch_lines(

@@ -476,6 +476,244 @@ async def test_restart_always_restarts_a_service_that_returns(
     )
 
 
+# -- on_give_up= ---------------------------------------------------------------------
+
+
+@pytest.mark.mock_clock
+async def test_a_service_that_gives_up_with_on_give_up_raise_fails_the_registry(
+    backend_name: str, scale: float, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 21 item 5: a watchdog that spent its budget was reported, and the
+    app ran on blind. With on_give_up="raise" its giving up ends the registry as
+    a failure in raise mode does, in a registry in log mode: every task and the
+    body are cancelled at once, and the block raises the last failure, once (it
+    is not logged besides)."""
+    body = Flaky(failures=100)
+    ran_on: list[str] = []
+    siblings: list[Handle[None]] = []
+    gave_up_at = 0.0
+
+    async def app() -> None:
+        nonlocal gave_up_at
+        async with TaskRegistry(name="app") as tasks:
+            siblings.append(tasks.spawn(anyio.sleep_forever, name="sibling"))
+            tasks.spawn_service(
+                body,
+                name="watchdog",
+                max_restarts=2,
+                backoff=scale,
+                on_give_up="raise",
+            )
+            try:
+                await anyio.sleep_forever()
+            finally:
+                gave_up_at = anyio.current_time()
+            ran_on.append("body")  # pragma: no cover - the body is cancelled
+
+    with pytest.raises(ExceptionGroup) as caught:
+        await app()
+    [failure] = caught.value.exceptions
+    assert isinstance(failure, ConnectionError)
+    assert str(failure) == "run 3 lost its connection"
+    assert len(body.starts) == 3  # the first run and two restarts
+    assert [h.status for h in siblings] == [Status.CANCELLED]
+    assert ran_on == []
+    if backend_name == "trio":
+        gaps = [b - a for a, b in zip(body.starts, body.starts[1:], strict=False)]
+        for gap, ceiling in zip(gaps, [1, 2], strict=True):  # the backoff, jittered
+            assert ceiling / 2 <= gap <= ceiling
+        assert gave_up_at == body.starts[-1]  # at the last failure, not later
+    assert not tether_records(caplog)  # raised, not reported besides
+    assert len(tether_records(caplog, logging.WARNING)) == 2 + 1  # restarts, shutdown
+
+
+@pytest.mark.mock_clock
+async def test_on_give_up_raise_takes_a_failure_outside_restart_on_at_once(
+    scale: float,
+) -> None:
+    bug = TypeError("a bug")
+    body = Failing(bug, ConnectionError("unreached"))
+
+    async def app() -> None:
+        async with TaskRegistry() as tasks:
+            tasks.spawn_service(
+                body, restart_on=ConnectionError, backoff=scale, on_give_up="raise"
+            )
+            await anyio.sleep_forever()
+
+    with pytest.raises(ExceptionGroup) as caught:
+        await app()
+    assert caught.value.exceptions == (bug,)
+    assert body.runs == 1
+
+
+@pytest.mark.mock_clock
+async def test_on_give_up_raise_fails_a_service_that_gives_up_after_returning(
+    scale: float, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def tick() -> int:
+        await anyio.lowlevel.checkpoint()
+        return 1
+
+    services: list[Handle[int]] = []
+
+    async def app() -> None:
+        async with TaskRegistry(name="app") as tasks:
+            service = tasks.spawn_service(
+                tick,
+                restart="always",
+                max_restarts=2,
+                backoff=scale,
+                on_give_up="raise",
+            )
+            services.append(service)
+            await anyio.sleep_forever()
+
+    with pytest.raises(ExceptionGroup) as caught:
+        await app()
+    [failure] = caught.value.exceptions
+    assert type(failure) is RuntimeError
+    assert str(failure) == (
+        "service 'test_on_give_up_raise_fails_a_service_that_gives_up_after_"
+        "returning.<locals>.tick' of TaskRegistry 'app' returned after 2 "
+        "restart(s) within 60 s and gave up (on_give_up='raise')"
+    )
+    assert [s.exception() for s in services] == [failure]
+    assert len(tether_records(caplog, logging.WARNING)) == 2  # the restarts
+
+
+@pytest.mark.mock_clock
+async def test_a_service_that_recovers_or_is_cancelled_never_escalates(
+    scale: float,
+) -> None:
+    called: list[Handle[Any]] = []
+    services: list[Handle[None]] = []
+    async with TaskRegistry() as tasks:
+        recovered = tasks.spawn_service(
+            Flaky(failures=2), backoff=scale, on_give_up="raise"
+        )
+        assert await recovered == 3
+        tasks.spawn_service(Flaky(failures=0), on_give_up=called.append)
+        parked = tasks.spawn_service(anyio.sleep_forever, on_give_up="raise")
+        await anyio.wait_all_tasks_blocked()
+        parked.cancel()
+        await parked.wait()
+        services.append(tasks.spawn_service(anyio.sleep_forever, on_give_up="raise"))
+        await anyio.wait_all_tasks_blocked()
+    # Cancelled by the close: no escalation.
+    assert [h.status for h in services] == [Status.CANCELLED]
+    assert called == []
+
+
+@pytest.mark.mock_clock
+async def test_on_give_up_calls_a_function_with_the_ended_handle(
+    scale: float,
+) -> None:
+    """The callable runs once the task has ended (its failure is on the handle),
+    and the failure still goes to on_error."""
+    seen: list[tuple[Status, str]] = []
+    reported: list[Exception] = []
+
+    def alert(handle: Handle[int]) -> None:
+        seen.append((handle.status, str(handle.exception())))
+
+    async with TaskRegistry(on_error=lambda _h, exc: reported.append(exc)) as tasks:
+        service = tasks.spawn_service(
+            Flaky(failures=100), max_restarts=1, backoff=scale, on_give_up=alert
+        )
+        await service.wait()
+        assert seen == [(Status.FAILED, "run 2 lost its connection")]
+        await anyio.wait_all_tasks_blocked()
+        assert reported == [service.exception()]
+
+
+@pytest.mark.mock_clock
+async def test_an_after_drain_service_that_gives_up_in_the_drain_ends_it(
+    scale: float,
+) -> None:
+    """A service kept through the drain (stop="after-drain") that gives up there
+    with on_give_up="raise" ends the drain at once, where it would wait forever."""
+    never = anyio.Event()
+    waiters: list[Handle[None]] = []
+
+    async def app() -> None:
+        async with TaskRegistry(shutdown_timeout=None) as tasks:
+            waiters.append(tasks.spawn(never.wait, name="waiter"))
+            tasks.spawn_service(
+                Flaky(failures=100, run_for=10 * scale),
+                max_restarts=1,
+                backoff=scale,
+                stop="after-drain",
+                on_give_up="raise",
+            )
+
+    with pytest.raises(ExceptionGroup) as caught:
+        await app()
+    [failure] = caught.value.exceptions
+    assert str(failure) == "run 2 lost its connection"
+    assert [h.status for h in waiters] == [Status.CANCELLED]
+
+
+class Monitor:
+    """An object with start() and close() around a private registry: its
+    watchdog's giving up cancels its other tasks, and close() raises it."""
+
+    def __init__(self, probe: Flaky, backoff: float) -> None:
+        self._tasks = TaskRegistry(name="monitor", ambient=False)
+        self._probe = probe
+        self._backoff = backoff
+        self.checks: Handle[None] | None = None
+
+    async def start(self) -> None:
+        await self._tasks.open()
+        self.checks = self._tasks.spawn(anyio.sleep_forever, name="checks")
+        self._tasks.spawn_service(
+            self._probe,
+            name="watchdog",
+            max_restarts=1,
+            backoff=self._backoff,
+            on_give_up="raise",
+        )
+
+    async def close(self) -> None:
+        await self._tasks.aclose()
+
+
+@pytest.mark.mock_clock
+async def test_a_service_giving_up_ends_a_registry_opened_with_open(
+    scale: float,
+) -> None:
+    monitor = Monitor(Flaky(failures=100), scale)
+    await monitor.start()
+    assert monitor.checks is not None
+    await monitor.checks.wait()  # cancelled when the watchdog gave up
+    assert monitor.checks.status is Status.CANCELLED
+    with pytest.raises(ExceptionGroup) as caught:
+        await monitor.close()
+    [failure] = caught.value.exceptions
+    assert str(failure) == "run 2 lost its connection"
+
+
+async def alert_later(handle: Handle[Any]) -> None: ...
+
+
+@pytest.mark.parametrize(
+    ("on_give_up", "error", "match"),
+    [
+        ("close", ValueError, r"on_give_up='close'\): use 'raise' \(the service's"),
+        (42, TypeError, r"on_give_up=42\): on_give_up must be 'raise', a callable"),
+        (alert_later, TypeError, r"alert_later\): on_give_up is called synchron"),
+    ],
+)
+async def test_a_bad_on_give_up_is_refused_and_the_registry_is_intact(
+    on_give_up: Any, error: type[Exception], match: str
+) -> None:
+    async with TaskRegistry() as tasks:
+        with pytest.raises(error, match=match):
+            tasks.spawn_service(Flaky(0), on_give_up=on_give_up)
+        assert tasks.statistics().spawned == 0
+
+
 async def test_restart_on_failure_does_not_restart_a_service_that_returns() -> None:
     body = Flaky(failures=0)
     async with TaskRegistry() as tasks:

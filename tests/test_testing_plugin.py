@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import pytest
+import pytest
 
 pytest_plugins = ["pytester"]
 
 RECIPE = Path(__file__).resolve().parent / "recipes" / "leak_check.py"
+RECIPE_ASYNCIO = (
+    Path(__file__).resolve().parent / "recipes" / "leak_check_pytest_asyncio.py"
+)
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "testing.md"
 CONFTEST = Path(__file__).resolve().parent / "conftest.py"
 
-STRICT = ("-p", "anyio", "-W", "error", "--strict-markers", "--strict-config")
+# anyio's plugin alone (pytest-asyncio, installed for the tests below, stays off).
+STRICT = (
+    "-p",
+    "anyio",
+    "-p",
+    "no:asyncio",
+    "-W",
+    "error",
+    "--strict-markers",
+    "--strict-config",
+)
 
 
 def test_a_leaking_test_errors_naming_the_task_and_its_spawn_site(
@@ -105,7 +118,7 @@ def test_the_ini_option_checks_every_test_and_names_unawaited_failures(
             pass
         """
     )
-    result = pytester.runpytest_subprocess(*STRICT[:2], "--strict-markers")
+    result = pytester.runpytest_subprocess(*STRICT[:4], "--strict-markers")
     # Regression (issue 19): tether_no_leaks(enabled=False) was ignored.
     result.assert_outcomes(passed=13, errors=7)
     result.stdout.fnmatch_lines(
@@ -183,7 +196,7 @@ def test_this_suite_fails_a_failing_assert_inside_a_log_mode_task(
             assert record.getMessage().startswith("Task 'body' of TaskRegistry")
         """
     )
-    result = pytester.runpytest_subprocess(*STRICT[:2], "--strict-markers")
+    result = pytester.runpytest_subprocess(*STRICT[:4], "--strict-markers")
     # Failed by the conftest check, and errored at teardown by the leak check.
     result.assert_outcomes(passed=3, failed=4, errors=3)
     result.stdout.fnmatch_lines(
@@ -197,3 +210,237 @@ def test_this_suite_fails_a_failing_assert_inside_a_log_mode_task(
         ],
         consecutive=False,
     )
+
+
+# -- under pytest-asyncio --------------------------------------------------------------
+
+#: Tests as a pytest-asyncio project writes them. ``MARK`` is
+#: ``@pytest.mark.asyncio(loop_scope=...)`` in strict mode and nothing in auto
+#: mode (where the ini options set the loop scopes); ``FIXTURE`` is
+#: ``pytest_asyncio.fixture(loop_scope=...)`` in strict mode and ``pytest.fixture``
+#: in auto mode.
+ASYNCIO_SUITE = """
+import asyncio
+
+import pytest
+import pytest_asyncio
+
+import tether
+
+LOOPS = []
+
+
+async def loop_of_task():
+    await asyncio.sleep(0)
+    return asyncio.get_running_loop()
+
+
+async def fetch(url):
+    await asyncio.sleep(0)
+    return f"fetched {url}"
+
+
+class Client:
+    def __init__(self):
+        self.fetched = []
+
+    async def start(self):
+        await asyncio.sleep(0)
+        return self
+
+    def prefetch(self, url):
+        return tether.spawn(fetch, url, name="prefetch")
+
+
+@FIXTURE
+async def client(tether_registry):
+    return await Client().start()
+
+
+MARK
+@pytest.mark.tether_no_leaks
+async def test_the_registry_is_bound_and_runs_in_the_tests_loop(tether_registry):
+    loop = asyncio.get_running_loop()
+    LOOPS.append(loop)
+    assert tether.current_registry() is tether_registry
+    assert await tether.spawn(loop_of_task) is loop
+
+
+MARK
+@pytest.mark.tether_no_leaks
+async def test_a_fixture_of_the_project_spawns_into_it(client, tether_registry):
+    LOOPS.append(asyncio.get_running_loop())
+    handle = client.prefetch("/a")
+    assert list(tether_registry) == [handle]
+    assert await handle == "fetched /a"
+
+
+MARK
+@pytest.mark.tether_no_leaks
+async def test_leaks_a_raw_task():
+    test_leaks_a_raw_task.task = asyncio.create_task(
+        asyncio.Event().wait(), name="raw poller"
+    )
+
+
+MARK
+@pytest.mark.tether_no_leaks
+async def test_leaks_a_registry_task(tether_registry):
+    tether.spawn(asyncio.sleep, 3600, name="registry poller")
+
+
+MARK
+@pytest.mark.tether_no_leaks
+async def test_leaks_a_task_of_the_default_registry():
+    tether.spawn(asyncio.sleep, 3600, name="library poller")
+
+
+MARK
+@pytest.mark.tether_no_leaks(allow=["raw*"])
+async def test_allowed_and_awaited_tasks_pass():
+    LOOPS.append(asyncio.get_running_loop())
+    task = asyncio.create_task(asyncio.sleep(0))
+    await task
+    test_allowed_and_awaited_tasks_pass.task = asyncio.create_task(
+        asyncio.Event().wait(), name="raw but allowed"
+    )
+
+
+def test_a_sync_test_is_told_what_to_add(tether_registry):
+    pass
+
+
+def test_the_loops_are_as_the_scope_says():
+    assert len(LOOPS) == 3
+    assert len(set(LOOPS)) == (1 if SCOPE == "module" else 3)
+"""
+
+
+def asyncio_suite(mode: str, scope: str) -> tuple[str, str]:
+    """The ini file and the test module of ``ASYNCIO_SUITE`` for one cell."""
+    default = scope if mode == "auto" else "function"
+    ini = (
+        "[pytest]\n"
+        f"asyncio_mode = {mode}\n"
+        f"asyncio_default_fixture_loop_scope = {default}\n"
+        f"asyncio_default_test_loop_scope = {default}\n"
+        "filterwarnings = error\n"
+    )
+    if mode == "strict":
+        mark = f'@pytest.mark.asyncio(loop_scope="{scope}")'
+        fixture = f'@pytest_asyncio.fixture(loop_scope="{scope}")'
+    else:
+        mark, fixture = "", "@pytest.fixture"
+    source = (
+        ASYNCIO_SUITE.replace("\nMARK\n", f"\n{mark}\n")
+        .replace("@FIXTURE", fixture)
+        .replace("SCOPE", repr(scope))
+    )
+    return ini, source
+
+
+@pytest.mark.parametrize("scope", ["function", "module"])
+@pytest.mark.parametrize("mode", ["strict", "auto"])
+def test_under_pytest_asyncio_the_fixture_works_and_the_check_sees_raw_tasks(
+    pytester: pytest.Pytester, mode: str, scope: str
+) -> None:
+    """Issue 21 item 3: under pytest-asyncio, tether_registry failed ("requested an
+    async fixture ... with no plugin or hook that handled it") and the leak check
+    passed a test that left a raw task pending. In strict and auto mode, at the
+    function and the module loop scope: the registry runs in the test's loop, a
+    project's own async fixture spawns into it, and each leak errors by name;
+    pytest-asyncio's own tasks are never named."""
+    ini, source = asyncio_suite(mode, scope)
+    pytester.makeini(ini)
+    pytester.makepyfile(test_suite=source)
+    result = pytester.runpytest_subprocess("--strict-markers", "--strict-config")
+    result.assert_outcomes(passed=7, errors=4)
+    lines = result.stdout.lines
+    lines = lines[: lines.index(next(x for x in lines if "short test summary" in x))]
+    found = [line for line in lines if line.startswith("  ")]
+    assert [line.split(" (", 1)[0] for line in found] == [
+        "  asyncio task 'raw poller'",
+        "  task 'registry poller'",
+        "  task of the default registry 'library poller'",
+    ]
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_leaks_a_raw_task*",
+            "  asyncio task 'raw poller' (wait defined at *locks.py:*, suspended at "
+            "*wait (*locks.py:*))",
+            "A raw asyncio task: await it before the test ends (after task.cancel() "
+            "if it would run on), or spawn it with tether.spawn() so that a registry "
+            "owns it",
+            "*ERROR at teardown of test_leaks_a_registry_task*",
+            "  task 'registry poller' (spawned at *test_suite.py:*)",
+            "*ERROR at setup of test_a_sync_test_is_told_what_to_add*",
+            "tether_registry is opened in the test's event loop, and this test has "
+            "none: make it an async test run by anyio's pytest plugin "
+            "(@pytest.mark.anyio) or by pytest-asyncio (@pytest.mark.asyncio, or "
+            "asyncio_mode = auto)",
+        ],
+        consecutive=False,
+    )
+
+
+def test_anyio_tests_still_pass_beside_pytest_asyncio_in_strict_mode(
+    pytester: pytest.Pytester,
+) -> None:
+    """With pytest-asyncio installed and active (strict mode, its default), the
+    anyio tests of the same session keep their fixture and leak check, on asyncio
+    and trio, beside a pytest-asyncio test."""
+    pytester.makeini(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+        "filterwarnings = error\n"
+    )
+    pytester.makepyfile(test_recipe=RECIPE.read_text("utf-8"))
+    pytester.makepyfile(
+        test_beside="""
+        import asyncio
+        import pytest
+        import tether
+
+        @pytest.mark.asyncio
+        @pytest.mark.tether_no_leaks
+        async def test_under_pytest_asyncio(tether_registry):
+            assert await tether.spawn(asyncio.sleep, 0, "done") == "done"
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "anyio", "--strict-markers", "--strict-config", "-v"
+    )
+    result.assert_outcomes(passed=7, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_under_pytest_asyncio PASSED*",
+            "*test_clean?asyncio? PASSED*",
+            "*test_clean?trio? PASSED*",
+            "*test_leaks_a_task?trio? ERROR*",
+        ],
+        consecutive=False,
+    )
+
+
+def test_the_pytest_asyncio_recipe_errors_as_the_testing_page_shows(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+        "filterwarnings = error\n"
+    )
+    pytester.makepyfile(test_recipe=RECIPE_ASYNCIO.read_text("utf-8"))
+    result = pytester.runpytest_subprocess("--strict-markers", "--strict-config")
+    result.assert_outcomes(passed=3, errors=1)
+    lines = result.stdout.lines
+    lines = lines[: lines.index(next(x for x in lines if "short test summary" in x))]
+    # The error the testing page shows is this run's, but for asyncio's folder and
+    # its line numbers, which change with Python's version.
+    shown = DOCS.read_text("utf-8").split("```text\n")[2].split("```", 1)[0]
+    shown = re.sub(r"\.\.\.(/asyncio/locks\.py:)\d+", r"*\1*", shown)
+    shown = shown.replace("Event.wait", "*wait")  # no co_qualname on Python 3.10
+    expected = [text.strip("_ ") for text in shown.splitlines()]
+    printed = [text.strip("_ ") for text in lines]
+    start = printed.index(expected[0])
+    assert len(printed) - start >= len(expected) == 5
+    for want, got in zip(expected, printed[start:], strict=False):
+        assert fnmatch.fnmatchcase(got, want.replace("[", "[[]")), (want, got)

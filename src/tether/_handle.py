@@ -90,10 +90,20 @@ class Annex:
     itself); ``restarts``: how often a service was restarted; ``callbacks``: the
     done-callbacks not yet run; ``hooks``: the registry's hooks, when it has some
     (then every task carries an ``Annex``, as with ``debug=True``); ``born``: when
-    the task was spawned, recorded with ``debug=True``.
+    the task was spawned, recorded with ``debug=True``; ``fatal``: the task's
+    failure ends the registry as in raise mode, whatever its ``on_error`` (a
+    service that gave up with ``on_give_up="raise"``).
     """
 
-    __slots__ = ("born", "callbacks", "calling", "hooks", "restarts", "timeout")
+    __slots__ = (
+        "born",
+        "callbacks",
+        "calling",
+        "fatal",
+        "hooks",
+        "restarts",
+        "timeout",
+    )
 
     def __init__(self, timeout: float | None = None) -> None:
         self.timeout = timeout
@@ -101,6 +111,7 @@ class Annex:
         self.calling = False  # the task's end is being told: callbacks queue up
         self.born: float | None = None  # when it was spawned, with debug=True
         self.restarts = 0
+        self.fatal = False
         self.callbacks: list[Callable[[Handle[Any]], object]] = []
 
 

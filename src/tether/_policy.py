@@ -105,8 +105,10 @@ class ErrorPolicy:
 
         ``closed``: the registry has closed and nothing will raise its group any
         more (a task that called ``aclose()`` failed after it): in raise mode the
-        failure is then reported, as a failure nobody awaited is."""
-        if self.mode is OnErrorMode.RAISE:
+        failure is then reported, as a failure nobody awaited is. A task marked
+        fatal (a service that gave up with ``on_give_up="raise"``) fails the
+        registry as in raise mode, whatever ``on_error`` says."""
+        if self._raises(handle):
             if closed:
                 handle._delivered = REPORTED
                 self._log_failure(handle, exc, " after the registry had closed")
@@ -116,6 +118,13 @@ class ErrorPolicy:
         if handle._event is None or handle._awaiters == 0:
             return self.report(handle)
         return False  # its awaiters receive it (or report it if they all leave)
+
+    def _raises(self, handle: Handle[Any]) -> bool:
+        """Whether the task's failure goes to the block's group, not a report."""
+        if self.mode is OnErrorMode.RAISE:
+            return True
+        annex = handle._annex
+        return annex is not None and annex.fatal
 
     def base_exception(self, exc: BaseException) -> None:
         """Keep the first ``KeyboardInterrupt``-like exception, to re-raise bare."""
@@ -129,7 +138,7 @@ class ErrorPolicy:
         ``BaseException`` that is not an ``Exception``, kept to be re-raised bare.
         """
         if (
-            self.mode is OnErrorMode.RAISE
+            self._raises(handle)
             or handle._delivered is not UNSEEN
             or handle._status is not FAILED
         ):

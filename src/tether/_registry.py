@@ -1266,6 +1266,8 @@ class TaskRegistry:
         timeout: float | None = None,
         restart_on: type[Exception] | tuple[type[Exception], ...] = Exception,
         stop: Stop | None = None,
+        # Handle[Any]: a callable typed for any handle must not make T Any.
+        on_give_up: Literal["raise"] | Callable[[Handle[Any]], object] | None = None,
         **kwargs: object,  # only to refuse them with a lesson
     ) -> Handle[T]:
         """Spawn a service: a daemon task that runs ``fn(*args)`` again after it
@@ -1282,7 +1284,7 @@ class TaskRegistry:
         whenever the kind of failure changes), then as one line. When more than
         ``max_restarts`` restarts would fall within ``restart_window`` seconds,
         the service gives up: its last failure is the task's failure and goes to
-        ``on_error`` like any other.
+        ``on_error`` like any other, unless ``on_give_up`` escalates it.
 
         The task holds one slot of a ``limit`` for its whole life, backoff sleeps
         included. ``handle.restarts`` and ``statistics().restarts`` count the
@@ -1311,6 +1313,18 @@ class TaskRegistry:
                 subclass or a tuple of them; default every ``Exception``). Any
                 other failure, a bug such as a ``TypeError`` say, fails the
                 service at once and goes to ``on_error``.
+            on_give_up: what the service's stopping for good on its own does
+                (its budget spent, or a failure outside ``restart_on``): ``None``
+                (the default) nothing more, its failure goes to ``on_error``;
+                ``"raise"`` fails the registry as ``on_error="raise"`` does, so
+                every task and the body are cancelled and the block (or
+                :meth:`aclose`) raises an ``ExceptionGroup`` with the failure
+                (a web app's registry stops its server); a plain callable
+                ``(handle) -> None`` is called once the task has ended, as a
+                done-callback is (the failure still goes to ``on_error``). Under
+                ``restart="always"``, a service that gives up after a run
+                *returned* fails with a :exc:`RuntimeError` saying so when
+                ``on_give_up="raise"``.
             stop: ``"after-drain"`` keeps the service through the drain (and
                 restarts it there), as ``spawn(..., daemon=True,
                 stop="after-drain")`` keeps a daemon; by default, ``"on-close"``,
@@ -1319,18 +1333,19 @@ class TaskRegistry:
         Raises:
             TypeError: as :meth:`spawn`, for a coroutine object, for a
                 ``restart_on`` that is not ``Exception`` subclasses, and for an
-                option of the wrong type (``backoff="1"``).
+                ``on_give_up`` that is not ``"raise"``, a plain callable or None,
+                and for an option of the wrong type (``backoff="1"``).
             ValueError: an option out of range (``restart`` not one of the two
                 words, a budget of zero, a delay of zero or less, ``max_backoff``
-                below ``backoff``, an empty ``restart_on``). The registry is
-                unchanged.
+                below ``backoff``, an empty ``restart_on``, an ``on_give_up``
+                string other than ``"raise"``). The registry is unchanged.
             RegistryClosed: the registry does not take work.
 
         .. versionadded:: 0.2
 
         .. versionchanged:: 0.3
            ``restart_on``; a restart's traceback is logged once per outage;
-           ``stop``.
+           ``stop``; ``on_give_up``.
         """
         if kwargs:
             refuse_keywords(fn, kwargs, "spawn_service")
@@ -1355,6 +1370,7 @@ class TaskRegistry:
                 ("max_backoff", max_backoff, 30.0),
                 ("timeout", timeout, None),
                 ("restart_on", restart_on, Exception),
+                ("on_give_up", on_give_up, None),
                 ("stop", stop, None),
             )
             if value is not default and value != default
@@ -1369,6 +1385,7 @@ class TaskRegistry:
             max_backoff,
             timeout,
             restart_on,
+            on_give_up,
         )
         if self._state is not OPEN:
             self._check_may_spawn(fn)
@@ -1387,6 +1404,7 @@ class TaskRegistry:
             self._name,
             self._count_restart,
             lambda: handle is not None and handle._status is CANCELLING,
+            lambda: plan.gave_up(annex, handle),
         )
         handle = self._spawn_task(service, task_name, context, True, stop, None, annex)
         return handle

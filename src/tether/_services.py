@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, cast, overlo
 import anyio
 from typing_extensions import TypeVar
 
+from ._calls import describe, is_async_callable
 from ._checks import check_choice, check_count, check_seconds
 from ._log import logger
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from ._handle import Annex, Handle
 
 __all__ = [
+    "GiveUp",
     "Restart",
     "RestartPlan",
     "TaskStatus",
@@ -41,6 +43,8 @@ __all__ = [
 T_contra = TypeVar("T_contra", contravariant=True)
 
 Restart: TypeAlias = Literal["on-failure", "always"]
+#: What a service does when it stops for good on its own (see ``spawn_service``).
+GiveUp: TypeAlias = 'Literal["raise"] | Callable[[Handle[Any]], object] | None'
 
 
 class RestartPlan:
@@ -49,6 +53,7 @@ class RestartPlan:
     __slots__ = (
         "always",
         "backoff",
+        "give_up",
         "max_backoff",
         "max_restarts",
         "restart_on",
@@ -65,9 +70,11 @@ class RestartPlan:
         max_backoff: object,
         timeout: object,
         restart_on: object = Exception,
+        on_give_up: object = None,
     ) -> None:
         api = "spawn_service"
         self.restart_on = _restart_on(restart_on)
+        self.give_up = _on_give_up(on_give_up)
         check_choice(
             f"{api}(..., ",
             "restart",
@@ -115,6 +122,18 @@ class RestartPlan:
         self.max_backoff = float(max_backoff)
         self.timeout: float | None = timeout  # type: ignore[assignment]
 
+    def gave_up(self, annex: Annex, handle: Handle[Any] | None) -> None:
+        """The service stops for good on its own: escalate as ``on_give_up`` says,
+        before its task ends (so that its end is told as the option asks)."""
+        give_up = self.give_up
+        if give_up is None:
+            return
+        if isinstance(give_up, str):  # "raise"
+            annex.fatal = True
+        else:
+            assert handle is not None  # the task runs: its spawn has returned
+            handle.add_done_callback(give_up)
+
     def delay(self, recent: int) -> float:
         """The delay before a restart, after ``recent`` restarts within the window:
         ``backoff`` doubled per recent restart up to ``max_backoff``, then scaled by
@@ -145,6 +164,34 @@ def _restart_on(value: object) -> tuple[type[Exception], ...]:
     return cast("tuple[type[Exception], ...]", kinds)
 
 
+def _on_give_up(value: object) -> GiveUp:
+    """Check ``on_give_up``: None, ``"raise"`` or a plain callable (handle)."""
+    if value is None or value == "raise":
+        return cast("GiveUp", value)
+    if isinstance(value, str):
+        raise ValueError(
+            f"spawn_service(..., on_give_up={value!r}): use 'raise' (the service's "
+            "giving up fails the registry as on_error='raise' does: every task is "
+            "cancelled, the block raises, and a web app's server stops), a "
+            "callable (handle) -> None called once the service has given up, or "
+            "None (the default: its last failure goes to on_error)"
+        )
+    if not callable(value):
+        raise TypeError(
+            f"spawn_service(..., on_give_up={value!r}): on_give_up must be 'raise', "
+            "a callable (handle) -> None called once the service has given up, or "
+            "None"
+        )
+    if is_async_callable(value):
+        raise TypeError(
+            f"spawn_service(..., on_give_up={describe(value)}): on_give_up is "
+            "called synchronously with the handle once the service has given up, "
+            "as a done-callback is, so it must be a plain `def`, not an `async "
+            "def`. To do async work, spawn it from the callable"
+        )
+    return cast("GiveUp", value)
+
+
 _MEANING = {
     "restart_window": " (the period in which max_restarts are counted)",
     "backoff": (
@@ -165,6 +212,7 @@ async def supervise(
     registry: str,
     restarted: Callable[[], None],
     cancelling: Callable[[], bool],
+    gave_up: Callable[[], None],
 ) -> Any:
     """Run ``fn(*args)``, and again as ``plan`` says, until it returns under
     ``"on-failure"``, is cancelled, or spends its restart budget.
@@ -175,7 +223,9 @@ async def supervise(
     being cancelled (cleanup that turned the cancellation into an error) is the
     task's failure, as in any task: no restart is planned for it. ``cancelling``
     says whether the owner is cancelling the task (anyio cannot always tell: on
-    asyncio the task's scope is tether's own).
+    asyncio the task's scope is tether's own). ``gave_up`` is called once the
+    service stops for good on its own (its budget spent, or a failure that does
+    not restart it), before its task ends.
     """
     restarts_at: deque[float] = deque()  # when each recent restart happened
     told: type[Exception] | None = None  # the failure whose traceback was logged
@@ -193,6 +243,7 @@ async def supervise(
             if cancelling():
                 raise  # being cancelled: never a restart
             if not isinstance(exc, plan.restart_on):
+                gave_up()
                 raise  # not a failure that restarts: the task's failure, at once
             failure = exc
         else:
@@ -204,8 +255,15 @@ async def supervise(
         if not restarts_at:
             told = None  # up for a whole window: a new outage, told in full
         if plan.max_restarts is not None and len(restarts_at) >= plan.max_restarts:
+            gave_up()
             if failure is not None:
                 raise failure  # the budget is spent: this one goes to on_error
+            if plan.give_up == "raise":  # a failure is asked for: say why
+                raise RuntimeError(
+                    f"service {name!r} of TaskRegistry {registry!r} returned after "
+                    f"{len(restarts_at)} restart(s) within {plan.window:g} s and gave "
+                    "up (on_give_up='raise')"
+                )
             logger.warning(
                 "Service %r of TaskRegistry %r returned after %d restart(s) within "
                 "%g s and is not restarted again",

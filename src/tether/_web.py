@@ -20,6 +20,7 @@ import anyio
 
 from ._calls import describe
 from ._log import logger
+from ._policy import OnErrorMode
 from ._registry import TaskRegistry
 
 if TYPE_CHECKING:
@@ -131,16 +132,18 @@ def announce(registry: TaskRegistry, cause: BaseException, how: str) -> None:
     logger.warning(
         "TaskRegistry %r is cancelling its tasks while the app runs (%s): %s",
         registry.name,
-        _why(cause),
+        _why(registry, cause),
         how,
         extra={"tether_registry": registry.name, "tether_task": None},
     )
 
 
-def _why(cause: BaseException) -> str:
-    if isinstance(cause, Exception):
+def _why(registry: TaskRegistry, cause: BaseException) -> str:
+    if not isinstance(cause, Exception):
+        return f"{cause!r} from a task"
+    if registry._policy.mode is OnErrorMode.RAISE:
         return f"a task failed in raise mode: {cause!r}"
-    return f"{cause!r} from a task"
+    return f"a service gave up, with on_give_up='raise': {cause!r}"
 
 
 def _raise_signal(

@@ -126,7 +126,9 @@ def setup(
             larger of the two.
         stop_server: what happens when the registry starts cancelling on its own
             while the application runs: a task raised ``SystemExit`` or
-            ``KeyboardInterrupt``, or failed with ``on_error="raise"``. With a
+            ``KeyboardInterrupt``, failed with ``on_error="raise"`` (any
+            task: its failure ends the whole app), or was a service that gave
+            up with ``on_give_up="raise"``. With a
             signal (the default, ``SIGTERM``), a ``SystemExit`` or
             ``KeyboardInterrupt`` goes out of the event loop as asyncio does with
             one from a task of its own: ``web.run_app`` stops the application,

@@ -103,7 +103,9 @@ class TaskRegistryMiddleware:
             turns it off.
         stop_server: what happens when the registry starts cancelling on its own
             while the app runs: a task raised ``SystemExit`` or
-            ``KeyboardInterrupt``, or failed with ``on_error="raise"``. A signal
+            ``KeyboardInterrupt``, failed with ``on_error="raise"`` (any
+            task: its failure ends the whole app), or was a service that gave
+            up with ``on_give_up="raise"``. A signal
             (the default, ``SIGTERM``) is raised in this process, so that the
             server (uvicorn, hypercorn, gunicorn's worker) shuts down as it does
             on that signal, lifespan included, if a handler for it is installed

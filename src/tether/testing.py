@@ -4,8 +4,9 @@ Registered through the ``pytest11`` entry point, so it loads wherever tether is
 installed, and inert unless a test uses it:
 
 - the fixture ``tether_registry``: an open :class:`~tether.TaskRegistry` bound for
-  the test, on the test's anyio backend (it needs anyio's pytest plugin, as every
-  async test of an anyio project does);
+  the test, in the test's event loop: under anyio's pytest plugin (a test that has
+  an ``anyio_backend``: asyncio, uvloop, trio) or under pytest-asyncio (a test it
+  runs, in strict or auto mode, at any loop scope);
 - the marker ``@pytest.mark.tether_no_leaks`` (or the ini option
   ``tether_no_leaks = true`` for every test): the test errors at teardown if it
   leaves a task of ``tether_registry`` or of tether's default registry (a
@@ -13,6 +14,12 @@ installed, and inert unless a test uses it:
   awaited (tether reported it on its logger), or, on asyncio, a raw task pending.
   Each is named with its spawn site. ``allow=["name-glob", ...]`` lets tasks meant
   to remain do so; ``tether_no_leaks(False)`` turns the check off for one test.
+
+What must run in the test's event loop (the registry, the look at the loop's tasks)
+is a fixture of each test runner's own kind, chosen per test: an async fixture that
+anyio's plugin runs, or one made with ``pytest_asyncio.fixture`` at the test's loop
+scope (:mod:`tether._pytest_asyncio`, registered only when pytest-asyncio's plugin is
+active, so that pytest-asyncio is never imported otherwise).
 """
 
 from __future__ import annotations
@@ -20,19 +27,20 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
 
-from ._default import live_default_tasks
+from ._default import DefaultRegistry, live_default_tasks
 from ._dump import suspended_at
 from ._handle import CALLBACK_RAISED
 from ._log import logger
 from ._registry import RegistryState, TaskRegistry, _open_registries
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 
     from ._handle import Handle
 
@@ -54,6 +62,8 @@ _MARKER = (
 _ANYIO_RUNNER = os.path.join(os.path.dirname(anyio.__file__), "_backends", "")
 #: tether's own code: a raw task running it belongs to a registry or a gather.
 _TETHER = os.path.join(os.path.dirname(__file__), "")
+#: The name pytest-asyncio's plugin is registered under (its pytest11 entry point).
+_PYTEST_ASYNCIO = "asyncio"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -67,8 +77,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the marker ``tether_no_leaks``."""
+    """Register the marker ``tether_no_leaks``; under pytest-asyncio, the fixtures
+    that run in its event loops."""
     config.addinivalue_line("markers", _MARKER)
+    if config.pluginmanager.has_plugin(_PYTEST_ASYNCIO):
+        from . import _pytest_asyncio
+
+        if _pytest_asyncio.SUPPORTED and not config.pluginmanager.is_registered(
+            _pytest_asyncio
+        ):
+            config.pluginmanager.register(_pytest_asyncio, "tether-pytest-asyncio")
 
 
 class _LeakCheck:
@@ -86,6 +104,10 @@ class _LeakCheck:
         """Name every registry the test opened and left open, with its tasks (or,
         once the event loop's end cancelled them, how many there were)."""
         for registry in set(_open_registries) - self.open_before:
+            if isinstance(registry, DefaultRegistry):
+                # Opened by a spawn with no registry bound, and open while its
+                # loop runs (a wider loop scope): its tasks are named apart.
+                continue
             handles = list(registry)
             for handle in handles:
                 self.add(
@@ -112,12 +134,20 @@ class _LeakCheck:
 
     def fail_if_found(self) -> None:
         if self.found:
+            raw = any(found.startswith("asyncio task ") for found in self.found)
             pytest.fail(
                 "tether_no_leaks: the test left behind\n  "
                 + "\n  ".join(self.found)
                 + "\nWait for the tasks (await handle, registry.wait_idle()), await "
                 "or handle the failures, or allow them by name: "
-                "@pytest.mark.tether_no_leaks(allow=['name-glob'])",
+                "@pytest.mark.tether_no_leaks(allow=['name-glob'])"
+                + (
+                    "\nA raw asyncio task: await it before the test ends (after "
+                    "task.cancel() if it would run on), or spawn it with "
+                    "tether.spawn() so that a registry owns it"
+                    if raw
+                    else ""
+                ),
                 pytrace=False,
             )
 
@@ -186,14 +216,42 @@ class _FailureRecorder(logging.Handler):
             )
 
 
+def _in_loop(request: pytest.FixtureRequest, fixture: str) -> str | None:
+    """The variant of ``fixture`` that runs in the test's event loop: anyio's, or
+    pytest-asyncio's at the test's loop scope; None for a test with no loop."""
+    if "anyio_backend" in request.fixturenames:
+        return f"{fixture}_anyio"
+    node = request.node
+    if not isinstance(node, pytest.Function):
+        return None  # pragma: no cover - requested by a wider-scoped fixture
+    config = request.config
+    if not config.pluginmanager.has_plugin(_PYTEST_ASYNCIO):
+        return None
+    from . import _pytest_asyncio
+
+    if _pytest_asyncio.SUPPORTED:
+        scope = _pytest_asyncio.loop_scope(node)
+        return None if scope is None else f"{fixture}_asyncio_{scope}"
+    if node.get_closest_marker("asyncio") is not None:
+        pytest.fail(
+            "tether.testing (tether_registry, tether_no_leaks) under "
+            f"pytest-asyncio needs pytest-asyncio >= {_pytest_asyncio.LOWEST}, and "
+            f"{_pytest_asyncio.VERSION} is installed: "
+            f"pip install -U 'pytest-asyncio>={_pytest_asyncio.LOWEST}'",
+            pytrace=False,
+        )
+    return None
+
+
 @pytest.fixture(autouse=True)
 def _tether_no_leaks(request: pytest.FixtureRequest) -> None:
     check = _leak_check(request)
     if check is None:
         return
     logger.addHandler(check.recorder)
-    if "anyio_backend" in request.fixturenames:
-        request.getfixturevalue("_tether_raw_tasks")
+    fixture = _in_loop(request, "_tether_raw_tasks")
+    if fixture is not None:
+        request.getfixturevalue(fixture)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -212,11 +270,27 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
 
 
 @pytest.fixture
-async def _tether_raw_tasks(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+async def _tether_raw_tasks_anyio(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[None]:
+    """:func:`_watching_tasks`, in the event loop of anyio's pytest plugin."""
+    async with _watching_tasks(request):
+        yield
+
+
+@asynccontextmanager
+async def _watching_tasks(
+    request: pytest.FixtureRequest, runner: str | None = None
+) -> AsyncGenerator[None]:
     """The tasks of tether's default registry, and on asyncio the raw tasks,
-    running at the end that were not there at the start."""
+    running at the end that were not there at the start. ``runner``: the folder of
+    the test runner whose own tasks are not leaks (anyio's backends by default).
+
+    Entered and left in the test's event loop, not always in one task (pytest-asyncio
+    runs a fixture's setup and teardown as two): it holds no cancel scope."""
     import asyncio  # only asks about asyncio's tasks; on trio there are none
 
+    runner = _ANYIO_RUNNER if runner is None else runner
     defaults_before = {handle for handle, _ in live_default_tasks()}
     try:
         loop = asyncio.get_running_loop()
@@ -245,8 +319,8 @@ async def _tether_raw_tasks(request: pytest.FixtureRequest) -> AsyncIterator[Non
             continue
         coro: Any = task.get_coro()
         code = getattr(coro, "cr_code", None)
-        if code is not None and code.co_filename.startswith(_ANYIO_RUNNER):
-            continue  # anyio's pytest runner runs each fixture step in a task
+        if code is not None and code.co_filename.startswith(runner):
+            continue  # the test runner's own, such as anyio's runner task
         if code is not None and code.co_filename.startswith(_TETHER):
             continue  # a registry's task: named with its registry, on every backend
         check.add(
@@ -260,11 +334,10 @@ async def _tether_raw_tasks(request: pytest.FixtureRequest) -> AsyncIterator[Non
 
 
 @pytest.fixture
-async def tether_registry(
-    request: pytest.FixtureRequest,
-) -> AsyncIterator[TaskRegistry]:
-    """An open :class:`~tether.TaskRegistry`, bound for the test, on its anyio
-    backend.
+def tether_registry(request: pytest.FixtureRequest) -> TaskRegistry:
+    """An open :class:`~tether.TaskRegistry`, bound for the test, in its event loop:
+    under anyio's pytest plugin (on the test's ``anyio_backend``) or under
+    pytest-asyncio (strict or auto mode, at the test's loop scope).
 
     Named ``"tether_registry"``, with ``debug=True`` (handles record their spawn
     site). A failing task that nobody awaits is logged on logger ``"tether"`` with
@@ -272,19 +345,70 @@ async def tether_registry(
     waited for (a test waits for what it needs); with ``tether_no_leaks`` they
     fail the test.
 
+    A test with neither (a sync test) gets an error that says what to add.
+
     .. versionadded:: 0.2
+    .. versionchanged:: 0.3
+       Works under pytest-asyncio (>= 1.1) too, without a wrapper fixture.
     """
-    registry = TaskRegistry(name="tether_registry", on_error=_log_with_site, debug=True)
+    fixture = _in_loop(request, "_tether_registry")
+    if fixture is None:
+        pytest.fail(
+            "tether_registry is opened in the test's event loop, and this test has "
+            "none: make it an async test run by anyio's pytest plugin "
+            "(@pytest.mark.anyio) or by pytest-asyncio (@pytest.mark.asyncio, or "
+            "asyncio_mode = auto)",
+            pytrace=False,
+        )
+    registry: TaskRegistry = request.getfixturevalue(fixture)
+    return registry
+
+
+@pytest.fixture
+async def _tether_registry_anyio(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[TaskRegistry]:
+    """``tether_registry`` in the event loop of anyio's pytest plugin, which runs
+    its setup and teardown in one task: the body of an ``async with``."""
+    registry = _new_registry()
     with anyio.CancelScope() as closing:
         async with registry:
             yield registry
-            check = _leak_check(request)
-            if check is not None:
-                for handle in registry:
-                    check.add("task", handle.name, f"spawned at {handle.spawned_at}")
+            _note_left_running(request, registry)
             # Closing in a cancelled scope cancels what is left (and logs it)
             # instead of draining.
             closing.cancel()
+
+
+@asynccontextmanager
+async def _registry_for_test(
+    request: pytest.FixtureRequest,
+) -> AsyncGenerator[TaskRegistry]:
+    """``tether_registry`` where setup and teardown may run in two tasks
+    (pytest-asyncio): opened with ``open()``, bound, then closed in a cancelled
+    scope of the teardown's own, so that what is left is cancelled, not drained."""
+    registry = _new_registry()
+    await registry.open()
+    try:
+        with registry.bind():
+            yield registry
+    finally:
+        _note_left_running(request, registry)
+        with anyio.CancelScope() as closing:
+            closing.cancel()
+            await registry.aclose()
+
+
+def _new_registry() -> TaskRegistry:
+    return TaskRegistry(name="tether_registry", on_error=_log_with_site, debug=True)
+
+
+def _note_left_running(request: pytest.FixtureRequest, registry: TaskRegistry) -> None:
+    """With the leak check on, name the tasks of ``registry`` still running."""
+    check = _leak_check(request)
+    if check is not None:
+        for handle in registry:
+            check.add("task", handle.name, f"spawned at {handle.spawned_at}")
 
 
 def _log_with_site(handle: Handle[Any], exc: Exception) -> None:

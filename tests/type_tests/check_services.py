@@ -80,6 +80,30 @@ def service_types(tasks: tether.TaskRegistry) -> None:
     assert_type(tasks.spawn_service(consume, "jobs").restarts, int)
 
 
+def alert(handle: tether.Handle[int]) -> None: ...
+
+
+def alert_any(handle: tether.Handle[Any]) -> None: ...
+
+
+def give_up_types(tasks: tether.TaskRegistry) -> None:
+    assert_type(
+        tasks.spawn_service(consume, "jobs", on_give_up="raise"), tether.Handle[int]
+    )
+    assert_type(
+        tasks.spawn_service(consume, "jobs", on_give_up=alert), tether.Handle[int]
+    )
+    assert_type(
+        tasks.spawn_service(consume, "jobs", on_give_up=alert_any),
+        tether.Handle[int],
+    )
+    assert_type(
+        tasks.spawn_service(consume, "jobs", on_give_up=None), tether.Handle[int]
+    )
+    tasks.spawn_service(consume, "jobs", on_give_up="close")  # type: ignore[arg-type]
+    tasks.spawn_service(consume, "jobs", on_give_up=consume)  # type: ignore[arg-type]
+
+
 def timeout_types(tasks: tether.TaskRegistry) -> None:
     assert_type(tasks.spawn(consume, "jobs", timeout=5), tether.Handle[int])
     assert_type(tether.spawn(consume, "jobs", timeout=0.5), tether.Handle[int])
