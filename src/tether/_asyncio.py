@@ -52,6 +52,8 @@ class AsyncioBackend:
         "new_deadline_scope",
         "new_event",
         "new_scope",
+        "open_host",
+        "open_system_host",
         "thread",
     )
 
@@ -70,6 +72,7 @@ class AsyncioBackend:
         self.new_event = type(anyio.Event())
         self.call_soon_threadsafe = loop.call_soon_threadsafe
         self.interruptible = None  # asyncio delivers Ctrl+C to the main task
+        self.open_host = self.open_system_host = None  # asyncio keeps no task tree
         self._get_factory = loop.get_task_factory
         self._factory = self._get_factory()
         self._create = task_creator(loop, self._factory)
@@ -118,7 +121,7 @@ class AsyncioBackend:
     def coroutine_of(self, task: object) -> object:
         return cast("asyncio.Task[object]", task).get_coro()
 
-    def children(self) -> AbstractAsyncContextManager[object]:
+    def children(self) -> AbstractAsyncContextManager[None]:
         return contextlib.nullcontext()
 
     def caller_cancelled(self) -> bool:

@@ -14,7 +14,8 @@ Every backend gives the same observable behaviour:
   the caller's next checkpoint and never inherits the caller's cancel scopes or
   deadlines: its owner is the only way cancellation reaches it, through the scope
   the task enters (one exception: on trio, a gather's child started within
-  :meth:`Backend.children` is the caller's nursery child, and sees its deadlines);
+  :meth:`Backend.children` is the caller's nursery child, and sees its deadlines;
+  and a registry's task started by a :class:`Host` is the host's nursery child);
 - :meth:`Backend.cancel_soon` cancels many scopes at once, from the event loop rather
   than from the calling task where that is cheaper.
 
@@ -33,12 +34,20 @@ from typing import TYPE_CHECKING, Any, Protocol
 from typing_extensions import TypeVarTuple, Unpack
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Awaitable, Callable, Coroutine
     from contextlib import AbstractAsyncContextManager
     from contextvars import Context
     from types import TracebackType
 
-__all__ = ["Backend", "Ending", "Event", "Interruptible", "Scope", "leave_scope"]
+__all__ = [
+    "Backend",
+    "Ending",
+    "Event",
+    "Host",
+    "Interruptible",
+    "Scope",
+    "leave_scope",
+]
 
 PosArgsT = TypeVarTuple("PosArgsT")
 
@@ -80,6 +89,34 @@ class Interruptible(Protocol):
     def __call__(
         self, coro: Coroutine[Any, Any, Any], /
     ) -> Coroutine[Any, Any, Any]: ...
+
+
+class Host(Protocol):
+    """Where a registry's tasks (or a stream's children) live while it is open:
+    see :attr:`Backend.open_host` and :attr:`Backend.open_system_host`."""
+
+    def create_task(
+        self,
+        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
+        /,
+        *args: Unpack[PosArgsT],
+        name: str,
+        context: Context | None = None,
+    ) -> object:
+        """Start a task, as :meth:`Backend.create_task` does. What it returns keeps the
+        task alive but may not be the task itself: the task then tells its
+        registry when it first runs (:meth:`Backend.current_task`)."""
+        ...
+
+    def new_scope(self) -> Scope:
+        """The scope each task enters: one that the block's own cancellation and
+        deadline do not reach."""
+        ...
+
+    async def close(self) -> None:
+        """Called as the registry closes, once every task has ended (but the
+        task that closed it, if it is one of the registry's own)."""
+        ...
 
 
 class Event(Protocol):
@@ -141,6 +178,15 @@ class Backend(Protocol):
             owner so that Ctrl+C can interrupt it there while the owner's own
             bookkeeping stays protected (trio, whose system tasks are shielded
             from ``KeyboardInterrupt``).
+        open_host: ``None``, or opens a :class:`Host` in the calling task, which
+            a registry's ``async with`` block (or an ``as_completed`` block)
+            holds its tasks in so that they sit under the block's task in the
+            backend's task tree (trio). Not a checkpoint.
+        open_system_host: ``None``, or opens a :class:`Host` for a registry
+            opened with ``open()``, given its name: a task of the backend's own
+            that its tasks sit under (trio). A schedule point that cannot be
+            cancelled; the host's close only lets it end (it may be called from
+            one of the registry's tasks).
     """
 
     # Read-only members: each backend sets them once, as plain attributes.
@@ -158,6 +204,10 @@ class Backend(Protocol):
     def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object]: ...
     @property
     def interruptible(self) -> Interruptible | None: ...
+    @property
+    def open_host(self) -> Callable[[], Awaitable[Host]] | None: ...
+    @property
+    def open_system_host(self) -> Callable[[str], Awaitable[Host]] | None: ...
     def current_task(self) -> object:
         """The running task, as :meth:`create_task` returns it."""
         ...
@@ -188,17 +238,19 @@ class Backend(Protocol):
         """
         ...
 
-    def children(self) -> AbstractAsyncContextManager[object]:
-        """For a gather: the block its children run in, in the calling task.
-        Within it, :meth:`create_task` may make each task a child of the caller's (on
-        trio, a nursery child that sees the caller's deadlines); elsewhere, and on
-        asyncio, it does nothing. Every child must end inside it."""
+    def children(self) -> AbstractAsyncContextManager[Callable[..., object] | None]:
+        """For a gather: the block its children run in, in the calling task. It
+        gives ``None`` (asyncio: start them with :meth:`create_task`), or the function
+        that starts this gather's children (with :meth:`create_task`'s arguments but
+        ``context``) as children of the caller's (on trio, nursery children that
+        see the caller's deadlines). Every child must end inside it."""
         ...
 
     def caller_cancelled(self) -> bool:
-        """Called in a task started within :meth:`children`, outside the task's
-        own scope: whether the caller's cancellation reaches it there (on trio,
-        where the task is the caller's nursery child)."""
+        """Called in a gather's child, outside the task's own scope: whether the
+        caller's cancellation reaches it there (on trio, where the task is the
+        caller's nursery child, started by the function :meth:`children`
+        gives)."""
         ...
 
     def wake(self) -> None:

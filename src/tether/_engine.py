@@ -118,7 +118,7 @@ class Engine:
     ) -> None:
         self.backend = backend
         # Looked up once: they run once per child.
-        self.create_task = backend.create_task
+        self.create_task: Callable[..., object] = backend.create_task
         self.new_scope = backend.new_scope
         self.mode = mode
         self.limit = limit
@@ -157,7 +157,9 @@ class Engine:
         """Run every input, stopping early as the mode says or when ``timeout``
         expires (then ``timed_out`` is set). Returns once every child has ended."""
         # On trio the children are the caller's own nursery children (#26).
-        async with self.backend.children():
+        async with self.backend.children() as spawn:
+            if spawn is not None:
+                self.create_task = spawn
             try:
                 if timeout is None:
                     await self._drive(inputs)
@@ -252,7 +254,7 @@ class Engine:
     ) -> None:
         """Start the driver task that feeds ``items`` through ``make`` (item to
         ``(key, coroutine)``) into children, as room in the buffer allows."""
-        self.tasks[_DRIVER] = self.backend.create_task(
+        self.tasks[_DRIVER] = self.create_task(
             self._feed, items, make, name="tether stream driver"
         )
 
@@ -271,7 +273,7 @@ class Engine:
         items: Iterator[Any] | AsyncIterator[Any],
         make: Callable[[Any], tuple[Any, Coroutine[Any, Any, Any]]],
     ) -> None:
-        scope = self.scopes[_DRIVER] = self.backend.new_scope()
+        scope = self.scopes[_DRIVER] = self.new_scope()
         limit = self.limit
         assert limit is not None
         is_async = hasattr(items, "__anext__")

@@ -93,7 +93,7 @@ if TYPE_CHECKING:
     import concurrent.futures
     from collections.abc import Callable, Collection, Coroutine, Iterable, Iterator
 
-    from ._backend import Backend, Event, Scope
+    from ._backend import Backend, Event, Host, Scope
     from ._handle import Status
     from ._startable import (
         A1,
@@ -267,6 +267,7 @@ class TaskRegistry:
         "_dropped",
         "_failed",
         "_hooks",
+        "_host",
         "_idle_event",
         "_lineage_token",
         "_live",
@@ -295,7 +296,7 @@ class TaskRegistry:
     _token: Token[object] | None
     _lineage_token: Token[tuple[object, ...]]
     _create_task: Callable[..., object]  # the backend's, looked up once
-    _new_scope: Callable[[], Scope]
+    _new_scope: Callable[[], Scope]  # the scope each task enters
 
     def __init__(
         self,
@@ -377,6 +378,7 @@ class TaskRegistry:
         self._state = NEW
         self._thread = 0
         self._body_scope = None
+        self._host: Host | None = None  # trio: the block's nursery holds the tasks
         self._idle_event: Event | None = None
         self._spawned = self._succeeded = self._failed = self._cancelled = 0
         self._restarts = 0
@@ -641,6 +643,8 @@ class TaskRegistry:
         try:
             if self._backend.interruptible is not None:  # trio: Ctrl+C reaches it
                 coro = self._backend.interruptible(coro)
+                # Started by a host, which does not tell the task: it tells here.
+                self._live[handle] = self._backend.current_task()
             handle._value = await coro  # no local: it would live in every frame
         except BaseException:
             self._task_raised(handle)
@@ -1882,16 +1886,24 @@ class TaskRegistry:
         """Open the registry without a block: for objects whose start and close are
         separate methods (``start()`` / ``close()``).
 
-        Not a checkpoint; binds nothing (use :meth:`bind`). Close it with
-        :meth:`aclose`, from any task of the same event loop.
+        Not a checkpoint (on trio, a schedule point that cannot be cancelled: it
+        starts the task that holds the registry's tasks in trio's task tree);
+        binds nothing (use :meth:`bind`). Close it with :meth:`aclose`, from any
+        task of the same event loop.
 
         Raises:
             RegistryClosed: the registry was opened before (registries are
                 single-use).
 
         .. versionadded:: 0.2
+        .. versionchanged:: 0.3
+           On trio, a schedule point.
         """
         self._open_now()
+        open_host = self._backend.open_system_host
+        if open_host is not None:  # trio: the tasks are one host task's children
+            host = self._host = await open_host(self._name)
+            self._create_task, self._new_scope = host.create_task, host.new_scope
 
     def _open_now(self) -> None:
         """:meth:`open`'s work, which never suspends: the default registry of
@@ -1919,9 +1931,13 @@ class TaskRegistry:
         Not a checkpoint. Raises :exc:`~tether.RegistryClosed` if the registry was
         opened before (registries are single-use).
         """
-        await self.open()
+        self._open_now()
+        open_host = self._backend.open_host
+        if open_host is not None:  # trio: the tasks are this task's children
+            host = self._host = await open_host()
+            self._create_task, self._new_scope = host.create_task, host.new_scope
         # The body runs in this scope, so that a failure in raise mode can cancel it.
-        body_scope = self._body_scope = self._new_scope()  # no anyio dispatch
+        body_scope = self._body_scope = self._backend.new_scope()  # no anyio dispatch
         body_scope.__enter__()
         if self._ambient:
             self._token = ambient.set(self)
@@ -1958,7 +1974,14 @@ class TaskRegistry:
             and isinstance(exc, Exception)
         ):
             self._policy.add_failure(exc)
-        return await self._close(exc, original, block=True)
+        host = self._host
+        if host is None:
+            return await self._close(exc, original, block=True)
+        try:
+            return await self._close(exc, original, block=True)
+        finally:
+            self._host = None
+            await host.close()
 
     async def aclose(self) -> None:
         """Close the registry: drain, cancel what is left, and raise as ``on_error``
@@ -1988,7 +2011,14 @@ class TaskRegistry:
             await anyio.lowlevel.checkpoint()
             return
         if self._closed_event is None:
-            await self._close(None, None)
+            if self._host is None or self._outcome_pending:  # a block's host: its own
+                await self._close(None, None)
+                return
+            host, self._host = self._host, None
+            try:
+                await self._close(None, None)
+            finally:
+                await host.close()
             return
         # A close is under way, or done: this is a second call.
         own = self._own_handle()
