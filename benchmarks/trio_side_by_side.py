@@ -7,16 +7,25 @@ Usage (from the repository root)::
     python benchmarks/trio_side_by_side.py --n 2000 --repeat 3
 
 Each repeat runs every case once, interleaved, on a fresh ``trio.run``; the report
-gives each case's median time per task and its ratio to the nursery in the same
-run (the machine is shared: absolute times mean little, ratios within one run do).
-Every task body suspends once at trio's checkpoint and returns 1.
+gives each case's median time per task, the ratio of that median to the nursery's,
+and the median of the ratios to the nursery within each repeat (the machine is
+shared: absolute times mean little, ratios within one repeat do). Every task body
+suspends once at trio's checkpoint and returns 1.
 
 Cases:
 
 * ``nursery``: ``nursery.start_soon`` for each task, joined at the nursery's exit
   (the floor);
+* ``nursery, own CancelScope``: the same, each task entering a ``trio.CancelScope``
+  of its own around its body, as every registry task must to be cancellable on
+  its own (the floor of any such task);
+* ``nursery, own CancelScope + Ctrl+C frame``: the same, the body awaited through
+  a frame marked unprotected from KeyboardInterrupt, as tether awaits yours;
 * ``registry.spawn``: ``TaskRegistry.spawn`` for each task, joined at the block's
   exit;
+* ``registry.spawn, opened``: the same into a registry opened with ``open()`` and
+  closed with ``aclose()`` (its tasks are trio system tasks, not the block's
+  nursery children);
 * ``registry.spawn + run_all(*handles)``: the same, then one ``run_all`` over every
   handle (the seed's ``gather(*tasks)``);
 * ``run_all(*coroutines)``: one ``run_all`` over N coroutine objects;
@@ -59,6 +68,41 @@ async def nursery(n: int) -> None:
             tasks.start_soon(work)
 
 
+async def scoped() -> int:
+    with trio.CancelScope():
+        return await work()
+
+
+@trio.lowlevel.disable_ki_protection
+async def interruptible(coro: Awaitable[int]) -> int:
+    return await coro
+
+
+async def scoped_interruptible() -> int:
+    with trio.CancelScope():
+        return await interruptible(work())
+
+
+async def nursery_scoped(n: int) -> None:
+    async with trio.open_nursery() as tasks:
+        for _ in range(n):
+            tasks.start_soon(scoped)
+
+
+async def nursery_scoped_interruptible(n: int) -> None:
+    async with trio.open_nursery() as tasks:
+        for _ in range(n):
+            tasks.start_soon(scoped_interruptible)
+
+
+async def registry_opened(n: int) -> None:
+    tasks = tether.TaskRegistry()
+    await tasks.open()
+    for _ in range(n):
+        tasks.spawn(work)
+    await tasks.aclose()
+
+
 async def registry_spawn(n: int) -> None:
     async with tether.TaskRegistry() as tasks:
         for _ in range(n):
@@ -85,7 +129,10 @@ async def registry_nursery(n: int) -> None:
 
 TIMED: dict[str, Callable[[int], Awaitable[None]]] = {
     "nursery": nursery,
+    "nursery, own CancelScope": nursery_scoped,
+    "nursery, own CancelScope + Ctrl+C frame": nursery_scoped_interruptible,
     "registry.spawn": registry_spawn,
+    "registry.spawn, opened": registry_opened,
     "registry.spawn + run_all(*handles)": registry_run_all_handles,
     "run_all(*coroutines)": run_all_coroutines,
 }
@@ -179,17 +226,19 @@ def main() -> None:
     for _ in range(repeat):
         for name, case in TIMED.items():
             times[name].append(timed(case, n))
-    floor = statistics.median(times["nursery"])
+    floors = times["nursery"]
+    floor = statistics.median(floors)
     print(f"trio {trio.__version__}, N = {n:,}, {repeat} repeats (median)")
-    print(f"{'case':40} {'us/task':>8} {'x nursery':>10}")
+    print(f"{'case':42} {'us/task':>8} {'x nursery':>10} {'per repeat':>11}")
     for name, samples in times.items():
         value = statistics.median(samples)
-        print(f"{name:40} {value:8.2f} {value / floor:10.2f}")
+        ratio = statistics.median(t / f for t, f in zip(samples, floors, strict=True))
+        print(f"{name:42} {value:8.2f} {value / floor:10.2f} {ratio:11.2f}")
     print()
-    print(f"{'memory, N parked tasks':40} {'B/task':>8} {'peak B/task':>12}")
+    print(f"{'memory, N parked tasks':42} {'B/task':>8} {'peak B/task':>12}")
     for name, case in MEMORY.items():
         grown, peak = trio.run(case, n)
-        print(f"{name:40} {grown / n:8.0f} {peak / n:12.0f}")
+        print(f"{name:42} {grown / n:8.0f} {peak / n:12.0f}")
 
 
 if __name__ == "__main__":

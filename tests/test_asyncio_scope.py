@@ -439,6 +439,23 @@ async def test_a_task_with_a_timeout_sees_its_deadline(path: str) -> None:
     assert handle.status is Status.CANCELLED
 
 
+async def test_a_task_with_a_timeout_has_a_deadline_scope_of_its_own(path: str) -> None:
+    """The backend makes the scope of a task with a timeout (anyio's, or trio's):
+    tether's own scope has no deadline, so that every other task's is two slots and
+    no test of a deadline in cancel(), enter and exit."""
+    release = anyio.Event()
+    async with TaskRegistry() as tasks:
+        timed = tasks.spawn(release.wait, timeout=3600)
+        plain = tasks.spawn(release.wait)
+        await anyio.wait_all_tasks_blocked()
+        assert type(timed._scope) is not scope_module.NativeScope
+        assert (type(plain._scope) is scope_module.NativeScope) == (path == "native")
+        release.set()
+    assert scope_module.NativeScope.__slots__ == ("_state", "_task")
+    with pytest.raises(TypeError, match="new_deadline_scope"):
+        scope_module.NativeScope().deadline = 1.0
+
+
 async def test_a_task_without_a_timeout_sees_no_deadline(path: str) -> None:
     seen: list[float] = []
 

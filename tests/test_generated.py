@@ -1,5 +1,6 @@
 """The generated overloads in _gather.py (run_all, settle_all) and _registry.py
-(TaskRegistry.start) are what tools/gen_overloads.py writes."""
+(TaskRegistry.start), and the protocols of _startable.py, are what
+tools/gen_overloads.py writes."""
 
 from __future__ import annotations
 
@@ -28,10 +29,11 @@ check: Callable[[Path], str | None] = gen_overloads.check
 generate: Callable[..., str] = gen_overloads.generate
 target: Path = gen_overloads.TARGET
 registry: Path = gen_overloads.REGISTRY
+startable: Path = gen_overloads.STARTABLE
 
 
 def test_checked_in_overloads_are_current() -> None:
-    for path in (target, registry):
+    for path in (target, registry, startable):
         problem = check(path)
         assert problem is None, problem
 

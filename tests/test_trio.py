@@ -5,6 +5,7 @@ registry and a gather on trio (issue #26). Most tests here are trio-only by natu
 
 from __future__ import annotations
 
+import functools
 import math
 import signal
 import subprocess
@@ -144,8 +145,7 @@ class TaskTree:
 async def test_gather_children_sit_under_their_caller_in_trios_task_tree() -> None:
     """Instrument.task_spawned sees the caller as a gather child's parent, and the
     child in the caller's child_nurseries (#26 item 3: every tether task's parent
-    was trio's <init>). Registry tasks outlive their spawner and stay where they
-    were: under trio's system nursery."""
+    was trio's <init>)."""
     import trio
 
     tree = TaskTree()
@@ -154,97 +154,261 @@ async def test_gather_children_sit_under_their_caller_in_trios_task_tree() -> No
 
     async def gathered() -> None:
         await trio.lowlevel.checkpoint()
-        me = trio.lowlevel.current_task()
-        seen.append(any(me in n.child_tasks for n in caller.child_nurseries))
-
-    async def spawned() -> None:
-        await trio.lowlevel.checkpoint()
+        seen.append(in_child_nurseries_of(caller))
 
     trio.lowlevel.add_instrument(tree)  # type: ignore[arg-type]
     try:
         await tether.run_all(gathered(), gathered)
-        async with tether.TaskRegistry() as tasks:
-            tasks.spawn(spawned)
     finally:
         trio.lowlevel.remove_instrument(tree)  # type: ignore[arg-type]
     assert seen == [True, True]
     assert tree.parents["gathered"] == caller.name
-    assert tree.parents["spawned"] == "<init>"
 
 
 @pytest.mark.anyio
 @pytest.mark.mock_clock
 @trio_only
-async def test_a_registry_task_spawned_while_a_gather_runs_is_not_its_child() -> None:
-    """A registry task spawned, from any task, while a gather ran elsewhere became
-    that gather's nursery child, and the gather waited for it: a hang when the task
-    waited for something after the gather. The gather's nursery was kept on the
-    backend, shared by the whole run; now only the gather starts tasks in it."""
+async def test_concurrent_gathers_each_keep_their_own_children() -> None:
+    """Two gathers running at once in two tasks, each starting children as slots
+    free: every child is its own caller's nursery child and sees its own caller's
+    deadline. (Defect: the trio backend, shared by the whole run, held the nursery
+    of the gather entered last, so a child started later went into another
+    gather's nursery, or became a system task once that gather had ended.)"""
     import trio
-    import trio.testing
 
-    gate, done = trio.Event(), trio.Event()
+    seen: dict[str, list[tuple[bool, float]]] = {"a": [], "b": []}
 
-    async def background() -> str:
-        await done.wait()
-        return "background"
+    async def child(tag: str, caller: Any, delay: float) -> None:
+        await trio.sleep(delay)
+        seen[tag].append(
+            (in_child_nurseries_of(caller), trio.current_effective_deadline())
+        )
 
-    async def child() -> int:
-        await gate.wait()
-        return 1
+    async def gather(tag: str, delay: float, deadline: float) -> None:
+        caller = trio.lowlevel.current_task()
+        with trio.move_on_at(deadline):
+            await tether.run_all(
+                *[functools.partial(child, tag, caller, delay) for _ in range(3)],
+                limit=1,
+            )
 
-    async with tether.TaskRegistry(name="app") as tasks:
-        handles: list[tether.Handle[str]] = []
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(gather, "a", 2, start + 50)
+        nursery.start_soon(gather, "b", 1, start + 60)
+    assert seen == {
+        "a": [(True, start + 50)] * 3,
+        "b": [(True, start + 60)] * 3,
+    }
 
-        async def spawner() -> None:
-            await trio.testing.wait_all_tasks_blocked()
-            handles.append(tasks.spawn(background))  # while run_all waits
-            gate.set()
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(spawner)
-            with trio.fail_after(60):  # a hang guard: it hung here
-                assert await tether.run_all(child()) == (1,)
-        assert not handles[0].done()
-        done.set()
-        assert await handles[0] == "background"
+@pytest.mark.anyio
+@pytest.mark.mock_clock
+@trio_only
+async def test_a_registry_task_spawned_by_a_gather_child_is_not_the_gathers() -> None:
+    """A gather child that spawns into a registry and returns ends the gather at
+    once: the registry's task is the registry's, not a child of the gather's
+    caller that the gather waits for and whose deadline it sees. (Defect: while a
+    gather ran, the trio backend started every system task, a registry's
+    included, in that gather's nursery.)"""
+    import trio
+
+    tasks = tether.TaskRegistry()
+    await tasks.open()
+    caller = trio.lowlevel.current_task()
+    handles: list[tether.Handle[tuple[bool, float]]] = []
+
+    async def background() -> tuple[bool, float]:
+        await trio.sleep(10)
+        return in_child_nurseries_of(caller), trio.current_effective_deadline()
+
+    async def handler() -> None:
+        handles.append(tasks.spawn(background))
+
+    start = trio.current_time()
+    with trio.fail_after(5):
+        await tether.run_all(handler)
+    assert trio.current_time() == start  # the gather did not wait for it
+    assert await handles[0] == (False, math.inf)
+    await tasks.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.mock_clock
+@trio_only
+async def test_stream_children_sit_under_their_caller_outside_its_scopes() -> None:
+    """The children of as_completed and amap, and amap's driver, are nursery
+    children of the task that entered the block while it runs (#26 item 3: they
+    were system tasks under <init>); each runs in a shielded scope of its own, so
+    the caller's deadline is not theirs, as before."""
+    import trio
+
+    tree = TaskTree()
+    caller = trio.lowlevel.current_task()
+    seen: list[tuple[bool, float]] = []
+
+    async def streamed(item: int) -> int:
+        await trio.lowlevel.checkpoint()
+        seen.append((in_child_nurseries_of(caller), trio.current_effective_deadline()))
+        return item
+
+    trio.lowlevel.add_instrument(tree)  # type: ignore[arg-type]
+    try:
+        with trio.move_on_after(50):
+            async with tether.as_completed(streamed(1), streamed(2)) as done:
+                assert sorted([result async for _, result in done]) == [1, 2]
+            async with tether.amap(streamed, iter([3, 4]), limit=1) as mapped:
+                assert sorted([result async for _, result in mapped]) == [3, 4]
+            assert not caller.child_nurseries  # each block's nursery left with it
+    finally:
+        trio.lowlevel.remove_instrument(tree)  # type: ignore[arg-type]
+    assert seen == [(True, math.inf)] * 4
+    assert tree.parents["streamed"] == caller.name
+    assert tree.parents["tether stream driver"] == caller.name
+
+
+def in_child_nurseries_of(parent: Any) -> bool:
+    """Whether the running task is in one of ``parent``'s child_nurseries."""
+    import trio
+
+    me = trio.lowlevel.current_task()
+    return any(me in nursery.child_tasks for nursery in parent.child_nurseries)
 
 
 @pytest.mark.anyio
 @trio_only
-async def test_a_gather_never_waits_for_another_gathers_children() -> None:
-    """Two gathers in two tasks: a child one starts late (its slot freed) went to
-    the nursery of the gather entered last, which then waited for it."""
+async def test_a_registrys_tasks_sit_under_the_task_that_entered_its_block() -> None:
+    """Every task of an ``async with`` registry is a child of the task that entered
+    the block, in one nursery of that task's child_nurseries, whoever spawned it:
+    the body, a handler, or a task spawned by a handler after the handler returned
+    (#26 item 3: every registry task's parent was trio's <init>)."""
+    import trio
+
+    tree = TaskTree()
+    seen: dict[str, bool] = {}
+    handler_done = trio.Event()
+
+    async def check(name: str, host: Any) -> None:
+        await trio.lowlevel.checkpoint()
+        seen[name] = in_child_nurseries_of(host)
+
+    async def handler(tasks: tether.TaskRegistry, host: Any) -> None:
+        tasks.spawn(check, "spawned_by_handler", host, name="spawned_by_handler")
+        tasks.spawn(after_the_handler, tasks, host)
+
+    async def after_the_handler(tasks: tether.TaskRegistry, host: Any) -> None:
+        await handler_done.wait()
+        tasks.spawn(check, "spawned_later", host, name="spawned_later")
+
+    async def server() -> None:
+        host = trio.lowlevel.current_task()
+        async with tether.TaskRegistry() as tasks:
+            tasks.spawn(check, "spawned", host, name="spawned")
+            await tether.run_all(tasks.spawn(handler, tasks, host))
+            handler_done.set()
+        assert not host.child_nurseries  # the block's nursery left with it
+
+    trio.lowlevel.add_instrument(tree)  # type: ignore[arg-type]
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(server, name="server")
+    finally:
+        trio.lowlevel.remove_instrument(tree)  # type: ignore[arg-type]
+    assert seen == dict.fromkeys(
+        ("spawned", "spawned_by_handler", "spawned_later"), True
+    )
+    for name in ("spawned", "handler", "after_the_handler", "spawned_later"):
+        assert tree.parents[name] == "server", name
+
+
+@pytest.mark.anyio
+@trio_only
+async def test_an_opened_registrys_tasks_sit_under_a_host_task_of_its_own() -> None:
+    """A registry opened with open() has no block whose task could hold its tasks
+    (aclose() may run in any task): a system task named after the registry holds
+    them in its nursery, from the first spawn after open() on, and ends once the
+    registry has closed, even when one of its own tasks closed it (#26 item 3:
+    every registry task's parent was trio's <init>)."""
     import trio
     import trio.testing
 
-    a1, a2, b = trio.Event(), trio.Event(), trio.Event()
-    finished: list[str] = []
+    tree = TaskTree()
+    tasks = tether.TaskRegistry(name="app")
+    hosts: list[Any] = []
 
-    async def released(event: trio.Event, value: int) -> int:
-        await event.wait()
-        return value
+    async def check() -> None:
+        await trio.lowlevel.checkpoint()
+        host = trio.lowlevel.current_task().parent_nursery
+        assert host is not None
+        hosts.append(host.parent_task)
 
-    async def gather_a() -> None:
-        await tether.run_all(released(a1, 1), released(a2, 2), limit=1)
-        finished.append("a")
+    async def terminate() -> None:
+        await check()
+        await tasks.aclose()  # from one of its own tasks
 
-    async def gather_b() -> None:
-        await tether.run_all(released(b, 3))
-        finished.append("b")
+    trio.lowlevel.add_instrument(tree)  # type: ignore[arg-type]
+    try:
+        await tasks.open()
+        tasks.spawn(check, name="right_after_open")
+        await trio.testing.wait_all_tasks_blocked()
+        tasks.spawn(check, name="after")
+        tasks.spawn(terminate)
+        await trio.testing.wait_all_tasks_blocked()
+    finally:
+        trio.lowlevel.remove_instrument(tree)  # type: ignore[arg-type]
+    assert tasks.state is tether.RegistryState.CLOSED
+    for name in ("right_after_open", "after", "terminate"):
+        assert tree.parents[name] == "TaskRegistry 'app'", name
+    assert tree.parents["TaskRegistry 'app'"] == "<init>"
+    assert len(set(hosts)) == 1
+    assert hosts[0].coro.cr_frame is None  # the host has ended
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(gather_a)
-        await trio.testing.wait_all_tasks_blocked()
-        nursery.start_soon(gather_b)
-        await trio.testing.wait_all_tasks_blocked()
-        a1.set()  # a's second child starts now, while b runs
-        await trio.testing.wait_all_tasks_blocked()
-        b.set()
-        await trio.testing.wait_all_tasks_blocked()
-        assert finished == ["b"]  # b did not wait for a's second child
-        a2.set()
-    assert finished == ["b", "a"]
+
+@pytest.mark.anyio
+@trio_only
+async def test_open_in_a_cancelled_scope_still_opens_with_its_host() -> None:
+    """open() on trio waits for its host task, in a wait that the opener's
+    cancellation does not interrupt: the registry opens either way."""
+    import trio
+
+    tasks = tether.TaskRegistry(name="app")
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await tasks.open()
+    assert tasks.state is tether.RegistryState.OPEN
+    handle = tasks.spawn(trio.lowlevel.checkpoint)
+    await tasks.aclose()
+    assert handle.status is tether.Status.FINISHED
+
+
+@pytest.mark.anyio
+@pytest.mark.mock_clock
+@trio_only
+async def test_a_deadline_around_the_block_reaches_its_tasks_through_the_registry(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Hosted in the block's nursery, a registry task still does not see the
+    block's deadline (its scope is shielded), and the block's cancellation ends it
+    through the registry's close: CANCELLED, with nothing logged about an event
+    loop ending (the path of a task cancelled from outside its own scope), only
+    the shutdown's own record of the task it cancelled."""
+    import trio
+
+    deadlines: list[float] = []
+    handles: list[tether.Handle[None]] = []
+
+    async def forever() -> None:
+        deadlines.append(trio.current_effective_deadline())
+        await trio.sleep_forever()
+
+    with trio.move_on_after(5) as outer:
+        async with tether.TaskRegistry() as tasks:
+            handles.append(tasks.spawn(forever))
+            await trio.sleep_forever()
+    assert outer.cancelled_caught
+    assert deadlines == [math.inf]
+    assert [h.status for h in handles] == [tether.Status.CANCELLED]
+    assert not [r for r in caplog.records if "event loop ended" in r.getMessage()]
 
 
 # -- cost (item 8) ---------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Generate the per-arity overloads: run_all and settle_all in _gather.py, and
-TaskRegistry.start in _registry.py; the overloads of TaskRegistry.spawn and
-TaskRegistry.try_spawn, which take the same arguments (try_spawn returns
-``Handle[T] | None``), from one list of options so that they cannot drift; and
-amap's in _streams.py.
+TaskRegistry.start in _registry.py with the protocols it takes in _startable.py;
+the overloads of TaskRegistry.spawn and TaskRegistry.try_spawn, which take the
+same arguments (try_spawn returns ``Handle[T] | None``), from one list of options so
+that they cannot drift; and amap's in _streams.py.
 
 The overloads type each position of a gather call for up to ARITY inputs, and each
 positional argument of a started function for up to START_ARITY, with anyio's,
@@ -11,8 +11,8 @@ trio's or either ``task_status``; by hand they are hundreds of lines where a sli
 ``return_exceptions`` does to the type of each result; the options they share with
 the gathers come from the same list here. This script writes them, already in the
 shape ``ruff format`` gives them, between marker comments in src/tether/_gather.py,
-src/tether/_registry.py and src/tether/_streams.py; everything outside the markers
-is left alone.
+src/tether/_registry.py, src/tether/_startable.py and src/tether/_streams.py;
+everything outside the markers is left alone.
 
     python tools/gen_overloads.py          # rewrite the generated regions
     python tools/gen_overloads.py --check  # exit 1 if they are out of date (CI)
@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "src" / "tether" / "_gather.py"
 REGISTRY = ROOT / "src" / "tether" / "_registry.py"
+STARTABLE = ROOT / "src" / "tether" / "_startable.py"
 STREAMS = ROOT / "src" / "tether" / "_streams.py"
 SCRIPT = "tools/gen_overloads.py"
 COMMAND = f"python {SCRIPT}"
@@ -119,6 +120,85 @@ SPAWN_OPTIONS = (
 #: The protocols of tether._startable, by the task_status they accept: either
 #: (a parameter typed as both), anyio's, trio's; tried in this order.
 STARTABLES = ("EitherStartable", "Startable", "TrioStartable")
+
+
+#: Each family's task_status annotation, and how its docstring names it.
+STATUS = {
+    "Startable": ("AnyioTaskStatus[T_co]", "``task_status``"),
+    "TrioStartable": ("TrioTaskStatus[T_co]", "trio's ``task_status``"),
+    "EitherStartable": (
+        "AnyioTaskStatus[T_co] | TrioTaskStatus[T_co]",
+        "anyio's or trio's ``task_status``",
+    ),
+}
+
+
+def docstring(text: str, indent: str) -> list[str]:
+    """A one-paragraph docstring, on one line if it fits, else wrapped."""
+    if len(f'{indent}"""{text}"""') <= LINE_LENGTH:
+        return [f'{indent}"""{text}"""']
+    lines: list[str] = []
+    line = f'{indent}"""'
+    for word in text.split(" "):
+        if len(line) + 1 + len(word) > LINE_LENGTH and line.strip('" '):
+            lines.append(line)
+            line = indent + word
+        else:
+            line += word if line.endswith('"""') else " " + word
+    lines.append(line + '"""')
+    return lines
+
+
+def signature(indent: str, head: str, params: Sequence[str], tail: str) -> list[str]:
+    """``head(params) tail`` laid out as ruff format lays it out: on one line,
+    else the parameters on one line of their own, else one a line."""
+    flat = ", ".join(params)
+    if len(f"{indent}{head}({flat}){tail}") <= LINE_LENGTH:
+        return [f"{indent}{head}({flat}){tail}"]
+    if len(f"{indent}{INDENT}{flat}") <= LINE_LENGTH:
+        return [f"{indent}{head}(", f"{indent}{INDENT}{flat}", f"{indent}){tail}"]
+    return [
+        f"{indent}{head}(",
+        *(f"{indent}{INDENT}{param}," for param in params),
+        f"{indent}){tail}",
+    ]
+
+
+#: What every protocol's __call__ returns.
+RETURNS = " -> Awaitable[object]: ..."
+
+
+def startable_protocols() -> list[str]:
+    """The protocols of tether._startable: their type variables, then each
+    family's protocols, arities 0 to START_ARITY."""
+    lines = ['T_co = TypeVar("T_co", covariant=True)']
+    lines += [
+        f'A{i} = TypeVar("A{i}", contravariant=True)' for i in range(1, START_ARITY + 1)
+    ]
+    for family in ("Startable", "TrioStartable", "EitherStartable"):
+        status, named = STATUS[family]
+        for arity in range(START_ARITY + 1):
+            positions = range(1, arity + 1)
+            variables = ", ".join(["T_co", *(f"A{i}" for i in positions)])
+            params = [
+                "self",
+                *(f"a{i}: A{i}" for i in positions),
+                *(["/"] if arity else []),
+                "*",
+                f"task_status: {status}",
+            ]
+            lines += [
+                "",
+                "",
+                f"class {family}{arity}(Protocol[{variables}]):",
+                *docstring(
+                    f"An async function of {arity} positional argument(s) and {named}.",
+                    INDENT,
+                ),
+                "",
+                *signature(INDENT, "def __call__", params, RETURNS),
+            ]
+    return [*lines, "", ""]  # ruff's two blank lines before the end marker
 
 
 def start_overloads() -> list[str]:
@@ -232,11 +312,15 @@ REGISTRY_REGIONS: dict[str, Callable[[], list[str]]] = {
     "try_spawn": try_spawn_overloads,
     "start overloads": start_overloads,
 }
+STARTABLE_REGIONS: dict[str, Callable[[], list[str]]] = {
+    "protocols": startable_protocols,
+}
 
 #: Every generated file, by its name, and its regions.
 TARGETS: dict[str, tuple[Path, dict[str, Callable[[], list[str]]]]] = {
     TARGET.name: (TARGET, REGIONS),
     REGISTRY.name: (REGISTRY, REGISTRY_REGIONS),
+    STARTABLE.name: (STARTABLE, STARTABLE_REGIONS),
     STREAMS.name: (STREAMS, STREAMS_REGIONS),
 }
 

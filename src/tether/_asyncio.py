@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
     from contextvars import Context
 
-    from ._backend import Event, Scope, Start
+    from ._backend import Event, Scope
 
 __all__ = ["AsyncioBackend"]
 
@@ -49,8 +49,11 @@ class AsyncioBackend:
         "call_soon_threadsafe",
         "cancelled_exc",
         "interruptible",
+        "new_deadline_scope",
         "new_event",
         "new_scope",
+        "open_host",
+        "open_system_host",
         "thread",
     )
 
@@ -64,9 +67,12 @@ class AsyncioBackend:
         else:
             new_scope, self._cancel_many = type(anyio.CancelScope()), _cancel_each
         self.new_scope = new_scope
+        # anyio's, on either path: code in the task sees the deadline.
+        self.new_deadline_scope: Callable[..., Scope] = type(anyio.CancelScope())
         self.new_event = type(anyio.Event())
         self.call_soon_threadsafe = loop.call_soon_threadsafe
         self.interruptible = None  # asyncio delivers Ctrl+C to the main task
+        self.open_host = self.open_system_host = None  # asyncio keeps no task tree
         self._get_factory = loop.get_task_factory
         self._factory = self._get_factory()
         self._create = task_creator(loop, self._factory)
@@ -118,8 +124,8 @@ class AsyncioBackend:
     def tasks_of(self, held: list[object]) -> list[object]:
         return held  # create_task() returns the task itself
 
-    def children(self) -> AbstractAsyncContextManager[Start]:
-        return contextlib.nullcontext(self.create_task)
+    def children(self) -> AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext()
 
     def caller_cancelled(self) -> bool:
         return False  # a child is the caller's in nothing but tether's bookkeeping

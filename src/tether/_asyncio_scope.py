@@ -34,7 +34,8 @@ anyio's public ``CancelScope`` instead, as before, and says so at DEBUG on logge
 fallback (for tests: CI runs the suite once on each path).
 
 Tasks with a deadline (``spawn(..., timeout=)``) keep anyio's scope on either path,
-so that ``anyio.current_effective_deadline()`` in them shows their deadline.
+so that ``anyio.current_effective_deadline()`` in them shows their deadline: the
+backend makes those with ``new_deadline_scope``, never a :class:`NativeScope`.
 """
 
 from __future__ import annotations
@@ -216,53 +217,40 @@ class NativeScope:
     (3.11+: any other is foreign, since nothing encloses this scope) or if it
     carries tether's message (3.10).
 
-    A deadline must be set before the scope is entered; the scope then hands every
-    call to an anyio ``CancelScope``, so that anyio-aware code in the task sees
-    the deadline.
+    It has no deadline: a task with one gets anyio's scope (the backend's
+    ``new_deadline_scope``), so that anyio-aware code in the task sees it.
 
-    Three slots: every parked task holds one.
+    Two slots: every parked task holds one.
     """
 
-    __slots__ = ("_state", "_task", "_timed")
+    __slots__ = ("_state", "_task")
 
     def __init__(self) -> None:
         self._task: asyncio.Task[Any] | None = None  # while entered
         self._state = _NOT_CANCELLED
-        self._timed: Any = None  # the anyio scope of a task with a deadline
 
     @property
     def cancelled_caught(self) -> bool:
-        if self._timed is not None:
-            return bool(self._timed.cancelled_caught)
         return self._state == _CAUGHT
 
     @property
     def deadline(self) -> float:
-        return math.inf if self._timed is None else float(self._timed.deadline)
+        return math.inf
 
     @deadline.setter
     def deadline(self, value: float, /) -> None:
-        if self._timed is not None:
-            self._timed.deadline = value
-            return
-        if self._task is not None:
-            raise RuntimeError("a task's deadline is set before its scope is entered")
-        self._timed = _anyio_scope()(deadline=value)
-        if self._state != _NOT_CANCELLED:
-            self._timed.cancel()
+        raise TypeError(
+            "a NativeScope has no deadline: make the scope with the backend's "
+            "new_deadline_scope(deadline=...)"
+        )
 
     def cancel(self) -> None:
-        if self._timed is not None:
-            self._timed.cancel()
-        elif self._state == _NOT_CANCELLED:
+        if self._state == _NOT_CANCELLED:
             self._state = 0
             if self._task is not None:
                 deliver([self])
 
     def __enter__(self) -> NativeScope:
-        if self._timed is not None:
-            self._timed.__enter__()
-            return self
         task = self._task = asyncio.current_task()
         if task is None:
             raise RuntimeError("a task's scope is entered in an asyncio task")
@@ -277,8 +265,6 @@ class NativeScope:
         tb: TracebackType | None,
         /,
     ) -> bool:
-        if self._timed is not None:
-            return bool(self._timed.__exit__(exc_type, exc, tb))
         task = self._task
         self._task = None  # left: no further request is made
         requests = self._state
@@ -323,17 +309,6 @@ class NativeScope:
             del context
 
 
-_anyio_scope_class: Any = None
-
-
-def _anyio_scope() -> Any:
-    """anyio's concrete scope class (looked up inside a task, once)."""
-    global _anyio_scope_class
-    if _anyio_scope_class is None:
-        _anyio_scope_class = type(anyio.CancelScope())
-    return _anyio_scope_class
-
-
 def _ours(exc: BaseException) -> bool:
     """Whether a cancellation error is tether's (on 3.11+ the request count has
     already said so; 3.10 reads the message, here or in an error it replaced)."""
@@ -360,12 +335,12 @@ def _ours(exc: BaseException) -> bool:
 
 
 def cancel_many(scopes: list[Scope], wake: list[Event] | None) -> None:
-    """Cancel every scope (all of them :class:`NativeScope`), then set every event
-    (a loop callback)."""
+    """Cancel every scope (a :class:`NativeScope`, or anyio's for a task with a
+    deadline), then set every event (a loop callback)."""
     entered: list[NativeScope] = []
-    for scope in cast("list[NativeScope]", scopes):
-        if scope._timed is not None:
-            scope._timed.cancel()
+    for scope in scopes:
+        if type(scope) is not NativeScope:
+            scope.cancel()  # anyio's, of a task with a deadline
         elif scope._state == _NOT_CANCELLED:
             scope._state = 0
             if scope._task is not None:

@@ -14,7 +14,8 @@ Every backend gives the same observable behaviour:
   the caller's next checkpoint and never inherits the caller's cancel scopes or
   deadlines: its owner is the only way cancellation reaches it, through the scope
   the task enters (one exception: on trio, a gather's child started within
-  :meth:`Backend.children` is the caller's nursery child, and sees its deadlines);
+  :meth:`Backend.children` is the caller's nursery child, and sees its deadlines;
+  and a registry's task started by a :class:`Host` is the host's nursery child);
 - :meth:`Backend.cancel_soon` cancels many scopes at once, from the event loop rather
   than from the calling task where that is cheaper.
 
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from typing_extensions import TypeVarTuple, Unpack
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Awaitable, Callable, Coroutine
     from contextlib import AbstractAsyncContextManager
     from contextvars import Context
     from types import TracebackType
@@ -42,9 +43,9 @@ __all__ = [
     "Backend",
     "Ending",
     "Event",
+    "Host",
     "Interruptible",
     "Scope",
-    "Start",
     "leave_scope",
 ]
 
@@ -55,9 +56,9 @@ class Scope(Protocol):
     """A cancel scope that a task enters by hand around its coroutine.
 
     The task enters it in its first step, before any ``await``, and leaves it as it
-    ends; a deadline is set before the scope is entered. (tether's own scope on
-    asyncio counts on both: nothing can have asked to cancel the task before, and a
-    task with a deadline gets anyio's scope.)
+    ends; a scope with a deadline is made with it (``new_deadline_scope``). (tether's
+    own scope on asyncio counts on both: nothing can have asked to cancel the task
+    before, and a task with a deadline gets anyio's scope.)
     """
 
     @property
@@ -90,18 +91,32 @@ class Interruptible(Protocol):
     ) -> Coroutine[Any, Any, Any]: ...
 
 
-class Start(Protocol):
-    """Starts ``fn(*args)`` as a task and returns what holds it (see
-    :meth:`Backend.create_task`)."""
+class Host(Protocol):
+    """Where a registry's tasks (or a stream's children) live while it is open:
+    see :attr:`Backend.open_host` and :attr:`Backend.open_system_host`."""
 
-    def __call__(
+    def create_task(
         self,
         fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
         /,
         *args: Unpack[PosArgsT],
         name: str,
         context: Context | None = None,
-    ) -> object: ...
+    ) -> object:
+        """Start a task, as :meth:`Backend.create_task` does. What it returns keeps the
+        task alive but may not be the task itself: the task then tells its
+        registry when it first runs (:meth:`Backend.current_task`)."""
+        ...
+
+    def new_scope(self) -> Scope:
+        """The scope each task enters: one that the block's own cancellation and
+        deadline do not reach."""
+        ...
+
+    async def close(self) -> None:
+        """Called as the registry closes, once every task has ended (but the
+        task that closed it, if it is one of the registry's own)."""
+        ...
 
 
 class Event(Protocol):
@@ -153,13 +168,25 @@ class Backend(Protocol):
     Attributes:
         cancelled_exc: the backend's cancellation exception class.
         thread: the ident of the event loop's thread.
-        new_scope: makes a fresh, unshielded cancel scope.
+        new_scope: makes a fresh, unshielded cancel scope, without a deadline.
+        new_deadline_scope: makes a fresh, unshielded cancel scope with a
+            deadline (``new_deadline_scope(deadline=t)``), which anyio-aware code
+            inside it sees (``anyio.current_effective_deadline()``).
         new_event: makes a fresh event.
         call_soon_threadsafe: runs a sync callable on the loop, from any thread.
         interruptible: ``None``, or wraps the coroutine a task awaits for its
             owner so that Ctrl+C can interrupt it there while the owner's own
             bookkeeping stays protected (trio, whose system tasks are shielded
             from ``KeyboardInterrupt``).
+        open_host: ``None``, or opens a :class:`Host` in the calling task, which
+            a registry's ``async with`` block (or an ``as_completed`` block)
+            holds its tasks in so that they sit under the block's task in the
+            backend's task tree (trio). Not a checkpoint.
+        open_system_host: ``None``, or opens a :class:`Host` for a registry
+            opened with ``open()``, given its name: a task of the backend's own
+            that its tasks sit under (trio). A schedule point that cannot be
+            cancelled; the host's close only lets it end (it may be called from
+            one of the registry's tasks).
     """
 
     # Read-only members: each backend sets them once, as plain attributes.
@@ -170,11 +197,17 @@ class Backend(Protocol):
     @property
     def new_scope(self) -> Callable[[], Scope]: ...
     @property
+    def new_deadline_scope(self) -> Callable[..., Scope]: ...
+    @property
     def new_event(self) -> Callable[[], Event]: ...
     @property
     def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object]: ...
     @property
     def interruptible(self) -> Interruptible | None: ...
+    @property
+    def open_host(self) -> Callable[[], Awaitable[Host]] | None: ...
+    @property
+    def open_system_host(self) -> Callable[[str], Awaitable[Host]] | None: ...
     def current_task(self) -> object:
         """The running task, as :meth:`create_task` returns it."""
         ...
@@ -189,9 +222,9 @@ class Backend(Protocol):
         ...
 
     def tasks_of(self, held: list[object]) -> list[object]:
-        """The running tasks among what :meth:`create_task` returned (a gather's
-        children on trio are held through their nursery), for ``tether.dump()``.
-        Reads only; may run in another thread."""
+        """The running tasks among what a gather's ``create_task`` returned (on
+        trio a gather's children are held through their nursery or host), for
+        ``tether.dump()``. Reads only; may run in another thread."""
         ...
 
     def create_task(
@@ -211,19 +244,19 @@ class Backend(Protocol):
         """
         ...
 
-    def children(self) -> AbstractAsyncContextManager[Start]:
+    def children(self) -> AbstractAsyncContextManager[Callable[..., object] | None]:
         """For a gather: the block its children run in, in the calling task. It
-        gives the function that starts them: one that makes each task a child of
-        the caller's (on trio, a nursery child that sees the caller's deadlines),
-        or :meth:`create_task` itself (asyncio). Every child must end inside it.
-        Only the gather that entered the block starts tasks with what it gives: a
-        registry's tasks, started meanwhile by anyone, are never its children."""
+        gives ``None`` (asyncio: start them with :meth:`create_task`), or the function
+        that starts this gather's children (with :meth:`create_task`'s arguments but
+        ``context``) as children of the caller's (on trio, nursery children that
+        see the caller's deadlines). Every child must end inside it."""
         ...
 
     def caller_cancelled(self) -> bool:
-        """Called in a task a gather started, outside the task's own scope:
-        whether the caller's cancellation reaches it there (on trio, where the
-        task is the caller's nursery child)."""
+        """Called in a gather's child, outside the task's own scope: whether the
+        caller's cancellation reaches it there (on trio, where the task is the
+        caller's nursery child, started by the function :meth:`children`
+        gives)."""
         ...
 
     def wake(self) -> None:

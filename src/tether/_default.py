@@ -141,7 +141,7 @@ class DefaultRegistry(TaskRegistry):
                 "program would have let them finish (a drain) before the end",
                 len(left),
                 grouped(
-                    h._name if h._spawned_at is None else f"{h._name} ({h._spawned_at})"
+                    h._name if h.spawned_at is None else f"{h._name} ({h.spawned_at})"
                     for h in left
                 ),
                 extra={"tether_registry": DEFAULT_NAME, "tether_task": None},

@@ -140,7 +140,7 @@ class Engine:
         self.api = mode.value if api is None else api
         self.backend = backend
         # Looked up once: they run once per child.
-        self.create_task = backend.create_task
+        self.create_task: Callable[..., object] = backend.create_task
         self.new_scope = backend.new_scope
         self.mode = mode
         self.limit = limit
@@ -193,8 +193,9 @@ class Engine:
 
     async def _run(self, inputs: list[Any], timeout: float | None) -> None:
         # On trio the children are the caller's own nursery children (#26).
-        async with self.backend.children() as create_task:
-            self.create_task = create_task
+        async with self.backend.children() as spawn:
+            if spawn is not None:
+                self.create_task = spawn
             try:
                 if timeout is None:
                     await self._drive(inputs)
@@ -289,7 +290,7 @@ class Engine:
     ) -> None:
         """Start the driver task that feeds ``items`` through ``make`` (item to
         ``(key, coroutine)``) into children, as room in the buffer allows."""
-        self.tasks[_DRIVER] = self.backend.create_task(
+        self.tasks[_DRIVER] = self.create_task(
             self._feed, items, make, name="tether stream driver"
         )
         self._entered()
@@ -310,7 +311,7 @@ class Engine:
         items: Iterator[Any] | AsyncIterator[Any],
         make: Callable[[Any], tuple[Any, Coroutine[Any, Any, Any]]],
     ) -> None:
-        scope = self.scopes[_DRIVER] = self.backend.new_scope()
+        scope = self.scopes[_DRIVER] = self.new_scope()
         limit = self.limit
         assert limit is not None
         is_async = hasattr(items, "__anext__")
@@ -486,9 +487,9 @@ class Engine:
             coro.close()
             self._ended(child)
             return
-        scope = self.scopes[child] = self.new_scope()
-        if self.item_timeout is not None:
-            scope.deadline = anyio.current_time() + self.item_timeout
+        scope = self.scopes[child] = (
+            self.new_scope() if self.item_timeout is None else self._timed_scope()
+        )
         scope.__enter__()  # by hand, as a registry's task: no bound __exit__ kept
         try:
             if self.backend.interruptible is not None:  # trio: Ctrl+C reaches it
@@ -514,6 +515,18 @@ class Engine:
             del self.scopes[child]
             self._succeeded(key, value)
         self._ended(child)
+
+    def _timed_scope(self) -> Scope:
+        """A child's scope with its ``item_timeout`` deadline: a host's scope
+        (trio's stream children, shielded) takes one; else the backend's scope
+        with a deadline (tether's own scope on asyncio has none)."""
+        assert self.item_timeout is not None
+        deadline = anyio.current_time() + self.item_timeout
+        if self.new_scope is self.backend.new_scope:
+            return self.backend.new_deadline_scope(deadline=deadline)
+        scope = self.new_scope()
+        scope.deadline = deadline
+        return scope
 
     def _timed_out(self, key: Any, cancelled: BaseException) -> TimeoutError:
         handle = self.handles.get(key) if self.handles else None

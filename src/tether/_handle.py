@@ -89,10 +89,11 @@ class Annex:
     ``timeout``: the seconds a plain task may run (a service times each run
     itself); ``restarts``: how often a service was restarted; ``callbacks``: the
     done-callbacks not yet run; ``hooks``: the registry's hooks, when it has some
-    (then every task carries an ``Annex``, as with ``debug=True``); ``born``: when
-    the task was spawned, recorded with ``debug=True``; ``fatal``: the task's
-    failure ends the registry as in raise mode, whatever its ``on_error`` (a
-    service that gave up with ``on_give_up="raise"``).
+    (then every task carries an ``Annex``, as with ``debug=True``); ``born`` and
+    ``spawned_at``: when and where (``"file:line"``) the task was spawned,
+    recorded with ``debug=True``; ``fatal``: the task's failure ends the registry
+    as in raise mode, whatever its ``on_error`` (a service that gave up with
+    ``on_give_up="raise"``).
     """
 
     __slots__ = (
@@ -102,6 +103,7 @@ class Annex:
         "fatal",
         "hooks",
         "restarts",
+        "spawned_at",
         "timeout",
     )
 
@@ -110,6 +112,7 @@ class Annex:
         self.hooks: object = None
         self.calling = False  # the task's end is being told: callbacks queue up
         self.born: float | None = None  # when it was spawned, with debug=True
+        self.spawned_at: str | None = None  # where, with debug=True
         self.restarts = 0
         self.fatal = False
         self.callbacks: list[Callable[[Handle[Any]], object]] = []
@@ -176,7 +179,6 @@ class Handle(Generic[T_co]):
         "_name",
         "_owner",
         "_scope",
-        "_spawned_at",
         "_status",
         "_value",
     )
@@ -188,7 +190,6 @@ class Handle(Generic[T_co]):
     _name: str
     _owner: Owner
     _scope: Scope | None
-    _spawned_at: str | None
     _status: Status
     # One slot for what is never needed together (a handle is made per task):
     # while QUEUED, the (coroutine, context) to start it with; once FINISHED, the
@@ -219,7 +220,8 @@ class Handle(Generic[T_co]):
     def spawned_at(self) -> str | None:
         """``"file:line"`` of the spawn call when the registry has ``debug=True``,
         else ``None``."""
-        return self._spawned_at
+        annex = self._annex
+        return None if annex is None else annex.spawned_at
 
     @property
     def restarts(self) -> int:
@@ -361,7 +363,19 @@ class Handle(Generic[T_co]):
             return cast("T_co", self._value)
         if self._status in _ENDED:
             return self._outcome()
-        return (yield from self._wait_outcome().__await__())
+        # Waits here, in this generator, as _wait_as_awaiter() does: no coroutine
+        # of our own between the awaiter and the event.
+        self._owner._refuse_self_wait(self)
+        event = self._waiter_event()  # counts the awaiters
+        self._awaiters += 1
+        try:
+            yield from event.wait().__await__()
+        except BaseException:
+            self._awaiters -= 1
+            self._unreceived()
+            raise
+        self._awaiters -= 1
+        return self._outcome()
 
     def _waiter_event(self) -> Any:
         # Made on demand: most tasks end before anyone waits on them, and an event
@@ -371,11 +385,6 @@ class Handle(Generic[T_co]):
             event = self._event = self._owner._new_event()
             self._awaiters = 0
         return event
-
-    async def _wait_outcome(self) -> T_co:
-        self._owner._refuse_self_wait(self)
-        await self._wait_as_awaiter(self._waiter_event())
-        return self._outcome()
 
     async def _wait_as_awaiter(self, event: Event) -> None:
         """Wait for ``event`` as one who will receive a failure: while we wait, a
@@ -418,8 +427,9 @@ class Handle(Generic[T_co]):
             detail = f" result={self._value!r}"
         elif status is FAILED:
             detail = f" exception={self._value!r}"
-        if self._spawned_at is not None:
-            detail += f" spawned_at={self._spawned_at}"
+        spawned_at = self.spawned_at
+        if spawned_at is not None:
+            detail += f" spawned_at={spawned_at}"
         return f"<tether.Handle {self._name!r} {status.name}{detail}>"
 
 

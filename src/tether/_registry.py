@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import enum
 import math
+import sys
 import time
 from contextvars import Context, Token, copy_context
 from dataclasses import dataclass
@@ -92,7 +93,7 @@ if TYPE_CHECKING:
     import concurrent.futures
     from collections.abc import Callable, Collection, Coroutine, Iterable, Iterator
 
-    from ._backend import Backend, Event, Scope
+    from ._backend import Backend, Event, Host, Scope
     from ._handle import Status
     from ._startable import (
         A1,
@@ -266,6 +267,7 @@ class TaskRegistry:
         "_dropped",
         "_failed",
         "_hooks",
+        "_host",
         "_idle_event",
         "_lineage_token",
         "_live",
@@ -294,7 +296,7 @@ class TaskRegistry:
     _token: Token[object] | None
     _lineage_token: Token[tuple[object, ...]]
     _create_task: Callable[..., object]  # the backend's, looked up once
-    _new_scope: Callable[[], Scope]
+    _new_scope: Callable[[], Scope]  # the scope each task enters
 
     def __init__(
         self,
@@ -376,6 +378,7 @@ class TaskRegistry:
         self._state = NEW
         self._thread = 0
         self._body_scope = None
+        self._host: Host | None = None  # trio: the block's nursery holds the tasks
         self._idle_event: Event | None = None
         self._spawned = self._succeeded = self._failed = self._cancelled = 0
         self._restarts = 0
@@ -528,7 +531,6 @@ class TaskRegistry:
         handle._event = None
         if timeout is None and annex is None and not self._annexed:
             handle._annex = None
-            handle._spawned_at = None
         else:
             self._add_annex(handle, timeout, annex)
         if context is None:
@@ -541,8 +543,19 @@ class TaskRegistry:
                 copy_context() if context is None else context.copy(),
                 self._name,
             )
-        else:
-            self._launch(handle, coro, None if context is None else context.copy())
+        else:  # _launch(), inline: this is the hot path
+            handle._status = RUNNING
+            try:
+                self._live[handle] = self._create_task(
+                    self._run,
+                    handle,
+                    coro,
+                    name=name,
+                    context=None if context is None else context.copy(),
+                )
+            except BaseException:
+                coro.close()
+                raise
         self._spawned += 1  # counted only once the task is surely there
         if self._hooks is not None:  # before a daemon may be ended at once
             call_hook(self._hooks, "spawned", handle)
@@ -560,10 +573,8 @@ class TaskRegistry:
         annex.hooks = self._hooks
         handle._annex = annex
         if self._debug:
-            handle._spawned_at = spawn_site()
+            annex.spawned_at = spawn_site()
             annex.born = time.monotonic()
-        else:
-            handle._spawned_at = None
 
     def _add_daemon(self, handle: Handle[Any], stop: Stop | None = None) -> None:
         self._daemons.add(handle)
@@ -580,6 +591,8 @@ class TaskRegistry:
         coro: Coroutine[Any, Any, Any],
         context: Context | None,
     ) -> None:
+        """Start a task that waited in the queue (a fresh spawn does the same,
+        inline, in :meth:`_spawn_task`)."""
         handle._status = RUNNING
         try:
             task = self._create_task(
@@ -612,42 +625,68 @@ class TaskRegistry:
     # -- a task's run ----------------------------------------------------------------
 
     async def _run(self, handle: Handle[Any], coro: Coroutine[Any, Any, Any]) -> None:
-        # Every local here lives in every parked task's frame: keep them few, and
-        # leave the rare paths to methods.
+        # Every local and every stack slot here lives in every parked task's frame
+        # (the three arguments are all): the scope is read from the handle, the
+        # exception from sys.exc_info(), and the rare paths are methods.
         if handle._status is CANCELLING:
-            coro.close()  # cancelled before its first step: it never runs
-            self._end(handle, CANCELLED, None)
+            self._cancelled_before_start(handle, coro)
             return
-        if self not in lineage.get():
-            lineage.set((*lineage.get(), self))
-        if self._ambient and ambient.get() is not self:
-            ambient.set(self)  # a task's tether.spawn goes to its own registry
-        scope = handle._scope = self._new_scope()
-        if handle._annex is not None:
-            self._starting(handle, handle._annex, scope)
+        if self not in lineage.get() or (self._ambient and ambient.get() is not self):
+            self._bind_task_context()
+        if handle._annex is None:
+            handle._scope = self._new_scope()
+        else:
+            handle._scope = self._starting(handle, handle._annex)
         # Entered and left by hand: a `with` keeps a bound __exit__ alive for as
         # long as the task runs, which every parked task pays for in memory.
-        scope.__enter__()
+        handle._scope.__enter__()
         try:
             if self._backend.interruptible is not None:  # trio: Ctrl+C reaches it
                 coro = self._backend.interruptible(coro)
+                # Started by a host, which does not tell the task: it tells here.
+                self._live[handle] = self._backend.current_task()
             handle._value = await coro  # no local: it would live in every frame
-        except BaseException as exc:
-            self._task_raised(handle, scope, exc)
+        except BaseException:
+            self._task_raised(handle)
             return
-        scope.__exit__(None, None, None)
+        handle._scope.__exit__(None, None, None)
         self._end(handle, FINISHED, handle._value)
 
-    def _starting(self, handle: Handle[Any], annex: Annex, scope: Scope) -> None:
-        """The rare part of a task's start: its deadline, the ``started`` hook."""
-        if annex.timeout is not None:
-            scope.deadline = anyio.current_time() + annex.timeout
+    def _cancelled_before_start(
+        self, handle: Handle[Any], coro: Coroutine[Any, Any, Any]
+    ) -> None:
+        coro.close()  # cancelled before its first step: it never runs
+        self._end(handle, CANCELLED, None)
+
+    def _bind_task_context(self) -> None:
+        """In a task's own context: it descends from this registry, and its
+        ``tether.spawn`` goes to this registry (unless ``ambient=False``)."""
+        if self not in lineage.get():
+            lineage.set((*lineage.get(), self))
+        if self._ambient and ambient.get() is not self:
+            ambient.set(self)
+
+    def _starting(self, handle: Handle[Any], annex: Annex) -> Scope:
+        """The rare part of a task's start: its scope, with a deadline if it has
+        a timeout, set on the handle before the ``started`` hook (which may cancel
+        the task); returned."""
+        scope = handle._scope = (
+            self._new_scope()
+            if annex.timeout is None
+            else self._backend.new_deadline_scope(
+                deadline=anyio.current_time() + annex.timeout
+            )
+        )
         if annex.hooks is not None:
             call_hook(annex.hooks, "started", handle)
+        return scope
 
-    def _task_raised(
-        self, handle: Handle[Any], scope: Scope, exc: BaseException
-    ) -> None:
+    def _task_raised(self, handle: Handle[Any]) -> None:
+        """The task's coroutine raised (called in the ``except`` block, where
+        ``sys.exc_info()`` holds it): leave the scope, and end as the rule says."""
+        scope, exc = handle._scope, sys.exc_info()[1]
+        assert scope is not None
+        assert exc is not None
         ending, exc = leave_scope(scope, exc, self._backend.cancelled_exc)
         if ending is Ending.CANCELLED:
             if handle._status is CANCELLING:  # our cancel()
@@ -1810,8 +1849,8 @@ class TaskRegistry:
                 # A task spawned (on the loop's thread) after `now` was read, by a
                 # dump() from another thread, is drawn as just born, never younger.
                 facts.append(f"age {max(0.0, now - annex.born):.1f} s")
-        if handle._spawned_at is not None:
-            facts.append(f"spawned at {handle._spawned_at}")
+        if handle.spawned_at is not None:
+            facts.append(f"spawned at {handle.spawned_at}")
         where = (
             ""
             if task is None
@@ -1847,16 +1886,24 @@ class TaskRegistry:
         """Open the registry without a block: for objects whose start and close are
         separate methods (``start()`` / ``close()``).
 
-        Not a checkpoint; binds nothing (use :meth:`bind`). Close it with
-        :meth:`aclose`, from any task of the same event loop.
+        Not a checkpoint (on trio, a schedule point that cannot be cancelled: it
+        starts the task that holds the registry's tasks in trio's task tree);
+        binds nothing (use :meth:`bind`). Close it with :meth:`aclose`, from any
+        task of the same event loop.
 
         Raises:
             RegistryClosed: the registry was opened before (registries are
                 single-use).
 
         .. versionadded:: 0.2
+        .. versionchanged:: 0.3
+           On trio, a schedule point.
         """
         self._open_now()
+        open_host = self._backend.open_system_host
+        if open_host is not None:  # trio: the tasks are one host task's children
+            host = self._host = await open_host(self._name)
+            self._create_task, self._new_scope = host.create_task, host.new_scope
 
     def _open_now(self) -> None:
         """:meth:`open`'s work, which never suspends: the default registry of
@@ -1884,9 +1931,13 @@ class TaskRegistry:
         Not a checkpoint. Raises :exc:`~tether.RegistryClosed` if the registry was
         opened before (registries are single-use).
         """
-        await self.open()
+        self._open_now()
+        open_host = self._backend.open_host
+        if open_host is not None:  # trio: the tasks are this task's children
+            host = self._host = await open_host()
+            self._create_task, self._new_scope = host.create_task, host.new_scope
         # The body runs in this scope, so that a failure in raise mode can cancel it.
-        body_scope = self._body_scope = self._new_scope()  # no anyio dispatch
+        body_scope = self._body_scope = self._backend.new_scope()  # no anyio dispatch
         body_scope.__enter__()
         if self._ambient:
             self._token = ambient.set(self)
@@ -1923,7 +1974,14 @@ class TaskRegistry:
             and isinstance(exc, Exception)
         ):
             self._policy.add_failure(exc)
-        return await self._close(exc, original, block=True)
+        host = self._host
+        if host is None:
+            return await self._close(exc, original, block=True)
+        try:
+            return await self._close(exc, original, block=True)
+        finally:
+            self._host = None
+            await host.close()
 
     async def aclose(self) -> None:
         """Close the registry: drain, cancel what is left, and raise as ``on_error``
@@ -1953,7 +2011,14 @@ class TaskRegistry:
             await anyio.lowlevel.checkpoint()
             return
         if self._closed_event is None:
-            await self._close(None, None)
+            if self._host is None or self._outcome_pending:  # a block's host: its own
+                await self._close(None, None)
+                return
+            host, self._host = self._host, None
+            try:
+                await self._close(None, None)
+            finally:
+                await host.close()
             return
         # A close is under way, or done: this is a second call.
         own = self._own_handle()
@@ -2074,8 +2139,7 @@ class TaskRegistry:
         started = now = anyio.current_time()
         while not self._is_idle(spared):
             # move_on_after(), without anyio's dispatch: the backend's own scope.
-            scope = self._new_scope()
-            scope.deadline = now + STILL_WAITING_EVERY
+            scope = self._backend.new_deadline_scope(deadline=now + STILL_WAITING_EVERY)
             with scope:
                 await self._wait_until_idle(spared)
             now = anyio.current_time()

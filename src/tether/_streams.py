@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
     from types import TracebackType
 
+    from ._backend import Host
     from ._gather import Work
 
 __all__ = ["Completions", "amap", "as_completed"]
@@ -57,6 +58,7 @@ class Completions(Generic[K, R]):
         "_api",
         "_engine",
         "_handles",
+        "_host",
         "_item_timeout",
         "_items",
         "_keep_going",
@@ -86,6 +88,7 @@ class Completions(Generic[K, R]):
         self._limit = limit
         self._owned = owned
         self._engine: Engine | None = None
+        self._host: Host | None = None
 
     async def __aenter__(self) -> Self:
         """Start the inputs (up to ``limit`` at once) and return the iterator.
@@ -94,14 +97,22 @@ class Completions(Generic[K, R]):
         for coroutines and handles that all fit ``limit``, their tasks directly),
         and returns at once.
         """
+        backend = current_backend()
         engine = self._engine = Engine(
-            current_backend(),
+            backend,
             Mode.STREAM,
             self._limit,
             item_timeout=self._item_timeout,
             keep_going=self._keep_going,
             api=self._api,
         )
+        open_host = backend.open_host
+        if open_host is not None:
+            # trio: the children (and the driver) are the caller's nursery
+            # children while the block runs, each in a shielded scope of its own:
+            # under the caller in trio's task tree, outside its scopes (#26).
+            host = self._host = await open_host()
+            engine.create_task, engine.new_scope = host.create_task, host.new_scope
         if self._handles:
             engine.handles = self._handles
         owned = self._owned
@@ -143,6 +154,8 @@ class Completions(Generic[K, R]):
             # Inputs we were given as coroutine objects and never started.
             for item in self._owned or ():
                 close_if_coroutine(item)
+            if self._host is not None:  # every child has ended
+                await self._host.close()
         if self._engine.base_exc is not None and exc is None:
             raise self._engine.base_exc
         return False

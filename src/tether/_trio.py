@@ -1,10 +1,13 @@
-"""The trio backend: each task a system task in its own ``trio.CancelScope``.
+"""The trio backend: each task in its own ``trio.CancelScope``.
 
-A system task lives outside every nursery and cancel scope of the code that
-started it, which is exactly tether's model: the registry (or the gather) is the
-task's owner, and cancellation reaches it only through the scope it enters. trio
-turns an exception escaping a system task into ``TrioInternalError``, so tether's
-task bodies catch everything their coroutine raises and never let it escape.
+tether's model: the registry (or the gather) is the task's owner, and cancellation
+reaches the task only through the scope it enters. A system task lives outside
+every nursery and cancel scope of the code that started it, which is that model
+(the default registry's tasks are system tasks); a nursery child in a shielded
+scope of its own is too, and keeps its place in trio's task tree (see below).
+trio turns an exception escaping a system task into ``TrioInternalError``, and one
+escaping a nursery child would raise out of its nursery, so tether's task bodies
+catch everything their coroutine raises and never let it escape.
 
 Ctrl+C: trio shields system tasks from ``KeyboardInterrupt`` (it is delivered to
 the main task at its next checkpoint instead), so a busy tether task would keep
@@ -15,10 +18,24 @@ bookkeeping is never interrupted half-way; the user's coroutine is awaited throu
 :func:`interruptible`, a frame marked unprotected, so Ctrl+C raises in the user's
 code as it would in a nursery task, and the task body hands it to its owner, which
 cancels everything and re-raises it bare.
+
+The task tree: a registry's ``async with`` block opens a nursery in the task that
+enters it (:class:`TrioHost`), and the registry starts its tasks there, so that
+trio's instruments and ``current_root_task()`` walkers see them as children of
+that task, in one nursery per registry. Each task runs in a scope of its own that
+is shielded, so the block's cancellation and deadline reach the tasks only through
+the registry (which cancels them as it closes), as before. A registry opened with
+``open()`` has no block to host its tasks (``aclose()`` may run in any task, and a
+nursery must be left in the task that opened it): a system task of its own, named
+after the registry, holds them in its nursery instead (:class:`TrioSystemHost`).
+The children of ``as_completed`` and ``amap`` are hosted as a registry's block's
+are; those of ``run_all``, ``settle_all`` and ``race`` are plain nursery children
+of their caller (:meth:`TrioBackend.children`), which see its deadline.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from contextlib import asynccontextmanager
 from contextvars import copy_context
@@ -29,22 +46,27 @@ import trio
 from typing_extensions import TypeVarTuple, Unpack
 
 from ._engine import Engine
+from ._registry import TaskRegistry
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Coroutine
+    from contextlib import AbstractAsyncContextManager
     from contextvars import Context
 
-    from ._backend import Event, Interruptible, Scope, Start
+    from ._backend import Event, Interruptible, Scope
 
-__all__ = ["TrioBackend", "interruptible"]
+__all__ = ["TrioBackend", "TrioHost", "TrioSystemHost", "interruptible"]
 
 PosArgsT = TypeVarTuple("PosArgsT")
 T = TypeVar("T")
 
 
-# A gather's child is a nursery task, which trio does not protect: its body (the
-# engine's bookkeeping) is marked protected, as a system task's is by default.
+# A gather's child, and a registry's task in its block's nursery, is a nursery
+# task, which trio does not protect: its body (tether's bookkeeping) is marked
+# protected, as a system task's is by default.
 trio.lowlevel.enable_ki_protection(Engine._child)
+trio.lowlevel.enable_ki_protection(Engine._feed)
+trio.lowlevel.enable_ki_protection(TaskRegistry._run)
 
 
 @trio.lowlevel.disable_ki_protection
@@ -61,8 +83,11 @@ class TrioBackend:
         "call_soon_threadsafe",
         "cancelled_exc",
         "interruptible",
+        "new_deadline_scope",
         "new_event",
         "new_scope",
+        "open_host",
+        "open_system_host",
         "thread",
     )
 
@@ -72,9 +97,12 @@ class TrioBackend:
         self.cancelled_exc = trio.Cancelled
         self.thread = get_ident()
         self.new_scope = trio.CancelScope
+        self.new_deadline_scope = trio.CancelScope
         self.new_event = trio.Event
         self.call_soon_threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
         self.interruptible = interruptible
+        self.open_host = TrioHost.open
+        self.open_system_host = TrioSystemHost.open
 
     def create_task(
         self,
@@ -91,31 +119,29 @@ class TrioBackend:
         )
 
     @asynccontextmanager
-    async def children(self) -> AsyncGenerator[Start]:
+    async def children(self) -> AsyncGenerator[Callable[..., object]]:
         # The children of a gather never outlive the call, so they can be what a
         # trio user expects: nursery children of the caller, which see its
         # deadlines and sit under it in trio's task tree. Every child catches all
         # it raises, so the nursery never raises; the body's own exception is
         # re-raised after the nursery closes, bare, never wrapped in a group.
+        # The start function is this gather's own: the backend is shared by every
+        # gather and registry of the run, so it keeps no nursery of its own.
         failure: BaseException | None = None
         async with trio.open_nursery() as nursery:
+            start_soon = nursery.start_soon
 
-            def start_child(
-                fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
+            def create_task(
+                fn: Callable[..., Coroutine[Any, Any, None]],
                 /,
-                *args: Unpack[PosArgsT],
+                *args: object,
                 name: str,
-                context: Context | None = None,
             ) -> object:
-                nursery.start_soon(fn, *args, name=name)
+                start_soon(fn, *args, name=name)
                 return nursery  # what keeps the task alive is the nursery
 
-            # The starter goes to this gather only: a nursery kept on the backend
-            # took every task started meanwhile (a registry's spawn from any task,
-            # another gather's child) into this nursery, whose gather then waited
-            # for them (#21).
             try:
-                yield start_child
+                yield create_task
             except BaseException as exc:
                 failure = exc
                 # The gather waits for its children before it leaves, unless
@@ -129,12 +155,12 @@ class TrioBackend:
 
     def caller_cancelled(self) -> bool:
         # Outside its own scope a nursery child's cancel status is the nursery's,
-        # which is the caller's. A system task's is the system nursery's, which
-        # is cancelled only as the run ends: not the caller's.
-        parent = trio.lowlevel.current_task().parent_nursery
+        # which is the caller's. A system task (its parent is trio's root task)
+        # has no caller there.
+        nursery = trio.lowlevel.current_task().parent_nursery
         return (
-            parent is not None
-            and parent.parent_task is not trio.lowlevel.current_root_task()
+            nursery is not None
+            and nursery.parent_task is not trio.lowlevel.current_root_task()
             and trio.current_effective_deadline() == -math.inf
         )
 
@@ -142,22 +168,26 @@ class TrioBackend:
         return trio.lowlevel.current_task()
 
     def loop_is_ending(self) -> bool:
-        # A system task sits outside every scope but the system nursery's, which
-        # trio cancels only when the run ends.
+        # A registry's task is shielded in a block's nursery, and otherwise sits
+        # outside every scope but the system nursery's (a system task, or a
+        # system host's child), which trio cancels only when the run ends.
         return True
 
     def coroutine_of(self, task: object) -> object:
-        assert isinstance(task, trio.lowlevel.Task)
-        return task.coro
+        # A task of a registry's block that has not run yet is known by its
+        # nursery only: it has no await chain to show.
+        return task.coro if isinstance(task, trio.lowlevel.Task) else None
 
     def tasks_of(self, held: list[object]) -> list[object]:
         tasks: list[object] = []
-        nurseries: set[int] = set()
+        seen: set[int] = set()
         for item in held:
-            if isinstance(item, trio.Nursery):  # a gather's children, held by it
-                if id(item) not in nurseries:
-                    nurseries.add(id(item))
-                    tasks += sorted(item.child_tasks, key=id)
+            # A gather's children are held by their nursery, a stream's by its host.
+            nursery = item._nursery if isinstance(item, TrioHost) else item
+            if isinstance(nursery, trio.Nursery):
+                if id(nursery) not in seen:
+                    seen.add(id(nursery))
+                    tasks += sorted(nursery.child_tasks, key=id)
             else:
                 tasks.append(item)
         return tasks
@@ -175,6 +205,115 @@ class TrioBackend:
             scope.cancel()
         for event in wake or ():
             event.set()
+
+
+class TrioHost:
+    """A registry's tasks as nursery children of the task that entered its
+    ``async with`` block (see the module's docstring)."""
+
+    __slots__ = ("_manager", "_nursery", "_start_soon")
+
+    def __init__(
+        self, manager: AbstractAsyncContextManager[trio.Nursery], nursery: trio.Nursery
+    ) -> None:
+        self._manager = manager
+        self._nursery = nursery  # for tether.dump(): the tasks it holds
+        self._start_soon: Callable[..., None] = nursery.start_soon
+
+    @staticmethod
+    async def open() -> TrioHost:
+        """Open a nursery in the calling task. Not a checkpoint: trio's nursery
+        only enters a cancel scope there."""
+        manager = trio.open_nursery()
+        nursery = await manager.__aenter__()
+        return TrioHost(manager, nursery)
+
+    def create_task(
+        self,
+        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
+        /,
+        *args: Unpack[PosArgsT],
+        name: str,
+        context: Context | None = None,
+    ) -> object:
+        # start_soon runs the task in a copy of the current context: in a copy
+        # of the one given, when given.
+        if context is None:
+            self._start_soon(fn, *args, name=name)
+        else:
+            context.run(self._start_soon, fn, *args, name=name)
+        # The task itself is not returned: it tells its registry when it first
+        # runs. Until then, its nursery is what keeps it.
+        return self
+
+    # A partial, not a method: one Python call less per task.
+    new_scope = staticmethod(functools.partial(trio.CancelScope, shield=True))
+
+    async def close(self) -> None:
+        # Every task has ended (the registry waited for them), and the block's
+        # own outcome is the registry's to raise: the nursery exits clean. A
+        # schedule point, shielded from cancellation, as every nursery's exit.
+        await self._manager.__aexit__(None, None, None)
+
+
+class TrioSystemHost:
+    """A registry's tasks as nursery children of a system task of its own, for a
+    registry opened with ``open()``: the host is named after the registry and
+    ends once the registry has closed (see the module's docstring)."""
+
+    __slots__ = ("_done", "_start_soon")
+
+    _start_soon: Callable[..., None]
+
+    def __init__(self) -> None:
+        self._done = trio.Event()
+
+    @staticmethod
+    async def open(name: str) -> TrioSystemHost:
+        """Start the host and wait until its nursery is open: a schedule point
+        that cannot be cancelled (the opener's cancellation is the opener's)."""
+        host = TrioSystemHost()
+        ready = trio.Event()
+        # In trio's system context, as every system task: the tasks it starts
+        # run in their spawners' contexts.
+        trio.lowlevel.spawn_system_task(
+            host._host, ready, name=f"TaskRegistry {name!r}"
+        )
+        with trio.CancelScope(shield=True):
+            await ready.wait()
+        return host
+
+    async def _host(self, ready: trio.Event) -> None:
+        # A system task's exception would crash the run: only the run's own
+        # cancellation, as it ends, may leave here (the nursery then cancels the
+        # tasks, which the registry reports as left open).
+        async with trio.open_nursery() as nursery:
+            self._start_soon = nursery.start_soon
+            ready.set()
+            await self._done.wait()
+
+    def create_task(
+        self,
+        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
+        /,
+        *args: Unpack[PosArgsT],
+        name: str,
+        context: Context | None = None,
+    ) -> object:
+        if context is None:
+            self._start_soon(fn, *args, name=name)
+        else:
+            context.run(self._start_soon, fn, *args, name=name)
+        return self  # the task tells its registry when it first runs
+
+    # Not shielded: the host is cancelled only as the run ends, and that must
+    # reach the tasks. The class itself, not a method: one Python call less.
+    new_scope = trio.CancelScope
+
+    async def close(self) -> None:
+        # Only lets the host end: the closer may be one of the host's own tasks,
+        # which the host's nursery waits for.
+        self._done.set()
 
 
 def _nothing() -> None:
