@@ -336,9 +336,53 @@ async def test_with_drain_on_shutdown_the_deadline_counts_while_aiohttp_waits(
     tether.aiohttp.setup(app, shutdown_timeout=hour - 1, drain="on-shutdown")
     await stop_during_a_request(app, after_stop)
     assert events == ["handler still open, registry OPEN", "job cancelled"]
-    assert "TaskRegistry 'app' cancelled 1 task(s) at shutdown: job" in [
-        r.getMessage() for r in caplog.records
-    ]
+    messages = [r.getMessage() for r in caplog.records]
+    assert "TaskRegistry 'app' cancelled 1 task(s) at shutdown: job" in messages
+    # Regression: the INFO record said "for at most 3599 s before it cancels
+    # them", the full shutdown_timeout, though the drain was cut at once.
+    assert (
+        "TaskRegistry 'app' is draining 1 task(s) (job), with no time left to "
+        "drain: it cancels them at once" in messages
+    )
+
+
+async def test_with_drain_on_shutdown_the_info_record_states_the_time_left(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The drain at cleanup gets what is left of the time counted from
+    ``on_shutdown``, and its INFO record says that, not the whole
+    ``shutdown_timeout``: here ``on_shutdown``'s clock is an hour behind and the
+    timeout an hour and a minute, so about a minute is left (the job then
+    finishes once the drain has begun)."""
+    release = anyio.Event()
+    draining = Draining()
+
+    async def job() -> None:
+        await release.wait()
+
+    async def after_stop() -> None:
+        tether.spawn(job, name="job")
+
+    async def release_once_draining() -> None:
+        await draining.started.wait()
+        release.set()
+
+    hour = 3600.0
+    behind = SimpleNamespace(current_time=lambda: anyio.current_time() - hour)
+    monkeypatch.setattr(tether.aiohttp, "anyio", behind)  # only on_shutdown reads it
+    app = web.Application()
+    tether.aiohttp.setup(app, shutdown_timeout=hour + 60, drain="on-shutdown")
+    logging.getLogger("tether").addHandler(draining)
+    try:
+        with caplog.at_level(logging.INFO, logger="tether"):
+            async with anyio.create_task_group() as group:
+                group.start_soon(release_once_draining)
+                await stop_during_a_request(app, after_stop)
+    finally:
+        logging.getLogger("tether").removeHandler(draining)
+    [record] = [r for r in caplog.records if "is draining" in r.getMessage()]
+    left = float(record.getMessage().split("for at most ")[1].split(" s ")[0])
+    assert 0 < left <= 60
 
 
 async def test_a_failure_once_the_server_stops_does_not_stop_it_again() -> None:

@@ -546,6 +546,25 @@ async def test_draining_logs_one_info_with_names_grouped_and_the_deadline(
     assert info.tether_task is None  # type: ignore[attr-defined]
 
 
+async def test_a_drain_with_no_time_says_it_cancels_at_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 27: a drain with no time (``shutdown_timeout=0``, or the remainder
+    tether.aiohttp's ``drain="on-shutdown"`` gives once it has passed) says what
+    happens, not "for at most 0 s"."""
+    release = anyio.Event()
+    async with TaskRegistry(name="app", shutdown_timeout=0) as tasks:
+        handle = tasks.spawn(park, release, name="job")
+    (info,) = [
+        r for r in tether_records(caplog, logging.INFO) if r.levelno == logging.INFO
+    ]
+    assert info.getMessage() == (
+        "TaskRegistry 'app' is draining 1 task(s) (job), with no time left to "
+        "drain: it cancels them at once"
+    )
+    assert handle.status is Status.CANCELLED
+
+
 @pytest.mark.mock_clock
 @pytest.mark.parametrize("anyio_backend", ["trio"], indirect=True)
 async def test_a_long_shutdown_warns_every_5_s_naming_where_tasks_wait(

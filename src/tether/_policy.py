@@ -13,6 +13,7 @@ import functools
 import importlib.util
 import logging
 import os
+import math
 import sys
 import sysconfig
 from collections import Counter
@@ -211,7 +212,11 @@ class ErrorPolicy:
                 grouped(h._name for h in handles),
                 "without a deadline"
                 if timeout is None
-                else f"for at most {timeout:g} s before it cancels them",
+                else "with no time left to drain: it cancels them at once"
+                if timeout <= 0
+                # Rounded up: "at most" stays true of a remainder (tether.aiohttp).
+                else f"for at most {math.ceil(timeout * 100) / 100:g} s before "
+                "it cancels them",
                 extra=self._extra(),
             )
 
