@@ -12,8 +12,8 @@ import enum
 import functools
 import importlib.util
 import logging
-import os
 import math
+import os
 import sys
 import sysconfig
 from collections import Counter
