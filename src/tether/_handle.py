@@ -89,14 +89,24 @@ class Extra:
     itself); ``restarts``: how often a service was restarted; ``callbacks``: the
     done-callbacks not yet run; ``hooks``: the registry's hooks, when it has some
     (then every task carries an ``Extra``, as with ``debug=True``); ``born``: when
-    the task was spawned, recorded with ``debug=True``.
+    the task was spawned, recorded with ``debug=True``; ``pool``: the pool
+    (:class:`~tether.Pool`) whose slot the task holds or waits for.
     """
 
-    __slots__ = ("born", "callbacks", "calling", "hooks", "restarts", "timeout")
+    __slots__ = (
+        "born",
+        "callbacks",
+        "calling",
+        "hooks",
+        "pool",
+        "restarts",
+        "timeout",
+    )
 
     def __init__(self, timeout: float | None = None, hooks: object = None) -> None:
         self.timeout = timeout
         self.hooks = hooks
+        self.pool: Any = None  # a tether._pool.Pool (not imported: a cycle)
         self.calling = False  # the task's end is being told: callbacks queue up
         self.born: float | None = None  # when it was spawned, with debug=True
         self.restarts = 0

@@ -66,6 +66,7 @@ from ._handle import (
 from ._hooks import Hooks, check_hooks
 from ._loop import current_backend
 from ._policy import ErrorPolicy, Mode, OnError, grouped, logger
+from ._pool import Pool
 from ._services import (
     Restart,
     RestartPlan,
@@ -245,6 +246,7 @@ class TaskRegistry:
         "_own_context",
         "_plain",
         "_policy",
+        "_pools",
         "_restarts",
         "_shutdown_timeout",
         "_slots",
@@ -340,6 +342,8 @@ class TaskRegistry:
         self._daemons: set[Handle[Any]] = set()
         self._warned = False  # the ResourceWarning of a registry left open
         self._slots = None if limit is None else Slots(limit, max_pending)
+        # The pools of registry.pool(), by name: limits per kind of work.
+        self._pools: dict[str, Pool] = {}
         self._state = NEW
         self._thread = 0
         self._body_scope = None
@@ -672,7 +676,11 @@ class TaskRegistry:
         """Nothing queued, and nothing running but the tasks in ``spared``
         (default: every task of ours inside ``aclose()``)."""
         slots = self._slots
-        if slots is not None and (slots.queued or slots.reserved):
+        if slots is not None and (
+            slots.queued or slots.reserved or slots.room_reserved
+        ):
+            return False
+        if self._pools and any(pool._busy() for pool in self._pools.values()):
             return False
         live = self._live
         if not live:
@@ -696,13 +704,28 @@ class TaskRegistry:
 
     def _cancel_one(self, handle: Handle[Any]) -> None:
         if handle._status is QUEUED:
-            assert self._slots is not None  # only a registry with a limit queues
-            self._slots.dropped()
+            self._queue_of(handle).dropped()
             self._close_queued(handle)
         elif handle._status is RUNNING:
             handle._status = CANCELLING
             if handle._scope is not None:
                 handle._scope.cancel()
+
+    def _queue_of(self, handle: Handle[Any]) -> Slots:
+        """The queue a queued task waits in: its pool's, or the registry's."""
+        extra = handle._extra
+        if extra is not None and extra.pool is not None:
+            pool: Pool = extra.pool
+            return pool._slots
+        assert self._slots is not None  # only a registry with a limit queues
+        return self._slots
+
+    def _queues(self) -> list[Slots]:
+        """The registry's queue, if it has a limit, and each pool's."""
+        queues = [pool._slots for pool in self._pools.values()]
+        if self._slots is not None:
+            queues.append(self._slots)
+        return queues
 
     def _new_event(self) -> Event:
         return self._backend.new_event()
@@ -787,16 +810,17 @@ class TaskRegistry:
 
     def _cancel_everything(self, *, closing: bool) -> bool:
         """Cancel what runs and drop what is queued; whether there was any."""
-        if not self._live and self._slots is None:
+        if not self._live and self._slots is None and not self._pools:
             return False  # nothing runs, nothing can wait in a queue
         running = [
             h for h in self._live if h._status is RUNNING and h is not self._spare
         ]
-        queued, wake = (
-            ([], [])
-            if self._slots is None
-            else self._slots.take_queued(closing=closing)
-        )
+        queued: list[Handle[Any]] = []
+        wake: list[Event] = []
+        for slots in self._queues():
+            taken, waiters = slots.take_queued(closing=closing)
+            queued += taken
+            wake += waiters
         if closing:  # daemons are cancelled at shutdown by design: not news
             daemons = self._daemons
             self._policy.cancelled_at_shutdown(
@@ -811,8 +835,8 @@ class TaskRegistry:
         for handle in queued:
             # A running task awaiting a dropped one is cancelled too: it must see
             # its own cancellation, not the dropped task's (TaskCancelled).
-            assert self._slots is not None
-            self._slots.queued -= 1  # one by one: a hook may read statistics()
+            # One by one: a hook may read statistics().
+            self._queue_of(handle).unqueued()
             self._close_queued(handle, wake)
         if scopes or wake:
             self._backend.cancel_soon(scopes, wake)
@@ -876,17 +900,32 @@ class TaskRegistry:
             RegistryClosed: the registry does not take work, now or when the slot
                 comes.
         """
+        return await self._spawn_when_free(
+            None, "spawn_when_free", fn, args, kwargs, name, context, daemon, timeout
+        )
+
+    async def _spawn_when_free(
+        self,
+        pool: Pool | None,
+        api: str,
+        fn: Any,
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+        name: str | None,
+        context: Context | None,
+        daemon: bool,
+        timeout: float | None,
+    ) -> Handle[Any]:
+        """:meth:`spawn_when_free`, into the registry or into ``pool``."""
         if kwargs:
-            refuse_keywords(fn, kwargs, "spawn_when_free")
+            refuse_keywords(fn, kwargs, api)
         if (
             name is not None
             or context is not None
             or daemon is not False
             or timeout is not None
         ):
-            check_spawn_options(
-                fn, "spawn_when_free", name, context, daemon, timeout, args
-            )
+            check_spawn_options(fn, api, name, context, daemon, timeout, args)
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
@@ -894,16 +933,19 @@ class TaskRegistry:
             raise
         if self._state is not OPEN:
             self._check_may_spawn(fn)
-        coro = coroutine_from(fn, args, "spawn_when_free")
+        coro = coroutine_from(fn, args, api)
         if name is None:
             name = name_of(fn)
-        slots = self._slots
-        if slots is None or slots.free(len(self._live)):
-            handle = self.spawn(
+        spawn = self.spawn if pool is None else pool.spawn
+        slots = self._slots if pool is None else pool._slots
+        running = len(self._live) if pool is None else len(pool._running)
+        if slots is None or slots.free(running):
+            handle = spawn(
                 coro, name=name, context=context, daemon=daemon, timeout=timeout
             )
             await anyio.lowlevel.cancel_shielded_checkpoint()
             return handle
+        slot_freed = self._slot_freed if pool is None else pool._slot_freed
         waiter = slots.wait_for_slot(self._backend.new_event())
         try:
             await waiter.event.wait()
@@ -912,7 +954,7 @@ class TaskRegistry:
             granted = waiter.granted
             slots.gave_up(waiter)
             if granted:
-                self._slot_freed()  # hand the slot we were given to the next
+                slot_freed()  # hand the slot we were given to the next
             raise
         if waiter.closed:
             coro.close()
@@ -922,11 +964,255 @@ class TaskRegistry:
             try:
                 self._check_may_spawn(coro)
             except RegistryClosed:
-                self._slot_freed()
+                slot_freed()
                 raise
-        return self.spawn(
-            coro, name=name, context=context, daemon=daemon, timeout=timeout
+        return spawn(coro, name=name, context=context, daemon=daemon, timeout=timeout)
+
+    @overload
+    async def spawn_when_room(
+        self,
+        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, T]],
+        /,
+        *args: Unpack[PosArgsT],
+        name: str | None = None,
+        context: Context | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> Handle[T]: ...
+    @overload
+    async def spawn_when_room(
+        self,
+        coro: Coroutine[Any, Any, T],
+        /,
+        *,
+        name: str | None = None,
+        context: Context | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+    ) -> Handle[T]: ...
+    async def spawn_when_room(
+        self,
+        fn: Any,
+        /,
+        *args: object,  # not Any: mypy 2.4 then rejects the overloads
+        name: str | None = None,
+        context: Context | None = None,
+        daemon: bool = False,
+        timeout: float | None = None,
+        **kwargs: object,  # only to refuse them with a lesson
+    ) -> Handle[Any]:
+        """Wait until the task may start or wait in the queue, then spawn it:
+        the backpressure form of ``spawn`` for a queue bounded by ``max_pending``
+        (aiojobs' ``Scheduler.spawn``, which waits while the pending queue is
+        full).
+
+        A checkpoint. Where :meth:`spawn` would raise
+        :exc:`~tether.RegistryFull`, this waits, FIFO with the other callers, for
+        a place in the queue: a queued task that starts or is dropped frees one.
+        The place is reserved for the caller, so a plain :meth:`spawn` cannot
+        take it. The task is then spawned as :meth:`spawn` does it: started if a
+        slot is free, else queued (``status`` is ``QUEUED``). Without
+        ``max_pending`` (or without a ``limit``) it spawns at once; with
+        ``max_pending=0`` there is never room in the queue, and it waits for a
+        free slot as :meth:`spawn_when_free` does. If the caller is cancelled
+        while waiting, nothing is spawned and the coroutine is closed.
+
+        ``daemon`` and ``timeout`` are as for :meth:`spawn`.
+
+        Raises:
+            TypeError: as :meth:`spawn`.
+            RegistryClosed: the registry does not take work, now or when the
+                place comes.
+
+        .. versionadded:: 0.3
+        """
+        return await self._spawn_when_room(
+            None, "spawn_when_room", fn, args, kwargs, name, context, daemon, timeout
         )
+
+    async def _spawn_when_room(
+        self,
+        pool: Pool | None,
+        api: str,
+        fn: Any,
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+        name: str | None,
+        context: Context | None,
+        daemon: bool,
+        timeout: float | None,
+    ) -> Handle[Any]:
+        """:meth:`spawn_when_room`, into the registry or into ``pool``."""
+        slots = self._slots if pool is None else pool._slots
+        if slots is not None and slots.max_pending == 0:
+            # No queue to wait in: a free slot is the only room there is.
+            return await self._spawn_when_free(
+                pool, api, fn, args, kwargs, name, context, daemon, timeout
+            )
+        if kwargs:
+            refuse_keywords(fn, kwargs, api)
+        if (
+            name is not None
+            or context is not None
+            or daemon is not False
+            or timeout is not None
+        ):
+            check_spawn_options(fn, api, name, context, daemon, timeout, args)
+        try:
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            close_if_coroutine(fn)
+            raise
+        if self._state is not OPEN:
+            self._check_may_spawn(fn)
+        coro = coroutine_from(fn, args, api)
+        if name is None:
+            name = name_of(fn)
+        spawn = self.spawn if pool is None else pool.spawn
+        running = len(self._live) if pool is None else len(pool._running)
+        if slots is None or slots.free(running) or slots.has_room():
+            handle = spawn(
+                coro, name=name, context=context, daemon=daemon, timeout=timeout
+            )
+            await anyio.lowlevel.cancel_shielded_checkpoint()
+            return handle
+        waiter = slots.wait_for_room(self._backend.new_event())
+        try:
+            await waiter.event.wait()
+        except BaseException:
+            coro.close()
+            slots.gave_up_room(waiter)  # hands on the place we were given
+            raise
+        if waiter.closed:
+            coro.close()
+            self._raise_closed(_WHY_CLOSED[self._state])
+        slots.claim_room()
+        if self._state is not OPEN:
+            try:
+                self._check_may_spawn(coro)
+            except RegistryClosed:
+                slots.grant_room()  # the place we were given, to the next
+                raise
+        return spawn(coro, name=name, context=context, daemon=daemon, timeout=timeout)
+
+    def pool(self, name: str, /, *, limit: int, max_pending: int | None = None) -> Pool:
+        """Make a pool: a limit for one kind of work inside this registry.
+
+        At most ``limit`` of the pool's tasks run at once; the rest wait in the
+        pool's own FIFO queue, bounded by ``max_pending``. Spawn into it with
+        :meth:`Pool.spawn <tether.Pool.spawn>`, :meth:`Pool.spawn_when_free
+        <tether.Pool.spawn_when_free>` or :meth:`Pool.spawn_when_room
+        <tether.Pool.spawn_when_room>`. The pool's tasks are the registry's in
+        every other way: one lifetime (they drain and are cancelled when it
+        closes; the pool has no close of its own), one ``on_error`` for their
+        failures, the same hooks, and they are counted in its
+        :meth:`statistics` and drawn by :meth:`dump`. A pool task's
+        :func:`tether.spawn` spawns into the registry, not the pool: the
+        follow-up work of a job (a notification, a log upload) does not wait
+        behind the queued jobs, as it does under one registry-wide ``limit``.
+
+        Never blocks. Call it before or after the registry opens (a web app's
+        startup, say), once per name.
+
+        Args:
+            name: the pool's name, unique in the registry; shown by ``dump()``,
+                ``repr`` and :exc:`~tether.RegistryFull`.
+            limit: at most this many of the pool's tasks run at once (>= 1).
+            max_pending: bound on the pool's queue (>= 0); a spawn beyond it
+                raises :exc:`~tether.RegistryFull`. ``None``: unbounded.
+
+        Raises:
+            TypeError: ``name`` is not a str, or ``limit`` / ``max_pending`` not
+                an int.
+            ValueError: a pool of that name exists, a count is out of range, or
+                the registry has a ``limit`` of its own (which would count the
+                pools' tasks and their follow-up work in one line again: give
+                each kind of work its own pool instead).
+            RegistryClosed: the registry is closing or closed.
+
+        .. versionadded:: 0.3
+        """
+        if not isinstance(name, str):
+            raise TypeError(f"TaskRegistry.pool(name={name!r}): name must be a str")
+        check_count("TaskRegistry.pool", "limit", limit, 1, "")
+        if max_pending is not None:
+            check_count(
+                "TaskRegistry.pool",
+                "max_pending",
+                max_pending,
+                0,
+                ", or None for an unbounded queue",
+            )
+        if self._slots is not None:
+            raise ValueError(
+                f"TaskRegistry.pool({name!r}): TaskRegistry {self._name!r} has a "
+                f"limit of its own (limit={self._slots.limit}), which counts every "
+                "task in it, the pools' and their follow-up work included. Make "
+                "the registry without a limit and give each kind of work a pool: "
+                f"registry.pool({name!r}, limit={limit!r})"
+            )
+        if name in self._pools:
+            raise ValueError(
+                f"TaskRegistry.pool({name!r}): TaskRegistry {self._name!r} has a "
+                f"pool named {name!r} already; keep the Pool that call returned "
+                "(an attribute of the object that owns the registry, or "
+                "app[key]), or give this one another name"
+            )
+        if self._state is not NEW and self._state is not OPEN:
+            self._raise_closed(_WHY_CLOSED[self._state])
+        pool = self._pools[name] = Pool(self, name, limit, max_pending)
+        return pool
+
+    def _spawn_pooled(
+        self,
+        pool: Pool,
+        api: str,
+        fn: Any,
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+        name: str | None,
+        context: Context | None,
+        daemon: bool,
+        timeout: float | None,
+    ) -> Handle[Any]:
+        """:meth:`Pool.spawn`: :meth:`spawn`, admitted by the pool's slots. The
+        task carries an :class:`Extra` with the pool, whose done-callback (the
+        first) frees its slot."""
+        if kwargs:
+            refuse_keywords(fn, kwargs, api)
+        if (
+            name is not None
+            or context is not None
+            or daemon is not False
+            or timeout is not None
+        ):
+            check_spawn_options(fn, api, name, context, daemon, timeout, args)
+        if self._state is not OPEN:
+            self._check_may_spawn(fn)
+        if get_ident() != self._thread:
+            self._refuse_thread(fn, api)
+        coro = coroutine_from(fn, args, api)
+        if name is None:
+            name = name_of(fn)
+        handle: Handle[Any] = _new_handle(Handle)
+        handle._owner = self
+        handle._name = name
+        handle._scope = None
+        handle._event = None
+        self._add_extra(handle, timeout)
+        extra = handle._extra
+        assert extra is not None
+        extra.pool = pool
+        extra.callbacks.append(pool._task_ended)
+        pool._admit(
+            handle, coro, self._home if context is None else context, copy_context
+        )
+        self._spawned += 1  # counted only once the task is surely there
+        if self._hooks is not None:  # before a daemon may be ended at once
+            call_hook(self._hooks, "spawned", handle)
+        if daemon:
+            self._add_daemon(handle)
+        return handle
 
     @overload
     def spawn_threadsafe(
@@ -1473,7 +1759,7 @@ class TaskRegistry:
         """Return a frozen snapshot of the counters (never blocks)."""
         return RegistryStatistics(
             spawned=self._spawned,
-            queued=0 if self._slots is None else self._slots.queued,
+            queued=self._queued_count(),
             running=len(self._live),
             succeeded=self._succeeded,
             failed=self._failed,
@@ -1481,14 +1767,26 @@ class TaskRegistry:
             restarts=self._restarts,
         )
 
+    def _queued_count(self) -> int:
+        if self._pools:
+            return sum(slots.queued for slots in self._queues())
+        return 0 if self._slots is None else self._slots.queued
+
+    def _queued_list(self) -> list[Handle[Any]]:
+        """Every queued handle: the registry's own, then each pool's."""
+        if self._pools:
+            return [h for slots in self._queues()[::-1] for h in slots.queued_list()]
+        return [] if self._slots is None else self._slots.queued_list()
+
     def __len__(self) -> int:
-        """The number of live tasks: running (or cancelling) plus queued."""
-        return len(self._live) + (0 if self._slots is None else self._slots.queued)
+        """The number of live tasks: running (or cancelling) plus queued, those
+        of its pools included."""
+        return len(self._live) + self._queued_count()
 
     def __iter__(self) -> Iterator[Handle[Any]]:
-        """Iterate over a snapshot of the live handles: running first, then queued."""
-        queued = [] if self._slots is None else self._slots.queued_list()
-        return iter([*self._live, *queued])
+        """Iterate over a snapshot of the live handles: running first, then queued
+        (the registry's own, then each pool's)."""
+        return iter([*self._live, *self._queued_list()])
 
     def dump(self) -> str:
         """Return a readable tree of this registry's live tasks, and of registries
@@ -1505,7 +1803,7 @@ class TaskRegistry:
         return draw([self._node(_snapshot(_open_registries), time.monotonic())])
 
     def _node(self, others: list[TaskRegistry], now: float) -> Node:
-        queued = [] if self._slots is None else _snapshot(self._slots.queued_list)
+        queued = _snapshot(self._queued_list)
         live = _snapshot(self._live.items)
         state = self._state
         label = (
@@ -1517,6 +1815,7 @@ class TaskRegistry:
             )
             + f": {len(live)} running, {len(queued)} queued"
             + ("" if self._slots is None else f" (limit {self._slots.limit})")
+            + "".join(f"; {p._label()}" for p in _snapshot(self._pools.values))
         )
         node = Node(label)
         for handle, task in live:
@@ -1534,6 +1833,8 @@ class TaskRegistry:
             facts.append("daemon")
         extra = handle._extra
         if extra is not None:
+            if extra.pool is not None:
+                facts.append(f"pool {extra.pool.name!r}")
             if extra.restarts:
                 facts.append(f"restarted {extra.restarts} time(s)")
             if extra.born is not None:
@@ -1779,10 +2080,7 @@ class TaskRegistry:
 
     def _waited_for(self) -> list[Handle[Any]]:
         """What a drain waits for: every live task but the closer and daemons."""
-        live = [
-            *self._live,
-            *(() if self._slots is None else self._slots.queued_handles()),
-        ]
+        live = [*self._live, *self._queued_list()]
         return [h for h in live if h is not self._spare and h not in self._daemons]
 
     async def _drain(self, spared: tuple[Handle[Any], ...]) -> None:
