@@ -553,8 +553,9 @@ async def test_a_drain_with_no_time_says_it_cancels_at_once(
     tether.aiohttp's ``drain="on-shutdown"`` gives once it has passed) says what
     happens, not "for at most 0 s"."""
     release = anyio.Event()
+    handles: list[tether.Handle[str]] = []
     async with TaskRegistry(name="app", shutdown_timeout=0) as tasks:
-        handle = tasks.spawn(park, release, name="job")
+        handles.append(tasks.spawn(park, release, name="job"))
     (info,) = [
         r for r in tether_records(caplog, logging.INFO) if r.levelno == logging.INFO
     ]
@@ -562,7 +563,7 @@ async def test_a_drain_with_no_time_says_it_cancels_at_once(
         "TaskRegistry 'app' is draining 1 task(s) (job), with no time left to "
         "drain: it cancels them at once"
     )
-    assert handle.status is Status.CANCELLED
+    assert handles[0].status is Status.CANCELLED
 
 
 @pytest.mark.mock_clock
