@@ -26,7 +26,7 @@ from typing_extensions import TypeVarTuple, Unpack
 from ._asyncio_scope import NativeScope, cancel_many, native_scopes_usable
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Awaitable, Callable, Coroutine
     from contextlib import AbstractAsyncContextManager
     from contextvars import Context
 
@@ -48,6 +48,7 @@ class AsyncioBackend:
         "_loop",
         "call_soon_threadsafe",
         "cancelled_exc",
+        "clock",
         "interruptible",
         "new_event",
         "new_scope",
@@ -66,6 +67,7 @@ class AsyncioBackend:
         self.new_scope = new_scope
         self.new_event = type(anyio.Event())
         self.call_soon_threadsafe = loop.call_soon_threadsafe
+        self.clock = loop.time  # anyio.current_time() on asyncio
         self.interruptible = None  # asyncio delivers Ctrl+C to the main task
         self._get_factory = loop.get_task_factory
         self._factory = self._get_factory()
@@ -134,6 +136,22 @@ class AsyncioBackend:
         # batch with one callback. Tasks already woken in this iteration take one
         # more step before they see it, as on trio.
         self._loop.call_soon(self._cancel_many, scopes, wake)
+
+    async def wait_until(
+        self,
+        deadline: float,
+        wake: Callable[[], object],
+        fn: Callable[[Unpack[PosArgsT]], Awaitable[object]],
+        /,
+        *args: Unpack[PosArgsT],
+    ) -> None:
+        # A timer handle of the loop: an anyio scope with a deadline cost a
+        # short-lived registry's drain a quarter of its time.
+        timer = self._loop.call_at(deadline, wake)
+        try:
+            await fn(*args)
+        finally:
+            timer.cancel()
 
 
 def _nothing() -> None:

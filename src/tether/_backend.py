@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from typing_extensions import TypeVarTuple, Unpack
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Awaitable, Callable, Coroutine
     from contextlib import AbstractAsyncContextManager
     from contextvars import Context
     from types import TracebackType
@@ -170,4 +170,24 @@ class Backend(Protocol):
         Setting the events after the cancellations means a task that is both
         cancelled and woken sees its cancellation, on every backend.
         """
+        ...
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The event loop's clock, as ``anyio.current_time()`` reads it, without
+        anyio's dispatch."""
+        ...
+
+    async def wait_until(
+        self,
+        deadline: float,
+        wake: Callable[[], object],
+        fn: Callable[[Unpack[PosArgsT]], Awaitable[object]],
+        /,
+        *args: Unpack[PosArgsT],
+    ) -> None:
+        """``await fn(*args)``, given up at ``deadline`` (the clock's time): on
+        asyncio a timer calls ``wake``, which must make ``fn`` return (set what it
+        waits for); on trio a deadline cancels it. Cheaper than an anyio scope
+        with a deadline, which a drain made every time (issue #27 item 4)."""
         ...

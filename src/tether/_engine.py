@@ -400,7 +400,7 @@ class Engine:
         # its registry would report a failure, so the failure is received first.
         watcher = functools.partial(self._watched, child, key)
         self.watching[child] = (handle, watcher)
-        handle.add_done_callback(watcher)
+        handle._add_callback(watcher)  # not ended: done() said so just above
 
     def _watched(self, child: int, key: Any, handle: Handle[Any]) -> None:
         if self.watching.pop(child, None) is None:

@@ -319,6 +319,13 @@ class Handle(Generic[T_co]):
         if self._status in _ENDED and (extra is None or not extra.calling):
             _call_back(self, fn, at_once=True)
             return
+        self._add_callback(fn)
+
+    def _add_callback(self, fn: Callable[[Handle[T_co]], object], /) -> None:
+        """:meth:`add_done_callback` of a checked ``fn`` on a task that has not
+        ended (or whose end is being told): tether's own, which checks nothing
+        (the check of ``fn`` cost a one-handle gather a fifth of its time)."""
+        extra = self._extra
         if extra is None:
             extra = self._extra = Extra()
         # Added while the end is told (by a callback or the ended hook): after

@@ -125,6 +125,24 @@ dump_extras: list[Callable[[float], list[Node]]] = []
 _STILL_WAITING_EVERY = 5.0
 
 
+class _AlreadySet:
+    """The closed event of a registry that closed idle: set from the start."""
+
+    __slots__ = ()
+
+    def set(self) -> None:
+        pass
+
+    def is_set(self) -> bool:
+        return True
+
+    async def wait(self) -> None:
+        pass
+
+
+_ALREADY_SET = _AlreadySet()
+
+
 class RegistryState(enum.Enum):
     """The lifecycle of a :class:`~tether.TaskRegistry`: ``NEW`` until entered, then
     ``OPEN`` → ``DRAINING`` → ``CANCELLING`` → ``CLOSED``.
@@ -792,6 +810,22 @@ class TaskRegistry:
                 "instead"
             )
         await self._wait_until_idle()
+
+    async def _wait_once(self, spared: Collection[Handle[Any]] | None) -> None:
+        """One wait of :meth:`_wait_until_idle`: returns when the registry may
+        have become idle, or :meth:`_wake_idle_waiters` was called."""
+        if not self._is_idle(spared):
+            event = self._idle_event
+            if event is None:
+                event = self._idle_event = self._backend.new_event()
+            await event.wait()
+
+    def _wake_idle_waiters(self) -> None:
+        """Wake every idle waiter, idle or not: each checks its own condition."""
+        event = self._idle_event
+        if event is not None:
+            self._idle_event = None
+            event.set()
 
     async def _wait_until_idle(
         self, spared: Collection[Handle[Any]] | None = None
@@ -2023,6 +2057,8 @@ class TaskRegistry:
                 # leaves a task behind it.
                 await self._wait_until_idle(())
             return self._outcome(exc, original, block)
+        if not self._live and self._state is OPEN and self._is_idle(()):
+            return self._close_idle(exc, original, block)
         self._closed_event = self._backend.new_event()
         own = self._spare = self._own_handle()
         spared: tuple[Handle[Any], ...] = ()
@@ -2061,6 +2097,19 @@ class TaskRegistry:
             await anyio.lowlevel.checkpoint()  # raises the host's cancellation
         return self._outcome(exc, original, block)
 
+    def _close_idle(
+        self, exc: BaseException | None, original: BaseException | None, block: bool
+    ) -> bool:
+        """:meth:`_close` of a registry with nothing running or queued: no drain,
+        no clock, no event (a short-lived registry's common end, issue #27 item
+        4). A cancelled host sees its cancellation at its next checkpoint."""
+        self._closed_event = _ALREADY_SET
+        self._begin_cancelling()  # wakes a waiter of spawn_when_free, if any
+        self._state = CLOSED
+        _open_registries.discard(self)
+        self._opener = self._home = None
+        return self._outcome(exc, original, block)
+
     def _outcome(
         self, exc: BaseException | None, original: BaseException | None, block: bool
     ) -> bool:
@@ -2085,27 +2134,35 @@ class TaskRegistry:
 
     async def _drain(self, spared: tuple[Handle[Any], ...]) -> None:
         if self._is_idle(spared):
-            return  # nothing to wait for: no scope, no clock
-        if self._shutdown_timeout is None:
-            await self._wait_logging("draining", spared)
-        else:
-            with anyio.move_on_after(self._shutdown_timeout):
-                await self._wait_logging("draining", spared)
+            return  # nothing to wait for: no clock
+        timeout = self._shutdown_timeout
+        await self._wait_logging(
+            "draining",
+            spared,
+            math.inf if timeout is None else self._backend.clock() + timeout,
+        )
 
-    async def _wait_logging(self, phase: str, spared: tuple[Handle[Any], ...]) -> None:
-        """Wait until idle but for ``spared`` (the closer, if it is one of ours);
-        every few seconds, a WARNING of what still runs."""
+    async def _wait_logging(
+        self,
+        phase: str,
+        spared: tuple[Handle[Any], ...],
+        until: float = math.inf,
+    ) -> None:
+        """Wait until idle but for ``spared`` (the closer, if it is one of ours),
+        or until the clock reads ``until``; every few seconds, a WARNING of what
+        still runs."""
         if self._is_idle(spared):
             return
-        started = now = anyio.current_time()
-        while not self._is_idle(spared):
-            # move_on_after(), without anyio's dispatch: the backend's own scope.
-            scope = self._new_scope()
-            scope.deadline = now + _STILL_WAITING_EVERY
-            with scope:
-                await self._wait_until_idle(spared)
-            now = anyio.current_time()
-            if not self._is_idle(spared):
+        clock, wait_until = self._backend.clock, self._backend.wait_until
+        started = now = clock()
+        warn_at = now + _STILL_WAITING_EVERY
+        while not self._is_idle(spared) and now < until:
+            await wait_until(
+                min(warn_at, until), self._wake_idle_waiters, self._wait_once, spared
+            )
+            now = clock()
+            if now >= warn_at and not self._is_idle(spared):
+                warn_at = now + _STILL_WAITING_EVERY
                 self._policy.still_waiting(
                     phase,
                     now - started,

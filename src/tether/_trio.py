@@ -31,7 +31,7 @@ from typing_extensions import TypeVarTuple, Unpack
 from ._engine import Engine
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Callable, Coroutine
+    from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
     from contextvars import Context
 
     from ._backend import Event, Interruptible, Scope
@@ -61,6 +61,7 @@ class TrioBackend:
         "_nursery",
         "call_soon_threadsafe",
         "cancelled_exc",
+        "clock",
         "interruptible",
         "new_event",
         "new_scope",
@@ -75,6 +76,7 @@ class TrioBackend:
         self.new_scope = trio.CancelScope
         self.new_event = trio.Event
         self.call_soon_threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
+        self.clock = trio.current_time
         self.interruptible = interruptible
         self._nursery: trio.Nursery | None = None
 
@@ -152,6 +154,17 @@ class TrioBackend:
             scope.cancel()
         for event in wake or ():
             event.set()
+
+    async def wait_until(
+        self,
+        deadline: float,
+        wake: Callable[[], object],
+        fn: Callable[[Unpack[PosArgsT]], Awaitable[object]],
+        /,
+        *args: Unpack[PosArgsT],
+    ) -> None:
+        with trio.move_on_at(deadline):  # cheap on trio: no timer needed
+            await fn(*args)
 
 
 def _nothing() -> None:
