@@ -31,10 +31,11 @@ if TYPE_CHECKING:
 
     from ._backend import Backend
 
+_library: Callable[[], str] | None
 try:  # what anyio itself asks, when it is installed (trio depends on it)
     from sniffio import current_async_library as _library
 except ImportError:  # pragma: no cover - then anyio assumes asyncio too
-    _library: Callable[[], str] | None = None  # type: ignore[no-redef]
+    _library = None
 
 __all__ = ["current_backend"]
 

@@ -76,7 +76,7 @@ class TrioBackend:
         self.new_scope = trio.CancelScope
         self.new_event = trio.Event
         self.call_soon_threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
-        self.clock = trio.current_time
+        self.clock = trio.lowlevel.current_clock().current_time  # the MockClock too
         self.interruptible = interruptible
         self._nursery: trio.Nursery | None = None
 
