@@ -17,6 +17,7 @@ what few tasks need (a timeout, done-callbacks, hooks, a service's restarts) in 
 from __future__ import annotations
 
 import enum
+import logging
 import math
 import time
 import warnings
@@ -141,6 +142,25 @@ class _AlreadySet:
 
 
 _ALREADY_SET = _AlreadySet()
+
+
+class _NotWaitedFor:
+    """The closed event of a registry closing that nobody waits for yet: a second
+    closer makes the real one (most closes have none: an event less)."""
+
+    __slots__ = ()
+
+    def set(self) -> None:
+        pass
+
+    def is_set(self) -> bool:
+        return False
+
+    async def wait(self) -> None:  # pragma: no cover - replaced before any wait
+        raise AssertionError("wait on the closed event the registry makes")
+
+
+_NOT_WAITED_FOR = _NotWaitedFor()
 
 
 class RegistryState(enum.Enum):
@@ -2026,7 +2046,7 @@ class TaskRegistry:
             self._begin_cancelling()  # a second Ctrl+C: cancel what is left now
         with anyio.CancelScope(shield=True):
             if own is None:
-                await self._closed_event.wait()
+                await self._closed_waiter().wait()
                 await self._wait_until_idle(())  # the closer, if it was a task
             elif state is not CLOSED:
                 # One of ours: the close under way waits for this very task, so
@@ -2052,14 +2072,14 @@ class TaskRegistry:
         """The shutdown shared by ``__aexit__`` (``block``) and ``aclose()``."""
         if self._closed_event is not None:  # aclose() came first
             with anyio.CancelScope(shield=True):
-                await self._closed_event.wait()
+                await self._closed_waiter().wait()
                 # A task of ours that closed it may still run: the block never
                 # leaves a task behind it.
                 await self._wait_until_idle(())
             return self._outcome(exc, original, block)
         if not self._live and self._state is OPEN and self._is_idle(()):
             return self._close_idle(exc, original, block)
-        self._closed_event = self._backend.new_event()
+        self._closed_event = _NOT_WAITED_FOR
         own = self._spare = self._own_handle()
         spared: tuple[Handle[Any], ...] = ()
         if own is not None:
@@ -2075,8 +2095,12 @@ class TaskRegistry:
                 host_cancelled = True
             else:
                 self._state = DRAINING
-                self._cancel_daemons()
-                self._policy.drain_started(self._waited_for(), self._shutdown_timeout)
+                if self._daemons:
+                    self._cancel_daemons()
+                if logger.isEnabledFor(logging.INFO):
+                    self._policy.drain_started(
+                        self._waited_for(), self._shutdown_timeout
+                    )
                 try:
                     await self._drain(spared)
                 except BaseException as cancelled:  # the host, while draining
@@ -2092,10 +2116,19 @@ class TaskRegistry:
         if own is not None:
             self._spared.discard(own)
         self._policy.log_shutdown()
-        self._closed_event.set()
+        closed, self._closed_event = self._closed_event, _ALREADY_SET
+        closed.set()
         if host_cancelled and self._policy.base_exc is None:
             await anyio.lowlevel.checkpoint()  # raises the host's cancellation
         return self._outcome(exc, original, block)
+
+    def _closed_waiter(self) -> Event:
+        """The event a second closer waits on: set once the close is done."""
+        event = self._closed_event
+        if event is _NOT_WAITED_FOR:
+            event = self._closed_event = self._backend.new_event()
+        assert event is not None
+        return event
 
     def _close_idle(
         self, exc: BaseException | None, original: BaseException | None, block: bool
