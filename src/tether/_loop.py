@@ -75,9 +75,11 @@ def _native_token() -> object:
     (issue #27 item 4). anyio answers the same question through sniffio, or
     assumes asyncio without it; anything unexpected goes to anyio itself, which
     raises what it raises outside an event loop."""
+    modules = sys.modules
     try:
-        if _library is None or _library() == "asyncio":
-            return sys.modules["asyncio"].get_running_loop()
+        # Without trio imported, no trio run can be under way: no need to ask.
+        if "trio" not in modules or _library is None or _library() == "asyncio":
+            return modules["asyncio"].get_running_loop()
     except Exception:  # no event loop: anyio's own error
         pass
     return current_token().native_token
