@@ -259,6 +259,8 @@ class TaskRegistry:
        ``ambient``, ``hooks`` and ``context``; :meth:`open` and :meth:`aclose`;
        ``daemon=`` and ``timeout=`` on every spawn; :meth:`spawn_service`,
        :meth:`start` and :meth:`dump`.
+    .. versionchanged:: 0.3
+       :meth:`pool` (limits per kind of work) and :meth:`spawn_when_room`.
     """
 
     __slots__ = (
