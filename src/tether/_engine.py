@@ -338,8 +338,10 @@ class Engine:
         then waited after, issue #27 item 4)."""
         waited = False
         while True:
-            if self.first is not None or self.buffer or (
-                self.driver_done and self.in_flight == 0
+            if (
+                self.first is not None
+                or self.buffer
+                or (self.driver_done and self.in_flight == 0)
             ):
                 if not waited:
                     await anyio.lowlevel.checkpoint()
