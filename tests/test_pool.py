@@ -523,3 +523,62 @@ async def test_closing_wakes_room_waiters_with_registry_closed() -> None:
             await tasks.aclose()
     assert outcome == ["TaskRegistry 'app' is CANCELLING"]
     assert closed(coros[1])
+
+
+async def test_a_room_waiter_cancelled_as_it_is_granted_hands_its_place_on() -> None:
+    release = anyio.Event()
+    coros: list[Any] = []
+    got: list[str] = []
+
+    async def waiter(pool: Pool, name: str) -> None:
+        coro = park(release)
+        coros.append(coro)
+        handle = await pool.spawn_when_room(coro, name=name)
+        got.append(f"{name} {handle.status.name}")
+
+    async with TaskRegistry() as tasks:
+        pool = tasks.pool("jobs", limit=1, max_pending=1)
+        pool.spawn(park, release)
+        queued = pool.spawn(park, release)
+        first = tasks.spawn(waiter, pool, "a")
+        await anyio.wait_all_tasks_blocked()
+        tasks.spawn(waiter, pool, "b")
+        await anyio.wait_all_tasks_blocked()
+        first.cancel()  # "a" is cancelled, and before it sees it...
+        queued.cancel()  # ...it is granted the place this frees: it hands it on
+        await anyio.wait_all_tasks_blocked()
+        assert got == ["b QUEUED"]
+        assert closed(coros[0])
+        release.set()
+
+
+async def test_a_room_waiter_cancelled_as_the_registry_closes_leaves_quietly() -> None:
+    """Regression: a room waiter that closing had taken out of the line, and that
+    was cancelled before it woke, was looked for in the line again (ValueError)."""
+    release = anyio.Event()
+    waiting: list[Handle[None]] = []
+    outcome: list[str] = []
+
+    class CancelTheWaiter(tether.Hooks):
+        def ended(self, handle: Handle[Any], /) -> None:
+            if handle.name == "queued" and waiting:
+                waiting[0].cancel()  # closing has taken the waiter out already
+
+    async def waiter(pool: Pool) -> None:
+        try:
+            await pool.spawn_when_room(park, release)
+        except BaseException as exc:
+            outcome.append(type(exc).__name__)
+            raise
+
+    tasks = TaskRegistry(name="app", shutdown_timeout=0, hooks=CancelTheWaiter())
+    pool = tasks.pool("jobs", limit=1, max_pending=1)
+    async with TaskRegistry(name="outside") as outside:
+        async with tasks:
+            pool.spawn(park, release)
+            pool.spawn(park, release, name="queued")
+            waiting.append(outside.spawn(waiter, pool))
+            await anyio.wait_all_tasks_blocked()
+        await waiting[0].wait()
+    assert waiting[0].status is Status.CANCELLED
+    assert len(outcome) == 1

@@ -1178,10 +1178,10 @@ class TaskRegistry:
                 raises :exc:`~tether.RegistryFull`. ``None``: unbounded.
 
         Raises:
-            TypeError: ``name`` is not a str, or ``limit`` / ``max_pending`` not
-                an int.
-            ValueError: a pool of that name exists, a count is out of range, or
-                the registry has a ``limit`` of its own (which would count the
+            TypeError: ``name`` is not a str.
+            ValueError: ``limit`` or ``max_pending`` is not a whole number in
+                range, a pool of that name exists, or the registry has a
+                ``limit`` of its own (which would count the
                 pools' tasks and their follow-up work in one line again: give
                 each kind of work its own pool instead).
             RegistryClosed: the registry is closing or closed.

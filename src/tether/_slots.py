@@ -142,7 +142,7 @@ class Slots:
         if waiter.granted:
             self.room_reserved -= 1
             self.grant_room()
-        else:
+        elif not waiter.closed:  # a closed one has left the line already
             self._room.remove(waiter)
 
     def grant_room(self) -> None:
