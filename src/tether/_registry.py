@@ -2080,7 +2080,11 @@ class TaskRegistry:
                 await self._wait_until_idle(())
             return self._outcome(exc, original, block)
         if not self._live and self._state is OPEN and self._is_idle(()):
-            return self._close_idle(exc, original, block)
+            self._close_idle()
+            if exc is None and self._policy.base_exc is None:
+                # A host cancelled as the body ended sees it here, as below.
+                await anyio.lowlevel.checkpoint_if_cancelled()
+            return self._outcome(exc, original, block)
         self._closed_event = _NOT_WAITED_FOR
         own = self._spare = self._own_handle()
         spared: tuple[Handle[Any], ...] = ()
@@ -2132,18 +2136,15 @@ class TaskRegistry:
         assert event is not None
         return event
 
-    def _close_idle(
-        self, exc: BaseException | None, original: BaseException | None, block: bool
-    ) -> bool:
+    def _close_idle(self) -> None:
         """:meth:`_close` of a registry with nothing running or queued: no drain,
         no clock, no event (a short-lived registry's common end, issue #27 item
-        4). A cancelled host sees its cancellation at its next checkpoint."""
+        4)."""
         self._closed_event = _ALREADY_SET
         self._begin_cancelling()  # wakes a waiter of spawn_when_free, if any
         self._state = CLOSED
         _open_registries.discard(self)
         self._opener = self._home = None
-        return self._outcome(exc, original, block)
 
     def _outcome(
         self, exc: BaseException | None, original: BaseException | None, block: bool
