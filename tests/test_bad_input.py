@@ -146,48 +146,6 @@ async def test_an_async_callable_object_is_accepted() -> None:
         assert handle.name.endswith("Job")
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"limit": 0}, r"limit=0\): limit must be a whole number >= 1, or None"),
-        ({"limit": -1}, r"limit=-1\): limit must be a whole number >= 1"),
-        ({"limit": True}, r"limit=True\): limit must be a whole number >= 1"),
-        ({"limit": 2.5}, r"limit=2.5\): limit must be a whole number >= 1"),
-        (
-            {"limit": 1, "max_pending": -1},
-            r"max_pending=-1\): max_pending must be a whole",
-        ),
-        (
-            {"max_pending": 5},
-            r"max_pending=5\) needs a limit: TaskRegistry\(limit=10, ",
-        ),
-        (
-            {"on_error": "ignore"},
-            r"on_error='ignore'\): use 'log' .*'raise' .*a callable",
-        ),
-        (
-            {"shutdown_timeout": -1},
-            r"shutdown_timeout=-1\): shutdown_timeout must be a number of seconds >= 0",
-        ),
-        (
-            {"shutdown_timeout": "5"},
-            r"shutdown_timeout='5'\): shutdown_timeout must be a number of seconds",
-        ),
-    ],
-)
-def test_bad_registry_options_are_refused(kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        TaskRegistry(**kwargs)
-
-
-def test_an_async_on_error_is_refused() -> None:
-    async def on_error(handle: tether.Handle[Any], exc: Exception) -> None:
-        pass  # pragma: no cover - never called
-
-    with pytest.raises(TypeError, match=r"must be a plain `def`, not an `async def`"):
-        TaskRegistry(on_error=on_error)  # type: ignore[arg-type]  # the misuse tested
-
-
 # -- an option that is also the function's own keyword (#21 item 6) -------------------
 
 

@@ -37,25 +37,48 @@ async def agen() -> AsyncGenerator[int, None]:  # an async generator function
 
 
 # -- the registry's own options (sync: nothing to close) -----------------------------
+# The one table of TaskRegistry's options: a wrong type is a TypeError, a value out
+# of range a ValueError.
 
 REGISTRY_OPTIONS: list[tuple[dict[str, Any], type[Exception], str]] = [
     ({"name": 3}, TypeError, r"name=3\): name must be a str"),
     ({"debug": "yes"}, TypeError, r"debug='yes'\): debug must be True or False"),
     ({"ambient": 1}, TypeError, r"ambient=1\): ambient must be True or False"),
-    ({"on_error": 3}, ValueError, r"on_error=3\): use 'log'"),
+    ({"on_error": 3}, TypeError, r"on_error=3\): use 'log'"),
+    (
+        {"on_error": "ignore"},
+        ValueError,
+        r"on_error='ignore'\): use 'log' .*'raise' .*a callable",
+    ),
+    ({"context": 3}, TypeError, r"context=3\): use 'spawner'"),
+    ({"context": "caller"}, ValueError, r"context='caller'\): use 'spawner'"),
     ({"on_error": double}, TypeError, r"on_error=double\): .*plain `def`"),
-    ({"limit": 0}, ValueError, r"limit=0\): limit must be a whole number >= 1"),
-    ({"limit": "3"}, ValueError, r"limit='3'\): limit must be a whole number"),
-    ({"limit": True}, ValueError, r"limit=True\): limit must be a whole number"),
-    ({"max_pending": 1}, ValueError, r"max_pending=1\) needs a limit"),
+    (
+        {"limit": 0},
+        ValueError,
+        r"limit=0\): limit must be a whole number >= 1, or None",
+    ),
+    ({"limit": -1}, ValueError, r"limit=-1\): limit must be a whole number >= 1"),
+    ({"limit": "3"}, TypeError, r"limit='3'\): limit must be a whole number"),
+    ({"limit": True}, TypeError, r"limit=True\): limit must be a whole number"),
+    (
+        {"max_pending": 5},
+        ValueError,
+        r"max_pending=5\) needs a limit: TaskRegistry\(limit=10, ",
+    ),
     (
         {"limit": 1, "max_pending": -1},
         ValueError,
         r"max_pending=-1\): max_pending must be a whole number >= 0",
     ),
-    ({"shutdown_timeout": -1}, ValueError, r"shutdown_timeout=-1\): shutdown_timeout"),
+    (
+        {"shutdown_timeout": -1},
+        ValueError,
+        r"shutdown_timeout=-1\): shutdown_timeout must be a number of seconds >= 0",
+    ),
     ({"shutdown_timeout": math.nan}, ValueError, r"shutdown_timeout=nan\)"),
-    ({"shutdown_timeout": True}, ValueError, r"shutdown_timeout=True\)"),
+    ({"shutdown_timeout": True}, TypeError, r"shutdown_timeout=True\)"),
+    ({"shutdown_timeout": "5"}, TypeError, r"shutdown_timeout='5'\)"),
 ]
 
 
@@ -204,27 +227,6 @@ async def test_bad_spawn_threadsafe_options_fail_in_the_calling_thread() -> None
 
 
 # -- the gather family -----------------------------------------------------------------
-
-GATHERS: list[tuple[str, dict[str, Any], str]] = [
-    ("run_all", {"limit": 0}, r"run_all\(limit=0\): limit must be a whole number"),
-    ("run_all", {"per_second": 0}, r"run_all\(per_second=0\): per_second must be"),
-    ("run_all", {"per_second": math.inf}, r"per_second=inf\)"),
-    ("run_all", {"burst": 0}, r"run_all\(burst=0\): burst must be a whole number"),
-    ("run_all", {"timeout": -1}, r"run_all\(timeout=-1\): timeout must be"),
-    ("settle_all", {"timeout": "1"}, r"settle_all\(timeout='1'\): timeout must be"),
-    ("settle_all", {"limit": 1.5}, r"settle_all\(limit=1\.5\): limit must be"),
-]
-
-
-@pytest.mark.parametrize(("api", "options", "message"), GATHERS)
-async def test_bad_gather_options_name_the_option_and_close_the_inputs(
-    api: str, options: dict[str, Any], message: str
-) -> None:
-    coros = [double(1), double(2)]
-    gather = tether.run_all if api == "run_all" else tether.settle_all
-    with pytest.raises(ValueError, match=message):
-        await gather(*coros, **options)
-    assert all(closed(c) for c in coros)
 
 
 async def test_bad_stream_arguments_name_the_argument() -> None:

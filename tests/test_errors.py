@@ -18,7 +18,7 @@ import anyio.lowlevel
 import pytest
 
 import tether
-from helpers import tether_records
+from helpers import closed, tether_records
 from tether import RegistryClosed, Status, TaskCancelled, TaskRegistry
 
 if sys.version_info < (3, 11):
@@ -444,3 +444,104 @@ async def test_a_base_exception_in_the_body_cancels_everything_and_propagates() 
             await anyio.wait_all_tasks_blocked()
             raise KeyboardInterrupt
     assert log == ["task cancelled"]
+
+
+async def test_a_task_raising_generator_exit_is_reraised_bare() -> None:
+    """A defect of 0.1, found by an adversarial suite run from outside the project:
+    a task raising GeneratorExit was not re-raised bare from the block on every
+    backend."""
+
+    async def closes() -> None:
+        await anyio.lowlevel.checkpoint()
+        raise GeneratorExit
+
+    handles: list[tether.Handle[None]] = []
+
+    async def main() -> None:
+        async with TaskRegistry() as tasks:
+            handles.append(tasks.spawn(closes))
+            await anyio.sleep_forever()
+
+    with pytest.raises(GeneratorExit):
+        await main()
+    assert handles[0].status is Status.CANCELLED
+
+
+@pytest.mark.parametrize("kind", [KeyboardInterrupt, SystemExit])
+async def test_an_on_error_callback_raising_a_base_exception_is_reraised_bare(
+    kind: type[BaseException], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A defect of 0.1, found by an adversarial suite run from outside the project:
+    an on_error callback raising KeyboardInterrupt or SystemExit lost it, and the
+    failure with it."""
+
+    def on_error(handle: tether.Handle[Any], exc: Exception) -> None:
+        raise kind
+
+    async def fails() -> None:
+        await anyio.lowlevel.checkpoint()
+        raise ValueError("boom")
+
+    async def main() -> None:
+        async with TaskRegistry(on_error=on_error) as tasks:
+            tasks.spawn(fails)
+            await anyio.sleep_forever()
+
+    with pytest.raises(kind):
+        await main()
+    # The failure the callback could not handle is still on record.
+    assert [r.exc_info[1] for r in tether_records(caplog) if r.exc_info] != []
+
+
+async def test_an_on_error_callback_returning_a_coroutine_is_closed_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A defect of 0.1, found by an adversarial suite run from outside the project:
+    an on_error callback that returned a coroutine left it never awaited, with
+    nothing said."""
+
+    async def handle_async(exc: Exception) -> None:
+        raise AssertionError("never awaited")  # pragma: no cover
+
+    returned: list[Any] = []
+
+    def on_error(handle: tether.Handle[Any], exc: Exception) -> None:
+        coro = handle_async(exc)
+        returned.append(coro)
+        return coro  # type: ignore[return-value]  # the mistake under test
+
+    async def fails() -> None:
+        raise ValueError("boom")
+
+    async with TaskRegistry(on_error=on_error) as tasks:
+        tasks.spawn(fails)
+    assert closed(returned[0])
+    assert any("never awaited" in r.getMessage() for r in tether_records(caplog))
+
+
+async def test_a_failure_superseded_by_a_keyboard_interrupt_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A defect of 0.1, found by an adversarial suite run from outside the project:
+    a failure superseded by a KeyboardInterrupt was dropped unlogged."""
+
+    async def fails() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            raise ValueError("superseded")  # fails in its cleanup
+
+    async def interrupts() -> None:
+        await anyio.wait_all_tasks_blocked()
+        raise KeyboardInterrupt
+
+    async def main() -> None:
+        async with TaskRegistry(on_error="raise") as tasks:
+            tasks.spawn(fails)
+            tasks.spawn(interrupts)
+            await anyio.sleep_forever()
+
+    with pytest.raises(KeyboardInterrupt):
+        await main()
+    logged = [r.exc_info[1] for r in tether_records(caplog) if r.exc_info]
+    assert [str(e) for e in logged] == ["superseded"]

@@ -365,3 +365,53 @@ async def test_dump_from_a_worker_thread_while_tasks_come_and_go() -> None:
         stop.set()
     assert all(d.startswith("TaskRegistry 'app' OPEN for ") for d in dumps)
     assert not any(" -" in d for d in dumps)  # no negative age or duration
+
+
+async def test_spawn_threadsafe_from_many_threads_during_shutdown() -> None:
+    """A defect of 0.1, found by an adversarial suite run from outside the project:
+    spawn_threadsafe from many threads during shutdown could spawn into a closed
+    registry or lose a spawn."""
+    import concurrent.futures
+    import threading
+
+    started = threading.Barrier(9)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def hammer(tasks: TaskRegistry) -> None:
+        started.wait()
+        for _ in range(50):
+            try:
+                future = tasks.spawn_threadsafe(park_briefly)
+            except tether.RegistryClosed:
+                with lock:
+                    outcomes.append("refused at once")
+                continue
+            try:
+                handle = future.result(timeout=10)
+            except tether.RegistryClosed:
+                with lock:
+                    outcomes.append("refused on the loop")
+            else:
+                with lock:
+                    outcomes.append(f"spawned {handle.name}")
+
+    work: list[concurrent.futures.Future[None]] = []
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        async with TaskRegistry(shutdown_timeout=0) as tasks:
+            work += [pool.submit(hammer, tasks) for _ in range(8)]
+            await anyio.to_thread.run_sync(started.wait)
+            await anyio.lowlevel.checkpoint()
+        # The registry closed while the threads kept spawning: they must all get
+        # an answer, never hang, and nothing spawned may outlive the registry.
+        for future in work:
+            await anyio.to_thread.run_sync(future.result, 10)
+    assert len(outcomes) == 8 * 50
+    assert all(h.done() for h in tasks)
+    stats = tasks.statistics()
+    assert stats.running == stats.queued == 0
+    assert stats.spawned == sum(o.startswith("spawned") for o in outcomes)
+
+
+async def park_briefly() -> None:
+    await anyio.lowlevel.checkpoint()

@@ -4,8 +4,10 @@ agreement with asyncio.gather and anyio.gather, on every backend."""
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import sys
+import weakref
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
@@ -394,3 +396,125 @@ async def test_results_and_order_match_the_reference(
         tuple(10 * i for i in range(len(release_order))),
         [10 * i for i in release_order],
     )
+
+
+async def test_a_run_all_child_parked_on_a_future_only_it_holds_survives_collection(
+    backend_name: str,
+) -> None:
+    """A defect of 0.1, found by an adversarial suite run from outside the project:
+    a run_all child parked on a future that only it held could be garbage-collected
+    mid-flight; tether now holds every child by a strong reference of its own."""
+    if backend_name == "trio":
+        pytest.skip("trio holds its tasks itself: a trio task cannot be collected")
+    import asyncio
+
+    futures: weakref.WeakSet[asyncio.Future[str]] = weakref.WeakSet()
+
+    async def orphan() -> str:
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        futures.add(future)
+        return await future  # nothing but this task refers to the future
+
+    async def collect_then_release() -> str:
+        await anyio.wait_all_tasks_blocked()
+        for _ in range(3):
+            gc.collect()
+        assert len(futures) == 2, "a run_all child was garbage-collected mid-flight"
+        # Held by a strong reference of tether's own: a dict whose values hold
+        # the task (anyio keeps its tasks in sets and weak mappings only).
+        children = [t for t in asyncio.all_tasks() if "orphan" in t.get_name()]
+        assert len(children) == 2
+        for task in children:
+            assert any(
+                isinstance(holder, dict) and task in holder.values()
+                for holder in gc.get_referrers(task)
+            )
+        for future in list(futures):
+            future.set_result("kept")
+        return "collected"
+
+    assert await tether.run_all(orphan(), orphan(), collect_then_release()) == (
+        "kept",
+        "kept",
+        "collected",
+    )
+
+
+async def test_race_reports_a_failed_handle_when_another_input_wins(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A defect of 0.1, found by an adversarial suite run from outside the project:
+    race dropped the failure of a handle when another input won."""
+    go, failed = anyio.Event(), anyio.Event()
+
+    async def fails() -> str:
+        await go.wait()
+        try:
+            raise ValueError("lost in the race")
+        finally:
+            failed.set()
+
+    async def wins() -> str:
+        await failed.wait()
+        return "won"
+
+    async def starts_the_failure() -> str:
+        await anyio.wait_all_tasks_blocked()  # race is awaiting the handle now
+        go.set()
+        await anyio.sleep_forever()
+        raise AssertionError("cancelled by race")  # pragma: no cover
+
+    async with TaskRegistry() as tasks:
+        handle = tasks.spawn(fails)
+        assert await tether.race(handle, wins(), starts_the_failure()) == "won"
+    # race received the failure and could not raise it: reported once, then.
+    messages = [r.exc_info[1] for r in tether_records(caplog) if r.exc_info]
+    assert [str(m) for m in messages] == ["lost in the race"]
+
+
+async def test_race_does_not_report_again_what_the_registry_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A defect of 0.1, found by an adversarial suite run from outside the project:
+    race reported again a failure its registry had already reported."""
+
+    async def fails() -> str:
+        raise ValueError("reported once")
+
+    async def wins() -> str:
+        await anyio.wait_all_tasks_blocked()
+        return "won"
+
+    async with TaskRegistry() as tasks:
+        handle = tasks.spawn(fails)
+        await handle.wait()  # failed with nobody awaiting: reported now
+        assert await tether.race(handle, wins()) == "won"
+    messages = [r.exc_info[1] for r in tether_records(caplog) if r.exc_info]
+    assert [str(m) for m in messages] == ["reported once"]
+
+
+async def test_a_run_all_child_failing_after_the_caller_left_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A defect of 0.1, found by an adversarial suite run from outside the project:
+    a run_all child failing after the caller had left was lost."""
+
+    async def fails_in_cleanup() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            raise ValueError("cleanup failed")
+
+    with anyio.CancelScope() as scope:
+        scope.cancel()  # cancelled once started: the child fails while cancelled
+
+        async def run() -> None:
+            await tether.run_all(fails_in_cleanup())
+
+        with anyio.CancelScope(shield=True):
+            async with anyio.create_task_group() as group:
+                group.start_soon(run)
+                await anyio.wait_all_tasks_blocked()
+                group.cancel_scope.cancel()
+    logged = [r.exc_info[1] for r in tether_records(caplog) if r.exc_info]
+    assert [str(e) for e in logged] == ["cleanup failed"]

@@ -4,6 +4,7 @@ with an error naming the argument, and leaves nothing running or unclosed."""
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import anyio
@@ -139,35 +140,41 @@ async def test_a_list_of_inputs_is_refused_showing_the_star(api: str) -> None:
 @pytest.mark.parametrize("api", ["run_all", "settle_all", "as_completed"])
 @pytest.mark.parametrize("limit", [0, -1, 2.5, "3", True])
 async def test_a_bad_limit_is_refused(api: str, limit: object) -> None:
+    """A number out of range is a ValueError, a value of another type a TypeError."""
     record: list[str] = []
     first = job(record)
+    error = TypeError if isinstance(limit, str | bool | float) else ValueError
     with pytest.raises(
-        ValueError, match=rf"{api}\(limit={limit!r}\): limit must be a whole number"
+        error, match=rf"{api}\(limit={limit!r}\): limit must be a whole number"
     ):
         await call(api, first, limit=limit)
     assert closed(first)
     assert record == []
 
 
+#: The one table of the gathers' options but ``limit`` (above): a wrong type is a
+#: TypeError, a value out of range a ValueError.
 OPTIONS = [
-    pytest.param({"per_second": 0}, r"per_second=0\): per_second must be", id="rate0"),
-    pytest.param({"per_second": -1}, r"per_second=-1\): per_second must", id="rate-1"),
-    pytest.param({"burst": 0}, r"burst=0\): burst must be a whole number", id="burst0"),
-    pytest.param({"timeout": -1}, r"timeout=-1\): timeout must be", id="timeout-1"),
-    pytest.param(
-        {"timeout": float("nan")}, r"timeout=nan\): timeout must be", id="nan"
-    ),
+    pytest.param({"per_second": 0}, ValueError, r"per_second=0\): per_second must be"),
+    pytest.param({"per_second": -1}, ValueError, r"per_second=-1\): per_second must"),
+    pytest.param({"per_second": math.inf}, ValueError, r"per_second=inf\): per_second"),
+    pytest.param({"per_second": "2"}, TypeError, r"per_second='2'\): per_second"),
+    pytest.param({"burst": 0}, ValueError, r"burst=0\): burst must be a whole number"),
+    pytest.param({"burst": 1.0}, TypeError, r"burst=1.0\): burst must be a whole"),
+    pytest.param({"timeout": -1}, ValueError, r"timeout=-1\): timeout must be"),
+    pytest.param({"timeout": math.nan}, ValueError, r"timeout=nan\): timeout must be"),
+    pytest.param({"timeout": "1"}, TypeError, r"timeout='1'\): timeout must be"),
 ]
 
 
 @pytest.mark.parametrize("api", ["run_all", "settle_all"])
-@pytest.mark.parametrize(("options", "message"), OPTIONS)
+@pytest.mark.parametrize(("options", "error", "message"), OPTIONS)
 async def test_a_bad_option_is_refused_naming_it(
-    api: str, options: dict[str, Any], message: str
+    api: str, options: dict[str, Any], error: type[Exception], message: str
 ) -> None:
     record: list[str] = []
     first = job(record)
-    with pytest.raises(ValueError, match=rf"{api}\({message}"):
+    with pytest.raises(error, match=rf"{api}\({message}"):
         await call(api, first, **options)
     assert closed(first)
     assert record == []
@@ -250,8 +257,9 @@ async def test_amap_refuses_a_bad_limit(limit: Any) -> None:
         calls.append(x)  # pragma: no cover
         return x  # pragma: no cover
 
+    error = ValueError if isinstance(limit, int) else TypeError
     with pytest.raises(
-        ValueError, match=rf"amap\(limit={limit!r}\): limit must be a whole number"
+        error, match=rf"amap\(limit={limit!r}\): limit must be a whole number"
     ):
         tether.amap(work, [1, 2], limit=limit)
     assert calls == []

@@ -1,4 +1,5 @@
-"""The generated overloads in _gather.py are what tools/gen_overloads.py writes."""
+"""The generated overloads in _gather.py (run_all, settle_all) and _registry.py
+(TaskRegistry.start) are what tools/gen_overloads.py writes."""
 
 from __future__ import annotations
 
@@ -24,13 +25,15 @@ def _load_script() -> ModuleType:
 
 gen_overloads = _load_script()
 check: Callable[[Path], str | None] = gen_overloads.check
-generate: Callable[[str], str] = gen_overloads.generate
+generate: Callable[..., str] = gen_overloads.generate
 target: Path = gen_overloads.TARGET
+registry: Path = gen_overloads.REGISTRY
 
 
 def test_checked_in_overloads_are_current() -> None:
-    problem = check(target)
-    assert problem is None, problem
+    for path in (target, registry):
+        problem = check(path)
+        assert problem is None, problem
 
 
 def test_check_sees_a_hand_edit(tmp_path: Path) -> None:
@@ -46,3 +49,18 @@ def test_check_sees_a_hand_edit(tmp_path: Path) -> None:
     assert problem is not None
     assert "is out of date" in problem
     assert "python tools/gen_overloads.py" in problem
+
+
+def test_check_sees_a_hand_edit_of_the_start_ladder(tmp_path: Path) -> None:
+    regions: object = gen_overloads.REGISTRY_REGIONS
+    source = generate(registry.read_text(encoding="utf-8"), regions)
+    edited = source.replace(
+        "fn: Startable2[T, A1, A2],\n        a1: A1,\n        a2: A2,",
+        "fn: Startable2[T, A1, A2],\n        a1: A2,\n        a2: A1,",
+    )
+    assert edited != source
+    copy = tmp_path / "_registry.py"
+    copy.write_text(edited, encoding="utf-8")
+    problem = check(copy)
+    assert problem is not None
+    assert "is out of date" in problem

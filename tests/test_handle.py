@@ -289,3 +289,18 @@ def test_cancel_all_of_a_registry_never_entered_does_nothing() -> None:
     tasks = TaskRegistry()
     tasks.cancel_all()
     assert tasks.statistics().spawned == 0
+
+
+async def test_a_task_awaiting_its_own_handle_is_refused() -> None:
+    """A defect of 0.1, found by an adversarial suite run from outside the project:
+    a task awaiting its own handle deadlocked."""
+    handles: list[tether.Handle[None]] = []
+
+    async def awaits_itself() -> None:
+        await anyio.lowlevel.checkpoint()
+        await handles[0]
+
+    async with TaskRegistry() as tasks:
+        handles.append(tasks.spawn(awaits_itself))
+        with pytest.raises(RuntimeError, match="waits for its own handle"):
+            await handles[0]

@@ -18,7 +18,7 @@ import pytest
 import tether
 from helpers import closed, park, tether_records
 from tether import RegistryClosed, RegistryState, Status, TaskRegistry
-from tether._policy import suspended_at
+from tether._dump import suspended_at
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
@@ -601,7 +601,7 @@ async def test_a_long_drain_warns_on_every_backend_then_ends_when_the_task_does(
     item 4: an anyio scope with a deadline cost a short drain a quarter of its
     time) and from a deadline on trio. Here the interval is a hundredth of a
     second, and the task waits for the WARNING itself: no time is asserted."""
-    monkeypatch.setattr(tether._registry, "_STILL_WAITING_EVERY", 0.01)
+    monkeypatch.setattr(tether._registry, "STILL_WAITING_EVERY", 0.01)
     warned = anyio.Event()
 
     class Warned(logging.Handler):
@@ -871,3 +871,39 @@ def test_a_registry_left_open_logs_with_its_fields_when_warnings_are_errors(
     assert "'left' was still open when its event loop ended" in record.getMessage()
     assert record.tether_registry == "left"  # type: ignore[attr-defined]
     assert record.tether_task == "forever"  # type: ignore[attr-defined]
+
+
+async def test_a_host_cancelled_as_the_body_ends_cancels_tasks_not_yet_started() -> (
+    None
+):
+    """A defect of 0.1, found by an adversarial suite run from outside the project:
+    a host cancelled as the body ended went on to drain, and tasks not yet started
+    ran."""
+    log: list[str] = []
+
+    async def work() -> None:
+        log.append("ran")
+        await anyio.lowlevel.checkpoint()
+        log.append("finished")
+
+    handles: list[tether.Handle[None]] = []
+    with anyio.CancelScope() as host:
+        async with TaskRegistry() as tasks:
+            handles.append(tasks.spawn(work))
+            host.cancel()  # the body ends with its host cancelled
+    assert host.cancelled_caught
+    assert handles[0].status is Status.CANCELLED
+    assert log == []
+
+
+async def test_a_host_cancelled_while_draining_cancels_parked_tasks() -> None:
+    """A defect of 0.1, found by an adversarial suite run from outside the project:
+    a host cancelled while the registry drained did not reach the parked tasks."""
+    release = anyio.Event()
+    handles: list[tether.Handle[str]] = []
+    with anyio.CancelScope() as host:
+        async with TaskRegistry() as tasks:
+            handles.append(tasks.spawn(park, release))
+            await anyio.wait_all_tasks_blocked()
+            host.cancel()
+    assert handles[0].status is Status.CANCELLED

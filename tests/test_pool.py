@@ -344,7 +344,7 @@ async def test_pool_refuses_what_does_not_fit() -> None:
         tasks.pool(3, limit=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="limit"):
         tasks.pool("none", limit=0)
-    with pytest.raises(ValueError, match="limit must be a whole number"):
+    with pytest.raises(TypeError, match="limit must be a whole number"):
         tasks.pool("half", limit=1.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_pending"):
         tasks.pool("neg", limit=1, max_pending=-1)

@@ -402,3 +402,16 @@ def test_each_event_loop_run_makes_its_own_backend_and_its_registries_share_it()
         "AsyncioBackend",
     ]
     assert backends[0] is not backends[2]
+
+
+async def test_a_task_calling_its_registrys_wait_idle_is_refused() -> None:
+    """A defect of 0.1, found by an adversarial suite run from outside the project:
+    a task calling its own registry's wait_idle() deadlocked."""
+
+    async def waits_for_idle(tasks: TaskRegistry) -> None:
+        await tasks.wait_idle()
+
+    async with TaskRegistry() as tasks:
+        handle = tasks.spawn(waits_for_idle, tasks)
+        with pytest.raises(RuntimeError, match=r"called its registry's wait_idle\(\)"):
+            await handle

@@ -550,7 +550,9 @@ async def test_a_service_timeout_limits_each_run(scale: float) -> None:
     [
         ({"restart": "never"}, ValueError, r"restart='never'\): use 'on-failure'"),
         ({"max_restarts": 0}, ValueError, r"max_restarts=0\): max_restarts must be"),
-        ({"max_restarts": 1.5}, ValueError, "max_restarts must be a whole number"),
+        ({"max_restarts": 1.5}, TypeError, "max_restarts must be a whole number"),
+        ({"backoff": "1"}, TypeError, r"backoff='1'\): backoff must be a number"),
+        ({"restart": 1}, TypeError, r"restart=1\): use 'on-failure'"),
         ({"restart_window": 0}, ValueError, "restart_window must be a number of"),
         ({"backoff": -1}, ValueError, r"backoff=-1\): backoff must be a number"),
         ({"backoff": 0}, ValueError, "a restart loop without a delay would spin"),

@@ -269,3 +269,51 @@ async def test_spawn_into_a_closed_registry_closes_the_coroutine() -> None:
     with pytest.raises(RegistryClosed, match="'done' is CLOSED"):
         tasks.spawn(coro)
     assert closed(coro)
+
+
+async def test_spawn_with_the_context_it_runs_in_counts_nothing_phantom() -> None:
+    """A defect of 0.1, found by an adversarial suite run from outside the project:
+    spawning with the context the caller runs in counted phantom work in the
+    lineage."""
+
+    async def work() -> str:
+        await anyio.lowlevel.checkpoint()
+        return "ran"
+
+    async with TaskRegistry(shutdown_timeout=0.1) as tasks:
+        context = copy_context()
+        handle = context.run(lambda: tasks.spawn(work, context=context))
+        assert await handle == "ran"
+    assert tasks.statistics().succeeded == 1
+
+
+async def test_an_eager_task_factory_set_after_entry_is_held_too(
+    backend_name: str,
+) -> None:
+    """A defect of 0.1, found by an adversarial suite run from outside the project:
+    an eager task factory set after the registry was entered ran the task inside
+    spawn, before the registry held it."""
+    if backend_name != "asyncio":
+        pytest.skip("task factories are asyncio's; uvloop rejects the eager ones")
+    if sys.version_info < (3, 12):
+        pytest.skip("asyncio.eager_task_factory is new in Python 3.12")
+    else:
+        import asyncio
+
+        log: list[str] = []
+
+        async def work() -> str:
+            log.append("ran")
+            await anyio.lowlevel.checkpoint()
+            return "done"
+
+        loop = asyncio.get_running_loop()
+        with anyio.fail_after(5):
+            async with TaskRegistry() as tasks:
+                loop.set_task_factory(asyncio.eager_task_factory)
+                try:
+                    handle = tasks.spawn(work)
+                    assert log == []  # never inside spawn
+                finally:
+                    loop.set_task_factory(None)
+                assert await handle == "done"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import sys
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 import anyio.lowlevel
@@ -425,3 +425,31 @@ async def test_as_completed_starts_what_fits_at_once_but_calls_a_callable_apart(
             called = sorted([pair async for pair in done])
         assert called == [(0, 1), (1, 3)]
         assert called_in.get() == "caller"
+
+
+async def test_as_completed_over_handles_raises_a_handles_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A defect of 0.1, found by an adversarial suite run from outside the project:
+    as_completed over handles dropped a handle's failure."""
+
+    async def fails() -> NoReturn:
+        await anyio.lowlevel.checkpoint()
+        raise ValueError("boom")
+
+    async def consume(handles: list[tether.Handle[NoReturn]]) -> None:
+        async with tether.as_completed(*handles) as done:
+            async for _ in done:
+                pass
+
+    async with TaskRegistry() as tasks:
+        handles = [tasks.spawn(fails) for _ in range(3)]
+        with pytest.raises(ValueError, match="boom") as caught:
+            await consume(handles)
+        # None lost: each failure is raised, a note on the raised one, or reported
+        # by the registry (once; a handle that failed before anyone awaited it is
+        # reported as it fails, and a later await still raises it).
+        notes: list[str] = getattr(caught.value, "__notes__", [])
+        reported = [r.exc_info[1] for r in tether_records(caplog) if r.exc_info]
+        assert len({id(exc) for exc in reported}) == len(reported) <= 3
+        assert 1 + len(notes) + len(reported) >= 3

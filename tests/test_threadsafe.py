@@ -11,7 +11,8 @@ import anyio.to_thread
 import pytest
 
 import tether
-from helpers import closed, double
+from helpers import closed, double, park
+from tether import Status, TaskRegistry
 
 pytestmark = pytest.mark.anyio
 
@@ -109,3 +110,45 @@ async def test_a_future_cancelled_before_the_loop_runs_it_spawns_nothing() -> No
         await anyio.wait_all_tasks_blocked()
         assert cancelled == [True]
         assert tasks.statistics().spawned == 0
+
+
+async def test_cancel_from_another_thread_is_refused_before_it_changes_anything() -> (
+    None
+):
+    """A defect of 0.1, found by an adversarial suite run from outside the project:
+    handle.cancel() from another thread marked the task CANCELLING before it
+    refused, leaving a handle that could no longer be cancelled."""
+    release = anyio.Event()
+    async with TaskRegistry(shutdown_timeout=0) as tasks:
+        handle = tasks.spawn(park, release)
+        await anyio.wait_all_tasks_blocked()
+        with pytest.raises(RuntimeError, match="outside the event loop's thread"):
+            await anyio.to_thread.run_sync(handle.cancel)
+        assert handle.status is Status.RUNNING
+        handle.cancel()  # on the loop's thread it still works
+        await handle.wait()
+        assert handle.done()
+        with pytest.raises(tether.TaskCancelled):
+            handle.result()
+
+
+async def test_spawn_threadsafe_from_a_worker_of_an_own_task_while_draining() -> None:
+    """A defect of 0.1, found by an adversarial suite run from outside the project:
+    spawn_threadsafe from a worker thread of one of the registry's own tasks was
+    refused while the registry drained."""
+    spawned: list[str] = []
+
+    async def follow_up() -> None:
+        spawned.append("follow-up")
+
+    async def hands_off(tasks: TaskRegistry) -> None:
+        def in_thread() -> None:
+            tasks.spawn_threadsafe(follow_up).result()
+
+        await anyio.to_thread.run_sync(in_thread)
+
+    async with TaskRegistry() as tasks:
+        tasks.spawn(hands_off, tasks)
+        # The body ends at once: the task spawns while the registry drains.
+    assert spawned == ["follow-up"]
+    assert tasks.statistics().succeeded == 2

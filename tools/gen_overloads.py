@@ -1,9 +1,13 @@
-"""Generate the per-arity overloads of run_all and settle_all in _gather.py.
+"""Generate the per-arity overloads: run_all and settle_all in _gather.py, and
+TaskRegistry.start in _registry.py.
 
-The overloads type each position of a gather call for up to ARITY inputs; by hand
-they are hundreds of lines where a slip (a T7 for a T8) type-checks silently. This
-script writes them, already in the shape ``ruff format`` gives them, between marker
-comments in src/tether/_gather.py; everything outside the markers is left alone.
+The overloads type each position of a gather call for up to ARITY inputs, and each
+positional argument of a started function for up to START_ARITY, with anyio's,
+trio's or either ``task_status``; by hand they are hundreds of lines where a slip
+(a T7 for a T8, an A2 for an A3) type-checks silently. This script writes them,
+already in the shape ``ruff format`` gives them, between marker comments in
+src/tether/_gather.py and src/tether/_registry.py; everything outside the markers
+is left alone.
 
     python tools/gen_overloads.py          # rewrite the generated regions
     python tools/gen_overloads.py --check  # exit 1 if they are out of date (CI)
@@ -19,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "src" / "tether" / "_gather.py"
+REGISTRY = ROOT / "src" / "tether" / "_registry.py"
 SCRIPT = "tools/gen_overloads.py"
 COMMAND = f"python {SCRIPT}"
 
@@ -84,6 +89,46 @@ def overloads(name: str, result: Callable[[str], str]) -> list[str]:
     return lines
 
 
+#: Positional arguments typed for a function given to TaskRegistry.start.
+START_ARITY = 5
+
+#: start()'s keyword-only options, with their defaults.
+START_OPTIONS = (
+    "name: str | None = None",
+    "daemon: bool = False",
+    "timeout: float | None = None",
+)
+
+#: The protocols of tether._startable, by the task_status they accept: either
+#: (a parameter typed as both), anyio's, trio's; tried in this order.
+STARTABLES = ("EitherStartable", "Startable", "TrioStartable")
+
+
+def start_overloads() -> list[str]:
+    """The ladder of TaskRegistry.start: each protocol family, arities 0 to
+    START_ARITY, as methods (indented once)."""
+    lines: list[str] = []
+    for family in STARTABLES:
+        for arity in range(START_ARITY + 1):
+            positions = range(1, arity + 1)
+            variables = ", ".join(["T", *(f"A{i}" for i in positions)])
+            params = [
+                "self",
+                f"fn: {family}{arity}[{variables}]",
+                *(f"a{i}: A{i}" for i in positions),
+                "/",
+                "*",
+                *START_OPTIONS,
+            ]
+            lines += [
+                "@overload",
+                "async def start(",
+                *(f"{INDENT}{param}," for param in params),
+                ") -> T: ...",
+            ]
+    return [INDENT + line for line in lines]
+
+
 def run_all_overloads() -> list[str]:
     return overloads("run_all", lambda t: t)
 
@@ -98,22 +143,36 @@ REGIONS: dict[str, Callable[[], list[str]]] = {
     "run_all overloads": run_all_overloads,
     "settle_all overloads": settle_all_overloads,
 }
+REGISTRY_REGIONS: dict[str, Callable[[], list[str]]] = {
+    "start overloads": start_overloads,
+}
+
+#: Every generated file, by its name, and its regions.
+TARGETS: dict[str, tuple[Path, dict[str, Callable[[], list[str]]]]] = {
+    TARGET.name: (TARGET, REGIONS),
+    REGISTRY.name: (REGISTRY, REGISTRY_REGIONS),
+}
 
 
 class GenerateError(Exception):
     """The target's markers are missing, repeated or out of order."""
 
 
-def generate(source: str) -> str:
-    """``source`` with the body of every marked region regenerated."""
+def generate(
+    source: str, regions: dict[str, Callable[[], list[str]]] | None = None
+) -> str:
+    """``source`` with the body of every marked region regenerated (``regions``:
+    those of _gather.py unless given)."""
     lines = source.split("\n")
-    for region, make in REGIONS.items():
+    for region, make in (REGIONS if regions is None else regions).items():
+        # A marker may be indented, as in a class body.
         begin, end = begin_marker(region), end_marker(region)
-        if lines.count(begin) != 1 or lines.count(end) != 1:
+        stripped = [line.strip() for line in lines]
+        if stripped.count(begin) != 1 or stripped.count(end) != 1:
             raise GenerateError(
                 f"expected exactly one {begin!r} line and one {end!r} line"
             )
-        start, stop = lines.index(begin), lines.index(end)
+        start, stop = stripped.index(begin), stripped.index(end)
         if start > stop:
             raise GenerateError(f"{end!r} comes before {begin!r}")
         lines[start + 1 : stop] = make()
@@ -128,11 +187,12 @@ def display(path: Path) -> str:
 
 
 def check(path: Path = TARGET) -> str | None:
-    """None if ``path`` is what this script writes, else what is wrong with it."""
+    """None if ``path`` is what this script writes, else what is wrong with it
+    (its regions are those of the generated file of the same name)."""
     name = display(path)
     current = path.read_text(encoding="utf-8")
     try:
-        expected = generate(current)
+        expected = generate(current, TARGETS[path.name][1])
     except GenerateError as exc:
         return f"{name}: {exc}"
     if expected == current:
@@ -151,7 +211,7 @@ def check(path: Path = TARGET) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Generate the overloads of run_all and settle_all."
+        description="Generate the overloads of run_all, settle_all and start."
     )
     parser.add_argument(
         "--check",
@@ -159,25 +219,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="change nothing; exit 1 if the file differs from what would be written",
     )
     args = parser.parse_args(argv)
-    if args.check:
-        problem = check(TARGET)
-        if problem is not None:
-            print(problem, file=sys.stderr)
-            return 1
-        print(f"{display(TARGET)} is up to date")
-        return 0
-    current = TARGET.read_text(encoding="utf-8")
-    try:
-        expected = generate(current)
-    except GenerateError as exc:
-        print(f"{display(TARGET)}: {exc}", file=sys.stderr)
-        return 1
-    if expected == current:
-        print(f"{display(TARGET)} is up to date")
-    else:
-        TARGET.write_text(expected, encoding="utf-8", newline="\n")
-        print(f"rewrote {display(TARGET)}")
-    return 0
+    failed = False
+    for path, regions in TARGETS.values():
+        if args.check:
+            problem = check(path)
+            if problem is not None:
+                print(problem, file=sys.stderr)
+                failed = True
+            else:
+                print(f"{display(path)} is up to date")
+            continue
+        current = path.read_text(encoding="utf-8")
+        try:
+            expected = generate(current, regions)
+        except GenerateError as exc:
+            print(f"{display(path)}: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        if expected == current:
+            print(f"{display(path)} is up to date")
+        else:
+            path.write_text(expected, encoding="utf-8", newline="\n")
+            print(f"rewrote {display(path)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 from ._default import running_library
 from ._dump import Node, await_chain
-from ._policy import grouped, logger
+from ._log import logger
 from ._registry import dump_extras
+from ._shutdown_log import grouped
 
 if TYPE_CHECKING:
     import asyncio

@@ -7,7 +7,7 @@ or ``TETHER_ASYNCIO_SCOPE=anyio`` is set, anyio's public ``CancelScope`` (its co
 class, instantiated directly to skip anyio's per-call dispatch), which gives the same
 behaviour at a higher price.
 
-The loop keeps only weak references to tasks, so the caller of :meth:`start` holds
+The loop keeps only weak references to tasks, so the caller of :meth:`create_task` holds
 the task it returns until the task ends.
 """
 
@@ -73,7 +73,7 @@ class AsyncioBackend:
         self._factory = self._get_factory()
         self._create = task_creator(loop, self._factory)
 
-    def start(
+    def create_task(
         self,
         fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
         /,

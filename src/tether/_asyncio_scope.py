@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
-from ._policy import logger
+from ._log import logger
 
 if TYPE_CHECKING:
     from types import TracebackType

@@ -9,18 +9,25 @@ modules asks which backend is running.
 
 Every backend gives the same observable behaviour:
 
-- a task started by :meth:`Backend.start` is held by tether (the caller keeps what
-  ``start`` returns), runs in a copy of the given context, first runs at the caller's
-  next checkpoint and never inherits the caller's cancel scopes or deadlines: its
-  owner is the only way cancellation reaches it, through the scope the task enters
-  (one exception: on trio, a gather's child started within
+- a task started by :meth:`Backend.create_task` is held by tether (the caller keeps
+  what ``create_task`` returns), runs in a copy of the given context, first runs at
+  the caller's next checkpoint and never inherits the caller's cancel scopes or
+  deadlines: its owner is the only way cancellation reaches it, through the scope
+  the task enters (one exception: on trio, a gather's child started within
   :meth:`Backend.children` is the caller's nursery child, and sees its deadlines);
 - :meth:`Backend.cancel_soon` cancels many scopes at once, from the event loop rather
   than from the calling task where that is cheaper.
+
+One rule tells how a task ended, the same for the registry's tasks and the gather's
+children: :func:`leave_scope`. A task is cancelled by its owner only through the
+scope it entered, so a cancellation that scope catches is the owner's own, and one
+that escapes it came from outside (the task awaited something cancelled, raised the
+backend's cancellation itself, or the event loop is ending).
 """
 
 from __future__ import annotations
 
+import enum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from typing_extensions import TypeVarTuple, Unpack
@@ -31,7 +38,7 @@ if TYPE_CHECKING:
     from contextvars import Context
     from types import TracebackType
 
-__all__ = ["Backend", "Event", "Interruptible", "Scope"]
+__all__ = ["Backend", "Ending", "Event", "Interruptible", "Scope", "leave_scope"]
 
 PosArgsT = TypeVarTuple("PosArgsT")
 
@@ -80,9 +87,42 @@ class Event(Protocol):
 
     def set(self) -> None: ...
 
-    def is_set(self) -> bool: ...
-
     async def wait(self) -> None: ...
+
+
+class Ending(enum.Enum):
+    """How a task that raised has ended, told by :func:`leave_scope`."""
+
+    #: Its own scope caught the cancellation: its owner's cancel, or its deadline.
+    CANCELLED = "cancelled"
+    #: It raised an ``Exception``.
+    FAILED = "failed"
+    #: The backend's cancellation escaped its scope: it came from outside.
+    CANCELLED_FROM_OUTSIDE = "cancelled from outside"
+    #: ``KeyboardInterrupt``, ``SystemExit``, ``GeneratorExit``: what ends everything.
+    INTERRUPTED = "interrupted"
+
+
+def leave_scope(
+    scope: Scope, exc: BaseException, cancelled_exc: type[BaseException]
+) -> tuple[Ending, BaseException]:
+    """Leave ``scope``, which the task entered by hand, as ``exc`` escapes the task's
+    coroutine; return how the task ended, and the exception it ended with (the
+    scope may replace ``exc``, as an anyio scope does with a group).
+
+    Only the raising path needs the rule: a coroutine that returned leaves its
+    scope with ``scope.__exit__(None, None, None)``."""
+    try:
+        caught = scope.__exit__(type(exc), exc, exc.__traceback__)
+    except BaseException as replaced:  # the scope raised something else
+        exc, caught = replaced, False
+    if caught:
+        return Ending.CANCELLED, exc
+    if isinstance(exc, Exception):
+        return Ending.FAILED, exc
+    if isinstance(exc, cancelled_exc):
+        return Ending.CANCELLED_FROM_OUTSIDE, exc
+    return Ending.INTERRUPTED, exc
 
 
 class Backend(Protocol):
@@ -114,7 +154,7 @@ class Backend(Protocol):
     @property
     def interruptible(self) -> Interruptible | None: ...
     def current_task(self) -> object:
-        """The running task, as :meth:`start` returns it."""
+        """The running task, as :meth:`create_task` returns it."""
         ...
 
     def loop_is_ending(self) -> bool:
@@ -123,10 +163,10 @@ class Backend(Protocol):
         ...
 
     def coroutine_of(self, task: object) -> object:
-        """The outermost coroutine a task returned by :meth:`start` runs."""
+        """The outermost coroutine a task returned by :meth:`create_task` runs."""
         ...
 
-    def start(
+    def create_task(
         self,
         fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
         /,
@@ -145,7 +185,7 @@ class Backend(Protocol):
 
     def children(self) -> AbstractAsyncContextManager[object]:
         """For a gather: the block its children run in, in the calling task.
-        Within it, :meth:`start` may make each task a child of the caller's (on
+        Within it, :meth:`create_task` may make each task a child of the caller's (on
         trio, a nursery child that sees the caller's deadlines); elsewhere, and on
         asyncio, it does nothing. Every child must end inside it."""
         ...

@@ -17,6 +17,8 @@ from collections.abc import Coroutine
 from types import CoroutineType, FunctionType, MethodType
 from typing import Any, cast
 
+from ._checks import check_flag, check_name, check_seconds
+
 __all__ = [
     "CO_COROUTINE",
     "arguments_misfit",
@@ -242,44 +244,40 @@ def check_spawn_options(
     names a keyword parameter of ``fn`` (:func:`refuse_ambiguous_options`)."""
     from contextvars import Context
 
-    error: type[Exception] = TypeError
-    if name is not None and not isinstance(name, str):
-        why = f"name={name!r}): name must be a str, or None for fn.__qualname__"
-    elif context is not None and not isinstance(context, Context):
-        why = (
-            f"context={describe(context)}): context must be a contextvars.Context, "
-            "such as contextvars.copy_context(), or None for the caller's"
+    call = f"{api}(..., "
+    try:
+        if name is not None:
+            check_name(call, "name", name, ", or None for fn.__qualname__")
+        if context is not None and not isinstance(context, Context):
+            raise TypeError(
+                f"{call}context={describe(context)}): context must be a "
+                "contextvars.Context, such as contextvars.copy_context(), or None "
+                "for the caller's"
+            )
+        check_flag(call, "daemon", daemon)
+        check_seconds(
+            call,
+            "timeout",
+            timeout,
+            " (how long the task may run before it fails with TimeoutError), or "
+            "None for no timeout",
+            positive=True,
         )
-    elif not isinstance(daemon, bool):
-        why = f"daemon={daemon!r}): daemon must be True or False"
-    elif timeout is not None and not (
-        isinstance(timeout, int | float)
-        and not isinstance(timeout, bool)
-        and timeout > 0  # NaN fails this too
-    ):
-        if isinstance(timeout, int | float) and not isinstance(timeout, bool):
-            error = ValueError  # a number, out of range
-        why = (
-            f"timeout={timeout!r}): timeout must be a number of seconds > 0 (how "
-            "long the task may run before it fails with TimeoutError), or None for "
-            "no timeout"
-        )
-    else:
-        if args is not None:
-            given: dict[str, object] = {
-                option: value
-                for option, value, default in (
-                    ("name", name, None),
-                    ("context", context, None),
-                    ("daemon", daemon, False),
-                    ("timeout", timeout, None),
-                )
-                if value is not default
-            }
-            refuse_ambiguous_options(fn, args, api, given)
-        return
-    close_if_coroutine(fn)
-    raise error(f"{api}(..., {why}")
+    except (TypeError, ValueError):
+        close_if_coroutine(fn)
+        raise
+    if args is not None:
+        given: dict[str, object] = {
+            option: value
+            for option, value, default in (
+                ("name", name, None),
+                ("context", context, None),
+                ("daemon", daemon, False),
+                ("timeout", timeout, None),
+            )
+            if value is not default
+        }
+        refuse_ambiguous_options(fn, args, api, given)
 
 
 #: per function: its parameters that take a positional argument, in order, and

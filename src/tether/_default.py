@@ -28,8 +28,9 @@ from contextvars import copy_context
 from typing import TYPE_CHECKING, Any, TypeVar
 from weakref import WeakSet
 
-from ._policy import grouped, logger
+from ._log import logger
 from ._registry import TaskRegistry, _open_registries
+from ._shutdown_log import grouped
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -1,16 +1,27 @@
-"""Drawing what runs: the tree that ``TaskRegistry.dump()`` and ``tether.dump()``
-return.
+"""Where tasks are: the tree that ``TaskRegistry.dump()`` and ``tether.dump()``
+return, and the one walker of a coroutine's await chain under it and under the
+shutdown WARNINGs.
 
 The registry collects the facts (its own state and each live task's); this module
-only lays them out, and reads a coroutine's await chain.
+lays them out, and reads where a coroutine is suspended: :func:`frames` walks the
+``cr_await`` chain once for every reader, :func:`await_chain` shows all of it but
+tether's own frames (``dump()``), :func:`suspended_at` the one frame that is the
+application's own (the shutdown WARNING, the test plugin's leak report).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
+import sysconfig
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-__all__ = ["Node", "await_chain", "draw"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["Node", "await_chain", "draw", "frames", "suspended_at"]
 
 _PACKAGE_DIR = os.path.dirname(__file__) + os.sep
 
@@ -45,13 +56,81 @@ def draw(roots: list[Node]) -> str:
 def await_chain(coro: object) -> str:
     """Where a coroutine is suspended: each frame of its await chain outside
     tether, outermost first, as ``function (file:line)`` joined by `` > ``."""
-    frames: list[str] = []
+    return " > ".join(frames(coro, skip=_is_tether)) or "not started"
+
+
+def _is_tether(filename: str) -> bool:
+    return filename.startswith(_PACKAGE_DIR)
+
+
+def suspended_at(coro: object) -> str:
+    """Where a coroutine is suspended, as ``"function (file:line)"``: the innermost
+    frame of its await chain that is the application's own, not the standard
+    library's (asyncio's), anyio's, trio's, tether's nor an installed package's
+    (under site-packages: an HTTP client's internals); failing that, the innermost
+    that is not the standard library's, anyio's, trio's or tether's (an
+    application installed in site-packages); the innermost frame when none is;
+    ``"not started"`` before its first step."""
+    found = (
+        frames(coro, skip=_is_installed)
+        or frames(coro, skip=_is_library)
+        or frames(coro)
+    )
+    return found[-1] if found else "not started"
+
+
+def frames(coro: object, *, skip: Callable[[str], bool] | None = None) -> list[str]:
+    """The await chain of ``coro``, outermost first, less the frames whose file
+    ``skip`` is true of."""
+    found: list[str] = []
     while coro is not None:
         frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
         if frame is not None:
             code = frame.f_code
-            if not code.co_filename.startswith(_PACKAGE_DIR):
+            if skip is None or not skip(code.co_filename):
                 name = getattr(code, "co_qualname", code.co_name)  # 3.10: no qualname
-                frames.append(f"{name} ({code.co_filename}:{frame.f_lineno})")
+                found.append(f"{name} ({code.co_filename}:{frame.f_lineno})")
         coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-    return " > ".join(frames) if frames else "not started"
+    return found
+
+
+def _package_dir(name: str) -> str | None:
+    """The folder of an installed package, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):  # pragma: no cover - a broken install
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return os.path.join(next(iter(spec.submodule_search_locations)), "")
+
+
+@functools.cache
+def _library_dirs() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The folders whose code is not the application's, and the folders of
+    installed packages inside them that are (site-packages under the stdlib)."""
+    paths = sysconfig.get_paths()
+    libraries = [os.path.join(paths[key], "") for key in ("stdlib", "platstdlib")]
+    for package in ("anyio", "trio", "sniffio", "outcome", "tether"):
+        folder = _package_dir(package)
+        if folder is not None:
+            libraries.append(folder)
+    installed = [os.path.join(paths[key], "") for key in ("purelib", "platlib")]
+    return tuple(libraries), tuple(installed)
+
+
+def _is_library(filename: str) -> bool:
+    if filename.startswith("<"):  # <frozen ...>, <string>
+        return True
+    libraries, installed = _library_dirs()
+    if not filename.startswith(libraries):
+        return False
+    # Under the stdlib's folder, site-packages holds installed packages: only
+    # the ones named above are libraries.
+    named = libraries[2:]
+    return not filename.startswith(installed) or filename.startswith(named)
+
+
+def _is_installed(filename: str) -> bool:
+    """A library's, or an installed package's (under site-packages)."""
+    return _is_library(filename) or filename.startswith(_library_dirs()[1])

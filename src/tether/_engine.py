@@ -12,9 +12,11 @@ its own cancel scope. The variations are data (:class:`Mode`), not code:
   consumer reads; the first failure stops the run and is raised to it.
 
 One rule tells the engine's own cancellations from foreign ones, on every backend:
-the engine cancels a child only through the child's scope, so a cancellation that
-scope catches is the engine's, and one that escapes it is the input's own outcome
-(it awaited a cancelled future, or raised the backend's cancellation itself).
+the backend seam's :func:`~tether._backend.leave_scope`, which a registry's tasks
+follow too. The engine cancels a child only through the child's scope, so a
+cancellation that scope catches is the engine's, and one that escapes it is the
+input's own outcome (it awaited a cancelled future, or raised the backend's
+cancellation itself).
 Children never inherit the caller's cancel scopes or deadlines; the engine cancels
 them when the caller is cancelled, times out or leaves, and waits for them.
 
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import logging
 import math
 import reprlib
 import sys
@@ -37,10 +38,12 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 import anyio.lowlevel
 
+from ._backend import Ending, leave_scope
 from ._calls import close_if_coroutine
 from ._handle import Handle
 from ._inputs import _await_handle as await_handle
-from ._inputs import foreign_cancellation, start
+from ._inputs import foreign_cancellation, input_coroutine
+from ._log import logger
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -48,8 +51,6 @@ if TYPE_CHECKING:
     from ._backend import Backend, Event, Scope
 
 __all__ = ["MISSING", "Engine", "Mode", "add_note"]
-
-logger = logging.getLogger("tether")
 
 
 class Missing(enum.Enum):
@@ -81,6 +82,7 @@ class Engine:
         "base_exc",
         "buffer",
         "burst",
+        "create_task",
         "driver_done",
         "first",
         "first_key",
@@ -96,7 +98,6 @@ class Engine:
         "ready",
         "results",
         "scopes",
-        "spawn",
         "stopping",
         "tasks",
         "tat",
@@ -117,7 +118,7 @@ class Engine:
     ) -> None:
         self.backend = backend
         # Looked up once: they run once per child.
-        self.spawn = backend.start
+        self.create_task = backend.create_task
         self.new_scope = backend.new_scope
         self.mode = mode
         self.limit = limit
@@ -251,7 +252,7 @@ class Engine:
     ) -> None:
         """Start the driver task that feeds ``items`` through ``make`` (item to
         ``(key, coroutine)``) into children, as room in the buffer allows."""
-        self.tasks[_DRIVER] = self.backend.start(
+        self.tasks[_DRIVER] = self.backend.create_task(
             self._feed, items, make, name="tether stream driver"
         )
 
@@ -386,14 +387,16 @@ class Engine:
             if type(item) is tuple and isinstance(item[1], Handle):
                 self.handles[key] = item[1]
             try:
-                coro = start(item)
+                coro = input_coroutine(item)
             except Exception as exc:  # a callable input raised instead of returning
                 self._failed(key, exc)
                 return
             name = getattr(coro, "__qualname__", "input")
         self.in_flight += 1
         try:
-            self.tasks[child] = self.spawn(self._child, child, key, coro, name=name)
+            self.tasks[child] = self.create_task(
+                self._child, child, key, coro, name=name
+            )
         except BaseException:
             self.in_flight -= 1
             coro.close()
@@ -433,9 +436,9 @@ class Engine:
         later, is its registry's to report."""
         watching, self.watching = self.watching, {}
         for handle, watcher in watching.values():
-            extra = handle._extra
-            if extra is not None and watcher in extra.callbacks:
-                extra.callbacks.remove(watcher)
+            annex = handle._annex
+            if annex is not None and watcher in annex.callbacks:
+                annex.callbacks.remove(watcher)
             self.in_flight -= 1
 
     async def _child(
@@ -446,36 +449,33 @@ class Engine:
             self._ended(child)
             return
         scope = self.scopes[child] = self.new_scope()
-        scope.__enter__()  # by hand, as the registry does: no bound __exit__ kept
+        scope.__enter__()  # by hand, as a registry's task: no bound __exit__ kept
         try:
             if self.backend.interruptible is not None:  # trio: Ctrl+C reaches it
                 coro = self.backend.interruptible(coro)
             value = await coro
         except BaseException as exc:
-            try:
-                caught = scope.__exit__(type(exc), exc, exc.__traceback__)
-            except BaseException as replaced:
-                exc, caught = replaced, False
+            ending, exc = leave_scope(scope, exc, self.backend.cancelled_exc)
             del self.scopes[child]
-            if caught:  # our own cancellation: no outcome to keep
+            if ending is Ending.CANCELLED:  # our own cancellation: no outcome to keep
                 pass
-            elif self.backend.caller_cancelled() and not self._interrupting(exc):
+            elif ending is not Ending.INTERRUPTED and self.backend.caller_cancelled():
                 # The caller's cancellation reached its nursery child (trio): no
                 # outcome either, and a failure has no caller left to raise to.
-                if isinstance(exc, Exception):
+                if isinstance(exc, Exception):  # Ending.FAILED
                     self.lost.append((self._describe(key), exc))
             else:
-                self._raised(key, exc)
+                self._raised(key, ending, exc)
         else:
             scope.__exit__(None, None, None)
             del self.scopes[child]
             self._succeeded(key, value)
         self._ended(child)
 
-    def _raised(self, key: Any, exc: BaseException) -> None:
-        if isinstance(exc, Exception):
+    def _raised(self, key: Any, ending: Ending, exc: BaseException) -> None:
+        if isinstance(exc, Exception):  # Ending.FAILED
             self._failed(key, exc)
-        elif isinstance(exc, self.backend.cancelled_exc):
+        elif ending is Ending.CANCELLED_FROM_OUTSIDE:
             if self.backend.loop_is_ending():
                 return  # the event loop's teardown cancels what is left: no failure
             self._failed(key, foreign_cancellation(self._describe(key), exc))
@@ -483,10 +483,6 @@ class Engine:
             if self.base_exc is None:
                 self.base_exc = exc
             self.stop()
-
-    def _interrupting(self, exc: BaseException) -> bool:
-        """KeyboardInterrupt, SystemExit: what stops everything."""
-        return not isinstance(exc, Exception | self.backend.cancelled_exc)
 
     def _succeeded(self, key: Any, value: Any) -> None:
         if self.mode is Mode.STREAM:

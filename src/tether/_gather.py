@@ -7,7 +7,6 @@ results come back in input order, typed per position for up to ten inputs.
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias, TypeVar, overload
@@ -18,6 +17,7 @@ from ._calls import close_if_coroutine
 from ._engine import MISSING, Engine, Mode
 from ._handle import Handle
 from ._inputs import prepare, validate_options
+from ._log import logger
 from ._loop import current_backend
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -234,8 +234,9 @@ async def run_all(
     Raises:
         TimeoutError: ``timeout`` expired (the builtin; on Python 3.10 it is not
             ``asyncio.TimeoutError``). The unfinished inputs were cancelled.
-        TypeError: an input is not awaitable nor a zero-argument async callable.
-        ValueError: an option is out of range.
+        TypeError: an input is not awaitable nor a zero-argument async callable,
+            or an option is of the wrong type (``timeout="5"``).
+        ValueError: an option is out of range (``timeout=-1``).
         Exception: the first input's failure, bare.
 
     .. versionadded:: 0.1
@@ -529,7 +530,7 @@ async def race(*work: Work[T]) -> T:
                 # the registry's to report, as if nobody had awaited the handle.
                 item._redeliver()
             elif isinstance(outcome, Exception):  # never dropped silently (#26)
-                logging.getLogger("tether").info(
+                logger.info(
                     "race input %d failed and input %d won: %r",
                     position + 1,
                     winner + 1,
@@ -554,7 +555,7 @@ async def _run(
     api = mode.value
     try:
         validate_options(api, limit, per_second, burst, timeout)
-    except ValueError:
+    except (TypeError, ValueError):
         for item in work:
             close_if_coroutine(item)
         raise

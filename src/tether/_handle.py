@@ -10,13 +10,13 @@ it does not need.
 from __future__ import annotations
 
 import enum
-import logging
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, Protocol, cast
 
 from anyio.lowlevel import checkpoint
 from typing_extensions import TypeVar, final  # sets __final__ on 3.10 too
 
 from ._exceptions import TaskCancelled, TaskNotFinished
+from ._log import logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CALLBACK_RAISED",
+    "Annex",
     "Delivery",
-    "Extra",
     "Handle",
     "Owner",
     "Status",
@@ -82,13 +82,14 @@ RECEIVED = Delivery.RECEIVED
 REPORTED = Delivery.REPORTED
 
 
-class Extra:
-    """What few tasks carry, kept off the handle so that the others pay one slot.
+class Annex:
+    """What few tasks carry, annexed to the handle so that the others pay one
+    slot for it (``Handle._annex``, ``None`` for a plain task).
 
     ``timeout``: the seconds a plain task may run (a service times each run
     itself); ``restarts``: how often a service was restarted; ``callbacks``: the
     done-callbacks not yet run; ``hooks``: the registry's hooks, when it has some
-    (then every task carries an ``Extra``, as with ``debug=True``); ``born``: when
+    (then every task carries an ``Annex``, as with ``debug=True``); ``born``: when
     the task was spawned, recorded with ``debug=True``; ``pool``: the pool
     (:class:`~tether.Pool`) whose slot the task holds or waits for.
     """
@@ -103,9 +104,9 @@ class Extra:
         "timeout",
     )
 
-    def __init__(self, timeout: float | None = None, hooks: object = None) -> None:
+    def __init__(self, timeout: float | None = None) -> None:
         self.timeout = timeout
-        self.hooks = hooks
+        self.hooks: object = None
         self.pool: Any = None  # a tether._pool.Pool (not imported: a cycle)
         self.calling = False  # the task's end is being told: callbacks queue up
         self.born: float | None = None  # when it was spawned, with debug=True
@@ -167,10 +168,10 @@ class Handle(Generic[T_co]):
 
     __slots__ = (
         "__weakref__",
+        "_annex",
         "_awaiters",
         "_delivered",
         "_event",
-        "_extra",
         "_name",
         "_owner",
         "_scope",
@@ -182,7 +183,7 @@ class Handle(Generic[T_co]):
     _awaiters: int
     _delivered: Delivery
     _event: Event | None
-    _extra: Extra | None
+    _annex: Annex | None
     _name: str
     _owner: Owner
     _scope: Scope | None
@@ -226,7 +227,7 @@ class Handle(Generic[T_co]):
 
         .. versionadded:: 0.2
         """
-        return 0 if self._extra is None else self._extra.restarts
+        return 0 if self._annex is None else self._annex.restarts
 
     def done(self) -> bool:
         """Return ``True`` once the task has ended: finished, failed or cancelled."""
@@ -315,8 +316,8 @@ class Handle(Generic[T_co]):
                 "the task ends, so it must be a plain `def`, not an `async def`. To "
                 "do async work, spawn it from the callback"
             )
-        extra = self._extra
-        if self._status in _ENDED and (extra is None or not extra.calling):
+        annex = self._annex
+        if self._status in _ENDED and (annex is None or not annex.calling):
             _call_back(self, fn, at_once=True)
             return
         self._add_callback(fn)
@@ -325,27 +326,27 @@ class Handle(Generic[T_co]):
         """:meth:`add_done_callback` of a checked ``fn`` on a task that has not
         ended (or whose end is being told): tether's own, which checks nothing
         (the check of ``fn`` cost a one-handle gather a fifth of its time)."""
-        extra = self._extra
-        if extra is None:
-            extra = self._extra = Extra()
+        annex = self._annex
+        if annex is None:
+            annex = self._annex = Annex()
         # Added while the end is told (by a callback or the ended hook): after
         # the callbacks added before it, as asyncio's call_soon would order it.
-        extra.callbacks.append(fn)
+        annex.callbacks.append(fn)
 
     def _ended(self) -> None:
         """The task has ended: call the ``ended`` hook, then the done-callbacks (the
-        owner calls this only when ``_extra`` is set)."""
-        extra = self._extra
-        assert extra is not None
-        extra.calling = True
+        owner calls this only when ``_annex`` is set)."""
+        annex = self._annex
+        assert annex is not None
+        annex.calling = True
         try:
-            if extra.hooks is not None:
-                call_hook(extra.hooks, "ended", self)
-            callbacks = extra.callbacks
+            if annex.hooks is not None:
+                call_hook(annex.hooks, "ended", self)
+            callbacks = annex.callbacks
             while callbacks:
                 _call_back(self, callbacks.pop(0))
         finally:
-            extra.calling = False
+            annex.calling = False
 
     async def wait(self) -> None:
         """Wait until the task has ended, whatever the outcome; never raises it.
@@ -448,7 +449,7 @@ def _call_back(
     except BaseException:
         # Any other, a cancellation included (result() of a cancelled asyncio
         # future read in a callback): it would otherwise cancel whoever ran us.
-        logging.getLogger("tether").exception(
+        logger.exception(
             CALLBACK_RAISED,
             what,
             handle._name,

@@ -5,7 +5,7 @@ the spawner's context), starts (in the task's own context, before its first step
 and ends (as it ends, before anyone awaiting it wakes up). Tracing, metrics and
 structured logging build on these. A registry without hooks pays nothing for them
 on its hot path: the calls ride on the rare path that timeouts and done-callbacks
-already take (:class:`tether._handle.Extra`).
+already take (:class:`tether._handle.Annex`).
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ from ._handle import Handle
 
 __all__ = [
     "foreign_cancellation",
+    "input_coroutine",
     "prepare",
-    "start",
     "validate_options",
 ]
 
@@ -176,7 +176,7 @@ def prepare(api: str, work: tuple[Any, ...]) -> list[Any]:
     return prepared
 
 
-def start(item: Any) -> Coroutine[Any, Any, Any]:
+def input_coroutine(item: Any) -> Coroutine[Any, Any, Any]:
     """The coroutine for a prepared input: as given, wrapped, or called now."""
     if type(item) is CoroutineType:
         return item  # pyright: ignore[reportUnknownVariableType]

@@ -2,25 +2,21 @@
 
 :class:`ErrorPolicy` owns ``on_error`` and everything that follows from it: the
 failures collected in raise mode, the one ``BaseException`` that ends everything,
-reporting a failure nobody received (once, to the log or the callback), the record
-of what shutdown cancelled, and the exception the ``async with`` finally raises.
+reporting a failure nobody received (once, to the log or the callback), and the
+exception the ``async with`` finally raises. What the registry says while it
+closes is :mod:`tether._shutdown_log`'s.
 """
 
 from __future__ import annotations
 
 import enum
-import functools
-import importlib.util
-import logging
-import math
-import os
 import sys
-import sysconfig
-from collections import Counter
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 
 from ._calls import describe, is_async_callable
+from ._checks import check_choice
 from ._handle import FAILED, REPORTED, UNSEEN, Handle
+from ._log import logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -28,19 +24,14 @@ if TYPE_CHECKING:
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup, ExceptionGroup
 
-__all__ = ["ErrorPolicy", "Mode", "OnError", "grouped", "logger", "suspended_at"]
-
-logger = logging.getLogger("tether")
+__all__ = ["ErrorPolicy", "OnError", "OnErrorMode"]
 
 OnError: TypeAlias = (
     "Literal['raise', 'log'] | Callable[[Handle[Any], Exception], None]"
 )
 
-#: How many task names the shutdown WARNING lists.
-_SHUTDOWN_NAMES = 20
 
-
-class Mode(enum.Enum):
+class OnErrorMode(enum.Enum):
     """The three ``on_error`` policies."""
 
     RAISE = "raise"  # structured: the first failure cancels everything
@@ -54,8 +45,6 @@ class ErrorPolicy:
     __slots__ = (
         "_callback",
         "_registry",
-        "_shutdown_count",
-        "_shutdown_names",
         "base_exc",
         "failures",
         "mode",
@@ -63,11 +52,20 @@ class ErrorPolicy:
 
     def __init__(self, on_error: OnError, registry: str) -> None:
         self._callback: Callable[[Handle[Any], Exception], object] | None = None
+        if not callable(on_error):
+            check_choice(
+                "TaskRegistry",
+                "on_error",
+                on_error,
+                ("log", "raise"),
+                "use 'log' (isolate and log), 'raise' (cancel all and raise an "
+                "ExceptionGroup) or a callable (handle, exception) -> None",
+            )
         if on_error == "raise":
-            self.mode = Mode.RAISE
+            self.mode = OnErrorMode.RAISE
         elif on_error == "log":
-            self.mode = Mode.LOG
-        elif callable(on_error):
+            self.mode = OnErrorMode.LOG
+        else:
             if is_async_callable(on_error):
                 # Called synchronously when a task fails: a coroutine function
                 # would only make a coroutine that nobody awaits.
@@ -76,21 +74,11 @@ class ErrorPolicy:
                     "called synchronously with (handle, exception) when a task "
                     "fails, so it must be a plain `def`, not an `async def`"
                 )
-            self.mode = Mode.CALL
+            self.mode = OnErrorMode.CALL
             self._callback = on_error
-        else:
-            raise ValueError(
-                f"TaskRegistry(on_error={on_error!r}): use 'log' (isolate and log), "
-                "'raise' (cancel all and raise an ExceptionGroup) or a callable "
-                "(handle, exception) -> None"
-            )
         self._registry = registry
         self.failures: list[Exception] = []
         self.base_exc: BaseException | None = None
-        self._shutdown_count = 0
-        # Counted, not listed: a shutdown may cancel a hundred thousand tasks.
-        # Made at the first task cancelled at shutdown: most registries have none.
-        self._shutdown_names: Counter[str] | None = None
 
     # -- failures ---------------------------------------------------------------------
 
@@ -118,7 +106,7 @@ class ErrorPolicy:
         ``closed``: the registry has closed and nothing will raise its group any
         more (a task that called ``aclose()`` failed after it): in raise mode the
         failure is then reported, as a failure nobody awaited is."""
-        if self.mode is Mode.RAISE:
+        if self.mode is OnErrorMode.RAISE:
             if closed:
                 handle._delivered = REPORTED
                 self._log_failure(handle, exc, " after the registry had closed")
@@ -141,7 +129,7 @@ class ErrorPolicy:
         ``BaseException`` that is not an ``Exception``, kept to be re-raised bare.
         """
         if (
-            self.mode is Mode.RAISE
+            self.mode is OnErrorMode.RAISE
             or handle._delivered is not UNSEEN
             or handle._status is not FAILED
         ):
@@ -187,6 +175,9 @@ class ErrorPolicy:
             )
         return False
 
+    def _fields(self, task: str | None = None) -> dict[str, object]:
+        return {"tether_registry": self._registry, "tether_task": task}
+
     def _log_failure(self, handle: Handle[Any], exc: Exception, when: str = "") -> None:
         logger.error(
             "Task %r of TaskRegistry %r failed%s",
@@ -196,93 +187,6 @@ class ErrorPolicy:
             exc_info=exc,
             extra={"tether_registry": self._registry, "tether_task": handle._name},
         )
-
-    # -- shutdown ---------------------------------------------------------------------
-
-    def _extra(self, task: str | None = None) -> dict[str, object]:
-        return {"tether_registry": self._registry, "tether_task": task}
-
-    def drain_started(self, handles: list[Handle[Any]], timeout: float | None) -> None:
-        """One INFO record as draining starts with tasks still running."""
-        if handles and logger.isEnabledFor(logging.INFO):
-            logger.info(
-                "TaskRegistry %r is draining %d task(s) (%s), %s",
-                self._registry,
-                len(handles),
-                grouped(h._name for h in handles),
-                "without a deadline"
-                if timeout is None
-                else "with no time left to drain: it cancels them at once"
-                if timeout <= 0
-                # Rounded up: "at most" stays true of a remainder (tether.aiohttp).
-                else f"for at most {math.ceil(timeout * 100) / 100:g} s before "
-                "it cancels them",
-                extra=self._extra(),
-            )
-
-    def still_waiting(
-        self, phase: str, waited: float, handles: list[tuple[Handle[Any], object]]
-    ) -> None:
-        """The WARNING repeated while a drain or a cancellation takes long, naming
-        where each task waits in the application's own code; the full await
-        chain of each at DEBUG. ``handles`` pairs each task with its coroutine."""
-        logger.warning(
-            "TaskRegistry %r has been %s for %.0f s; still running: %s",
-            self._registry,
-            phase,
-            waited,
-            "; ".join(
-                f"{h._name} (suspended at {suspended_at(c)})" for h, c in handles
-            ),
-            extra=self._extra(),
-        )
-        if logger.isEnabledFor(logging.DEBUG):
-            for handle, coro in handles:
-                logger.debug(
-                    "TaskRegistry %r: task %r is suspended at %s",
-                    self._registry,
-                    handle._name,
-                    " > ".join(_frames(coro)) or "not started",
-                    extra=self._extra(handle._name),
-                )
-
-    def cancelled_at_shutdown(
-        self, running: list[Handle[Any]], queued: list[Handle[Any]]
-    ) -> None:
-        """Record the tasks that shutdown cancels, for the WARNING at the end (and
-        one DEBUG record each, when DEBUG is on)."""
-        if not running and not queued:
-            return
-        self._shutdown_count += len(running) + len(queued)
-        if self._shutdown_names is None:
-            self._shutdown_names = Counter()
-        self._shutdown_names.update(
-            [
-                h._name if h._spawned_at is None else f"{h._name} ({h._spawned_at})"
-                for h in running + queued
-            ]
-        )
-        if logger.isEnabledFor(logging.DEBUG):
-            for handle in running + queued:
-                logger.debug(
-                    "TaskRegistry %r cancels task %r at shutdown (%s)",
-                    self._registry,
-                    handle._name,
-                    handle._status.name,
-                    extra=self._extra(handle._name),
-                )
-
-    def log_shutdown(self) -> None:
-        """One WARNING naming what shutdown cancelled, if anything, grouped."""
-        count = self._shutdown_count
-        if count and self._shutdown_names is not None:
-            logger.warning(
-                "TaskRegistry %r cancelled %d task(s) at shutdown: %s",
-                self._registry,
-                count,
-                grouped(self._shutdown_names, most=_SHUTDOWN_NAMES),
-                extra=self._extra(),
-            )
 
     def outcome(
         self,
@@ -307,7 +211,7 @@ class ErrorPolicy:
                     self._registry,
                     type(self.base_exc).__name__,
                     exc_info=failure,
-                    extra=self._extra(),
+                    extra=self._fields(),
                 )
             raise self.base_exc
         if self.failures:
@@ -330,85 +234,3 @@ def _leaves(excs: Iterable[BaseException]) -> Iterable[BaseException]:
             yield from _leaves(group.exceptions)
         else:
             yield exc
-
-
-def grouped(names: Iterable[str], most: int = _SHUTDOWN_NAMES) -> str:
-    """``"send_email x8, flush"``: names with their counts, most common first, at
-    most ``most`` of them (``names`` may be a ``Counter`` already)."""
-    counts = names if isinstance(names, Counter) else Counter(names)
-    shown = [name if n == 1 else f"{name} x{n}" for name, n in counts.most_common(most)]
-    rest = len(counts) - len(shown)
-    return ", ".join(shown) + (f" and {rest} more" if rest > 0 else "")
-
-
-def suspended_at(coro: object) -> str:
-    """Where a coroutine is suspended, as ``"function (file:line)"``: the innermost
-    frame of its await chain that is the application's own, not the standard
-    library's (asyncio's), anyio's, trio's, tether's nor an installed package's
-    (under site-packages: an HTTP client's internals); failing that, the innermost
-    that is not the standard library's, anyio's, trio's or tether's (an
-    application installed in site-packages); the innermost frame when none is;
-    ``"not started"`` before its first step."""
-    frames = (
-        _frames(coro, skip=_is_installed)
-        or _frames(coro, skip=_is_library)
-        or _frames(coro)
-    )
-    return frames[-1] if frames else "not started"
-
-
-def _frames(coro: object, *, skip: Callable[[str], bool] | None = None) -> list[str]:
-    """The await chain of ``coro``, outermost first, less the frames whose file
-    ``skip`` is true of."""
-    frames: list[str] = []
-    while coro is not None:
-        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
-        if frame is not None:
-            code = frame.f_code
-            if skip is None or not skip(code.co_filename):
-                name = getattr(code, "co_qualname", code.co_name)  # 3.10: no qualname
-                frames.append(f"{name} ({code.co_filename}:{frame.f_lineno})")
-        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-    return frames
-
-
-def _package_dir(name: str) -> str | None:
-    """The folder of an installed package, found without importing it."""
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):  # pragma: no cover - a broken install
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return os.path.join(next(iter(spec.submodule_search_locations)), "")
-
-
-@functools.cache
-def _library_dirs() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The folders whose code is not the application's, and the folders of
-    installed packages inside them that are (site-packages under the stdlib)."""
-    paths = sysconfig.get_paths()
-    libraries = [os.path.join(paths[key], "") for key in ("stdlib", "platstdlib")]
-    for package in ("anyio", "trio", "sniffio", "outcome", "tether"):
-        folder = _package_dir(package)
-        if folder is not None:
-            libraries.append(folder)
-    installed = [os.path.join(paths[key], "") for key in ("purelib", "platlib")]
-    return tuple(libraries), tuple(installed)
-
-
-def _is_library(filename: str) -> bool:
-    if filename.startswith("<"):  # <frozen ...>, <string>
-        return True
-    libraries, installed = _library_dirs()
-    if not filename.startswith(libraries):
-        return False
-    # Under the stdlib's folder, site-packages holds installed packages: only
-    # the ones named above are libraries.
-    named = libraries[2:]
-    return not filename.startswith(installed) or filename.startswith(named)
-
-
-def _is_installed(filename: str) -> bool:
-    """A library's, or an installed package's (under site-packages)."""
-    return _is_library(filename) or filename.startswith(_library_dirs()[1])

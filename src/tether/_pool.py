@@ -11,7 +11,7 @@ pool's slots.
 
 The pool owns a :class:`~tether._slots.Slots` and the set of its running tasks;
 the registry spawns, launches and ends the tasks. A pool task carries the pool in
-its :class:`~tether._handle.Extra`, and a done-callback, first among its
+its :class:`~tether._handle.Annex`, and a done-callback, first among its
 callbacks, hands the freed slot to the next in the pool's line.
 """
 
@@ -297,7 +297,7 @@ class Pool:
     def __iter__(self) -> Iterator[Handle[Any]]:
         """Iterate over a snapshot of the pool's live handles: running first, then
         queued."""
-        return iter([*self._running, *self._slots.queued_list()])
+        return iter([*self._running, *self._slots.queued_handles()])
 
     @property
     def name(self) -> str:

@@ -3,15 +3,22 @@
 
 The class reads in the order of a registry's life: making it, spawning (the hot
 path), a task's run, the controls, introspection, then entering and closing. It
-owns three parts, each with its own state: the backend (:mod:`tether._backend`,
-chosen on entry), the slots (:mod:`tether._slots`, only with a ``limit``) and the
-error policy (:mod:`tether._policy`). Handles talk back to it through the small
+owns four parts, each with its own state: the backend (:mod:`tether._backend`,
+chosen on entry), the slots (:mod:`tether._slots`, only with a ``limit``), the
+error policy (:mod:`tether._policy`) and what it says while it closes
+(:mod:`tether._shutdown_log`). Handles talk back to it through the small
 :class:`~tether._handle.Owner` protocol.
+
+One door in: every public spawn form checks its arguments and the registry's
+state once, then calls :meth:`TaskRegistry._spawn_task`. One end: every task,
+run or dropped from the queue, ends in :meth:`TaskRegistry._end`; how a task
+that raised has ended is the backend seam's rule,
+:func:`~tether._backend.leave_scope`, which the gather engine follows too.
 
 The hot path is written for speed: one handle, one backend task and one cancel
 scope per task, no per-task event until somebody waits on an unfinished task, and
 what few tasks need (a timeout, done-callbacks, hooks, a service's restarts) in one
-:class:`~tether._handle.Extra` that the others never allocate.
+:class:`~tether._handle.Annex` that the others never allocate.
 """
 
 from __future__ import annotations
@@ -20,7 +27,6 @@ import enum
 import logging
 import math
 import time
-import warnings
 from contextvars import Context, Token, copy_context
 from dataclasses import dataclass
 from threading import get_ident
@@ -32,6 +38,7 @@ import anyio
 import anyio.lowlevel
 from typing_extensions import Self, TypeVarTuple, Unpack
 
+from ._backend import Ending, leave_scope
 from ._calls import (
     CO_COROUTINE,
     arguments_misfit,
@@ -48,7 +55,13 @@ from ._calls import (
     refuse_keywords,
     spawn_site,
 )
-from ._checks import check_count, check_seconds
+from ._checks import (
+    check_choice,
+    check_count,
+    check_flag,
+    check_name,
+    check_seconds,
+)
 from ._context import ambient, lineage
 from ._dump import Node, await_chain, draw
 from ._exceptions import RegistryClosed
@@ -60,13 +73,14 @@ from ._handle import (
     QUEUED,
     RUNNING,
     UNSEEN,
-    Extra,
+    Annex,
     Handle,
     call_hook,
 )
 from ._hooks import Hooks, check_hooks
+from ._log import logger
 from ._loop import current_backend
-from ._policy import ErrorPolicy, Mode, OnError, grouped, logger
+from ._policy import ErrorPolicy, OnError, OnErrorMode
 from ._pool import Pool
 from ._services import (
     Restart,
@@ -74,6 +88,7 @@ from ._services import (
     TaskStatus,
     supervise,
 )
+from ._shutdown_log import STILL_WAITING_EVERY, ShutdownLog, warn_left_open
 from ._slots import Slots
 
 if TYPE_CHECKING:
@@ -81,7 +96,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Coroutine, Iterable, Iterator
 
     from ._backend import Backend, Event, Scope
+    from ._handle import Status
     from ._startable import (
+        A1,
+        A2,
+        A3,
+        A4,
+        A5,
         EitherStartable0,
         EitherStartable1,
         EitherStartable2,
@@ -106,11 +127,6 @@ __all__ = ["OnError", "RegistryState", "RegistryStatistics", "TaskRegistry"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-A1 = TypeVar("A1")
-A2 = TypeVar("A2")
-A3 = TypeVar("A3")
-A4 = TypeVar("A4")
-A5 = TypeVar("A5")
 PosArgsT = TypeVarTuple("PosArgsT")
 
 _new_handle = object.__new__
@@ -121,9 +137,6 @@ _open_registries: WeakSet[TaskRegistry] = WeakSet()
 #: More trees for tether.dump(), drawn after the registries: the adopted tasks of
 #: tether._adopt, which adds itself here when first used.
 dump_extras: list[Callable[[float], list[Node]]] = []
-
-#: While a drain or a cancellation waits, a WARNING this often (seconds).
-_STILL_WAITING_EVERY = 5.0
 
 
 class _AlreadySet:
@@ -180,7 +193,6 @@ class RegistryState(enum.Enum):
 NEW = RegistryState.NEW
 OPEN = RegistryState.OPEN
 DRAINING = RegistryState.DRAINING
-CLOSING = RegistryState.CANCELLING
 CLOSED = RegistryState.CLOSED
 
 _WHY_CLOSED = {
@@ -189,7 +201,7 @@ _WHY_CLOSED = {
         "DRAINING: its body has ended, and only its own tasks may spawn follow-up "
         "work while it waits for them. Spawn inside the `async with` block"
     ),
-    CLOSING: (
+    RegistryState.CANCELLING: (
         "CANCELLING: it is cancelling its tasks (a failure in raise mode, the "
         "shutdown deadline, or a cancellation) and takes no new work"
     ),
@@ -254,26 +266,35 @@ class TaskRegistry:
             database session) do not follow the work into the background. An
             explicit ``context=`` on a spawn wins either way.
 
+    Raises:
+        TypeError: an option is of the wrong type (``shutdown_timeout="5"``).
+        ValueError: an option is out of range (``limit=0``), or ``max_pending``
+            was given without a ``limit``.
+
     .. versionadded:: 0.1
     .. versionchanged:: 0.2
        ``ambient``, ``hooks`` and ``context``; :meth:`open` and :meth:`aclose`;
        ``daemon=`` and ``timeout=`` on every spawn; :meth:`spawn_service`,
        :meth:`start` and :meth:`dump`.
     .. versionchanged:: 0.3
+       An option of the wrong type raises ``TypeError`` (it raised ``ValueError``);
        :meth:`pool` (limits per kind of work) and :meth:`spawn_when_room`.
     """
 
     __slots__ = (
         "__weakref__",
         "_ambient",
+        "_annexed",
         "_backend",
         "_body_scope",
         "_cancelled",
         "_closed_event",
+        "_closer",
+        "_closers",
+        "_create_task",
         "_daemons",
         "_debug",
         "_failed",
-        "_home",
         "_hooks",
         "_idle_event",
         "_lineage_token",
@@ -281,19 +302,17 @@ class TaskRegistry:
         "_name",
         "_new_scope",
         "_opened_at",
+        "_opened_context",
         "_opener",
         "_outcome_pending",
         "_own_context",
-        "_plain",
         "_policy",
         "_pools",
         "_restarts",
+        "_shutdown_log",
         "_shutdown_timeout",
         "_slots",
-        "_spare",
-        "_spared",
         "_spawned",
-        "_start",
         "_state",
         "_succeeded",
         "_thread",
@@ -305,7 +324,7 @@ class TaskRegistry:
     _body_scope: Scope | None
     _token: Token[object] | None
     _lineage_token: Token[tuple[object, ...]]
-    _start: Callable[..., object]  # the backend's start(), looked up once
+    _create_task: Callable[..., object]  # the backend's, looked up once
     _new_scope: Callable[[], Scope]
 
     def __init__(
@@ -321,22 +340,21 @@ class TaskRegistry:
         hooks: Hooks | None = None,
         context: Literal["spawner", "registry"] = "spawner",
     ) -> None:
-        if not isinstance(name, str):
-            raise TypeError(f"TaskRegistry(name={name!r}): name must be a str")
-        for option, value in (("debug", debug), ("ambient", ambient)):
-            if not isinstance(value, bool):
-                raise TypeError(
-                    f"TaskRegistry({option}={value!r}): {option} must be True or False"
-                )
+        check_name("TaskRegistry", "name", name)
+        check_flag("TaskRegistry", "debug", debug)
+        check_flag("TaskRegistry", "ambient", ambient)
         if hooks is not None:
             check_hooks(hooks)
-        if context != "spawner" and context != "registry":
-            raise ValueError(
-                f"TaskRegistry(context={context!r}): use 'spawner' (tasks run in a "
-                "copy of the spawner's context) or 'registry' (in a copy of the "
-                "context the registry was opened in)"
-            )
+        check_choice(
+            "TaskRegistry",
+            "context",
+            context,
+            ("spawner", "registry"),
+            "use 'spawner' (tasks run in a copy of the spawner's context) or "
+            "'registry' (in a copy of the context the registry was opened in)",
+        )
         self._policy = ErrorPolicy(on_error, name)
+        self._shutdown_log = ShutdownLog(name)
         if limit is not None:
             check_count("TaskRegistry", "limit", limit, 1, ", or None for no limit")
         if max_pending is not None:
@@ -363,18 +381,18 @@ class TaskRegistry:
         self._debug = debug
         self._ambient = ambient
         self._hooks = hooks
-        self._plain = hooks is None and not debug  # tasks need no Extra
+        self._annexed = hooks is not None or debug  # every task carries an Annex
         self._own_context = context == "registry"
         # With context="registry": the context the registry was opened in.
-        self._home: Context | None = None
+        self._opened_context: Context | None = None
         self._opener: object = None  # the task that opened it, for dump()
         self._opened_at = 0.0
         self._token = None
         self._closed_event: Event | None = None
         # The task that called aclose(), when it is one of ours: spared.
-        self._spare: Handle[Any] | None = None
+        self._closer: Handle[Any] | None = None
         # Every task of ours inside aclose() now: none waits for the others.
-        self._spared: set[Handle[Any]] = set()
+        self._closers: set[Handle[Any]] = set()
         # An `async with` block will raise what its close collects: until then, a
         # failure in raise mode goes into its group rather than to the log.
         self._outcome_pending = False
@@ -460,7 +478,9 @@ class TaskRegistry:
                 closed. Or an option (``timeout``, ``name``, ``daemon``,
                 ``context``) is also a keyword parameter of ``fn`` that no
                 argument fills: bind ``fn``'s own with :func:`functools.partial`,
-                or pass a coroutine object with the option.
+                or pass a coroutine object with the option. Or an option is of
+                the wrong type (``timeout="5"``).
+            ValueError: ``timeout`` is not a number of seconds > 0.
             RegistryClosed: the registry is not open (see its lifecycle).
             RegistryFull: every slot is busy and the queue is at ``max_pending``.
             RuntimeError: called from a thread other than the event loop's.
@@ -494,20 +514,48 @@ class TaskRegistry:
             coro = coroutine_from(fn, args, "spawn")
             if name is None:
                 name = name_of(fn)
+        return self._spawn_task(coro, name, context, daemon, timeout)
+
+    def _spawn_task(
+        self,
+        coro: Coroutine[Any, Any, Any],
+        name: str,
+        context: Context | None,
+        daemon: bool,
+        timeout: float | None,
+        annex: Annex | None = None,
+        pool: Pool | None = None,
+    ) -> Handle[Any]:
+        """The one door in: every public spawn form checks its arguments and the
+        registry's state once, makes the coroutine, and comes here (as anyio's
+        ``start_soon`` comes to ``create_task``). It makes the handle, starts the
+        task or queues it, and counts it.
+
+        ``context``: a copy of it is what the task runs in (``None``: the
+        spawner's, or with ``context="registry"`` the opener's). ``annex``: a
+        service's, made before the handle because its supervisor holds it.
+        ``pool``: the pool whose slots admit the task instead of the registry's;
+        the task's annex names the pool, and its first done-callback frees the
+        pool's slot.
+        Refused here only when the queue is full (``RegistryFull``), or when the
+        backend cannot start a task; ``coro`` is closed then.
+        """
         handle: Handle[Any] = _new_handle(Handle)
         handle._owner = self
         handle._name = name
         handle._scope = None
         handle._event = None
-        if timeout is None and self._plain:
-            handle._extra = None
+        if timeout is None and annex is None and pool is None and not self._annexed:
+            handle._annex = None
             handle._spawned_at = None
         else:
-            self._add_extra(handle, timeout)
+            self._add_annex(handle, timeout, annex)
         if context is None:
-            context = self._home  # None but with context="registry"
+            context = self._opened_context  # None but with context="registry"
         slots = self._slots
-        if slots is not None and not slots.free(len(self._live)):
+        if pool is not None:
+            self._add_to_pool(handle, coro, context, pool)
+        elif slots is not None and not slots.free(len(self._live)):
             slots.enqueue(
                 handle,
                 coro,
@@ -523,13 +571,31 @@ class TaskRegistry:
             self._add_daemon(handle)
         return handle
 
-    def _add_extra(self, handle: Handle[Any], timeout: float | None) -> None:
+    def _add_to_pool(
+        self,
+        handle: Handle[Any],
+        coro: Coroutine[Any, Any, Any],
+        context: Context | None,
+        pool: Pool,
+    ) -> None:
+        annex = handle._annex
+        assert annex is not None
+        annex.pool = pool
+        annex.callbacks.append(pool._task_ended)
+        pool._admit(handle, coro, context, copy_context)
+
+    def _add_annex(
+        self, handle: Handle[Any], timeout: float | None, annex: Annex | None
+    ) -> None:
         """What a task carries beyond the plain: a timeout, the hooks, and with
-        ``debug=True`` where and when it was spawned."""
-        extra = handle._extra = Extra(timeout, self._hooks)
+        ``debug=True`` where and when it was spawned; a service's annex given."""
+        if annex is None:
+            annex = Annex(timeout)
+        annex.hooks = self._hooks
+        handle._annex = annex
         if self._debug:
             handle._spawned_at = spawn_site()
-            extra.born = time.monotonic()
+            annex.born = time.monotonic()
         else:
             handle._spawned_at = None
 
@@ -546,7 +612,7 @@ class TaskRegistry:
     ) -> None:
         handle._status = RUNNING
         try:
-            task = self._start(
+            task = self._create_task(
                 self._run, handle, coro, name=handle._name, context=context
             )
         except BaseException:
@@ -579,112 +645,124 @@ class TaskRegistry:
         # Every local here lives in every parked task's frame: keep them few, and
         # leave the rare paths to methods.
         if handle._status is CANCELLING:
-            self._cancelled_before_start(handle, coro)
+            coro.close()  # cancelled before its first step: it never runs
+            self._end(handle, CANCELLED, None)
             return
         if self not in lineage.get():
             lineage.set((*lineage.get(), self))
         if self._ambient and ambient.get() is not self:
             ambient.set(self)  # a task's tether.spawn goes to its own registry
         scope = handle._scope = self._new_scope()
-        if handle._extra is not None:
-            self._starting(handle, handle._extra, scope)
+        if handle._annex is not None:
+            self._starting(handle, handle._annex, scope)
         # Entered and left by hand: a `with` keeps a bound __exit__ alive for as
         # long as the task runs, which every parked task pays for in memory.
         scope.__enter__()
         try:
             if self._backend.interruptible is not None:  # trio: Ctrl+C reaches it
                 coro = self._backend.interruptible(coro)
-            handle._value = await coro
+            handle._value = await coro  # no local: it would live in every frame
         except BaseException as exc:
             self._task_raised(handle, scope, exc)
             return
         scope.__exit__(None, None, None)
-        handle._status = FINISHED
-        self._succeeded += 1
-        self._release(handle)
+        self._end(handle, FINISHED, handle._value)
 
-    def _starting(self, handle: Handle[Any], extra: Extra, scope: Scope) -> None:
+    def _starting(self, handle: Handle[Any], annex: Annex, scope: Scope) -> None:
         """The rare part of a task's start: its deadline, the ``started`` hook."""
-        if extra.timeout is not None:
-            scope.deadline = anyio.current_time() + extra.timeout
-        if extra.hooks is not None:
-            call_hook(extra.hooks, "started", handle)
-
-    def _cancelled_before_start(
-        self, handle: Handle[Any], coro: Coroutine[Any, Any, Any]
-    ) -> None:
-        coro.close()  # it never runs
-        handle._status = CANCELLED
-        handle._value = None
-        self._cancelled += 1
-        self._release(handle)
+        if annex.timeout is not None:
+            scope.deadline = anyio.current_time() + annex.timeout
+        if annex.hooks is not None:
+            call_hook(annex.hooks, "started", handle)
 
     def _task_raised(
         self, handle: Handle[Any], scope: Scope, exc: BaseException
     ) -> None:
-        try:
-            caught = scope.__exit__(type(exc), exc, exc.__traceback__)
-        except BaseException as replaced:  # the scope raised something else
-            exc, caught = replaced, False
-        if caught and handle._status is RUNNING:
-            # Not our cancel() (which marks the task CANCELLING): its deadline.
-            exc, caught = self._timed_out(handle, exc), False
-        if caught:
-            handle._status = CANCELLED
-            handle._value = None
-            self._cancelled += 1
-            self._release(handle)
-        elif isinstance(exc, Exception):
-            handle._value = exc
-            handle._delivered = UNSEEN
-            handle._status = FAILED
-            self._failed += 1
-            self._release(handle)
+        ending, exc = leave_scope(scope, exc, self._backend.cancelled_exc)
+        if ending is Ending.CANCELLED:
+            if handle._status is CANCELLING:  # our cancel()
+                self._end(handle, CANCELLED, None)
+                return
+            exc = self._timed_out(handle, exc)  # not cancel(): its deadline
+            ending = Ending.FAILED
+        if isinstance(exc, Exception):  # Ending.FAILED
+            self._end(handle, FAILED, exc)
             if self._policy.task_failed(handle, exc, self._outcome_given()):
                 self._end_everything()
-        elif isinstance(exc, self._backend.cancelled_exc):
+        elif ending is Ending.CANCELLED_FROM_OUTSIDE:
             if (
                 self._state is OPEN or self._state is DRAINING
             ) and self._backend.loop_is_ending():
                 # Before the release, which would start the next queued task
                 # in a loop that is ending.
                 self._left_open_at_loop_end(handle)
-            handle._status = CANCELLED  # from outside the task's scope
-            handle._value = None
-            self._cancelled += 1
-            self._release(handle)
+            self._end(handle, CANCELLED, None)
         else:
             # KeyboardInterrupt, SystemExit, GeneratorExit: never an on_error
             # matter. Kept to be re-raised bare from the block, and never re-raised
             # here: that would escape the event loop (asyncio) or crash the run
             # (trio).
-            handle._status = CANCELLED
-            handle._value = exc
-            self._cancelled += 1
-            self._release(handle)
+            self._end(handle, CANCELLED, exc)
             self._fatal(exc)
 
     def _timed_out(self, handle: Handle[Any], cancelled: BaseException) -> Exception:
-        assert handle._extra is not None  # only a task with a timeout has a deadline
+        assert handle._annex is not None  # only a task with a timeout has a deadline
         timed_out = TimeoutError(
             f"task {handle._name!r} ran longer than its timeout of "
-            f"{handle._extra.timeout:g} s"
+            f"{handle._annex.timeout:g} s"
         )
         timed_out.__context__ = cancelled  # shows where it was suspended
         return timed_out
 
-    def _release(self, handle: Handle[Any]) -> None:
-        """A running task has ended: drop it, wake its waiters, free its slot."""
-        del self._live[handle]
-        handle._scope = None
-        if handle._event is not None:
-            handle._event.set()
+    def _end(
+        self,
+        handle: Handle[Any],
+        status: Status,
+        value: object,
+        wake: list[Event] | None = None,
+    ) -> None:
+        """The one end of every task, run or dropped from the queue: its status
+        and outcome, its count, then what it held (its slot, its place among
+        the live and the daemons), who waits for it, and its done-callbacks.
+
+        ``value``: the result, the failure, or what cancelled it from outside
+        (a ``KeyboardInterrupt``...) or ``None``. ``wake``: for a task dropped
+        from the queue, set its awaiters' event only once the cancellations of
+        the same call have landed (:meth:`_cancel_everything`).
+        """
+        started = handle._status is not QUEUED
+        handle._status = status
+        handle._value = value
+        if status is FINISHED:
+            self._succeeded += 1
+        elif status is FAILED:
+            handle._delivered = UNSEEN
+            self._failed += 1
+        else:
+            self._cancelled += 1
         if self._daemons:
             self._daemons.discard(handle)
-        slots = self._slots
-        if (slots is not None and slots.waiting()) or not self._live or self._spared:
-            self._slot_freed()
-        if handle._extra is not None:
+        event = handle._event
+        if started:
+            del self._live[handle]
+            handle._scope = None
+            if event is not None:
+                event.set()
+            slots = self._slots
+            if (
+                (slots is not None and slots.waiting())
+                or not self._live
+                or self._closers
+            ):
+                self._slot_freed()
+        else:  # dropped from the queue: it never ran
+            if event is not None:
+                if wake is None:
+                    event.set()
+                else:
+                    wake.append(event)
+            self._notify_if_idle()
+        if handle._annex is not None:
             # Last: a callback that spawns must find the freed slot taken by the
             # next in line, not take it first.
             handle._ended()
@@ -704,7 +782,7 @@ class TaskRegistry:
         self._notify_if_idle()
 
     def _notify_if_idle(self) -> None:
-        # Every waiter spares a subset of _spared, so none can be satisfied
+        # Every waiter spares a subset of _closers, so none can be satisfied
         # unless this is: wake them all, and each checks its own condition.
         if self._is_idle():
             event = self._idle_event
@@ -726,7 +804,7 @@ class TaskRegistry:
         if not live:
             return True
         if spared is None:
-            spared = self._spared
+            spared = self._closers
         return len(live) <= len(spared) and all(h in spared for h in live)
 
     # -- what a handle asks of its owner (tether._handle.Owner) ----------------------
@@ -753,9 +831,9 @@ class TaskRegistry:
 
     def _queue_of(self, handle: Handle[Any]) -> Slots:
         """The queue a queued task waits in: its pool's, or the registry's."""
-        extra = handle._extra
-        if extra is not None and extra.pool is not None:
-            pool: Pool = extra.pool
+        annex = handle._annex
+        if annex is not None and annex.pool is not None:
+            pool: Pool = annex.pool
             return pool._slots
         assert self._slots is not None  # only a registry with a limit queues
         return self._slots
@@ -798,19 +876,8 @@ class TaskRegistry:
         """Drop a queued task: it never runs. Its awaiters wake now, or with
         ``wake`` given, once the cancellations of the same call have landed."""
         coro, _ = handle._value
-        handle._status = CANCELLED
-        handle._value = None
-        self._cancelled += 1
-        self._daemons.discard(handle)
         coro.close()
-        if handle._event is not None:
-            if wake is None:
-                handle._event.set()
-            else:
-                wake.append(handle._event)
-        if handle._extra is not None:
-            handle._ended()
-        self._notify_if_idle()
+        self._end(handle, CANCELLED, None, wake)
 
     # -- controls --------------------------------------------------------------------
 
@@ -869,7 +936,7 @@ class TaskRegistry:
         if not self._live and self._slots is None and not self._pools:
             return False  # nothing runs, nothing can wait in a queue
         running = [
-            h for h in self._live if h._status is RUNNING and h is not self._spare
+            h for h in self._live if h._status is RUNNING and h is not self._closer
         ]
         queued: list[Handle[Any]] = []
         wake: list[Event] = []
@@ -879,7 +946,7 @@ class TaskRegistry:
             wake += waiters
         if closing:  # daemons are cancelled at shutdown by design: not news
             daemons = self._daemons
-            self._policy.cancelled_at_shutdown(
+            self._shutdown_log.cancelled(
                 [h for h in running if h not in daemons],
                 [h for h in queued if h not in daemons],
             )
@@ -989,16 +1056,15 @@ class TaskRegistry:
             raise
         if self._state is not OPEN:
             self._check_may_spawn(fn)
+        if get_ident() != self._thread:
+            self._refuse_thread(fn, api)
         coro = coroutine_from(fn, args, api)
         if name is None:
             name = name_of(fn)
-        spawn = self.spawn if pool is None else pool.spawn
         slots = self._slots if pool is None else pool._slots
         running = len(self._live) if pool is None else len(pool._running)
         if slots is None or slots.free(running):
-            handle = spawn(
-                coro, name=name, context=context, daemon=daemon, timeout=timeout
-            )
+            handle = self._spawn_task(coro, name, context, daemon, timeout, None, pool)
             await anyio.lowlevel.cancel_shielded_checkpoint()
             return handle
         slot_freed = self._slot_freed if pool is None else pool._slot_freed
@@ -1022,7 +1088,7 @@ class TaskRegistry:
             except RegistryClosed:
                 slot_freed()
                 raise
-        return spawn(coro, name=name, context=context, daemon=daemon, timeout=timeout)
+        return self._spawn_task(coro, name, context, daemon, timeout, None, pool)
 
     @overload
     async def spawn_when_room(
@@ -1121,15 +1187,14 @@ class TaskRegistry:
             raise
         if self._state is not OPEN:
             self._check_may_spawn(fn)
+        if get_ident() != self._thread:
+            self._refuse_thread(fn, api)
         coro = coroutine_from(fn, args, api)
         if name is None:
             name = name_of(fn)
-        spawn = self.spawn if pool is None else pool.spawn
         running = len(self._live) if pool is None else len(pool._running)
         if slots is None or slots.free(running) or slots.has_room():
-            handle = spawn(
-                coro, name=name, context=context, daemon=daemon, timeout=timeout
-            )
+            handle = self._spawn_task(coro, name, context, daemon, timeout, None, pool)
             await anyio.lowlevel.cancel_shielded_checkpoint()
             return handle
         waiter = slots.wait_for_room(self._backend.new_event())
@@ -1149,7 +1214,7 @@ class TaskRegistry:
             except RegistryClosed:
                 slots.grant_room()  # the place we were given, to the next
                 raise
-        return spawn(coro, name=name, context=context, daemon=daemon, timeout=timeout)
+        return self._spawn_task(coro, name, context, daemon, timeout, None, pool)
 
     def pool(self, name: str, /, *, limit: int, max_pending: int | None = None) -> Pool:
         """Make a pool: a limit for one kind of work inside this registry.
@@ -1178,18 +1243,17 @@ class TaskRegistry:
                 raises :exc:`~tether.RegistryFull`. ``None``: unbounded.
 
         Raises:
-            TypeError: ``name`` is not a str.
-            ValueError: ``limit`` or ``max_pending`` is not a whole number in
-                range, a pool of that name exists, or the registry has a
-                ``limit`` of its own (which would count the
+            TypeError: ``name`` is not a str, or ``limit`` or ``max_pending`` not
+                an int.
+            ValueError: ``limit`` or ``max_pending`` is out of range, a pool of
+                that name exists, or the registry has a ``limit`` of its own (which would count the
                 pools' tasks and their follow-up work in one line again: give
                 each kind of work its own pool instead).
             RegistryClosed: the registry is closing or closed.
 
         .. versionadded:: 0.3
         """
-        if not isinstance(name, str):
-            raise TypeError(f"TaskRegistry.pool(name={name!r}): name must be a str")
+        check_name("TaskRegistry.pool", "name", name)
         check_count("TaskRegistry.pool", "limit", limit, 1, "")
         if max_pending is not None:
             check_count(
@@ -1231,9 +1295,8 @@ class TaskRegistry:
         daemon: bool,
         timeout: float | None,
     ) -> Handle[Any]:
-        """:meth:`Pool.spawn`: :meth:`spawn`, admitted by the pool's slots. The
-        task carries an :class:`Extra` with the pool, whose done-callback (the
-        first) frees its slot."""
+        """:meth:`Pool.spawn`: :meth:`spawn`, admitted by the pool's slots (see
+        :meth:`_spawn_task`)."""
         if kwargs:
             refuse_keywords(fn, kwargs, api)
         if (
@@ -1250,25 +1313,7 @@ class TaskRegistry:
         coro = coroutine_from(fn, args, api)
         if name is None:
             name = name_of(fn)
-        handle: Handle[Any] = _new_handle(Handle)
-        handle._owner = self
-        handle._name = name
-        handle._scope = None
-        handle._event = None
-        self._add_extra(handle, timeout)
-        extra = handle._extra
-        assert extra is not None
-        extra.pool = pool
-        extra.callbacks.append(pool._task_ended)
-        pool._admit(
-            handle, coro, self._home if context is None else context, copy_context
-        )
-        self._spawned += 1  # counted only once the task is surely there
-        if self._hooks is not None:  # before a daemon may be ended at once
-            call_hook(self._hooks, "spawned", handle)
-        if daemon:
-            self._add_daemon(handle)
-        return handle
+        return self._spawn_task(coro, name, context, daemon, timeout, None, pool)
 
     @overload
     def spawn_threadsafe(
@@ -1345,12 +1390,7 @@ class TaskRegistry:
                 # In the thread's context, so the draining check sees its lineage
                 # whatever context the loop runs its callbacks in.
                 handle = context.run(
-                    self.spawn,
-                    coro,
-                    name=task_name,
-                    context=None if self._own_context else context,
-                    daemon=daemon,
-                    timeout=timeout,
+                    self._spawn_from_thread, coro, task_name, context, daemon, timeout
                 )
             except Exception as exc:
                 future.set_exception(exc)
@@ -1363,6 +1403,21 @@ class TaskRegistry:
             coro.close()
             raise
         return future
+
+    def _spawn_from_thread(
+        self,
+        coro: Coroutine[Any, Any, Any],
+        name: str,
+        context: Context,
+        daemon: bool,
+        timeout: float | None,
+    ) -> Handle[Any]:
+        """``spawn_threadsafe``'s spawn, on the loop in the thread's ``context``."""
+        if self._state is not OPEN:
+            self._check_may_spawn(coro)
+        return self._spawn_task(
+            coro, name, None if self._own_context else context, daemon, timeout
+        )
 
     # -- long-running work ----------------------------------------------------------
 
@@ -1426,8 +1481,9 @@ class TaskRegistry:
                 service at once and goes to ``on_error``.
 
         Raises:
-            TypeError: as :meth:`spawn`, for a coroutine object, and for a
-                ``restart_on`` that is not ``Exception`` subclasses.
+            TypeError: as :meth:`spawn`, for a coroutine object, for a
+                ``restart_on`` that is not ``Exception`` subclasses, and for an
+                option of the wrong type (``backoff="1"``).
             ValueError: an option out of range (``restart`` not one of the two
                 words, a budget of zero, a delay of zero or less, ``max_backoff``
                 below ``backoff``, an empty ``restart_on``). The registry is
@@ -1476,13 +1532,15 @@ class TaskRegistry:
         )
         if self._state is not OPEN:
             self._check_may_spawn(fn)
+        if get_ident() != self._thread:
+            self._refuse_thread(fn, "spawn_service")
         check_callable_with(fn, args, "spawn_service")
         task_name = name_of(fn) if name is None else name
-        extra = Extra()
+        annex = Annex()  # the service counts its restarts in it
         handle: Handle[Any] | None = None  # the service asks it if it is cancelled
         service = supervise(
             task_name,
-            extra,
+            annex,
             fn,
             args,
             plan,
@@ -1490,16 +1548,7 @@ class TaskRegistry:
             self._count_restart,
             lambda: handle is not None and handle._status is CANCELLING,
         )
-        try:
-            handle = self.spawn(service, name=task_name, context=context, daemon=True)
-        except BaseException:
-            service.close()
-            raise
-        spawned = handle._extra
-        if spawned is not None:  # hooks, debug=True, or a callback of a hook
-            extra.hooks, extra.born = spawned.hooks, spawned.born
-            extra.callbacks = spawned.callbacks
-        handle._extra = extra
+        handle = self._spawn_task(service, task_name, context, True, None, annex)
         return handle
 
     def _count_restart(self) -> None:
@@ -1508,6 +1557,7 @@ class TaskRegistry:
     # anyio's and trio's TaskStatus, typed each way: see tether._startable. (mypy
     # calls the arity-0 overloads after the first unreachable, yet takes them:
     # hence the mypy comment at the top of this module.)
+    # BEGIN GENERATED by tools/gen_overloads.py: do not edit by hand (start overloads)
     @overload
     async def start(
         self,
@@ -1733,6 +1783,7 @@ class TaskRegistry:
         daemon: bool = False,
         timeout: float | None = None,
     ) -> T: ...
+    # END GENERATED by tools/gen_overloads.py (start overloads)
     async def start(
         self,
         fn: Any,
@@ -1780,10 +1831,16 @@ class TaskRegistry:
         )
         if name is not None or daemon is not False or timeout is not None:
             check_spawn_options(fn, "start", name, None, daemon, timeout, args)
+        if self._state is not OPEN:
+            # Refused here (a registry never opened has no backend), as spawn
+            # would: follow-up work of its own tasks while it drains is welcome.
+            self._check_may_spawn(None)
+        if get_ident() != self._thread:
+            self._refuse_thread(fn, "start")
         task_name = name_of(fn) if name is None else name
-        status: TaskStatus[Any] = TaskStatus(self._backend_event(), task_name)
+        status: TaskStatus[Any] = TaskStatus(self._backend.new_event(), task_name)
         coro = _call_with_status(fn, args, status)
-        handle = self.spawn(coro, name=task_name, daemon=daemon, timeout=timeout)
+        handle = self._spawn_task(coro, task_name, None, daemon, timeout)
         handle.add_done_callback(status.ended)
         try:
             await handle._wait_as_awaiter(status._event)
@@ -1801,13 +1858,6 @@ class TaskRegistry:
             )
         handle._outcome()  # raises its failure, or TaskCancelled
         raise AssertionError(f"task {task_name!r} ended unready with a result")
-
-    def _backend_event(self) -> Event:
-        if self._state is not OPEN:
-            # Refused here (a registry never opened has no backend), as spawn
-            # would: follow-up work of its own tasks while it drains is welcome.
-            self._check_may_spawn(None)
-        return self._backend.new_event()
 
     # -- introspection ----------------------------------------------------------------
 
@@ -1831,8 +1881,8 @@ class TaskRegistry:
     def _queued_list(self) -> list[Handle[Any]]:
         """Every queued handle: the registry's own, then each pool's."""
         if self._pools:
-            return [h for slots in self._queues()[::-1] for h in slots.queued_list()]
-        return [] if self._slots is None else self._slots.queued_list()
+            return [h for slots in self._queues()[::-1] for h in slots.queued_handles()]
+        return [] if self._slots is None else list(self._slots.queued_handles())
 
     def __len__(self) -> int:
         """The number of live tasks: running (or cancelling) plus queued, those
@@ -1887,16 +1937,16 @@ class TaskRegistry:
         facts = [handle._status.name]
         if handle in self._daemons:
             facts.append("daemon")
-        extra = handle._extra
-        if extra is not None:
-            if extra.pool is not None:
-                facts.append(f"pool {extra.pool.name!r}")
-            if extra.restarts:
-                facts.append(f"restarted {extra.restarts} time(s)")
-            if extra.born is not None:
+        annex = handle._annex
+        if annex is not None:
+            if annex.pool is not None:
+                facts.append(f"pool {annex.pool.name!r}")
+            if annex.restarts:
+                facts.append(f"restarted {annex.restarts} time(s)")
+            if annex.born is not None:
                 # A task spawned (on the loop's thread) after `now` was read, by a
                 # dump() from another thread, is drawn as just born, never younger.
-                facts.append(f"age {max(0.0, now - extra.born):.1f} s")
+                facts.append(f"age {max(0.0, now - annex.born):.1f} s")
         if handle._spawned_at is not None:
             facts.append(f"spawned at {handle._spawned_at}")
         where = (
@@ -1955,10 +2005,10 @@ class TaskRegistry:
             )
         backend = self._backend = current_backend()
         self._thread = backend.thread
-        self._start = backend.start
+        self._create_task = backend.create_task
         self._new_scope = backend.new_scope
         if self._own_context:
-            self._home = copy_context()
+            self._opened_context = copy_context()
         self._opener = backend.current_task()
         self._opened_at = time.monotonic()
         self._state = OPEN
@@ -2006,7 +2056,7 @@ class TaskRegistry:
             exc = remaining
         if (
             exc is not None
-            and self._policy.mode is Mode.RAISE
+            and self._policy.mode is OnErrorMode.RAISE
             and isinstance(exc, Exception)
         ):
             self._policy.add_failure(exc)
@@ -2054,12 +2104,12 @@ class TaskRegistry:
                 # One of ours: the close under way waits for this very task, so
                 # waiting for the close would never return. Wait for every task
                 # but those of ours inside aclose(), as the first closer does.
-                self._spared.add(own)
+                self._closers.add(own)
                 self._notify_if_idle()
                 try:
                     await self._wait_until_idle()
                 finally:
-                    self._spared.discard(own)
+                    self._closers.discard(own)
         # Level-triggered: a task of ours sees here the cancellation that closing
         # gave it, as at any checkpoint.
         await anyio.lowlevel.checkpoint()
@@ -2086,11 +2136,11 @@ class TaskRegistry:
                 await anyio.lowlevel.checkpoint_if_cancelled()
             return self._outcome(exc, original, block)
         self._closed_event = _NOT_WAITED_FOR
-        own = self._spare = self._own_handle()
+        own = self._closer = self._own_handle()
         spared: tuple[Handle[Any], ...] = ()
         if own is not None:
             spared = (own,)
-            self._spared.add(own)
+            self._closers.add(own)
         host_cancelled = False
         if exc is None and self._state is OPEN:
             deadline = anyio.current_effective_deadline()  # -inf once cancelled
@@ -2104,7 +2154,7 @@ class TaskRegistry:
                 if self._daemons:
                     self._cancel_daemons()
                 if logger.isEnabledFor(logging.INFO):
-                    self._policy.drain_started(
+                    self._shutdown_log.drain_started(
                         self._waited_for(), self._shutdown_timeout
                     )
                 try:
@@ -2117,11 +2167,11 @@ class TaskRegistry:
                 await self._wait_logging("cancelling its tasks", spared)
         self._state = CLOSED
         _open_registries.discard(self)
-        self._opener = self._home = None
-        self._spare = None
+        self._opener = self._opened_context = None
+        self._closer = None
         if own is not None:
-            self._spared.discard(own)
-        self._policy.log_shutdown()
+            self._closers.discard(own)
+        self._shutdown_log.closed()
         closed, self._closed_event = self._closed_event, _ALREADY_SET
         closed.set()
         if host_cancelled and self._policy.base_exc is None:
@@ -2144,7 +2194,7 @@ class TaskRegistry:
         self._begin_cancelling()  # wakes a waiter of spawn_when_free, if any
         self._state = CLOSED
         _open_registries.discard(self)
-        self._opener = self._home = None
+        self._opener = self._opened_context = None
 
     def _outcome(
         self, exc: BaseException | None, original: BaseException | None, block: bool
@@ -2166,7 +2216,7 @@ class TaskRegistry:
     def _waited_for(self) -> list[Handle[Any]]:
         """What a drain waits for: every live task but the closer and daemons."""
         live = [*self._live, *self._queued_list()]
-        return [h for h in live if h is not self._spare and h not in self._daemons]
+        return [h for h in live if h is not self._closer and h not in self._daemons]
 
     async def _drain(self, spared: tuple[Handle[Any], ...]) -> None:
         if self._is_idle(spared):
@@ -2191,15 +2241,15 @@ class TaskRegistry:
             return
         clock, wait_until = self._backend.clock, self._backend.wait_until
         started = now = clock()
-        warn_at = now + _STILL_WAITING_EVERY
+        warn_at = now + STILL_WAITING_EVERY
         while not self._is_idle(spared) and now < until:
             await wait_until(
                 min(warn_at, until), self._wake_idle_waiters, self._wait_once, spared
             )
             now = clock()
             if now >= warn_at and not self._is_idle(spared):
-                warn_at = now + _STILL_WAITING_EVERY
-                self._policy.still_waiting(
+                warn_at = now + STILL_WAITING_EVERY
+                self._shutdown_log.still_waiting(
                     phase,
                     now - started,
                     [
@@ -2210,9 +2260,9 @@ class TaskRegistry:
                 )
 
     def _begin_cancelling(self) -> None:
-        if self._state is CLOSING or self._state is CLOSED:
+        if self._state is RegistryState.CANCELLING or self._state is CLOSED:
             return
-        self._state = CLOSING
+        self._state = RegistryState.CANCELLING
         self._cancel_everything(closing=True)
 
     def _end_everything(self) -> None:
@@ -2232,18 +2282,7 @@ class TaskRegistry:
         if self._warned:
             return
         self._warned = True
-        try:
-            _warn_open(
-                self,
-                "was still open when its event loop ended (it cancelled task "
-                f"{handle._name!r} and the rest; queued tasks never start)",
-            )
-        except Warning as raised:  # warnings turned into errors: never from a task
-            logger.error(
-                "%s",
-                str(raised),  # not the warning: its traceback would keep us alive
-                extra={"tether_registry": self._name, "tether_task": handle._name},
-            )
+        self._shutdown_log.left_open_at_loop_end([h._name for h in self], handle._name)
         # The loop cancels every task left; what waits in the queue is dropped,
         # never started in a loop that is ending.
         self._begin_cancelling()
@@ -2251,7 +2290,11 @@ class TaskRegistry:
     def __del__(self) -> None:
         state = getattr(self, "_state", None)  # None: __init__ refused its arguments
         if (state is OPEN or state is DRAINING) and not self._warned:
-            _warn_open(self, "was garbage-collected while still open")
+            warn_left_open(
+                self._name,
+                "was garbage-collected while still open",
+                [h._name for h in self],
+            )
 
 
 def dump() -> str:
@@ -2270,7 +2313,7 @@ def dump() -> str:
     roots = [r for r in registries if id(r._opener) not in nested]
     now = time.monotonic()
     nodes = [r._node(registries, now) for r in roots]
-    nodes += [node for extra in dump_extras for node in extra(now)]
+    nodes += [node for more in dump_extras for node in more(now)]
     return draw(nodes) if nodes else "no open TaskRegistry"
 
 
@@ -2282,17 +2325,6 @@ def _snapshot(items: Iterable[T] | Callable[[], Iterable[T]]) -> list[T]:
             return list(items() if callable(items) else items)
         except RuntimeError:  # changed size during iteration
             continue
-
-
-def _warn_open(registry: TaskRegistry, what: str) -> None:
-    live = grouped(h._name for h in registry)  # running and queued
-    warnings.warn(
-        f"TaskRegistry {registry._name!r} {what}"
-        + (f", with tasks {live}" if live else "")
-        + ": close it with `await registry.aclose()`, or use `async with`",
-        ResourceWarning,
-        stacklevel=2,
-    )
 
 
 class _Binding(Generic[R]):

@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, cast, overlo
 import anyio
 from typing_extensions import TypeVar
 
-from ._checks import check_count, check_seconds
-from ._policy import logger
+from ._checks import check_choice, check_count, check_seconds
+from ._log import logger
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from ._backend import Event
-    from ._handle import Extra, Handle
+    from ._handle import Annex, Handle
 
 __all__ = [
     "Restart",
@@ -38,14 +38,7 @@ __all__ = [
     "supervise",
 ]
 
-T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
 T_contra = TypeVar("T_contra", contravariant=True)
-A1 = TypeVar("A1", contravariant=True)
-A2 = TypeVar("A2", contravariant=True)
-A3 = TypeVar("A3", contravariant=True)
-A4 = TypeVar("A4", contravariant=True)
-A5 = TypeVar("A5", contravariant=True)
 
 Restart: TypeAlias = Literal["on-failure", "always"]
 
@@ -75,11 +68,14 @@ class RestartPlan:
     ) -> None:
         api = "spawn_service"
         self.restart_on = _restart_on(restart_on)
-        if restart not in ("on-failure", "always"):
-            raise ValueError(
-                f"{api}(..., restart={restart!r}): use 'on-failure' (restart after "
-                "the function raises) or 'always' (after it returns, too)"
-            )
+        check_choice(
+            f"{api}(..., ",
+            "restart",
+            restart,
+            ("on-failure", "always"),
+            "use 'on-failure' (restart after the function raises) or 'always' "
+            "(after it returns, too)",
+        )
         if max_restarts is not None:
             check_count(
                 api,
@@ -162,7 +158,7 @@ _MEANING = {
 
 async def supervise(
     name: str,
-    extra: Extra,
+    annex: Annex,
     fn: Callable[..., Awaitable[Any]],
     args: tuple[Any, ...],
     plan: RestartPlan,
@@ -242,7 +238,7 @@ async def supervise(
         failure = None  # not kept alive through the sleep
         await anyio.sleep(delay)
         restarts_at.append(anyio.current_time())
-        extra.restarts += 1
+        annex.restarts += 1
         restarted()
 
 

@@ -254,10 +254,6 @@ class Slots:
         """The queued handles, oldest first."""
         return (e for e in self._queue if type(e) is Handle and e._status is QUEUED)
 
-    def queued_list(self) -> list[Handle[Any]]:
-        """A snapshot of :meth:`queued_handles`."""
-        return list(self.queued_handles())
-
 
 def _alive(entry: Handle[Any] | SlotWaiter) -> bool:
     if type(entry) is Handle:

@@ -26,6 +26,11 @@ if TYPE_CHECKING:
     from trio import TaskStatus as TrioTaskStatus  # the trio extra; Any without it
 
 __all__ = [
+    "A1",
+    "A2",
+    "A3",
+    "A4",
+    "A5",
     "EitherStartable0",
     "EitherStartable1",
     "EitherStartable2",

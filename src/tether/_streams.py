@@ -23,7 +23,7 @@ from ._calls import close_if_coroutine, describe, is_async_callable
 from ._checks import check_count
 from ._engine import Engine, Mode
 from ._handle import Handle
-from ._inputs import prepare, start, validate_options
+from ._inputs import input_coroutine, prepare, validate_options
 from ._loop import current_backend
 
 if TYPE_CHECKING:
@@ -223,7 +223,7 @@ def as_completed(
     """
     try:
         validate_options("as_completed", limit)
-    except ValueError:
+    except (TypeError, ValueError):
         for item in work:  # refused: nothing will ever await them
             close_if_coroutine(item)
         raise
@@ -237,7 +237,7 @@ def as_completed(
     def make(index: int) -> tuple[int, Coroutine[Any, Any, T]]:
         item = inputs[index]
         inputs[index] = None
-        return index, start(item)
+        return index, input_coroutine(item)
 
     return Completions(
         make, range(len(inputs)), limit or max(len(inputs), 1), inputs, handles

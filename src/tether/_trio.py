@@ -80,7 +80,7 @@ class TrioBackend:
         self.interruptible = interruptible
         self._nursery: trio.Nursery | None = None
 
-    def start(
+    def create_task(
         self,
         fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
         /,

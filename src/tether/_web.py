@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 import anyio
 
 from ._calls import describe
-from ._policy import logger
+from ._log import logger
 from ._registry import TaskRegistry
 
 if TYPE_CHECKING:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 from aiohttp import web
 
+from ._checks import check_choice
 from ._context import ambient
 from ._exceptions import NoRegistry
 from ._registry import TaskRegistry
@@ -157,17 +158,14 @@ def setup(
         raise RuntimeError(_FROZEN)
     if _bind_registry in app.middlewares:
         raise RuntimeError(_TWICE)
-    if not isinstance(drain, str):
-        raise TypeError(
-            f"setup(drain={drain!r}): drain must be a string, 'on-cleanup' or "
-            "'on-shutdown'"
-        )
-    if drain != "on-cleanup" and drain != "on-shutdown":
-        raise ValueError(
-            f"setup(drain={drain!r}): use 'on-cleanup' (the registry drains once "
-            "aiohttp has waited for the open handlers) or 'on-shutdown' (it drains "
-            "while aiohttp waits for them)"
-        )
+    check_choice(
+        "setup",
+        "drain",
+        drain,
+        ("on-cleanup", "on-shutdown"),
+        "use 'on-cleanup' (the registry drains once aiohttp has waited for the open "
+        "handlers) or 'on-shutdown' (it drains while aiohttp waits for them)",
+    )
     lifetime = _Lifetime(
         registry_options(
             name=name,

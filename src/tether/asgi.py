@@ -27,7 +27,7 @@ import anyio
 import anyio.abc
 
 from ._exceptions import NoRegistry
-from ._policy import logger
+from ._log import logger
 from ._registry import RegistryState, TaskRegistry
 from ._spawn import current_registry
 from ._web import AppRegistry, StopServer, registry_options, stopper

@@ -26,8 +26,9 @@ import anyio
 import pytest
 
 from ._default import live_default_tasks
+from ._dump import suspended_at
 from ._handle import CALLBACK_RAISED
-from ._policy import suspended_at
+from ._log import logger
 from ._registry import RegistryState, TaskRegistry, _open_registries
 
 if TYPE_CHECKING:
@@ -48,7 +49,6 @@ _MARKER = (
     "takes name globs of tasks meant to remain"
 )
 
-_logger = logging.getLogger("tether")
 
 #: Where anyio's backends live: the tasks of its pytest runner are not leaks.
 _ANYIO_RUNNER = os.path.join(os.path.dirname(anyio.__file__), "_backends", "")
@@ -191,7 +191,7 @@ def _tether_no_leaks(request: pytest.FixtureRequest) -> None:
     check = _leak_check(request)
     if check is None:
         return
-    _logger.addHandler(check.recorder)
+    logger.addHandler(check.recorder)
     if "anyio_backend" in request.fixturenames:
         request.getfixturevalue("_tether_raw_tasks")
 
@@ -204,7 +204,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
     finally:
         check = item.stash.get(_check_key, None)
         if check is not None:
-            _logger.removeHandler(check.recorder)
+            logger.removeHandler(check.recorder)
     if check is not None:
         check.recorder.collect()
         check.open_registries()
@@ -288,7 +288,7 @@ async def tether_registry(
 
 
 def _log_with_site(handle: Handle[Any], exc: Exception) -> None:
-    _logger.error(
+    logger.error(
         "Task %r of TaskRegistry 'tether_registry' failed (spawned at %s)",
         handle.name,
         handle.spawned_at,

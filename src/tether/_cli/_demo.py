@@ -25,6 +25,7 @@ import weakref
 from typing import Any
 
 import tether
+from tether._log import logger
 
 __all__ = ["run"]
 
@@ -146,7 +147,6 @@ async def _unobserved(under_registry: bool) -> list[str]:
     loop.set_exception_handler(
         lambda _loop, ctx: events.append(f"loop: {ctx['message']}")
     )
-    logger = logging.getLogger("tether")
     recorder, propagate = _Recorder(events), logger.propagate
     logger.addHandler(recorder)
     logger.propagate = False  # the demo shows the record itself, once
