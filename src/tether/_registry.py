@@ -1246,9 +1246,9 @@ class TaskRegistry:
             TypeError: ``name`` is not a str, or ``limit`` or ``max_pending`` not
                 an int.
             ValueError: ``limit`` or ``max_pending`` is out of range, a pool of
-                that name exists, or the registry has a ``limit`` of its own (which would count the
-                pools' tasks and their follow-up work in one line again: give
-                each kind of work its own pool instead).
+                that name exists, or the registry has a ``limit`` of its own
+                (which would count the pools' tasks and their follow-up work in
+                one line again: give each kind of work its own pool instead).
             RegistryClosed: the registry is closing or closed.
 
         .. versionadded:: 0.3
