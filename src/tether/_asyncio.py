@@ -21,6 +21,7 @@ from threading import get_ident
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
+import anyio.lowlevel
 from typing_extensions import TypeVarTuple, Unpack
 
 from ._asyncio_scope import NativeScope, cancel_many, native_scopes_usable
@@ -48,7 +49,9 @@ class AsyncioBackend:
         "_loop",
         "call_soon_threadsafe",
         "cancelled_exc",
+        "checkpoint_if_cancelled",
         "clock",
+        "current_effective_deadline",
         "interruptible",
         "new_event",
         "new_scope",
@@ -68,6 +71,11 @@ class AsyncioBackend:
         self.new_event = type(anyio.Event())
         self.call_soon_threadsafe = loop.call_soon_threadsafe
         self.clock = loop.time  # anyio.current_time() on asyncio
+        # anyio's own, from the backend class its public token names: the same
+        # answers as anyio.lowlevel's functions, without their dispatch.
+        anyio_backend = anyio.lowlevel.current_token().backend_class
+        self.checkpoint_if_cancelled = anyio_backend.checkpoint_if_cancelled
+        self.current_effective_deadline = anyio_backend.current_effective_deadline
         self.interruptible = None  # asyncio delivers Ctrl+C to the main task
         self._get_factory = loop.get_task_factory
         self._factory = self._get_factory()

@@ -218,6 +218,16 @@ class Backend(Protocol):
         anyio's dispatch."""
         ...
 
+    @property
+    def checkpoint_if_cancelled(self) -> Callable[[], Awaitable[None]]:
+        """``anyio.lowlevel.checkpoint_if_cancelled``, without anyio's dispatch."""
+        ...
+
+    @property
+    def current_effective_deadline(self) -> Callable[[], float]:
+        """``anyio.current_effective_deadline``, without anyio's dispatch."""
+        ...
+
     async def wait_until(
         self,
         deadline: float,

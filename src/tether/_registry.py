@@ -900,15 +900,6 @@ class TaskRegistry:
             )
         await self._wait_until_idle()
 
-    async def _wait_once(self, spared: Collection[Handle[Any]] | None) -> None:
-        """One wait of :meth:`_wait_until_idle`: returns when the registry may
-        have become idle, or :meth:`_wake_idle_waiters` was called."""
-        if not self._is_idle(spared):
-            event = self._idle_event
-            if event is None:
-                event = self._idle_event = self._backend.new_event()
-            await event.wait()
-
     def _wake_idle_waiters(self) -> None:
         """Wake every idle waiter, idle or not: each checks its own condition."""
         event = self._idle_event
@@ -2133,7 +2124,7 @@ class TaskRegistry:
             self._close_idle()
             if exc is None and self._policy.base_exc is None:
                 # A host cancelled as the body ended sees it here, as below.
-                await anyio.lowlevel.checkpoint_if_cancelled()
+                await self._backend.checkpoint_if_cancelled()
             return self._outcome(exc, original, block)
         self._closed_event = _NOT_WAITED_FOR
         own = self._closer = self._own_handle()
@@ -2143,8 +2134,9 @@ class TaskRegistry:
             self._closers.add(own)
         host_cancelled = False
         if exc is None and self._state is OPEN:
-            deadline = anyio.current_effective_deadline()  # -inf once cancelled
-            if deadline < math.inf and deadline <= anyio.current_time():
+            # -inf once cancelled (anyio's, without its dispatch)
+            deadline = self._backend.current_effective_deadline()
+            if deadline < math.inf and deadline <= self._backend.clock():
                 # The host was cancelled as the body ended, and may not have seen
                 # it yet (anyio delivers it at the host's next checkpoint): a drain
                 # would let the tasks run on. Cancel them, then raise it below.
@@ -2219,8 +2211,6 @@ class TaskRegistry:
         return [h for h in live if h is not self._closer and h not in self._daemons]
 
     async def _drain(self, spared: tuple[Handle[Any], ...]) -> None:
-        if self._is_idle(spared):
-            return  # nothing to wait for: no clock
         timeout = self._shutdown_timeout
         await self._wait_logging(
             "draining",
@@ -2239,15 +2229,23 @@ class TaskRegistry:
         still runs."""
         if self._is_idle(spared):
             return
-        clock, wait_until = self._backend.clock, self._backend.wait_until
+        backend = self._backend
+        clock = backend.clock
         started = now = clock()
         warn_at = now + STILL_WAITING_EVERY
-        while not self._is_idle(spared) and now < until:
-            await wait_until(
-                min(warn_at, until), self._wake_idle_waiters, self._wait_once, spared
+        while now < until:
+            event = self._idle_event
+            if event is None:
+                event = self._idle_event = backend.new_event()
+            # Woken when the registry may be idle, or by the timer at the
+            # earlier of the next WARNING and ``until``.
+            await backend.wait_until(
+                min(warn_at, until), self._wake_idle_waiters, event.wait
             )
+            if self._is_idle(spared):
+                return
             now = clock()
-            if now >= warn_at and not self._is_idle(spared):
+            if now >= warn_at:
                 warn_at = now + STILL_WAITING_EVERY
                 self._shutdown_log.still_waiting(
                     phase,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from contextlib import asynccontextmanager
 from contextvars import copy_context
+from functools import partial
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -61,7 +62,9 @@ class TrioBackend:
         "_nursery",
         "call_soon_threadsafe",
         "cancelled_exc",
+        "checkpoint_if_cancelled",
         "clock",
+        "current_effective_deadline",
         "interruptible",
         "new_event",
         "new_scope",
@@ -77,6 +80,9 @@ class TrioBackend:
         self.new_event = trio.Event
         self.call_soon_threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
         self.clock = trio.lowlevel.current_clock().current_time  # the MockClock too
+        # Partials: a plain function in an attribute reads as a method to pyright.
+        self.checkpoint_if_cancelled = partial(trio.lowlevel.checkpoint_if_cancelled)
+        self.current_effective_deadline = partial(trio.current_effective_deadline)
         self.interruptible = interruptible
         self._nursery: trio.Nursery | None = None
 
