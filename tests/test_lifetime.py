@@ -628,6 +628,41 @@ async def test_a_long_drain_warns_on_every_backend_then_ends_when_the_task_does(
     )
 
 
+@pytest.mark.mock_clock
+async def test_drains_at_once_share_the_loop_s_timer_and_each_keeps_its_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On asyncio the drains of a run share one timer of the loop (issue 27 item
+    4). Registry ``a`` drains first, its next WARNING an hour away; ``b`` drains
+    next with a deadline of a hundredth of a second, which must still cut it (the
+    shared timer is armed again, earlier); its task's cleanup then lets ``a``'s
+    task finish."""
+    monkeypatch.setattr(tether._registry, "STILL_WAITING_EVERY", 3600.0)
+    released = anyio.Event()
+    handles: list[tether.Handle[None]] = []
+
+    async def waits_for_b() -> None:
+        await released.wait()
+
+    async def stuck() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            released.set()
+
+    async def drain_a() -> None:
+        async with TaskRegistry(name="a") as a:
+            handles.append(a.spawn(waits_for_b))
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as group:
+            group.start_soon(drain_a)
+            await anyio.wait_all_tasks_blocked()  # a drains, its timer armed
+            async with TaskRegistry(name="b", shutdown_timeout=0.01) as b:
+                handles.append(b.spawn(stuck))
+    assert [h.status for h in handles] == [Status.FINISHED, Status.CANCELLED]
+
+
 async def wait_for_reply(reply: anyio.Event) -> None:
     """The application's own frame, above the library's."""
     await reply.wait()

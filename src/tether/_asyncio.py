@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 import sys
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, cast
@@ -47,6 +48,9 @@ class AsyncioBackend:
         "_factory",
         "_get_factory",
         "_loop",
+        "_sleepers",
+        "_timer",
+        "_timer_at",
         "call_soon_threadsafe",
         "cancelled_exc",
         "checkpoint_if_cancelled",
@@ -77,6 +81,11 @@ class AsyncioBackend:
         self.checkpoint_if_cancelled = anyio_backend.checkpoint_if_cancelled
         self.current_effective_deadline = anyio_backend.current_effective_deadline
         self.interruptible = None  # asyncio delivers Ctrl+C to the main task
+        # wait_until(): who waits until when, and the one timer of the loop that
+        # wakes them (armed for the earliest, kept for the next ones).
+        self._sleepers: dict[object, tuple[float, Callable[[], object]]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
         self._get_factory = loop.get_task_factory
         self._factory = self._get_factory()
         self._create = task_creator(loop, self._factory)
@@ -153,13 +162,38 @@ class AsyncioBackend:
         /,
         *args: Unpack[PosArgsT],
     ) -> None:
-        # A timer handle of the loop: an anyio scope with a deadline cost a
-        # short-lived registry's drain a quarter of its time.
-        timer = self._loop.call_at(deadline, wake)
+        # One timer for every waiter of the run, armed for the earliest and kept
+        # for the next: an anyio scope with a deadline cost a short-lived
+        # registry's drain a quarter of its time, and a timer of its own a tenth
+        # (issue #27 item 4). Drains come and go; the timer stays until it fires.
+        key = object()
+        sleepers = self._sleepers
+        sleepers[key] = (deadline, wake)
+        if deadline < self._timer_at:
+            self._arm(deadline)
         try:
             await fn(*args)
         finally:
-            timer.cancel()
+            del sleepers[key]
+
+    def _arm(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._loop.call_at(when, self._fire)
+        self._timer_at = when
+
+    def _fire(self) -> None:
+        """Wake every waiter whose deadline has come; arm for the next one."""
+        self._timer, self._timer_at = None, math.inf
+        now = self._loop.time()
+        later = math.inf
+        for deadline, wake in list(self._sleepers.values()):
+            if deadline <= now:
+                wake()  # it leaves the sleepers as its wait returns
+            elif deadline < later:
+                later = deadline
+        if later < math.inf:
+            self._arm(later)
 
 
 def _nothing() -> None:
