@@ -64,3 +64,21 @@ def test_check_sees_a_hand_edit_of_the_start_ladder(tmp_path: Path) -> None:
     problem = check(copy)
     assert problem is not None
     assert "is out of date" in problem
+
+
+def test_try_spawn_takes_what_spawn_takes(tmp_path: Path) -> None:
+    """spawn's and try_spawn's overloads come from one list of options: a hand
+    edit of try_spawn's (an option spawn does not have) is seen."""
+    regions: object = gen_overloads.REGISTRY_REGIONS
+    source = generate(registry.read_text(encoding="utf-8"), regions)
+    edited = source.replace(
+        "        timeout: float | None = None,\n    ) -> Handle[T] | None: ...",
+        "        timeout: float | None = None,\n        extra: int = 0,\n"
+        "    ) -> Handle[T] | None: ...",
+    )
+    assert edited != source
+    copy = tmp_path / "_registry.py"
+    copy.write_text(edited, encoding="utf-8")
+    problem = check(copy)
+    assert problem is not None
+    assert "-        extra: int = 0," in problem

@@ -582,3 +582,27 @@ async def test_a_room_waiter_cancelled_as_the_registry_closes_leaves_quietly() -
         await waiting[0].wait()
     assert waiting[0].status is Status.CANCELLED
     assert len(outcome) == 1
+
+
+async def test_a_pool_takes_stop_as_every_spawn_form_does() -> None:
+    """A pool's daemon can be kept through the drain (``stop="after-drain"``): it
+    runs until the registry's other tasks have ended, then is cancelled."""
+    record: list[str] = []
+    release = anyio.Event()
+    tasks = TaskRegistry()
+    pool = tasks.pool("readers", limit=2)
+    coro = park(release)
+    with pytest.raises(ValueError, match="without daemon=True"):
+        pool.spawn(coro, stop="after-drain")
+    assert closed(coro)
+
+    async def worker() -> None:
+        await anyio.lowlevel.checkpoint()
+        record.append("worker done")
+
+    async with tasks:
+        await pool.spawn_when_room(
+            parked, "reader", record, daemon=True, stop="after-drain"
+        )
+        tasks.spawn(worker)
+    assert record == ["worker done", "reader cleaned up"]

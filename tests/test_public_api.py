@@ -210,6 +210,7 @@ def test_enums_and_records() -> None:
         "failed",
         "cancelled",
         "restarts",
+        "dropped",
     ]
     assert list(tether.RegistryStatistics.__dataclass_fields__) == fields
     assert tether.RegistryStatistics.__dataclass_params__.frozen  # type: ignore[attr-defined]

@@ -1,5 +1,7 @@
 """Generate the per-arity overloads: run_all and settle_all in _gather.py, and
-TaskRegistry.start in _registry.py.
+TaskRegistry.start in _registry.py; and the overloads of TaskRegistry.spawn and
+TaskRegistry.try_spawn, which take the same arguments (try_spawn returns
+``Handle[T] | None``), from one list of options so that they cannot drift.
 
 The overloads type each position of a gather call for up to ARITY inputs, and each
 positional argument of a started function for up to START_ARITY, with anyio's,
@@ -96,6 +98,16 @@ START_ARITY = 5
 START_OPTIONS = (
     "name: str | None = None",
     "daemon: bool = False",
+    "stop: Stop | None = None",
+    "timeout: float | None = None",
+)
+
+#: The keyword-only options of spawn() and try_spawn(), with their defaults.
+SPAWN_OPTIONS = (
+    "name: str | None = None",
+    "context: Context | None = None",
+    "daemon: bool = False",
+    "stop: Stop | None = None",
     "timeout: float | None = None",
 )
 
@@ -129,6 +141,38 @@ def start_overloads() -> list[str]:
     return [INDENT + line for line in lines]
 
 
+def spawn_like_overloads(name: str, returns: str) -> list[str]:
+    """The two forms of a spawn, as methods (indented once): an async function
+    with its positional arguments typed through the TypeVarTuple, and a
+    coroutine object."""
+    forms = (
+        [
+            "fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, T]]",
+            "/",
+            "*args: Unpack[PosArgsT]",
+        ],
+        ["coro: Coroutine[Any, Any, T]", "/", "*"],
+    )
+    lines: list[str] = []
+    for form in forms:
+        params = ["self", *form, *SPAWN_OPTIONS]
+        lines += [
+            "@overload",
+            f"def {name}(",
+            *(f"{INDENT}{param}," for param in params),
+            f") -> {returns}: ...",
+        ]
+    return [INDENT + line for line in lines]
+
+
+def spawn_overloads() -> list[str]:
+    return spawn_like_overloads("spawn", "Handle[T]")
+
+
+def try_spawn_overloads() -> list[str]:
+    return spawn_like_overloads("try_spawn", "Handle[T] | None")
+
+
 def run_all_overloads() -> list[str]:
     return overloads("run_all", lambda t: t)
 
@@ -144,6 +188,8 @@ REGIONS: dict[str, Callable[[], list[str]]] = {
     "settle_all overloads": settle_all_overloads,
 }
 REGISTRY_REGIONS: dict[str, Callable[[], list[str]]] = {
+    "spawn overloads": spawn_overloads,
+    "try_spawn": try_spawn_overloads,
     "start overloads": start_overloads,
 }
 
@@ -211,7 +257,9 @@ def check(path: Path = TARGET) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Generate the overloads of run_all, settle_all and start."
+        description=(
+            "Generate the overloads of run_all, settle_all, spawn, try_spawn and start."
+        )
     )
     parser.add_argument(
         "--check",

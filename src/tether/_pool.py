@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Iterator
     from contextvars import Context
 
-    from ._registry import RegistryStatistics, TaskRegistry
+    from ._registry import RegistryStatistics, Stop, TaskRegistry
 
 __all__ = ["Pool"]
 
@@ -89,6 +89,7 @@ class Pool:
         name: str | None = None,
         context: Context | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> Handle[T]: ...
     @overload
@@ -100,6 +101,7 @@ class Pool:
         name: str | None = None,
         context: Context | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> Handle[T]: ...
     def spawn(
@@ -110,6 +112,7 @@ class Pool:
         name: str | None = None,
         context: Context | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
         **kwargs: object,  # only to refuse them with a lesson
     ) -> Handle[Any]:
@@ -127,7 +130,7 @@ class Pool:
             RuntimeError: called from a thread other than the event loop's.
         """
         return self._registry._spawn_pooled(
-            self, "spawn", fn, args, kwargs, name, context, daemon, timeout
+            self, "spawn", fn, args, kwargs, name, context, daemon, stop, timeout
         )
 
     @overload
@@ -139,6 +142,7 @@ class Pool:
         name: str | None = None,
         context: Context | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> Handle[T]: ...
     @overload
@@ -150,6 +154,7 @@ class Pool:
         name: str | None = None,
         context: Context | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> Handle[T]: ...
     async def spawn_when_free(
@@ -160,6 +165,7 @@ class Pool:
         name: str | None = None,
         context: Context | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
         **kwargs: object,  # only to refuse them with a lesson
     ) -> Handle[Any]:
@@ -170,7 +176,16 @@ class Pool:
         checkpoint; callers wait FIFO in one line with the pool's queued tasks.
         """
         return await self._registry._spawn_when_free(
-            self, "spawn_when_free", fn, args, kwargs, name, context, daemon, timeout
+            self,
+            "spawn_when_free",
+            fn,
+            args,
+            kwargs,
+            name,
+            context,
+            daemon,
+            stop,
+            timeout,
         )
 
     @overload
@@ -182,6 +197,7 @@ class Pool:
         name: str | None = None,
         context: Context | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> Handle[T]: ...
     @overload
@@ -193,6 +209,7 @@ class Pool:
         name: str | None = None,
         context: Context | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
     ) -> Handle[T]: ...
     async def spawn_when_room(
@@ -203,6 +220,7 @@ class Pool:
         name: str | None = None,
         context: Context | None = None,
         daemon: bool = False,
+        stop: Stop | None = None,
         timeout: float | None = None,
         **kwargs: object,  # only to refuse them with a lesson
     ) -> Handle[Any]:
@@ -213,7 +231,16 @@ class Pool:
         <tether.TaskRegistry.spawn_when_room>`, with the pool's queue.
         """
         return await self._registry._spawn_when_room(
-            self, "spawn_when_room", fn, args, kwargs, name, context, daemon, timeout
+            self,
+            "spawn_when_room",
+            fn,
+            args,
+            kwargs,
+            name,
+            context,
+            daemon,
+            stop,
+            timeout,
         )
 
     # -- what the registry asks of its pool ------------------------------------------

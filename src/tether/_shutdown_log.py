@@ -67,6 +67,17 @@ class ShutdownLog:
                 extra=self._fields(),
             )
 
+    def dropped(self, state: str, task: str) -> None:
+        """One DEBUG record for work ``try_spawn`` dropped: the registry was
+        closing or closed (``state``)."""
+        logger.debug(
+            "TaskRegistry %r is %s: try_spawn() dropped task %r",
+            self._registry,
+            state,
+            task,
+            extra=self._fields(task),
+        )
+
     def still_waiting(
         self, phase: str, waited: float, handles: list[tuple[Handle[Any], object]]
     ) -> None:

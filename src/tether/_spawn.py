@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
 
     from ._handle import Handle
+    from ._registry import Stop
 
 __all__ = ["current_registry", "spawn"]
 
@@ -94,6 +95,7 @@ def spawn(
     *args: Unpack[PosArgsT],
     name: str | None = None,
     daemon: bool = False,
+    stop: Stop | None = None,
     timeout: float | None = None,
 ) -> Handle[T]: ...
 @overload
@@ -103,6 +105,7 @@ def spawn(
     *,
     name: str | None = None,
     daemon: bool = False,
+    stop: Stop | None = None,
     timeout: float | None = None,
 ) -> Handle[T]: ...
 def spawn(
@@ -111,6 +114,7 @@ def spawn(
     *args: object,
     name: str | None = None,
     daemon: bool = False,
+    stop: Stop | None = None,
     timeout: float | None = None,
     **kwargs: object,  # only to refuse them with a lesson
 ) -> Handle[Any]:
@@ -145,7 +149,8 @@ def spawn(
     .. versionadded:: 0.1
     .. versionchanged:: 0.3
        With no registry bound, spawns into the default registry of the event
-       loop's run instead of raising :exc:`~tether.NoRegistry`.
+       loop's run instead of raising :exc:`~tether.NoRegistry`. ``stop``, as for
+       :meth:`TaskRegistry.spawn <tether.TaskRegistry.spawn>`.
     """
     registry = ambient.get()
     if not isinstance(registry, TaskRegistry):  # None: only registries are bound
@@ -154,7 +159,7 @@ def spawn(
         registry = _unbound(fn)
         try:
             handle = registry.spawn(
-                fn, *args, name=name, daemon=daemon, timeout=timeout
+                fn, *args, name=name, daemon=daemon, stop=stop, timeout=timeout
             )
         except BaseException:
             let_go_if_idle(registry)
@@ -164,7 +169,9 @@ def spawn(
         return handle
     if kwargs:
         refuse_keywords(fn, kwargs, "spawn")
-    return registry.spawn(fn, *args, name=name, daemon=daemon, timeout=timeout)
+    return registry.spawn(
+        fn, *args, name=name, daemon=daemon, stop=stop, timeout=timeout
+    )
 
 
 def _unbound(fn: object) -> TaskRegistry:

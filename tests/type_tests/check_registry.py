@@ -77,6 +77,30 @@ async def positives(tasks: TaskRegistry) -> None:
         tasks.spawn_threadsafe(fetch, "u", 3, daemon=True),
         concurrent.futures.Future[Handle[bytes]],
     )
+    # 0.3: a reader kept until the drain ends; work offered, dropped when closing.
+    assert_type(
+        tasks.spawn(fetch, "u", 3, daemon=True, stop="after-drain"), Handle[bytes]
+    )
+    assert_type(tasks.spawn(nothing(), daemon=True, stop="on-close"), Handle[None])
+    assert_type(tasks.try_spawn(fetch, "u", 3), Handle[bytes] | None)
+    assert_type(tasks.try_spawn(fetch("u", 3)), Handle[bytes] | None)
+    assert_type(tasks.try_spawn(one, "u", name="n", timeout=1.0), Handle[bytes] | None)
+    assert_type(
+        tasks.try_spawn(nothing, daemon=True, stop="after-drain"), Handle[None] | None
+    )
+    assert_type(tasks.statistics().dropped, int)
+    assert_type(tasks.spawn_service(fetch, "u", 3, stop="after-drain"), Handle[bytes])
+    assert_type(
+        tether.spawn(fetch, "u", 3, daemon=True, stop="after-drain"), Handle[bytes]
+    )
+    assert_type(
+        await tasks.spawn_when_free(fetch, "u", 3, daemon=True, stop="after-drain"),
+        Handle[bytes],
+    )
+    assert_type(
+        tasks.spawn_threadsafe(fetch, "u", 3, daemon=True, stop="after-drain"),
+        concurrent.futures.Future[Handle[bytes]],
+    )
 
 
 async def pools(tasks: TaskRegistry) -> None:
@@ -124,5 +148,13 @@ async def negatives(tasks: TaskRegistry) -> None:
     TaskRegistry(limit="3")  # type: ignore[arg-type]
     TaskRegistry(ambient="no")  # type: ignore[arg-type]
     tasks.spawn(fetch, "u", 3, daemon="yes")  # type: ignore[call-arg, call-overload]
+    tasks.spawn(nothing, daemon=True, stop="later")  # type: ignore[call-arg, call-overload]
+    tasks.try_spawn(one, 3)  # type: ignore[arg-type]
+    tasks.try_spawn(fetch, "u")  # type: ignore[arg-type]
+    tasks.try_spawn(blocking, "u")  # type: ignore[arg-type]
+    tasks.try_spawn(fetch("u", 3), 1)  # type: ignore[call-overload]
+    tasks.try_spawn(nothing, stop=True)  # type: ignore[call-arg, call-overload]
+    handle: Handle[bytes] = tasks.try_spawn(one, "u")  # type: ignore[assignment]
     # Keyword arguments for the function go through functools.partial.
     tasks.spawn(fetch, "u", retries=3)  # type: ignore[call-overload]
+    tasks.try_spawn(fetch, "u", retries=3)  # type: ignore[call-overload]
