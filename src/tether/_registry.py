@@ -2477,7 +2477,7 @@ class TaskRegistry:
             if self._is_idle(spared):
                 return
             now = clock()
-            if now >= warn_at:
+            if warn_at <= now < until:  # at the deadline, no WARNING: it ends
                 warn_at = now + STILL_WAITING_EVERY
                 self._shutdown_log.still_waiting(
                     phase,
