@@ -122,8 +122,8 @@ class Completions(Generic[K, R]):
             # Inputs we were given as coroutine objects and never started.
             for item in self._owned or ():
                 close_if_coroutine(item)
-        if self._engine.base_exc is not None and exc is None:
-            raise self._engine.base_exc
+        if engine.base_exc is not None and exc is None:
+            raise engine.base_exc
         return False
 
     def __aiter__(self) -> Self:
