@@ -17,7 +17,7 @@ from aiohttp import web
 
 import tether
 import tether.aiohttp
-from recipes import aiohttp_app
+from recipes import aiohttp_app, aiohttp_jobs
 from servers import (
     BOUND,
     Mailer,
@@ -29,6 +29,8 @@ from servers import (
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
+
+    from aiohttp.typedefs import Handler
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
@@ -336,9 +338,53 @@ async def test_with_drain_on_shutdown_the_deadline_counts_while_aiohttp_waits(
     tether.aiohttp.setup(app, shutdown_timeout=hour - 1, drain="on-shutdown")
     await stop_during_a_request(app, after_stop)
     assert events == ["handler still open, registry OPEN", "job cancelled"]
-    assert "TaskRegistry 'app' cancelled 1 task(s) at shutdown: job" in [
-        r.getMessage() for r in caplog.records
-    ]
+    messages = [r.getMessage() for r in caplog.records]
+    assert "TaskRegistry 'app' cancelled 1 task(s) at shutdown: job" in messages
+    # Regression: the INFO record said "for at most 3599 s before it cancels
+    # them", the full shutdown_timeout, though the drain was cut at once.
+    assert (
+        "TaskRegistry 'app' is draining 1 task(s) (job), with no time left to "
+        "drain: it cancels them at once" in messages
+    )
+
+
+async def test_with_drain_on_shutdown_the_info_record_states_the_time_left(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The drain at cleanup gets what is left of the time counted from
+    ``on_shutdown``, and its INFO record says that, not the whole
+    ``shutdown_timeout``: here ``on_shutdown``'s clock is an hour behind and the
+    timeout an hour and a minute, so about a minute is left (the job then
+    finishes once the drain has begun)."""
+    release = anyio.Event()
+    draining = Draining()
+
+    async def job() -> None:
+        await release.wait()
+
+    async def after_stop() -> None:
+        tether.spawn(job, name="job")
+
+    async def release_once_draining() -> None:
+        await draining.started.wait()
+        release.set()
+
+    hour = 3600.0
+    behind = SimpleNamespace(current_time=lambda: anyio.current_time() - hour)
+    monkeypatch.setattr(tether.aiohttp, "anyio", behind)  # only on_shutdown reads it
+    app = web.Application()
+    tether.aiohttp.setup(app, shutdown_timeout=hour + 60, drain="on-shutdown")
+    logging.getLogger("tether").addHandler(draining)
+    try:
+        with caplog.at_level(logging.INFO, logger="tether"):
+            async with anyio.create_task_group() as group:
+                group.start_soon(release_once_draining)
+                await stop_during_a_request(app, after_stop)
+    finally:
+        logging.getLogger("tether").removeHandler(draining)
+    [record] = [r for r in caplog.records if "is draining" in r.getMessage()]
+    left = float(record.getMessage().split("for at most ")[1].split(" s ")[0])
+    assert 0 < left <= 60
 
 
 async def test_a_failure_once_the_server_stops_does_not_stop_it_again() -> None:
@@ -491,3 +537,136 @@ def test_a_drain_that_is_not_a_string_is_a_type_error() -> None:
     with pytest.raises(TypeError, match=r"setup\(drain=True\): use 'on-cleanup'"):
         tether.aiohttp.setup(app, drain=True)  # type: ignore[arg-type]
     tether.aiohttp.setup(app)  # nothing was changed: setup still works
+
+
+# -- limits per kind of work (issue 27, item 3) ----------------------------------------
+
+
+class Scanner:
+    """Scans that the test releases one folder at a time."""
+
+    def __init__(self) -> None:
+        self.running: list[str] = []
+        self.releases: dict[str, anyio.Event] = {}
+
+    def release(self, folder: str) -> None:
+        self.releases.setdefault(folder, anyio.Event()).set()
+
+    async def scan(self, folder: str) -> None:
+        self.running.append(folder)
+        await self.releases.setdefault(folder, anyio.Event()).wait()
+        self.running.remove(folder)
+
+
+async def test_with_one_limit_for_everything_the_follow_ups_wait_behind_the_jobs() -> (
+    None
+):
+    """The issue's finding, kept as the reason for pools: with aiojobs' habit of
+    ``limit=2`` on the whole registry, the notifications that jobs 0 and 1 spawn
+    queue behind jobs 2 and 3, and arrive only once those have run."""
+    scanner = Scanner()
+
+    async def job(folder: str) -> None:
+        tether.spawn(scanner.scan, f"notify {folder}", name="notify")
+        await scanner.scan(folder)
+
+    async def start(request: web.Request) -> web.Response:
+        for i in range(4):
+            tether.spawn(job, str(i), name="job")
+        return web.json_response({}, status=202)
+
+    app = web.Application()
+    app.router.add_post("/start", start)
+    tether.aiohttp.setup(app, limit=2, shutdown_timeout=0)
+    async with (
+        aiohttp_server(app) as url,
+        aiohttp.ClientSession(url, timeout=TIMEOUT) as client,
+    ):
+        async with client.post("/start") as response:
+            assert response.status == 202
+        await anyio.wait_all_tasks_blocked()
+        registry = app[tether.aiohttp.REGISTRY]
+        assert scanner.running == ["0", "1"]
+        assert sorted(h.name for h in registry if h.status is tether.Status.QUEUED) == [
+            "job",
+            "job",
+            "notify",
+            "notify",
+        ]
+
+
+async def test_with_a_pool_the_follow_ups_do_not_wait_behind_the_jobs() -> None:
+    """Issue 27: the jobs run in a pool of two; a job's ``tether.spawn`` goes to
+    the app's registry, so the start notifications of jobs 0 and 1 reach the
+    websocket while 0 and 1 still run and 2 and 3 wait (were they queued behind
+    the jobs, the first receive would never end)."""
+    scanner = Scanner()
+    app = aiohttp_jobs.create_app(scanner)
+    async with (
+        aiohttp_server(app) as url,
+        aiohttp.ClientSession(url, timeout=TIMEOUT) as client,
+        client.ws_connect("/progress") as progress,
+    ):
+        await anyio.wait_all_tasks_blocked()  # the websocket is registered
+        for i in range(4):
+            async with client.post("/scan", params={"folder": str(i)}) as response:
+                assert response.status == 202
+        first = {await progress.receive_str(), await progress.receive_str()}
+        assert first == {"started 0", "started 1"}
+        assert sorted(scanner.running) == ["0", "1"]
+        async with client.get("/jobs") as response:
+            assert await response.json() == {"running": 2, "queued": 2}
+        for i in range(4):
+            scanner.release(str(i))
+        rest = {await progress.receive_str() for _ in range(6)}
+        assert rest == {
+            "finished 0",
+            "finished 1",
+            "started 2",
+            "started 3",
+            "finished 2",
+            "finished 3",
+        }
+    stats = app[aiohttp_jobs.JOBS].statistics()
+    assert (stats.spawned, stats.succeeded) == (4, 4)
+
+
+async def test_a_handler_waits_for_room_in_the_pool_s_queue_as_under_aiojobs() -> None:
+    """aiojobs' ``spawn`` waits while the pending queue is full; the recipe's
+    ``spawn_when_room`` does the same: the fourth scan's request is answered once
+    a queued scan has started, not refused."""
+    scanner = Scanner()
+    app = aiohttp_jobs.create_app(scanner, limit=2, max_pending=1)
+    answered: list[int] = []
+    fourth = anyio.Event()
+
+    @web.middleware
+    async def seen(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.query.get("folder") == "3":
+            fourth.set()  # its handler runs up to its wait from here on
+        return await handler(request)
+
+    app.middlewares.append(seen)
+
+    async def post(client: aiohttp.ClientSession, folder: str) -> None:
+        async with client.post("/scan", params={"folder": folder}) as response:
+            answered.append(response.status)
+
+    async with (
+        aiohttp_server(app) as url,
+        aiohttp.ClientSession(url, timeout=TIMEOUT) as client,
+    ):
+        for i in range(3):
+            await post(client, str(i))
+        assert answered == [202] * 3
+        async with anyio.create_task_group() as group:
+            group.start_soon(post, client, "3")
+            await fourth.wait()
+            await anyio.wait_all_tasks_blocked()
+            assert answered == [202] * 3  # waiting for room
+            async with client.get("/jobs") as response:
+                assert await response.json() == {"running": 2, "queued": 1}
+            scanner.release("0")  # scan 2 starts: room for scan 3
+        assert answered == [202] * 4
+        for i in range(4):
+            scanner.release(str(i))

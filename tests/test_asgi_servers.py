@@ -7,6 +7,7 @@ as a program, are in test_asgi_signals.py.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ from servers import BOUND, Mailer, failure_log, uvicorn_server, uvicorn_serving
 from tether.asgi import TaskRegistryMiddleware
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
     import uvicorn
     from starlette.requests import Request as StarletteRequest
@@ -242,3 +243,59 @@ async def test_uvicorn_drains_the_registry_once_it_has_waited_for_open_requests(
         "registry drains",
         "job finished",
     ]
+
+
+async def test_a_pool_made_in_the_lifespan_lets_the_follow_ups_through() -> None:
+    """Issue 27, item 3, under uvicorn: the app's lifespan makes a pool of two for
+    its jobs from the middleware's registry (bound there); the jobs' own
+    ``tether.spawn`` goes to the registry, so the follow-ups of jobs 0 and 1 run
+    while 2 and 3 wait in the pool's queue."""
+    release = anyio.Event()
+    followed: list[str] = []
+    both = anyio.Event()
+
+    async def follow_up(folder: str) -> None:
+        followed.append(folder)
+        if len(followed) == 2:
+            both.set()
+
+    async def job(folder: str) -> None:
+        tether.spawn(follow_up, folder, name="notify")
+        await release.wait()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncGenerator[None, None]:
+        app.state.jobs = tether.current_registry().pool("jobs", limit=2)
+        yield
+
+    async def scan(request: StarletteRequest) -> PlainTextResponse:
+        jobs: tether.Pool = request.app.state.jobs
+        jobs.spawn(job, request.query_params["folder"], name="scan")
+        return PlainTextResponse("accepted", status_code=202)
+
+    async def stats(request: StarletteRequest) -> PlainTextResponse:
+        s = request.app.state.jobs.statistics()
+        return PlainTextResponse(f"{s.running} running, {s.queued} queued")
+
+    app = TaskRegistryMiddleware(
+        Starlette(
+            routes=[
+                Route("/scan", scan, methods=["POST"]),
+                Route("/stats", stats),
+            ],
+            lifespan=lifespan,
+        ),
+        shutdown_timeout=BOUND,
+    )
+    async with (
+        uvicorn_server(app) as url,
+        httpx.AsyncClient(base_url=url, timeout=BOUND) as client,
+    ):
+        for i in range(4):
+            response = await client.post("/scan", params={"folder": str(i)})
+            assert response.status_code == 202
+        await both.wait()  # never, were the follow-ups queued behind the jobs
+        assert sorted(followed) == ["0", "1"]
+        assert (await client.get("/stats")).text == "2 running, 2 queued"
+        release.set()
+    assert sorted(followed) == ["0", "1", "2", "3"]

@@ -220,6 +220,10 @@ def test_spawn_signatures_take_fn_then_args_with_keyword_only_options() -> None:
     for fn in (
         tether.TaskRegistry.spawn,
         tether.TaskRegistry.spawn_when_free,
+        tether.TaskRegistry.spawn_when_room,
+        tether.Pool.spawn,
+        tether.Pool.spawn_when_free,
+        tether.Pool.spawn_when_room,
         tether.TaskRegistry.spawn_service,
         tether.TaskRegistry.start,
         tether.spawn,
@@ -230,6 +234,9 @@ def test_spawn_signatures_take_fn_then_args_with_keyword_only_options() -> None:
         assert params["name"].kind is inspect.Parameter.KEYWORD_ONLY
     assert inspect.iscoroutinefunction(tether.TaskRegistry.spawn_when_free)
     assert inspect.iscoroutinefunction(tether.TaskRegistry.start)
+    assert inspect.iscoroutinefunction(tether.TaskRegistry.spawn_when_room)
+    assert inspect.iscoroutinefunction(tether.Pool.spawn_when_room)
+    assert not inspect.iscoroutinefunction(tether.Pool.spawn)
     assert not inspect.iscoroutinefunction(tether.TaskRegistry.spawn_service)
     assert not inspect.iscoroutinefunction(tether.TaskRegistry.spawn)
     assert not inspect.iscoroutinefunction(tether.spawn)

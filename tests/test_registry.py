@@ -222,6 +222,21 @@ async def test_host_cancelled_while_draining_cancels_all_and_propagates() -> Non
     assert tasks.state is RegistryState.CLOSED
 
 
+async def test_leaving_an_idle_registry_in_a_cancelled_host_raises_there() -> None:
+    """Leaving the block is a cancellation point even when nothing ran: the idle
+    close that skips the drain (issue 27 item 4) still raises the host's
+    cancellation from ``__aexit__``, as the drain did."""
+    after: list[str] = []
+    with anyio.CancelScope() as host:
+        host.cancel()
+        async with TaskRegistry() as tasks:
+            pass
+        after.append("after the block")
+    assert host.cancelled_caught
+    assert after == []
+    assert tasks.state is RegistryState.CLOSED
+
+
 async def test_a_closed_registry_refuses_every_spawn() -> None:
     async with TaskRegistry(name="app", limit=1) as tasks:
         pass

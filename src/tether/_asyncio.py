@@ -16,17 +16,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 import sys
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
+import anyio.lowlevel
 from typing_extensions import TypeVarTuple, Unpack
 
 from ._asyncio_scope import NativeScope, cancel_many, native_scopes_usable
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Awaitable, Callable, Coroutine
     from contextlib import AbstractAsyncContextManager
     from contextvars import Context
 
@@ -46,8 +48,14 @@ class AsyncioBackend:
         "_factory",
         "_get_factory",
         "_loop",
+        "_sleepers",
+        "_timer",
+        "_timer_at",
         "call_soon_threadsafe",
         "cancelled_exc",
+        "checkpoint_if_cancelled",
+        "clock",
+        "current_effective_deadline",
         "interruptible",
         "new_deadline_scope",
         "new_event",
@@ -71,8 +79,19 @@ class AsyncioBackend:
         self.new_deadline_scope: Callable[..., Scope] = type(anyio.CancelScope())
         self.new_event = type(anyio.Event())
         self.call_soon_threadsafe = loop.call_soon_threadsafe
+        self.clock = loop.time  # anyio.current_time() on asyncio
+        # anyio's own, from the backend class its public token names: the same
+        # answers as anyio.lowlevel's functions, without their dispatch.
+        anyio_backend = anyio.lowlevel.current_token().backend_class
+        self.checkpoint_if_cancelled = anyio_backend.checkpoint_if_cancelled
+        self.current_effective_deadline = anyio_backend.current_effective_deadline
         self.interruptible = None  # asyncio delivers Ctrl+C to the main task
         self.open_host = self.open_system_host = None  # asyncio keeps no task tree
+        # wait_until(): who waits until when, and the one timer of the loop that
+        # wakes them (armed for the earliest, kept for the next ones).
+        self._sleepers: dict[object, tuple[float, Callable[[], object]]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
         self._get_factory = loop.get_task_factory
         self._factory = self._get_factory()
         self._create = task_creator(loop, self._factory)
@@ -143,6 +162,47 @@ class AsyncioBackend:
         # batch with one callback. Tasks already woken in this iteration take one
         # more step before they see it, as on trio.
         self._loop.call_soon(self._cancel_many, scopes, wake)
+
+    async def wait_until(
+        self,
+        deadline: float,
+        wake: Callable[[], object],
+        fn: Callable[[Unpack[PosArgsT]], Awaitable[object]],
+        /,
+        *args: Unpack[PosArgsT],
+    ) -> None:
+        # One timer for every waiter of the run, armed for the earliest and kept
+        # for the next: an anyio scope with a deadline cost a short-lived
+        # registry's drain a quarter of its time, and a timer of its own a tenth
+        # (issue #27 item 4). Drains come and go; the timer stays until it fires.
+        key = object()
+        sleepers = self._sleepers
+        sleepers[key] = (deadline, wake)
+        if deadline < self._timer_at:
+            self._arm(deadline)
+        try:
+            await fn(*args)
+        finally:
+            del sleepers[key]
+
+    def _arm(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._loop.call_at(when, self._fire)
+        self._timer_at = when
+
+    def _fire(self) -> None:
+        """Wake every waiter whose deadline has come; arm for the next one."""
+        self._timer, self._timer_at = None, math.inf
+        now = self._loop.time()
+        later = math.inf
+        for deadline, wake in list(self._sleepers.values()):
+            if deadline <= now:
+                wake()  # it leaves the sleepers as its wait returns
+            elif deadline < later:
+                later = deadline
+        if later < math.inf:
+            self._arm(later)
 
 
 def _nothing() -> None:

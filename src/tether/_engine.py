@@ -374,20 +374,32 @@ class Engine:
 
     async def next_result(self) -> tuple[Any, Any]:
         """The next ``(key, result)`` for the consumer; raises the first failure,
-        or ``StopAsyncIteration`` when everything has been delivered. A checkpoint."""
-        await anyio.lowlevel.checkpoint()
+        or ``StopAsyncIteration`` when everything has been delivered. A checkpoint:
+        it waits for the next outcome, or, when one is there already, checkpoints
+        (once per call either way: a one-item stream paid for a checkpoint it
+        then waited after, issue #27 item 4)."""
+        waited = False
         while True:
-            if self.first is not None:
-                self.first_seen = True
-                raise self.first
-            if self.buffer:
-                pair = self.buffer.popleft()
-                self._wake_driver()  # room for one more input
-                return pair
-            if self.driver_done and self.in_flight == 0:
+            if (
+                self.first is not None
+                or self.buffer
+                or (self.driver_done and self.in_flight == 0)
+            ):
+                if not waited:
+                    await anyio.lowlevel.checkpoint()
+                    waited = True
+                    continue  # look again: the checkpoint let others run
+                if self.first is not None:
+                    self.first_seen = True
+                    raise self.first
+                if self.buffer:
+                    pair = self.buffer.popleft()
+                    self._wake_driver()  # room for one more input
+                    return pair
                 raise StopAsyncIteration
             ready = self.ready = self.backend.new_event()
             await ready.wait()
+            waited = True
 
     def _entered(self) -> None:
         self.caller = self.backend.current_task()
@@ -454,7 +466,7 @@ class Engine:
         # its registry would report a failure, so the failure is received first.
         watcher = functools.partial(self._watched, child, key)
         self.watching[child] = (handle, watcher)
-        handle.add_done_callback(watcher)
+        handle._add_callback(watcher)  # not ended: done() said so just above
 
     def _watched(self, child: int, key: Any, handle: Handle[Any]) -> None:
         if self.watching.pop(child, None) is None:

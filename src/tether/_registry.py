@@ -24,6 +24,7 @@ what few tasks need (a timeout, done-callbacks, hooks, a service's restarts) in 
 from __future__ import annotations
 
 import enum
+import logging
 import math
 import sys
 import time
@@ -78,8 +79,10 @@ from ._handle import (
     call_hook,
 )
 from ._hooks import Hooks, check_hooks
+from ._log import logger
 from ._loop import current_backend
 from ._policy import ErrorPolicy, OnError, OnErrorMode
+from ._pool import Pool
 from ._services import (
     Restart,
     RestartPlan,
@@ -139,6 +142,43 @@ dump_extras: list[Callable[[float], list[Node]]] = []
 #: When a daemon task is cancelled (``spawn(..., daemon=True, stop=...)``):
 #: ``"on-close"`` as soon as closing begins, ``"after-drain"`` once the drain ends.
 Stop = Literal["on-close", "after-drain"]
+
+
+class _AlreadySet:
+    """The closed event of a registry that closed idle: set from the start."""
+
+    __slots__ = ()
+
+    def set(self) -> None:
+        pass
+
+    def is_set(self) -> bool:
+        return True
+
+    async def wait(self) -> None:
+        pass
+
+
+_ALREADY_SET = _AlreadySet()
+
+
+class _NotWaitedFor:
+    """The closed event of a registry closing that nobody waits for yet: a second
+    closer makes the real one (most closes have none: an event less)."""
+
+    __slots__ = ()
+
+    def set(self) -> None:
+        pass
+
+    def is_set(self) -> bool:
+        return False
+
+    async def wait(self) -> None:  # pragma: no cover - replaced before any wait
+        raise AssertionError("wait on the closed event the registry makes")
+
+
+_NOT_WAITED_FOR = _NotWaitedFor()
 
 
 class RegistryState(enum.Enum):
@@ -247,7 +287,8 @@ class TaskRegistry:
        ``daemon=`` and ``timeout=`` on every spawn; :meth:`spawn_service`,
        :meth:`start` and :meth:`dump`.
     .. versionchanged:: 0.3
-       An option of the wrong type raises ``TypeError`` (it raised ``ValueError``).
+       An option of the wrong type raises ``TypeError`` (it raised ``ValueError``);
+       :meth:`pool` (limits per kind of work) and :meth:`spawn_when_room`.
     """
 
     __slots__ = (
@@ -279,6 +320,7 @@ class TaskRegistry:
         "_outcome_pending",
         "_own_context",
         "_policy",
+        "_pools",
         "_restarts",
         "_shutdown_log",
         "_shutdown_timeout",
@@ -375,6 +417,8 @@ class TaskRegistry:
         self._dropped = 0  # work that try_spawn() dropped: the registry was closing
         self._warned = False  # the ResourceWarning of a registry left open
         self._slots = None if limit is None else Slots(limit, max_pending)
+        # The pools of registry.pool(), by name: limits per kind of work.
+        self._pools: dict[str, Pool] = {}
         self._state = NEW
         self._thread = 0
         self._body_scope = None
@@ -512,6 +556,7 @@ class TaskRegistry:
         stop: Stop | None,
         timeout: float | None,
         annex: Annex | None = None,
+        pool: Pool | None = None,
     ) -> Handle[Any]:
         """The one door in: every public spawn form checks its arguments and the
         registry's state once, makes the coroutine, and comes here (as anyio's
@@ -521,6 +566,9 @@ class TaskRegistry:
         ``context``: a copy of it is what the task runs in (``None``: the
         spawner's, or with ``context="registry"`` the opener's). ``annex``: a
         service's, made before the handle because its supervisor holds it.
+        ``pool``: the pool whose slots admit the task instead of the registry's;
+        the task's annex names the pool, and its first done-callback frees the
+        pool's slot.
         Refused here only when the queue is full (``RegistryFull``), or when the
         backend cannot start a task; ``coro`` is closed then.
         """
@@ -529,14 +577,16 @@ class TaskRegistry:
         handle._name = name
         handle._scope = None
         handle._event = None
-        if timeout is None and annex is None and not self._annexed:
+        if timeout is None and annex is None and pool is None and not self._annexed:
             handle._annex = None
         else:
             self._add_annex(handle, timeout, annex)
         if context is None:
             context = self._opened_context  # None but with context="registry"
         slots = self._slots
-        if slots is not None and not slots.free(len(self._live)):
+        if pool is not None:
+            self._add_to_pool(handle, coro, context, pool)
+        elif slots is not None and not slots.free(len(self._live)):
             slots.enqueue(
                 handle,
                 coro,
@@ -562,6 +612,19 @@ class TaskRegistry:
         if daemon:
             self._add_daemon(handle, stop)
         return handle
+
+    def _add_to_pool(
+        self,
+        handle: Handle[Any],
+        coro: Coroutine[Any, Any, Any],
+        context: Context | None,
+        pool: Pool,
+    ) -> None:
+        annex = handle._annex
+        assert annex is not None
+        annex.pool = pool
+        annex.callbacks.append(pool._task_ended)
+        pool._admit(handle, coro, context, copy_context)
 
     def _add_annex(
         self, handle: Handle[Any], timeout: float | None, annex: Annex | None
@@ -808,7 +871,11 @@ class TaskRegistry:
         """Nothing queued, and nothing running but the tasks in ``spared``
         (default: every task of ours inside ``aclose()``)."""
         slots = self._slots
-        if slots is not None and (slots.queued or slots.reserved):
+        if slots is not None and (
+            slots.queued or slots.reserved or slots.room_reserved
+        ):
+            return False
+        if self._pools and any(pool._busy() for pool in self._pools.values()):
             return False
         live = self._live
         if not live:
@@ -840,13 +907,28 @@ class TaskRegistry:
 
     def _cancel_one(self, handle: Handle[Any]) -> None:
         if handle._status is QUEUED:
-            assert self._slots is not None  # only a registry with a limit queues
-            self._slots.dropped()
+            self._queue_of(handle).dropped()
             self._close_queued(handle)
         elif handle._status is RUNNING:
             handle._status = CANCELLING
             if handle._scope is not None:
                 handle._scope.cancel()
+
+    def _queue_of(self, handle: Handle[Any]) -> Slots:
+        """The queue a queued task waits in: its pool's, or the registry's."""
+        annex = handle._annex
+        if annex is not None and annex.pool is not None:
+            pool: Pool = annex.pool
+            return pool._slots
+        assert self._slots is not None  # only a registry with a limit queues
+        return self._slots
+
+    def _queues(self) -> list[Slots]:
+        """The registry's queue, if it has a limit, and each pool's."""
+        queues = [pool._slots for pool in self._pools.values()]
+        if self._slots is not None:
+            queues.append(self._slots)
+        return queues
 
     def _new_event(self) -> Event:
         return self._backend.new_event()
@@ -903,6 +985,13 @@ class TaskRegistry:
             )
         await self._wait_until_idle()
 
+    def _wake_idle_waiters(self) -> None:
+        """Wake every idle waiter, idle or not: each checks its own condition."""
+        event = self._idle_event
+        if event is not None:
+            self._idle_event = None
+            event.set()
+
     async def _wait_until_idle(
         self, spared: Collection[Handle[Any]] | None = None
     ) -> None:
@@ -920,16 +1009,17 @@ class TaskRegistry:
 
     def _cancel_everything(self, *, closing: bool) -> bool:
         """Cancel what runs and drop what is queued; whether there was any."""
-        if not self._live and self._slots is None:
+        if not self._live and self._slots is None and not self._pools:
             return False  # nothing runs, nothing can wait in a queue
         running = [
             h for h in self._live if h._status is RUNNING and h is not self._closer
         ]
-        queued, wake = (
-            ([], [])
-            if self._slots is None
-            else self._slots.take_queued(closing=closing)
-        )
+        queued: list[Handle[Any]] = []
+        wake: list[Event] = []
+        for slots in self._queues():
+            taken, waiters = slots.take_queued(closing=closing)
+            queued += taken
+            wake += waiters
         if closing:  # daemons are cancelled at shutdown by design: not news
             daemons = self._daemons
             self._shutdown_log.cancelled(
@@ -944,8 +1034,8 @@ class TaskRegistry:
         for handle in queued:
             # A running task awaiting a dropped one is cancelled too: it must see
             # its own cancellation, not the dropped task's (TaskCancelled).
-            assert self._slots is not None
-            self._slots.queued -= 1  # one by one: a hook may read statistics()
+            # One by one: a hook may read statistics().
+            self._queue_of(handle).unqueued()
             self._close_queued(handle, wake)
         if scopes or wake:
             self._backend.cancel_soon(scopes, wake)
@@ -1108,19 +1198,44 @@ class TaskRegistry:
         .. versionchanged:: 0.3
            ``stop``.
         """
+        return await self._spawn_when_free(
+            None,
+            "spawn_when_free",
+            fn,
+            args,
+            kwargs,
+            name,
+            context,
+            daemon,
+            stop,
+            timeout,
+        )
+
+    async def _spawn_when_free(
+        self,
+        pool: Pool | None,
+        api: str,
+        fn: Any,
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+        name: str | None,
+        context: Context | None,
+        daemon: bool,
+        stop: Stop | None,
+        timeout: float | None,
+    ) -> Handle[Any]:
+        """:meth:`spawn_when_free`, into the registry or into ``pool``."""
         if kwargs:
-            refuse_keywords(fn, kwargs, "spawn_when_free")
+            refuse_keywords(fn, kwargs, api)
         if (
             name is not None
             or context is not None
             or daemon is not False
             or timeout is not None
         ):
-            check_spawn_options(
-                fn, "spawn_when_free", name, context, daemon, timeout, args
-            )
+            check_spawn_options(fn, api, name, context, daemon, timeout, args)
         if stop is not None:
-            _check_stop(fn, "spawn_when_free", daemon, stop, args)
+            _check_stop(fn, api, daemon, stop, args)
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
@@ -1129,15 +1244,19 @@ class TaskRegistry:
         if self._state is not OPEN:
             self._check_may_spawn(fn)
         if get_ident() != self._thread:
-            self._refuse_thread(fn, "spawn_when_free")
-        coro = coroutine_from(fn, args, "spawn_when_free")
+            self._refuse_thread(fn, api)
+        coro = coroutine_from(fn, args, api)
         if name is None:
             name = name_of(fn)
-        slots = self._slots
-        if slots is None or slots.free(len(self._live)):
-            handle = self._spawn_task(coro, name, context, daemon, stop, timeout)
+        slots = self._slots if pool is None else pool._slots
+        running = len(self._live) if pool is None else len(pool._running)
+        if slots is None or slots.free(running):
+            handle = self._spawn_task(
+                coro, name, context, daemon, stop, timeout, None, pool
+            )
             await anyio.lowlevel.cancel_shielded_checkpoint()
             return handle
+        slot_freed = self._slot_freed if pool is None else pool._slot_freed
         waiter = slots.wait_for_slot(self._backend.new_event())
         try:
             await waiter.event.wait()
@@ -1146,7 +1265,7 @@ class TaskRegistry:
             granted = waiter.granted
             slots.gave_up(waiter)
             if granted:
-                self._slot_freed()  # hand the slot we were given to the next
+                slot_freed()  # hand the slot we were given to the next
             raise
         if waiter.closed:
             coro.close()
@@ -1156,9 +1275,254 @@ class TaskRegistry:
             try:
                 self._check_may_spawn(coro)
             except RegistryClosed:
-                self._slot_freed()
+                slot_freed()
                 raise
-        return self._spawn_task(coro, name, context, daemon, stop, timeout)
+        return self._spawn_task(coro, name, context, daemon, stop, timeout, None, pool)
+
+    @overload
+    async def spawn_when_room(
+        self,
+        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, T]],
+        /,
+        *args: Unpack[PosArgsT],
+        name: str | None = None,
+        context: Context | None = None,
+        daemon: bool = False,
+        stop: Stop | None = None,
+        timeout: float | None = None,
+    ) -> Handle[T]: ...
+    @overload
+    async def spawn_when_room(
+        self,
+        coro: Coroutine[Any, Any, T],
+        /,
+        *,
+        name: str | None = None,
+        context: Context | None = None,
+        daemon: bool = False,
+        stop: Stop | None = None,
+        timeout: float | None = None,
+    ) -> Handle[T]: ...
+    async def spawn_when_room(
+        self,
+        fn: Any,
+        /,
+        *args: object,  # not Any: mypy 2.4 then rejects the overloads
+        name: str | None = None,
+        context: Context | None = None,
+        daemon: bool = False,
+        stop: Stop | None = None,
+        timeout: float | None = None,
+        **kwargs: object,  # only to refuse them with a lesson
+    ) -> Handle[Any]:
+        """Wait until the task may start or wait in the queue, then spawn it:
+        the backpressure form of ``spawn`` for a queue bounded by ``max_pending``
+        (aiojobs' ``Scheduler.spawn``, which waits while the pending queue is
+        full).
+
+        A checkpoint. Where :meth:`spawn` would raise
+        :exc:`~tether.RegistryFull`, this waits, FIFO with the other callers, for
+        a place in the queue: a queued task that starts or is dropped frees one.
+        The place is reserved for the caller, so a plain :meth:`spawn` cannot
+        take it. The task is then spawned as :meth:`spawn` does it: started if a
+        slot is free, else queued (``status`` is ``QUEUED``). Without
+        ``max_pending`` (or without a ``limit``) it spawns at once; with
+        ``max_pending=0`` there is never room in the queue, and it waits for a
+        free slot as :meth:`spawn_when_free` does. If the caller is cancelled
+        while waiting, nothing is spawned and the coroutine is closed.
+
+        ``daemon``, ``stop`` and ``timeout`` are as for :meth:`spawn`.
+
+        Raises:
+            TypeError: as :meth:`spawn`.
+            RegistryClosed: the registry does not take work, now or when the
+                place comes.
+
+        .. versionadded:: 0.3
+        """
+        return await self._spawn_when_room(
+            None,
+            "spawn_when_room",
+            fn,
+            args,
+            kwargs,
+            name,
+            context,
+            daemon,
+            stop,
+            timeout,
+        )
+
+    async def _spawn_when_room(
+        self,
+        pool: Pool | None,
+        api: str,
+        fn: Any,
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+        name: str | None,
+        context: Context | None,
+        daemon: bool,
+        stop: Stop | None,
+        timeout: float | None,
+    ) -> Handle[Any]:
+        """:meth:`spawn_when_room`, into the registry or into ``pool``."""
+        slots = self._slots if pool is None else pool._slots
+        if slots is not None and slots.max_pending == 0:
+            # No queue to wait in: a free slot is the only room there is.
+            return await self._spawn_when_free(
+                pool, api, fn, args, kwargs, name, context, daemon, stop, timeout
+            )
+        if kwargs:
+            refuse_keywords(fn, kwargs, api)
+        if (
+            name is not None
+            or context is not None
+            or daemon is not False
+            or timeout is not None
+        ):
+            check_spawn_options(fn, api, name, context, daemon, timeout, args)
+        if stop is not None:
+            _check_stop(fn, api, daemon, stop, args)
+        try:
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            close_if_coroutine(fn)
+            raise
+        if self._state is not OPEN:
+            self._check_may_spawn(fn)
+        if get_ident() != self._thread:
+            self._refuse_thread(fn, api)
+        coro = coroutine_from(fn, args, api)
+        if name is None:
+            name = name_of(fn)
+        running = len(self._live) if pool is None else len(pool._running)
+        if slots is None or slots.free(running) or slots.has_room():
+            handle = self._spawn_task(
+                coro, name, context, daemon, stop, timeout, None, pool
+            )
+            await anyio.lowlevel.cancel_shielded_checkpoint()
+            return handle
+        waiter = slots.wait_for_room(self._backend.new_event())
+        try:
+            await waiter.event.wait()
+        except BaseException:
+            coro.close()
+            slots.gave_up_room(waiter)  # hands on the place we were given
+            raise
+        if waiter.closed:
+            coro.close()
+            self._raise_closed(_WHY_CLOSED[self._state])
+        slots.claim_room()
+        if self._state is not OPEN:
+            try:
+                self._check_may_spawn(coro)
+            except RegistryClosed:
+                slots.grant_room()  # the place we were given, to the next
+                raise
+        return self._spawn_task(coro, name, context, daemon, stop, timeout, None, pool)
+
+    def pool(self, name: str, /, *, limit: int, max_pending: int | None = None) -> Pool:
+        """Make a pool: a limit for one kind of work inside this registry.
+
+        At most ``limit`` of the pool's tasks run at once; the rest wait in the
+        pool's own FIFO queue, bounded by ``max_pending``. Spawn into it with
+        :meth:`Pool.spawn <tether.Pool.spawn>`, :meth:`Pool.spawn_when_free
+        <tether.Pool.spawn_when_free>` or :meth:`Pool.spawn_when_room
+        <tether.Pool.spawn_when_room>`. The pool's tasks are the registry's in
+        every other way: one lifetime (they drain and are cancelled when it
+        closes; the pool has no close of its own), one ``on_error`` for their
+        failures, the same hooks, and they are counted in its
+        :meth:`statistics` and drawn by :meth:`dump`. A pool task's
+        :func:`tether.spawn` spawns into the registry, not the pool: the
+        follow-up work of a job (a notification, a log upload) does not wait
+        behind the queued jobs, as it does under one registry-wide ``limit``.
+
+        Never blocks. Call it before or after the registry opens (a web app's
+        startup, say), once per name.
+
+        Args:
+            name: the pool's name, unique in the registry; shown by ``dump()``,
+                ``repr`` and :exc:`~tether.RegistryFull`.
+            limit: at most this many of the pool's tasks run at once (>= 1).
+            max_pending: bound on the pool's queue (>= 0); a spawn beyond it
+                raises :exc:`~tether.RegistryFull`. ``None``: unbounded.
+
+        Raises:
+            TypeError: ``name`` is not a str, or ``limit`` or ``max_pending`` not
+                an int.
+            ValueError: ``limit`` or ``max_pending`` is out of range, a pool of
+                that name exists, or the registry has a ``limit`` of its own
+                (which would count the pools' tasks and their follow-up work in
+                one line again: give each kind of work its own pool instead).
+            RegistryClosed: the registry is closing or closed.
+
+        .. versionadded:: 0.3
+        """
+        check_name("TaskRegistry.pool", "name", name)
+        check_count("TaskRegistry.pool", "limit", limit, 1, "")
+        if max_pending is not None:
+            check_count(
+                "TaskRegistry.pool",
+                "max_pending",
+                max_pending,
+                0,
+                ", or None for an unbounded queue",
+            )
+        if self._slots is not None:
+            raise ValueError(
+                f"TaskRegistry.pool({name!r}): TaskRegistry {self._name!r} has a "
+                f"limit of its own (limit={self._slots.limit}), which counts every "
+                "task in it, the pools' and their follow-up work included. Make "
+                "the registry without a limit and give each kind of work a pool: "
+                f"registry.pool({name!r}, limit={limit!r})"
+            )
+        if name in self._pools:
+            raise ValueError(
+                f"TaskRegistry.pool({name!r}): TaskRegistry {self._name!r} has a "
+                f"pool named {name!r} already; keep the Pool that call returned "
+                "(an attribute of the object that owns the registry, or "
+                "app[key]), or give this one another name"
+            )
+        if self._state is not NEW and self._state is not OPEN:
+            self._raise_closed(_WHY_CLOSED[self._state])
+        pool = self._pools[name] = Pool(self, name, limit, max_pending)
+        return pool
+
+    def _spawn_pooled(
+        self,
+        pool: Pool,
+        api: str,
+        fn: Any,
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+        name: str | None,
+        context: Context | None,
+        daemon: bool,
+        stop: Stop | None,
+        timeout: float | None,
+    ) -> Handle[Any]:
+        """:meth:`Pool.spawn`: :meth:`spawn`, admitted by the pool's slots (see
+        :meth:`_spawn_task`)."""
+        if kwargs:
+            refuse_keywords(fn, kwargs, api)
+        if (
+            name is not None
+            or context is not None
+            or daemon is not False
+            or timeout is not None
+        ):
+            check_spawn_options(fn, api, name, context, daemon, timeout, args)
+        if stop is not None:
+            _check_stop(fn, api, daemon, stop, args)
+        if self._state is not OPEN:
+            self._check_may_spawn(fn)
+        if get_ident() != self._thread:
+            self._refuse_thread(fn, api)
+        coro = coroutine_from(fn, args, api)
+        if name is None:
+            name = name_of(fn)
+        return self._spawn_task(coro, name, context, daemon, stop, timeout, None, pool)
 
     @overload
     def spawn_threadsafe(
@@ -1780,7 +2144,7 @@ class TaskRegistry:
         """Return a frozen snapshot of the counters (never blocks)."""
         return RegistryStatistics(
             spawned=self._spawned,
-            queued=0 if self._slots is None else self._slots.queued,
+            queued=self._queued_count(),
             running=len(self._live),
             succeeded=self._succeeded,
             failed=self._failed,
@@ -1789,14 +2153,26 @@ class TaskRegistry:
             dropped=self._dropped,
         )
 
+    def _queued_count(self) -> int:
+        if self._pools:
+            return sum(slots.queued for slots in self._queues())
+        return 0 if self._slots is None else self._slots.queued
+
+    def _queued_list(self) -> list[Handle[Any]]:
+        """Every queued handle: the registry's own, then each pool's."""
+        if self._pools:
+            return [h for slots in self._queues()[::-1] for h in slots.queued_handles()]
+        return [] if self._slots is None else list(self._slots.queued_handles())
+
     def __len__(self) -> int:
-        """The number of live tasks: running (or cancelling) plus queued."""
-        return len(self._live) + (0 if self._slots is None else self._slots.queued)
+        """The number of live tasks: running (or cancelling) plus queued, those
+        of its pools included."""
+        return len(self._live) + self._queued_count()
 
     def __iter__(self) -> Iterator[Handle[Any]]:
-        """Iterate over a snapshot of the live handles: running first, then queued."""
-        slots = self._slots
-        return iter([*self._live, *(() if slots is None else slots.queued_handles())])
+        """Iterate over a snapshot of the live handles: running first, then queued
+        (the registry's own, then each pool's)."""
+        return iter([*self._live, *self._queued_list()])
 
     def dump(self) -> str:
         """Return a readable tree of this registry's live tasks, and of registries
@@ -1813,8 +2189,7 @@ class TaskRegistry:
         return draw([self._node(_snapshot(_open_registries), time.monotonic())])
 
     def _node(self, others: list[TaskRegistry], now: float) -> Node:
-        slots = self._slots
-        queued = [] if slots is None else _snapshot(slots.queued_handles)
+        queued = _snapshot(self._queued_list)
         live = _snapshot(self._live.items)
         state = self._state
         label = (
@@ -1826,6 +2201,7 @@ class TaskRegistry:
             )
             + f": {len(live)} running, {len(queued)} queued"
             + ("" if self._slots is None else f" (limit {self._slots.limit})")
+            + "".join(f"; {p._label()}" for p in _snapshot(self._pools.values))
         )
         node = Node(label)
         for handle, task in live:
@@ -1843,6 +2219,8 @@ class TaskRegistry:
             facts.append("daemon")
         annex = handle._annex
         if annex is not None:
+            if annex.pool is not None:
+                facts.append(f"pool {annex.pool.name!r}")
             if annex.restarts:
                 facts.append(f"restarted {annex.restarts} time(s)")
             if annex.born is not None:
@@ -2026,7 +2404,7 @@ class TaskRegistry:
             self._begin_cancelling()  # a second Ctrl+C: cancel what is left now
         with anyio.CancelScope(shield=True):
             if own is None:
-                await self._closed_event.wait()
+                await self._closed_waiter().wait()
                 await self._wait_until_idle(())  # the closer, if it was a task
             elif state is not CLOSED:
                 # One of ours: the close under way waits for this very task, so
@@ -2052,12 +2430,18 @@ class TaskRegistry:
         """The shutdown shared by ``__aexit__`` (``block``) and ``aclose()``."""
         if self._closed_event is not None:  # aclose() came first
             with anyio.CancelScope(shield=True):
-                await self._closed_event.wait()
+                await self._closed_waiter().wait()
                 # A task of ours that closed it may still run: the block never
                 # leaves a task behind it.
                 await self._wait_until_idle(())
             return self._outcome(exc, original, block)
-        self._closed_event = self._backend.new_event()
+        if not self._live and self._state is OPEN and self._is_idle(()):
+            self._close_idle()
+            if exc is None and self._policy.base_exc is None:
+                # A host cancelled as the body ended sees it here, as below.
+                await self._backend.checkpoint_if_cancelled()
+            return self._outcome(exc, original, block)
+        self._closed_event = _NOT_WAITED_FOR
         own = self._closer = self._own_handle()
         spared: tuple[Handle[Any], ...] = ()
         if own is not None:
@@ -2065,18 +2449,21 @@ class TaskRegistry:
             self._closers.add(own)
         host_cancelled = False
         if exc is None and self._state is OPEN:
-            deadline = anyio.current_effective_deadline()  # -inf once cancelled
-            if deadline < math.inf and deadline <= anyio.current_time():
+            # -inf once cancelled (anyio's, without its dispatch)
+            deadline = self._backend.current_effective_deadline()
+            if deadline < math.inf and deadline <= self._backend.clock():
                 # The host was cancelled as the body ended, and may not have seen
                 # it yet (anyio delivers it at the host's next checkpoint): a drain
                 # would let the tasks run on. Cancel them, then raise it below.
                 host_cancelled = True
             else:
                 self._state = DRAINING
-                self._cancel_daemons()
-                self._shutdown_log.drain_started(
-                    self._waited_for(), self._shutdown_timeout
-                )
+                if self._daemons:
+                    self._cancel_daemons()
+                if logger.isEnabledFor(logging.INFO):
+                    self._shutdown_log.drain_started(
+                        self._waited_for(), self._shutdown_timeout
+                    )
                 try:
                     await self._drain(spared)
                 except BaseException as cancelled:  # the host, while draining
@@ -2092,10 +2479,29 @@ class TaskRegistry:
         if own is not None:
             self._closers.discard(own)
         self._shutdown_log.closed()
-        self._closed_event.set()
+        closed, self._closed_event = self._closed_event, _ALREADY_SET
+        closed.set()
         if host_cancelled and self._policy.base_exc is None:
             await anyio.lowlevel.checkpoint()  # raises the host's cancellation
         return self._outcome(exc, original, block)
+
+    def _closed_waiter(self) -> Event:
+        """The event a second closer waits on: set once the close is done."""
+        event = self._closed_event
+        if event is _NOT_WAITED_FOR:
+            event = self._closed_event = self._backend.new_event()
+        assert event is not None
+        return event
+
+    def _close_idle(self) -> None:
+        """:meth:`_close` of a registry with nothing running or queued: no drain,
+        no clock, no event (a short-lived registry's common end, issue #27 item
+        4)."""
+        self._closed_event = _ALREADY_SET
+        self._begin_cancelling()  # wakes a waiter of spawn_when_free, if any
+        self._state = CLOSED
+        _open_registries.discard(self)
+        self._opener = self._opened_context = None
 
     def _outcome(
         self, exc: BaseException | None, original: BaseException | None, block: bool
@@ -2116,34 +2522,46 @@ class TaskRegistry:
 
     def _waited_for(self) -> list[Handle[Any]]:
         """What a drain waits for: every live task but the closer and daemons."""
-        live = [
-            *self._live,
-            *(() if self._slots is None else self._slots.queued_handles()),
-        ]
+        live = [*self._live, *self._queued_list()]
         return [h for h in live if h is not self._closer and h not in self._daemons]
 
     async def _drain(self, spared: tuple[Handle[Any], ...]) -> None:
-        if self._is_idle(spared):
-            return  # nothing to wait for: no scope, no clock
-        if self._shutdown_timeout is None:
-            await self._wait_logging("draining", spared)
-        else:
-            with anyio.move_on_after(self._shutdown_timeout):
-                await self._wait_logging("draining", spared)
+        timeout = self._shutdown_timeout
+        await self._wait_logging(
+            "draining",
+            spared,
+            math.inf if timeout is None else self._backend.clock() + timeout,
+        )
 
-    async def _wait_logging(self, phase: str, spared: tuple[Handle[Any], ...]) -> None:
-        """Wait until idle but for ``spared`` (the closer, if it is one of ours);
-        every few seconds, a WARNING of what still runs."""
+    async def _wait_logging(
+        self,
+        phase: str,
+        spared: tuple[Handle[Any], ...],
+        until: float = math.inf,
+    ) -> None:
+        """Wait until idle but for ``spared`` (the closer, if it is one of ours),
+        or until the clock reads ``until``; every few seconds, a WARNING of what
+        still runs."""
         if self._is_idle(spared):
             return
-        started = now = anyio.current_time()
-        while not self._is_idle(spared):
-            # move_on_after(), without anyio's dispatch: the backend's own scope.
-            scope = self._backend.new_deadline_scope(deadline=now + STILL_WAITING_EVERY)
-            with scope:
-                await self._wait_until_idle(spared)
-            now = anyio.current_time()
-            if not self._is_idle(spared):
+        backend = self._backend
+        clock = backend.clock
+        started = now = clock()
+        warn_at = now + STILL_WAITING_EVERY
+        while now < until:
+            event = self._idle_event
+            if event is None:
+                event = self._idle_event = backend.new_event()
+            # Woken when the registry may be idle, or by the timer at the
+            # earlier of the next WARNING and ``until``.
+            await backend.wait_until(
+                min(warn_at, until), self._wake_idle_waiters, event.wait
+            )
+            if self._is_idle(spared):
+                return
+            now = clock()
+            if warn_at <= now < until:  # at the deadline, no WARNING: it ends
+                warn_at = now + STILL_WAITING_EVERY
                 self._shutdown_log.still_waiting(
                     phase,
                     now - started,

@@ -11,6 +11,7 @@ nobody closed. Every record goes to the one logger of :mod:`tether._log`.
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -58,7 +59,11 @@ class ShutdownLog:
                 grouped(h.name for h in handles),
                 "without a deadline"
                 if timeout is None
-                else f"for at most {timeout:g} s before it cancels them",
+                else "with no time left to drain: it cancels them at once"
+                if timeout <= 0
+                # Rounded up: "at most" stays true of a remainder (tether.aiohttp).
+                else f"for at most {math.ceil(timeout * 100) / 100:g} s before "
+                "it cancels them",
                 extra=self._fields(),
             )
 

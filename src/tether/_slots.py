@@ -1,8 +1,10 @@
-"""A registry's slots: ``limit``, the FIFO queue, ``spawn_when_free`` waiters.
+"""A registry's slots: ``limit``, the FIFO queue, ``spawn_when_free`` and
+``spawn_when_room`` waiters.
 
-:class:`Slots` exists only for a registry made with a ``limit``: without one every
-spawn starts at once and none of this runs. It owns the queue and its counters and
-decides who gets a freed slot; the registry starts what it is handed.
+:class:`Slots` exists only for a registry made with a ``limit``, and for each of
+its pools: without one every spawn starts at once and none of this runs. It owns
+the queue and its counters and decides who gets a freed slot, or a freed place in
+a queue bounded by ``max_pending``; the registry starts what it is handed.
 
 Entries that leave the queue early (a queued task cancelled, a waiter that gave up)
 are not searched for: they are marked dead and skipped when they reach the front,
@@ -31,7 +33,8 @@ _COMPACT_AFTER = 64
 
 
 class SlotWaiter:
-    """A ``spawn_when_free`` caller waiting in the queue for a slot."""
+    """A ``spawn_when_free`` caller waiting in the queue for a slot, or a
+    ``spawn_when_room`` caller waiting for a place in a full queue."""
 
     __slots__ = ("closed", "event", "gone", "granted")
 
@@ -47,16 +50,33 @@ class Slots:
 
     ``reserved`` counts slots granted to ``spawn_when_free`` callers that have not
     spawned yet: they count as taken, so a plain spawn cannot steal them.
+    ``room_reserved`` does the same for places in the queue granted to
+    ``spawn_when_room`` callers, who wait apart, FIFO, in ``_room``.
     """
 
-    __slots__ = ("_dead", "_queue", "limit", "max_pending", "queued", "reserved")
+    __slots__ = (
+        "_dead",
+        "_queue",
+        "_room",
+        "limit",
+        "max_pending",
+        "pool",
+        "queued",
+        "reserved",
+        "room_reserved",
+    )
 
-    def __init__(self, limit: int, max_pending: int | None) -> None:
+    def __init__(
+        self, limit: int, max_pending: int | None, pool: str | None = None
+    ) -> None:
         self.limit = limit
         self.max_pending = max_pending
+        self.pool = pool  # a pool's name, for RegistryFull
         self.queued = 0
         self.reserved = 0
+        self.room_reserved = 0
         self._queue: deque[Handle[Any] | SlotWaiter] = deque()
+        self._room: deque[SlotWaiter] = deque()
         self._dead = 0
 
     def free(self, running: int) -> bool:
@@ -76,18 +96,69 @@ class Slots:
     ) -> None:
         """Queue a task to start when a slot frees, or refuse it if the queue is
         full (closing ``coro``)."""
-        if self.max_pending is not None and self.queued >= self.max_pending:
+        if not self.has_room():
             coro.close()
+            owner, spawner = (
+                (f"TaskRegistry {registry!r}", "registry")
+                if self.pool is None
+                else (f"pool {self.pool!r} of TaskRegistry {registry!r}", "pool")
+            )
             raise RegistryFull(
-                f"TaskRegistry {registry!r} has all {self.limit} slots busy and "
+                f"{owner} has all {self.limit} slots busy and "
                 f"{self.queued} tasks queued (max_pending={self.max_pending}); "
-                f"task {handle._name!r} was not spawned. Wait for room with "
-                "`await registry.spawn_when_free(fn, *args)`, or raise max_pending"
+                f"task {handle._name!r} was not spawned. Wait for a slot with "
+                f"`await {spawner}.spawn_when_free(fn, *args)`, or for room in "
+                f"the queue with `await {spawner}.spawn_when_room(fn, *args)`, "
+                "or raise max_pending"
             )
         handle._status = QUEUED
         handle._value = (coro, context)
         self._queue.append(handle)
         self.queued += 1
+
+    def has_room(self) -> bool:
+        """Whether a spawn that finds no free slot may wait in the queue."""
+        return (
+            self.max_pending is None
+            or self.queued + self.room_reserved < self.max_pending
+        )
+
+    def wait_for_room(self, event: Event) -> SlotWaiter:
+        """Queue a ``spawn_when_room`` caller; ``event`` is set when it is granted
+        a place in the queue or the registry closes."""
+        waiter = SlotWaiter(event)
+        self._room.append(waiter)
+        return waiter
+
+    def claim_room(self) -> None:
+        """A granted room waiter spawns: its place becomes a queued task (or a
+        running one, if a slot is free by then)."""
+        self.room_reserved -= 1
+
+    def gave_up_room(self, waiter: SlotWaiter) -> None:
+        """A room waiter stopped waiting (cancelled, or the registry refused its
+        spawn); gives its place to the next if it had one."""
+        waiter.gone = True
+        if waiter.granted:
+            self.room_reserved -= 1
+            self.grant_room()
+        elif not waiter.closed:  # a closed one has left the line already
+            self._room.remove(waiter)
+
+    def grant_room(self) -> None:
+        """Places in the queue freed: grant them to the oldest room waiters."""
+        room = self._room
+        while room and self.has_room():
+            waiter = room.popleft()
+            waiter.granted = True
+            self.room_reserved += 1
+            waiter.event.set()
+
+    def unqueued(self) -> None:
+        """A handle taken by :meth:`take_queued` is closed: one fewer queued."""
+        self.queued -= 1
+        if self._room:
+            self.grant_room()
 
     def wait_for_slot(self, event: Event) -> SlotWaiter:
         """Queue a ``spawn_when_free`` caller; ``event`` is set when it is granted
@@ -106,6 +177,8 @@ class Slots:
             if type(entry) is Handle:
                 if entry._status is QUEUED:
                     self.queued -= 1
+                    if self._room:
+                        self.grant_room()
                     return entry
                 self._dead -= 1
             elif isinstance(entry, SlotWaiter):
@@ -122,6 +195,8 @@ class Slots:
         QUEUED, and :meth:`next_in_line` will skip it)."""
         self.queued -= 1
         self._one_dead()
+        if self._room:
+            self.grant_room()
 
     def gave_up(self, waiter: SlotWaiter) -> None:
         """A waiter stopped waiting; returns its reservation if it had one."""
@@ -143,8 +218,9 @@ class Slots:
 
         With ``closing``, waiters leave the queue too, marked closed, and their
         events are returned for the registry to set once it has cancelled its
-        tasks (a waiter may be one of them). Otherwise (``cancel_all``) waiters
-        keep their places.
+        tasks (a waiter may be one of them); room waiters with them. Otherwise
+        (``cancel_all``) waiters keep their places, and room waiters are granted
+        the places as :meth:`unqueued` frees them.
         """
         handles: list[Handle[Any]] = []
         wake: list[Event] = []
@@ -161,6 +237,11 @@ class Slots:
                     waiters.append(entry)
         self._queue = waiters
         self._dead = 0
+        if closing:
+            for waiter in self._room:
+                waiter.closed = True
+                wake.append(waiter.event)
+            self._room.clear()
         # `queued` still counts them: the registry counts each down as it closes
         # it, so that statistics() adds up inside the hooks it calls meanwhile.
         return handles, wake

@@ -147,17 +147,25 @@ class Completions(Generic[K, R]):
     ) -> bool:
         """Cancel what still runs and wait for it; an exception from the block
         propagates bare."""
-        assert self._engine is not None
+        engine = self._engine
+        assert engine is not None
         try:
-            await self._engine.close_stream()
+            if (
+                engine.in_flight
+                or engine.tasks
+                or engine.lost
+                or (engine.first is not None and not engine.first_seen)
+            ):
+                await engine.close_stream()
+            # else every input has ended and been read: nothing to stop or report
         finally:
             # Inputs we were given as coroutine objects and never started.
             for item in self._owned or ():
                 close_if_coroutine(item)
             if self._host is not None:  # every child has ended
                 await self._host.close()
-        if self._engine.base_exc is not None and exc is None:
-            raise self._engine.base_exc
+        if engine.base_exc is not None and exc is None:
+            raise engine.base_exc
         return False
 
     def __aiter__(self) -> Self:

@@ -39,6 +39,7 @@ import functools
 import math
 from contextlib import asynccontextmanager
 from contextvars import copy_context
+from functools import partial
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -49,7 +50,7 @@ from ._engine import Engine
 from ._registry import TaskRegistry
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Callable, Coroutine
+    from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
     from contextlib import AbstractAsyncContextManager
     from contextvars import Context
 
@@ -82,6 +83,9 @@ class TrioBackend:
     __slots__ = (
         "call_soon_threadsafe",
         "cancelled_exc",
+        "checkpoint_if_cancelled",
+        "clock",
+        "current_effective_deadline",
         "interruptible",
         "new_deadline_scope",
         "new_event",
@@ -100,6 +104,10 @@ class TrioBackend:
         self.new_deadline_scope = trio.CancelScope
         self.new_event = trio.Event
         self.call_soon_threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
+        self.clock = trio.lowlevel.current_clock().current_time  # the MockClock too
+        # Partials: a plain function in an attribute reads as a method to pyright.
+        self.checkpoint_if_cancelled = partial(trio.lowlevel.checkpoint_if_cancelled)
+        self.current_effective_deadline = partial(trio.current_effective_deadline)
         self.interruptible = interruptible
         self.open_host = TrioHost.open
         self.open_system_host = TrioSystemHost.open
@@ -205,6 +213,17 @@ class TrioBackend:
             scope.cancel()
         for event in wake or ():
             event.set()
+
+    async def wait_until(
+        self,
+        deadline: float,
+        wake: Callable[[], object],
+        fn: Callable[[Unpack[PosArgsT]], Awaitable[object]],
+        /,
+        *args: Unpack[PosArgsT],
+    ) -> None:
+        with trio.move_on_at(deadline):  # cheap on trio: no timer needed
+            await fn(*args)
 
 
 class TrioHost:

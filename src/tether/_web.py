@@ -183,25 +183,13 @@ def _call(
 
 async def close_by(registry: TaskRegistry, deadline: float | None) -> None:
     """Close ``registry``, its drain ending at ``deadline`` at the latest (None:
-    at its own ``shutdown_timeout``): then a second ``aclose()`` cancels what is
-    left, as a second Ctrl+C does. Raises what the close raises, bare."""
-    if deadline is None:
-        await registry.aclose()
-        return
-    failure: BaseException | None = None
-    async with anyio.create_task_group() as group:
-        group.start_soon(_close_at, registry, deadline)
-        try:
-            await registry.aclose()
-        except anyio.get_cancelled_exc_class():
-            raise
-        except BaseException as exc:  # kept bare, not grouped by the task group
-            failure = exc
-        group.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
+    at its own ``shutdown_timeout``). Raises what the close raises, bare.
 
-
-async def _close_at(registry: TaskRegistry, deadline: float) -> None:
-    await anyio.sleep_until(deadline)
-    await registry.aclose()  # the second call: cancels what is left at once
+    The drain is given what is left of the time as its own timeout, so that its
+    INFO record states the drain that really happens: one with no time left
+    cancels at once, and says so.
+    """
+    if deadline is not None:
+        # Read by the close alone: the registry is past taking options here.
+        registry._shutdown_timeout = max(0.0, deadline - anyio.current_time())
+    await registry.aclose()

@@ -123,7 +123,8 @@ def setup(
             ``on_shutdown``, before aiohttp waits for the open handlers; the tasks
             go on meanwhile (and open handlers may still spawn), and the drain at
             cleanup gets what is left of the time, so the worst case is the
-            larger of the two.
+            larger of the two. The drain's INFO record states that remainder
+            (or, once it is spent, that the tasks are cancelled at once).
         stop_server: what happens when the registry starts cancelling on its own
             while the application runs: a task raised ``SystemExit`` or
             ``KeyboardInterrupt``, failed with ``on_error="raise"`` (any
@@ -152,7 +153,8 @@ def setup(
     .. versionchanged:: 0.3
        Every option of the registry; ``drain`` and ``stop_server``; the registry
        is bound at startup and cleanup; clear errors on a frozen application or a
-       second call.
+       second call. With ``drain="on-shutdown"``, the drain's INFO record states
+       the time left, not the whole ``shutdown_timeout``.
     """
     if app.pre_frozen:
         raise RuntimeError(_FROZEN)

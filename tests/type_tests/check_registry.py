@@ -103,6 +103,27 @@ async def positives(tasks: TaskRegistry) -> None:
     )
 
 
+async def pools(tasks: TaskRegistry) -> None:
+    pool = tasks.pool("jobs", limit=2, max_pending=10)
+    assert_type(pool, tether.Pool)
+    assert_type(pool.spawn(fetch, "u", 3), Handle[bytes])
+    assert_type(pool.spawn(fetch("u", 3), name="n", daemon=True), Handle[bytes])
+    assert_type(await pool.spawn_when_free(fetch, "u", 3), Handle[bytes])
+    assert_type(await pool.spawn_when_room(fetch, "u", 3), Handle[bytes])
+    assert_type(await pool.spawn_when_room(fetch("u", 3)), Handle[bytes])
+    assert_type(await tasks.spawn_when_room(fetch, "u", 3), Handle[bytes])
+    assert_type(await tasks.spawn_when_room(nothing, timeout=1.0), Handle[None])
+    assert_type(pool.statistics(), RegistryStatistics)
+    assert_type(pool.limit, int)
+    assert_type(pool.max_pending, int | None)
+    assert_type(pool.registry, TaskRegistry)
+    assert_type(list(pool), list[Handle[Any]])
+    pool.spawn(one, 3)  # type: ignore[arg-type]
+    await pool.spawn_when_room(fetch, "u")  # type: ignore[arg-type]
+    await tasks.spawn_when_room(blocking, "u")  # type: ignore[arg-type]
+    tasks.pool("jobs")  # type: ignore[call-arg]
+
+
 async def negatives(tasks: TaskRegistry) -> None:
     # Through the TypeVarTuple: wrong types, wrong order, too few, too many. mypy
     # reports both the count and the callable's type for some of them.
