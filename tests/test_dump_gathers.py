@@ -195,3 +195,20 @@ async def _first(
     results: tether.Completions[str, str],
 ) -> AsyncIterator[tuple[str, str]]:
     yield await results.__anext__()
+
+
+@pytest.mark.parametrize("api", ["amap", "as_completed"])
+async def test_a_stream_read_to_its_end_is_no_longer_drawn(api: str) -> None:
+    """Leaving a block whose inputs had all ended and been read skips the close;
+    the stream must still leave the tree (it stayed there, drawn forever)."""
+
+    async def check(site: str) -> str:
+        return site
+
+    if api == "amap":
+        async with tether.amap(check, ["a.test"], limit=2) as results:
+            assert [site async for site, _ in results] == ["a.test"]
+    else:
+        async with tether.as_completed(check("a.test")) as done:
+            assert [result async for _, result in done] == ["a.test"]
+    assert tether.dump() == "no open TaskRegistry"

@@ -405,6 +405,13 @@ class Engine:
         self.caller = self.backend.current_task()
         enter_gather(self.caller, self)
 
+    def left(self) -> None:
+        """The consumer left the stream's block: ``tether.dump()`` stops drawing
+        it (whether or not there was anything left to stop)."""
+        if self.caller is not None:
+            leave_gather(self.caller, self)
+            self.caller = None
+
     async def close_stream(self) -> None:
         """The consumer left: cancel what still runs and wait for it. A failure
         the consumer never read (it left in the step the failure came) is
@@ -412,8 +419,6 @@ class Engine:
         try:
             await self._finish()
         finally:
-            if self.caller is not None:
-                leave_gather(self.caller, self)
             first = self.first
             if isinstance(first, Exception) and not self.first_seen:
                 self.first_seen = True

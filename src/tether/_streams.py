@@ -159,6 +159,7 @@ class Completions(Generic[K, R]):
                 await engine.close_stream()
             # else every input has ended and been read: nothing to stop or report
         finally:
+            engine.left()
             # Inputs we were given as coroutine objects and never started.
             for item in self._owned or ():
                 close_if_coroutine(item)
