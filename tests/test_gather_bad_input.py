@@ -152,7 +152,6 @@ async def test_a_bad_limit_is_refused(api: str, limit: object) -> None:
     assert record == []
 
 
-
 @pytest.mark.parametrize("api", ["run_all", "settle_all", "as_completed"])
 async def test_a_list_of_inputs_with_a_bad_limit_closes_the_inner_coroutines(
     api: str,
@@ -166,6 +165,7 @@ async def test_a_list_of_inputs_with_a_bad_limit_closes_the_inner_coroutines(
         await call(api, inner, limit=0)
     assert all(closed(coro) for coro in inner)
     assert record == []
+
 
 #: The one table of the gathers' options but ``limit`` (above): a wrong type is a
 #: TypeError, a value out of range a ValueError.
