@@ -23,7 +23,7 @@ from ._calls import close_if_coroutine, describe, is_async_callable
 from ._checks import check_count
 from ._engine import Engine, Mode
 from ._handle import Handle
-from ._inputs import input_coroutine, prepare, validate_options
+from ._inputs import close_inputs, input_coroutine, prepare, validate_options
 from ._loop import current_backend
 
 if TYPE_CHECKING:
@@ -244,8 +244,7 @@ def as_completed(
     try:
         validate_options("as_completed", limit)
     except (TypeError, ValueError):
-        for item in work:  # refused: nothing will ever await them
-            close_if_coroutine(item)
+        close_inputs(work)  # refused: nothing will ever await them
         raise
     inputs = prepare("as_completed", work)
     handles: dict[Any, Handle[Any]] = {
