@@ -152,6 +152,21 @@ async def test_a_bad_limit_is_refused(api: str, limit: object) -> None:
     assert record == []
 
 
+@pytest.mark.parametrize("api", ["run_all", "settle_all", "as_completed"])
+async def test_a_list_of_inputs_with_a_bad_limit_closes_the_inner_coroutines(
+    api: str,
+) -> None:
+    """Review defect: a bad ``limit`` is refused before the inputs are looked at,
+    and the coroutines of a list passed by mistake were left unclosed ("never
+    awaited"); the option's error now closes them as the list's error does."""
+    record: list[str] = []
+    inner = [job(record), job(record)]
+    with pytest.raises(ValueError, match=rf"{api}\(limit=0\)"):
+        await call(api, inner, limit=0)
+    assert all(closed(coro) for coro in inner)
+    assert record == []
+
+
 #: The one table of the gathers' options but ``limit`` (above): a wrong type is a
 #: TypeError, a value out of range a ValueError.
 OPTIONS = [

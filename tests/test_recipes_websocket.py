@@ -160,3 +160,24 @@ async def test_a_server_that_hangs_up_fails_the_requests_in_flight(
     assert connection.tasks.state is RegistryState.OPEN
     await client.disconnect()
     assert [str(e) for e in failures] == ["the connection closed"]
+
+
+async def test_a_reader_that_fails_fails_the_requests_after_it(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review defect: a frame the reader cannot parse ended the reader (its
+    failure logged) but left the connection usable in appearance: a request sent
+    after it waited forever for a reply that no reader would deliver."""
+    server.release.set()
+    client = Client(server.url, Handlers().on_event, shutdown_timeout=5)
+    await client.connect()
+    connection = client.connection
+    await server.connections[-1].send("not json")
+    await connection.tasks.wait_idle()  # the reader has failed
+    (record,) = [r for r in caplog.records if r.name == "tether"]
+    assert record.levelname == "ERROR"
+    assert "'reader'" in record.getMessage()
+    record.tether_asserted = True
+    with anyio.fail_after(5), pytest.raises(ConnectionError, match="closed"):
+        await client.request("x")  # a guard, not a measure: it hung before
+    await client.disconnect()

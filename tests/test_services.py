@@ -697,12 +697,22 @@ async def test_a_service_giving_up_ends_a_registry_opened_with_open(
 async def alert_later(handle: Handle[Any]) -> None: ...
 
 
+def alert_nobody() -> None:
+    """Review defect: an on_give_up that cannot take the handle was accepted,
+    and failed only the day the service gave up, as a done-callback's ERROR."""
+
+
+def alert_two(handle: Handle[Any], channel: str) -> None: ...
+
+
 @pytest.mark.parametrize(
     ("on_give_up", "error", "match"),
     [
         ("close", ValueError, r"on_give_up='close'\): use 'raise' \(the service's"),
         (42, TypeError, r"on_give_up=42\): on_give_up must be 'raise', a callable"),
         (alert_later, TypeError, r"alert_later\): on_give_up is called synchron"),
+        (alert_nobody, TypeError, r"alert_nobody\): on_give_up is called with one"),
+        (alert_two, TypeError, r"alert_two\): .*the service's handle, which it"),
     ],
 )
 async def test_a_bad_on_give_up_is_refused_and_the_registry_is_intact(

@@ -13,10 +13,9 @@ from typing import Any, TypeAlias, TypeVar, overload
 
 import anyio.lowlevel
 
-from ._calls import close_if_coroutine
 from ._engine import MISSING, Engine, Mode
 from ._handle import Handle
-from ._inputs import check_item_timeout, prepare, validate_options
+from ._inputs import check_item_timeout, close_inputs, prepare, validate_options
 from ._log import logger
 from ._loop import current_backend
 
@@ -600,8 +599,7 @@ async def _run(
         validate_options(api, limit, per_second, burst, timeout)
         check_item_timeout(api, item_timeout)
     except (TypeError, ValueError):
-        for item in work:
-            close_if_coroutine(item)
+        close_inputs(work)  # refused: nothing will ever await them
         raise
     inputs = prepare(api, work)
     if not inputs:

@@ -26,6 +26,7 @@ from ._handle import Handle
 
 __all__ = [
     "check_item_timeout",
+    "close_inputs",
     "foreign_cancellation",
     "input_coroutine",
     "prepare",
@@ -180,14 +181,20 @@ def prepare(api: str, work: tuple[Any, ...]) -> list[Any]:
             else:
                 raise _bad_input(api, position, item, "is not awaitable")
     except BaseException:
-        for item in work:
-            if not has_run(item):  # one another task awaits is not ours to close
-                close_if_coroutine(item)
-            if isinstance(item, list | tuple | set | frozenset):
-                for inner in cast("Iterable[object]", item):
-                    close_if_coroutine(inner)
+        close_inputs(work)
         raise
     return prepared
+
+
+def close_inputs(work: Iterable[object]) -> None:
+    """Close the coroutines of refused inputs, those of a list passed by mistake
+    too, so that refusing them leaks no "never awaited" warning."""
+    for item in work:
+        if not has_run(item):  # one another task awaits is not ours to close
+            close_if_coroutine(item)
+        if isinstance(item, list | tuple | set | frozenset):
+            for inner in cast("Iterable[object]", item):
+                close_if_coroutine(inner)
 
 
 def input_coroutine(item: Any) -> Coroutine[Any, Any, Any]:

@@ -1732,8 +1732,9 @@ class TaskRegistry:
         Raises:
             TypeError: as :meth:`spawn`, for a coroutine object, for a
                 ``restart_on`` that is not ``Exception`` subclasses, and for an
-                ``on_give_up`` that is not ``"raise"``, a plain callable or None,
-                and for an option of the wrong type (``backoff="1"``).
+                ``on_give_up`` that is not ``"raise"``, a plain callable taking
+                the handle, or None, and for an option of the wrong type
+                (``backoff="1"``).
             ValueError: an option out of range (``restart`` not one of the two
                 words, a budget of zero, a delay of zero or less, ``max_backoff``
                 below ``backoff``, an empty ``restart_on``, an ``on_give_up``

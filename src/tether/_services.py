@@ -189,7 +189,27 @@ def _on_give_up(value: object) -> GiveUp:
             "as a done-callback is, so it must be a plain `def`, not an `async "
             "def`. To do async work, spawn it from the callable"
         )
+    _check_takes_the_handle(value)
     return cast("GiveUp", value)
+
+
+def _check_takes_the_handle(value: object) -> None:
+    """Refuse now an ``on_give_up`` that cannot take the handle, rather than in a
+    done-callback's ERROR record the day the service gives up."""
+    import inspect
+
+    try:
+        signature = inspect.signature(cast("Callable[..., object]", value))
+    except (TypeError, ValueError):  # no signature to check: the call will tell
+        return
+    try:
+        signature.bind(None)
+    except TypeError as exc:
+        raise TypeError(
+            f"spawn_service(..., on_give_up={describe(value)}): on_give_up is "
+            "called with one argument, the service's handle, which it cannot take "
+            f"({exc}). Write def on_give_up(handle: tether.Handle[Any]) -> None"
+        ) from None
 
 
 _MEANING = {

@@ -25,6 +25,7 @@ from ._engine import Engine, Mode
 from ._handle import Handle
 from ._inputs import (
     check_item_timeout,
+    close_inputs,
     input_coroutine,
     prepare,
     validate_options,
@@ -339,8 +340,7 @@ def as_completed(
     try:
         validate_options("as_completed", limit)
     except (TypeError, ValueError):
-        for item in work:  # refused: nothing will ever await them
-            close_if_coroutine(item)
+        close_inputs(work)  # refused: nothing will ever await them
         raise
     inputs = prepare("as_completed", work)
     handles: dict[Any, Handle[Any]] = {

@@ -44,6 +44,7 @@ class Connection:
         self._on_event = on_event
         self._replies: dict[int, asyncio.Future[str]] = {}
         self._ids = itertools.count()
+        self._reading = True  # False once the reader has ended, however
         # ambient=False: the handlers keep the tether.spawn of the user's code.
         self.tasks = tether.TaskRegistry(
             name="websocket", ambient=False, shutdown_timeout=shutdown_timeout
@@ -57,6 +58,8 @@ class Connection:
 
     async def request(self, body: str) -> str:
         """Send ``body`` and wait for the server's reply to it."""
+        if not self._reading:  # no reader would deliver the reply
+            raise ConnectionError("the connection closed")
         request_id = next(self._ids)
         reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._replies[request_id] = reply
@@ -78,8 +81,9 @@ class Connection:
                     # Dropped (None) once disconnect() has begun: no new work.
                     event = frame["event"]
                     self.tasks.try_spawn(self._on_event, self, event, name=event)
-        finally:
-            for reply in self._replies.values():  # the server hung up
+        finally:  # the server hung up, or a frame made the reader fail
+            self._reading = False
+            for reply in self._replies.values():
                 if not reply.done():
                     reply.set_exception(ConnectionError("the connection closed"))
 
