@@ -52,6 +52,19 @@ async def main(how: str) -> None:
     elif how == "nursery":
         async with tether.TaskRegistry(name="app") as tasks:
             tether.as_nursery(tasks).start_soon(busy_task)
+    elif how == "opened":  # open()/aclose(), no block: the main task sleeps
+        tasks = tether.TaskRegistry(name="app")
+        await tasks.open()
+        try:
+            tasks.spawn(idle)
+            tasks.spawn(busy_task)
+            await trio.sleep_forever()
+        finally:
+            await tasks.aclose()
+    elif how == "default":  # no registry bound: the default registry's tasks
+        tether.spawn(idle)
+        tether.spawn(busy_task)
+        await trio.sleep_forever()
     else:
         raise SystemExit(f"unknown case {how!r}")
 

@@ -48,6 +48,7 @@ class AsyncioBackend:
         "_loop",
         "call_soon_threadsafe",
         "cancelled_exc",
+        "hand_over_interrupt",
         "interruptible",
         "new_deadline_scope",
         "new_event",
@@ -73,6 +74,7 @@ class AsyncioBackend:
         self.call_soon_threadsafe = loop.call_soon_threadsafe
         self.interruptible = None  # asyncio delivers Ctrl+C to the main task
         self.open_host = self.open_system_host = None  # asyncio keeps no task tree
+        self.hand_over_interrupt = None  # Ctrl+C cancels the main task (asyncio.run)
         self._get_factory = loop.get_task_factory
         self._factory = self._get_factory()
         self._create = task_creator(loop, self._factory)

@@ -187,6 +187,10 @@ class Backend(Protocol):
             that its tasks sit under (trio). A schedule point that cannot be
             cancelled; the host's close only lets it end (it may be called from
             one of the registry's tasks).
+        hand_over_interrupt: ``None``, or hands a ``KeyboardInterrupt`` that a
+            task of a registry with no block raised to the event loop, as
+            Ctrl+C in the loop's protected code is handed (trio: raised in the
+            main task at its next checkpoint); returns whether it did.
     """
 
     # Read-only members: each backend sets them once, as plain attributes.
@@ -208,6 +212,8 @@ class Backend(Protocol):
     def open_host(self) -> Callable[[], Awaitable[Host]] | None: ...
     @property
     def open_system_host(self) -> Callable[[str], Awaitable[Host]] | None: ...
+    @property
+    def hand_over_interrupt(self) -> Callable[[], bool] | None: ...
     def current_task(self) -> object:
         """The running task, as :meth:`create_task` returns it."""
         ...
