@@ -43,6 +43,7 @@ __all__ = [
     "Backend",
     "Ending",
     "Event",
+    "HandOver",
     "Host",
     "Interruptible",
     "Scope",
@@ -80,6 +81,13 @@ class Scope(Protocol):
         tb: TracebackType | None,
         /,
     ) -> bool | None: ...
+
+
+class HandOver(Protocol):
+    """Hands a ``KeyboardInterrupt`` to the event loop; returns whether it did (see
+    :attr:`Backend.hand_over_interrupt`)."""
+
+    def __call__(self) -> bool: ...
 
 
 class Interruptible(Protocol):
@@ -213,7 +221,7 @@ class Backend(Protocol):
     @property
     def open_system_host(self) -> Callable[[str], Awaitable[Host]] | None: ...
     @property
-    def hand_over_interrupt(self) -> Callable[[], bool] | None: ...
+    def hand_over_interrupt(self) -> HandOver | None: ...
     def current_task(self) -> object:
         """The running task, as :meth:`create_task` returns it."""
         ...

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
     from contextvars import Context
 
-    from ._backend import Event, Interruptible, Scope
+    from ._backend import Event, HandOver, Interruptible, Scope
 
 __all__ = [
     "TrioBackend",
@@ -130,6 +130,7 @@ class TrioBackend:
     )
 
     interruptible: Interruptible
+    hand_over_interrupt: HandOver
 
     def __init__(self) -> None:
         self.cancelled_exc = trio.Cancelled
