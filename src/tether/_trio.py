@@ -39,9 +39,9 @@ of their caller (:meth:`TrioBackend.children`), which see its deadline.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import signal
-import sys
 import threading
 from contextlib import asynccontextmanager
 from contextvars import copy_context
@@ -107,7 +107,7 @@ def hand_over_interrupt() -> bool:
     if not callable(handler) or handler is signal.default_int_handler:
         return False
     try:
-        handler(signal.SIGINT, sys._getframe())
+        handler(signal.SIGINT, inspect.currentframe())  # this protected frame
     except BaseException:  # not trio's: it raised instead of handing over
         return False
     return True
