@@ -3,8 +3,10 @@ receives Ctrl+C: run by tests/test_trio.py in a subprocess, which sends SIGINT o
 this prints ``busy``.
 
 Usage: ``python tests/interrupt_trio.py CASE``, CASE one of registry, run_all,
-as_completed, service, nursery. Prints
-``interrupted: <type>`` with the exception that reached ``main`` and exits 0; a
+as_completed, service, nursery, opened (a registry opened with ``open()``),
+default (the default registry). Prints ``interrupted: <type>`` with the exception
+that reached ``main`` and exits 0 (the last two cases: ``idle: cancelled`` first,
+and ``(alone)`` after the type if no other exception is in its context); a
 program that Ctrl+C cannot stop never prints it (the test then kills it).
 """
 
@@ -34,6 +36,14 @@ async def idle() -> None:
     await trio.sleep_forever()
 
 
+async def idle_reporting() -> None:
+    try:
+        await trio.sleep_forever()
+    except trio.Cancelled:
+        print("idle: cancelled", flush=True)
+        raise
+
+
 async def main(how: str) -> None:
     if how == "registry":
         async with tether.TaskRegistry(name="app") as tasks:
@@ -52,6 +62,19 @@ async def main(how: str) -> None:
     elif how == "nursery":
         async with tether.TaskRegistry(name="app") as tasks:
             tether.as_nursery(tasks).start_soon(busy_task)
+    elif how == "opened":  # open()/aclose(), no block: the main task sleeps
+        tasks = tether.TaskRegistry(name="app")
+        await tasks.open()
+        try:
+            tasks.spawn(idle_reporting)
+            tasks.spawn(busy_task)
+            await trio.sleep_forever()
+        finally:
+            await tasks.aclose()
+    elif how == "default":  # no registry bound: the default registry's tasks
+        tether.spawn(idle_reporting)
+        tether.spawn(busy_task)
+        await trio.sleep_forever()
     else:
         raise SystemExit(f"unknown case {how!r}")
 
@@ -60,4 +83,8 @@ if __name__ == "__main__":
     try:
         trio.run(main, sys.argv[1])
     except BaseException as exc:  # what reached the caller of trio.run, bare or not
-        print(f"interrupted: {type(exc).__name__}", flush=True)
+        if sys.argv[1] in ("opened", "default"):
+            alone = " (alone)" if exc.__context__ is None else ""
+            print(f"interrupted: {type(exc).__name__}{alone}", flush=True)
+        else:
+            print(f"interrupted: {type(exc).__name__}", flush=True)

@@ -56,6 +56,7 @@ class AsyncioBackend:
         "checkpoint_if_cancelled",
         "clock",
         "current_effective_deadline",
+        "hand_over_interrupt",
         "interruptible",
         "new_deadline_scope",
         "new_event",
@@ -92,6 +93,7 @@ class AsyncioBackend:
         self._sleepers: dict[object, tuple[float, Callable[[], object]]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
+        self.hand_over_interrupt = None  # Ctrl+C cancels the main task (asyncio.run)
         self._get_factory = loop.get_task_factory
         self._factory = self._get_factory()
         self._create = task_creator(loop, self._factory)

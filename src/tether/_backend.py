@@ -43,6 +43,7 @@ __all__ = [
     "Backend",
     "Ending",
     "Event",
+    "HandOver",
     "Host",
     "Interruptible",
     "Scope",
@@ -80,6 +81,13 @@ class Scope(Protocol):
         tb: TracebackType | None,
         /,
     ) -> bool | None: ...
+
+
+class HandOver(Protocol):
+    """Hands a ``KeyboardInterrupt`` to the event loop; returns whether it did (see
+    :attr:`Backend.hand_over_interrupt`)."""
+
+    def __call__(self) -> bool: ...
 
 
 class Interruptible(Protocol):
@@ -187,6 +195,10 @@ class Backend(Protocol):
             that its tasks sit under (trio). A schedule point that cannot be
             cancelled; the host's close only lets it end (it may be called from
             one of the registry's tasks).
+        hand_over_interrupt: ``None``, or hands a ``KeyboardInterrupt`` that a
+            task of a registry with no block raised to the event loop, as
+            Ctrl+C in the loop's protected code is handed (trio: raised in the
+            main task at its next checkpoint); returns whether it did.
     """
 
     # Read-only members: each backend sets them once, as plain attributes.
@@ -208,6 +220,8 @@ class Backend(Protocol):
     def open_host(self) -> Callable[[], Awaitable[Host]] | None: ...
     @property
     def open_system_host(self) -> Callable[[str], Awaitable[Host]] | None: ...
+    @property
+    def hand_over_interrupt(self) -> HandOver | None: ...
     def current_task(self) -> object:
         """The running task, as :meth:`create_task` returns it."""
         ...

@@ -46,6 +46,7 @@ class ErrorPolicy:
         "_callback",
         "_registry",
         "base_exc",
+        "base_handed_over",
         "failures",
         "mode",
     )
@@ -79,6 +80,8 @@ class ErrorPolicy:
         self._registry = registry
         self.failures: list[Exception] = []
         self.base_exc: BaseException | None = None
+        # The event loop raised it elsewhere (trio's main task): not raised again.
+        self.base_handed_over = False
 
     # -- failures ---------------------------------------------------------------------
 
@@ -222,8 +225,9 @@ class ErrorPolicy:
                     exc_info=failure,
                     extra=self._fields(),
                 )
-            raise self.base_exc
-        if self.failures:
+            if not self.base_handed_over:
+                raise self.base_exc
+        elif self.failures:
             # A copy: a group once raised never changes, whatever comes later.
             raise ExceptionGroup(
                 f"unhandled errors in TaskRegistry {self._registry!r}",

@@ -938,6 +938,19 @@ class TaskRegistry:
         # from a task, everything is cancelled and the block re-raises it bare.
         self._policy.base_exception(exc)
         self._end_everything()
+        hand_over = self._backend.hand_over_interrupt
+        if (
+            hand_over is not None
+            and not self._outcome_pending  # no block to re-raise it: open(),
+            and self._closed_event is None  # or the default registry, unclosed
+            and self._policy.base_exc is exc
+            and isinstance(exc, KeyboardInterrupt)
+            and hand_over()
+        ):
+            # trio raises it in the main task, as a Ctrl+C that lands in its own
+            # protected code, instead of leaving it for an aclose() that may not
+            # come before the program ends: aclose() does not raise it again.
+            self._policy.base_handed_over = True
 
     def _refuse_self_wait(self, handle: Handle[Any]) -> None:
         if self._live.get(handle) is self._backend.current_task():

@@ -17,7 +17,10 @@ own flag at its root. tether's task body (the root) stays protected, so its
 bookkeeping is never interrupted half-way; the user's coroutine is awaited through
 :func:`interruptible`, a frame marked unprotected, so Ctrl+C raises in the user's
 code as it would in a nursery task, and the task body hands it to its owner, which
-cancels everything and re-raises it bare.
+cancels everything and re-raises it bare. A registry with no block to re-raise it
+(opened with ``open()``, or the default registry) hands it to trio as trio hands a
+Ctrl+C that lands in protected code: to the main task, at its next checkpoint
+(:func:`hand_over_interrupt`).
 
 The task tree: a registry's ``async with`` block opens a nursery in the task that
 enters it (:class:`TrioHost`), and the registry starts its tasks there, so that
@@ -36,7 +39,10 @@ of their caller (:meth:`TrioBackend.children`), which see its deadline.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
+import signal
+import threading
 from contextlib import asynccontextmanager
 from contextvars import copy_context
 from functools import partial
@@ -54,9 +60,15 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
     from contextvars import Context
 
-    from ._backend import Event, Interruptible, Scope
+    from ._backend import Event, HandOver, Interruptible, Scope
 
-__all__ = ["TrioBackend", "TrioHost", "TrioSystemHost", "interruptible"]
+__all__ = [
+    "TrioBackend",
+    "TrioHost",
+    "TrioSystemHost",
+    "hand_over_interrupt",
+    "interruptible",
+]
 
 PosArgsT = TypeVarTuple("PosArgsT")
 T = TypeVar("T")
@@ -77,6 +89,31 @@ async def interruptible(coro: Coroutine[Any, Any, T]) -> T:
     return await coro
 
 
+@trio.lowlevel.enable_ki_protection
+def hand_over_interrupt() -> bool:
+    """Tell trio that Ctrl+C arrived while protected code ran, so that it raises a
+    ``KeyboardInterrupt`` in the main task at its next checkpoint (waking it if it
+    waits), or from ``trio.run`` if the main task is ending: what trio's own
+    SIGINT handler does when the interrupted frame is protected, as this one is.
+    Returns whether it did.
+
+    trio has no public call for it but that handler, installed in the main thread
+    while a run's ``KeyboardInterrupt`` handling is on. Elsewhere (a run in
+    another thread, Python's default handler, a handler that raises) nothing is
+    handed over: the registry keeps the interrupt for ``aclose()``, as before.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return False  # the process's handler belongs to the main thread's program
+    handler = signal.getsignal(signal.SIGINT)
+    if not callable(handler) or handler is signal.default_int_handler:
+        return False
+    try:
+        handler(signal.SIGINT, inspect.currentframe())  # this protected frame
+    except BaseException:  # not trio's: it raised instead of handing over
+        return False
+    return True
+
+
 class TrioBackend:
     """trio's primitives, used directly: they are already what tether needs."""
 
@@ -86,6 +123,7 @@ class TrioBackend:
         "checkpoint_if_cancelled",
         "clock",
         "current_effective_deadline",
+        "hand_over_interrupt",
         "interruptible",
         "new_deadline_scope",
         "new_event",
@@ -96,6 +134,7 @@ class TrioBackend:
     )
 
     interruptible: Interruptible
+    hand_over_interrupt: HandOver
 
     def __init__(self) -> None:
         self.cancelled_exc = trio.Cancelled
@@ -111,6 +150,7 @@ class TrioBackend:
         self.interruptible = interruptible
         self.open_host = TrioHost.open
         self.open_system_host = TrioSystemHost.open
+        self.hand_over_interrupt = hand_over_interrupt
 
     def create_task(
         self,
