@@ -4,8 +4,10 @@ a subprocess, which sends SIGINT once this prints ``ready``.
 
 Usage: ``python tests/cancel_on_signal.py BACKEND HOW``, BACKEND one of asyncio,
 uvloop, trio; HOW one of handle (``handle.cancel()``) or registry
-(``tasks.cancel_all()``). Prints ``cancelled`` and exits 0 once the cancellation
-lands; with nothing to wake the sleeping loop, it would sleep the full 60 s.
+(``tasks.cancel_all()``), or helper (``tether.cancel_on_signal(handle)``, run by
+tests/test_signals.py). Prints ``cancelled`` (``cancelled SIGINT`` for helper) and
+exits 0 once the cancellation lands; with nothing to wake the sleeping loop, it
+would sleep the full 60 s.
 """
 
 from __future__ import annotations
@@ -30,6 +32,14 @@ async def nap() -> None:
 async def main(how: str) -> None:
     async with tether.TaskRegistry(name="cli") as tasks:
         handle = tasks.spawn(nap)
+        if how == "helper":
+            with tether.cancel_on_signal(handle, signal.SIGINT) as cancelling:
+                try:
+                    await handle
+                except tether.TaskCancelled:
+                    assert cancelling.received is not None
+                    print(f"cancelled {cancelling.received.name}", flush=True)
+            return
 
         def on_ctrl_c(signum: int, frame: FrameType | None) -> None:
             if how == "handle":

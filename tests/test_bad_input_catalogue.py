@@ -233,7 +233,7 @@ async def test_bad_stream_arguments_name_the_argument() -> None:
     with pytest.raises(ValueError, match=r"amap\(limit=0\): limit must be"):
         tether.amap(double, [1], limit=0)
     with pytest.raises(TypeError, match=r"amap\(\) items must be an iterable"):
-        tether.amap(double, 3, limit=1)  # type: ignore[arg-type]
+        tether.amap(double, 3, limit=1)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match=r"amap\(\) takes an async function"):
         tether.amap(blocking, [1], limit=1)  # type: ignore[arg-type]
     coro = double(1)

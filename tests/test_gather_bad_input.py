@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 import tether
-from helpers import closed, park
+from helpers import closed, double, park
 
 pytestmark = pytest.mark.anyio
 
@@ -179,6 +179,11 @@ OPTIONS = [
     pytest.param({"timeout": -1}, ValueError, r"timeout=-1\): timeout must be"),
     pytest.param({"timeout": math.nan}, ValueError, r"timeout=nan\): timeout must be"),
     pytest.param({"timeout": "1"}, TypeError, r"timeout='1'\): timeout must be"),
+    pytest.param({"item_timeout": 0}, ValueError, r"item_timeout=0\): item_timeout"),
+    pytest.param({"item_timeout": -1}, ValueError, r"item_timeout=-1\): item_"),
+    pytest.param({"item_timeout": math.nan}, ValueError, r"item_timeout=nan\): "),
+    pytest.param({"item_timeout": "3"}, TypeError, r"item_timeout='3'\): item_"),
+    pytest.param({"item_timeout": True}, TypeError, r"item_timeout=True\): item_"),
 ]
 
 
@@ -196,6 +201,30 @@ async def test_a_bad_option_is_refused_naming_it(
 
 
 # -- amap -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("item_timeout", "error"),
+    [(0, ValueError), (-1, ValueError), (math.nan, ValueError), ("3", TypeError)],
+)
+def test_amap_refuses_a_bad_item_timeout_when_called(
+    item_timeout: object, error: type[Exception]
+) -> None:
+    with pytest.raises(
+        error,
+        match=rf"amap\(item_timeout={item_timeout!r}\): item_timeout must be a "
+        r"number of seconds > 0 \(how long each input may run, counted from its own "
+        r"start\), e.g. item_timeout=3.5, or None for no per-item timeout",
+    ):
+        tether.amap(double, [1], limit=2, item_timeout=item_timeout)  # type: ignore[call-overload]
+
+
+def test_amap_refuses_a_return_exceptions_that_is_not_a_bool() -> None:
+    with pytest.raises(
+        TypeError,
+        match=r"amap\(return_exceptions='yes'\): return_exceptions must be True or",
+    ):
+        tether.amap(double, [1], limit=2, return_exceptions="yes")  # type: ignore[call-overload]
 
 
 async def test_amap_refuses_a_sync_function() -> None:
@@ -221,7 +250,7 @@ async def test_amap_names_each_wrong_fn_and_its_own_fix() -> None:
 
     given = work(1)
     with pytest.raises(TypeError) as info:
-        tether.amap(given, [1, 2], limit=2)  # type: ignore[arg-type]
+        tether.amap(given, [1, 2], limit=2)  # type: ignore[call-overload]
     message = str(info.value)
     assert "got a coroutine object (test_amap_names_each" in message
     assert "Pass the async function itself: amap(work, items, limit=...)" in message
@@ -235,7 +264,7 @@ async def test_amap_names_each_wrong_fn_and_its_own_fix() -> None:
     assert "anyio.to_thread.run_sync" in message
 
     with pytest.raises(TypeError) as info:
-        tether.amap(42, [1, 2], limit=2)  # type: ignore[arg-type]
+        tether.amap(42, [1, 2], limit=2)  # type: ignore[call-overload]
     message = str(info.value)
     assert "got int 42, which is not callable" in message
     assert "async def" not in message
@@ -248,7 +277,7 @@ async def test_amap_closes_a_coroutine_object_even_when_limit_is_bad() -> None:
 
     given = work(1)
     with pytest.raises(TypeError, match="got a coroutine object"):
-        tether.amap(given, [1], limit=0)  # type: ignore[arg-type]
+        tether.amap(given, [1], limit=0)  # type: ignore[call-overload]
     assert closed(given)
 
 
@@ -260,7 +289,7 @@ async def test_amap_refuses_items_that_are_not_iterable() -> None:
         return x  # pragma: no cover
 
     with pytest.raises(TypeError, match=r"amap\(\) items must be an iterable"):
-        tether.amap(work, 42, limit=2)  # type: ignore[arg-type]
+        tether.amap(work, 42, limit=2)  # type: ignore[call-overload]
     assert calls == []
 
 

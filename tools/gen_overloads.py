@@ -1,15 +1,17 @@
 """Generate the per-arity overloads: run_all and settle_all in _gather.py, and
 TaskRegistry.start in _registry.py with the protocols it takes in _startable.py;
-and the overloads of TaskRegistry.spawn and TaskRegistry.try_spawn, which take the
+the overloads of TaskRegistry.spawn and TaskRegistry.try_spawn, which take the
 same arguments (try_spawn returns ``Handle[T] | None``), from one list of options so
-that they cannot drift.
+that they cannot drift; and amap's in _streams.py.
 
 The overloads type each position of a gather call for up to ARITY inputs, and each
 positional argument of a started function for up to START_ARITY, with anyio's,
 trio's or either ``task_status``; by hand they are hundreds of lines where a slip
-(a T7 for a T8, an A2 for an A3) type-checks silently. This script writes them,
-already in the shape ``ruff format`` gives them, between marker comments in
-src/tether/_gather.py, src/tether/_registry.py and src/tether/_startable.py;
+(a T7 for a T8, an A2 for an A3) type-checks silently. amap's say what
+``return_exceptions`` does to the type of each result; the options they share with
+the gathers come from the same list here. This script writes them, already in the
+shape ``ruff format`` gives them, between marker comments in src/tether/_gather.py,
+src/tether/_registry.py, src/tether/_startable.py and src/tether/_streams.py;
 everything outside the markers is left alone.
 
     python tools/gen_overloads.py          # rewrite the generated regions
@@ -28,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "src" / "tether" / "_gather.py"
 REGISTRY = ROOT / "src" / "tether" / "_registry.py"
 STARTABLE = ROOT / "src" / "tether" / "_startable.py"
+STREAMS = ROOT / "src" / "tether" / "_streams.py"
 SCRIPT = "tools/gen_overloads.py"
 COMMAND = f"python {SCRIPT}"
 
@@ -43,6 +46,7 @@ OPTIONS = (
     "per_second: float | None = None",
     "burst: int = 1",
     "timeout: float | None = None",
+    "item_timeout: float | None = None",
 )
 
 
@@ -222,6 +226,38 @@ def start_overloads() -> list[str]:
     return [INDENT + line for line in lines]
 
 
+#: amap's options: its ``limit`` is required, and the per-item timeout is shared.
+AMAP_OPTIONS = ("limit: int", OPTIONS[-1])
+
+#: What each ``return_exceptions`` gives: a result, or a result or an exception (a
+#: plain ``bool`` cannot say which, so it gives the wider type).
+AMAP_SETTLE = (
+    ("Literal[False] = False", "R"),
+    ("Literal[True]", "R | Exception"),
+    ("bool", "R | Exception"),
+)
+
+
+def amap_overloads() -> list[str]:
+    lines: list[str] = []
+    for flag, result in AMAP_SETTLE:
+        params = [
+            "fn: Callable[[T], Coroutine[Any, Any, R]]",
+            "items: Iterable[T] | AsyncIterable[T]",
+            "/",
+            "*",
+            *AMAP_OPTIONS,
+            f"return_exceptions: {flag}",
+        ]
+        lines += [
+            "@overload",
+            "def amap(",
+            *(f"{INDENT}{param}," for param in params),
+            f") -> AbstractAsyncContextManager[Completions[T, {result}]]: ...",
+        ]
+    return lines
+
+
 def spawn_like_overloads(name: str, returns: str) -> list[str]:
     """The two forms of a spawn, as methods (indented once): an async function
     with its positional arguments typed through the TypeVarTuple, and a
@@ -268,6 +304,9 @@ REGIONS: dict[str, Callable[[], list[str]]] = {
     "run_all overloads": run_all_overloads,
     "settle_all overloads": settle_all_overloads,
 }
+STREAMS_REGIONS: dict[str, Callable[[], list[str]]] = {
+    "amap overloads": amap_overloads,
+}
 REGISTRY_REGIONS: dict[str, Callable[[], list[str]]] = {
     "spawn overloads": spawn_overloads,
     "try_spawn": try_spawn_overloads,
@@ -282,6 +321,7 @@ TARGETS: dict[str, tuple[Path, dict[str, Callable[[], list[str]]]]] = {
     TARGET.name: (TARGET, REGIONS),
     REGISTRY.name: (REGISTRY, REGISTRY_REGIONS),
     STARTABLE.name: (STARTABLE, STARTABLE_REGIONS),
+    STREAMS.name: (STREAMS, STREAMS_REGIONS),
 }
 
 
@@ -343,7 +383,8 @@ def check(path: Path = TARGET) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=(
-            "Generate the overloads of run_all, settle_all, spawn, try_spawn and start."
+            "Generate the overloads of run_all, settle_all, spawn, try_spawn, start "
+            "and amap."
         )
     )
     parser.add_argument(

@@ -36,6 +36,8 @@ from ._registry import RegistryState as RegistryState
 from ._registry import RegistryStatistics as RegistryStatistics
 from ._registry import TaskRegistry as TaskRegistry
 from ._registry import dump as dump
+from ._signals import CancelOnSignal as CancelOnSignal
+from ._signals import cancel_on_signal as cancel_on_signal
 from ._spawn import current_registry as current_registry
 from ._spawn import spawn as spawn
 from ._streams import Completions as Completions
@@ -44,6 +46,7 @@ from ._streams import as_completed as as_completed
 
 __all__ = [
     "Adoption",
+    "CancelOnSignal",
     "Completions",
     "Handle",
     "Hooks",
@@ -66,6 +69,7 @@ __all__ = [
     "amap",
     "as_completed",
     "as_nursery",
+    "cancel_on_signal",
     "current_registry",
     "dump",
     "race",

@@ -142,6 +142,9 @@ class AsyncioBackend:
     def coroutine_of(self, task: object) -> object:
         return cast("asyncio.Task[object]", task).get_coro()
 
+    def tasks_of(self, held: list[object]) -> list[object]:
+        return held  # create_task() returns the task itself
+
     def children(self) -> AbstractAsyncContextManager[None]:
         return contextlib.nullcontext()
 

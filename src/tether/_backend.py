@@ -235,6 +235,12 @@ class Backend(Protocol):
         """The outermost coroutine a task returned by :meth:`create_task` runs."""
         ...
 
+    def tasks_of(self, held: list[object]) -> list[object]:
+        """The running tasks among what a gather's ``create_task`` returned (on
+        trio a gather's children are held through their nursery or host), for
+        ``tether.dump()``. Reads only; may run in another thread."""
+        ...
+
     def create_task(
         self,
         fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],

@@ -6,7 +6,10 @@ The registry collects the facts (its own state and each live task's); this modul
 lays them out, and reads where a coroutine is suspended: :func:`frames` walks the
 ``cr_await`` chain once for every reader, :func:`await_chain` shows all of it but
 tether's own frames (``dump()``), :func:`suspended_at` the one frame that is the
-application's own (the shutdown WARNING, the test plugin's leak report).
+application's own (the shutdown WARNING, the test plugin's leak report). It also
+keeps the gathers that run now (run_all, settle_all, race, as_completed, amap) by
+the task that awaits each, so that a task's line can show the children doing its
+work.
 """
 
 from __future__ import annotations
@@ -16,12 +19,26 @@ import importlib.util
 import os
 import sysconfig
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
-__all__ = ["Node", "await_chain", "draw", "frames", "suspended_at"]
+__all__ = [
+    "Gather",
+    "Node",
+    "await_chain",
+    "draw",
+    "enter_gather",
+    "frames",
+    "gather_roots",
+    "gathers_under",
+    "leave_gather",
+    "snapshot",
+    "suspended_at",
+]
+
+T = TypeVar("T")
 
 _PACKAGE_DIR = os.path.dirname(__file__) + os.sep
 
@@ -84,13 +101,21 @@ def frames(coro: object, *, skip: Callable[[str], bool] | None = None) -> list[s
     ``skip`` is true of."""
     found: list[str] = []
     while coro is not None:
-        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        frame = (
+            getattr(coro, "cr_frame", None)
+            or getattr(coro, "gi_frame", None)
+            or getattr(coro, "ag_frame", None)  # an async generator
+        )
         if frame is not None:
             code = frame.f_code
             if skip is None or not skip(code.co_filename):
                 name = getattr(code, "co_qualname", code.co_name)  # 3.10: no qualname
                 found.append(f"{name} ({code.co_filename}:{frame.f_lineno})")
-        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        coro = (
+            getattr(coro, "cr_await", None)
+            or getattr(coro, "gi_yieldfrom", None)
+            or getattr(coro, "ag_await", None)
+        )
     return found
 
 
@@ -134,3 +159,78 @@ def _is_library(filename: str) -> bool:
 def _is_installed(filename: str) -> bool:
     """A library's, or an installed package's (under site-packages)."""
     return _is_library(filename) or filename.startswith(_library_dirs()[1])
+
+
+class Gather(Protocol):
+    """A running gather, as :func:`gathers_under` draws it (the engine)."""
+
+    @property
+    def backend(self) -> _TaskReader: ...
+
+    @property
+    def tasks(self) -> dict[int, object]: ...
+
+    def node(self, now: float) -> Node: ...
+
+
+class _TaskReader(Protocol):
+    def tasks_of(self, held: list[object]) -> list[object]: ...
+
+
+#: The gathers running now, by the task that awaits each (a task awaits one at a
+#: time, but a stream's block may await a gather while the stream runs).
+_gathers: dict[object, list[Gather]] = {}
+
+
+def enter_gather(task: object, gather: Gather) -> None:
+    """``gather`` runs now, awaited by (or read in) ``task``."""
+    _gathers.setdefault(task, []).append(gather)
+
+
+def leave_gather(task: object, gather: Gather) -> None:
+    """``gather`` has ended: its last child has."""
+    running = _gathers.get(task)
+    if running is not None:
+        running.remove(gather)
+        if not running:
+            del _gathers[task]
+
+
+def gathers_under(task: object, now: float) -> list[Node]:
+    """The gathers ``task`` awaits, each with its running children."""
+    return [gather.node(now) for gather in snapshot(_gathers.get(task, ()))]
+
+
+def gather_roots(drawn: set[int], now: float) -> list[Node]:
+    """The gathers awaited by tasks that no tree draws (the main task, a task of
+    no registry), each under a line naming that task."""
+    running = snapshot(_gathers.items)
+    inner = {
+        id(task)
+        for _, gathers in running
+        for gather in gathers
+        for task in gather.backend.tasks_of(snapshot(gather.tasks.values))
+    }
+    roots: list[Node] = []
+    for task, gathers in running:
+        if id(task) in drawn or id(task) in inner:
+            continue
+        name = getattr(task, "get_name", None)
+        label = name() if callable(name) else getattr(task, "name", repr(task))
+        roots.append(
+            Node(
+                f"task {label!r} (in no registry)",
+                [gather.node(now) for gather in gathers],
+            )
+        )
+    return roots
+
+
+def snapshot(items: Iterable[T] | Callable[[], Iterable[T]]) -> list[T]:
+    """A list of ``items``, taken again if another thread changed them meanwhile
+    (``dump()`` may be called from a watchdog thread)."""
+    while True:
+        try:
+            return list(items() if callable(items) else items)
+        except RuntimeError:  # changed size during iteration
+            continue

@@ -9,7 +9,12 @@ its own cancel scope. The variations are data (:class:`Mode`), not code:
 - ``SETTLE`` (settle_all): every outcome is kept;
 - ``RACE`` (race): the first success stops the run;
 - ``STREAM`` (as_completed, amap): outcomes go to a bounded buffer that the
-  consumer reads; the first failure stops the run and is raised to it.
+  consumer reads; the first failure stops the run and is raised to it (or,
+  with ``keep_going``, is delivered in place as the item's result).
+
+With ``item_timeout``, each child's own scope gets a deadline when the child first
+runs (after its slot freed): a child that its scope cancels while the run is not
+stopping has outlived it, and its outcome is a ``TimeoutError``.
 
 One rule tells the engine's own cancellations from foreign ones, on every backend:
 the backend seam's :func:`~tether._backend.leave_scope`, which a registry's tasks
@@ -40,6 +45,14 @@ import anyio.lowlevel
 
 from ._backend import Ending, leave_scope
 from ._calls import close_if_coroutine
+from ._dump import (
+    Node,
+    await_chain,
+    enter_gather,
+    gathers_under,
+    leave_gather,
+    snapshot,
+)
 from ._handle import Handle
 from ._inputs import _await_handle as await_handle
 from ._inputs import foreign_cancellation, input_coroutine
@@ -78,10 +91,12 @@ class Engine:
     """One run of the gather family, from start to the last child's end."""
 
     __slots__ = (
+        "api",
         "backend",
         "base_exc",
         "buffer",
         "burst",
+        "caller",
         "create_task",
         "driver_done",
         "first",
@@ -89,6 +104,8 @@ class Engine:
         "first_seen",
         "handles",
         "in_flight",
+        "item_timeout",
+        "keep_going",
         "limit",
         "lost",
         "mode",
@@ -115,7 +132,12 @@ class Engine:
         per_second: float | None = None,
         burst: int = 1,
         size: int = 0,
+        item_timeout: float | None = None,
+        keep_going: bool = False,
+        api: str | None = None,
     ) -> None:
+        #: The function the user called, as messages and tether.dump() name it.
+        self.api = mode.value if api is None else api
         self.backend = backend
         # Looked up once: they run once per child.
         self.create_task: Callable[..., object] = backend.create_task
@@ -124,6 +146,12 @@ class Engine:
         self.limit = limit
         self.period = None if per_second is None else 1.0 / per_second
         self.burst = burst
+        #: Seconds each child may run, from its first step (None: no limit).
+        self.item_timeout = item_timeout
+        #: STREAM only: a failure is delivered as its item's result, not raised.
+        self.keep_going = keep_going
+        #: The task that awaits the run (or reads the stream), for tether.dump().
+        self.caller: object = None
         self.tat = -math.inf
         #: Results by input position (every mode but STREAM).
         self.results: list[Any] = [MISSING] * size
@@ -156,6 +184,14 @@ class Engine:
     async def run(self, inputs: list[Any], timeout: float | None) -> None:
         """Run every input, stopping early as the mode says or when ``timeout``
         expires (then ``timed_out`` is set). Returns once every child has ended."""
+        self.caller = self.backend.current_task()
+        enter_gather(self.caller, self)
+        try:
+            await self._run(inputs, timeout)
+        finally:
+            leave_gather(self.caller, self)
+
+    async def _run(self, inputs: list[Any], timeout: float | None) -> None:
         # On trio the children are the caller's own nursery children (#26).
         async with self.backend.children() as spawn:
             if spawn is not None:
@@ -257,6 +293,7 @@ class Engine:
         self.tasks[_DRIVER] = self.create_task(
             self._feed, items, make, name="tether stream driver"
         )
+        self._entered()
 
     def start_listed(self, inputs: list[Any]) -> None:
         """Start every input of a stream at once, with no driver task: for inputs
@@ -267,6 +304,7 @@ class Engine:
             self.next += 1
             self._start(index, index, item)
         self.driver_done = True
+        self._entered()
 
     async def _feed(
         self,
@@ -313,6 +351,7 @@ class Engine:
                         return
                     await self._sleep()
         except Exception as exc:  # iterating the items failed
+            self.keep_going = False  # never an item's result: it ends the stream
             self._failed("iterating the items", exc)
         finally:
             self.driver_done = True
@@ -362,6 +401,17 @@ class Engine:
             await ready.wait()
             waited = True
 
+    def _entered(self) -> None:
+        self.caller = self.backend.current_task()
+        enter_gather(self.caller, self)
+
+    def left(self) -> None:
+        """The consumer left the stream's block: ``tether.dump()`` stops drawing
+        it (whether or not there was anything left to stop)."""
+        if self.caller is not None:
+            leave_gather(self.caller, self)
+            self.caller = None
+
     async def close_stream(self) -> None:
         """The consumer left: cancel what still runs and wait for it. A failure
         the consumer never read (it left in the step the failure came) is
@@ -379,7 +429,11 @@ class Engine:
 
     def _start(self, child: int, key: Any, item: Any) -> None:
         pair: Any = item  # narrowed below, which leaves `item` as it is
-        if type(pair) is tuple and pair[0] is await_handle:
+        if (
+            type(pair) is tuple
+            and pair[0] is await_handle
+            and self.item_timeout is None  # else a child waits, with a deadline
+        ):
             self._watch(child, key, cast("tuple[object, Handle[Any]]", pair)[1])
             return
         if type(item) is CoroutineType:  # the common input, without a call
@@ -450,7 +504,9 @@ class Engine:
             coro.close()
             self._ended(child)
             return
-        scope = self.scopes[child] = self.new_scope()
+        scope = self.scopes[child] = (
+            self.new_scope() if self.item_timeout is None else self._timed_scope()
+        )
         scope.__enter__()  # by hand, as a registry's task: no bound __exit__ kept
         try:
             if self.backend.interruptible is not None:  # trio: Ctrl+C reaches it
@@ -459,8 +515,11 @@ class Engine:
         except BaseException as exc:
             ending, exc = leave_scope(scope, exc, self.backend.cancelled_exc)
             del self.scopes[child]
-            if ending is Ending.CANCELLED:  # our own cancellation: no outcome to keep
-                pass
+            if ending is Ending.CANCELLED:
+                # Ours: stop() (which sets `stopping` first: no outcome to keep),
+                # or else the child's own deadline.
+                if not self.stopping and self.item_timeout is not None:
+                    self._failed(key, self._timed_out(key, exc))
             elif ending is not Ending.INTERRUPTED and self.backend.caller_cancelled():
                 # The caller's cancellation reached its nursery child (trio): no
                 # outcome either, and a failure has no caller left to raise to.
@@ -473,6 +532,32 @@ class Engine:
             del self.scopes[child]
             self._succeeded(key, value)
         self._ended(child)
+
+    def _timed_scope(self) -> Scope:
+        """A child's scope with its ``item_timeout`` deadline: a host's scope
+        (trio's stream children, shielded) takes one; else the backend's scope
+        with a deadline (tether's own scope on asyncio has none)."""
+        assert self.item_timeout is not None
+        deadline = anyio.current_time() + self.item_timeout
+        if self.new_scope is self.backend.new_scope:
+            return self.backend.new_deadline_scope(deadline=deadline)
+        scope = self.new_scope()
+        scope.deadline = deadline
+        return scope
+
+    def _timed_out(self, key: Any, cancelled: BaseException) -> TimeoutError:
+        handle = self.handles.get(key) if self.handles else None
+        exc = TimeoutError(
+            f"{self.api}() {self._describe(key)} did not finish within "
+            f"item_timeout={self.item_timeout:g} s and "
+            + (
+                "was cancelled"
+                if handle is None
+                else f"is no longer waited for (task {handle._name!r} runs on)"
+            )
+        )
+        exc.__context__ = cancelled  # shows where it was suspended
+        return exc
 
     def _raised(self, key: Any, ending: Ending, exc: BaseException) -> None:
         if isinstance(exc, Exception):  # Ending.FAILED
@@ -501,6 +586,8 @@ class Engine:
         mode = self.mode
         if mode is Mode.SETTLE or mode is Mode.RACE:
             self.results[key] = exc
+        elif self.keep_going:  # amap(return_exceptions=True): a result in place
+            self._succeeded(key, exc)
         elif self.first is None and not self.stopping:
             self.first = exc
             self.first_key = key
@@ -560,6 +647,55 @@ class Engine:
         if ready is not None:
             self.ready = None
             ready.set()
+
+    # -- tether.dump() -----------------------------------------------------------------
+
+    def node(self, now: float) -> Node:
+        """This run as :func:`tether.dump` draws it under the task that awaits it:
+        a line for the run, then each running child with its await chain and the
+        gathers it awaits in turn. Reads only; may run in another thread."""
+        limit = "" if self.limit is None else f" (limit {self.limit})"
+        if self.mode is Mode.STREAM:
+            label = (
+                f"{self.api}{limit}: {self.in_flight} running, "
+                f"{len(self.buffer)} result(s) waiting to be read"
+            )
+        else:
+            total = len(self.results)
+            done = total - self.results.count(MISSING)
+            label = (
+                f"{self.api}{limit}: {self.in_flight} running, {done} done, "
+                f"{total - self.next} not started, of {total}"
+            )
+        node = Node(label)
+        children: list[tuple[int, Node]] = []
+        for task in self.backend.tasks_of(snapshot(self.tasks.values)):
+            coro = self.backend.coroutine_of(task)
+            if getattr(coro, "cr_code", None) is Engine._child.__code__:
+                frame = getattr(coro, "cr_frame", None)
+                if frame is None:
+                    continue  # it ended meanwhile
+                child, key = frame.f_locals["child"], frame.f_locals["key"]
+                what = self._describe(key)
+            else:  # a stream's driver: drawn only while it reads the next item
+                waits = getattr(coro, "cr_await", None)
+                if getattr(waits, "cr_code", None) in _DRIVER_IDLE:
+                    continue
+                child, what = _DRIVER, "reading the items"
+                frame = getattr(coro, "cr_frame", None)
+                items = None if frame is None else frame.f_locals.get("items")
+                if getattr(items, "ag_frame", None) is not None:
+                    coro = items  # an async generator: where it waits, not asend
+            line = Node(f"{what}: suspended at {await_chain(coro)}")
+            line.children = gathers_under(task, now)
+            children.append((child, line))
+        children.sort(key=lambda pair: pair[0])
+        node.children = [line for _, line in children]
+        return node
+
+
+#: Where a stream's driver waits for room or for its rate slot: nothing to show.
+_DRIVER_IDLE = (Engine._sleep.__code__, Engine._rate_gate.__code__)
 
 
 class _ShortRepr(reprlib.Repr):

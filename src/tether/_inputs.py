@@ -25,6 +25,7 @@ from ._exceptions import TaskCancelled
 from ._handle import Handle
 
 __all__ = [
+    "check_item_timeout",
     "close_inputs",
     "foreign_cancellation",
     "input_coroutine",
@@ -63,6 +64,19 @@ def validate_options(
         " (how many starts may happen at once before per_second spacing applies)",
     )
     check_seconds(api, "timeout", timeout, ", or None for no timeout")
+
+
+def check_item_timeout(api: str, item_timeout: object) -> None:
+    """Refuse an ``item_timeout`` that is not ``None`` or a number of seconds > 0
+    (an item that may not run at all is a mistake, not a policy)."""
+    check_seconds(
+        api,
+        "item_timeout",
+        item_timeout,
+        " (how long each input may run, counted from its own start), e.g. "
+        "item_timeout=3.5, or None for no per-item timeout",
+        positive=True,
+    )
 
 
 async def _await_handle(handle: Handle[Any]) -> Any:

@@ -64,7 +64,7 @@ from ._checks import (
     check_seconds,
 )
 from ._context import ambient, lineage
-from ._dump import Node, await_chain, draw
+from ._dump import Node, await_chain, draw, gather_roots, gathers_under
 from ._exceptions import RegistryClosed
 from ._handle import (
     CANCELLED,
@@ -2222,7 +2222,7 @@ class TaskRegistry:
             child = Node(self._task_label(handle, now, task))
             child.children = [
                 other._node(others, now) for other in others if other._opener is task
-            ]
+            ] + gathers_under(task, now)  # the children of a run_all it awaits
             node.children.append(child)
         node.children.extend(Node(self._task_label(h, now, None)) for h in queued)
         return node
@@ -2644,6 +2644,7 @@ def dump() -> str:
     now = time.monotonic()
     nodes = [r._node(registries, now) for r in roots]
     nodes += [node for more in dump_extras for node in more(now)]
+    nodes += gather_roots(nested, now)  # gathers awaited outside every registry
     return draw(nodes) if nodes else "no open TaskRegistry"
 
 

@@ -226,6 +226,20 @@ class TrioBackend:
         # nursery only: it has no await chain to show.
         return task.coro if isinstance(task, trio.lowlevel.Task) else None
 
+    def tasks_of(self, held: list[object]) -> list[object]:
+        tasks: list[object] = []
+        seen: set[int] = set()
+        for item in held:
+            # A gather's children are held by their nursery, a stream's by its host.
+            nursery = item._nursery if isinstance(item, TrioHost) else item
+            if isinstance(nursery, trio.Nursery):
+                if id(nursery) not in seen:
+                    seen.add(id(nursery))
+                    tasks += sorted(nursery.child_tasks, key=id)
+            else:
+                tasks.append(item)
+        return tasks
+
     def wake(self) -> None:
         # Outside every task (a signal handler while trio sleeps in its I/O wait),
         # a cancellation reschedules the task but wakes nothing: the token does.
@@ -256,15 +270,14 @@ class TrioHost:
     """A registry's tasks as nursery children of the task that entered its
     ``async with`` block (see the module's docstring)."""
 
-    __slots__ = ("_manager", "_start_soon")
+    __slots__ = ("_manager", "_nursery", "_start_soon")
 
     def __init__(
-        self,
-        manager: AbstractAsyncContextManager[trio.Nursery],
-        start_soon: Callable[..., None],
+        self, manager: AbstractAsyncContextManager[trio.Nursery], nursery: trio.Nursery
     ) -> None:
         self._manager = manager
-        self._start_soon = start_soon
+        self._nursery = nursery  # for tether.dump(): the tasks it holds
+        self._start_soon: Callable[..., None] = nursery.start_soon
 
     @staticmethod
     async def open() -> TrioHost:
@@ -272,7 +285,7 @@ class TrioHost:
         only enters a cancel scope there."""
         manager = trio.open_nursery()
         nursery = await manager.__aenter__()
-        return TrioHost(manager, nursery.start_soon)
+        return TrioHost(manager, nursery)
 
     def create_task(
         self,

@@ -130,4 +130,42 @@ async def bad_inputs_are_type_errors() -> None:
     tether.as_completed(compute)  # type: ignore[arg-type]
     tether.as_completed(fetch_int(), limit="3")  # type: ignore[arg-type]
     tether.amap(compute, [1], limit=2)  # type: ignore[arg-type]
-    tether.amap(fetch_bytes, [1], limit="3")  # type: ignore[arg-type]
+    tether.amap(fetch_bytes, [1], limit="3")  # type: ignore[call-overload]
+
+
+async def item_timeout_and_return_exceptions(settle: bool) -> None:
+    assert_type(
+        await tether.run_all(fetch_int(), fetch_str(), item_timeout=3.5),
+        tuple[int, str],
+    )
+    assert_type(
+        await tether.settle_all(fetch_int(), item_timeout=2),
+        tuple[int | Exception],
+    )
+    # Without return_exceptions (or with False) each result is the plain type;
+    # with True it may be the item's exception, as in settle_all's tuple.
+    async with tether.amap(fetch_bytes, [1], limit=2, item_timeout=3.5) as plain:
+        assert_type(plain, tether.Completions[int, bytes])
+    async with tether.amap(
+        fetch_bytes, [1], limit=2, return_exceptions=False
+    ) as still_plain:
+        assert_type(still_plain, tether.Completions[int, bytes])
+    async with tether.amap(
+        fetch_bytes, [1], limit=8, item_timeout=3.5, return_exceptions=True
+    ) as settled:
+        assert_type(settled, tether.Completions[int, bytes | Exception])
+        async for size, outcome in settled:
+            assert_type(size, int)
+            assert_type(outcome, bytes | Exception)
+    # A bool known only at run time gives the wider type.
+    async with tether.amap(
+        fetch_bytes, [1], limit=2, return_exceptions=settle
+    ) as either:
+        assert_type(either, tether.Completions[int, bytes | Exception])
+
+
+async def bad_item_timeouts_are_type_errors() -> None:
+    await tether.run_all(fetch_int(), item_timeout="3")  # type: ignore[call-overload]
+    await tether.settle_all(fetch_int(), item_timeout="3")  # type: ignore[call-overload]
+    tether.amap(fetch_bytes, [1], limit=2, item_timeout="3")  # type: ignore[call-overload]
+    tether.amap(fetch_bytes, [1], limit=2, return_exceptions=1)  # type: ignore[call-overload]
