@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
 __all__ = [
+    "KI_PROTECTED",
     "Backend",
     "Ending",
     "Event",
@@ -51,6 +52,12 @@ __all__ = [
 ]
 
 PosArgsT = TypeVarTuple("PosArgsT")
+
+#: Task bodies that hold tether's bookkeeping and must run protected from Ctrl+C on
+#: trio, where a nursery task's body is not protected (a system task's is). Each
+#: module adds its own as it is imported; the trio backend marks them all when it
+#: is first imported, so it needs no import of the modules that own them.
+KI_PROTECTED: list[Callable[..., object]] = []
 
 
 class Scope(Protocol):

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 import anyio.lowlevel
 
-from ._backend import Ending, leave_scope
+from ._backend import KI_PROTECTED, Ending, leave_scope
 from ._calls import close_if_coroutine
 from ._dump import (
     Node,
@@ -693,6 +693,8 @@ class Engine:
         node.children = [line for _, line in children]
         return node
 
+
+KI_PROTECTED.extend((Engine._child, Engine._feed))  # on trio: bookkeeping
 
 #: Where a stream's driver waits for room or for its rate slot: nothing to show.
 _DRIVER_IDLE = (Engine._sleep.__code__, Engine._rate_gate.__code__)

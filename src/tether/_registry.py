@@ -39,7 +39,7 @@ import anyio
 import anyio.lowlevel
 from typing_extensions import Self, TypeVarTuple, Unpack
 
-from ._backend import Ending, leave_scope
+from ._backend import KI_PROTECTED, Ending, leave_scope
 from ._calls import (
     CO_COROUTINE,
     arguments_misfit,
@@ -2625,6 +2625,9 @@ class TaskRegistry:
                 "was garbage-collected while still open",
                 [h._name for h in self],
             )
+
+
+KI_PROTECTED.append(TaskRegistry._run)  # on trio: a task's bookkeeping, not its body
 
 
 def dump() -> str:

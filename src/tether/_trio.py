@@ -52,8 +52,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import trio
 from typing_extensions import TypeVarTuple, Unpack
 
-from ._engine import Engine
-from ._registry import TaskRegistry
+from ._backend import KI_PROTECTED
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
@@ -77,9 +76,8 @@ T = TypeVar("T")
 # A gather's child, and a registry's task in its block's nursery, is a nursery
 # task, which trio does not protect: its body (tether's bookkeeping) is marked
 # protected, as a system task's is by default.
-trio.lowlevel.enable_ki_protection(Engine._child)
-trio.lowlevel.enable_ki_protection(Engine._feed)
-trio.lowlevel.enable_ki_protection(TaskRegistry._run)
+for _body in KI_PROTECTED:  # the engine's children and feeder, a registry's task
+    trio.lowlevel.enable_ki_protection(_body)
 
 
 @trio.lowlevel.disable_ki_protection
