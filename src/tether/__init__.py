@@ -30,8 +30,8 @@ from ._handle import Status as Status
 from ._hooks import Hooks as Hooks
 from ._nursery import RegistryNursery as RegistryNursery
 from ._nursery import as_nursery as as_nursery
-from ._pool import Pool as Pool
 from ._registry import OnError as OnError
+from ._registry import Pool as Pool
 from ._registry import RegistryState as RegistryState
 from ._registry import RegistryStatistics as RegistryStatistics
 from ._registry import TaskRegistry as TaskRegistry

@@ -112,7 +112,7 @@ class Annex:
     def __init__(self, timeout: float | None = None) -> None:
         self.timeout = timeout
         self.hooks: object = None
-        self.pool: Any = None  # a tether._pool.Pool (not imported: a cycle)
+        self.pool: Any = None  # a tether._registry.Pool (not imported: a cycle)
         self.calling = False  # the task's end is being told: callbacks queue up
         self.born: float | None = None  # when it was spawned, with debug=True
         self.spawned_at: str | None = None  # where, with debug=True
