@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 import pytest_asyncio
 
-from .testing import _registry_for_test, _watching_tasks
+from ._leak_check import _registry_for_test, _watching_tasks
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
