@@ -264,26 +264,13 @@ class TrioBackend:
             await fn(*args)
 
 
-class TrioHost:
-    """A registry's tasks as nursery children of the task that entered its
-    ``async with`` block (see the module's docstring)."""
+class _NurseryHost:
+    """What both hosts share: a nursery's ``start_soon``, which starts a
+    registry's tasks."""
 
-    __slots__ = ("_manager", "_nursery", "_start_soon")
+    __slots__ = ("_start_soon",)
 
-    def __init__(
-        self, manager: AbstractAsyncContextManager[trio.Nursery], nursery: trio.Nursery
-    ) -> None:
-        self._manager = manager
-        self._nursery = nursery  # for tether.dump(): the tasks it holds
-        self._start_soon: Callable[..., None] = nursery.start_soon
-
-    @staticmethod
-    async def open() -> TrioHost:
-        """Open a nursery in the calling task. Not a checkpoint: trio's nursery
-        only enters a cancel scope there."""
-        manager = trio.open_nursery()
-        nursery = await manager.__aenter__()
-        return TrioHost(manager, nursery)
+    _start_soon: Callable[..., None]
 
     def create_task(
         self,
@@ -303,6 +290,28 @@ class TrioHost:
         # runs. Until then, its nursery is what keeps it.
         return self
 
+
+class TrioHost(_NurseryHost):
+    """A registry's tasks as nursery children of the task that entered its
+    ``async with`` block (see the module's docstring)."""
+
+    __slots__ = ("_manager", "_nursery")
+
+    def __init__(
+        self, manager: AbstractAsyncContextManager[trio.Nursery], nursery: trio.Nursery
+    ) -> None:
+        self._manager = manager
+        self._nursery = nursery  # for tether.dump(): the tasks it holds
+        self._start_soon = nursery.start_soon
+
+    @staticmethod
+    async def open() -> TrioHost:
+        """Open a nursery in the calling task. Not a checkpoint: trio's nursery
+        only enters a cancel scope there."""
+        manager = trio.open_nursery()
+        nursery = await manager.__aenter__()
+        return TrioHost(manager, nursery)
+
     # A partial, not a method: one Python call less per task.
     new_scope = staticmethod(functools.partial(trio.CancelScope, shield=True))
 
@@ -313,14 +322,12 @@ class TrioHost:
         await self._manager.__aexit__(None, None, None)
 
 
-class TrioSystemHost:
+class TrioSystemHost(_NurseryHost):
     """A registry's tasks as nursery children of a system task of its own, for a
     registry opened with ``open()``: the host is named after the registry and
     ends once the registry has closed (see the module's docstring)."""
 
-    __slots__ = ("_done", "_start_soon")
-
-    _start_soon: Callable[..., None]
+    __slots__ = ("_done",)
 
     def __init__(self) -> None:
         self._done = trio.Event()
@@ -348,20 +355,6 @@ class TrioSystemHost:
             self._start_soon = nursery.start_soon
             ready.set()
             await self._done.wait()
-
-    def create_task(
-        self,
-        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, None]],
-        /,
-        *args: Unpack[PosArgsT],
-        name: str,
-        context: Context | None = None,
-    ) -> object:
-        if context is None:
-            self._start_soon(fn, *args, name=name)
-        else:
-            context.run(self._start_soon, fn, *args, name=name)
-        return self  # the task tells its registry when it first runs
 
     # Not shielded: the host is cancelled only as the run ends, and that must
     # reach the tasks. The class itself, not a method: one Python call less.
