@@ -23,7 +23,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import anyio.lowlevel
-from typing_extensions import TypeVarTuple, Unpack
+
+if sys.version_info >= (3, 11):
+    from typing import TypeVarTuple, Unpack
+else:  # pragma: no cover - typing_extensions costs import time where typing has them
+    from typing_extensions import TypeVarTuple, Unpack
 
 from ._asyncio_scope import NativeScope, cancel_many, native_scopes_usable
 

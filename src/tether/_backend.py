@@ -29,9 +29,13 @@ backend's cancellation itself, or the event loop is ending).
 from __future__ import annotations
 
 import enum
+import sys
 from typing import TYPE_CHECKING, Any, Protocol
 
-from typing_extensions import TypeVarTuple, Unpack
+if sys.version_info >= (3, 11):
+    from typing import TypeVarTuple, Unpack
+else:  # pragma: no cover - typing_extensions costs import time where typing has them
+    from typing_extensions import TypeVarTuple, Unpack
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine

@@ -15,9 +15,7 @@ work.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
-import sysconfig
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -121,6 +119,8 @@ def frames(coro: object, *, skip: Callable[[str], bool] | None = None) -> list[s
 
 def _package_dir(name: str) -> str | None:
     """The folder of an installed package, found without importing it."""
+    import importlib.util  # here: only dump() and the shutdown WARNINGs need it
+
     try:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):  # pragma: no cover - a broken install
@@ -134,6 +134,8 @@ def _package_dir(name: str) -> str | None:
 def _library_dirs() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The folders whose code is not the application's, and the folders of
     installed packages inside them that are (site-packages under the stdlib)."""
+    import sysconfig  # here: only dump() and the shutdown WARNINGs need it
+
     paths = sysconfig.get_paths()
     libraries = [os.path.join(paths[key], "") for key in ("stdlib", "platstdlib")]
     for package in ("anyio", "trio", "sniffio", "outcome", "tether"):

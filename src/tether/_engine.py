@@ -41,7 +41,6 @@ from types import CoroutineType
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
-import anyio.lowlevel
 
 from ._backend import KI_PROTECTED, Ending, leave_scope
 from ._calls import close_if_coroutine
@@ -60,6 +59,10 @@ from ._log import logger
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+
+    # At run time anyio.lowlevel is read as an attribute of anyio, which imports it
+    # on first use (anyio 4.16; earlier ones import it with the package).
+    import anyio.lowlevel  # noqa: TC004
 
     from ._backend import Backend, Event, Scope
 

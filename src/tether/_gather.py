@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, overload
 
-import anyio.lowlevel
+import anyio
 
 from ._engine import MISSING, Engine, Mode
 from ._handle import Handle
 from ._inputs import check_item_timeout, close_inputs, prepare, validate_options
 from ._log import logger
 from ._loop import current_backend
+
+if TYPE_CHECKING:
+    # At run time anyio.lowlevel is read as an attribute of anyio, which imports it
+    # on first use (anyio 4.16; earlier ones import it with the package).
+    import anyio.lowlevel  # noqa: TC004
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup

@@ -10,16 +10,25 @@ it does not need.
 from __future__ import annotations
 
 import enum
+import sys
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, Protocol, cast
 
-from anyio.lowlevel import checkpoint
-from typing_extensions import TypeVar, final  # sets __final__ on 3.10 too
+import anyio
+
+if sys.version_info >= (3, 13):  # a TypeVar's default=; final sets __final__ (3.11+)
+    from typing import TypeVar, final
+else:  # pragma: no cover - typing_extensions costs import time where typing has them
+    from typing_extensions import TypeVar, final
 
 from ._exceptions import TaskCancelled, TaskNotFinished
 from ._log import logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
+
+    # At run time anyio.lowlevel is read as an attribute of anyio, which imports it
+    # on first use (anyio 4.16; earlier ones import it with the package).
+    import anyio.lowlevel  # noqa: TC004
 
     from ._backend import Event, Scope
 
@@ -361,7 +370,7 @@ class Handle(Generic[T_co]):
         (see ``on_error``). Cancelling the waiter does not cancel the task.
         """
         if self._status in _ENDED:
-            await checkpoint()
+            await anyio.lowlevel.checkpoint()
             return
         self._owner._refuse_self_wait(self)
         await self._waiter_event().wait()

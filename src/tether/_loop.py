@@ -24,18 +24,9 @@ import threading
 from typing import TYPE_CHECKING
 
 import anyio
-from anyio.lowlevel import current_token
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from ._backend import Backend
-
-_library: Callable[[], str] | None
-try:  # what anyio itself asks, when it is installed (trio depends on it)
-    from sniffio import current_async_library as _library
-except ImportError:  # pragma: no cover - then anyio assumes asyncio too
-    _library = None
 
 __all__ = ["current_backend"]
 
@@ -78,8 +69,14 @@ def _native_token() -> object:
     modules = sys.modules
     try:
         # Without trio imported, no trio run can be under way: no need to ask.
-        if "trio" not in modules or _library is None or _library() == "asyncio":
+        # (trio imports sniffio, what anyio itself asks: without it, anyio.)
+        if "trio" not in modules:
+            return modules["asyncio"].get_running_loop()
+        sniffio = modules.get("sniffio")
+        if sniffio is not None and sniffio.current_async_library() == "asyncio":
             return modules["asyncio"].get_running_loop()
     except Exception:  # no event loop: anyio's own error
         pass
+    from anyio.lowlevel import current_token  # rare: imported when first needed
+
     return current_token().native_token

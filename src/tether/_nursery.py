@@ -10,9 +10,13 @@ limits, hooks and shutdown.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any, cast, final
 
-from typing_extensions import TypeVarTuple, Unpack
+if sys.version_info >= (3, 11):
+    from typing import TypeVarTuple, Unpack
+else:  # pragma: no cover - typing_extensions costs import time where typing has them
+    from typing_extensions import TypeVarTuple, Unpack
 
 from ._calls import name_of
 

@@ -24,7 +24,6 @@ what few tasks need (a timeout, done-callbacks, hooks, a service's restarts) in 
 from __future__ import annotations
 
 import enum
-import logging
 import math
 import sys
 import time
@@ -36,8 +35,11 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 from weakref import WeakSet
 
 import anyio
-import anyio.lowlevel
-from typing_extensions import Self, TypeVarTuple, Unpack, final
+
+if sys.version_info >= (3, 11):  # typing's final sets __final__ from 3.11 on
+    from typing import Self, TypeVarTuple, Unpack, final
+else:  # pragma: no cover - typing_extensions costs import time where typing has them
+    from typing_extensions import Self, TypeVarTuple, Unpack, final
 
 from ._backend import KI_PROTECTED, Ending, leave_scope
 from ._calls import (
@@ -79,7 +81,7 @@ from ._handle import (
     call_hook,
 )
 from ._hooks import Hooks, check_hooks
-from ._log import logger
+from ._log import INFO, logger
 from ._loop import current_backend
 from ._policy import ErrorPolicy, OnError, OnErrorMode
 from ._services import (
@@ -94,6 +96,10 @@ from ._slots import Slots
 if TYPE_CHECKING:
     import concurrent.futures
     from collections.abc import Callable, Collection, Coroutine, Iterable, Iterator
+
+    # At run time anyio.lowlevel is read as an attribute of anyio, which imports it
+    # on first use (anyio 4.16; earlier ones import it with the package).
+    import anyio.lowlevel  # noqa: TC004
 
     from ._backend import Backend, Event, Host, Scope
     from ._handle import Status
@@ -2480,7 +2486,7 @@ class TaskRegistry:
                 self._state = DRAINING
                 if self._daemons:
                     self._cancel_daemons()
-                if logger.isEnabledFor(logging.INFO):
+                if logger.isEnabledFor(INFO):
                     self._shutdown_log.drain_started(
                         self._waited_for(), self._shutdown_timeout
                     )

@@ -15,12 +15,16 @@ up); the semantics page says why.
 
 from __future__ import annotations
 
-import random
+import sys
 from collections import deque
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, cast, overload
 
 import anyio
-from typing_extensions import TypeVar
+
+if sys.version_info >= (3, 13):  # a TypeVar's default=
+    from typing import TypeVar
+else:  # pragma: no cover - typing_extensions costs import time where typing has it
+    from typing_extensions import TypeVar
 
 from ._calls import describe, is_async_callable
 from ._checks import check_choice, check_count, check_seconds
@@ -139,6 +143,8 @@ class RestartPlan:
         ``backoff`` doubled per recent restart up to ``max_backoff``, then scaled by
         a random factor in [0.5, 1] ("equal jitter"), so that services that failed
         together do not all come back at the same moment."""
+        import random  # here: only a restart needs it
+
         ceiling = min(self.max_backoff, self.backoff * 2.0 ** min(recent, 64))
         return ceiling * random.uniform(0.5, 1.0)
 

@@ -10,14 +10,13 @@ nobody closed. Every record goes to the one logger of :mod:`tether._log`.
 
 from __future__ import annotations
 
-import logging
 import math
 import warnings
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from ._dump import frames, suspended_at
-from ._log import logger
+from ._log import DEBUG, INFO, logger
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -51,7 +50,7 @@ class ShutdownLog:
 
     def drain_started(self, handles: list[Handle[Any]], timeout: float | None) -> None:
         """One INFO record as draining starts with tasks still running."""
-        if handles and logger.isEnabledFor(logging.INFO):
+        if handles and logger.isEnabledFor(INFO):
             logger.info(
                 "TaskRegistry %r is draining %d task(s) (%s), %s",
                 self._registry,
@@ -92,7 +91,7 @@ class ShutdownLog:
             "; ".join(f"{h.name} (suspended at {suspended_at(c)})" for h, c in handles),
             extra=self._fields(),
         )
-        if logger.isEnabledFor(logging.DEBUG):
+        if logger.isEnabledFor(DEBUG):
             for handle, coro in handles:
                 logger.debug(
                     "TaskRegistry %r: task %r is suspended at %s",
@@ -116,7 +115,7 @@ class ShutdownLog:
                 for h in running + queued
             ]
         )
-        if logger.isEnabledFor(logging.DEBUG):
+        if logger.isEnabledFor(DEBUG):
             for handle in running + queued:
                 logger.debug(
                     "TaskRegistry %r cancels task %r at shutdown (%s)",

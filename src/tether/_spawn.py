@@ -11,10 +11,14 @@ handler finds the one bound for it with ``registry.bind()``. Where none is bound
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from typing_extensions import TypeVarTuple, Unpack
+if sys.version_info >= (3, 11):
+    from typing import TypeVarTuple, Unpack
+else:  # pragma: no cover - typing_extensions costs import time where typing has them
+    from typing_extensions import TypeVarTuple, Unpack
 
 from ._calls import close_if_coroutine, refuse_keywords
 from ._context import ambient

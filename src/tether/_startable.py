@@ -15,9 +15,13 @@ solves ``T`` only against the one the function names).
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Protocol
 
-from typing_extensions import TypeVar
+if sys.version_info >= (3, 13):  # a TypeVar's default=
+    from typing import TypeVar
+else:  # pragma: no cover - typing_extensions costs import time where typing has it
+    from typing_extensions import TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable

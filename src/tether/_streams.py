@@ -13,11 +13,15 @@ in flight and at most ``limit`` results are buffered, however long the input is.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterable, Callable, Coroutine, Iterable
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
-from typing_extensions import Self
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # pragma: no cover - typing_extensions costs import time where typing has it
+    from typing_extensions import Self
 
 from ._calls import close_if_coroutine, describe, is_async_callable
 from ._checks import check_count, check_flag

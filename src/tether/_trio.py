@@ -42,6 +42,7 @@ import functools
 import inspect
 import math
 import signal
+import sys
 import threading
 from contextlib import asynccontextmanager
 from contextvars import copy_context
@@ -50,7 +51,11 @@ from threading import get_ident
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
-from typing_extensions import TypeVarTuple, Unpack
+
+if sys.version_info >= (3, 11):
+    from typing import TypeVarTuple, Unpack
+else:  # pragma: no cover - typing_extensions costs import time where typing has them
+    from typing_extensions import TypeVarTuple, Unpack
 
 from ._backend import KI_PROTECTED
 
