@@ -90,6 +90,11 @@ class Mode(enum.Enum):
     STREAM = "stream"
 
 
+# The modes whose success is a result in place, looked up once for _child().
+_FAIL_FAST = Mode.FAIL_FAST
+_SETTLE = Mode.SETTLE
+
+
 class Engine:
     """One run of the gather family, from start to the last child's end."""
 
@@ -533,8 +538,18 @@ class Engine:
         else:
             scope.__exit__(None, None, None)
             del self.scopes[child]
-            self._succeeded(key, value)
-        self._ended(child)
+            mode = self.mode
+            if mode is _FAIL_FAST or mode is _SETTLE:  # _succeeded(), inline
+                self.results[key] = value
+            else:
+                self._succeeded(key, value)
+        # _ended(), inline: this is the end of every child.
+        del self.tasks[child]
+        in_flight = self.in_flight = self.in_flight - 1
+        if in_flight == 0 or self.limit is not None or self.stopping:
+            self._wake_driver()
+            if in_flight == 0:
+                self._wake_consumer()
 
     def _timed_scope(self) -> Scope:
         """A child's scope with its ``item_timeout`` deadline: a host's scope

@@ -154,7 +154,9 @@ def prepare(api: str, work: tuple[Any, ...]) -> list[Any]:
     prepared: list[Any] = []
     try:
         for position, item in enumerate(work):
-            if isinstance(item, CoroutineType | Coroutine):
+            if type(item) is CoroutineType and not has_run(item):
+                prepared.append(item)  # the common input, checked first
+            elif isinstance(item, CoroutineType | Coroutine):
                 if has_run(item):  # pyright: ignore[reportUnknownArgumentType]
                     what = name_of(item)  # pyright: ignore[reportUnknownArgumentType]
                     raise TypeError(
