@@ -595,6 +595,17 @@ class TaskRegistry:
             self._add_annex(handle, timeout, annex)
         if context is None:
             context = self._opened_context  # None but with context="registry"
+        # The task's context says that it descends from this registry and, unless
+        # ambient=False, that its tether.spawn() goes here. Asked here, in the
+        # spawner, rather than in the task's first step: a spawner's repeated
+        # reads hit the variables' cache, a new task's first read never does.
+        if context is None:
+            if self not in lineage.get() or (
+                self._ambient and ambient.get() is not self
+            ):
+                context = self._bound_context(copy_context())
+        else:
+            context = self._bound_context(context.copy())
         slots = self._slots
         if pool is not None:
             self._add_to_pool(handle, coro, context, pool)
@@ -602,7 +613,7 @@ class TaskRegistry:
             slots.enqueue(
                 handle,
                 coro,
-                copy_context() if context is None else context.copy(),
+                copy_context() if context is None else context,  # a copy already
                 self._name,
             )
         else:  # _launch(), inline: this is the hot path
@@ -613,7 +624,7 @@ class TaskRegistry:
                     handle,
                     coro,
                     name=name,
-                    context=None if context is None else context.copy(),
+                    context=context,  # None, or a copy already
                 )
             except BaseException:
                 coro.close()
@@ -706,8 +717,6 @@ class TaskRegistry:
         if handle._status is CANCELLING:
             self._cancelled_before_start(handle, coro)
             return
-        if self not in lineage.get() or (self._ambient and ambient.get() is not self):
-            self._bind_task_context()
         if handle._annex is None:
             handle._scope = self._new_scope()
         else:
@@ -733,8 +742,14 @@ class TaskRegistry:
         coro.close()  # cancelled before its first step: it never runs
         self._end(handle, CANCELLED, None)
 
+    def _bound_context(self, context: Context) -> Context:
+        """``context`` (a fresh copy), with what a task of this registry must see
+        bound in it; the task runs in a copy of it."""
+        context.run(self._bind_task_context)
+        return context
+
     def _bind_task_context(self) -> None:
-        """In a task's own context: it descends from this registry, and its
+        """In a task's context: it descends from this registry, and its
         ``tether.spawn`` goes to this registry (unless ``ambient=False``)."""
         if self not in lineage.get():
             lineage.set((*lineage.get(), self))
