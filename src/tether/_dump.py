@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
@@ -41,12 +40,18 @@ T = TypeVar("T")
 _PACKAGE_DIR = os.path.dirname(__file__) + os.sep
 
 
-@dataclass
 class Node:
-    """One line of the tree and the lines nested under it."""
+    """One line of the tree and the lines nested under it. (A plain class: a
+    dataclass is made by running generated code, at import.)"""
 
-    label: str
-    children: list[Node] = field(default_factory=list["Node"])
+    __slots__ = ("children", "label")
+
+    def __init__(self, label: str, children: list[Node] | None = None) -> None:
+        self.label = label
+        self.children: list[Node] = [] if children is None else children
+
+    def __repr__(self) -> str:
+        return f"Node({self.label!r}, {self.children!r})"
 
 
 def draw(roots: list[Node]) -> str:
