@@ -47,7 +47,7 @@ class Node:
     __slots__ = ("children", "label")
 
     def __init__(self, label: str, children: list[Node] | None = None) -> None:
-        self.label = label
+        self.label: str = label
         self.children: list[Node] = [] if children is None else children
 
     def __repr__(self) -> str:

@@ -154,7 +154,7 @@ def prepare(api: str, work: tuple[Any, ...]) -> list[Any]:
     prepared: list[Any] = []
     try:
         for position, item in enumerate(work):
-            if type(item) is CoroutineType and not has_run(item):
+            if type(item) is CoroutineType and not has_run(item):  # pyright: ignore[reportUnknownArgumentType]
                 prepared.append(item)  # the common input, checked first
             elif isinstance(item, CoroutineType | Coroutine):
                 if has_run(item):  # pyright: ignore[reportUnknownArgumentType]
