@@ -10,14 +10,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from tether._version import _source_version  # noqa: E402  (needs src on sys.path)
+from tether._version import source_version  # noqa: E402  (needs src on sys.path)
 
 project = "tether"
 author = "The tether developers"
 copyright = "2026, the tether developers"
 # The version of the tree being built, from pyproject.toml (the one source): not the
 # installed distribution's, which an editable install may hold from an older build.
-release = _source_version(ROOT)
+release = source_version(ROOT)
 version = ".".join(release.split(".")[:2])
 
 extensions = [

@@ -383,7 +383,7 @@ def test_each_event_loop_run_makes_its_own_backend_and_its_registries_share_it()
             await first.spawn(noop)
             await second.spawn(noop)
             await tether.settle_all(first.spawn(noop))
-            assert first._backend is second._backend is current_backend()
+            assert first.backend_ is second.backend_ is current_backend()
             done = anyio.Event()
 
             async def finish() -> None:
@@ -391,7 +391,7 @@ def test_each_event_loop_run_makes_its_own_backend_and_its_registries_share_it()
 
             await anyio.to_thread.run_sync(second.spawn_threadsafe, finish)
             await done.wait()
-        backends.append(first._backend)
+        backends.append(first.backend_)
 
     anyio.run(one_run, backend="asyncio")
     anyio.run(one_run, backend="trio")

@@ -41,7 +41,7 @@ if sys.version_info >= (3, 11):  # typing's final sets __final__ from 3.11 on
 else:  # pragma: no cover - typing_extensions costs import time where typing has them
     from typing_extensions import Self, TypeVarTuple, Unpack, final
 
-from ._backend import KI_PROTECTED, Ending, leave_scope
+from ._backend import Ending, ki_protected, leave_scope
 from ._calls import (
     CO_COROUTINE,
     arguments_misfit,
@@ -145,7 +145,7 @@ PosArgsT = TypeVarTuple("PosArgsT")
 _new_handle = object.__new__
 
 #: Every open registry, for tether.dump().
-_open_registries: WeakSet[TaskRegistry] = WeakSet()
+open_registries: WeakSet[TaskRegistry] = WeakSet()
 
 #: More trees for tether.dump(), drawn after the registries: the adopted tasks of
 #: tether._adopt, which adds itself here when first used.
@@ -585,12 +585,12 @@ class TaskRegistry:
         backend cannot start a task; ``coro`` is closed then.
         """
         handle: Handle[Any] = _new_handle(Handle)
-        handle._owner = self
-        handle._name = name
-        handle._scope = None
-        handle._event = None
+        handle.owner_ = self
+        handle.name_ = name
+        handle.scope_ = None
+        handle.event_ = None
         if timeout is None and annex is None and pool is None and not self._annexed:
-            handle._annex = None
+            handle.annex_ = None
         else:
             self._add_annex(handle, timeout, annex)
         if context is None:
@@ -616,8 +616,8 @@ class TaskRegistry:
                 copy_context() if context is None else context,  # a copy already
                 self._name,
             )
-        else:  # _launch(), inline: this is the hot path
-            handle._status = RUNNING
+        else:  # launch_(), inline: this is the hot path
+            handle.status_ = RUNNING
             try:
                 self._live[handle] = self._create_task(
                     self._run,
@@ -643,11 +643,11 @@ class TaskRegistry:
         context: Context | None,
         pool: Pool,
     ) -> None:
-        annex = handle._annex
+        annex = handle.annex_
         assert annex is not None
         annex.pool = pool
-        annex.callbacks.append(pool._task_ended)
-        pool._admit(handle, coro, context, copy_context)
+        annex.callbacks.append(pool.task_ended_)
+        pool.admit_(handle, coro, context, copy_context)
 
     def _add_annex(
         self, handle: Handle[Any], timeout: float | None, annex: Annex | None
@@ -657,7 +657,7 @@ class TaskRegistry:
         if annex is None:
             annex = Annex(timeout)
         annex.hooks = self._hooks
-        handle._annex = annex
+        handle.annex_ = annex
         if self._debug:
             annex.spawned_at = spawn_site()
             annex.born = time.monotonic()
@@ -671,7 +671,7 @@ class TaskRegistry:
         elif self._state is not OPEN:  # closing has begun: not waited for
             self._cancel_one(handle)
 
-    def _launch(
+    def launch_(
         self,
         handle: Handle[Any],
         coro: Coroutine[Any, Any, Any],
@@ -679,10 +679,10 @@ class TaskRegistry:
     ) -> None:
         """Start a task that waited in the queue (a fresh spawn does the same,
         inline, in :meth:`_spawn_task`)."""
-        handle._status = RUNNING
+        handle.status_ = RUNNING
         try:
             task = self._create_task(
-                self._run, handle, coro, name=handle._name, context=context
+                self._run, handle, coro, name=handle.name_, context=context
             )
         except BaseException:
             coro.close()
@@ -710,31 +710,32 @@ class TaskRegistry:
 
     # -- a task's run ----------------------------------------------------------------
 
+    @ki_protected  # on trio: a task's bookkeeping, not its body
     async def _run(self, handle: Handle[Any], coro: Coroutine[Any, Any, Any]) -> None:
         # Every local and every stack slot here lives in every parked task's frame
         # (the three arguments are all): the scope is read from the handle, the
         # exception from sys.exc_info(), and the rare paths are methods.
-        if handle._status is CANCELLING:
+        if handle.status_ is CANCELLING:
             self._cancelled_before_start(handle, coro)
             return
-        if handle._annex is None:
-            handle._scope = self._new_scope()
+        if handle.annex_ is None:
+            handle.scope_ = self._new_scope()
         else:
-            handle._scope = self._starting(handle, handle._annex)
+            handle.scope_ = self._starting(handle, handle.annex_)
         # Entered and left by hand: a `with` keeps a bound __exit__ alive for as
         # long as the task runs, which every parked task pays for in memory.
-        handle._scope.__enter__()
+        handle.scope_.__enter__()
         try:
             if self._backend.interruptible is not None:  # trio: Ctrl+C reaches it
                 coro = self._backend.interruptible(coro)
                 # Started by a host, which does not tell the task: it tells here.
                 self._live[handle] = self._backend.current_task()
-            handle._value = await coro  # no local: it would live in every frame
+            handle.value_ = await coro  # no local: it would live in every frame
         except BaseException:
             self._task_raised(handle)
             return
-        handle._scope.__exit__(None, None, None)
-        self._end(handle, FINISHED, handle._value)
+        handle.scope_.__exit__(None, None, None)
+        self._end(handle, FINISHED, handle.value_)
 
     def _cancelled_before_start(
         self, handle: Handle[Any], coro: Coroutine[Any, Any, Any]
@@ -760,7 +761,7 @@ class TaskRegistry:
         """The rare part of a task's start: its scope, with a deadline if it has
         a timeout, set on the handle before the ``started`` hook (which may cancel
         the task); returned."""
-        scope = handle._scope = (
+        scope = handle.scope_ = (
             self._new_scope()
             if annex.timeout is None
             else self._backend.new_deadline_scope(
@@ -774,12 +775,12 @@ class TaskRegistry:
     def _task_raised(self, handle: Handle[Any]) -> None:
         """The task's coroutine raised (called in the ``except`` block, where
         ``sys.exc_info()`` holds it): leave the scope, and end as the rule says."""
-        scope, exc = handle._scope, sys.exc_info()[1]
+        scope, exc = handle.scope_, sys.exc_info()[1]
         assert scope is not None
         assert exc is not None
         ending, exc = leave_scope(scope, exc, self._backend.cancelled_exc)
         if ending is Ending.CANCELLED:
-            if handle._status is CANCELLING:  # our cancel()
+            if handle.status_ is CANCELLING:  # our cancel()
                 self._end(handle, CANCELLED, None)
                 return
             exc = self._timed_out(handle, exc)  # not cancel(): its deadline
@@ -802,13 +803,13 @@ class TaskRegistry:
             # here: that would escape the event loop (asyncio) or crash the run
             # (trio).
             self._end(handle, CANCELLED, exc)
-            self._fatal(exc)
+            self.fatal_(exc)
 
     def _timed_out(self, handle: Handle[Any], cancelled: BaseException) -> Exception:
-        assert handle._annex is not None  # only a task with a timeout has a deadline
+        assert handle.annex_ is not None  # only a task with a timeout has a deadline
         timed_out = TimeoutError(
-            f"task {handle._name!r} ran longer than its timeout of "
-            f"{handle._annex.timeout:g} s"
+            f"task {handle.name_!r} ran longer than its timeout of "
+            f"{handle.annex_.timeout:g} s"
         )
         timed_out.__context__ = cancelled  # shows where it was suspended
         return timed_out
@@ -829,13 +830,13 @@ class TaskRegistry:
         from the queue, set its awaiters' event only once the cancellations of
         the same call have landed (:meth:`_cancel_everything`).
         """
-        started = handle._status is not QUEUED
-        handle._status = status
-        handle._value = value
+        started = handle.status_ is not QUEUED
+        handle.status_ = status
+        handle.value_ = value
         if status is FINISHED:
             self._succeeded += 1
         elif status is FAILED:
-            handle._delivered = UNSEEN
+            handle.delivered_ = UNSEEN
             self._failed += 1
         else:
             self._cancelled += 1
@@ -845,10 +846,10 @@ class TaskRegistry:
             if self._after_drain:
                 self._after_drain.discard(handle)
                 late = self._state is DRAINING
-        event = handle._event
+        event = handle.event_
         if started:
             del self._live[handle]
-            handle._scope = None
+            handle.scope_ = None
             if event is not None:
                 event.set()
             slots = self._slots
@@ -865,11 +866,11 @@ class TaskRegistry:
                     event.set()
                 else:
                     wake.append(event)
-            self._notify_if_idle()
-        if handle._annex is not None:
+            self.notify_if_idle_()
+        if handle.annex_ is not None:
             # Last: a callback that spawns must find the freed slot taken by the
             # next in line, not take it first.
-            handle._ended()
+            handle.ended_()
 
     def _slot_freed(self) -> None:
         """Hand a free slot to the next in line, or note that we may be idle."""
@@ -877,15 +878,16 @@ class TaskRegistry:
         if slots is not None:
             entry = slots.next_in_line()
             if type(entry) is Handle:
-                coro, context = entry._value
-                entry._value = None
-                self._launch(entry, coro, context)
+                coro, context = entry.value_
+                entry.value_ = None
+                self.launch_(entry, coro, context)
                 return
             if entry is not None:
                 return  # a spawn_when_free caller holds it now
-        self._notify_if_idle()
+        self.notify_if_idle_()
 
-    def _notify_if_idle(self) -> None:
+    def notify_if_idle_(self) -> None:
+        """Wake the waiters of ``wait_idle()`` and the close if nothing is left."""
         # Every waiter spares a subset of _closers, so none can be satisfied
         # unless this is: wake them all, and each checks its own condition.
         if self._is_idle():
@@ -902,7 +904,7 @@ class TaskRegistry:
             slots.queued or slots.reserved or slots.room_reserved
         ):
             return False
-        if self._pools and any(pool._busy() for pool in self._pools.values()):
+        if self._pools and any(pool.busy_() for pool in self._pools.values()):
             return False
         live = self._live
         if not live:
@@ -920,12 +922,17 @@ class TaskRegistry:
         )
 
     # -- what a handle asks of its owner (tether._handle.Owner) ----------------------
+    #
+    # A trailing underscore marks a member that tether's own modules share: not the
+    # API (kept out of the docs), public to the package so that pyright's
+    # reportPrivateUsage holds everywhere else.
 
-    def _cancel_task(self, handle: Handle[Any]) -> None:
+    def cancel_task_(self, handle: Handle[Any]) -> None:
+        """Cancel the task behind ``handle`` (queued or running)."""
         if get_ident() != self._thread:
             # Refused before anything changes, so the handle stays cancellable.
             raise RuntimeError(
-                f"Handle.cancel() of task {handle._name!r} was called outside the "
+                f"Handle.cancel() of task {handle.name_!r} was called outside the "
                 "event loop's thread. From another thread, use "
                 "anyio.from_thread.run_sync(handle.cancel)"
             )
@@ -933,34 +940,36 @@ class TaskRegistry:
         self._backend.wake()  # from a signal handler, the loop may be asleep
 
     def _cancel_one(self, handle: Handle[Any]) -> None:
-        if handle._status is QUEUED:
+        if handle.status_ is QUEUED:
             self._queue_of(handle).dropped()
             self._close_queued(handle)
-        elif handle._status is RUNNING:
-            handle._status = CANCELLING
-            if handle._scope is not None:
-                handle._scope.cancel()
+        elif handle.status_ is RUNNING:
+            handle.status_ = CANCELLING
+            if handle.scope_ is not None:
+                handle.scope_.cancel()
 
     def _queue_of(self, handle: Handle[Any]) -> Slots:
         """The queue a queued task waits in: its pool's, or the registry's."""
-        annex = handle._annex
+        annex = handle.annex_
         if annex is not None and annex.pool is not None:
             pool: Pool = annex.pool
-            return pool._slots
+            return pool.slots_
         assert self._slots is not None  # only a registry with a limit queues
         return self._slots
 
     def _queues(self) -> list[Slots]:
         """The registry's queue, if it has a limit, and each pool's."""
-        queues = [pool._slots for pool in self._pools.values()]
+        queues = [pool.slots_ for pool in self._pools.values()]
         if self._slots is not None:
             queues.append(self._slots)
         return queues
 
-    def _new_event(self) -> Event:
+    def new_event_(self) -> Event:
+        """A fresh event of the registry's backend."""
         return self._backend.new_event()
 
-    def _fatal(self, exc: BaseException) -> None:
+    def fatal_(self, exc: BaseException) -> None:
+        """A callback or hook raised ``KeyboardInterrupt``-like ``exc``: end all."""
         # A KeyboardInterrupt or SystemExit from a done-callback or a hook: as
         # from a task, everything is cancelled and the block re-raises it bare.
         self._policy.base_exception(exc)
@@ -979,14 +988,16 @@ class TaskRegistry:
             # come before the program ends: aclose() does not raise it again.
             self._policy.base_handed_over = True
 
-    def _refuse_self_wait(self, handle: Handle[Any]) -> None:
+    def refuse_self_wait_(self, handle: Handle[Any]) -> None:
+        """Raise ``RuntimeError`` if the running task is ``handle``'s own."""
         if self._live.get(handle) is self._backend.current_task():
             raise RuntimeError(
-                f"task {handle._name!r} waits for its own handle, which would never "
+                f"task {handle.name_!r} waits for its own handle, which would never "
                 "return: a task cannot wait for its own end"
             )
 
-    def _report(self, handle: Handle[Any]) -> None:
+    def report_(self, handle: Handle[Any]) -> None:
+        """Report the failure of ``handle`` that no awaiter received."""
         if self._policy.report(handle):
             self._end_everything()
 
@@ -1000,7 +1011,7 @@ class TaskRegistry:
     ) -> None:
         """Drop a queued task: it never runs. Its awaiters wake now, or with
         ``wake`` given, once the cancellations of the same call have landed."""
-        coro, _ = handle._value
+        coro, _ = handle.value_
         coro.close()
         self._end(handle, CANCELLED, None, wake)
 
@@ -1018,7 +1029,7 @@ class TaskRegistry:
         own = self._own_handle()
         if own is not None:
             raise RuntimeError(
-                f"task {own._name!r} of TaskRegistry {self._name!r} called its "
+                f"task {own.name_!r} of TaskRegistry {self._name!r} called its "
                 "registry's wait_idle(), which would never return: the registry is "
                 "not idle while the caller runs. Wait for the other tasks' handles "
                 "instead"
@@ -1052,7 +1063,7 @@ class TaskRegistry:
         if not self._live and self._slots is None and not self._pools:
             return False  # nothing runs, nothing can wait in a queue
         running = [
-            h for h in self._live if h._status is RUNNING and h is not self._closer
+            h for h in self._live if h.status_ is RUNNING and h is not self._closer
         ]
         queued: list[Handle[Any]] = []
         wake: list[Event] = []
@@ -1068,9 +1079,9 @@ class TaskRegistry:
             )
         scopes: list[Scope] = []
         for handle in running:
-            handle._status = CANCELLING
-            if handle._scope is not None:  # else it has not started: it never will
-                scopes.append(handle._scope)
+            handle.status_ = CANCELLING
+            if handle.scope_ is not None:  # else it has not started: it never will
+                scopes.append(handle.scope_)
         for handle in queued:
             # A running task awaiting a dropped one is cancelled too: it must see
             # its own cancellation, not the dropped task's (TaskCancelled).
@@ -1238,7 +1249,7 @@ class TaskRegistry:
         .. versionchanged:: 0.3
            ``stop``.
         """
-        return await self._spawn_when_free(
+        return await self.spawn_when_free_(
             None,
             "spawn_when_free",
             fn,
@@ -1251,7 +1262,7 @@ class TaskRegistry:
             timeout,
         )
 
-    async def _spawn_when_free(
+    async def spawn_when_free_(
         self,
         pool: Pool | None,
         api: str,
@@ -1288,15 +1299,15 @@ class TaskRegistry:
         coro = coroutine_from(fn, args, api)
         if name is None:
             name = name_of(fn)
-        slots = self._slots if pool is None else pool._slots
-        running = len(self._live) if pool is None else len(pool._running)
+        slots = self._slots if pool is None else pool.slots_
+        running = len(self._live) if pool is None else len(pool.running_)
         if slots is None or slots.free(running):
             handle = self._spawn_task(
                 coro, name, context, daemon, stop, timeout, None, pool
             )
             await anyio.lowlevel.cancel_shielded_checkpoint()
             return handle
-        slot_freed = self._slot_freed if pool is None else pool._slot_freed
+        slot_freed = self._slot_freed if pool is None else pool.slot_freed_
         waiter = slots.wait_for_slot(self._backend.new_event())
         try:
             await waiter.event.wait()
@@ -1380,7 +1391,7 @@ class TaskRegistry:
 
         .. versionadded:: 0.3
         """
-        return await self._spawn_when_room(
+        return await self.spawn_when_room_(
             None,
             "spawn_when_room",
             fn,
@@ -1393,7 +1404,7 @@ class TaskRegistry:
             timeout,
         )
 
-    async def _spawn_when_room(
+    async def spawn_when_room_(
         self,
         pool: Pool | None,
         api: str,
@@ -1407,10 +1418,10 @@ class TaskRegistry:
         timeout: float | None,
     ) -> Handle[Any]:
         """:meth:`spawn_when_room`, into the registry or into ``pool``."""
-        slots = self._slots if pool is None else pool._slots
+        slots = self._slots if pool is None else pool.slots_
         if slots is not None and slots.max_pending == 0:
             # No queue to wait in: a free slot is the only room there is.
-            return await self._spawn_when_free(
+            return await self.spawn_when_free_(
                 pool, api, fn, args, kwargs, name, context, daemon, stop, timeout
             )
         if kwargs:
@@ -1436,7 +1447,7 @@ class TaskRegistry:
         coro = coroutine_from(fn, args, api)
         if name is None:
             name = name_of(fn)
-        running = len(self._live) if pool is None else len(pool._running)
+        running = len(self._live) if pool is None else len(pool.running_)
         if slots is None or slots.free(running) or slots.has_room():
             handle = self._spawn_task(
                 coro, name, context, daemon, stop, timeout, None, pool
@@ -1529,7 +1540,7 @@ class TaskRegistry:
         pool = self._pools[name] = Pool(self, name, limit, max_pending)
         return pool
 
-    def _spawn_pooled(
+    def spawn_pooled_(
         self,
         pool: Pool,
         api: str,
@@ -1843,7 +1854,7 @@ class TaskRegistry:
             plan,
             self._name,
             self._count_restart,
-            lambda: handle is not None and handle._status is CANCELLING,
+            lambda: handle is not None and handle.status_ is CANCELLING,
             lambda: plan.gave_up(annex, handle),
         )
         handle = self._spawn_task(service, task_name, context, True, stop, None, annex)
@@ -2163,20 +2174,20 @@ class TaskRegistry:
         handle = self._spawn_task(coro, task_name, None, daemon, stop, timeout)
         handle.add_done_callback(status.ended)
         try:
-            await handle._wait_as_awaiter(status._event)
+            await handle.wait_as_awaiter_(status.event_)
         except BaseException:
             if not status.is_started:
                 handle.cancel()
             raise
         if status.is_started:
-            handle._unreceived()  # it failed right after started(): not lost
+            handle.unreceived_()  # it failed right after started(): not lost
             return status.value
-        if handle._status is FINISHED:
+        if handle.status_ is FINISHED:
             raise RuntimeError(
                 f"task {task_name!r} returned before it called "
                 "task_status.started(): start() waits for that call"
             )
-        handle._outcome()  # raises its failure, or TaskCancelled
+        handle.outcome_()  # raises its failure, or TaskCancelled
         raise AssertionError(f"task {task_name!r} ended unready with a result")
 
     # -- introspection ----------------------------------------------------------------
@@ -2227,7 +2238,7 @@ class TaskRegistry:
 
         .. versionadded:: 0.2
         """
-        return draw([self._node(_snapshot(_open_registries), time.monotonic())])
+        return draw([self._node(_snapshot(open_registries), time.monotonic())])
 
     def _node(self, others: list[TaskRegistry], now: float) -> Node:
         queued = _snapshot(self._queued_list)
@@ -2242,7 +2253,7 @@ class TaskRegistry:
             )
             + f": {len(live)} running, {len(queued)} queued"
             + ("" if self._slots is None else f" (limit {self._slots.limit})")
-            + "".join(f"; {p._label()}" for p in _snapshot(self._pools.values))
+            + "".join(f"; {p.label_()}" for p in _snapshot(self._pools.values))
         )
         node = Node(label)
         for handle, task in live:
@@ -2255,10 +2266,10 @@ class TaskRegistry:
         return node
 
     def _task_label(self, handle: Handle[Any], now: float, task: object) -> str:
-        facts = [handle._status.name]
+        facts = [handle.status_.name]
         if handle in self._daemons:
             facts.append("daemon")
-        annex = handle._annex
+        annex = handle.annex_
         if annex is not None:
             if annex.pool is not None:
                 facts.append(f"pool {annex.pool.name!r}")
@@ -2275,12 +2286,46 @@ class TaskRegistry:
             if task is None
             else f": suspended at {await_chain(self._backend.coroutine_of(task))}"
         )
-        return f"{handle._name} " + ", ".join(facts) + where
+        return f"{handle.name_} " + ", ".join(facts) + where
+
+    @staticmethod
+    def forest_(now: float) -> tuple[list[Node], set[int]]:
+        """What :func:`tether.dump` draws of the open registries: the tree of each
+        one not opened inside a task of another (those are drawn under that task),
+        and the ids of the backend tasks of them all."""
+        registries = sorted(_snapshot(open_registries), key=lambda r: r._opened_at)
+        nested = {id(task) for r in registries for task in _snapshot(r._live.values)}
+        roots = [r for r in registries if id(r._opener) not in nested]
+        return [r._node(registries, now) for r in roots], nested
 
     @property
     def name(self) -> str:
         """The registry's name."""
         return self._name
+
+    # -- what tether's other modules ask of a registry (see "what a handle asks") ----
+
+    @property
+    def thread_(self) -> int:
+        """The ident of the thread whose event loop runs the registry (0 before it
+        opens): the error of a spawn from another thread names it."""
+        return self._thread
+
+    @property
+    def backend_(self) -> object:
+        """The backend of the run the registry is open in (tests check that one
+        run's registries share it)."""
+        return self._backend
+
+    @property
+    def in_raise_mode_(self) -> bool:
+        """Whether a task's failure ends the registry (``on_error="raise"``)."""
+        return self._policy.mode is OnErrorMode.RAISE
+
+    def set_drain_timeout_(self, seconds: float) -> None:
+        """Let the drain of the coming close wait at most ``seconds``, in place of
+        ``shutdown_timeout`` (a web adapter's deadline); read by the close alone."""
+        self._shutdown_timeout = seconds
 
     @property
     def state(self) -> RegistryState:
@@ -2341,7 +2386,7 @@ class TaskRegistry:
         self._opener = backend.current_task()
         self._opened_at = time.monotonic()
         self._state = OPEN
-        _open_registries.add(self)
+        open_registries.add(self)
 
     async def __aenter__(self) -> Self:
         """Open the registry; unless it was made with ``ambient=False``, bind it as
@@ -2452,7 +2497,7 @@ class TaskRegistry:
                 # waiting for the close would never return. Wait for every task
                 # but those of ours inside aclose(), as the first closer does.
                 self._closers.add(own)
-                self._notify_if_idle()
+                self.notify_if_idle_()
                 try:
                     await self._wait_until_idle()
                 finally:
@@ -2514,7 +2559,7 @@ class TaskRegistry:
             with anyio.CancelScope(shield=True):
                 await self._wait_logging("cancelling its tasks", spared)
         self._state = CLOSED
-        _open_registries.discard(self)
+        open_registries.discard(self)
         self._opener = self._opened_context = None
         self._closer = None
         if own is not None:
@@ -2541,7 +2586,7 @@ class TaskRegistry:
         self._closed_event = _ALREADY_SET
         self._begin_cancelling()  # wakes a waiter of spawn_when_free, if any
         self._state = CLOSED
-        _open_registries.discard(self)
+        open_registries.discard(self)
         self._opener = self._opened_context = None
 
     def _outcome(
@@ -2639,7 +2684,7 @@ class TaskRegistry:
         if self._warned:
             return
         self._warned = True
-        self._shutdown_log.left_open_at_loop_end([h._name for h in self], handle._name)
+        self._shutdown_log.left_open_at_loop_end([h.name_ for h in self], handle.name_)
         # The loop cancels every task left; what waits in the queue is dropped,
         # never started in a loop that is ending.
         self._begin_cancelling()
@@ -2650,7 +2695,7 @@ class TaskRegistry:
             warn_left_open(
                 self._name,
                 "was garbage-collected while still open",
-                [h._name for h in self],
+                [h.name_ for h in self],
             )
 
 
@@ -2696,10 +2741,10 @@ class Pool:
         "_failed",
         "_name",
         "_registry",
-        "_running",
-        "_slots",
         "_spawned",
         "_succeeded",
+        "running_",
+        "slots_",
     )
 
     def __init__(
@@ -2711,8 +2756,8 @@ class Pool:
     ) -> None:
         self._registry = registry
         self._name = name
-        self._slots = Slots(limit, max_pending, name)
-        self._running: set[Handle[Any]] = set()
+        self.slots_: Slots = Slots(limit, max_pending, name)
+        self.running_: set[Handle[Any]] = set()
         self._spawned = self._succeeded = self._failed = self._cancelled = 0
 
     # -- spawning ------------------------------------------------------------------
@@ -2766,7 +2811,7 @@ class Pool:
                 ``max_pending``.
             RuntimeError: called from a thread other than the event loop's.
         """
-        return self._registry._spawn_pooled(
+        return self._registry.spawn_pooled_(
             self, "spawn", fn, args, kwargs, name, context, daemon, stop, timeout
         )
 
@@ -2812,7 +2857,7 @@ class Pool:
         <tether.TaskRegistry.spawn_when_free>`, with the pool's slots: a
         checkpoint; callers wait FIFO in one line with the pool's queued tasks.
         """
-        return await self._registry._spawn_when_free(
+        return await self._registry.spawn_when_free_(
             self,
             "spawn_when_free",
             fn,
@@ -2867,7 +2912,7 @@ class Pool:
         As :meth:`TaskRegistry.spawn_when_room
         <tether.TaskRegistry.spawn_when_room>`, with the pool's queue.
         """
-        return await self._registry._spawn_when_room(
+        return await self._registry.spawn_when_room_(
             self,
             "spawn_when_room",
             fn,
@@ -2882,7 +2927,7 @@ class Pool:
 
     # -- what the registry asks of its pool ------------------------------------------
 
-    def _admit(
+    def admit_(
         self,
         handle: Handle[Any],
         coro: Coroutine[Any, Any, Any],
@@ -2892,12 +2937,12 @@ class Pool:
         """Start a new task of the pool, or queue it (or refuse it, closing
         ``coro``, if the queue is full). ``copy`` makes the context a queued task
         starts in when ``context`` is None."""
-        slots = self._slots
-        if slots.free(len(self._running)):
-            self._registry._launch(
+        slots = self.slots_
+        if slots.free(len(self.running_)):
+            self._registry.launch_(
                 handle, coro, None if context is None else context.copy()
             )
-            self._running.add(handle)
+            self.running_.add(handle)
         else:
             slots.enqueue(
                 handle,
@@ -2907,34 +2952,34 @@ class Pool:
             )
         self._spawned += 1
 
-    def _task_ended(self, handle: Handle[Any]) -> None:
+    def task_ended_(self, handle: Handle[Any]) -> None:
         """The done-callback of every task of the pool, first of its callbacks."""
-        status = handle._status
+        status = handle.status_
         if status is FINISHED:
             self._succeeded += 1
         elif status is FAILED:
             self._failed += 1
         else:  # CANCELLED: every task ends in one of the three
             self._cancelled += 1
-        if handle in self._running:
-            self._running.discard(handle)
-            self._slot_freed()
+        if handle in self.running_:
+            self.running_.discard(handle)
+            self.slot_freed_()
 
-    def _slot_freed(self) -> None:
+    def slot_freed_(self) -> None:
         """Hand a free slot to the next in the pool's line, or let the registry
         note that it may be idle."""
-        entry = self._slots.next_in_line()
+        entry = self.slots_.next_in_line()
         if type(entry) is Handle:
-            coro, context = entry._value
-            entry._value = None
-            self._registry._launch(entry, coro, context)
-            self._running.add(entry)
+            coro, context = entry.value_
+            entry.value_ = None
+            self._registry.launch_(entry, coro, context)
+            self.running_.add(entry)
         elif entry is None:
-            self._registry._notify_if_idle()
+            self._registry.notify_if_idle_()
 
-    def _busy(self) -> bool:
+    def busy_(self) -> bool:
         """Whether anything waits in the pool's queue or holds a reserved place."""
-        slots = self._slots
+        slots = self.slots_
         return bool(slots.queued or slots.reserved or slots.room_reserved)
 
     # -- introspection ----------------------------------------------------------------
@@ -2945,8 +2990,8 @@ class Pool:
         services are not spawned into pools."""
         return RegistryStatistics(
             spawned=self._spawned,
-            queued=self._slots.queued,
-            running=len(self._running),
+            queued=self.slots_.queued,
+            running=len(self.running_),
             succeeded=self._succeeded,
             failed=self._failed,
             cancelled=self._cancelled,
@@ -2954,12 +2999,12 @@ class Pool:
 
     def __len__(self) -> int:
         """The number of the pool's live tasks: running plus queued."""
-        return len(self._running) + self._slots.queued
+        return len(self.running_) + self.slots_.queued
 
     def __iter__(self) -> Iterator[Handle[Any]]:
         """Iterate over a snapshot of the pool's live handles: running first, then
         queued."""
-        return iter([*self._running, *self._slots.queued_handles()])
+        return iter([*self.running_, *self.slots_.queued_handles()])
 
     @property
     def name(self) -> str:
@@ -2969,34 +3014,31 @@ class Pool:
     @property
     def limit(self) -> int:
         """The most tasks of the pool that run at once."""
-        return self._slots.limit
+        return self.slots_.limit
 
     @property
     def max_pending(self) -> int | None:
         """The most tasks that wait in the pool's queue, or ``None``."""
-        return self._slots.max_pending
+        return self.slots_.max_pending
 
     @property
     def registry(self) -> TaskRegistry:
         """The registry the pool's tasks belong to."""
         return self._registry
 
-    def _label(self) -> str:
+    def label_(self) -> str:
         """The pool as ``dump()`` names it under its registry."""
         return (
-            f"pool {self._name!r}: {len(self._running)} running, "
-            f"{self._slots.queued} queued (limit {self._slots.limit})"
+            f"pool {self._name!r}: {len(self.running_)} running, "
+            f"{self.slots_.queued} queued (limit {self.slots_.limit})"
         )
 
     def __repr__(self) -> str:
         return (
             f"<tether.Pool {self._name!r} of {self._registry.name!r} "
-            f"running={len(self._running)} queued={self._slots.queued} "
-            f"limit={self._slots.limit}>"
+            f"running={len(self.running_)} queued={self.slots_.queued} "
+            f"limit={self.slots_.limit}>"
         )
-
-
-KI_PROTECTED.append(TaskRegistry._run)  # on trio: a task's bookkeeping, not its body
 
 
 def dump() -> str:
@@ -3010,11 +3052,8 @@ def dump() -> str:
 
     .. versionadded:: 0.2
     """
-    registries = sorted(_snapshot(_open_registries), key=lambda r: r._opened_at)
-    nested = {id(task) for r in registries for task in _snapshot(r._live.values)}
-    roots = [r for r in registries if id(r._opener) not in nested]
     now = time.monotonic()
-    nodes = [r._node(registries, now) for r in roots]
+    nodes, nested = TaskRegistry.forest_(now)
     nodes += [node for more in dump_extras for node in more(now)]
     nodes += gather_roots(nested, now)  # gathers awaited outside every registry
     return draw(nodes) if nodes else "no open TaskRegistry"
