@@ -25,7 +25,7 @@ import anyio
 import anyio.lowlevel
 from typing_extensions import TypeVarTuple, Unpack
 
-from ._asyncio_scope import NativeScope, cancel_many, native_scopes_usable
+from ._asyncio_scope import NativeScope, cancel_many, late_scope, native_scopes_usable
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
@@ -58,6 +58,7 @@ class AsyncioBackend:
         "current_effective_deadline",
         "hand_over_interrupt",
         "interruptible",
+        "late_scope",
         "new_deadline_scope",
         "new_event",
         "new_scope",
@@ -71,10 +72,13 @@ class AsyncioBackend:
         self.cancelled_exc = asyncio.CancelledError
         self.thread = get_ident()
         new_scope: Callable[[], Scope]
+        self.late_scope: Callable[[object], Scope] | None
         if native_scopes_usable():
             new_scope, self._cancel_many = NativeScope, cancel_many
+            self.late_scope = late_scope
         else:
             new_scope, self._cancel_many = type(anyio.CancelScope()), _cancel_each
+            self.late_scope = None  # anyio's scope must be entered where it nests
         self.new_scope = new_scope
         # anyio's, on either path: code in the task sees the deadline.
         self.new_deadline_scope: Callable[..., Scope] = type(anyio.CancelScope())

@@ -64,6 +64,7 @@ __all__ = [
     "NativeScope",
     "cancel_many",
     "force",
+    "late_scope",
     "native_scopes_usable",
 ]
 
@@ -307,6 +308,16 @@ class NativeScope:
         finally:
             rest.__context__ = context  # as raised in the task, not from here
             del context
+
+
+def late_scope(task: object) -> NativeScope:
+    """A scope for code already running in ``task``, as if it had been entered
+    there: a native scope keeps no stack and reads the task's anyio shields when
+    it delivers, so entering it late changes nothing it does (the backend's
+    ``late_scope``)."""
+    scope = NativeScope()
+    scope._task = cast("asyncio.Task[Any]", task)
+    return scope
 
 
 def _ours(exc: BaseException) -> bool:

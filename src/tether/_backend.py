@@ -197,6 +197,13 @@ class Backend(Protocol):
             a registry's ``async with`` block (or an ``as_completed`` block)
             holds its tasks in so that they sit under the block's task in the
             backend's task tree (trio). Not a checkpoint.
+        late_scope: ``None``, or makes a scope for code that is already running
+            in the given task, as if it had entered the scope then: a block's
+            body gets its scope only when something first cancels it, which
+            most blocks never need (asyncio's native scope, which keeps no stack
+            of scopes; issue #27 item 4). Its ``__exit__`` is called as the body
+            ends, in that task. Where ``None``, the body enters its scope as it
+            starts.
         open_system_host: ``None``, or opens a :class:`Host` for a registry
             opened with ``open()``, given its name: a task of the backend's own
             that its tasks sit under (trio). A schedule point that cannot be
@@ -223,6 +230,8 @@ class Backend(Protocol):
     def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object]: ...
     @property
     def interruptible(self) -> Interruptible | None: ...
+    @property
+    def late_scope(self) -> Callable[[object], Scope] | None: ...
     @property
     def open_host(self) -> Callable[[], Awaitable[Host]] | None: ...
     @property

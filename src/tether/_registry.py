@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from threading import get_ident
 from types import FunctionType, TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
-from weakref import WeakSet
+from weakref import ref
 
 import anyio
 import anyio.lowlevel
@@ -138,8 +138,34 @@ PosArgsT = TypeVarTuple("PosArgsT")
 
 _new_handle = object.__new__
 
-#: Every open registry, for tether.dump().
-_open_registries: WeakSet[TaskRegistry] = WeakSet()
+
+class _OpenRegistries:
+    """Every open registry, for :func:`tether.dump` and the leak check: weak
+    references by ``id``, which cost an open and close a third of a ``WeakSet``'s
+    (issue #27 item 4). A registry leaves as it closes, or in ``__del__`` if it is
+    collected open, so an ``id`` is never taken for another registry's."""
+
+    __slots__ = ("refs",)
+
+    def __init__(self) -> None:
+        self.refs: dict[int, ref[TaskRegistry]] = {}
+
+    def add(self, registry: TaskRegistry) -> None:
+        self.refs[id(registry)] = ref(registry)
+
+    def discard(self, registry: TaskRegistry) -> None:
+        self.refs.pop(id(registry), None)
+
+    def __iter__(self) -> Iterator[TaskRegistry]:
+        # list(): a dump() from another thread may see the dict change meanwhile
+        # (RuntimeError, which its _snapshot() retries).
+        for weak in list(self.refs.values()):
+            registry = weak()
+            if registry is not None:
+                yield registry
+
+
+_open_registries = _OpenRegistries()
 
 #: More trees for tether.dump(), drawn after the registries: the adopted tasks of
 #: tether._adopt, which adds itself here when first used.
@@ -304,6 +330,7 @@ class TaskRegistry:
         "_annexed",
         "_backend",
         "_body_scope",
+        "_body_task",
         "_cancelled",
         "_closed_event",
         "_closer",
@@ -359,42 +386,31 @@ class TaskRegistry:
         hooks: Hooks | None = None,
         context: Literal["spawner", "registry"] = "spawner",
     ) -> None:
-        check_name("TaskRegistry", "name", name)
-        check_flag("TaskRegistry", "debug", debug)
-        check_flag("TaskRegistry", "ambient", ambient)
-        if hooks is not None:
-            check_hooks(hooks)
-        check_choice(
-            "TaskRegistry",
-            "context",
-            context,
-            ("spawner", "registry"),
-            "use 'spawner' (tasks run in a copy of the spawner's context) or "
-            "'registry' (in a copy of the context the registry was opened in)",
-        )
+        if (
+            type(name) is not str
+            or limit is not None
+            or max_pending is not None
+            or shutdown_timeout is not None
+            or debug is not False
+            or ambient is not True
+            or hooks is not None
+            or context != "spawner"
+        ):
+            # Only options away from their defaults need a look: a short-lived
+            # registry of defaults pays for none of it (issue #27 item 4).
+            _check_options(name, limit, max_pending, shutdown_timeout, debug, ambient)
+            if hooks is not None:
+                check_hooks(hooks)
+            check_choice(
+                "TaskRegistry",
+                "context",
+                context,
+                ("spawner", "registry"),
+                "use 'spawner' (tasks run in a copy of the spawner's context) or "
+                "'registry' (in a copy of the context the registry was opened in)",
+            )
         self._policy = ErrorPolicy(on_error, name)
         self._shutdown_log = ShutdownLog(name)
-        if limit is not None:
-            check_count("TaskRegistry", "limit", limit, 1, ", or None for no limit")
-        if max_pending is not None:
-            if limit is None:
-                raise ValueError(
-                    f"TaskRegistry(max_pending={max_pending!r}) needs a limit: "
-                    f"TaskRegistry(limit=10, max_pending={max_pending!r})"
-                )
-            check_count(
-                "TaskRegistry",
-                "max_pending",
-                max_pending,
-                0,
-                ", or None for an unbounded queue",
-            )
-        check_seconds(
-            "TaskRegistry",
-            "shutdown_timeout",
-            shutdown_timeout,
-            " (how long to wait for tasks at shutdown), or None to wait without limit",
-        )
         self._name = name
         self._shutdown_timeout = shutdown_timeout
         self._debug = debug
@@ -428,6 +444,9 @@ class TaskRegistry:
         self._state = NEW
         self._thread = 0
         self._body_scope = None
+        # While a block's body runs and its scope is to be made at first need
+        # (the backend's late_scope): the task it runs in.
+        self._body_task: object = None
         self._host: Host | None = None  # trio: the block's nursery holds the tasks
         self._idle_event: Event | None = None
         self._spawned = self._succeeded = self._failed = self._cancelled = 0
@@ -2320,7 +2339,7 @@ class TaskRegistry:
         self._opener = backend.current_task()
         self._opened_at = time.monotonic()
         self._state = OPEN
-        _open_registries.add(self)
+        _open_registries.refs[id(self)] = ref(self)  # .add(self), inline
 
     async def __aenter__(self) -> Self:
         """Open the registry; unless it was made with ``ambient=False``, bind it as
@@ -2334,9 +2353,13 @@ class TaskRegistry:
         if open_host is not None:  # trio: the tasks are this task's children
             host = self._host = await open_host()
             self._create_task, self._new_scope = host.create_task, host.new_scope
-        # The body runs in this scope, so that a failure in raise mode can cancel it.
-        body_scope = self._body_scope = self._backend.new_scope()  # no anyio dispatch
-        body_scope.__enter__()
+        # The body runs in this scope, so that a failure in raise mode can cancel
+        # it: entered now, or made at first need where the backend can do that.
+        if self._backend.late_scope is None:
+            body_scope = self._body_scope = self._backend.new_scope()
+            body_scope.__enter__()
+        else:
+            self._body_task = self._opener
         if self._ambient:
             self._token = ambient.set(self)
         # The body's context, and so every task spawned from it and their
@@ -2359,13 +2382,14 @@ class TaskRegistry:
             self._token = None
         lineage.reset(self._lineage_token)
         body_scope = self._body_scope
-        assert body_scope is not None
-        self._body_scope = None
-        try:
-            if body_scope.__exit__(exc_type, exc, tb):
-                exc = None  # our own cancellation of the body, swallowed
-        except BaseException as remaining:
-            exc = remaining
+        if body_scope is not None:  # else nothing ever cancelled the body
+            self._body_scope = None
+            try:
+                if body_scope.__exit__(exc_type, exc, tb):
+                    exc = None  # our own cancellation of the body, swallowed
+            except BaseException as remaining:
+                exc = remaining
+        self._body_task = None
         if (
             exc is not None
             and self._policy.mode is OnErrorMode.RAISE
@@ -2493,7 +2517,7 @@ class TaskRegistry:
             with anyio.CancelScope(shield=True):
                 await self._wait_logging("cancelling its tasks", spared)
         self._state = CLOSED
-        _open_registries.discard(self)
+        _open_registries.refs.pop(id(self), None)  # .discard(self), inline
         self._opener = self._opened_context = None
         self._closer = None
         if own is not None:
@@ -2520,7 +2544,7 @@ class TaskRegistry:
         self._closed_event = _ALREADY_SET
         self._begin_cancelling()  # wakes a waiter of spawn_when_free, if any
         self._state = CLOSED
-        _open_registries.discard(self)
+        _open_registries.refs.pop(id(self), None)  # .discard(self), inline
         self._opener = self._opened_context = None
 
     def _outcome(
@@ -2603,8 +2627,13 @@ class TaskRegistry:
         the body. (Closing alone, by ``aclose()`` in the body or from a task,
         leaves the body running: its spawns then raise ``RegistryClosed``.)"""
         self._begin_cancelling()
-        if self._body_scope is not None:
-            self._body_scope.cancel()
+        scope = self._body_scope
+        if scope is None and self._body_task is not None:  # its first need
+            late_scope = self._backend.late_scope
+            assert late_scope is not None
+            scope = self._body_scope = late_scope(self._body_task)
+        if scope is not None:
+            scope.cancel()
 
     def _cancel_daemons(self) -> None:
         """Closing has begun: daemon tasks are cancelled, not waited for; those
@@ -2625,6 +2654,9 @@ class TaskRegistry:
 
     def __del__(self) -> None:
         state = getattr(self, "_state", None)  # None: __init__ refused its arguments
+        if state is NEW or state is CLOSED or state is None:
+            return
+        _open_registries.discard(self)  # its id may be another registry's next
         if (state is OPEN or state is DRAINING) and not self._warned:
             warn_left_open(
                 self._name,
@@ -3028,6 +3060,42 @@ class _Binding(Generic[R]):
         tb: TracebackType | None,
     ) -> None:
         ambient.reset(self._token)
+
+
+def _check_options(
+    name: object,
+    limit: object,
+    max_pending: object,
+    shutdown_timeout: object,
+    debug: object,
+    ambient: object,
+) -> None:
+    """Refuse a bad option of :class:`TaskRegistry` (``on_error``, ``hooks`` and
+    ``context`` are looked at where they are used)."""
+    check_name("TaskRegistry", "name", name)
+    check_flag("TaskRegistry", "debug", debug)
+    check_flag("TaskRegistry", "ambient", ambient)
+    if limit is not None:
+        check_count("TaskRegistry", "limit", limit, 1, ", or None for no limit")
+    if max_pending is not None:
+        if limit is None:
+            raise ValueError(
+                f"TaskRegistry(max_pending={max_pending!r}) needs a limit: "
+                f"TaskRegistry(limit=10, max_pending={max_pending!r})"
+            )
+        check_count(
+            "TaskRegistry",
+            "max_pending",
+            max_pending,
+            0,
+            ", or None for an unbounded queue",
+        )
+    check_seconds(
+        "TaskRegistry",
+        "shutdown_timeout",
+        shutdown_timeout,
+        " (how long to wait for tasks at shutdown), or None to wait without limit",
+    )
 
 
 def _call_with_status(

@@ -123,6 +123,7 @@ class TrioBackend:
         "current_effective_deadline",
         "hand_over_interrupt",
         "interruptible",
+        "late_scope",
         "new_deadline_scope",
         "new_event",
         "new_scope",
@@ -147,6 +148,7 @@ class TrioBackend:
         self.current_effective_deadline = partial(trio.current_effective_deadline)
         self.interruptible = interruptible
         self.open_host = TrioHost.open
+        self.late_scope = None  # a trio scope is entered where it is made
         self.open_system_host = TrioSystemHost.open
         self.hand_over_interrupt = hand_over_interrupt
 
