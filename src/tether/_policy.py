@@ -58,11 +58,12 @@ class ErrorPolicy:
         elif on_error == "raise":
             self.mode = OnErrorMode.RAISE
         else:
-            if not callable(on_error):
+            given: object = on_error  # any value at all, at run time
+            if not callable(given):
                 check_choice(
                     "TaskRegistry",
                     "on_error",
-                    on_error,
+                    given,
                     ("log", "raise"),
                     "use 'log' (isolate and log), 'raise' (cancel all and raise an "
                     "ExceptionGroup) or a callable (handle, exception) -> None",
