@@ -212,7 +212,7 @@ class Engine:
     async def _drive(self, inputs: list[Any]) -> None:
         total, limit = len(inputs), self.limit
         # A caller already cancelled (or timeout=0) starts nothing, on every backend.
-        await anyio.lowlevel.checkpoint_if_cancelled()
+        await self.backend.checkpoint_if_cancelled()  # no anyio dispatch (#27)
         while True:
             while (
                 self.next < total

@@ -2479,7 +2479,11 @@ class TaskRegistry:
                 # leaves a task behind it.
                 await self._wait_until_idle(())
             return self._outcome(exc, original, block)
-        if not self._live and self._state is OPEN and self._is_idle(()):
+        if (
+            not self._live
+            and self._state is OPEN
+            and ((self._slots is None and not self._pools) or self._is_idle(()))
+        ):
             self._close_idle()
             if exc is None and self._policy.base_exc is None:
                 # A host cancelled as the body ended sees it here, as below.
@@ -2542,7 +2546,8 @@ class TaskRegistry:
         no clock, no event (a short-lived registry's common end, issue #27 item
         4)."""
         self._closed_event = _ALREADY_SET
-        self._begin_cancelling()  # wakes a waiter of spawn_when_free, if any
+        if self._slots is not None or self._pools:
+            self._begin_cancelling()  # wakes a waiter of spawn_when_free, if any
         self._state = CLOSED
         _open_registries.refs.pop(id(self), None)  # .discard(self), inline
         self._opener = self._opened_context = None
@@ -2653,8 +2658,11 @@ class TaskRegistry:
         self._begin_cancelling()
 
     def __del__(self) -> None:
-        state = getattr(self, "_state", None)  # None: __init__ refused its arguments
-        if state is NEW or state is CLOSED or state is None:
+        try:
+            state = self._state
+        except AttributeError:  # __init__ refused its arguments
+            return
+        if state is CLOSED or state is NEW:
             return
         _open_registries.discard(self)  # its id may be another registry's next
         if (state is OPEN or state is DRAINING) and not self._warned:

@@ -337,11 +337,12 @@ def as_completed(
 
     .. versionadded:: 0.1
     """
-    try:
-        validate_options("as_completed", limit)
-    except (TypeError, ValueError):
-        close_inputs(work)  # refused: nothing will ever await them
-        raise
+    if limit is not None:  # the default needs no look (issue #27 item 4)
+        try:
+            validate_options("as_completed", limit)
+        except (TypeError, ValueError):
+            close_inputs(work)  # refused: nothing will ever await them
+            raise
     inputs = prepare("as_completed", work)
     handles: dict[Any, Handle[Any]] = {
         index: item[1]
