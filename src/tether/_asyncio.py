@@ -53,6 +53,7 @@ class AsyncioBackend:
         "_timer_at",
         "call_soon_threadsafe",
         "cancelled_exc",
+        "checkpoint",
         "checkpoint_if_cancelled",
         "clock",
         "current_effective_deadline",
@@ -88,6 +89,7 @@ class AsyncioBackend:
         # anyio's own, from the backend class its public token names: the same
         # answers as anyio.lowlevel's functions, without their dispatch.
         anyio_backend = anyio.lowlevel.current_token().backend_class
+        self.checkpoint = anyio_backend.checkpoint
         self.checkpoint_if_cancelled = anyio_backend.checkpoint_if_cancelled
         self.current_effective_deadline = anyio_backend.current_effective_deadline
         self.interruptible = None  # asyncio delivers Ctrl+C to the main task

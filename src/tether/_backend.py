@@ -312,6 +312,11 @@ class Backend(Protocol):
         ...
 
     @property
+    def checkpoint(self) -> Callable[[], Awaitable[None]]:
+        """``anyio.lowlevel.checkpoint``, without anyio's dispatch."""
+        ...
+
+    @property
     def checkpoint_if_cancelled(self) -> Callable[[], Awaitable[None]]:
         """``anyio.lowlevel.checkpoint_if_cancelled``, without anyio's dispatch."""
         ...

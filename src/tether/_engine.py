@@ -386,7 +386,7 @@ class Engine:
                 or (self.driver_done and self.in_flight == 0)
             ):
                 if not waited:
-                    await anyio.lowlevel.checkpoint()
+                    await self.backend.checkpoint()  # no anyio dispatch (#27)
                     waited = True
                     continue  # look again: the checkpoint let others run
                 if self.first is not None:

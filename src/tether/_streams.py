@@ -163,7 +163,8 @@ class Completions(Generic[K, R]):
             engine.left()
             # Inputs we were given as coroutine objects and never started.
             for item in self._owned or ():
-                close_if_coroutine(item)
+                if item is not None:  # else it started: the child owns it
+                    close_if_coroutine(item)
             if self._host is not None:  # every child has ended
                 await self._host.close()
         if engine.base_exc is not None and exc is None:

@@ -118,6 +118,7 @@ class TrioBackend:
     __slots__ = (
         "call_soon_threadsafe",
         "cancelled_exc",
+        "checkpoint",
         "checkpoint_if_cancelled",
         "clock",
         "current_effective_deadline",
@@ -144,6 +145,7 @@ class TrioBackend:
         self.call_soon_threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
         self.clock = trio.lowlevel.current_clock().current_time  # the MockClock too
         # Partials: a plain function in an attribute reads as a method to pyright.
+        self.checkpoint = partial(trio.lowlevel.checkpoint)
         self.checkpoint_if_cancelled = partial(trio.lowlevel.checkpoint_if_cancelled)
         self.current_effective_deadline = partial(trio.current_effective_deadline)
         self.interruptible = interruptible
