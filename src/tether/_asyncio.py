@@ -69,6 +69,7 @@ class AsyncioBackend:
         "new_deadline_scope",
         "new_event",
         "new_scope",
+        "new_wakeup",
         "open_host",
         "open_system_host",
         "thread",
@@ -90,6 +91,7 @@ class AsyncioBackend:
         # anyio's, on either path: code in the task sees the deadline.
         self.new_deadline_scope: Callable[..., Scope] = type(anyio.CancelScope())
         self.new_event = type(anyio.Event())
+        self.new_wakeup = asyncio.Event
         self.call_soon_threadsafe = loop.call_soon_threadsafe
         self.clock = loop.time  # anyio.current_time() on asyncio
         # anyio's own, from the backend class its public token names: the same

@@ -139,7 +139,7 @@ class Event(Protocol):
 
     def set(self) -> None: ...
 
-    async def wait(self) -> None: ...
+    async def wait(self) -> object: ...
 
 
 class Ending(enum.Enum):
@@ -188,6 +188,11 @@ class Backend(Protocol):
             deadline (``new_deadline_scope(deadline=t)``), which anyio-aware code
             inside it sees (``anyio.current_effective_deadline()``).
         new_event: makes a fresh event.
+        new_wakeup: makes a fresh event for waiters that wait on it as soon as
+            they get it, never once it is set (whoever sets it drops it): the
+            backend's own event, without anyio's wrapper (whose wait on a set
+            event checkpoints, which such an event never needs), cheaper to make
+            (issue #27 item 4).
         call_soon_threadsafe: runs a sync callable on the loop, from any thread.
         interruptible: ``None``, or wraps the coroutine a task awaits for its
             owner so that Ctrl+C can interrupt it there while the owner's own
@@ -226,6 +231,8 @@ class Backend(Protocol):
     def new_deadline_scope(self) -> Callable[..., Scope]: ...
     @property
     def new_event(self) -> Callable[[], Event]: ...
+    @property
+    def new_wakeup(self) -> Callable[[], Event]: ...
     @property
     def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object]: ...
     @property

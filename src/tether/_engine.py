@@ -256,7 +256,7 @@ class Engine:
         self.lost.clear()
 
     async def _sleep(self) -> None:
-        wake = self.wake = self.backend.new_event()
+        wake = self.wake = self.backend.new_wakeup()
         await wake.wait()
 
     async def _rate_gate(self) -> bool:
@@ -397,7 +397,7 @@ class Engine:
                     self._wake_driver()  # room for one more input
                     return pair
                 raise StopAsyncIteration
-            ready = self.ready = self.backend.new_event()
+            ready = self.ready = self.backend.new_wakeup()
             await ready.wait()
             waited = True
 

@@ -1036,7 +1036,7 @@ class TaskRegistry:
         while not self._is_idle(spared):
             event = self._idle_event
             if event is None:
-                event = self._idle_event = self._backend.new_event()
+                event = self._idle_event = self._backend.new_wakeup()
             await event.wait()
 
     def cancel_all(self) -> None:
@@ -2600,7 +2600,7 @@ class TaskRegistry:
         while now < until:
             event = self._idle_event
             if event is None:
-                event = self._idle_event = backend.new_event()
+                event = self._idle_event = backend.new_wakeup()
             # Woken when the registry may be idle, or by the timer at the
             # earlier of the next WARNING and ``until``.
             await backend.wait_until(

@@ -128,6 +128,7 @@ class TrioBackend:
         "new_deadline_scope",
         "new_event",
         "new_scope",
+        "new_wakeup",
         "open_host",
         "open_system_host",
         "thread",
@@ -141,7 +142,7 @@ class TrioBackend:
         self.thread = get_ident()
         self.new_scope = trio.CancelScope
         self.new_deadline_scope = trio.CancelScope
-        self.new_event = trio.Event
+        self.new_event = self.new_wakeup = trio.Event
         self.call_soon_threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
         self.clock = trio.lowlevel.current_clock().current_time  # the MockClock too
         # Partials: a plain function in an attribute reads as a method to pyright.
