@@ -25,13 +25,8 @@ import anyio
 import anyio.lowlevel
 from typing_extensions import TypeVarTuple, Unpack
 
-from ._asyncio_scope import (
-    NativeScope,
-    cancel_many,
-    in_no_anyio_scope,
-    late_scope,
-    native_scopes_usable,
-)
+from . import _asyncio_scope
+from ._asyncio_scope import NativeScope, cancel_many, late_scope, native_scopes_usable
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
@@ -102,9 +97,9 @@ class AsyncioBackend:
         checkpoint_if_cancelled = anyio_backend.checkpoint_if_cancelled
         current_effective_deadline: Callable[[], float]
         current_effective_deadline = anyio_backend.current_effective_deadline
-        if self.late_scope is not None:  # anyio's task records are read: ask first
-            checkpoint_if_cancelled = _unless_unscoped_await(checkpoint_if_cancelled)
-            current_effective_deadline = _unless_unscoped(current_effective_deadline)
+        if self.late_scope is not None:  # anyio's task records are read anyway
+            checkpoint_if_cancelled = _asyncio_scope.checkpoint_if_cancelled
+            current_effective_deadline = _asyncio_scope.current_effective_deadline
         # Partials: a plain function in an attribute reads as a method to pyright.
         self.checkpoint_if_cancelled = functools.partial(checkpoint_if_cancelled)
         self.current_effective_deadline = functools.partial(current_effective_deadline)
@@ -231,27 +226,6 @@ class AsyncioBackend:
 
 def _nothing() -> None:
     pass
-
-
-def _unless_unscoped(fn: Callable[[], float]) -> Callable[[], float]:
-    """anyio's ``current_effective_deadline``, asked only of a task in a scope."""
-
-    def current_effective_deadline() -> float:
-        return math.inf if in_no_anyio_scope() else fn()
-
-    return current_effective_deadline
-
-
-def _unless_unscoped_await(
-    fn: Callable[[], Awaitable[None]],
-) -> Callable[[], Awaitable[None]]:
-    """anyio's ``checkpoint_if_cancelled``, asked only of a task in a scope."""
-
-    async def checkpoint_if_cancelled() -> None:
-        if not in_no_anyio_scope():
-            await fn()
-
-    return checkpoint_if_cancelled
 
 
 def _cancel_each(scopes: list[Scope], wake: list[Event] | None) -> None:
