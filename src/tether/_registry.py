@@ -2512,8 +2512,15 @@ class TaskRegistry:
                     self._shutdown_log.drain_started(
                         self._waited_for(), self._shutdown_timeout
                     )
-                try:
-                    await self._drain(spared)
+                timeout = self._shutdown_timeout
+                try:  # the drain: one coroutine less than a method of its own
+                    await self._wait_logging(
+                        "draining",
+                        spared,
+                        math.inf
+                        if timeout is None
+                        else self._backend.clock() + timeout,
+                    )
                 except BaseException as cancelled:  # the host, while draining
                     exc = cancelled
         self._begin_cancelling()
@@ -2573,14 +2580,6 @@ class TaskRegistry:
         """What a drain waits for: every live task but the closer and daemons."""
         live = [*self._live, *self._queued_list()]
         return [h for h in live if h is not self._closer and h not in self._daemons]
-
-    async def _drain(self, spared: tuple[Handle[Any], ...]) -> None:
-        timeout = self._shutdown_timeout
-        await self._wait_logging(
-            "draining",
-            spared,
-            math.inf if timeout is None else self._backend.clock() + timeout,
-        )
 
     async def _wait_logging(
         self,

@@ -120,7 +120,7 @@ class Completions(Generic[K, R]):
         if (
             owned is not None
             and len(owned) <= self._limit
-            and not any(callable(item) for item in owned)
+            and not any(map(callable, owned))
         ):
             # as_completed of coroutines and handles that all fit: start them
             # here, as the driver would at its first step, and need no driver.
