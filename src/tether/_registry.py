@@ -2355,7 +2355,8 @@ class TaskRegistry:
             self._create_task, self._new_scope = host.create_task, host.new_scope
         # The body runs in this scope, so that a failure in raise mode can cancel
         # it: entered now, or made at first need where the backend can do that.
-        if self._backend.late_scope is None:
+        if self._backend.late_scope is None or self._opener is None:
+            # (No task to make it for later: entering one says what is wrong.)
             body_scope = self._body_scope = self._backend.new_scope()
             body_scope.__enter__()
         else:
