@@ -32,7 +32,7 @@ from contextvars import Context, Token, copy_context
 from dataclasses import dataclass
 from threading import get_ident
 from types import FunctionType, TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, overload
 from weakref import WeakSet
 
 import anyio
@@ -147,7 +147,7 @@ dump_extras: list[Callable[[float], list[Node]]] = []
 
 #: When a daemon task is cancelled (``spawn(..., daemon=True, stop=...)``):
 #: ``"on-close"`` as soon as closing begins, ``"after-drain"`` once the drain ends.
-Stop = Literal["on-close", "after-drain"]
+Stop: TypeAlias = Literal["on-close", "after-drain"]
 
 
 class _AlreadySet:
