@@ -1,7 +1,6 @@
 """The generated overloads in _gather.py (run_all, settle_all) and _registry.py
 (TaskRegistry.start, and the spawn forms of TaskRegistry and Pool), and the
-protocols of _startable.py, are what
-tools/gen_overloads.py writes."""
+protocols of _startable.py, are what tools/gen_overloads.py writes."""
 
 from __future__ import annotations
 
