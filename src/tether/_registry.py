@@ -840,6 +840,7 @@ class TaskRegistry:
                 or not self._live
                 or self._closers
                 or late
+                or self._idle_event is not None  # wait_idle: daemons may be left
             ):
                 self._slot_freed()
         else:  # dropped from the queue: it never ran
@@ -869,17 +870,24 @@ class TaskRegistry:
         self._notify_if_idle()
 
     def _notify_if_idle(self) -> None:
-        # Every waiter spares a subset of _closers, so none can be satisfied
-        # unless this is: wake them all, and each checks its own condition.
-        if self._is_idle():
+        # Every waiter spares a subset of _closers and the daemons, so none can
+        # be satisfied unless this is: wake them all, and each checks its own
+        # condition.
+        if self._is_idle(None, count_daemons=False):
             event = self._idle_event
             if event is not None:
                 self._idle_event = None
                 event.set()
 
-    def _is_idle(self, spared: Collection[Handle[Any]] | None = None) -> bool:
+    def _is_idle(
+        self,
+        spared: Collection[Handle[Any]] | None = None,
+        *,
+        count_daemons: bool = True,
+    ) -> bool:
         """Nothing queued, and nothing running but the tasks in ``spared``
-        (default: every task of ours inside ``aclose()``)."""
+        (default: every task of ours inside ``aclose()``), and, unless
+        ``count_daemons`` (as for :meth:`wait_idle`), the daemons."""
         slots = self._slots
         if slots is not None and (
             slots.queued or slots.reserved or slots.room_reserved
@@ -894,6 +902,11 @@ class TaskRegistry:
             spared = self._closers
         if len(live) <= len(spared) and all(h in spared for h in live):
             return True
+        if not count_daemons:
+            daemons = self._daemons
+            return len(live) <= len(spared) + len(daemons) and all(
+                h in spared or h in daemons for h in live
+            )
         # While draining, the daemons kept for the drain do not count.
         late = self._after_drain
         return (
@@ -990,23 +1003,40 @@ class TaskRegistry:
     # -- controls --------------------------------------------------------------------
 
     async def wait_idle(self) -> None:
-        """Wait until no task is running or queued, without closing the registry.
+        """Wait until no task is running or queued, daemons apart, without
+        closing the registry.
 
         A checkpoint. Returns at the first moment the registry is idle; a task
         spawned after that is not waited for. Cancelling the waiter cancels no task.
+
+        Daemon tasks (``daemon=True``, services) do not count, as they do not
+        hold up the drain: a heartbeat, a consumer loop or a reader runs until the
+        registry closes, and a registry with one would never be idle. Queued
+        tasks count, daemons or not. To wait for a daemon to end, await its
+        handle (``await reader.wait()``). A daemon of the registry may call
+        ``wait_idle()``; any other task of the registry is refused, as the
+        registry is not idle while it runs.
+
+        Raises:
+            RuntimeError: called by a task of this registry that is not a daemon
+                (it would never return).
+
+        .. versionchanged:: 0.3
+           Daemon tasks do not count: ``wait_idle()`` waited for them too, so it
+           never returned while a service, a heartbeat or a reader ran.
         """
-        if self._is_idle():
+        if self._is_idle(None, count_daemons=False):
             await anyio.lowlevel.checkpoint()
             return
         own = self._own_handle()
-        if own is not None:
+        if own is not None and own not in self._daemons:
             raise RuntimeError(
                 f"task {own._name!r} of TaskRegistry {self._name!r} called its "
                 "registry's wait_idle(), which would never return: the registry is "
                 "not idle while the caller runs. Wait for the other tasks' handles "
                 "instead"
             )
-        await self._wait_until_idle()
+        await self._wait_until_idle(None, count_daemons=False)
 
     def _wake_idle_waiters(self) -> None:
         """Wake every idle waiter, idle or not: each checks its own condition."""
@@ -1016,9 +1046,12 @@ class TaskRegistry:
             event.set()
 
     async def _wait_until_idle(
-        self, spared: Collection[Handle[Any]] | None = None
+        self,
+        spared: Collection[Handle[Any]] | None = None,
+        *,
+        count_daemons: bool = True,
     ) -> None:
-        while not self._is_idle(spared):
+        while not self._is_idle(spared, count_daemons=count_daemons):
             event = self._idle_event
             if event is None:
                 event = self._idle_event = self._backend.new_event()
