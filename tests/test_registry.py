@@ -276,6 +276,11 @@ async def test_wait_idle_waits_for_running_and_queued_without_closing() -> None:
     assert len(log) == 6
 
 
+async def record_when_idle(tasks: TaskRegistry, record: list[str]) -> None:
+    await tasks.wait_idle()
+    record.append("idle")
+
+
 async def test_wait_idle_waits_for_the_work_and_not_for_the_daemons() -> None:
     """Regression: ``wait_idle()`` never returned while a daemon ran (a reader, a
     heartbeat, a service), though daemons do not hold up the drain either. It
@@ -298,12 +303,8 @@ async def test_wait_idle_waits_for_the_work_and_not_for_the_daemons() -> None:
             await tasks.wait_idle()  # only daemons: at once
         tasks.spawn(worker)
 
-        async def waiter() -> None:
-            await tasks.wait_idle()
-            record.append("idle")
-
         async with anyio.create_task_group() as group:
-            group.start_soon(waiter)
+            group.start_soon(record_when_idle, tasks, record)
             await anyio.wait_all_tasks_blocked()
             assert record == []
             release.set()
@@ -355,12 +356,8 @@ async def test_wait_idle_counts_work_queued_behind_a_daemon_s_slot() -> None:
         queued = tasks.spawn(worker)
         assert queued.status is Status.QUEUED
 
-        async def waiter() -> None:
-            await tasks.wait_idle()
-            record.append("idle")
-
         async with anyio.create_task_group() as group:
-            group.start_soon(waiter)
+            group.start_soon(record_when_idle, tasks, record)
             await anyio.wait_all_tasks_blocked()
             assert record == []  # the queued worker is work still to do
             daemon.cancel()  # frees the slot
