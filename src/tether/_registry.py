@@ -225,8 +225,9 @@ class RegistryStatistics:
     """A snapshot of a registry's counters; ``spawned`` is always the sum of
     ``queued``, ``running``, ``succeeded``, ``failed`` and ``cancelled``.
     ``restarts`` counts the restarts of services, which run in one task each.
-    ``dropped`` counts the work :meth:`TaskRegistry.try_spawn` dropped because
-    the registry was closing or closed (never spawned, so not in ``spawned``).
+    ``dropped`` counts the work :meth:`TaskRegistry.try_spawn` (or
+    :meth:`Pool.try_spawn`) dropped because the registry was closing or closed
+    (never spawned, so not in ``spawned``).
 
     .. versionadded:: 0.1
     .. versionchanged:: 0.2
