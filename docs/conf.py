@@ -10,14 +10,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from tether._version import _source_version  # noqa: E402  (needs src on sys.path)
+from tether._version import source_version  # noqa: E402  (needs src on sys.path)
 
 project = "tether"
 author = "The tether developers"
 copyright = "2026, the tether developers"
 # The version of the tree being built, from pyproject.toml (the one source): not the
 # installed distribution's, which an editable install may hold from an older build.
-release = _source_version(ROOT)
+release = source_version(ROOT)
 version = ".".join(release.split(".")[:2])
 
 extensions = [
@@ -53,11 +53,23 @@ def _no_constructor(
     """Enums and ``Completions`` are never made by users: show no constructor (else
     ``Status(*values)`` and ``Completions``' private arguments would be shown)."""
     if what == "class" and (
-        isinstance(obj, enum.EnumMeta) or name == "tether.Completions"
+        isinstance(obj, enum.EnumMeta)
+        or name in ("tether.Completions", "tether.Pool")  # Pool: TaskRegistry.pool()
     ):
         return "", None
     return None
 
 
+def _no_borrowed_docstring(
+    app: object, what: str, name: str, obj: object, options: object, lines: list[str]
+) -> None:
+    """A type alias has no docstring of its own: autodoc would show its type's
+    (``str``'s for ``OnError``, ``types.UnionType``'s for ``Work``). The API page
+    says what each alias is instead."""
+    if what == "data" and getattr(obj, "__doc__", None) == type(obj).__doc__:
+        lines.clear()
+
+
 def setup(app: Any) -> None:
     app.connect("autodoc-process-signature", _no_constructor)
+    app.connect("autodoc-process-docstring", _no_borrowed_docstring)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import logging
 import sys
 import weakref
@@ -110,7 +111,7 @@ async def test_adopted_tasks_show_in_dump_apart_from_registries() -> None:
     try:
         with tether.adopt_tasks():
             ref = weakref.ref(loop.create_task(alone(), name="raw poller"))
-            line = sys._getframe().f_lineno - 1
+            line = inspect.stack(0)[0].lineno - 1
             async with tether.TaskRegistry(name="app") as tasks:
                 handle = tasks.spawn(anyio.sleep_forever, name="owned")
                 await anyio.wait_all_tasks_blocked()

@@ -52,16 +52,15 @@ def anyio_backend(
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """The backend, with the asyncio scope path forced for the test."""
     backend, path = request.param
-    saved = scope_module._usable
-    if path is not None:
-        scope_module.force(path == "native")
+    saved = None if path is None else scope_module.force(path == "native")
     try:
         if backend == "trio":
             yield "trio", {}
         else:
             yield "asyncio", {"use_uvloop": backend == "uvloop"}
     finally:
-        scope_module._usable = saved
+        if path is not None:
+            scope_module.force(saved)
 
 
 @pytest.fixture
@@ -448,10 +447,10 @@ async def test_a_task_with_a_timeout_has_a_deadline_scope_of_its_own(path: str) 
         timed = tasks.spawn(release.wait, timeout=3600)
         plain = tasks.spawn(release.wait)
         await anyio.wait_all_tasks_blocked()
-        assert type(timed._scope) is not scope_module.NativeScope
-        assert (type(plain._scope) is scope_module.NativeScope) == (path == "native")
+        assert type(timed.scope_) is not scope_module.NativeScope
+        assert (type(plain.scope_) is scope_module.NativeScope) == (path == "native")
         release.set()
-    assert scope_module.NativeScope.__slots__ == ("_state", "_task")
+    assert scope_module.NativeScope.__slots__ == ("state", "task")
     with pytest.raises(TypeError, match="new_deadline_scope"):
         scope_module.NativeScope().deadline = 1.0
 
@@ -482,7 +481,7 @@ async def test_a_foreign_cancel_of_the_raw_task_is_not_tethers(
     async with TaskRegistry() as tasks:
         handle = tasks.spawn(anyio.sleep_forever)
         await anyio.wait_all_tasks_blocked()
-        raw = tasks._live[handle]
+        (raw,) = [t for t in asyncio.all_tasks() if t.get_name() == handle.name]
         assert isinstance(raw, asyncio.Task)
         raw.cancel()  # a foreign cancel, on purpose
         await handle.wait()
@@ -540,13 +539,12 @@ def test_the_loop_ending_is_told_from_tethers_own_cancellation(
             handle.cancel()
             await anyio.wait_all_tasks_blocked()
 
-    saved = scope_module._usable
-    scope_module.force(path_name == "native")
+    saved = scope_module.force(path_name == "native")
     try:
         with pytest.warns(ResourceWarning, match="'left' was still open"):
             anyio.run(main, backend_options={"use_uvloop": backend == "uvloop"})
     finally:
-        scope_module._usable = saved
+        scope_module.force(saved)
     assert kept[0].statistics().cancelled == 1
 
 
@@ -587,15 +585,16 @@ async def test_a_shield_holds_under_an_eager_task_factory(
 
 
 @pytest.fixture
-def undecided(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The path not decided yet, as in a fresh process; restored after."""
-    saved = scope_module._usable
-    scope_module._usable = None
-    monkeypatch.delenv(scope_module.FORCE_VARIABLE, raising=False)
-    try:
-        yield
-    finally:
-        scope_module._usable = saved
+def undecided() -> Iterator[None]:
+    """The path not decided yet, as in a fresh process; restored after (after the
+    test's own monkeypatch is undone: the restore may load anyio's state)."""
+    saved = scope_module.force(None)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(scope_module.FORCE_VARIABLE, raising=False)
+        try:
+            yield
+        finally:
+            scope_module.force(saved)
 
 
 def _backend_scope() -> object:

@@ -24,18 +24,18 @@ def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_the_version_is_the_one_in_pyproject() -> None:
-    from tether._version import _source_version
+    from tether._version import source_version
 
     root = __import__("pathlib").Path(__file__).resolve().parent.parent
-    assert tether.__version__ == _source_version(root)
+    assert tether.__version__ == source_version(root)
 
 
 def test_a_source_tree_without_a_pyproject_has_an_unknown_version(
     tmp_path: Path,
 ) -> None:
-    from tether._version import _source_version
+    from tether._version import source_version
 
-    assert _source_version(tmp_path) == "0+unknown"
+    assert source_version(tmp_path) == "0+unknown"
 
 
 def test_an_unknown_attribute_of_the_module_raises_attribute_error() -> None:

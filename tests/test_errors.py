@@ -559,12 +559,14 @@ async def test_a_body_that_nothing_cancels_never_needs_its_scope() -> None:
     async def ok() -> None:
         await anyio.lowlevel.checkpoint()
 
+    from tether._loop import current_backend
+
     async with TaskRegistry(on_error="raise") as tasks:
-        late = tasks._backend.late_scope is not None
-        assert (tasks._body_scope is None) is late
+        late = current_backend().late_scope is not None
+        assert (tasks.body_scope_ is None) is late
         await tasks.spawn(ok)
-        assert (tasks._body_scope is None) is late
-    assert tasks._body_scope is None
+        assert (tasks.body_scope_ is None) is late
+    assert tasks.body_scope_ is None
 
 
 async def test_a_late_body_scope_cancels_the_body_outside_its_shield() -> None:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 import traceback
 from pathlib import Path
@@ -216,7 +217,7 @@ async def test_repr_shows_name_status_and_outcome() -> None:
 
 async def test_debug_records_where_the_task_was_spawned() -> None:
     async with TaskRegistry(debug=True) as tasks:
-        line = sys._getframe().f_lineno + 1
+        line = inspect.stack(0)[0].lineno + 1
         handle = tasks.spawn(double, 1)
         ambient = tether.spawn(double, 2)
         await handle

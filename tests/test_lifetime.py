@@ -601,7 +601,7 @@ async def test_a_long_drain_warns_on_every_backend_then_ends_when_the_task_does(
     item 4: an anyio scope with a deadline cost a short drain a quarter of its
     time) and from a deadline on trio. Here the interval is a hundredth of a
     second, and the task waits for the WARNING itself: no time is asserted."""
-    monkeypatch.setattr(tether._registry, "STILL_WAITING_EVERY", 0.01)
+    monkeypatch.setattr("tether._registry.STILL_WAITING_EVERY", 0.01)
     warned = anyio.Event()
 
     class Warned(logging.Handler):
@@ -637,7 +637,7 @@ async def test_drains_at_once_share_the_loop_s_timer_and_each_keeps_its_deadline
     next with a deadline of a hundredth of a second, which must still cut it (the
     shared timer is armed again, earlier); its task's cleanup then lets ``a``'s
     task finish."""
-    monkeypatch.setattr(tether._registry, "STILL_WAITING_EVERY", 3600.0)
+    monkeypatch.setattr("tether._registry.STILL_WAITING_EVERY", 3600.0)
     released = anyio.Event()
     handles: list[tether.Handle[None]] = []
 

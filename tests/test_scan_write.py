@@ -179,13 +179,13 @@ def test_fix_refuses_a_file_changed_while_the_new_one_is_written(
 ) -> None:
     make_tree(tmp_path, {"a.py": DANGLING})
     path = tmp_path / "a.py"
-    real_keep_owner = _scan_write._keep_owner
+    real_keep_owner = _scan_write.keep_owner
 
     def keep_owner_while_an_editor_saves(temporary: str, info: os.stat_result) -> None:
         path.write_text(DANGLING + "# saved\n")
         real_keep_owner(temporary, info)
 
-    monkeypatch.setattr(_scan_write, "_keep_owner", keep_owner_while_an_editor_saves)
+    monkeypatch.setattr(_scan_write, "keep_owner", keep_owner_while_an_editor_saves)
     status, out, _ = run_scan(capsys, "--fix", str(path))
     assert path.read_text() == DANGLING + "# saved\n"
     assert out.splitlines()[0] == f"{path}:0:0: E902 fix not written: {CHANGED}"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from packaging.version import Version
 
-from tether._version import _source_version
+from tether._version import source_version
 
 if TYPE_CHECKING:
     import pytest
@@ -40,7 +40,7 @@ KINDS = ("Added", "Changed", "Deprecated", "Removed", "Fixed", "Security")
 
 
 def package_version() -> Version:
-    return Version(_source_version(ROOT))
+    return Version(source_version(ROOT))
 
 
 def notes() -> list[tuple[str, str]]:

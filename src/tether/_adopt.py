@@ -214,7 +214,8 @@ def _creation_site() -> str:
     import asyncio
 
     skip = (os.path.dirname(asyncio.__file__), _PACKAGE_DIR)
-    frame = sys._getframe(2)
+    # CPython's own accessor (inspect.currentframe() wraps it in one call more).
+    frame = sys._getframe(2)  # pyright: ignore[reportPrivateUsage]
     while frame.f_back is not None and frame.f_code.co_filename.startswith(skip):
         frame = frame.f_back
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"

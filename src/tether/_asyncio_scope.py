@@ -139,13 +139,16 @@ def _load() -> None:
     _task_states = vars(anyio_asyncio)["_task_states"]
 
 
-def force(native: bool | None) -> None:
+def force(native: bool | None) -> bool | None:
     """For tests: use the native scope (True) or anyio's (False) in the backends
-    made from now on, whatever the environment says; None decides afresh."""
+    made from now on, whatever the environment says; None decides afresh. Returns
+    the setting it replaces, to be put back with ``force()`` again."""
     global _usable
+    replaced = _usable
     if native:
         _load()
     _usable = native
+    return replaced
 
 
 def _self_test(task: asyncio.Task[Any]) -> str | None:
@@ -204,7 +207,7 @@ def _within_shield(scope: Any) -> bool:
 
 # -- the scope ------------------------------------------------------------------------
 
-#: ``NativeScope._state`` before any ``cancel()``; from ``cancel()`` on, the number of
+#: ``NativeScope.state`` before any ``cancel()``; from ``cancel()`` on, the number of
 #: requests made on the task and not yet taken back (0 or more); after a caught exit:
 _NOT_CANCELLED = -1
 _CAUGHT = -2
@@ -227,15 +230,15 @@ class NativeScope:
     Two slots: every parked task holds one.
     """
 
-    __slots__ = ("_state", "_task")
+    __slots__ = ("state", "task")
 
     def __init__(self) -> None:
-        self._task: asyncio.Task[Any] | None = None  # while entered
-        self._state = _NOT_CANCELLED
+        self.task: asyncio.Task[Any] | None = None  # while entered
+        self.state = _NOT_CANCELLED
 
     @property
     def cancelled_caught(self) -> bool:
-        return self._state == _CAUGHT
+        return self.state == _CAUGHT
 
     @property
     def deadline(self) -> float:
@@ -249,16 +252,16 @@ class NativeScope:
         )
 
     def cancel(self) -> None:
-        if self._state == _NOT_CANCELLED:
-            self._state = 0
-            if self._task is not None:
+        if self.state == _NOT_CANCELLED:
+            self.state = 0
+            if self.task is not None:
                 deliver([self])
 
     def __enter__(self) -> NativeScope:
-        task = self._task = asyncio.current_task()
+        task = self.task = asyncio.current_task()
         if task is None:
             raise RuntimeError("a task's scope is entered in an asyncio task")
-        if self._state != _NOT_CANCELLED:
+        if self.state != _NOT_CANCELLED:
             deliver([self])
         return self
 
@@ -269,12 +272,12 @@ class NativeScope:
         tb: TracebackType | None,
         /,
     ) -> bool:
-        task = self._task
-        self._task = None  # left: no further request is made
-        requests = self._state
+        task = self.task
+        self.task = None  # left: no further request is made
+        requests = self.state
         if requests == _NOT_CANCELLED:
             return False
-        self._state = 0
+        self.state = 0
         assert task is not None
         if sys.version_info >= (3, 11):
             while requests:
@@ -292,7 +295,7 @@ class NativeScope:
         else:
             caught = False
         if caught:
-            self._state = _CAUGHT
+            self.state = _CAUGHT
         return caught
 
     def _claim_group(self, group: BaseExceptionGroup[BaseException]) -> bool:
@@ -304,7 +307,7 @@ class NativeScope:
             return False
         if rest is None:
             return True
-        self._state = _CAUGHT
+        self.state = _CAUGHT
         context = rest.__context__
         try:
             raise rest
@@ -348,7 +351,7 @@ def late_scope(task: object) -> NativeScope:
     it delivers, so entering it late changes nothing it does (the backend's
     ``late_scope``)."""
     scope = NativeScope()
-    scope._task = cast("asyncio.Task[Any]", task)
+    scope.task = cast("asyncio.Task[Any]", task)
     return scope
 
 
@@ -384,9 +387,9 @@ def cancel_many(scopes: list[Scope], wake: list[Event] | None) -> None:
     for scope in scopes:
         if type(scope) is not NativeScope:
             scope.cancel()  # anyio's, of a task with a deadline
-        elif scope._state == _NOT_CANCELLED:
-            scope._state = 0
-            if scope._task is not None:
+        elif scope.state == _NOT_CANCELLED:
+            scope.state = 0
+            if scope.task is not None:
                 entered.append(scope)
     if entered:
         deliver(entered)
@@ -401,7 +404,7 @@ def deliver(scopes: list[NativeScope]) -> None:
     state_of = _task_states.get
     for scope in scopes:
         # Any: asyncio's private fields are read below (typeshed has neither).
-        task: Any = scope._task
+        task: Any = scope.task
         if task is None:
             continue  # it left its scope: done
         waiter = task._fut_waiter  # the future it is parked on, if it is
@@ -415,10 +418,10 @@ def deliver(scopes: list[NativeScope]) -> None:
         if not task._must_cancel and (waiter is None or not waiter.done()):
             # (A task woken with a value takes it first, as anyio and trio do.)
             task.cancel(MESSAGE)
-            scope._state += 1
+            scope.state += 1
         again.append(scope)
     if again:
-        task = again[0]._task
+        task = again[0].task
         assert task is not None
         task.get_loop().call_soon(deliver, again)
 

@@ -29,7 +29,7 @@ backend's cancellation itself, or the event loop is ending).
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from typing_extensions import TypeVarTuple, Unpack
 
@@ -48,6 +48,7 @@ __all__ = [
     "Host",
     "Interruptible",
     "Scope",
+    "ki_protected",
     "leave_scope",
 ]
 
@@ -58,6 +59,14 @@ PosArgsT = TypeVarTuple("PosArgsT")
 #: module adds its own as it is imported; the trio backend marks them all when it
 #: is first imported, so it needs no import of the modules that own them.
 KI_PROTECTED: list[Callable[..., object]] = []
+
+BodyT = TypeVar("BodyT", bound="Callable[..., object]")
+
+
+def ki_protected(body: BodyT) -> BodyT:
+    """Add ``body`` to :data:`KI_PROTECTED` where it is defined; returns it as it is."""
+    KI_PROTECTED.append(body)
+    return body
 
 
 class Scope(Protocol):
@@ -77,7 +86,9 @@ class Scope(Protocol):
     @deadline.setter
     def deadline(self, value: float, /) -> None: ...
 
-    def cancel(self) -> None: ...
+    def cancel(self) -> None:
+        """Cancel the task in the scope, now or as soon as it enters it."""
+        ...
 
     def __enter__(self) -> object: ...
 
@@ -137,9 +148,13 @@ class Host(Protocol):
 class Event(Protocol):
     """A one-shot event: ``set()`` wakes every ``await wait()``."""
 
-    def set(self) -> None: ...
+    def set(self) -> None:
+        """Set the event: every waiter wakes up."""
+        ...
 
-    async def wait(self) -> object: ...
+    async def wait(self) -> object:
+        """Wait until the event is set (at once if it is)."""
+        ...
 
 
 class Ending(enum.Enum):

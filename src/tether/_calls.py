@@ -200,7 +200,8 @@ def has_run(coro: object) -> bool:
 
 def spawn_site() -> str:
     """``"file:line"`` of the innermost caller outside tether itself."""
-    frame = sys._getframe(1)
+    # CPython's own accessor (inspect.currentframe() wraps it in one call more).
+    frame = sys._getframe(1)  # pyright: ignore[reportPrivateUsage]
     while frame.f_back is not None and frame.f_code.co_filename.startswith(
         _PACKAGE_DIR
     ):

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from weakref import WeakSet
 
 from ._log import logger
-from ._registry import TaskRegistry, _open_registries
+from ._registry import TaskRegistry, open_registries
 from ._shutdown_log import grouped
 
 if TYPE_CHECKING:
@@ -113,8 +113,8 @@ class DefaultRegistry(TaskRegistry):
         # Tasks spawned with daemon=True: not named when the run ends with them.
         self._quiet: WeakSet[Handle[Any]] = WeakSet()
 
-    def _notify_if_idle(self) -> None:
-        super()._notify_if_idle()
+    def notify_if_idle_(self) -> None:
+        super().notify_if_idle_()
         holder = self._holder
         if not self._live and holder.registry is self:
             # Nothing to hold: the loop must be free to end and be freed. Kept
@@ -122,7 +122,20 @@ class DefaultRegistry(TaskRegistry):
             holder.registry = None
             holder.idle = weakref.ref(self)
             _spare.registry = self
-            _open_registries.discard(self)
+            open_registries.discard(self)
+
+    def open_for_run(self) -> None:
+        """Open it now, for the run (opened by no task: a root in ``dump()``)."""
+        self._open_now()
+        self._opener = None  # the run's, not the spawning task's
+
+    def keep_quiet(self, handle: Handle[Any]) -> None:
+        """Leave ``handle``'s task unnamed if the run ends with it (a daemon)."""
+        self._quiet.add(handle)
+
+    def live_tasks(self) -> list[tuple[Handle[Any], object]]:
+        """The live handles, each with its backend task."""
+        return list(self._live.items())
 
     def _left_open_at_loop_end(self, handle: Handle[Any]) -> None:
         # The runner ending the loop cancels every task left, at once: the first
@@ -141,7 +154,7 @@ class DefaultRegistry(TaskRegistry):
                 "program would have let them finish (a drain) before the end",
                 len(left),
                 grouped(
-                    h._name if h.spawned_at is None else f"{h._name} ({h.spawned_at})"
+                    h.name_ if h.spawned_at is None else f"{h.name_} ({h.spawned_at})"
                     for h in left
                 ),
                 extra={"tether_registry": DEFAULT_NAME, "tether_task": None},
@@ -203,7 +216,7 @@ def default_registry(running: tuple[str, object]) -> TaskRegistry:
     registry = None if holder.idle is None else holder.idle()
     if registry is None:  # the run's first, or its idle one was let go
         registry = _seen_by_anyio(running[0], lambda: _open(holder))
-    _open_registries.add(registry)
+    open_registries.add(registry)
     holder.registry = registry
     holder.idle = None
     return registry
@@ -212,22 +225,21 @@ def default_registry(running: tuple[str, object]) -> TaskRegistry:
 def _open(holder: _Holder) -> DefaultRegistry:
     _spare.registry = None  # another run's: free its loop now
     registry = DefaultRegistry(holder, debug=_DEBUG)
-    registry._open_now()
-    registry._opener = None  # the run's, not the spawning task's: a root in dump()
+    registry.open_for_run()
     return registry
 
 
 def quiet(registry: TaskRegistry, handle: Handle[Any]) -> None:
     """A daemon task of the default registry: not named when the run ends."""
     if isinstance(registry, DefaultRegistry):
-        registry._quiet.add(handle)
+        registry.keep_quiet(handle)
 
 
 def let_go_if_idle(registry: TaskRegistry) -> None:
     """A spawn into the default registry was refused: if it holds nothing, it
     must not stay (it would keep its event loop alive)."""
     if isinstance(registry, DefaultRegistry):
-        registry._notify_if_idle()
+        registry.notify_if_idle_()
 
 
 def _seen_by_anyio(library: str, fn: Callable[[], T]) -> T:
@@ -265,7 +277,7 @@ def live_default_tasks() -> list[tuple[Handle[Any], object]]:
     running = running_loop()
     holder = None if running is None else _holders.get(running[1])
     registry = None if holder is None else holder.registry
-    return [] if registry is None else list(registry._live.items())
+    return [] if registry is None else registry.live_tasks()
 
 
 class RequireRegistry:

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 import anyio.lowlevel
 
-from ._backend import KI_PROTECTED, Ending, leave_scope
+from ._backend import Ending, ki_protected, leave_scope
 from ._calls import close_if_coroutine
 from ._dump import (
     Node,
@@ -54,8 +54,7 @@ from ._dump import (
     snapshot,
 )
 from ._handle import Handle
-from ._inputs import _await_handle as await_handle
-from ._inputs import foreign_cancellation, input_coroutine
+from ._inputs import await_handle, foreign_cancellation, input_coroutine
 from ._log import logger
 
 if TYPE_CHECKING:
@@ -240,8 +239,8 @@ class Engine:
                     await self._sleep()
         for key, exc in self.lost:
             handle = self.handles.get(key) if self.handles else None
-            if handle is not None and handle._value is exc:
-                handle._redeliver()  # its registry reports it, with its name
+            if handle is not None and handle.value_ is exc:
+                handle.redeliver_()  # its registry reports it, with its name
                 continue
             logger.error(
                 "%s %s failed %s: nothing else will report it",
@@ -306,6 +305,7 @@ class Engine:
         self.driver_done = True
         self._entered()
 
+    @ki_protected  # on trio: bookkeeping
     async def _feed(
         self,
         items: Iterator[Any] | AsyncIterator[Any],
@@ -471,7 +471,7 @@ class Engine:
         # its registry would report a failure, so the failure is received first.
         watcher = functools.partial(self._watched, child, key)
         self.watching[child] = (handle, watcher)
-        handle._add_callback(watcher)  # not ended: done() said so just above
+        handle.add_callback_(watcher)  # not ended: done() said so just above
 
     def _watched(self, child: int, key: Any, handle: Handle[Any]) -> None:
         if self.watching.pop(child, None) is None:
@@ -481,7 +481,7 @@ class Engine:
 
     def _receive(self, key: Any, handle: Handle[Any]) -> None:
         try:
-            value = handle._outcome()
+            value = handle.outcome_()
         except Exception as exc:  # its failure, or TaskCancelled
             self._failed(key, exc)
         else:
@@ -492,11 +492,12 @@ class Engine:
         later, is its registry's to report."""
         watching, self.watching = self.watching, {}
         for handle, watcher in watching.values():
-            annex = handle._annex
+            annex = handle.annex_
             if annex is not None and watcher in annex.callbacks:
                 annex.callbacks.remove(watcher)
             self.in_flight -= 1
 
+    @ki_protected  # on trio: bookkeeping
     async def _child(
         self, child: int, key: Any, coro: Coroutine[Any, Any, Any]
     ) -> None:
@@ -553,7 +554,7 @@ class Engine:
             + (
                 "was cancelled"
                 if handle is None
-                else f"is no longer waited for (task {handle._name!r} runs on)"
+                else f"is no longer waited for (task {handle.name_!r} runs on)"
             )
         )
         exc.__context__ = cancelled  # shows where it was suspended
@@ -668,6 +669,8 @@ class Engine:
                 f"{total - self.next} not started, of {total}"
             )
         node = Node(label)
+        # Where a stream's driver waits for room or for its rate slot: nothing to show.
+        driver_idle = (Engine._sleep.__code__, Engine._rate_gate.__code__)
         children: list[tuple[int, Node]] = []
         for task in self.backend.tasks_of(snapshot(self.tasks.values)):
             coro = self.backend.coroutine_of(task)
@@ -679,7 +682,7 @@ class Engine:
                 what = self._describe(key)
             else:  # a stream's driver: drawn only while it reads the next item
                 waits = getattr(coro, "cr_await", None)
-                if getattr(waits, "cr_code", None) in _DRIVER_IDLE:
+                if getattr(waits, "cr_code", None) in driver_idle:
                     continue
                 child, what = _DRIVER, "reading the items"
                 frame = getattr(coro, "cr_frame", None)
@@ -692,12 +695,6 @@ class Engine:
         children.sort(key=lambda pair: pair[0])
         node.children = [line for _, line in children]
         return node
-
-
-KI_PROTECTED.extend((Engine._child, Engine._feed))  # on trio: bookkeeping
-
-#: Where a stream's driver waits for room or for its rate slot: nothing to show.
-_DRIVER_IDLE = (Engine._sleep.__code__, Engine._rate_gate.__code__)
 
 
 class _ShortRepr(reprlib.Repr):

@@ -569,7 +569,7 @@ async def race(*work: Work[T]) -> T:
             if isinstance(item, Handle) and isinstance(outcome, Exception):
                 # race received this task's failure and will not raise it: it is
                 # the registry's to report, as if nobody had awaited the handle.
-                item._redeliver()
+                item.redeliver_()
             elif isinstance(outcome, Exception):  # never dropped silently (#26)
                 logger.info(
                     "race input %d failed and input %d won: %r",

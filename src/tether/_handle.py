@@ -84,7 +84,7 @@ REPORTED = Delivery.REPORTED
 
 class Annex:
     """What few tasks carry, annexed to the handle so that the others pay one
-    slot for it (``Handle._annex``, ``None`` for a plain task).
+    slot for it (``Handle.annex_``, ``None`` for a plain task).
 
     ``timeout``: the seconds a plain task may run (a service times each run
     itself); ``restarts``: how often a service was restarted; ``callbacks``: the
@@ -110,21 +110,21 @@ class Annex:
     )
 
     def __init__(self, timeout: float | None = None) -> None:
-        self.timeout = timeout
+        self.timeout: float | None = timeout
         self.hooks: object = None
         self.pool: Any = None  # a tether._registry.Pool (not imported: a cycle)
-        self.calling = False  # the task's end is being told: callbacks queue up
+        self.calling: bool = False  # the task's end is being told: callbacks queue up
         self.born: float | None = None  # when it was spawned, with debug=True
         self.spawned_at: str | None = None  # where, with debug=True
-        self.restarts = 0
-        self.fatal = False
+        self.restarts: int = 0
+        self.fatal: bool = False
         self.callbacks: list[Callable[[Handle[Any]], object]] = []
 
 
 class Owner(Protocol):
     """What a handle needs from the registry that owns its task."""
 
-    def _fatal(self, exc: BaseException, /) -> None:
+    def fatal_(self, exc: BaseException, /) -> None:
         """A callback or hook raised ``KeyboardInterrupt``-like ``exc``: end all."""
         ...
 
@@ -133,19 +133,19 @@ class Owner(Protocol):
         """The owner's name, for log records."""
         ...
 
-    def _cancel_task(self, handle: Handle[Any], /) -> None:
+    def cancel_task_(self, handle: Handle[Any], /) -> None:
         """Cancel the task behind ``handle`` (queued or running)."""
         ...
 
-    def _new_event(self) -> Event:
+    def new_event_(self) -> Event:
         """A fresh event of the owner's backend."""
         ...
 
-    def _report(self, handle: Handle[Any], /) -> None:
+    def report_(self, handle: Handle[Any], /) -> None:
         """Report the failure of ``handle`` that no awaiter received."""
         ...
 
-    def _refuse_self_wait(self, handle: Handle[Any], /) -> None:
+    def refuse_self_wait_(self, handle: Handle[Any], /) -> None:
         """Raise ``RuntimeError`` if the running task is ``handle``'s own."""
         ...
 
@@ -173,32 +173,38 @@ class Handle(Generic[T_co]):
     .. versionadded:: 0.1
     """
 
+    # The registry's record of the task, which tether's own modules (the registry,
+    # the engine, the error policy, the slots) read and write on the hot path, so
+    # plain slots, no properties. A trailing underscore marks a name public to the
+    # package but not the API: kept out of the docs (docs/api.md lists the members
+    # it shows) and used by nothing outside tether; pyright's reportPrivateUsage
+    # then holds for every name with a leading one.
     __slots__ = (
         "__weakref__",
-        "_annex",
-        "_awaiters",
-        "_delivered",
-        "_event",
-        "_name",
-        "_owner",
-        "_scope",
-        "_status",
-        "_value",
+        "annex_",
+        "awaiters_",
+        "delivered_",
+        "event_",
+        "name_",
+        "owner_",
+        "scope_",
+        "status_",
+        "value_",
     )
 
-    _awaiters: int
-    _delivered: Delivery
-    _event: Event | None
-    _annex: Annex | None
-    _name: str
-    _owner: Owner
-    _scope: Scope | None
-    _status: Status
+    awaiters_: int
+    delivered_: Delivery
+    event_: Event | None
+    annex_: Annex | None
+    name_: str
+    owner_: Owner
+    scope_: Scope | None
+    status_: Status
     # One slot for what is never needed together (a handle is made per task):
     # while QUEUED, the (coroutine, context) to start it with; once FINISHED, the
     # result; once FAILED, the exception; once CANCELLED, the BaseException that
     # cancelled it from outside (KeyboardInterrupt...), or None.
-    _value: Any
+    value_: Any
 
     def __init__(self) -> None:
         raise TypeError(
@@ -212,18 +218,18 @@ class Handle(Generic[T_co]):
     def name(self) -> str:
         """The task's name: ``name=`` given to the spawn, or the function's
         ``__qualname__``."""
-        return self._name
+        return self.name_
 
     @property
     def status(self) -> Status:
         """The task's current :class:`Status`."""
-        return self._status
+        return self.status_
 
     @property
     def spawned_at(self) -> str | None:
         """``"file:line"`` of the spawn call when the registry has ``debug=True``,
         else ``None``."""
-        annex = self._annex
+        annex = self.annex_
         return None if annex is None else annex.spawned_at
 
     @property
@@ -233,11 +239,11 @@ class Handle(Generic[T_co]):
 
         .. versionadded:: 0.2
         """
-        return 0 if self._annex is None else self._annex.restarts
+        return 0 if self.annex_ is None else self.annex_.restarts
 
     def done(self) -> bool:
         """Return ``True`` once the task has ended: finished, failed or cancelled."""
-        return self._status in _ENDED
+        return self.status_ in _ENDED
 
     def result(self) -> T_co:
         """Return the task's result without waiting.
@@ -247,15 +253,15 @@ class Handle(Generic[T_co]):
             TaskCancelled: the task was cancelled.
             Exception: the task's own exception, if it failed.
         """
-        status = self._status
+        status = self.status_
         if status is FINISHED:
-            return cast("T_co", self._value)
+            return cast("T_co", self.value_)
         if status is FAILED:
-            raise cast("BaseException", self._value)
+            raise cast("BaseException", self.value_)
         if status is CANCELLED:
             self._raise_cancelled()
         raise TaskNotFinished(
-            f"task {self._name!r} is {status.name}: await the handle, or check "
+            f"task {self.name_!r} is {status.name}: await the handle, or check "
             "handle.done() before calling result()"
         )
 
@@ -266,16 +272,16 @@ class Handle(Generic[T_co]):
             TaskNotFinished: the task has not ended yet.
             TaskCancelled: the task was cancelled.
         """
-        status = self._status
+        status = self.status_
         if status is FINISHED:
             return None
         if status is FAILED:
-            exc: BaseException = self._value
+            exc: BaseException = self.value_
             return exc
         if status is CANCELLED:
             self._raise_cancelled()
         raise TaskNotFinished(
-            f"task {self._name!r} is {status.name}: await handle.wait(), or check "
+            f"task {self.name_!r} is {status.name}: await handle.wait(), or check "
             "handle.done() before calling exception()"
         )
 
@@ -286,8 +292,8 @@ class Handle(Generic[T_co]):
         its first step never runs; a running task is cancelled at its next unshielded
         checkpoint, and at every one after that until it ends.
         """
-        if self._status is RUNNING or self._status is QUEUED:
-            self._owner._cancel_task(self)
+        if self.status_ is RUNNING or self.status_ is QUEUED:
+            self.owner_.cancel_task_(self)
 
     def add_done_callback(self, fn: Callable[[Handle[T_co]], object], /) -> None:
         """Call ``fn(handle)`` once, when the task ends; at once if it has ended.
@@ -322,27 +328,27 @@ class Handle(Generic[T_co]):
                 "the task ends, so it must be a plain `def`, not an `async def`. To "
                 "do async work, spawn it from the callback"
             )
-        annex = self._annex
-        if self._status in _ENDED and (annex is None or not annex.calling):
+        annex = self.annex_
+        if self.status_ in _ENDED and (annex is None or not annex.calling):
             _call_back(self, fn, at_once=True)
             return
-        self._add_callback(fn)
+        self.add_callback_(fn)
 
-    def _add_callback(self, fn: Callable[[Handle[T_co]], object], /) -> None:
+    def add_callback_(self, fn: Callable[[Handle[T_co]], object], /) -> None:
         """:meth:`add_done_callback` of a checked ``fn`` on a task that has not
         ended (or whose end is being told): tether's own, which checks nothing
         (the check of ``fn`` cost a one-handle gather a fifth of its time)."""
-        annex = self._annex
+        annex = self.annex_
         if annex is None:
-            annex = self._annex = Annex()
+            annex = self.annex_ = Annex()
         # Added while the end is told (by a callback or the ended hook): after
         # the callbacks added before it, as asyncio's call_soon would order it.
         annex.callbacks.append(fn)
 
-    def _ended(self) -> None:
+    def ended_(self) -> None:
         """The task has ended: call the ``ended`` hook, then the done-callbacks (the
-        owner calls this only when ``_annex`` is set)."""
-        annex = self._annex
+        owner calls this only when ``annex_`` is set)."""
+        annex = self.annex_
         assert annex is not None
         annex.calling = True
         try:
@@ -360,87 +366,88 @@ class Handle(Generic[T_co]):
         A checkpoint. Waiting with ``wait()`` does not count as receiving a failure
         (see ``on_error``). Cancelling the waiter does not cancel the task.
         """
-        if self._status in _ENDED:
+        if self.status_ in _ENDED:
             await checkpoint()
             return
-        self._owner._refuse_self_wait(self)
+        self.owner_.refuse_self_wait_(self)
         await self._waiter_event().wait()
 
     def __await__(self) -> Generator[Any, Any, T_co]:
         """``await handle``: the task's result, its own exception, or
         :exc:`~tether.TaskCancelled`; see the class docstring for when it waits."""
-        if self._status is FINISHED:
-            return cast("T_co", self._value)
-        if self._status in _ENDED:
-            return self._outcome()
+        if self.status_ is FINISHED:
+            return cast("T_co", self.value_)
+        if self.status_ in _ENDED:
+            return self.outcome_()
         # Waits here, in this generator, as _wait_as_awaiter() does: no coroutine
         # of our own between the awaiter and the event.
-        self._owner._refuse_self_wait(self)
+        self.owner_.refuse_self_wait_(self)
         event = self._waiter_event()  # counts the awaiters
-        self._awaiters += 1
+        self.awaiters_ += 1
         try:
             yield from event.wait().__await__()
         except BaseException:
-            self._awaiters -= 1
-            self._unreceived()
+            self.awaiters_ -= 1
+            self.unreceived_()
             raise
-        self._awaiters -= 1
-        return self._outcome()
+        self.awaiters_ -= 1
+        return self.outcome_()
 
     def _waiter_event(self) -> Any:
         # Made on demand: most tasks end before anyone waits on them, and an event
         # per task would cost every task its allocation.
-        event = self._event
+        event = self.event_
         if event is None:
-            event = self._event = self._owner._new_event()
-            self._awaiters = 0
+            event = self.event_ = self.owner_.new_event_()
+            self.awaiters_ = 0
         return event
 
-    async def _wait_as_awaiter(self, event: Event) -> None:
+    async def wait_as_awaiter_(self, event: Event) -> None:
         """Wait for ``event`` as one who will receive a failure: while we wait, a
         failure is left to us, and reported if every such waiter leaves first."""
         self._waiter_event()  # counts the awaiters
-        self._awaiters += 1
+        self.awaiters_ += 1
         try:
             await event.wait()
         except BaseException:
-            self._awaiters -= 1
-            self._unreceived()
+            self.awaiters_ -= 1
+            self.unreceived_()
             raise
-        self._awaiters -= 1
+        self.awaiters_ -= 1
 
-    def _unreceived(self) -> None:
+    def unreceived_(self) -> None:
         """An awaiter leaves without receiving the outcome: if it was the last and
         the task's failure is unseen, report it now, once."""
-        if self._awaiters == 0 and self._status is FAILED and self._delivered is UNSEEN:
-            self._owner._report(self)
+        if self.awaiters_ == 0 and self.status_ is FAILED and self.delivered_ is UNSEEN:
+            self.owner_.report_(self)
 
-    def _redeliver(self) -> None:
+    def redeliver_(self) -> None:
         """A gather received this failure and dropped it: report it after all."""
-        if self._status is FAILED and self._delivered is RECEIVED:
-            self._delivered = UNSEEN
-            self._owner._report(self)
+        if self.status_ is FAILED and self.delivered_ is RECEIVED:
+            self.delivered_ = UNSEEN
+            self.owner_.report_(self)
 
-    def _outcome(self) -> T_co:
-        if self._status is FAILED and self._delivered is UNSEEN:
-            self._delivered = RECEIVED
+    def outcome_(self) -> T_co:
+        """:meth:`result`, as an awaiter receives it: a failure counts as seen."""
+        if self.status_ is FAILED and self.delivered_ is UNSEEN:
+            self.delivered_ = RECEIVED
         return self.result()
 
     def _raise_cancelled(self) -> NoReturn:
-        cause: BaseException | None = self._value
-        raise TaskCancelled(f"task {self._name!r} was cancelled") from cause
+        cause: BaseException | None = self.value_
+        raise TaskCancelled(f"task {self.name_!r} was cancelled") from cause
 
     def __repr__(self) -> str:
-        status = self._status
+        status = self.status_
         detail = ""
         if status is FINISHED:
-            detail = f" result={self._value!r}"
+            detail = f" result={self.value_!r}"
         elif status is FAILED:
-            detail = f" exception={self._value!r}"
+            detail = f" exception={self.value_!r}"
         spawned_at = self.spawned_at
         if spawned_at is not None:
             detail += f" spawned_at={spawned_at}"
-        return f"<tether.Handle {self._name!r} {status.name}{detail}>"
+        return f"<tether.Handle {self.name_!r} {status.name}{detail}>"
 
 
 def _call_back(
@@ -459,15 +466,15 @@ def _call_back(
     except (KeyboardInterrupt, SystemExit) as exc:
         if at_once:
             raise  # called by add_done_callback itself: the caller's to handle
-        handle._owner._fatal(exc)
+        handle.owner_.fatal_(exc)
     except BaseException:
         # Any other, a cancellation included (result() of a cancelled asyncio
         # future read in a callback): it would otherwise cancel whoever ran us.
         logger.exception(
             CALLBACK_RAISED,
             what,
-            handle._name,
-            extra={"tether_registry": handle._owner.name, "tether_task": handle._name},
+            handle.name_,
+            extra={"tether_registry": handle.owner_.name, "tether_task": handle.name_},
         )
 
 
@@ -478,5 +485,5 @@ def call_hook(hooks: object, moment: str, handle: Handle[Any]) -> None:
         _call_back(
             handle,
             method,
-            what=f"The {moment} hook of TaskRegistry {handle._owner.name!r}",
+            what=f"The {moment} hook of TaskRegistry {handle.owner_.name!r}",
         )

@@ -79,7 +79,7 @@ def check_item_timeout(api: str, item_timeout: object) -> None:
     )
 
 
-async def _await_handle(handle: Handle[Any]) -> Any:
+async def await_handle(handle: Handle[Any]) -> Any:
     return await handle
 
 
@@ -164,7 +164,7 @@ def prepare(api: str, work: tuple[Any, ...]) -> list[Any]:
                     )
                 prepared.append(item)
             elif isinstance(item, Handle):
-                prepared.append((_await_handle, item))
+                prepared.append((await_handle, item))
             elif _is_asyncio_future(item):
                 prepared.append((_await_future, item))
             elif hasattr(item, "__await__"):

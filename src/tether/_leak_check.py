@@ -18,7 +18,7 @@ from ._default import DefaultRegistry, live_default_tasks
 from ._dump import suspended_at
 from ._handle import CALLBACK_RAISED
 from ._log import logger
-from ._registry import RegistryState, TaskRegistry, _open_registries
+from ._registry import RegistryState, TaskRegistry, open_registries
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
@@ -40,12 +40,12 @@ class _LeakCheck:
         self.recorder = _FailureRecorder(self)
         # The registries open before the test: one the test opens and leaves open
         # keeps its tasks running after it, on every backend.
-        self.open_before = set(_open_registries)
+        self.open_before = set(open_registries)
 
     def open_registries(self) -> None:
         """Name every registry the test opened and left open, with its tasks (or,
         once the event loop's end cancelled them, how many there were)."""
-        for registry in set(_open_registries) - self.open_before:
+        for registry in set(open_registries) - self.open_before:
             if isinstance(registry, DefaultRegistry):
                 # Opened by a spawn with no registry bound, and open while its
                 # loop runs (a wider loop scope): its tasks are named apart.
@@ -94,10 +94,10 @@ class _LeakCheck:
             )
 
 
-_check_key = pytest.StashKey[_LeakCheck]()
+check_key = pytest.StashKey[_LeakCheck]()
 
 
-def _leak_check(request: pytest.FixtureRequest) -> _LeakCheck | None:
+def leak_check(request: pytest.FixtureRequest) -> _LeakCheck | None:
     """The check for this test, if the marker or the ini option turns it on."""
     marker = request.node.get_closest_marker("tether_no_leaks")
     if marker is None:
@@ -116,9 +116,9 @@ def _leak_check(request: pytest.FixtureRequest) -> _LeakCheck | None:
     if not enabled:
         return None
     stash: pytest.Stash = request.node.stash
-    if _check_key not in stash:
-        stash[_check_key] = _LeakCheck(allow)
-    return stash[_check_key]
+    if check_key not in stash:
+        stash[check_key] = _LeakCheck(allow)
+    return stash[check_key]
 
 
 class _FailureRecorder(logging.Handler):
@@ -159,7 +159,7 @@ class _FailureRecorder(logging.Handler):
 
 
 @asynccontextmanager
-async def _watching_tasks(
+async def watching_tasks(
     request: pytest.FixtureRequest, runner: str | None = None
 ) -> AsyncGenerator[None]:
     """The tasks of tether's default registry, and on asyncio the raw tasks,
@@ -178,7 +178,7 @@ async def _watching_tasks(
         loop = None
     before = set[object]() if loop is None else asyncio.all_tasks(loop)
     yield
-    check = request.node.stash.get(_check_key, None)
+    check = request.node.stash.get(check_key, None)
     if check is None:  # pragma: no cover - set up by _tether_no_leaks
         return
     ours = set[object]()
@@ -214,31 +214,31 @@ async def _watching_tasks(
 
 
 @asynccontextmanager
-async def _registry_for_test(
+async def registry_for_test(
     request: pytest.FixtureRequest,
 ) -> AsyncGenerator[TaskRegistry]:
     """``tether_registry`` where setup and teardown may run in two tasks
     (pytest-asyncio): opened with ``open()``, bound, then closed in a cancelled
     scope of the teardown's own, so that what is left is cancelled, not drained."""
-    registry = _new_registry()
+    registry = new_registry()
     await registry.open()
     try:
         with registry.bind():
             yield registry
     finally:
-        _note_left_running(request, registry)
+        note_left_running(request, registry)
         with anyio.CancelScope() as closing:
             closing.cancel()
             await registry.aclose()
 
 
-def _new_registry() -> TaskRegistry:
+def new_registry() -> TaskRegistry:
     return TaskRegistry(name="tether_registry", on_error=_log_with_site, debug=True)
 
 
-def _note_left_running(request: pytest.FixtureRequest, registry: TaskRegistry) -> None:
+def note_left_running(request: pytest.FixtureRequest, registry: TaskRegistry) -> None:
     """With the leak check on, name the tasks of ``registry`` still running."""
-    check = _leak_check(request)
+    check = leak_check(request)
     if check is not None:
         for handle in registry:
             check.add("task", handle.name, f"spawned at {handle.spawned_at}")

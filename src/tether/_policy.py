@@ -114,12 +114,12 @@ class ErrorPolicy:
         registry as in raise mode, whatever ``on_error`` says."""
         if self._raises(handle):
             if closed:
-                handle._delivered = REPORTED
+                handle.delivered_ = REPORTED
                 self._log_failure(handle, exc, " after the registry had closed")
                 return False
             self.add_failure(exc)
             return True
-        if handle._event is None or handle._awaiters == 0:
+        if handle.event_ is None or handle.awaiters_ == 0:
             return self.report(handle)
         return False  # its awaiters receive it (or report it if they all leave)
 
@@ -127,7 +127,7 @@ class ErrorPolicy:
         """Whether the task's failure goes to the block's group, not a report."""
         if self.mode is OnErrorMode.RAISE:
             return True
-        annex = handle._annex
+        annex = handle.annex_
         return annex is not None and annex.fatal
 
     def base_exception(self, exc: BaseException) -> None:
@@ -143,12 +143,12 @@ class ErrorPolicy:
         """
         if (
             self._raises(handle)
-            or handle._delivered is not UNSEEN
-            or handle._status is not FAILED
+            or handle.delivered_ is not UNSEEN
+            or handle.status_ is not FAILED
         ):
             return False
-        handle._delivered = REPORTED
-        exc = handle._value
+        handle.delivered_ = REPORTED
+        exc = handle.value_
         assert isinstance(exc, Exception)  # FAILED: always an Exception
         callback = self._callback
         if callback is None:
@@ -166,9 +166,9 @@ class ErrorPolicy:
                 "The on_error callback of TaskRegistry %r raised while reporting "
                 "task %r",
                 self._registry,
-                handle._name,
+                handle.name_,
                 exc_info=callback_exc,
-                extra={"tether_registry": self._registry, "tether_task": handle._name},
+                extra={"tether_registry": self._registry, "tether_task": handle.name_},
             )
             return False
         if hasattr(returned, "__await__"):
@@ -184,7 +184,7 @@ class ErrorPolicy:
                 "failure itself (to do async work, spawn it from the callback)",
                 self._registry,
                 type(returned).__name__,
-                extra={"tether_registry": self._registry, "tether_task": handle._name},
+                extra={"tether_registry": self._registry, "tether_task": handle.name_},
             )
         return False
 
@@ -194,11 +194,11 @@ class ErrorPolicy:
     def _log_failure(self, handle: Handle[Any], exc: Exception, when: str = "") -> None:
         logger.error(
             "Task %r of TaskRegistry %r failed%s",
-            handle._name,
+            handle.name_,
             self._registry,
             when,
             exc_info=exc,
-            extra={"tether_registry": self._registry, "tether_task": handle._name},
+            extra={"tether_registry": self._registry, "tether_task": handle.name_},
         )
 
     def outcome(

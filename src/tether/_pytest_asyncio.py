@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 import pytest_asyncio
 
-from ._leak_check import _registry_for_test, _watching_tasks
+from ._leak_check import registry_for_test, watching_tasks
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -67,7 +67,7 @@ def loop_scope(item: pytest.Function) -> str | None:
 
 def _registry_fixture(scope: LoopScope) -> object:
     async def registry(request: pytest.FixtureRequest) -> AsyncIterator[TaskRegistry]:
-        async with _registry_for_test(request) as opened:
+        async with registry_for_test(request) as opened:
             yield opened
 
     registry.__name__ = registry.__qualname__ = f"_tether_registry_asyncio_{scope}"
@@ -76,7 +76,7 @@ def _registry_fixture(scope: LoopScope) -> object:
 
 def _raw_tasks_fixture(scope: LoopScope) -> object:
     async def raw_tasks(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-        async with _watching_tasks(request, _RUNNER):
+        async with watching_tasks(request, _RUNNER):
             yield
 
     raw_tasks.__name__ = raw_tasks.__qualname__ = f"_tether_raw_tasks_asyncio_{scope}"

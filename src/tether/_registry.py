@@ -32,14 +32,14 @@ from contextvars import Context, Token, copy_context
 from dataclasses import dataclass
 from threading import get_ident
 from types import FunctionType, TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, overload
 from weakref import ref
 
 import anyio
 import anyio.lowlevel
 from typing_extensions import Self, TypeVarTuple, Unpack, final
 
-from ._backend import KI_PROTECTED, Ending, leave_scope
+from ._backend import Ending, ki_protected, leave_scope
 from ._calls import (
     CO_COROUTINE,
     arguments_misfit,
@@ -165,7 +165,8 @@ class _OpenRegistries:
                 yield registry
 
 
-_open_registries = _OpenRegistries()
+#: Every open registry, for tether.dump().
+open_registries = _OpenRegistries()
 
 #: More trees for tether.dump(), drawn after the registries: the adopted tasks of
 #: tether._adopt, which adds itself here when first used.
@@ -173,7 +174,7 @@ dump_extras: list[Callable[[float], list[Node]]] = []
 
 #: When a daemon task is cancelled (``spawn(..., daemon=True, stop=...)``):
 #: ``"on-close"`` as soon as closing begins, ``"after-drain"`` once the drain ends.
-Stop = Literal["on-close", "after-drain"]
+Stop: TypeAlias = Literal["on-close", "after-drain"]
 
 
 class _AlreadySet:
@@ -251,8 +252,9 @@ class RegistryStatistics:
     """A snapshot of a registry's counters; ``spawned`` is always the sum of
     ``queued``, ``running``, ``succeeded``, ``failed`` and ``cancelled``.
     ``restarts`` counts the restarts of services, which run in one task each.
-    ``dropped`` counts the work :meth:`TaskRegistry.try_spawn` dropped because
-    the registry was closing or closed (never spawned, so not in ``spawned``).
+    ``dropped`` counts the work :meth:`TaskRegistry.try_spawn` (or
+    :meth:`Pool.try_spawn`) dropped because the registry was closing or closed
+    (never spawned, so not in ``spawned``).
 
     .. versionadded:: 0.1
     .. versionchanged:: 0.2
@@ -598,12 +600,12 @@ class TaskRegistry:
         backend cannot start a task; ``coro`` is closed then.
         """
         handle: Handle[Any] = _new_handle(Handle)
-        handle._owner = self
-        handle._name = name
-        handle._scope = None
-        handle._event = None
+        handle.owner_ = self
+        handle.name_ = name
+        handle.scope_ = None
+        handle.event_ = None
         if timeout is None and annex is None and pool is None and not self._annexed:
-            handle._annex = None
+            handle.annex_ = None
         else:
             self._add_annex(handle, timeout, annex)
         if context is None:
@@ -618,8 +620,8 @@ class TaskRegistry:
                 copy_context() if context is None else context.copy(),
                 self._name,
             )
-        else:  # _launch(), inline: this is the hot path
-            handle._status = RUNNING
+        else:  # launch_(), inline: this is the hot path
+            handle.status_ = RUNNING
             try:
                 self._live[handle] = self._create_task(
                     self._run,
@@ -645,11 +647,11 @@ class TaskRegistry:
         context: Context | None,
         pool: Pool,
     ) -> None:
-        annex = handle._annex
+        annex = handle.annex_
         assert annex is not None
         annex.pool = pool
-        annex.callbacks.append(pool._task_ended)
-        pool._admit(handle, coro, context, copy_context)
+        annex.callbacks.append(pool.task_ended_)
+        pool.admit_(handle, coro, context, copy_context)
 
     def _add_annex(
         self, handle: Handle[Any], timeout: float | None, annex: Annex | None
@@ -659,7 +661,7 @@ class TaskRegistry:
         if annex is None:
             annex = Annex(timeout)
         annex.hooks = self._hooks
-        handle._annex = annex
+        handle.annex_ = annex
         if self._debug:
             annex.spawned_at = spawn_site()
             annex.born = time.monotonic()
@@ -673,7 +675,7 @@ class TaskRegistry:
         elif self._state is not OPEN:  # closing has begun: not waited for
             self._cancel_one(handle)
 
-    def _launch(
+    def launch_(
         self,
         handle: Handle[Any],
         coro: Coroutine[Any, Any, Any],
@@ -681,22 +683,26 @@ class TaskRegistry:
     ) -> None:
         """Start a task that waited in the queue (a fresh spawn does the same,
         inline, in :meth:`_spawn_task`)."""
-        handle._status = RUNNING
+        handle.status_ = RUNNING
         try:
             task = self._create_task(
-                self._run, handle, coro, name=handle._name, context=context
+                self._run, handle, coro, name=handle.name_, context=context
             )
         except BaseException:
             coro.close()
             raise
         self._live[handle] = task
 
-    def _refuse_thread(self, fn: object, api: str) -> None:
+    def _refuse_thread(self, fn: object, api: str, pool: Pool | None = None) -> None:
         close_if_coroutine(fn)
+        called, spawner = (
+            (f"TaskRegistry.{api}() of registry", "registry")
+            if pool is None
+            else (f"Pool.{api}() of pool {pool.name!r} of registry", "pool")
+        )
         raise RuntimeError(
-            f"TaskRegistry.{api}() of registry {self._name!r} was called outside its "
-            "event loop's thread. From another thread, use "
-            "registry.spawn_threadsafe(fn, *args)"
+            f"{called} {self._name!r} was called outside its event loop's thread. "
+            f"From another thread, use {spawner}.spawn_threadsafe(fn, *args)"
         )
 
     def _check_may_spawn(self, fn: object) -> None:
@@ -712,33 +718,34 @@ class TaskRegistry:
 
     # -- a task's run ----------------------------------------------------------------
 
+    @ki_protected  # on trio: a task's bookkeeping, not its body
     async def _run(self, handle: Handle[Any], coro: Coroutine[Any, Any, Any]) -> None:
         # Every local and every stack slot here lives in every parked task's frame
         # (the three arguments are all): the scope is read from the handle, the
         # exception from sys.exc_info(), and the rare paths are methods.
-        if handle._status is CANCELLING:
+        if handle.status_ is CANCELLING:
             self._cancelled_before_start(handle, coro)
             return
         if self not in lineage.get() or (self._ambient and ambient.get() is not self):
             self._bind_task_context()
-        if handle._annex is None:
-            handle._scope = self._new_scope()
+        if handle.annex_ is None:
+            handle.scope_ = self._new_scope()
         else:
-            handle._scope = self._starting(handle, handle._annex)
+            handle.scope_ = self._starting(handle, handle.annex_)
         # Entered and left by hand: a `with` keeps a bound __exit__ alive for as
         # long as the task runs, which every parked task pays for in memory.
-        handle._scope.__enter__()
+        handle.scope_.__enter__()
         try:
             if self._backend.interruptible is not None:  # trio: Ctrl+C reaches it
                 coro = self._backend.interruptible(coro)
                 # Started by a host, which does not tell the task: it tells here.
                 self._live[handle] = self._backend.current_task()
-            handle._value = await coro  # no local: it would live in every frame
+            handle.value_ = await coro  # no local: it would live in every frame
         except BaseException:
             self._task_raised(handle)
             return
-        handle._scope.__exit__(None, None, None)
-        self._end(handle, FINISHED, handle._value)
+        handle.scope_.__exit__(None, None, None)
+        self._end(handle, FINISHED, handle.value_)
 
     def _cancelled_before_start(
         self, handle: Handle[Any], coro: Coroutine[Any, Any, Any]
@@ -758,7 +765,7 @@ class TaskRegistry:
         """The rare part of a task's start: its scope, with a deadline if it has
         a timeout, set on the handle before the ``started`` hook (which may cancel
         the task); returned."""
-        scope = handle._scope = (
+        scope = handle.scope_ = (
             self._new_scope()
             if annex.timeout is None
             else self._backend.new_deadline_scope(
@@ -772,12 +779,12 @@ class TaskRegistry:
     def _task_raised(self, handle: Handle[Any]) -> None:
         """The task's coroutine raised (called in the ``except`` block, where
         ``sys.exc_info()`` holds it): leave the scope, and end as the rule says."""
-        scope, exc = handle._scope, sys.exc_info()[1]
+        scope, exc = handle.scope_, sys.exc_info()[1]
         assert scope is not None
         assert exc is not None
         ending, exc = leave_scope(scope, exc, self._backend.cancelled_exc)
         if ending is Ending.CANCELLED:
-            if handle._status is CANCELLING:  # our cancel()
+            if handle.status_ is CANCELLING:  # our cancel()
                 self._end(handle, CANCELLED, None)
                 return
             exc = self._timed_out(handle, exc)  # not cancel(): its deadline
@@ -800,13 +807,13 @@ class TaskRegistry:
             # here: that would escape the event loop (asyncio) or crash the run
             # (trio).
             self._end(handle, CANCELLED, exc)
-            self._fatal(exc)
+            self.fatal_(exc)
 
     def _timed_out(self, handle: Handle[Any], cancelled: BaseException) -> Exception:
-        assert handle._annex is not None  # only a task with a timeout has a deadline
+        assert handle.annex_ is not None  # only a task with a timeout has a deadline
         timed_out = TimeoutError(
-            f"task {handle._name!r} ran longer than its timeout of "
-            f"{handle._annex.timeout:g} s"
+            f"task {handle.name_!r} ran longer than its timeout of "
+            f"{handle.annex_.timeout:g} s"
         )
         timed_out.__context__ = cancelled  # shows where it was suspended
         return timed_out
@@ -827,13 +834,13 @@ class TaskRegistry:
         from the queue, set its awaiters' event only once the cancellations of
         the same call have landed (:meth:`_cancel_everything`).
         """
-        started = handle._status is not QUEUED
-        handle._status = status
-        handle._value = value
+        started = handle.status_ is not QUEUED
+        handle.status_ = status
+        handle.value_ = value
         if status is FINISHED:
             self._succeeded += 1
         elif status is FAILED:
-            handle._delivered = UNSEEN
+            handle.delivered_ = UNSEEN
             self._failed += 1
         else:
             self._cancelled += 1
@@ -843,10 +850,10 @@ class TaskRegistry:
             if self._after_drain:
                 self._after_drain.discard(handle)
                 late = self._state is DRAINING
-        event = handle._event
+        event = handle.event_
         if started:
             del self._live[handle]
-            handle._scope = None
+            handle.scope_ = None
             if event is not None:
                 event.set()
             slots = self._slots
@@ -855,6 +862,7 @@ class TaskRegistry:
                 or not self._live
                 or self._closers
                 or late
+                or self._idle_event is not None  # wait_idle: daemons may be left
             ):
                 self._slot_freed()
         else:  # dropped from the queue: it never ran
@@ -863,11 +871,11 @@ class TaskRegistry:
                     event.set()
                 else:
                     wake.append(event)
-            self._notify_if_idle()
-        if handle._annex is not None:
+            self.notify_if_idle_()
+        if handle.annex_ is not None:
             # Last: a callback that spawns must find the freed slot taken by the
             # next in line, not take it first.
-            handle._ended()
+            handle.ended_()
 
     def _slot_freed(self) -> None:
         """Hand a free slot to the next in line, or note that we may be idle."""
@@ -875,32 +883,40 @@ class TaskRegistry:
         if slots is not None:
             entry = slots.next_in_line()
             if type(entry) is Handle:
-                coro, context = entry._value
-                entry._value = None
-                self._launch(entry, coro, context)
+                coro, context = entry.value_
+                entry.value_ = None
+                self.launch_(entry, coro, context)
                 return
             if entry is not None:
                 return  # a spawn_when_free caller holds it now
-        self._notify_if_idle()
+        self.notify_if_idle_()
 
-    def _notify_if_idle(self) -> None:
-        # Every waiter spares a subset of _closers, so none can be satisfied
-        # unless this is: wake them all, and each checks its own condition.
-        if self._is_idle():
+    def notify_if_idle_(self) -> None:
+        """Wake the waiters of ``wait_idle()`` and the close if nothing is left."""
+        # Every waiter spares a subset of _closers and the daemons, so none can
+        # be satisfied unless this is: wake them all, and each checks its own
+        # condition.
+        if self._is_idle(None, count_daemons=False):
             event = self._idle_event
             if event is not None:
                 self._idle_event = None
                 event.set()
 
-    def _is_idle(self, spared: Collection[Handle[Any]] | None = None) -> bool:
+    def _is_idle(
+        self,
+        spared: Collection[Handle[Any]] | None = None,
+        *,
+        count_daemons: bool = True,
+    ) -> bool:
         """Nothing queued, and nothing running but the tasks in ``spared``
-        (default: every task of ours inside ``aclose()``)."""
+        (default: every task of ours inside ``aclose()``), and, unless
+        ``count_daemons`` (as for :meth:`wait_idle`), the daemons."""
         slots = self._slots
         if slots is not None and (
             slots.queued or slots.reserved or slots.room_reserved
         ):
             return False
-        if self._pools and any(pool._busy() for pool in self._pools.values()):
+        if self._pools and any(pool.busy_() for pool in self._pools.values()):
             return False
         live = self._live
         if not live:
@@ -909,6 +925,11 @@ class TaskRegistry:
             spared = self._closers
         if len(live) <= len(spared) and all(h in spared for h in live):
             return True
+        if not count_daemons:
+            daemons = self._daemons
+            return len(live) <= len(spared) + len(daemons) and all(
+                h in spared or h in daemons for h in live
+            )
         # While draining, the daemons kept for the drain do not count.
         late = self._after_drain
         return (
@@ -918,12 +939,17 @@ class TaskRegistry:
         )
 
     # -- what a handle asks of its owner (tether._handle.Owner) ----------------------
+    #
+    # A trailing underscore marks a member that tether's own modules share: not the
+    # API (kept out of the docs), public to the package so that pyright's
+    # reportPrivateUsage holds everywhere else.
 
-    def _cancel_task(self, handle: Handle[Any]) -> None:
+    def cancel_task_(self, handle: Handle[Any]) -> None:
+        """Cancel the task behind ``handle`` (queued or running)."""
         if get_ident() != self._thread:
             # Refused before anything changes, so the handle stays cancellable.
             raise RuntimeError(
-                f"Handle.cancel() of task {handle._name!r} was called outside the "
+                f"Handle.cancel() of task {handle.name_!r} was called outside the "
                 "event loop's thread. From another thread, use "
                 "anyio.from_thread.run_sync(handle.cancel)"
             )
@@ -931,34 +957,36 @@ class TaskRegistry:
         self._backend.wake()  # from a signal handler, the loop may be asleep
 
     def _cancel_one(self, handle: Handle[Any]) -> None:
-        if handle._status is QUEUED:
+        if handle.status_ is QUEUED:
             self._queue_of(handle).dropped()
             self._close_queued(handle)
-        elif handle._status is RUNNING:
-            handle._status = CANCELLING
-            if handle._scope is not None:
-                handle._scope.cancel()
+        elif handle.status_ is RUNNING:
+            handle.status_ = CANCELLING
+            if handle.scope_ is not None:
+                handle.scope_.cancel()
 
     def _queue_of(self, handle: Handle[Any]) -> Slots:
         """The queue a queued task waits in: its pool's, or the registry's."""
-        annex = handle._annex
+        annex = handle.annex_
         if annex is not None and annex.pool is not None:
             pool: Pool = annex.pool
-            return pool._slots
+            return pool.slots_
         assert self._slots is not None  # only a registry with a limit queues
         return self._slots
 
     def _queues(self) -> list[Slots]:
         """The registry's queue, if it has a limit, and each pool's."""
-        queues = [pool._slots for pool in self._pools.values()]
+        queues = [pool.slots_ for pool in self._pools.values()]
         if self._slots is not None:
             queues.append(self._slots)
         return queues
 
-    def _new_event(self) -> Event:
+    def new_event_(self) -> Event:
+        """A fresh event of the registry's backend."""
         return self._backend.new_event()
 
-    def _fatal(self, exc: BaseException) -> None:
+    def fatal_(self, exc: BaseException) -> None:
+        """A callback or hook raised ``KeyboardInterrupt``-like ``exc``: end all."""
         # A KeyboardInterrupt or SystemExit from a done-callback or a hook: as
         # from a task, everything is cancelled and the block re-raises it bare.
         self._policy.base_exception(exc)
@@ -977,14 +1005,16 @@ class TaskRegistry:
             # come before the program ends: aclose() does not raise it again.
             self._policy.base_handed_over = True
 
-    def _refuse_self_wait(self, handle: Handle[Any]) -> None:
+    def refuse_self_wait_(self, handle: Handle[Any]) -> None:
+        """Raise ``RuntimeError`` if the running task is ``handle``'s own."""
         if self._live.get(handle) is self._backend.current_task():
             raise RuntimeError(
-                f"task {handle._name!r} waits for its own handle, which would never "
+                f"task {handle.name_!r} waits for its own handle, which would never "
                 "return: a task cannot wait for its own end"
             )
 
-    def _report(self, handle: Handle[Any]) -> None:
+    def report_(self, handle: Handle[Any]) -> None:
+        """Report the failure of ``handle`` that no awaiter received."""
         if self._policy.report(handle):
             self._end_everything()
 
@@ -998,30 +1028,47 @@ class TaskRegistry:
     ) -> None:
         """Drop a queued task: it never runs. Its awaiters wake now, or with
         ``wake`` given, once the cancellations of the same call have landed."""
-        coro, _ = handle._value
+        coro, _ = handle.value_
         coro.close()
         self._end(handle, CANCELLED, None, wake)
 
     # -- controls --------------------------------------------------------------------
 
     async def wait_idle(self) -> None:
-        """Wait until no task is running or queued, without closing the registry.
+        """Wait until no task is running or queued, daemons apart, without
+        closing the registry.
 
         A checkpoint. Returns at the first moment the registry is idle; a task
         spawned after that is not waited for. Cancelling the waiter cancels no task.
+
+        Daemon tasks (``daemon=True``, services) do not count, as they do not
+        hold up the drain: a heartbeat, a consumer loop or a reader runs until the
+        registry closes, and a registry with one would never be idle. Queued
+        tasks count, daemons or not. To wait for a daemon to end, await its
+        handle (``await reader.wait()``). A daemon of the registry may call
+        ``wait_idle()``; any other task of the registry is refused, as the
+        registry is not idle while it runs.
+
+        Raises:
+            RuntimeError: called by a task of this registry that is not a daemon
+                (it would never return).
+
+        .. versionchanged:: 0.3
+           Daemon tasks do not count: ``wait_idle()`` waited for them too, so it
+           never returned while a service, a heartbeat or a reader ran.
         """
-        if self._is_idle():
+        if self._is_idle(None, count_daemons=False):
             await anyio.lowlevel.checkpoint()
             return
         own = self._own_handle()
-        if own is not None:
+        if own is not None and own not in self._daemons:
             raise RuntimeError(
-                f"task {own._name!r} of TaskRegistry {self._name!r} called its "
+                f"task {own.name_!r} of TaskRegistry {self._name!r} called its "
                 "registry's wait_idle(), which would never return: the registry is "
                 "not idle while the caller runs. Wait for the other tasks' handles "
                 "instead"
             )
-        await self._wait_until_idle()
+        await self._wait_until_idle(None, count_daemons=False)
 
     def _wake_idle_waiters(self) -> None:
         """Wake every idle waiter, idle or not: each checks its own condition."""
@@ -1031,9 +1078,12 @@ class TaskRegistry:
             event.set()
 
     async def _wait_until_idle(
-        self, spared: Collection[Handle[Any]] | None = None
+        self,
+        spared: Collection[Handle[Any]] | None = None,
+        *,
+        count_daemons: bool = True,
     ) -> None:
-        while not self._is_idle(spared):
+        while not self._is_idle(spared, count_daemons=count_daemons):
             event = self._idle_event
             if event is None:
                 event = self._idle_event = self._backend.new_wakeup()
@@ -1050,7 +1100,7 @@ class TaskRegistry:
         if not self._live and self._slots is None and not self._pools:
             return False  # nothing runs, nothing can wait in a queue
         running = [
-            h for h in self._live if h._status is RUNNING and h is not self._closer
+            h for h in self._live if h.status_ is RUNNING and h is not self._closer
         ]
         queued: list[Handle[Any]] = []
         wake: list[Event] = []
@@ -1066,9 +1116,9 @@ class TaskRegistry:
             )
         scopes: list[Scope] = []
         for handle in running:
-            handle._status = CANCELLING
-            if handle._scope is not None:  # else it has not started: it never will
-                scopes.append(handle._scope)
+            handle.status_ = CANCELLING
+            if handle.scope_ is not None:  # else it has not started: it never will
+                scopes.append(handle.scope_)
         for handle in queued:
             # A running task awaiting a dropped one is cancelled too: it must see
             # its own cancellation, not the dropped task's (TaskCancelled).
@@ -1155,6 +1205,21 @@ class TaskRegistry:
 
         .. versionadded:: 0.3
         """
+        return self.offer_(None, fn, args, kwargs, name, context, daemon, stop, timeout)
+
+    def offer_(
+        self,
+        pool: Pool | None,
+        fn: Any,
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+        name: str | None,
+        context: Context | None,
+        daemon: bool,
+        stop: Stop | None,
+        timeout: float | None,
+    ) -> Handle[Any] | None:
+        """:meth:`try_spawn`, into the registry or into ``pool``."""
         if kwargs:
             refuse_keywords(fn, kwargs, "try_spawn")
         if (
@@ -1170,18 +1235,25 @@ class TaskRegistry:
         if state is NEW:
             self._check_may_spawn(fn)  # raises: never opened
         if get_ident() != self._thread:
-            self._refuse_thread(fn, "try_spawn")
+            self._refuse_thread(fn, "try_spawn", pool)
         # Here, so that a misfit names try_spawn; checked whether taken or dropped.
         coro = coroutine_from(fn, args, "try_spawn")
         if name is None:
             name = name_of(fn)
         if state is OPEN:
-            return self._spawn_task(coro, name, context, daemon, stop, timeout)
+            return self._spawn_task(
+                coro, name, context, daemon, stop, timeout, None, pool
+            )
         coro.close()  # dropped: it never runs
         self._dropped += 1
-        self._shutdown_log.dropped(state.name, name)
+        if pool is None:
+            self._shutdown_log.dropped(state.name, name)
+        else:
+            pool.dropped_ += 1
+            self._shutdown_log.dropped(state.name, name, pool.name)
         return None
 
+    # BEGIN GENERATED by tools/gen_overloads.py: do not edit by hand (spawn_when_free)
     @overload
     async def spawn_when_free(
         self,
@@ -1206,6 +1278,7 @@ class TaskRegistry:
         stop: Stop | None = None,
         timeout: float | None = None,
     ) -> Handle[T]: ...
+    # END GENERATED by tools/gen_overloads.py (spawn_when_free)
     async def spawn_when_free(
         self,
         fn: Any,
@@ -1236,7 +1309,7 @@ class TaskRegistry:
         .. versionchanged:: 0.3
            ``stop``.
         """
-        return await self._spawn_when_free(
+        return await self.spawn_when_free_(
             None,
             "spawn_when_free",
             fn,
@@ -1249,7 +1322,7 @@ class TaskRegistry:
             timeout,
         )
 
-    async def _spawn_when_free(
+    async def spawn_when_free_(
         self,
         pool: Pool | None,
         api: str,
@@ -1282,19 +1355,19 @@ class TaskRegistry:
         if self._state is not OPEN:
             self._check_may_spawn(fn)
         if get_ident() != self._thread:
-            self._refuse_thread(fn, api)
+            self._refuse_thread(fn, api, pool)
         coro = coroutine_from(fn, args, api)
         if name is None:
             name = name_of(fn)
-        slots = self._slots if pool is None else pool._slots
-        running = len(self._live) if pool is None else len(pool._running)
+        slots = self._slots if pool is None else pool.slots_
+        running = len(self._live) if pool is None else len(pool.running_)
         if slots is None or slots.free(running):
             handle = self._spawn_task(
                 coro, name, context, daemon, stop, timeout, None, pool
             )
             await anyio.lowlevel.cancel_shielded_checkpoint()
             return handle
-        slot_freed = self._slot_freed if pool is None else pool._slot_freed
+        slot_freed = self._slot_freed if pool is None else pool.slot_freed_
         waiter = slots.wait_for_slot(self._backend.new_event())
         try:
             await waiter.event.wait()
@@ -1317,6 +1390,7 @@ class TaskRegistry:
                 raise
         return self._spawn_task(coro, name, context, daemon, stop, timeout, None, pool)
 
+    # BEGIN GENERATED by tools/gen_overloads.py: do not edit by hand (spawn_when_room)
     @overload
     async def spawn_when_room(
         self,
@@ -1341,6 +1415,7 @@ class TaskRegistry:
         stop: Stop | None = None,
         timeout: float | None = None,
     ) -> Handle[T]: ...
+    # END GENERATED by tools/gen_overloads.py (spawn_when_room)
     async def spawn_when_room(
         self,
         fn: Any,
@@ -1378,7 +1453,7 @@ class TaskRegistry:
 
         .. versionadded:: 0.3
         """
-        return await self._spawn_when_room(
+        return await self.spawn_when_room_(
             None,
             "spawn_when_room",
             fn,
@@ -1391,7 +1466,7 @@ class TaskRegistry:
             timeout,
         )
 
-    async def _spawn_when_room(
+    async def spawn_when_room_(
         self,
         pool: Pool | None,
         api: str,
@@ -1405,10 +1480,10 @@ class TaskRegistry:
         timeout: float | None,
     ) -> Handle[Any]:
         """:meth:`spawn_when_room`, into the registry or into ``pool``."""
-        slots = self._slots if pool is None else pool._slots
+        slots = self._slots if pool is None else pool.slots_
         if slots is not None and slots.max_pending == 0:
             # No queue to wait in: a free slot is the only room there is.
-            return await self._spawn_when_free(
+            return await self.spawn_when_free_(
                 pool, api, fn, args, kwargs, name, context, daemon, stop, timeout
             )
         if kwargs:
@@ -1430,11 +1505,11 @@ class TaskRegistry:
         if self._state is not OPEN:
             self._check_may_spawn(fn)
         if get_ident() != self._thread:
-            self._refuse_thread(fn, api)
+            self._refuse_thread(fn, api, pool)
         coro = coroutine_from(fn, args, api)
         if name is None:
             name = name_of(fn)
-        running = len(self._live) if pool is None else len(pool._running)
+        running = len(self._live) if pool is None else len(pool.running_)
         if slots is None or slots.free(running) or slots.has_room():
             handle = self._spawn_task(
                 coro, name, context, daemon, stop, timeout, None, pool
@@ -1524,10 +1599,10 @@ class TaskRegistry:
             )
         if self._state is not NEW and self._state is not OPEN:
             self._raise_closed(_WHY_CLOSED[self._state])
-        pool = self._pools[name] = Pool(self, name, limit, max_pending)
+        pool = self._pools[name] = Pool.new_(self, name, limit, max_pending)
         return pool
 
-    def _spawn_pooled(
+    def spawn_pooled_(
         self,
         pool: Pool,
         api: str,
@@ -1556,12 +1631,13 @@ class TaskRegistry:
         if self._state is not OPEN:
             self._check_may_spawn(fn)
         if get_ident() != self._thread:
-            self._refuse_thread(fn, api)
+            self._refuse_thread(fn, api, pool)
         coro = coroutine_from(fn, args, api)
         if name is None:
             name = name_of(fn)
         return self._spawn_task(coro, name, context, daemon, stop, timeout, None, pool)
 
+    # BEGIN GENERATED by tools/gen_overloads.py: do not edit by hand (spawn_threadsafe)
     @overload
     def spawn_threadsafe(
         self,
@@ -1584,6 +1660,7 @@ class TaskRegistry:
         stop: Stop | None = None,
         timeout: float | None = None,
     ) -> concurrent.futures.Future[Handle[T]]: ...
+    # END GENERATED by tools/gen_overloads.py (spawn_threadsafe)
     def spawn_threadsafe(
         self,
         fn: Any,
@@ -1614,6 +1691,22 @@ class TaskRegistry:
         .. versionchanged:: 0.3
            ``stop``, as for :meth:`spawn`.
         """
+        return self.spawn_threadsafe_(
+            None, fn, args, kwargs, name, daemon, stop, timeout
+        )
+
+    def spawn_threadsafe_(
+        self,
+        pool: Pool | None,
+        fn: Any,
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+        name: str | None,
+        daemon: bool,
+        stop: Stop | None,
+        timeout: float | None,
+    ) -> concurrent.futures.Future[Handle[Any]]:
+        """:meth:`spawn_threadsafe`, into the registry or into ``pool``."""
         if kwargs:
             refuse_keywords(fn, kwargs, "spawn_threadsafe")
         if name is not None or daemon is not False or timeout is not None:
@@ -1624,9 +1717,12 @@ class TaskRegistry:
             _check_stop(fn, "spawn_threadsafe", daemon, stop, args)
         if get_ident() == self._thread:
             close_if_coroutine(fn)
+            called, spawner = (
+                ("TaskRegistry", "registry") if pool is None else ("Pool", "pool")
+            )
             raise RuntimeError(
-                "TaskRegistry.spawn_threadsafe() was called on the event loop's "
-                "own thread: use registry.spawn(fn, *args) there"
+                f"{called}.spawn_threadsafe() was called on the event loop's "
+                f"own thread: use {spawner}.spawn(fn, *args) there"
             )
         if self._state is NEW or self._state is CLOSED:
             self._check_may_spawn(fn)
@@ -1652,6 +1748,7 @@ class TaskRegistry:
                     daemon,
                     timeout,
                     stop,
+                    pool,
                 )
             except Exception as exc:
                 future.set_exception(exc)
@@ -1673,6 +1770,7 @@ class TaskRegistry:
         daemon: bool,
         timeout: float | None,
         stop: Stop | None,
+        pool: Pool | None,
     ) -> Handle[Any]:
         """``spawn_threadsafe``'s spawn, on the loop in the thread's ``context``."""
         if self._state is not OPEN:
@@ -1684,6 +1782,8 @@ class TaskRegistry:
             daemon,
             stop,
             timeout,
+            None,
+            pool,
         )
 
     # -- long-running work ----------------------------------------------------------
@@ -1841,7 +1941,7 @@ class TaskRegistry:
             plan,
             self._name,
             self._count_restart,
-            lambda: handle is not None and handle._status is CANCELLING,
+            lambda: handle is not None and handle.status_ is CANCELLING,
             lambda: plan.gave_up(annex, handle),
         )
         handle = self._spawn_task(service, task_name, context, True, stop, None, annex)
@@ -2161,20 +2261,20 @@ class TaskRegistry:
         handle = self._spawn_task(coro, task_name, None, daemon, stop, timeout)
         handle.add_done_callback(status.ended)
         try:
-            await handle._wait_as_awaiter(status._event)
+            await handle.wait_as_awaiter_(status.event_)
         except BaseException:
             if not status.is_started:
                 handle.cancel()
             raise
         if status.is_started:
-            handle._unreceived()  # it failed right after started(): not lost
+            handle.unreceived_()  # it failed right after started(): not lost
             return status.value
-        if handle._status is FINISHED:
+        if handle.status_ is FINISHED:
             raise RuntimeError(
                 f"task {task_name!r} returned before it called "
                 "task_status.started(): start() waits for that call"
             )
-        handle._outcome()  # raises its failure, or TaskCancelled
+        handle.outcome_()  # raises its failure, or TaskCancelled
         raise AssertionError(f"task {task_name!r} ended unready with a result")
 
     # -- introspection ----------------------------------------------------------------
@@ -2225,7 +2325,7 @@ class TaskRegistry:
 
         .. versionadded:: 0.2
         """
-        return draw([self._node(_snapshot(_open_registries), time.monotonic())])
+        return draw([self._node(_snapshot(open_registries), time.monotonic())])
 
     def _node(self, others: list[TaskRegistry], now: float) -> Node:
         queued = _snapshot(self._queued_list)
@@ -2240,7 +2340,7 @@ class TaskRegistry:
             )
             + f": {len(live)} running, {len(queued)} queued"
             + ("" if self._slots is None else f" (limit {self._slots.limit})")
-            + "".join(f"; {p._label()}" for p in _snapshot(self._pools.values))
+            + "".join(f"; {p.label_()}" for p in _snapshot(self._pools.values))
         )
         node = Node(label)
         for handle, task in live:
@@ -2253,10 +2353,10 @@ class TaskRegistry:
         return node
 
     def _task_label(self, handle: Handle[Any], now: float, task: object) -> str:
-        facts = [handle._status.name]
+        facts = [handle.status_.name]
         if handle in self._daemons:
             facts.append("daemon")
-        annex = handle._annex
+        annex = handle.annex_
         if annex is not None:
             if annex.pool is not None:
                 facts.append(f"pool {annex.pool.name!r}")
@@ -2273,12 +2373,53 @@ class TaskRegistry:
             if task is None
             else f": suspended at {await_chain(self._backend.coroutine_of(task))}"
         )
-        return f"{handle._name} " + ", ".join(facts) + where
+        return f"{handle.name_} " + ", ".join(facts) + where
+
+    @staticmethod
+    def forest_(now: float) -> tuple[list[Node], set[int]]:
+        """What :func:`tether.dump` draws of the open registries: the tree of each
+        one not opened inside a task of another (those are drawn under that task),
+        and the ids of the backend tasks of them all."""
+        registries = sorted(_snapshot(open_registries), key=lambda r: r._opened_at)
+        nested = {id(task) for r in registries for task in _snapshot(r._live.values)}
+        roots = [r for r in registries if id(r._opener) not in nested]
+        return [r._node(registries, now) for r in roots], nested
 
     @property
     def name(self) -> str:
         """The registry's name."""
         return self._name
+
+    # -- what tether's other modules ask of a registry (see "what a handle asks") ----
+
+    @property
+    def thread_(self) -> int:
+        """The ident of the thread whose event loop runs the registry (0 before it
+        opens): the error of a spawn from another thread names it."""
+        return self._thread
+
+    @property
+    def backend_(self) -> object:
+        """The backend of the run the registry is open in (tests check that one
+        run's registries share it)."""
+        return self._backend
+
+    @property
+    def body_scope_(self) -> object:
+        """The cancel scope of the block's body, or ``None``: on asyncio's native
+        scope it is made only when something first cancels the body (tests check
+        that a block nothing cancels makes none)."""
+        return self._body_scope
+
+    @property
+    def in_raise_mode_(self) -> bool:
+        """Whether a task's failure ends the registry (``on_error="raise"``)."""
+        return self._policy.mode is OnErrorMode.RAISE
+
+    def set_drain_timeout_(self, seconds: float) -> None:
+        """Let the drain of the coming close wait at most ``seconds``, in place of
+        ``shutdown_timeout`` (a web adapter's deadline); read by the close alone."""
+        self._shutdown_timeout = seconds
 
     @property
     def state(self) -> RegistryState:
@@ -2339,7 +2480,7 @@ class TaskRegistry:
         self._opener = backend.current_task()
         self._opened_at = time.monotonic()
         self._state = OPEN
-        _open_registries.refs[id(self)] = ref(self)  # .add(self), inline
+        open_registries.refs[id(self)] = ref(self)  # .add(self), inline
 
     async def __aenter__(self) -> Self:
         """Open the registry; unless it was made with ``ambient=False``, bind it as
@@ -2456,7 +2597,7 @@ class TaskRegistry:
                 # waiting for the close would never return. Wait for every task
                 # but those of ours inside aclose(), as the first closer does.
                 self._closers.add(own)
-                self._notify_if_idle()
+                self.notify_if_idle_()
                 try:
                     await self._wait_until_idle()
                 finally:
@@ -2529,7 +2670,7 @@ class TaskRegistry:
             with anyio.CancelScope(shield=True):
                 await self._wait_logging("cancelling its tasks", spared)
         self._state = CLOSED
-        _open_registries.refs.pop(id(self), None)  # .discard(self), inline
+        open_registries.refs.pop(id(self), None)  # .discard(self), inline
         self._opener = self._opened_context = None
         self._closer = None
         if own is not None:
@@ -2557,7 +2698,7 @@ class TaskRegistry:
         if self._slots is not None or self._pools:
             self._begin_cancelling()  # wakes a waiter of spawn_when_free, if any
         self._state = CLOSED
-        _open_registries.refs.pop(id(self), None)  # .discard(self), inline
+        open_registries.refs.pop(id(self), None)  # .discard(self), inline
         self._opener = self._opened_context = None
 
     def _outcome(
@@ -2652,7 +2793,7 @@ class TaskRegistry:
         if self._warned:
             return
         self._warned = True
-        self._shutdown_log.left_open_at_loop_end([h._name for h in self], handle._name)
+        self._shutdown_log.left_open_at_loop_end([h.name_ for h in self], handle.name_)
         # The loop cancels every task left; what waits in the queue is dropped,
         # never started in a loop that is ending.
         self._begin_cancelling()
@@ -2664,12 +2805,12 @@ class TaskRegistry:
             return
         if state is CLOSED or state is NEW:
             return
-        _open_registries.discard(self)  # its id may be another registry's next
+        open_registries.discard(self)  # its id may be another registry's next
         if (state is OPEN or state is DRAINING) and not self._warned:
             warn_left_open(
                 self._name,
                 "was garbage-collected while still open",
-                [h._name for h in self],
+                [h.name_ for h in self],
             )
 
 
@@ -2698,8 +2839,10 @@ class Pool:
     ``limit`` of its tasks run at once, the rest wait in its own FIFO queue (at
     most ``max_pending`` of them).
 
-    Made by :meth:`TaskRegistry.pool() <tether.TaskRegistry.pool>`; not constructed
-    by users. A pool has no lifetime of its own: its tasks are the registry's
+    Made by :meth:`TaskRegistry.pool() <tether.TaskRegistry.pool>`
+    (``registry.pool("jobs", limit=2)``); calling ``tether.Pool(...)`` raises
+    :exc:`TypeError`, and the type is public for annotations. A pool has no
+    lifetime of its own: its tasks are the registry's
     tasks in every other way. They drain and are cancelled when the registry
     closes (queued ones too), their failures go to the registry's ``on_error``,
     the registry's hooks see them, and the registry's ``statistics()``,
@@ -2715,27 +2858,49 @@ class Pool:
         "_failed",
         "_name",
         "_registry",
-        "_running",
-        "_slots",
         "_spawned",
         "_succeeded",
+        "dropped_",
+        "running_",
+        "slots_",
     )
 
-    def __init__(
-        self,
-        registry: TaskRegistry,
-        name: str,
-        limit: int,
-        max_pending: int | None,
-    ) -> None:
+    _registry: TaskRegistry
+    _name: str
+    slots_: Slots
+    running_: set[Handle[Any]]
+    _spawned: int
+    _succeeded: int
+    _failed: int
+    _cancelled: int
+    dropped_: int
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        # A pool made apart from its registry would pass pool()'s checks by and
+        # be unknown to the registry's close, statistics and dump.
+        raise TypeError(
+            "tether.Pool is not constructed directly: make a pool with "
+            'registry.pool("name", limit=N), which registers it with the '
+            "registry whose tasks it limits"
+        )
+
+    @classmethod
+    def new_(
+        cls, registry: TaskRegistry, name: str, limit: int, max_pending: int | None
+    ) -> Pool:
+        """The pool :meth:`TaskRegistry.pool` makes (its arguments checked there)."""
+        self = object.__new__(cls)
         self._registry = registry
         self._name = name
-        self._slots = Slots(limit, max_pending, name)
-        self._running: set[Handle[Any]] = set()
+        self.slots_ = Slots(limit, max_pending, name)
+        self.running_ = set()
         self._spawned = self._succeeded = self._failed = self._cancelled = 0
+        self.dropped_ = 0
+        return self
 
     # -- spawning ------------------------------------------------------------------
 
+    # BEGIN GENERATED by tools/gen_overloads.py: do not edit by hand (Pool.spawn)
     @overload
     def spawn(
         self,
@@ -2760,6 +2925,7 @@ class Pool:
         stop: Stop | None = None,
         timeout: float | None = None,
     ) -> Handle[T]: ...
+    # END GENERATED by tools/gen_overloads.py (Pool.spawn)
     def spawn(
         self,
         fn: Any,
@@ -2785,10 +2951,86 @@ class Pool:
                 ``max_pending``.
             RuntimeError: called from a thread other than the event loop's.
         """
-        return self._registry._spawn_pooled(
+        return self._registry.spawn_pooled_(
             self, "spawn", fn, args, kwargs, name, context, daemon, stop, timeout
         )
 
+    # BEGIN GENERATED by tools/gen_overloads.py: do not edit by hand (Pool.try_spawn)
+    @overload
+    def try_spawn(
+        self,
+        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, T]],
+        /,
+        *args: Unpack[PosArgsT],
+        name: str | None = None,
+        context: Context | None = None,
+        daemon: bool = False,
+        stop: Stop | None = None,
+        timeout: float | None = None,
+    ) -> Handle[T] | None: ...
+    @overload
+    def try_spawn(
+        self,
+        coro: Coroutine[Any, Any, T],
+        /,
+        *,
+        name: str | None = None,
+        context: Context | None = None,
+        daemon: bool = False,
+        stop: Stop | None = None,
+        timeout: float | None = None,
+    ) -> Handle[T] | None: ...
+    # END GENERATED by tools/gen_overloads.py (Pool.try_spawn)
+    def try_spawn(
+        self,
+        fn: Any,
+        /,
+        *args: object,
+        name: str | None = None,
+        context: Context | None = None,
+        daemon: bool = False,
+        stop: Stop | None = None,
+        timeout: float | None = None,
+        **kwargs: object,  # only to refuse them with a lesson
+    ) -> Handle[Any] | None:
+        """Offer work to the pool: spawn it as :meth:`spawn` does while the
+        registry is open, and drop it, returning ``None``, once closing has
+        begun. Sync; never blocks.
+
+        As :meth:`TaskRegistry.try_spawn <tether.TaskRegistry.try_spawn>`, with
+        the pool's slots and queue: for a reader that feeds the pool's jobs and
+        must not have :exc:`~tether.RegistryClosed` raised into it while the
+        registry closes. A drop is logged at DEBUG and counted in
+        ``statistics().dropped``, the pool's and the registry's.
+
+        ``None`` means only that the registry is closing or closed. A full
+        pool still raises :exc:`~tether.RegistryFull`, as ``spawn`` does, as
+        ``put_nowait`` raises ``QueueFull`` and anyio's ``send_nowait`` raises
+        ``WouldBlock``: a full queue is backpressure, and a reader that sheds
+        load under it says so (``except RegistryFull``); one that waits uses
+        :meth:`spawn_when_room`.
+
+        Returns:
+            The task's handle (running or queued), or ``None`` if the registry
+            is draining, cancelling or closed.
+
+        Raises:
+            TypeError: as :meth:`TaskRegistry.spawn
+                <tether.TaskRegistry.spawn>`, whether the work is taken or
+                dropped.
+            RegistryClosed: the registry has not been opened yet.
+            RegistryFull: every slot of the pool is busy and its queue is at
+                ``max_pending``.
+            RuntimeError: called from a thread other than the event loop's
+                (use :meth:`spawn_threadsafe`).
+
+        .. versionadded:: 0.3
+        """
+        return self._registry.offer_(
+            self, fn, args, kwargs, name, context, daemon, stop, timeout
+        )
+
+    # BEGIN GENERATED by tools/gen_overloads.py: do not edit by hand (Pool.when_free)
     @overload
     async def spawn_when_free(
         self,
@@ -2813,6 +3055,7 @@ class Pool:
         stop: Stop | None = None,
         timeout: float | None = None,
     ) -> Handle[T]: ...
+    # END GENERATED by tools/gen_overloads.py (Pool.when_free)
     async def spawn_when_free(
         self,
         fn: Any,
@@ -2831,7 +3074,7 @@ class Pool:
         <tether.TaskRegistry.spawn_when_free>`, with the pool's slots: a
         checkpoint; callers wait FIFO in one line with the pool's queued tasks.
         """
-        return await self._registry._spawn_when_free(
+        return await self._registry.spawn_when_free_(
             self,
             "spawn_when_free",
             fn,
@@ -2844,6 +3087,7 @@ class Pool:
             timeout,
         )
 
+    # BEGIN GENERATED by tools/gen_overloads.py: do not edit by hand (Pool.when_room)
     @overload
     async def spawn_when_room(
         self,
@@ -2868,6 +3112,7 @@ class Pool:
         stop: Stop | None = None,
         timeout: float | None = None,
     ) -> Handle[T]: ...
+    # END GENERATED by tools/gen_overloads.py (Pool.when_room)
     async def spawn_when_room(
         self,
         fn: Any,
@@ -2886,7 +3131,7 @@ class Pool:
         As :meth:`TaskRegistry.spawn_when_room
         <tether.TaskRegistry.spawn_when_room>`, with the pool's queue.
         """
-        return await self._registry._spawn_when_room(
+        return await self._registry.spawn_when_room_(
             self,
             "spawn_when_room",
             fn,
@@ -2899,9 +3144,70 @@ class Pool:
             timeout,
         )
 
+    # BEGIN GENERATED by tools/gen_overloads.py: do not edit by hand (Pool.threadsafe)
+    @overload
+    def spawn_threadsafe(
+        self,
+        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, T]],
+        /,
+        *args: Unpack[PosArgsT],
+        name: str | None = None,
+        daemon: bool = False,
+        stop: Stop | None = None,
+        timeout: float | None = None,
+    ) -> concurrent.futures.Future[Handle[T]]: ...
+    @overload
+    def spawn_threadsafe(
+        self,
+        coro: Coroutine[Any, Any, T],
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        stop: Stop | None = None,
+        timeout: float | None = None,
+    ) -> concurrent.futures.Future[Handle[T]]: ...
+    # END GENERATED by tools/gen_overloads.py (Pool.threadsafe)
+    def spawn_threadsafe(
+        self,
+        fn: Any,
+        /,
+        *args: object,
+        name: str | None = None,
+        daemon: bool = False,
+        stop: Stop | None = None,
+        timeout: float | None = None,
+        **kwargs: object,  # only to refuse them with a lesson
+    ) -> concurrent.futures.Future[Handle[Any]]:
+        """Spawn into the pool from another thread; return a future of the
+        handle. Never blocks.
+
+        As :meth:`TaskRegistry.spawn_threadsafe
+        <tether.TaskRegistry.spawn_threadsafe>`, with the pool's slots and
+        queue: the spawn happens on the registry's event loop thread, soon, as
+        :meth:`spawn` would do it there, and the future resolves to the handle
+        (running or queued), or to the exception the spawn raised
+        (:exc:`~tether.RegistryClosed`, or :exc:`~tether.RegistryFull` when the
+        pool's queue is at ``max_pending``). Arguments are checked here, at
+        once. There is no waiting form for threads: a thread that must wait for
+        room waits on the future and tries again, or hands the work to a task
+        of the registry that awaits :meth:`spawn_when_room`.
+
+        Raises:
+            TypeError: as :meth:`TaskRegistry.spawn <tether.TaskRegistry.spawn>`.
+            RuntimeError: called on the event loop's own thread (use
+                :meth:`spawn`), or the event loop is closed.
+            RegistryClosed: the registry was never entered, or has closed.
+
+        .. versionadded:: 0.3
+        """
+        return self._registry.spawn_threadsafe_(
+            self, fn, args, kwargs, name, daemon, stop, timeout
+        )
+
     # -- what the registry asks of its pool ------------------------------------------
 
-    def _admit(
+    def admit_(
         self,
         handle: Handle[Any],
         coro: Coroutine[Any, Any, Any],
@@ -2911,12 +3217,12 @@ class Pool:
         """Start a new task of the pool, or queue it (or refuse it, closing
         ``coro``, if the queue is full). ``copy`` makes the context a queued task
         starts in when ``context`` is None."""
-        slots = self._slots
-        if slots.free(len(self._running)):
-            self._registry._launch(
+        slots = self.slots_
+        if slots.free(len(self.running_)):
+            self._registry.launch_(
                 handle, coro, None if context is None else context.copy()
             )
-            self._running.add(handle)
+            self.running_.add(handle)
         else:
             slots.enqueue(
                 handle,
@@ -2926,59 +3232,61 @@ class Pool:
             )
         self._spawned += 1
 
-    def _task_ended(self, handle: Handle[Any]) -> None:
+    def task_ended_(self, handle: Handle[Any]) -> None:
         """The done-callback of every task of the pool, first of its callbacks."""
-        status = handle._status
+        status = handle.status_
         if status is FINISHED:
             self._succeeded += 1
         elif status is FAILED:
             self._failed += 1
         else:  # CANCELLED: every task ends in one of the three
             self._cancelled += 1
-        if handle in self._running:
-            self._running.discard(handle)
-            self._slot_freed()
+        if handle in self.running_:
+            self.running_.discard(handle)
+            self.slot_freed_()
 
-    def _slot_freed(self) -> None:
+    def slot_freed_(self) -> None:
         """Hand a free slot to the next in the pool's line, or let the registry
         note that it may be idle."""
-        entry = self._slots.next_in_line()
+        entry = self.slots_.next_in_line()
         if type(entry) is Handle:
-            coro, context = entry._value
-            entry._value = None
-            self._registry._launch(entry, coro, context)
-            self._running.add(entry)
+            coro, context = entry.value_
+            entry.value_ = None
+            self._registry.launch_(entry, coro, context)
+            self.running_.add(entry)
         elif entry is None:
-            self._registry._notify_if_idle()
+            self._registry.notify_if_idle_()
 
-    def _busy(self) -> bool:
+    def busy_(self) -> bool:
         """Whether anything waits in the pool's queue or holds a reserved place."""
-        slots = self._slots
+        slots = self.slots_
         return bool(slots.queued or slots.reserved or slots.room_reserved)
 
     # -- introspection ----------------------------------------------------------------
 
     def statistics(self) -> RegistryStatistics:
         """Return a frozen snapshot of the pool's own counters (never blocks);
-        its tasks are in the registry's counters too. ``restarts`` is always 0:
-        services are not spawned into pools."""
+        its tasks, and the work :meth:`try_spawn` dropped, are in the
+        registry's counters too. ``restarts`` is always 0: services are not
+        spawned into pools."""
         return RegistryStatistics(
             spawned=self._spawned,
-            queued=self._slots.queued,
-            running=len(self._running),
+            queued=self.slots_.queued,
+            running=len(self.running_),
             succeeded=self._succeeded,
             failed=self._failed,
             cancelled=self._cancelled,
+            dropped=self.dropped_,
         )
 
     def __len__(self) -> int:
         """The number of the pool's live tasks: running plus queued."""
-        return len(self._running) + self._slots.queued
+        return len(self.running_) + self.slots_.queued
 
     def __iter__(self) -> Iterator[Handle[Any]]:
         """Iterate over a snapshot of the pool's live handles: running first, then
         queued."""
-        return iter([*self._running, *self._slots.queued_handles()])
+        return iter([*self.running_, *self.slots_.queued_handles()])
 
     @property
     def name(self) -> str:
@@ -2988,34 +3296,31 @@ class Pool:
     @property
     def limit(self) -> int:
         """The most tasks of the pool that run at once."""
-        return self._slots.limit
+        return self.slots_.limit
 
     @property
     def max_pending(self) -> int | None:
         """The most tasks that wait in the pool's queue, or ``None``."""
-        return self._slots.max_pending
+        return self.slots_.max_pending
 
     @property
     def registry(self) -> TaskRegistry:
         """The registry the pool's tasks belong to."""
         return self._registry
 
-    def _label(self) -> str:
+    def label_(self) -> str:
         """The pool as ``dump()`` names it under its registry."""
         return (
-            f"pool {self._name!r}: {len(self._running)} running, "
-            f"{self._slots.queued} queued (limit {self._slots.limit})"
+            f"pool {self._name!r}: {len(self.running_)} running, "
+            f"{self.slots_.queued} queued (limit {self.slots_.limit})"
         )
 
     def __repr__(self) -> str:
         return (
             f"<tether.Pool {self._name!r} of {self._registry.name!r} "
-            f"running={len(self._running)} queued={self._slots.queued} "
-            f"limit={self._slots.limit}>"
+            f"running={len(self.running_)} queued={self.slots_.queued} "
+            f"limit={self.slots_.limit}>"
         )
-
-
-KI_PROTECTED.append(TaskRegistry._run)  # on trio: a task's bookkeeping, not its body
 
 
 def dump() -> str:
@@ -3029,11 +3334,8 @@ def dump() -> str:
 
     .. versionadded:: 0.2
     """
-    registries = sorted(_snapshot(_open_registries), key=lambda r: r._opened_at)
-    nested = {id(task) for r in registries for task in _snapshot(r._live.values)}
-    roots = [r for r in registries if id(r._opener) not in nested]
     now = time.monotonic()
-    nodes = [r._node(registries, now) for r in roots]
+    nodes, nested = TaskRegistry.forest_(now)
     nodes += [node for more in dump_extras for node in more(now)]
     nodes += gather_roots(nested, now)  # gathers awaited outside every registry
     return draw(nodes) if nodes else "no open TaskRegistry"

@@ -328,10 +328,10 @@ class TaskStatus(Generic[T_contra]):
     implements :class:`anyio.abc.TaskStatus`, so the same function can be started
     by anyio's ``TaskGroup.start`` and trio's ``nursery.start``."""
 
-    __slots__ = ("_event", "_name", "is_started", "value")
+    __slots__ = ("_name", "event_", "is_started", "value")
 
     def __init__(self, event: Event, name: str) -> None:
-        self._event = event
+        self.event_ = event
         self._name = name
         self.is_started = False
         self.value: Any = None
@@ -349,11 +349,11 @@ class TaskStatus(Generic[T_contra]):
             )
         self.is_started = True
         self.value = value
-        self._event.set()
+        self.event_.set()
 
     def ended(self, handle: Handle[Any]) -> None:
         """The done-callback: wake the starter if the task ends before it is ready."""
-        self._event.set()
+        self.event_.set()
 
     def __repr__(self) -> str:
         state = "started" if self.is_started else "not started"

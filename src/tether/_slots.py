@@ -39,10 +39,10 @@ class SlotWaiter:
     __slots__ = ("closed", "event", "gone", "granted")
 
     def __init__(self, event: Event) -> None:
-        self.event = event
-        self.granted = False  # a slot was reserved for it
-        self.closed = False  # the registry closed while it waited
-        self.gone = False  # the caller stopped waiting (cancelled)
+        self.event: Event = event
+        self.granted: bool = False  # a slot was reserved for it
+        self.closed: bool = False  # the registry closed while it waited
+        self.gone: bool = False  # the caller stopped waiting (cancelled)
 
 
 class Slots:
@@ -69,12 +69,12 @@ class Slots:
     def __init__(
         self, limit: int, max_pending: int | None, pool: str | None = None
     ) -> None:
-        self.limit = limit
-        self.max_pending = max_pending
-        self.pool = pool  # a pool's name, for RegistryFull
-        self.queued = 0
-        self.reserved = 0
-        self.room_reserved = 0
+        self.limit: int = limit
+        self.max_pending: int | None = max_pending
+        self.pool: str | None = pool  # a pool's name, for RegistryFull
+        self.queued: int = 0
+        self.reserved: int = 0
+        self.room_reserved: int = 0
         self._queue: deque[Handle[Any] | SlotWaiter] = deque()
         self._room: deque[SlotWaiter] = deque()
         self._dead = 0
@@ -106,13 +106,13 @@ class Slots:
             raise RegistryFull(
                 f"{owner} has all {self.limit} slots busy and "
                 f"{self.queued} tasks queued (max_pending={self.max_pending}); "
-                f"task {handle._name!r} was not spawned. Wait for a slot with "
+                f"task {handle.name_!r} was not spawned. Wait for a slot with "
                 f"`await {spawner}.spawn_when_free(fn, *args)`, or for room in "
                 f"the queue with `await {spawner}.spawn_when_room(fn, *args)`, "
                 "or raise max_pending"
             )
-        handle._status = QUEUED
-        handle._value = (coro, context)
+        handle.status_ = QUEUED
+        handle.value_ = (coro, context)
         self._queue.append(handle)
         self.queued += 1
 
@@ -175,7 +175,7 @@ class Slots:
         while queue:
             entry = queue.popleft()
             if type(entry) is Handle:
-                if entry._status is QUEUED:
+                if entry.status_ is QUEUED:
                     self.queued -= 1
                     if self._room:
                         self.grant_room()
@@ -227,7 +227,7 @@ class Slots:
         waiters: deque[Handle[Any] | SlotWaiter] = deque()
         for entry in self._queue:
             if type(entry) is Handle:
-                if entry._status is QUEUED:
+                if entry.status_ is QUEUED:
                     handles.append(entry)
             elif isinstance(entry, SlotWaiter) and not entry.gone:
                 if closing:
@@ -252,11 +252,11 @@ class Slots:
 
     def queued_handles(self) -> Iterator[Handle[Any]]:
         """The queued handles, oldest first."""
-        return (e for e in self._queue if type(e) is Handle and e._status is QUEUED)
+        return (e for e in self._queue if type(e) is Handle and e.status_ is QUEUED)
 
 
 def _alive(entry: Handle[Any] | SlotWaiter) -> bool:
     if type(entry) is Handle:
-        return entry._status is QUEUED
+        return entry.status_ is QUEUED
     assert isinstance(entry, SlotWaiter)
     return not entry.gone and not entry.granted

@@ -27,7 +27,7 @@ from ._default import (
     running_loop,
 )
 from ._exceptions import NoRegistry
-from ._registry import RegistryState, TaskRegistry, _open_registries
+from ._registry import RegistryState, TaskRegistry, open_registries
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -199,8 +199,8 @@ def _no_loop_message() -> str:
     here = threading.get_ident()
     open_elsewhere = [
         r.name
-        for r in list(_open_registries)
-        if r._thread != here and r.state is not RegistryState.NEW
+        for r in list(open_registries)
+        if r.thread_ != here and r.state is not RegistryState.NEW
     ]
     return _NO_LOOP.format(
         thread=threading.current_thread().name,

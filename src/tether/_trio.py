@@ -234,7 +234,7 @@ class TrioBackend:
         seen: set[int] = set()
         for item in held:
             # A gather's children are held by their nursery, a stream's by its host.
-            nursery = item._nursery if isinstance(item, TrioHost) else item
+            nursery = item.nursery if isinstance(item, TrioHost) else item
             if isinstance(nursery, trio.Nursery):
                 if id(nursery) not in seen:
                     seen.add(id(nursery))
@@ -300,13 +300,13 @@ class TrioHost(_NurseryHost):
     """A registry's tasks as nursery children of the task that entered its
     ``async with`` block (see the module's docstring)."""
 
-    __slots__ = ("_manager", "_nursery")
+    __slots__ = ("_manager", "nursery")
 
     def __init__(
         self, manager: AbstractAsyncContextManager[trio.Nursery], nursery: trio.Nursery
     ) -> None:
         self._manager = manager
-        self._nursery = nursery  # for tether.dump(): the tasks it holds
+        self.nursery = nursery  # for tether.dump(): the tasks it holds
         self._start_soon = nursery.start_soon
 
     @staticmethod

@@ -24,10 +24,10 @@ def version() -> str:
     try:
         return distribution_version("tether")
     except PackageNotFoundError:
-        return _source_version(Path(__file__).resolve().parent.parent.parent)
+        return source_version(Path(__file__).resolve().parent.parent.parent)
 
 
-def _source_version(root: Path) -> str:
+def source_version(root: Path) -> str:
     """The version in ``root/pyproject.toml``, for a source tree that was never
     installed (``PYTHONPATH=src``), or ``0+unknown``."""
     try:

@@ -20,7 +20,6 @@ import anyio
 
 from ._calls import describe
 from ._log import logger
-from ._policy import OnErrorMode
 from ._registry import TaskRegistry
 
 if TYPE_CHECKING:
@@ -141,7 +140,7 @@ def announce(registry: TaskRegistry, cause: BaseException, how: str) -> None:
 def _why(registry: TaskRegistry, cause: BaseException) -> str:
     if not isinstance(cause, Exception):
         return f"{cause!r} from a task"
-    if registry._policy.mode is OnErrorMode.RAISE:
+    if registry.in_raise_mode_:
         return f"a task failed in raise mode: {cause!r}"
     return f"a service gave up, with on_give_up='raise': {cause!r}"
 
@@ -191,5 +190,5 @@ async def close_by(registry: TaskRegistry, deadline: float | None) -> None:
     """
     if deadline is not None:
         # Read by the close alone: the registry is past taking options here.
-        registry._shutdown_timeout = max(0.0, deadline - anyio.current_time())
+        registry.set_drain_timeout_(max(0.0, deadline - anyio.current_time()))
     await registry.aclose()

@@ -30,11 +30,11 @@ import anyio
 import pytest
 
 from ._leak_check import (
-    _check_key,
-    _leak_check,
-    _new_registry,
-    _note_left_running,
-    _watching_tasks,
+    check_key,
+    leak_check,
+    new_registry,
+    note_left_running,
+    watching_tasks,
 )
 from ._log import logger
 
@@ -114,7 +114,7 @@ def _in_loop(request: pytest.FixtureRequest, fixture: str) -> str | None:
 
 @pytest.fixture(autouse=True)
 def _tether_no_leaks(request: pytest.FixtureRequest) -> None:
-    check = _leak_check(request)
+    check = leak_check(request)
     if check is None:
         return
     logger.addHandler(check.recorder)
@@ -129,7 +129,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
     try:
         yield
     finally:
-        check = item.stash.get(_check_key, None)
+        check = item.stash.get(check_key, None)
         if check is not None:
             logger.removeHandler(check.recorder)
     if check is not None:
@@ -142,8 +142,8 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
 async def _tether_raw_tasks_anyio(
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[None]:
-    """:func:`_watching_tasks`, in the event loop of anyio's pytest plugin."""
-    async with _watching_tasks(request):
+    """:func:`watching_tasks`, in the event loop of anyio's pytest plugin."""
+    async with watching_tasks(request):
         yield
 
 
@@ -184,11 +184,11 @@ async def _tether_registry_anyio(
 ) -> AsyncIterator[TaskRegistry]:
     """``tether_registry`` in the event loop of anyio's pytest plugin, which runs
     its setup and teardown in one task: the body of an ``async with``."""
-    registry = _new_registry()
+    registry = new_registry()
     with anyio.CancelScope() as closing:
         async with registry:
             yield registry
-            _note_left_running(request, registry)
+            note_left_running(request, registry)
             # Closing in a cancelled scope cancels what is left (and logs it)
             # instead of draining.
             closing.cancel()

@@ -3,7 +3,7 @@
 A discarded ``asyncio.create_task(coro)``, ``asyncio.ensure_future(coro)`` or
 ``loop.create_task(coro)`` becomes ``tether.spawn(coro)``, keeping ``name=``, and
 ``import tether`` is added after the module's leading imports if it is missing. The
-rules decide what is provably the same (:meth:`._scan_rules._Checker._refusal`); this
+rules decide what is provably the same (:meth:`._scan_rules.Checker._refusal`); this
 module only edits, on libcst's concrete syntax tree, so every byte it does not
 rewrite (formatting, comments, line endings, encoding) stays as it was.
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Container, Sequence
 
     from ._scan_returns import Returner
-    from ._scan_rules import Finding, _Checker
+    from ._scan_rules import Checker, Finding
 
 __all__ = ["ModuleInfo", "Project"]
 
@@ -145,15 +145,15 @@ class Project:
             self._by_name.setdefault(info.name, info)
         # The module of a method name that one `def` alone of the project has.
         self._unique: dict[str, str | None] = {}
-        self._checkers: dict[str, _Checker] = {}
+        self._checkers: dict[str, Checker] = {}
         self.returners: dict[ast.AST, Returner] | None = None
         self._names: set[str] = set()
 
-    def checker(self, path: str) -> _Checker:
+    def checker(self, path: str) -> Checker:
         if path not in self._checkers:
-            from ._scan_rules import _Checker
+            from ._scan_rules import Checker
 
-            self._checkers[path] = _Checker(self.modules[path].tree, self, path)
+            self._checkers[path] = Checker(self.modules[path].tree, self, path)
         return self._checkers[path]
 
     def findings(self, path: str) -> list[Finding]:
@@ -167,13 +167,13 @@ class Project:
 
     def recheck(self, path: str, source: str, tree: ast.Module) -> list[Finding]:
         """The findings in a new text of the module at ``path`` (after ``--fix``)."""
-        from ._scan_rules import _Checker
+        from ._scan_rules import Checker
 
         returners = self._find_returners()
         info = self.modules[path]
         self.modules[path] = ModuleInfo(path, info.name, source, tree)
         self._checkers.pop(path, None)
-        return _Checker(tree, self, path).run(returners)
+        return Checker(tree, self, path).run(returners)
 
     def _find_returners(self) -> dict[ast.AST, Returner]:
         if self.returners is not None:

@@ -86,7 +86,7 @@ class Finding:
 
 def check_module(tree: ast.Module) -> list[Finding]:
     """Return every finding in ``tree``, a module alone, in source order."""
-    return _Checker(tree).run()
+    return Checker(tree).run()
 
 
 def _short(expr: ast.expr | None) -> str:
@@ -116,7 +116,7 @@ def _is_str(expr: ast.expr) -> bool:
     )
 
 
-class _Checker(Follow):
+class Checker(Follow):
     """One pass over a module: the index, then each rule on each call."""
 
     def run(self, known: dict[ast.AST, Returner] | None = None) -> list[Finding]:

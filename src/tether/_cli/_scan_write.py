@@ -109,7 +109,7 @@ def _replace(path: str, before: bytes, after: bytes) -> None:
             file.write(after)
             file.flush()
             os.fsync(file.fileno())
-        _keep_owner(temporary, info)
+        keep_owner(temporary, info)
         os.chmod(temporary, stat.S_IMODE(info.st_mode))
         if _fingerprint(os.stat(path)) != _fingerprint(info):
             raise NotWritten(_CHANGED, error=True)
@@ -127,7 +127,7 @@ _CHANGED = (
 )
 
 
-def _keep_owner(temporary: str, info: os.stat_result) -> None:
+def keep_owner(temporary: str, info: os.stat_result) -> None:
     """Give the temporary file the original's owner and group, or refuse: renaming
     a file of ours over it would hand it to us."""
     mine = os.stat(temporary)
