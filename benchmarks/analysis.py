@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import cases_short
 from _common import NEVER_SUSPENDS, SUSPENDS, median
 
 FLOORS = {
@@ -107,6 +108,42 @@ def task_ratios(results: dict[str, Any], r: Record) -> dict[str, float | None]:
         out["gather"] = to("asyncio.gather")
         out["anyio.gather"] = to("anyio.gather")
     return out
+
+
+def short_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The short-lived cases (section ``short``), each beside its reference on the
+    same backend: nanoseconds per operation (median over the rounds) and the ratio.
+    A results file without the section gives none."""
+    rows: list[dict[str, Any]] = []
+    by_key = {
+        (r["case"], r["backend"]): r
+        for r in results["records"]
+        if r["section"] == cases_short.SECTION
+    }
+    for pair in cases_short.PAIRS:
+        for backend, reference in pair.references.items():
+            ours, theirs = (
+                by_key.get((pair.case, backend)),
+                by_key.get((reference, backend)),
+            )
+            if ours is None:
+                continue
+            ours_ns = float(ours["median"]) / ours["n"]
+            theirs_ns = (
+                None if theirs is None else float(theirs["median"]) / theirs["n"]
+            )
+            rows.append(
+                {
+                    "case": pair.case,
+                    "label": pair.label,
+                    "backend": backend,
+                    "tether_ns": ours_ns,
+                    "reference": reference,
+                    "reference_ns": theirs_ns,
+                    "ratio": ratio(ours_ns, theirs_ns),
+                }
+            )
+    return rows
 
 
 # -- figure checks (informational: nothing ever fails on a time) -----------------------
@@ -231,6 +268,19 @@ def figures(results: dict[str, Any]) -> list[dict[str, Any]]:
         [("of raw growth", ratio(mine, raw), 1.1)],
         f"{fmt_x(mine)} vs {fmt_x(raw)}",
     )
+    short = short_rows(results)
+    for backend in ("asyncio", "uvloop"):
+        parts = [
+            (row["case"], row["ratio"], cases_short.GOAL)
+            for row in short
+            if row["backend"] == backend
+        ]
+        row(
+            f"short-lived registries and one-item gathers, {backend}",
+            f"each <= {cases_short.GOAL:g}x its asyncio equivalent",
+            parts or [("every case", None, cases_short.GOAL)],
+            None,
+        )
     imp = results.get("import", {})
     delta = imp.get("tether_after_anyio_ms")
     out.append(

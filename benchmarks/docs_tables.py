@@ -31,7 +31,7 @@ import analysis
 import soak_report
 from _common import SUSPENDS
 from analysis import FLOORS, fmt_x, growth, median_of, ratio
-from report import VARIANT_LABELS, table, task_variants, tasks_table
+from report import VARIANT_LABELS, short_table, table, task_variants, tasks_table
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -244,6 +244,20 @@ def imports(results: Results) -> str:
     )
 
 
+def short(results: Results) -> str:
+    """The short-lived registries and one-item gathers (``--only short:``)."""
+    rendered = short_table(results, "md")
+    info = results.get("short")
+    if rendered is None or info is None:
+        return "Not measured in this file."
+    clock = "the process's CPU time" if info["clock"] == "cpu" else "the wall clock"
+    return (
+        f"Python {info['python'].split()[0]}; median of {info['repeats']} runs of "
+        f"{info['ops']} operations each, timed by {clock}; measured {info['date']} "
+        f"with `{info['command']}`.\n\n{rendered}"
+    )
+
+
 def figures(results: Results) -> str:
     verdicts = {True: "met", False: "**missed**", None: "not measured"}
     rows = [
@@ -285,6 +299,7 @@ KINDS: dict[str, Callable[[Results], str]] = {
     "shutdown": shutdown,
     "import": imports,
     "figures": figures,
+    "short": short,
     "soak-machine": soak_report.machine,
     "soak": soak_report.through,
     "soak-parked": soak_report.parked,

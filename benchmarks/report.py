@@ -11,8 +11,18 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import cases_short
 from _common import NEVER_SUSPENDS, SUSPENDS
-from analysis import FLOORS, fmt_x, growth, median_of, ratio, task_ratios, variant_of
+from analysis import (
+    FLOORS,
+    fmt_x,
+    growth,
+    median_of,
+    ratio,
+    short_rows,
+    task_ratios,
+    variant_of,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -321,6 +331,49 @@ def _import(results: dict[str, Any], fmt: str) -> list[str]:
     ]
 
 
+def short_table(results: dict[str, Any], fmt: str) -> str | None:
+    """The short-lived cases beside their references (``None``: not measured)."""
+    rows = short_rows(results)
+    if not rows:
+        return None
+    goal = cases_short.GOAL
+    return table(
+        ["case", "backend", "tether µs", "reference", "reference µs", "ratio", "goal"],
+        [
+            [
+                r["label"],
+                r["backend"],
+                f"{r['tether_ns'] / 1000:.1f}",
+                f"`{r['reference']}`" if fmt == "md" else r["reference"],
+                "-" if r["reference_ns"] is None else f"{r['reference_ns'] / 1000:.1f}",
+                fmt_x(r["ratio"]),
+                "-"
+                if r["ratio"] is None
+                else ("met" if r["ratio"] <= goal else "missed")
+                if r["backend"] != "trio"
+                else "(no asyncio equivalent)",
+            ]
+            for r in rows
+        ],
+        fmt,
+        left=2,
+    )
+
+
+def _short(results: dict[str, Any], fmt: str) -> list[str]:
+    rendered = short_table(results, fmt)
+    if rendered is None:
+        return []
+    return [
+        _heading(
+            f"short-lived registries and one-item gathers (<= {cases_short.GOAL:g}x "
+            "the asyncio equivalent)",
+            fmt,
+        ),
+        rendered,
+    ]
+
+
 def render(results: dict[str, Any], fmt: str) -> str:
     meta = results["meta"]
     pkgs = ", ".join(f"{k} {v}" for k, v in meta["packages"].items() if v)
@@ -337,7 +390,7 @@ def render(results: dict[str, Any], fmt: str) -> str:
             "WARNING: asyncio debug / dev mode is on: timings are not meaningful"
         )
     out += _tasks(results, fmt) + _memory(results, fmt) + _shutdown(results, fmt)
-    out += _import(results, fmt)
+    out += _short(results, fmt) + _import(results, fmt)
     if results.get("figures"):
         rows = [
             [

@@ -7,6 +7,8 @@ Usage (from the repository root)::
     python benchmarks/run.py --quick    # smoke run: a few seconds, always exits 0
     python benchmarks/run.py --body both    # add the never-suspending body's column
     python benchmarks/run.py --only tether --n 10000 --repeat 9
+    python benchmarks/run.py --only short: --repeat 15 \\
+        --json benchmarks/results/results-py3.13.json --merge
     python benchmarks/run.py --json benchmarks/results/results-py3.13.json \\
         --chart benchmarks/results/results-py3.13.svg
 
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import analysis
 import cases_anyio
 import cases_asyncio
+import cases_short
 import cases_tether
 import cases_trio
 import chart
@@ -59,6 +62,7 @@ SECTIONS: dict[str, list[Case]] = {
     ],
     "memory": memory.CASES,
     "shutdown": shutdown.CASES,
+    cases_short.SECTION: cases_short.CASES,
 }
 #: Cases every ratio is taken against: kept whenever their section runs at all.
 REFERENCES: dict[str, set[str]] = {
@@ -73,6 +77,7 @@ REFERENCES: dict[str, set[str]] = {
         f"{key}[{mode}]" for key in analysis.MEMORY_REFS for mode in memory.MODES
     },
     "shutdown": {"asyncio.create_task", "trio.start_soon"},
+    cases_short.SECTION: cases_short.REFERENCES,
 }
 Key = tuple[str, str, int]  # case id, backend, n
 Samples = dict[Key, list[int]]
@@ -239,7 +244,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=[],
         metavar="SUBSTRING",
         help="run cases whose 'section:key name' contains SUBSTRING "
-        "(repeatable; sections: tasks, memory, shutdown, import)",
+        "(repeatable; sections: tasks, memory, shutdown, short, import)",
     )
     p.add_argument(
         "--n",
@@ -276,6 +281,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--import-runs", type=int, metavar="K", help="default 9")
     p.add_argument(
+        "--short-ops",
+        type=int,
+        metavar="N",
+        help=f"operations per timed run of the short section (default "
+        f"{cases_short.OPS}; 20 with --quick)",
+    )
+    p.add_argument(
+        "--short-clock",
+        choices=["cpu", "wall"],
+        default="cpu",
+        help="the short section's clock: the process's CPU time (default), which "
+        "keeps a loaded machine's waiting for a core out, or the wall clock",
+    )
+    p.add_argument(
         "--timeout",
         type=float,
         metavar="SECONDS",
@@ -283,6 +302,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "(default 600; 60 with --quick)",
     )
     p.add_argument("--json", type=Path, metavar="PATH", help="write results as JSON")
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --json: keep the file's records of the sections not measured "
+        "now (and its metadata), replacing only those measured",
+    )
     p.add_argument("--chart", type=Path, metavar="PATH", help="write an SVG chart")
     p.add_argument("--chart-n", type=int, metavar="N", help="N shown in the chart")
     p.add_argument(
@@ -306,6 +331,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.memory_n = args.memory_n or (500 if quick else 10_000)
     args.shutdown_n = args.shutdown_n or ([200, 2_000] if quick else [10_000, 100_000])
     args.import_runs = args.import_runs or (1 if quick else 9)
+    args.short_ops = args.short_ops or (20 if quick else cases_short.OPS)
+    if args.merge and not args.json:
+        p.error("--merge needs --json PATH: the results file to merge into")
     args.timeout = args.timeout or (60.0 if quick else 600.0)
     return args
 
@@ -330,25 +358,59 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         ("tasks", args.n, _timed),
         ("memory", [args.memory_n], _self_timed),
         ("shutdown", args.shutdown_n, _self_timed),
+        (cases_short.SECTION, [args.short_ops], _self_timed),
     ]
+    if args.short_clock == "wall":
+        cases_short.clock = time.perf_counter_ns
+    measured: list[str] = []
     for section, sizes, call in plans:
         cases = _select(args.only, section, args.variants)
         if not cases:
             continue
+        measured.append(section)
         _log(f"{section}: {len(cases)} cases, N={sizes}, {args.repeat} repeats")
         skips: dict[tuple[str, str], str] = {}
         samples = run_section(cases, args.backend, sizes, args.repeat, call, skips)
         results["records"] += _records(section, cases, samples)
         for (case_id, backend), reason in skips.items():
             skipped[f"{section}:{case_id}", backend] = reason
+    if cases_short.SECTION in measured:
+        results[cases_short.SECTION] = {
+            "ops": args.short_ops,
+            "repeats": args.repeat,
+            "clock": args.short_clock,
+            "command": results["meta"]["command"],
+            "date": results["meta"]["date"],
+            "python": results["meta"]["python"],
+            "rows": analysis.short_rows(results),
+        }
     if not args.only or any(s.lower() in "import:tether" for s in args.only):
         _log(f"import: {args.import_runs} fresh interpreters each")
         results["import"] = importtime.measure(args.import_runs)
+        measured.append("import")
+    results["measured"] = measured
     results["skipped"] = [
         {"case": key, "backend": backend, "reason": reason}
         for (key, backend), reason in skipped.items()
     ]
     return results
+
+
+def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``old`` with the sections ``new`` measured replaced by ``new``'s: its
+    metadata and settings stay, as they describe the sections it keeps."""
+    sections = set(new["measured"])
+    out = dict(old)
+    out["records"] = [r for r in old["records"] if r["section"] not in sections] + new[
+        "records"
+    ]
+    out["skipped"] = [
+        s for s in old.get("skipped", []) if s["case"].partition(":")[0] not in sections
+    ] + new["skipped"]
+    for key in (cases_short.SECTION, "import"):
+        if key in sections:
+            out[key] = new[key]
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -359,6 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = json.loads(args.from_json.read_text(encoding="utf-8"))
     else:
         results = measure(args)
+        if args.merge and args.json.exists():
+            results = merge(json.loads(args.json.read_text(encoding="utf-8")), results)
+        results.pop("measured", None)
     results["figures"] = analysis.figures(results)
     print(report.render(results, "text"))
     if args.json:

@@ -53,11 +53,23 @@ def _no_constructor(
     """Enums and ``Completions`` are never made by users: show no constructor (else
     ``Status(*values)`` and ``Completions``' private arguments would be shown)."""
     if what == "class" and (
-        isinstance(obj, enum.EnumMeta) or name == "tether.Completions"
+        isinstance(obj, enum.EnumMeta)
+        or name in ("tether.Completions", "tether.Pool")  # Pool: TaskRegistry.pool()
     ):
         return "", None
     return None
 
 
+def _no_borrowed_docstring(
+    app: object, what: str, name: str, obj: object, options: object, lines: list[str]
+) -> None:
+    """A type alias has no docstring of its own: autodoc would show its type's
+    (``str``'s for ``OnError``, ``types.UnionType``'s for ``Work``). The API page
+    says what each alias is instead."""
+    if what == "data" and getattr(obj, "__doc__", None) == type(obj).__doc__:
+        lines.clear()
+
+
 def setup(app: Any) -> None:
     app.connect("autodoc-process-signature", _no_constructor)
+    app.connect("autodoc-process-docstring", _no_borrowed_docstring)

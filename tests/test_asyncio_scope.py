@@ -657,3 +657,43 @@ class TestTheGuard:
             _backend_scope()
         monkeypatch.setenv(scope_module.FORCE_VARIABLE, "native")
         assert scope_module.native_scopes_usable()
+
+
+# -- the cancellation questions, asked of anyio's records ----------------------------
+
+
+async def test_the_backends_cancellation_questions_answer_as_anyios() -> None:
+    """Issue 27 item 4: the backend's ``current_effective_deadline`` and
+    ``checkpoint_if_cancelled`` (on the native path, read from anyio's task
+    records with one lookup) answer as anyio's own: outside any scope, under a
+    deadline, under a cancelled scope, and inside a shield within it."""
+    from tether._loop import current_backend
+
+    backend = current_backend()
+    answers: list[tuple[float, float]] = []
+
+    def ask() -> None:
+        answers.append(
+            (backend.current_effective_deadline(), anyio.current_effective_deadline())
+        )
+
+    ask()
+    deadline = anyio.current_time() + 100
+    with anyio.CancelScope(deadline=deadline):
+        ask()
+        await backend.checkpoint_if_cancelled()  # not cancelled: returns
+        with anyio.CancelScope() as cancelled:
+            cancelled.cancel()
+            ask()
+            with anyio.CancelScope(shield=True):
+                ask()
+                await backend.checkpoint_if_cancelled()  # shielded: returns
+            await backend.checkpoint_if_cancelled()
+            pytest.fail("a cancelled scope's checkpoint_if_cancelled returned")
+        assert cancelled.cancelled_caught
+    assert answers == [
+        (math.inf, math.inf),
+        (deadline, deadline),
+        (-math.inf, -math.inf),
+        (math.inf, math.inf),
+    ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import anyio
 import anyio.lowlevel
@@ -545,3 +545,49 @@ async def test_a_failure_superseded_by_a_keyboard_interrupt_is_logged(
         await main()
     logged = [r.exc_info[1] for r in tether_records(caplog) if r.exc_info]
     assert [str(e) for e in logged] == ["superseded"]
+
+
+# -- the body's scope, made at its first need (issue 27 item 4) ----------------------
+
+
+async def test_a_body_that_nothing_cancels_never_needs_its_scope() -> None:
+    """Issue 27 item 4: on asyncio's native scope a block's body gets its cancel
+    scope only when something first cancels it, so a short-lived registry that
+    nothing fails in never makes one; where a backend cannot make a scope late
+    (trio, anyio's scope on asyncio) the body enters one as it starts."""
+
+    async def ok() -> None:
+        await anyio.lowlevel.checkpoint()
+
+    from tether._loop import current_backend
+
+    async with TaskRegistry(on_error="raise") as tasks:
+        late = current_backend().late_scope is not None
+        assert (tasks.body_scope_ is None) is late
+        await tasks.spawn(ok)
+        assert (tasks.body_scope_ is None) is late
+    assert tasks.body_scope_ is None
+
+
+async def test_a_late_body_scope_cancels_the_body_outside_its_shield() -> None:
+    """Issue 27 item 4: the body's scope made at the failure (asyncio's native
+    scope) cancels the body as one entered at the start does: not inside a shield
+    the body entered before, and at the body's first checkpoint after it."""
+    log: list[str] = []
+
+    async def fails() -> NoReturn:
+        await anyio.lowlevel.checkpoint()
+        raise ValueError("boom")
+
+    with pytest.raises(ExceptionGroup) as info:  # noqa: PT012 - leaving the block raises
+        async with TaskRegistry(on_error="raise") as tasks:
+            tasks.spawn(fails)
+            with anyio.CancelScope(shield=True):
+                await anyio.wait_all_tasks_blocked()  # the task fails meanwhile
+                await anyio.lowlevel.checkpoint()
+                log.append("the shield held")
+            log.append("no checkpoint yet")
+            await anyio.lowlevel.checkpoint()
+            log.append("not reached")
+    assert log == ["the shield held", "no checkpoint yet"]
+    assert [str(e) for e in info.value.exceptions] == ["boom"]

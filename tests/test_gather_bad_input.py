@@ -176,6 +176,8 @@ OPTIONS = [
     pytest.param({"per_second": "2"}, TypeError, r"per_second='2'\): per_second"),
     pytest.param({"burst": 0}, ValueError, r"burst=0\): burst must be a whole number"),
     pytest.param({"burst": 1.0}, TypeError, r"burst=1.0\): burst must be a whole"),
+    # The defaults skip the checks (issue 27 item 4): a bool equal to 1 must not.
+    pytest.param({"burst": True}, TypeError, r"burst=True\): burst must be a whole"),
     pytest.param({"timeout": -1}, ValueError, r"timeout=-1\): timeout must be"),
     pytest.param({"timeout": math.nan}, ValueError, r"timeout=nan\): timeout must be"),
     pytest.param({"timeout": "1"}, TypeError, r"timeout='1'\): timeout must be"),

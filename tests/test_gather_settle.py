@@ -250,3 +250,76 @@ async def test_race_never_cancels_a_handle_it_was_given() -> None:
 async def test_race_with_no_inputs_is_a_value_error() -> None:
     with pytest.raises(ValueError, match=r"race\(\) needs at least one input"):
         await tether.race()
+
+
+# -- one handle (issue 27 item 4: the short-lived gathers) -------------------------
+
+
+async def test_a_gather_of_one_finished_handle_gives_its_outcome() -> None:
+    """settle_all and as_completed of one handle that has already ended, with a
+    result or a failure (received by the registry's callable first)."""
+    reported: list[Exception] = []
+    boom = ValueError("boom")
+    async with TaskRegistry(on_error=lambda _, exc: reported.append(exc)) as tasks:
+        succeeded, failed = tasks.spawn(value, 1), tasks.spawn(raise_, boom)
+        await tasks.wait_idle()
+        assert await tether.settle_all(succeeded) == (1,)
+        assert await tether.settle_all(failed) == (boom,)
+        async with tether.as_completed(succeeded) as done:
+            assert [pair async for pair in done] == [(0, 1)]
+        with pytest.raises(ValueError, match="boom"):  # noqa: PT012 - the iteration raises
+            async with tether.as_completed(failed) as done:
+                async for _ in done:
+                    pass  # pragma: no cover - never reached
+    assert reported == [boom]
+
+
+@pytest.mark.parametrize("api", ["settle_all", "as_completed"])
+async def test_cancelling_a_gather_of_one_handle_stops_the_wait_not_the_task(
+    api: str,
+) -> None:
+    """A gather of one handle cancelled while it waits: the cancellation
+    propagates, and the handle's task runs on (a handle is only waited for); a
+    failure it has later is its registry's to report, once."""
+    gate = anyio.Event()
+    async with TaskRegistry() as tasks:
+        handle = tasks.spawn(released, gate, 2)
+        with anyio.CancelScope() as caller:
+
+            async def cancel_when_blocked() -> None:
+                await anyio.wait_all_tasks_blocked()
+                caller.cancel()
+
+            tasks.spawn(cancel_when_blocked)
+            if api == "settle_all":
+                await tether.settle_all(handle)
+            else:
+                async with tether.as_completed(handle) as done:
+                    async for _ in done:
+                        pass  # pragma: no cover - cancelled first
+        assert caller.cancelled_caught
+        assert handle.status is Status.RUNNING
+        gate.set()
+        assert await handle == 2
+
+
+@pytest.mark.parametrize("api", ["settle_all", "as_completed"])
+async def test_a_gather_of_one_handle_in_a_cancelled_caller_raises_at_once(
+    api: str,
+) -> None:
+    """Level-triggered: a caller already cancelled sees it at the one-handle
+    gather, which leaves the handle's task alone."""
+    gate = anyio.Event()
+    async with TaskRegistry() as tasks:
+        handle = tasks.spawn(released, gate, 3)
+        with anyio.CancelScope() as caller:
+            caller.cancel()
+            if api == "settle_all":
+                await tether.settle_all(handle)
+            else:
+                async with tether.as_completed(handle) as done:
+                    async for _ in done:
+                        pass  # pragma: no cover - cancelled first
+        assert caller.cancelled_caught
+        gate.set()
+        assert await handle == 3

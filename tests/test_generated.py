@@ -1,6 +1,6 @@
 """The generated overloads in _gather.py (run_all, settle_all) and _registry.py
-(TaskRegistry.start), and the protocols of _startable.py, are what
-tools/gen_overloads.py writes."""
+(TaskRegistry.start, and the spawn forms of TaskRegistry and Pool), and the
+protocols of _startable.py, are what tools/gen_overloads.py writes."""
 
 from __future__ import annotations
 
@@ -84,3 +84,32 @@ def test_try_spawn_takes_what_spawn_takes(tmp_path: Path) -> None:
     problem = check(copy)
     assert problem is not None
     assert "-        extra: int = 0," in problem
+
+
+def test_every_spawn_form_of_the_registry_has_its_pool_form_from_one_row() -> None:
+    """Pool's spawn forms are generated from the rows of the registry's: a form
+    or an option added to the table reaches both."""
+    regions: dict[str, object] = gen_overloads.REGISTRY_REGIONS
+    forms: dict[str, object] = gen_overloads.SPAWN_FORMS
+    for form in forms:
+        pool_region = f"Pool.{form.removeprefix('spawn_')}"
+        assert pool_region in regions, pool_region
+        assert form in regions or f"{form} overloads" in regions, form
+
+
+def test_check_sees_a_hand_edit_of_a_pool_s_overloads(tmp_path: Path) -> None:
+    regions: object = gen_overloads.REGISTRY_REGIONS
+    source = generate(registry.read_text(encoding="utf-8"), regions)
+    begin = source.index("(Pool.when_room)")
+    # The pool's spawn_when_room without its timeout: an option forgotten.
+    edited = source[:begin] + source[begin:].replace(
+        "        timeout: float | None = None,\n    ) -> Handle[T]: ...",
+        "    ) -> Handle[T]: ...",
+        1,
+    )
+    assert edited != source
+    copy = tmp_path / "_registry.py"
+    copy.write_text(edited, encoding="utf-8")
+    problem = check(copy)
+    assert problem is not None
+    assert "+        timeout: float | None = None," in problem

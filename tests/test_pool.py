@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
+import anyio.to_thread
 import pytest
 
 import tether
-from helpers import closed, park, parked, tether_records
+from helpers import closed, double, park, parked, tether_records
 from tether import (
     Handle,
     Pool,
@@ -26,6 +27,9 @@ from tether import (
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 pytestmark = pytest.mark.anyio
 
@@ -606,3 +610,178 @@ async def test_a_pool_takes_stop_as_every_spawn_form_does() -> None:
         )
         tasks.spawn(worker)
     assert record == ["worker done", "reader cleaned up"]
+
+
+# -- offering work: try_spawn -----------------------------------------------------
+
+
+async def test_a_pool_s_try_spawn_spawns_while_open_and_drops_once_closing_begins(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """As the registry's ``try_spawn``: taken (started or queued in the pool)
+    while the registry is open, dropped with ``None`` once closing has begun,
+    counted in the pool's and the registry's ``dropped``."""
+    caplog.set_level(logging.DEBUG, logger="tether")
+    tasks = TaskRegistry(name="app")
+    pool = tasks.pool("jobs", limit=1)
+    coro = double(1)
+    with pytest.raises(RegistryClosed, match="'app' is NEW"):  # a misuse
+        pool.try_spawn(coro)
+    assert closed(coro)
+    release = anyio.Event()
+    async with tasks:
+        running = pool.try_spawn(park, release)
+        queued = pool.try_spawn(park, release, name="queued")
+        assert running is not None
+        assert queued is not None
+        assert [running.status, queued.status] == [Status.RUNNING, Status.QUEUED]
+        release.set()
+        assert await queued == "released"
+    coro = double(2)
+    assert pool.try_spawn(coro) is None
+    assert closed(coro)
+    assert pool.try_spawn(double, 3, name="late") is None
+    own, stats = pool.statistics(), tasks.statistics()
+    assert (own.spawned, own.succeeded, own.dropped) == (2, 2, 2)
+    assert (stats.spawned, stats.dropped) == (2, 2)
+    drops = [r.getMessage() for r in tether_records(caplog, logging.DEBUG)]
+    assert drops[-1] == (
+        "TaskRegistry 'app' is CLOSED: try_spawn() of pool 'jobs' dropped task 'late'"
+    )
+
+
+async def test_a_pool_s_try_spawn_from_the_draining_registry_s_own_task_drops() -> None:
+    """A reader feeding the pool while its registry drains is not fed more work:
+    ``spawn`` from a task of the registry would take it as follow-up work."""
+    results: list[object] = []
+
+    async def reader(pool: Pool) -> None:
+        await anyio.lowlevel.checkpoint()  # the body has ended: draining
+        results.append(pool.try_spawn(double, 1))
+        results.append(await pool.spawn(double, 2))  # follow-up work: taken
+
+    tasks = TaskRegistry()
+    pool = tasks.pool("jobs", limit=1)
+    async with tasks:
+        tasks.spawn(reader, pool)
+    assert results == [None, 4]
+    assert pool.statistics().dropped == 1
+
+
+async def test_a_full_pool_s_try_spawn_raises_registry_full_not_none() -> None:
+    """``None`` says only that the registry is closing; a full queue raises as
+    ``spawn`` does (as ``put_nowait`` raises ``QueueFull``): the reader decides
+    whether to shed the work or wait for room."""
+    release = anyio.Event()
+    async with TaskRegistry(name="app") as tasks:
+        pool = tasks.pool("jobs", limit=1, max_pending=0)
+        pool.spawn(park, release)
+        coro = park(release)
+        with pytest.raises(RegistryFull, match=r"^pool 'jobs' of TaskRegistry 'app'"):
+            pool.try_spawn(coro)
+        assert closed(coro)
+        assert (pool.statistics().dropped, tasks.statistics().dropped) == (0, 0)
+        release.set()
+
+
+def refuse_misuse(pool: Pool) -> None:
+    with pytest.raises(TypeError, match=r"^try_spawn\(\) got keyword arguments"):
+        pool.try_spawn(double, x=1)  # type: ignore[call-overload]
+    coro = double(1)
+    with pytest.raises(ValueError, match=r"^try_spawn\(\.\.\., stop="):
+        pool.try_spawn(coro, stop="after-drain")
+    assert closed(coro)
+
+
+async def test_a_pool_s_try_spawn_refuses_misuse_when_open_or_closed() -> None:
+    tasks = TaskRegistry()
+    pool = tasks.pool("jobs", limit=1)
+    async with tasks:
+        refuse_misuse(pool)
+    refuse_misuse(pool)
+    assert (pool.statistics().spawned, pool.statistics().dropped) == (0, 0)
+
+
+async def test_a_pool_s_spawn_from_another_thread_names_its_threadsafe_form() -> None:
+    async with TaskRegistry(name="app") as tasks:
+        pool = tasks.pool("jobs", limit=1)
+
+        def in_thread() -> str:
+            coro = double(1)
+            with pytest.raises(RuntimeError) as caught:
+                pool.try_spawn(coro)
+            assert closed(coro)
+            return str(caught.value)
+
+        message = await anyio.to_thread.run_sync(in_thread)
+        assert message == (
+            "Pool.try_spawn() of pool 'jobs' of registry 'app' was called outside "
+            "its event loop's thread. From another thread, use "
+            "pool.spawn_threadsafe(fn, *args)"
+        )
+
+
+# -- from another thread: spawn_threadsafe -----------------------------------------
+
+
+async def test_a_pool_s_spawn_threadsafe_spawns_into_the_pool_from_a_thread() -> None:
+    release = anyio.Event()
+    tasks = TaskRegistry()
+    pool = tasks.pool("jobs", limit=1, max_pending=1)
+    async with tasks:
+
+        def in_thread() -> list[Handle[str]]:
+            return [pool.spawn_threadsafe(park, release).result() for _ in range(2)]
+
+        running, queued = await anyio.to_thread.run_sync(in_thread)
+        assert [running.status, queued.status] == [Status.RUNNING, Status.QUEUED]
+        assert list(pool) == [running, queued]
+
+        def full() -> BaseException | None:
+            coro = park(release)
+            future = pool.spawn_threadsafe(coro, name="third")
+            exc = future.exception()
+            assert closed(coro)
+            return exc
+
+        exc = await anyio.to_thread.run_sync(full)
+        assert isinstance(exc, RegistryFull)
+        assert "pool 'jobs'" in str(exc)
+        release.set()
+    assert pool.statistics().succeeded == 2
+
+
+async def test_a_pool_s_spawn_threadsafe_on_the_loop_thread_names_pool_spawn() -> None:
+    tasks = TaskRegistry()
+    pool = tasks.pool("jobs", limit=1)
+    async with tasks:
+        coro = double(1)
+        with pytest.raises(RuntimeError, match=r"use pool\.spawn\(fn, \*args\) there"):
+            pool.spawn_threadsafe(coro)
+        assert closed(coro)
+    with pytest.raises(RegistryClosed, match="is CLOSED"):
+        await anyio.to_thread.run_sync(lambda: pool.spawn_threadsafe(double, 1))
+
+
+# -- the type ---------------------------------------------------------------------
+
+
+async def test_a_pool_is_made_by_its_registry_only() -> None:
+    """Regression: ``tether.Pool(...)`` made a pool the registry did not know
+    (its close, ``statistics()`` and ``dump()`` missed its tasks), past
+    ``pool()``'s checks."""
+    tasks = TaskRegistry()
+    makes: list[Callable[[], object]] = [
+        lambda: Pool(),
+        lambda: Pool(tasks, "jobs", 2, None),
+        lambda: Pool(tasks, "jobs", limit=2),
+    ]
+    for make in makes:
+        with pytest.raises(TypeError) as caught:
+            make()
+        assert str(caught.value) == (
+            "tether.Pool is not constructed directly: make a pool with "
+            'registry.pool("name", limit=N), which registers it with the '
+            "registry whose tasks it limits"
+        )
+    assert isinstance(tasks.pool("jobs", limit=2), Pool)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import typing
 from pathlib import Path
 from typing import cast
 
@@ -240,3 +241,29 @@ def test_spawn_signatures_take_fn_then_args_with_keyword_only_options() -> None:
     assert not inspect.iscoroutinefunction(tether.TaskRegistry.spawn_service)
     assert not inspect.iscoroutinefunction(tether.TaskRegistry.spawn)
     assert not inspect.iscoroutinefunction(tether.spawn)
+
+
+@pytest.mark.parametrize(
+    "form",
+    ["spawn", "try_spawn", "spawn_when_free", "spawn_when_room", "spawn_threadsafe"],
+)
+def test_a_pool_s_spawn_forms_take_what_the_registry_s_take(form: str) -> None:
+    """The overloads of both come from one table (tools/gen_overloads.py); the
+    implementations' signatures are checked here, docstrings apart."""
+    pool_form = getattr(tether.Pool, form)
+    registry_form = getattr(tether.TaskRegistry, form)
+    assert inspect.signature(pool_form) == inspect.signature(registry_form)
+    assert inspect.iscoroutinefunction(pool_form) is inspect.iscoroutinefunction(
+        registry_form
+    )
+
+
+def test_stop_is_the_type_of_every_spawn_form_s_stop() -> None:
+    assert typing.get_args(tether.Stop) == ("on-close", "after-drain")
+    for fn in (
+        tether.TaskRegistry.spawn,
+        tether.TaskRegistry.spawn_threadsafe,
+        tether.Pool.try_spawn,
+        tether.spawn,
+    ):
+        assert inspect.signature(fn).parameters["stop"].annotation == "Stop | None"

@@ -173,7 +173,9 @@ async def test_a_reader_that_fails_fails_the_requests_after_it(
     await client.connect()
     connection = client.connection
     await server.connections[-1].send("not json")
-    await connection.tasks.wait_idle()  # the reader has failed
+    # The reader is a daemon, which wait_idle() does not wait for: its handle.
+    (reader,) = [h for h in connection.tasks if h.name == "reader"]
+    await reader.wait()  # the reader has failed
     (record,) = [r for r in caplog.records if r.name == "tether"]
     assert record.levelname == "ERROR"
     assert "'reader'" in record.getMessage()

@@ -8,6 +8,7 @@ waiting for idleness, the shutdown log, and introspection."""
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import anyio
@@ -16,7 +17,7 @@ import anyio.to_thread
 import pytest
 
 import tether
-from helpers import closed, park
+from helpers import closed, park, parked
 from tether import (
     RegistryClosed,
     RegistryState,
@@ -276,6 +277,94 @@ async def test_wait_idle_waits_for_running_and_queued_without_closing() -> None:
     assert len(log) == 6
 
 
+async def record_when_idle(tasks: TaskRegistry, record: list[str]) -> None:
+    await tasks.wait_idle()
+    record.append("idle")
+
+
+async def test_wait_idle_waits_for_the_work_and_not_for_the_daemons() -> None:
+    """Regression: ``wait_idle()`` never returned while a daemon ran (a reader, a
+    heartbeat, a service), though daemons do not hold up the drain either. It
+    returns once the other tasks have ended; the daemons keep running until the
+    registry closes, ``stop="after-drain"`` included."""
+    record: list[str] = []
+    release = anyio.Event()
+
+    async def worker() -> None:
+        await release.wait()
+        record.append("worker done")
+
+    async with TaskRegistry() as tasks:
+        daemons = [
+            tasks.spawn(parked, "heartbeat", record, daemon=True),
+            tasks.spawn(parked, "reader", record, daemon=True, stop="after-drain"),
+            tasks.spawn_service(parked, "service", record),
+        ]
+        with anyio.fail_after(10):  # before the fix: never
+            await tasks.wait_idle()  # only daemons: at once
+        tasks.spawn(worker)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(record_when_idle, tasks, record)
+            await anyio.wait_all_tasks_blocked()
+            assert record == []
+            release.set()
+        assert record == ["worker done", "idle"]
+        assert [h.status for h in daemons] == [Status.RUNNING] * 3
+        assert tasks.state is RegistryState.OPEN
+    assert sorted(record[2:]) == [
+        "heartbeat cleaned up",
+        "reader cleaned up",
+        "service cleaned up",
+    ]
+
+
+async def test_a_daemon_may_wait_for_its_registry_to_be_idle() -> None:
+    """A supervising daemon waits for the work: the caller is a daemon, so it
+    does not keep the registry busy. (A task that is not one is refused.)"""
+    record: list[str] = []
+    release = anyio.Event()
+
+    async def worker(i: int) -> None:
+        await release.wait()
+        record.append(f"worker {i}")
+
+    async def supervisor(tasks: TaskRegistry) -> None:
+        await tasks.wait_idle()
+        record.append("idle")
+
+    async with TaskRegistry() as tasks:
+        tasks.spawn(worker, 1)
+        tasks.spawn(worker, 2)
+        watching = tasks.spawn(supervisor, tasks, daemon=True)
+        await anyio.wait_all_tasks_blocked()
+        assert record == []
+        release.set()
+        await watching
+    assert sorted(record[:2]) == ["worker 1", "worker 2"]
+    assert record[2] == "idle"
+
+
+async def test_wait_idle_counts_work_queued_behind_a_daemon_s_slot() -> None:
+    record: list[str] = []
+
+    async def worker() -> None:
+        await anyio.lowlevel.checkpoint()
+        record.append("worker done")
+
+    async with TaskRegistry(limit=1) as tasks:
+        daemon = tasks.spawn(parked, "daemon", record, daemon=True)
+        queued = tasks.spawn(worker)
+        assert queued.status is Status.QUEUED
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(record_when_idle, tasks, record)
+            await anyio.wait_all_tasks_blocked()
+            assert record == []  # the queued worker is work still to do
+            daemon.cancel()  # frees the slot
+        assert record == ["daemon cleaned up", "worker done", "idle"]
+
+
 async def test_cancelling_wait_idle_cancels_no_task() -> None:
     event = anyio.Event()
     async with TaskRegistry() as tasks:
@@ -415,3 +504,23 @@ async def test_a_task_calling_its_registrys_wait_idle_is_refused() -> None:
         handle = tasks.spawn(waits_for_idle, tasks)
         with pytest.raises(RuntimeError, match=r"called its registry's wait_idle\(\)"):
             await handle
+
+
+# -- the open registries, for dump() ---------------------------------------------------
+
+
+async def test_a_registry_collected_while_open_leaves_dump() -> None:
+    """Issue 27 item 4: the open registries are weak references by id (a WeakSet
+    cost an open and close a third of its time): one collected while open warns,
+    and leaves the set, so that no later registry with its id is taken for it."""
+    registry = TaskRegistry(name="forgotten")
+    await registry.open()
+    async with TaskRegistry(name="kept"):
+        assert "forgotten" in tether.dump()
+        # Two statements: the last reference may go at `del` or in a cycle.
+        with pytest.warns(ResourceWarning, match="'forgotten' was garbage-collected"):  # noqa: PT031
+            del registry
+            gc.collect()
+        assert "forgotten" not in tether.dump()
+        assert "kept" in tether.dump()
+    assert tether.dump() == "no open TaskRegistry"

@@ -62,12 +62,21 @@ class RegistryMachine(RuleBasedStateMachine):
         self.reported: list[BaseException] = []
         self.received: list[BaseException] = []
         self.closed = False
+        self.pool: tether.Pool | None = None
 
     @initialize(
         limit=st.one_of(st.none(), st.integers(1, 3)),
         max_pending=st.one_of(st.none(), st.integers(0, 3)),
+        pool_limit=st.integers(1, 2),
+        pool_pending=st.one_of(st.none(), st.integers(0, 2)),
     )
-    def open_registry(self, limit: int | None, max_pending: int | None) -> None:
+    def open_registry(
+        self,
+        limit: int | None,
+        max_pending: int | None,
+        pool_limit: int,
+        pool_pending: int | None,
+    ) -> None:
         if limit is None:
             max_pending = None
         self.registry = TaskRegistry(
@@ -76,6 +85,12 @@ class RegistryMachine(RuleBasedStateMachine):
             max_pending=max_pending,
             shutdown_timeout=0,
             on_error=lambda handle, exc: self.reported.append(exc),
+        )
+        # A pool, where the registry has no limit of its own (pool() refuses one).
+        self.pool = (
+            self.registry.pool("jobs", limit=pool_limit, max_pending=pool_pending)
+            if limit is None
+            else None
         )
         self.call(self.registry.open)
 
@@ -102,6 +117,24 @@ class RegistryMachine(RuleBasedStateMachine):
         gate = self.call(_new_event)
         self.gates.append(gate)
         self.spawn(_parked, gate, fails, daemon=daemon)
+
+    @precondition(lambda self: not self.closed and self.pool is not None)
+    @rule(fails=st.booleans(), daemon=st.booleans(), offer=st.booleans())
+    def spawn_parked_in_the_pool(self, fails: bool, daemon: bool, offer: bool) -> None:
+        gate = self.call(_new_event)
+        self.gates.append(gate)
+        pool = self.pool
+        assert pool is not None
+        spawn = pool.try_spawn if offer else pool.spawn
+
+        def on_loop() -> tuple[tether.Handle[Any] | None]:
+            try:
+                return (spawn(_parked, gate, fails, daemon=daemon),)
+            except RegistryFull:
+                return (None,)
+
+        (handle,) = self.portal.call(on_loop)
+        self.handles.append(handle)
 
     @precondition(lambda self: not self.closed)
     @rule(fails=st.booleans())
@@ -236,6 +269,17 @@ class RegistryMachine(RuleBasedStateMachine):
         for handle in self.handles:
             if handle is not None:
                 assert (handle in live) == (handle.status not in ENDED), handle
+        if self.pool is not None:
+            own = self.portal.call(self.pool.statistics)
+            assert own.spawned == (
+                own.queued + own.running + own.succeeded + own.failed + own.cancelled
+            )
+            pooled = self.portal.call(lambda: list(self.pool or ()))
+            assert len(pooled) == own.queued + own.running
+            assert all(handle in live for handle in pooled)
+            assert own.running <= self.pool.limit
+            max_pending = self.pool.max_pending
+            assert max_pending is None or own.queued <= max_pending
 
     def teardown(self) -> None:
         if not hasattr(self, "registry"):
@@ -246,6 +290,8 @@ class RegistryMachine(RuleBasedStateMachine):
             self.call(self.registry.aclose)
         self.call(anyio.wait_all_tasks_blocked)
         assert self.registry.state is tether.RegistryState.CLOSED
+        if self.pool is not None:
+            assert len(self.pool) == 0
         handles = [h for h in self.handles if h is not None]
         for handle in handles:
             assert handle.status in ENDED, handle

@@ -1,8 +1,9 @@
 """Generate the per-arity overloads: run_all and settle_all in _gather.py, and
 TaskRegistry.start in _registry.py with the protocols it takes in _startable.py;
-the overloads of TaskRegistry.spawn and TaskRegistry.try_spawn, which take the
-same arguments (try_spawn returns ``Handle[T] | None``), from one list of options so
-that they cannot drift; and amap's in _streams.py.
+the overloads of the spawn forms a registry and its pools share (spawn, try_spawn,
+spawn_when_free, spawn_when_room, spawn_threadsafe on TaskRegistry and on Pool),
+from one table of forms and one list of options, so that they cannot drift and an
+option added to spawn cannot be forgotten in a pool; and amap's in _streams.py.
 
 The overloads type each position of a gather call for up to ARITY inputs, and each
 positional argument of a started function for up to START_ARITY, with anyio's,
@@ -258,10 +259,33 @@ def amap_overloads() -> list[str]:
     return lines
 
 
-def spawn_like_overloads(name: str, returns: str) -> list[str]:
+#: spawn_threadsafe's options: spawn()'s but ``context`` (the task runs in a copy
+#: of the calling thread's context).
+THREADSAFE_OPTIONS = tuple(o for o in SPAWN_OPTIONS if not o.startswith("context:"))
+
+#: The spawn forms a registry and each of its pools both offer, with what each
+#: returns and its options: the registry's and the pool's overloads of a form come
+#: from the same row, so an option added here reaches both (and mypy then asks each
+#: implementation to take it).
+SPAWN_FORMS: dict[str, tuple[bool, str, tuple[str, ...]]] = {
+    # name: (async?, what it returns, its keyword-only options)
+    "spawn": (False, "Handle[T]", SPAWN_OPTIONS),
+    "try_spawn": (False, "Handle[T] | None", SPAWN_OPTIONS),
+    "spawn_when_free": (True, "Handle[T]", SPAWN_OPTIONS),
+    "spawn_when_room": (True, "Handle[T]", SPAWN_OPTIONS),
+    "spawn_threadsafe": (
+        False,
+        "concurrent.futures.Future[Handle[T]]",
+        THREADSAFE_OPTIONS,
+    ),
+}
+
+
+def spawn_like_overloads(name: str) -> list[str]:
     """The two forms of a spawn, as methods (indented once): an async function
     with its positional arguments typed through the TypeVarTuple, and a
     coroutine object."""
+    is_async, returns, options = SPAWN_FORMS[name]
     forms = (
         [
             "fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, T]]",
@@ -272,22 +296,18 @@ def spawn_like_overloads(name: str, returns: str) -> list[str]:
     )
     lines: list[str] = []
     for form in forms:
-        params = ["self", *form, *SPAWN_OPTIONS]
+        params = ["self", *form, *options]
         lines += [
             "@overload",
-            f"def {name}(",
+            f"{'async ' if is_async else ''}def {name}(",
             *(f"{INDENT}{param}," for param in params),
             f") -> {returns}: ...",
         ]
     return [INDENT + line for line in lines]
 
 
-def spawn_overloads() -> list[str]:
-    return spawn_like_overloads("spawn", "Handle[T]")
-
-
-def try_spawn_overloads() -> list[str]:
-    return spawn_like_overloads("try_spawn", "Handle[T] | None")
+def spawn_form(name: str) -> Callable[[], list[str]]:
+    return lambda: spawn_like_overloads(name)
 
 
 def run_all_overloads() -> list[str]:
@@ -308,9 +328,12 @@ STREAMS_REGIONS: dict[str, Callable[[], list[str]]] = {
     "amap overloads": amap_overloads,
 }
 REGISTRY_REGIONS: dict[str, Callable[[], list[str]]] = {
-    "spawn overloads": spawn_overloads,
-    "try_spawn": try_spawn_overloads,
+    "spawn overloads": spawn_form("spawn"),
+    "try_spawn": spawn_form("try_spawn"),
+    **{name: spawn_form(name) for name in list(SPAWN_FORMS)[2:]},
     "start overloads": start_overloads,
+    # Pool.spawn_threadsafe would pass the line length in the marker.
+    **{f"Pool.{name.removeprefix('spawn_')}": spawn_form(name) for name in SPAWN_FORMS},
 }
 STARTABLE_REGIONS: dict[str, Callable[[], list[str]]] = {
     "protocols": startable_protocols,
@@ -383,8 +406,8 @@ def check(path: Path = TARGET) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=(
-            "Generate the overloads of run_all, settle_all, spawn, try_spawn, start "
-            "and amap."
+            "Generate the overloads of run_all, settle_all, the spawn forms of "
+            "TaskRegistry and Pool, start and amap."
         )
     )
     parser.add_argument(

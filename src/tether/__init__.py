@@ -34,6 +34,7 @@ from ._registry import OnError as OnError
 from ._registry import Pool as Pool
 from ._registry import RegistryState as RegistryState
 from ._registry import RegistryStatistics as RegistryStatistics
+from ._registry import Stop as Stop
 from ._registry import TaskRegistry as TaskRegistry
 from ._registry import dump as dump
 from ._signals import CancelOnSignal as CancelOnSignal
@@ -60,6 +61,7 @@ __all__ = [
     "RegistryStatistics",
     "RequireRegistry",
     "Status",
+    "Stop",
     "TaskCancelled",
     "TaskNotFinished",
     "TaskRegistry",

@@ -29,7 +29,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - typing_extensions costs import time where typing has them
     from typing_extensions import TypeVarTuple, Unpack
 
-from ._asyncio_scope import NativeScope, cancel_many, native_scopes_usable
+from . import _asyncio_scope
+from ._asyncio_scope import NativeScope, cancel_many, late_scope, native_scopes_usable
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
@@ -57,14 +58,17 @@ class AsyncioBackend:
         "_timer_at",
         "call_soon_threadsafe",
         "cancelled_exc",
+        "checkpoint",
         "checkpoint_if_cancelled",
         "clock",
         "current_effective_deadline",
         "hand_over_interrupt",
         "interruptible",
+        "late_scope",
         "new_deadline_scope",
         "new_event",
         "new_scope",
+        "new_wakeup",
         "open_host",
         "open_system_host",
         "thread",
@@ -75,21 +79,34 @@ class AsyncioBackend:
         self.cancelled_exc = asyncio.CancelledError
         self.thread = get_ident()
         new_scope: Callable[[], Scope]
+        self.late_scope: Callable[[object], Scope] | None
         if native_scopes_usable():
             new_scope, self._cancel_many = NativeScope, cancel_many
+            self.late_scope = late_scope
         else:
             new_scope, self._cancel_many = type(anyio.CancelScope()), _cancel_each
+            self.late_scope = None  # anyio's scope must be entered where it nests
         self.new_scope = new_scope
         # anyio's, on either path: code in the task sees the deadline.
         self.new_deadline_scope: Callable[..., Scope] = type(anyio.CancelScope())
         self.new_event = type(anyio.Event())
+        self.new_wakeup = asyncio.Event
         self.call_soon_threadsafe = loop.call_soon_threadsafe
         self.clock = loop.time  # anyio.current_time() on asyncio
         # anyio's own, from the backend class its public token names: the same
         # answers as anyio.lowlevel's functions, without their dispatch.
         anyio_backend = anyio.lowlevel.current_token().backend_class
-        self.checkpoint_if_cancelled = anyio_backend.checkpoint_if_cancelled
-        self.current_effective_deadline = anyio_backend.current_effective_deadline
+        self.checkpoint = anyio_backend.checkpoint
+        checkpoint_if_cancelled: Callable[[], Awaitable[None]]
+        checkpoint_if_cancelled = anyio_backend.checkpoint_if_cancelled
+        current_effective_deadline: Callable[[], float]
+        current_effective_deadline = anyio_backend.current_effective_deadline
+        if self.late_scope is not None:  # anyio's task records are read anyway
+            checkpoint_if_cancelled = _asyncio_scope.checkpoint_if_cancelled
+            current_effective_deadline = _asyncio_scope.current_effective_deadline
+        # Partials: a plain function in an attribute reads as a method to pyright.
+        self.checkpoint_if_cancelled = functools.partial(checkpoint_if_cancelled)
+        self.current_effective_deadline = functools.partial(current_effective_deadline)
         self.interruptible = None  # asyncio delivers Ctrl+C to the main task
         self.open_host = self.open_system_host = None  # asyncio keeps no task tree
         # wait_until(): who waits until when, and the one timer of the loop that

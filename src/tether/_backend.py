@@ -156,7 +156,7 @@ class Event(Protocol):
         """Set the event: every waiter wakes up."""
         ...
 
-    async def wait(self) -> None:
+    async def wait(self) -> object:
         """Wait until the event is set (at once if it is)."""
         ...
 
@@ -207,6 +207,11 @@ class Backend(Protocol):
             deadline (``new_deadline_scope(deadline=t)``), which anyio-aware code
             inside it sees (``anyio.current_effective_deadline()``).
         new_event: makes a fresh event.
+        new_wakeup: makes a fresh event for waiters that wait on it as soon as
+            they get it, never once it is set (whoever sets it drops it): the
+            backend's own event, without anyio's wrapper (whose wait on a set
+            event checkpoints, which such an event never needs), cheaper to make
+            (issue #27 item 4).
         call_soon_threadsafe: runs a sync callable on the loop, from any thread.
         interruptible: ``None``, or wraps the coroutine a task awaits for its
             owner so that Ctrl+C can interrupt it there while the owner's own
@@ -216,6 +221,13 @@ class Backend(Protocol):
             a registry's ``async with`` block (or an ``as_completed`` block)
             holds its tasks in so that they sit under the block's task in the
             backend's task tree (trio). Not a checkpoint.
+        late_scope: ``None``, or makes a scope for code that is already running
+            in the given task, as if it had entered the scope then: a block's
+            body gets its scope only when something first cancels it, which
+            most blocks never need (asyncio's native scope, which keeps no stack
+            of scopes; issue #27 item 4). Its ``__exit__`` is called as the body
+            ends, in that task. Where ``None``, the body enters its scope as it
+            starts.
         open_system_host: ``None``, or opens a :class:`Host` for a registry
             opened with ``open()``, given its name: a task of the backend's own
             that its tasks sit under (trio). A schedule point that cannot be
@@ -239,9 +251,13 @@ class Backend(Protocol):
     @property
     def new_event(self) -> Callable[[], Event]: ...
     @property
+    def new_wakeup(self) -> Callable[[], Event]: ...
+    @property
     def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object]: ...
     @property
     def interruptible(self) -> Interruptible | None: ...
+    @property
+    def late_scope(self) -> Callable[[object], Scope] | None: ...
     @property
     def open_host(self) -> Callable[[], Awaitable[Host]] | None: ...
     @property
@@ -319,6 +335,11 @@ class Backend(Protocol):
     def clock(self) -> Callable[[], float]:
         """The event loop's clock, as ``anyio.current_time()`` reads it, without
         anyio's dispatch."""
+        ...
+
+    @property
+    def checkpoint(self) -> Callable[[], Awaitable[None]]:
+        """``anyio.lowlevel.checkpoint``, without anyio's dispatch."""
         ...
 
     @property

@@ -219,7 +219,7 @@ class Engine:
     async def _drive(self, inputs: list[Any]) -> None:
         total, limit = len(inputs), self.limit
         # A caller already cancelled (or timeout=0) starts nothing, on every backend.
-        await anyio.lowlevel.checkpoint_if_cancelled()
+        await self.backend.checkpoint_if_cancelled()  # no anyio dispatch (#27)
         while True:
             while (
                 self.next < total
@@ -263,7 +263,7 @@ class Engine:
         self.lost.clear()
 
     async def _sleep(self) -> None:
-        wake = self.wake = self.backend.new_event()
+        wake = self.wake = self.backend.new_wakeup()
         await wake.wait()
 
     async def _rate_gate(self) -> bool:
@@ -394,7 +394,7 @@ class Engine:
                 or (self.driver_done and self.in_flight == 0)
             ):
                 if not waited:
-                    await anyio.lowlevel.checkpoint()
+                    await self.backend.checkpoint()  # no anyio dispatch (#27)
                     waited = True
                     continue  # look again: the checkpoint let others run
                 if self.first is not None:
@@ -405,7 +405,7 @@ class Engine:
                     self._wake_driver()  # room for one more input
                     return pair
                 raise StopAsyncIteration
-            ready = self.ready = self.backend.new_event()
+            ready = self.ready = self.backend.new_wakeup()
             await ready.wait()
             waited = True
 

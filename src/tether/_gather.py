@@ -600,12 +600,20 @@ async def _run(
     item_timeout: float | None = None,
 ) -> Engine | None:
     api = mode.value
-    try:
-        validate_options(api, limit, per_second, burst, timeout)
-        check_item_timeout(api, item_timeout)
-    except (TypeError, ValueError):
-        close_inputs(work)  # refused: nothing will ever await them
-        raise
+    if (
+        limit is not None
+        or per_second is not None
+        or type(burst) is not int
+        or burst != 1
+        or timeout is not None
+        or item_timeout is not None
+    ):  # only options away from their defaults need a look (issue #27 item 4)
+        try:
+            validate_options(api, limit, per_second, burst, timeout)
+            check_item_timeout(api, item_timeout)
+        except (TypeError, ValueError):
+            close_inputs(work)  # refused: nothing will ever await them
+            raise
     inputs = prepare(api, work)
     if not inputs:
         await anyio.lowlevel.checkpoint()

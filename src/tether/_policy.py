@@ -53,20 +53,21 @@ class ErrorPolicy:
 
     def __init__(self, on_error: OnError, registry: str) -> None:
         self._callback: Callable[[Handle[Any], Exception], object] | None = None
-        if not callable(on_error):
-            check_choice(
-                "TaskRegistry",
-                "on_error",
-                on_error,
-                ("log", "raise"),
-                "use 'log' (isolate and log), 'raise' (cancel all and raise an "
-                "ExceptionGroup) or a callable (handle, exception) -> None",
-            )
-        if on_error == "raise":
-            self.mode = OnErrorMode.RAISE
-        elif on_error == "log":
+        if on_error == "log":  # the default first: a short-lived registry's case
             self.mode = OnErrorMode.LOG
+        elif on_error == "raise":
+            self.mode = OnErrorMode.RAISE
         else:
+            given: object = on_error  # any value at all, at run time
+            if not callable(given):
+                check_choice(
+                    "TaskRegistry",
+                    "on_error",
+                    given,
+                    ("log", "raise"),
+                    "use 'log' (isolate and log), 'raise' (cancel all and raise an "
+                    "ExceptionGroup) or a callable (handle, exception) -> None",
+                )
             if is_async_callable(on_error):
                 # Called synchronously when a task fails: a coroutine function
                 # would only make a coroutine that nobody awaits.

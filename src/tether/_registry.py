@@ -31,8 +31,8 @@ from contextvars import Context, Token, copy_context
 from dataclasses import dataclass
 from threading import get_ident
 from types import FunctionType, TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
-from weakref import WeakSet
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, overload
+from weakref import ref
 
 import anyio
 
@@ -144,8 +144,35 @@ PosArgsT = TypeVarTuple("PosArgsT")
 
 _new_handle = object.__new__
 
+
+class _OpenRegistries:
+    """Every open registry, for :func:`tether.dump` and the leak check: weak
+    references by ``id``, which cost an open and close a third of a ``WeakSet``'s
+    (issue #27 item 4). A registry leaves as it closes, or in ``__del__`` if it is
+    collected open, so an ``id`` is never taken for another registry's."""
+
+    __slots__ = ("refs",)
+
+    def __init__(self) -> None:
+        self.refs: dict[int, ref[TaskRegistry]] = {}
+
+    def add(self, registry: TaskRegistry) -> None:
+        self.refs[id(registry)] = ref(registry)
+
+    def discard(self, registry: TaskRegistry) -> None:
+        self.refs.pop(id(registry), None)
+
+    def __iter__(self) -> Iterator[TaskRegistry]:
+        # list(): a dump() from another thread may see the dict change meanwhile
+        # (RuntimeError, which its _snapshot() retries).
+        for weak in list(self.refs.values()):
+            registry = weak()
+            if registry is not None:
+                yield registry
+
+
 #: Every open registry, for tether.dump().
-open_registries: WeakSet[TaskRegistry] = WeakSet()
+open_registries = _OpenRegistries()
 
 #: More trees for tether.dump(), drawn after the registries: the adopted tasks of
 #: tether._adopt, which adds itself here when first used.
@@ -153,7 +180,7 @@ dump_extras: list[Callable[[float], list[Node]]] = []
 
 #: When a daemon task is cancelled (``spawn(..., daemon=True, stop=...)``):
 #: ``"on-close"`` as soon as closing begins, ``"after-drain"`` once the drain ends.
-Stop = Literal["on-close", "after-drain"]
+Stop: TypeAlias = Literal["on-close", "after-drain"]
 
 
 class _AlreadySet:
@@ -231,8 +258,9 @@ class RegistryStatistics:
     """A snapshot of a registry's counters; ``spawned`` is always the sum of
     ``queued``, ``running``, ``succeeded``, ``failed`` and ``cancelled``.
     ``restarts`` counts the restarts of services, which run in one task each.
-    ``dropped`` counts the work :meth:`TaskRegistry.try_spawn` dropped because
-    the registry was closing or closed (never spawned, so not in ``spawned``).
+    ``dropped`` counts the work :meth:`TaskRegistry.try_spawn` (or
+    :meth:`Pool.try_spawn`) dropped because the registry was closing or closed
+    (never spawned, so not in ``spawned``).
 
     .. versionadded:: 0.1
     .. versionchanged:: 0.2
@@ -310,6 +338,7 @@ class TaskRegistry:
         "_annexed",
         "_backend",
         "_body_scope",
+        "_body_task",
         "_cancelled",
         "_closed_event",
         "_closer",
@@ -365,42 +394,31 @@ class TaskRegistry:
         hooks: Hooks | None = None,
         context: Literal["spawner", "registry"] = "spawner",
     ) -> None:
-        check_name("TaskRegistry", "name", name)
-        check_flag("TaskRegistry", "debug", debug)
-        check_flag("TaskRegistry", "ambient", ambient)
-        if hooks is not None:
-            check_hooks(hooks)
-        check_choice(
-            "TaskRegistry",
-            "context",
-            context,
-            ("spawner", "registry"),
-            "use 'spawner' (tasks run in a copy of the spawner's context) or "
-            "'registry' (in a copy of the context the registry was opened in)",
-        )
+        if (
+            type(name) is not str
+            or limit is not None
+            or max_pending is not None
+            or shutdown_timeout is not None
+            or debug is not False
+            or ambient is not True
+            or hooks is not None
+            or context != "spawner"
+        ):
+            # Only options away from their defaults need a look: a short-lived
+            # registry of defaults pays for none of it (issue #27 item 4).
+            _check_options(name, limit, max_pending, shutdown_timeout, debug, ambient)
+            if hooks is not None:
+                check_hooks(hooks)
+            check_choice(
+                "TaskRegistry",
+                "context",
+                context,
+                ("spawner", "registry"),
+                "use 'spawner' (tasks run in a copy of the spawner's context) or "
+                "'registry' (in a copy of the context the registry was opened in)",
+            )
         self._policy = ErrorPolicy(on_error, name)
         self._shutdown_log = ShutdownLog(name)
-        if limit is not None:
-            check_count("TaskRegistry", "limit", limit, 1, ", or None for no limit")
-        if max_pending is not None:
-            if limit is None:
-                raise ValueError(
-                    f"TaskRegistry(max_pending={max_pending!r}) needs a limit: "
-                    f"TaskRegistry(limit=10, max_pending={max_pending!r})"
-                )
-            check_count(
-                "TaskRegistry",
-                "max_pending",
-                max_pending,
-                0,
-                ", or None for an unbounded queue",
-            )
-        check_seconds(
-            "TaskRegistry",
-            "shutdown_timeout",
-            shutdown_timeout,
-            " (how long to wait for tasks at shutdown), or None to wait without limit",
-        )
         self._name = name
         self._shutdown_timeout = shutdown_timeout
         self._debug = debug
@@ -434,6 +452,9 @@ class TaskRegistry:
         self._state = NEW
         self._thread = 0
         self._body_scope = None
+        # While a block's body runs and its scope is to be made at first need
+        # (the backend's late_scope): the task it runs in.
+        self._body_task: object = None
         self._host: Host | None = None  # trio: the block's nursery holds the tasks
         self._idle_event: Event | None = None
         self._spawned = self._succeeded = self._failed = self._cancelled = 0
@@ -689,12 +710,16 @@ class TaskRegistry:
             raise
         self._live[handle] = task
 
-    def _refuse_thread(self, fn: object, api: str) -> None:
+    def _refuse_thread(self, fn: object, api: str, pool: Pool | None = None) -> None:
         close_if_coroutine(fn)
+        called, spawner = (
+            (f"TaskRegistry.{api}() of registry", "registry")
+            if pool is None
+            else (f"Pool.{api}() of pool {pool.name!r} of registry", "pool")
+        )
         raise RuntimeError(
-            f"TaskRegistry.{api}() of registry {self._name!r} was called outside its "
-            "event loop's thread. From another thread, use "
-            "registry.spawn_threadsafe(fn, *args)"
+            f"{called} {self._name!r} was called outside its event loop's thread. "
+            f"From another thread, use {spawner}.spawn_threadsafe(fn, *args)"
         )
 
     def _check_may_spawn(self, fn: object) -> None:
@@ -858,6 +883,7 @@ class TaskRegistry:
                 or not self._live
                 or self._closers
                 or late
+                or self._idle_event is not None  # wait_idle: daemons may be left
             ):
                 self._slot_freed()
         else:  # dropped from the queue: it never ran
@@ -888,17 +914,24 @@ class TaskRegistry:
 
     def notify_if_idle_(self) -> None:
         """Wake the waiters of ``wait_idle()`` and the close if nothing is left."""
-        # Every waiter spares a subset of _closers, so none can be satisfied
-        # unless this is: wake them all, and each checks its own condition.
-        if self._is_idle():
+        # Every waiter spares a subset of _closers and the daemons, so none can
+        # be satisfied unless this is: wake them all, and each checks its own
+        # condition.
+        if self._is_idle(None, count_daemons=False):
             event = self._idle_event
             if event is not None:
                 self._idle_event = None
                 event.set()
 
-    def _is_idle(self, spared: Collection[Handle[Any]] | None = None) -> bool:
+    def _is_idle(
+        self,
+        spared: Collection[Handle[Any]] | None = None,
+        *,
+        count_daemons: bool = True,
+    ) -> bool:
         """Nothing queued, and nothing running but the tasks in ``spared``
-        (default: every task of ours inside ``aclose()``)."""
+        (default: every task of ours inside ``aclose()``), and, unless
+        ``count_daemons`` (as for :meth:`wait_idle`), the daemons."""
         slots = self._slots
         if slots is not None and (
             slots.queued or slots.reserved or slots.room_reserved
@@ -913,6 +946,11 @@ class TaskRegistry:
             spared = self._closers
         if len(live) <= len(spared) and all(h in spared for h in live):
             return True
+        if not count_daemons:
+            daemons = self._daemons
+            return len(live) <= len(spared) + len(daemons) and all(
+                h in spared or h in daemons for h in live
+            )
         # While draining, the daemons kept for the drain do not count.
         late = self._after_drain
         return (
@@ -1018,23 +1056,40 @@ class TaskRegistry:
     # -- controls --------------------------------------------------------------------
 
     async def wait_idle(self) -> None:
-        """Wait until no task is running or queued, without closing the registry.
+        """Wait until no task is running or queued, daemons apart, without
+        closing the registry.
 
         A checkpoint. Returns at the first moment the registry is idle; a task
         spawned after that is not waited for. Cancelling the waiter cancels no task.
+
+        Daemon tasks (``daemon=True``, services) do not count, as they do not
+        hold up the drain: a heartbeat, a consumer loop or a reader runs until the
+        registry closes, and a registry with one would never be idle. Queued
+        tasks count, daemons or not. To wait for a daemon to end, await its
+        handle (``await reader.wait()``). A daemon of the registry may call
+        ``wait_idle()``; any other task of the registry is refused, as the
+        registry is not idle while it runs.
+
+        Raises:
+            RuntimeError: called by a task of this registry that is not a daemon
+                (it would never return).
+
+        .. versionchanged:: 0.3
+           Daemon tasks do not count: ``wait_idle()`` waited for them too, so it
+           never returned while a service, a heartbeat or a reader ran.
         """
-        if self._is_idle():
+        if self._is_idle(None, count_daemons=False):
             await anyio.lowlevel.checkpoint()
             return
         own = self._own_handle()
-        if own is not None:
+        if own is not None and own not in self._daemons:
             raise RuntimeError(
                 f"task {own.name_!r} of TaskRegistry {self._name!r} called its "
                 "registry's wait_idle(), which would never return: the registry is "
                 "not idle while the caller runs. Wait for the other tasks' handles "
                 "instead"
             )
-        await self._wait_until_idle()
+        await self._wait_until_idle(None, count_daemons=False)
 
     def _wake_idle_waiters(self) -> None:
         """Wake every idle waiter, idle or not: each checks its own condition."""
@@ -1044,12 +1099,15 @@ class TaskRegistry:
             event.set()
 
     async def _wait_until_idle(
-        self, spared: Collection[Handle[Any]] | None = None
+        self,
+        spared: Collection[Handle[Any]] | None = None,
+        *,
+        count_daemons: bool = True,
     ) -> None:
-        while not self._is_idle(spared):
+        while not self._is_idle(spared, count_daemons=count_daemons):
             event = self._idle_event
             if event is None:
-                event = self._idle_event = self._backend.new_event()
+                event = self._idle_event = self._backend.new_wakeup()
             await event.wait()
 
     def cancel_all(self) -> None:
@@ -1168,6 +1226,21 @@ class TaskRegistry:
 
         .. versionadded:: 0.3
         """
+        return self.offer_(None, fn, args, kwargs, name, context, daemon, stop, timeout)
+
+    def offer_(
+        self,
+        pool: Pool | None,
+        fn: Any,
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+        name: str | None,
+        context: Context | None,
+        daemon: bool,
+        stop: Stop | None,
+        timeout: float | None,
+    ) -> Handle[Any] | None:
+        """:meth:`try_spawn`, into the registry or into ``pool``."""
         if kwargs:
             refuse_keywords(fn, kwargs, "try_spawn")
         if (
@@ -1183,18 +1256,25 @@ class TaskRegistry:
         if state is NEW:
             self._check_may_spawn(fn)  # raises: never opened
         if get_ident() != self._thread:
-            self._refuse_thread(fn, "try_spawn")
+            self._refuse_thread(fn, "try_spawn", pool)
         # Here, so that a misfit names try_spawn; checked whether taken or dropped.
         coro = coroutine_from(fn, args, "try_spawn")
         if name is None:
             name = name_of(fn)
         if state is OPEN:
-            return self._spawn_task(coro, name, context, daemon, stop, timeout)
+            return self._spawn_task(
+                coro, name, context, daemon, stop, timeout, None, pool
+            )
         coro.close()  # dropped: it never runs
         self._dropped += 1
-        self._shutdown_log.dropped(state.name, name)
+        if pool is None:
+            self._shutdown_log.dropped(state.name, name)
+        else:
+            pool.dropped_ += 1
+            self._shutdown_log.dropped(state.name, name, pool.name)
         return None
 
+    # BEGIN GENERATED by tools/gen_overloads.py: do not edit by hand (spawn_when_free)
     @overload
     async def spawn_when_free(
         self,
@@ -1219,6 +1299,7 @@ class TaskRegistry:
         stop: Stop | None = None,
         timeout: float | None = None,
     ) -> Handle[T]: ...
+    # END GENERATED by tools/gen_overloads.py (spawn_when_free)
     async def spawn_when_free(
         self,
         fn: Any,
@@ -1295,7 +1376,7 @@ class TaskRegistry:
         if self._state is not OPEN:
             self._check_may_spawn(fn)
         if get_ident() != self._thread:
-            self._refuse_thread(fn, api)
+            self._refuse_thread(fn, api, pool)
         coro = coroutine_from(fn, args, api)
         if name is None:
             name = name_of(fn)
@@ -1330,6 +1411,7 @@ class TaskRegistry:
                 raise
         return self._spawn_task(coro, name, context, daemon, stop, timeout, None, pool)
 
+    # BEGIN GENERATED by tools/gen_overloads.py: do not edit by hand (spawn_when_room)
     @overload
     async def spawn_when_room(
         self,
@@ -1354,6 +1436,7 @@ class TaskRegistry:
         stop: Stop | None = None,
         timeout: float | None = None,
     ) -> Handle[T]: ...
+    # END GENERATED by tools/gen_overloads.py (spawn_when_room)
     async def spawn_when_room(
         self,
         fn: Any,
@@ -1443,7 +1526,7 @@ class TaskRegistry:
         if self._state is not OPEN:
             self._check_may_spawn(fn)
         if get_ident() != self._thread:
-            self._refuse_thread(fn, api)
+            self._refuse_thread(fn, api, pool)
         coro = coroutine_from(fn, args, api)
         if name is None:
             name = name_of(fn)
@@ -1537,7 +1620,7 @@ class TaskRegistry:
             )
         if self._state is not NEW and self._state is not OPEN:
             self._raise_closed(_WHY_CLOSED[self._state])
-        pool = self._pools[name] = Pool(self, name, limit, max_pending)
+        pool = self._pools[name] = Pool.new_(self, name, limit, max_pending)
         return pool
 
     def spawn_pooled_(
@@ -1569,12 +1652,13 @@ class TaskRegistry:
         if self._state is not OPEN:
             self._check_may_spawn(fn)
         if get_ident() != self._thread:
-            self._refuse_thread(fn, api)
+            self._refuse_thread(fn, api, pool)
         coro = coroutine_from(fn, args, api)
         if name is None:
             name = name_of(fn)
         return self._spawn_task(coro, name, context, daemon, stop, timeout, None, pool)
 
+    # BEGIN GENERATED by tools/gen_overloads.py: do not edit by hand (spawn_threadsafe)
     @overload
     def spawn_threadsafe(
         self,
@@ -1597,6 +1681,7 @@ class TaskRegistry:
         stop: Stop | None = None,
         timeout: float | None = None,
     ) -> concurrent.futures.Future[Handle[T]]: ...
+    # END GENERATED by tools/gen_overloads.py (spawn_threadsafe)
     def spawn_threadsafe(
         self,
         fn: Any,
@@ -1627,6 +1712,22 @@ class TaskRegistry:
         .. versionchanged:: 0.3
            ``stop``, as for :meth:`spawn`.
         """
+        return self.spawn_threadsafe_(
+            None, fn, args, kwargs, name, daemon, stop, timeout
+        )
+
+    def spawn_threadsafe_(
+        self,
+        pool: Pool | None,
+        fn: Any,
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+        name: str | None,
+        daemon: bool,
+        stop: Stop | None,
+        timeout: float | None,
+    ) -> concurrent.futures.Future[Handle[Any]]:
+        """:meth:`spawn_threadsafe`, into the registry or into ``pool``."""
         if kwargs:
             refuse_keywords(fn, kwargs, "spawn_threadsafe")
         if name is not None or daemon is not False or timeout is not None:
@@ -1637,9 +1738,12 @@ class TaskRegistry:
             _check_stop(fn, "spawn_threadsafe", daemon, stop, args)
         if get_ident() == self._thread:
             close_if_coroutine(fn)
+            called, spawner = (
+                ("TaskRegistry", "registry") if pool is None else ("Pool", "pool")
+            )
             raise RuntimeError(
-                "TaskRegistry.spawn_threadsafe() was called on the event loop's "
-                "own thread: use registry.spawn(fn, *args) there"
+                f"{called}.spawn_threadsafe() was called on the event loop's "
+                f"own thread: use {spawner}.spawn(fn, *args) there"
             )
         if self._state is NEW or self._state is CLOSED:
             self._check_may_spawn(fn)
@@ -1665,6 +1769,7 @@ class TaskRegistry:
                     daemon,
                     timeout,
                     stop,
+                    pool,
                 )
             except Exception as exc:
                 future.set_exception(exc)
@@ -1686,6 +1791,7 @@ class TaskRegistry:
         daemon: bool,
         timeout: float | None,
         stop: Stop | None,
+        pool: Pool | None,
     ) -> Handle[Any]:
         """``spawn_threadsafe``'s spawn, on the loop in the thread's ``context``."""
         if self._state is not OPEN:
@@ -1697,6 +1803,8 @@ class TaskRegistry:
             daemon,
             stop,
             timeout,
+            None,
+            pool,
         )
 
     # -- long-running work ----------------------------------------------------------
@@ -2318,6 +2426,13 @@ class TaskRegistry:
         return self._backend
 
     @property
+    def body_scope_(self) -> object:
+        """The cancel scope of the block's body, or ``None``: on asyncio's native
+        scope it is made only when something first cancels the body (tests check
+        that a block nothing cancels makes none)."""
+        return self._body_scope
+
+    @property
     def in_raise_mode_(self) -> bool:
         """Whether a task's failure ends the registry (``on_error="raise"``)."""
         return self._policy.mode is OnErrorMode.RAISE
@@ -2386,7 +2501,7 @@ class TaskRegistry:
         self._opener = backend.current_task()
         self._opened_at = time.monotonic()
         self._state = OPEN
-        open_registries.add(self)
+        open_registries.refs[id(self)] = ref(self)  # .add(self), inline
 
     async def __aenter__(self) -> Self:
         """Open the registry; unless it was made with ``ambient=False``, bind it as
@@ -2400,9 +2515,14 @@ class TaskRegistry:
         if open_host is not None:  # trio: the tasks are this task's children
             host = self._host = await open_host()
             self._create_task, self._new_scope = host.create_task, host.new_scope
-        # The body runs in this scope, so that a failure in raise mode can cancel it.
-        body_scope = self._body_scope = self._backend.new_scope()  # no anyio dispatch
-        body_scope.__enter__()
+        # The body runs in this scope, so that a failure in raise mode can cancel
+        # it: entered now, or made at first need where the backend can do that.
+        if self._backend.late_scope is None or self._opener is None:
+            # (No task to make it for later: entering one says what is wrong.)
+            body_scope = self._body_scope = self._backend.new_scope()
+            body_scope.__enter__()
+        else:
+            self._body_task = self._opener
         if self._ambient:
             self._token = ambient.set(self)
         # The body's context, and so every task spawned from it and their
@@ -2425,13 +2545,14 @@ class TaskRegistry:
             self._token = None
         lineage.reset(self._lineage_token)
         body_scope = self._body_scope
-        assert body_scope is not None
-        self._body_scope = None
-        try:
-            if body_scope.__exit__(exc_type, exc, tb):
-                exc = None  # our own cancellation of the body, swallowed
-        except BaseException as remaining:
-            exc = remaining
+        if body_scope is not None:  # else nothing ever cancelled the body
+            self._body_scope = None
+            try:
+                if body_scope.__exit__(exc_type, exc, tb):
+                    exc = None  # our own cancellation of the body, swallowed
+            except BaseException as remaining:
+                exc = remaining
+        self._body_task = None
         if (
             exc is not None
             and self._policy.mode is OnErrorMode.RAISE
@@ -2521,7 +2642,11 @@ class TaskRegistry:
                 # leaves a task behind it.
                 await self._wait_until_idle(())
             return self._outcome(exc, original, block)
-        if not self._live and self._state is OPEN and self._is_idle(()):
+        if (
+            not self._live
+            and self._state is OPEN
+            and ((self._slots is None and not self._pools) or self._is_idle(()))
+        ):
             self._close_idle()
             if exc is None and self._policy.base_exc is None:
                 # A host cancelled as the body ended sees it here, as below.
@@ -2550,8 +2675,15 @@ class TaskRegistry:
                     self._shutdown_log.drain_started(
                         self._waited_for(), self._shutdown_timeout
                     )
-                try:
-                    await self._drain(spared)
+                timeout = self._shutdown_timeout
+                try:  # the drain: one coroutine less than a method of its own
+                    await self._wait_logging(
+                        "draining",
+                        spared,
+                        math.inf
+                        if timeout is None
+                        else self._backend.clock() + timeout,
+                    )
                 except BaseException as cancelled:  # the host, while draining
                     exc = cancelled
         self._begin_cancelling()
@@ -2559,7 +2691,7 @@ class TaskRegistry:
             with anyio.CancelScope(shield=True):
                 await self._wait_logging("cancelling its tasks", spared)
         self._state = CLOSED
-        open_registries.discard(self)
+        open_registries.refs.pop(id(self), None)  # .discard(self), inline
         self._opener = self._opened_context = None
         self._closer = None
         if own is not None:
@@ -2584,9 +2716,10 @@ class TaskRegistry:
         no clock, no event (a short-lived registry's common end, issue #27 item
         4)."""
         self._closed_event = _ALREADY_SET
-        self._begin_cancelling()  # wakes a waiter of spawn_when_free, if any
+        if self._slots is not None or self._pools:
+            self._begin_cancelling()  # wakes a waiter of spawn_when_free, if any
         self._state = CLOSED
-        open_registries.discard(self)
+        open_registries.refs.pop(id(self), None)  # .discard(self), inline
         self._opener = self._opened_context = None
 
     def _outcome(
@@ -2611,14 +2744,6 @@ class TaskRegistry:
         live = [*self._live, *self._queued_list()]
         return [h for h in live if h is not self._closer and h not in self._daemons]
 
-    async def _drain(self, spared: tuple[Handle[Any], ...]) -> None:
-        timeout = self._shutdown_timeout
-        await self._wait_logging(
-            "draining",
-            spared,
-            math.inf if timeout is None else self._backend.clock() + timeout,
-        )
-
     async def _wait_logging(
         self,
         phase: str,
@@ -2637,7 +2762,7 @@ class TaskRegistry:
         while now < until:
             event = self._idle_event
             if event is None:
-                event = self._idle_event = backend.new_event()
+                event = self._idle_event = backend.new_wakeup()
             # Woken when the registry may be idle, or by the timer at the
             # earlier of the next WARNING and ``until``.
             await backend.wait_until(
@@ -2669,8 +2794,13 @@ class TaskRegistry:
         the body. (Closing alone, by ``aclose()`` in the body or from a task,
         leaves the body running: its spawns then raise ``RegistryClosed``.)"""
         self._begin_cancelling()
-        if self._body_scope is not None:
-            self._body_scope.cancel()
+        scope = self._body_scope
+        if scope is None and self._body_task is not None:  # its first need
+            late_scope = self._backend.late_scope
+            assert late_scope is not None
+            scope = self._body_scope = late_scope(self._body_task)
+        if scope is not None:
+            scope.cancel()
 
     def _cancel_daemons(self) -> None:
         """Closing has begun: daemon tasks are cancelled, not waited for; those
@@ -2690,7 +2820,13 @@ class TaskRegistry:
         self._begin_cancelling()
 
     def __del__(self) -> None:
-        state = getattr(self, "_state", None)  # None: __init__ refused its arguments
+        try:
+            state = self._state
+        except AttributeError:  # __init__ refused its arguments
+            return
+        if state is CLOSED or state is NEW:
+            return
+        open_registries.discard(self)  # its id may be another registry's next
         if (state is OPEN or state is DRAINING) and not self._warned:
             warn_left_open(
                 self._name,
@@ -2724,8 +2860,10 @@ class Pool:
     ``limit`` of its tasks run at once, the rest wait in its own FIFO queue (at
     most ``max_pending`` of them).
 
-    Made by :meth:`TaskRegistry.pool() <tether.TaskRegistry.pool>`; not constructed
-    by users. A pool has no lifetime of its own: its tasks are the registry's
+    Made by :meth:`TaskRegistry.pool() <tether.TaskRegistry.pool>`
+    (``registry.pool("jobs", limit=2)``); calling ``tether.Pool(...)`` raises
+    :exc:`TypeError`, and the type is public for annotations. A pool has no
+    lifetime of its own: its tasks are the registry's
     tasks in every other way. They drain and are cancelled when the registry
     closes (queued ones too), their failures go to the registry's ``on_error``,
     the registry's hooks see them, and the registry's ``statistics()``,
@@ -2743,25 +2881,47 @@ class Pool:
         "_registry",
         "_spawned",
         "_succeeded",
+        "dropped_",
         "running_",
         "slots_",
     )
 
-    def __init__(
-        self,
-        registry: TaskRegistry,
-        name: str,
-        limit: int,
-        max_pending: int | None,
-    ) -> None:
+    _registry: TaskRegistry
+    _name: str
+    slots_: Slots
+    running_: set[Handle[Any]]
+    _spawned: int
+    _succeeded: int
+    _failed: int
+    _cancelled: int
+    dropped_: int
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        # A pool made apart from its registry would pass pool()'s checks by and
+        # be unknown to the registry's close, statistics and dump.
+        raise TypeError(
+            "tether.Pool is not constructed directly: make a pool with "
+            'registry.pool("name", limit=N), which registers it with the '
+            "registry whose tasks it limits"
+        )
+
+    @classmethod
+    def new_(
+        cls, registry: TaskRegistry, name: str, limit: int, max_pending: int | None
+    ) -> Pool:
+        """The pool :meth:`TaskRegistry.pool` makes (its arguments checked there)."""
+        self = object.__new__(cls)
         self._registry = registry
         self._name = name
-        self.slots_: Slots = Slots(limit, max_pending, name)
-        self.running_: set[Handle[Any]] = set()
+        self.slots_ = Slots(limit, max_pending, name)
+        self.running_ = set()
         self._spawned = self._succeeded = self._failed = self._cancelled = 0
+        self.dropped_ = 0
+        return self
 
     # -- spawning ------------------------------------------------------------------
 
+    # BEGIN GENERATED by tools/gen_overloads.py: do not edit by hand (Pool.spawn)
     @overload
     def spawn(
         self,
@@ -2786,6 +2946,7 @@ class Pool:
         stop: Stop | None = None,
         timeout: float | None = None,
     ) -> Handle[T]: ...
+    # END GENERATED by tools/gen_overloads.py (Pool.spawn)
     def spawn(
         self,
         fn: Any,
@@ -2815,6 +2976,82 @@ class Pool:
             self, "spawn", fn, args, kwargs, name, context, daemon, stop, timeout
         )
 
+    # BEGIN GENERATED by tools/gen_overloads.py: do not edit by hand (Pool.try_spawn)
+    @overload
+    def try_spawn(
+        self,
+        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, T]],
+        /,
+        *args: Unpack[PosArgsT],
+        name: str | None = None,
+        context: Context | None = None,
+        daemon: bool = False,
+        stop: Stop | None = None,
+        timeout: float | None = None,
+    ) -> Handle[T] | None: ...
+    @overload
+    def try_spawn(
+        self,
+        coro: Coroutine[Any, Any, T],
+        /,
+        *,
+        name: str | None = None,
+        context: Context | None = None,
+        daemon: bool = False,
+        stop: Stop | None = None,
+        timeout: float | None = None,
+    ) -> Handle[T] | None: ...
+    # END GENERATED by tools/gen_overloads.py (Pool.try_spawn)
+    def try_spawn(
+        self,
+        fn: Any,
+        /,
+        *args: object,
+        name: str | None = None,
+        context: Context | None = None,
+        daemon: bool = False,
+        stop: Stop | None = None,
+        timeout: float | None = None,
+        **kwargs: object,  # only to refuse them with a lesson
+    ) -> Handle[Any] | None:
+        """Offer work to the pool: spawn it as :meth:`spawn` does while the
+        registry is open, and drop it, returning ``None``, once closing has
+        begun. Sync; never blocks.
+
+        As :meth:`TaskRegistry.try_spawn <tether.TaskRegistry.try_spawn>`, with
+        the pool's slots and queue: for a reader that feeds the pool's jobs and
+        must not have :exc:`~tether.RegistryClosed` raised into it while the
+        registry closes. A drop is logged at DEBUG and counted in
+        ``statistics().dropped``, the pool's and the registry's.
+
+        ``None`` means only that the registry is closing or closed. A full
+        pool still raises :exc:`~tether.RegistryFull`, as ``spawn`` does, as
+        ``put_nowait`` raises ``QueueFull`` and anyio's ``send_nowait`` raises
+        ``WouldBlock``: a full queue is backpressure, and a reader that sheds
+        load under it says so (``except RegistryFull``); one that waits uses
+        :meth:`spawn_when_room`.
+
+        Returns:
+            The task's handle (running or queued), or ``None`` if the registry
+            is draining, cancelling or closed.
+
+        Raises:
+            TypeError: as :meth:`TaskRegistry.spawn
+                <tether.TaskRegistry.spawn>`, whether the work is taken or
+                dropped.
+            RegistryClosed: the registry has not been opened yet.
+            RegistryFull: every slot of the pool is busy and its queue is at
+                ``max_pending``.
+            RuntimeError: called from a thread other than the event loop's
+                (use :meth:`spawn_threadsafe`).
+
+        .. versionadded:: 0.3
+        """
+        return self._registry.offer_(
+            self, fn, args, kwargs, name, context, daemon, stop, timeout
+        )
+
+    # BEGIN GENERATED by tools/gen_overloads.py: do not edit by hand (Pool.when_free)
     @overload
     async def spawn_when_free(
         self,
@@ -2839,6 +3076,7 @@ class Pool:
         stop: Stop | None = None,
         timeout: float | None = None,
     ) -> Handle[T]: ...
+    # END GENERATED by tools/gen_overloads.py (Pool.when_free)
     async def spawn_when_free(
         self,
         fn: Any,
@@ -2870,6 +3108,7 @@ class Pool:
             timeout,
         )
 
+    # BEGIN GENERATED by tools/gen_overloads.py: do not edit by hand (Pool.when_room)
     @overload
     async def spawn_when_room(
         self,
@@ -2894,6 +3133,7 @@ class Pool:
         stop: Stop | None = None,
         timeout: float | None = None,
     ) -> Handle[T]: ...
+    # END GENERATED by tools/gen_overloads.py (Pool.when_room)
     async def spawn_when_room(
         self,
         fn: Any,
@@ -2923,6 +3163,67 @@ class Pool:
             daemon,
             stop,
             timeout,
+        )
+
+    # BEGIN GENERATED by tools/gen_overloads.py: do not edit by hand (Pool.threadsafe)
+    @overload
+    def spawn_threadsafe(
+        self,
+        fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, T]],
+        /,
+        *args: Unpack[PosArgsT],
+        name: str | None = None,
+        daemon: bool = False,
+        stop: Stop | None = None,
+        timeout: float | None = None,
+    ) -> concurrent.futures.Future[Handle[T]]: ...
+    @overload
+    def spawn_threadsafe(
+        self,
+        coro: Coroutine[Any, Any, T],
+        /,
+        *,
+        name: str | None = None,
+        daemon: bool = False,
+        stop: Stop | None = None,
+        timeout: float | None = None,
+    ) -> concurrent.futures.Future[Handle[T]]: ...
+    # END GENERATED by tools/gen_overloads.py (Pool.threadsafe)
+    def spawn_threadsafe(
+        self,
+        fn: Any,
+        /,
+        *args: object,
+        name: str | None = None,
+        daemon: bool = False,
+        stop: Stop | None = None,
+        timeout: float | None = None,
+        **kwargs: object,  # only to refuse them with a lesson
+    ) -> concurrent.futures.Future[Handle[Any]]:
+        """Spawn into the pool from another thread; return a future of the
+        handle. Never blocks.
+
+        As :meth:`TaskRegistry.spawn_threadsafe
+        <tether.TaskRegistry.spawn_threadsafe>`, with the pool's slots and
+        queue: the spawn happens on the registry's event loop thread, soon, as
+        :meth:`spawn` would do it there, and the future resolves to the handle
+        (running or queued), or to the exception the spawn raised
+        (:exc:`~tether.RegistryClosed`, or :exc:`~tether.RegistryFull` when the
+        pool's queue is at ``max_pending``). Arguments are checked here, at
+        once. There is no waiting form for threads: a thread that must wait for
+        room waits on the future and tries again, or hands the work to a task
+        of the registry that awaits :meth:`spawn_when_room`.
+
+        Raises:
+            TypeError: as :meth:`TaskRegistry.spawn <tether.TaskRegistry.spawn>`.
+            RuntimeError: called on the event loop's own thread (use
+                :meth:`spawn`), or the event loop is closed.
+            RegistryClosed: the registry was never entered, or has closed.
+
+        .. versionadded:: 0.3
+        """
+        return self._registry.spawn_threadsafe_(
+            self, fn, args, kwargs, name, daemon, stop, timeout
         )
 
     # -- what the registry asks of its pool ------------------------------------------
@@ -2986,8 +3287,9 @@ class Pool:
 
     def statistics(self) -> RegistryStatistics:
         """Return a frozen snapshot of the pool's own counters (never blocks);
-        its tasks are in the registry's counters too. ``restarts`` is always 0:
-        services are not spawned into pools."""
+        its tasks, and the work :meth:`try_spawn` dropped, are in the
+        registry's counters too. ``restarts`` is always 0: services are not
+        spawned into pools."""
         return RegistryStatistics(
             spawned=self._spawned,
             queued=self.slots_.queued,
@@ -2995,6 +3297,7 @@ class Pool:
             succeeded=self._succeeded,
             failed=self._failed,
             cancelled=self._cancelled,
+            dropped=self.dropped_,
         )
 
     def __len__(self) -> int:
@@ -3088,6 +3391,42 @@ class _Binding(Generic[R]):
         tb: TracebackType | None,
     ) -> None:
         ambient.reset(self._token)
+
+
+def _check_options(
+    name: object,
+    limit: object,
+    max_pending: object,
+    shutdown_timeout: object,
+    debug: object,
+    ambient: object,
+) -> None:
+    """Refuse a bad option of :class:`TaskRegistry` (``on_error``, ``hooks`` and
+    ``context`` are looked at where they are used)."""
+    check_name("TaskRegistry", "name", name)
+    check_flag("TaskRegistry", "debug", debug)
+    check_flag("TaskRegistry", "ambient", ambient)
+    if limit is not None:
+        check_count("TaskRegistry", "limit", limit, 1, ", or None for no limit")
+    if max_pending is not None:
+        if limit is None:
+            raise ValueError(
+                f"TaskRegistry(max_pending={max_pending!r}) needs a limit: "
+                f"TaskRegistry(limit=10, max_pending={max_pending!r})"
+            )
+        check_count(
+            "TaskRegistry",
+            "max_pending",
+            max_pending,
+            0,
+            ", or None for an unbounded queue",
+        )
+    check_seconds(
+        "TaskRegistry",
+        "shutdown_timeout",
+        shutdown_timeout,
+        " (how long to wait for tasks at shutdown), or None to wait without limit",
+    )
 
 
 def _call_with_status(

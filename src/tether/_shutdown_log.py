@@ -66,13 +66,15 @@ class ShutdownLog:
                 extra=self._fields(),
             )
 
-    def dropped(self, state: str, task: str) -> None:
+    def dropped(self, state: str, task: str, pool: str | None = None) -> None:
         """One DEBUG record for work ``try_spawn`` dropped: the registry was
-        closing or closed (``state``)."""
+        closing or closed (``state``); ``pool``: the name of the pool it was
+        offered to."""
         logger.debug(
-            "TaskRegistry %r is %s: try_spawn() dropped task %r",
+            "TaskRegistry %r is %s: try_spawn()%s dropped task %r",
             self._registry,
             state,
+            "" if pool is None else f" of pool {pool!r}",
             task,
             extra=self._fields(task),
         )

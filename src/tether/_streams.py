@@ -124,7 +124,7 @@ class Completions(Generic[K, R]):
         if (
             owned is not None
             and len(owned) <= self._limit
-            and not any(callable(item) for item in owned)
+            and not any(map(callable, owned))
         ):
             # as_completed of coroutines and handles that all fit: start them
             # here, as the driver would at its first step, and need no driver.
@@ -167,7 +167,8 @@ class Completions(Generic[K, R]):
             engine.left()
             # Inputs we were given as coroutine objects and never started.
             for item in self._owned or ():
-                close_if_coroutine(item)
+                if item is not None:  # else it started: the child owns it
+                    close_if_coroutine(item)
             if self._host is not None:  # every child has ended
                 await self._host.close()
         if engine.base_exc is not None and exc is None:
@@ -341,11 +342,12 @@ def as_completed(
 
     .. versionadded:: 0.1
     """
-    try:
-        validate_options("as_completed", limit)
-    except (TypeError, ValueError):
-        close_inputs(work)  # refused: nothing will ever await them
-        raise
+    if limit is not None:  # the default needs no look (issue #27 item 4)
+        try:
+            validate_options("as_completed", limit)
+        except (TypeError, ValueError):
+            close_inputs(work)  # refused: nothing will ever await them
+            raise
     inputs = prepare("as_completed", work)
     handles: dict[Any, Handle[Any]] = {
         index: item[1]

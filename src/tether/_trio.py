@@ -123,14 +123,17 @@ class TrioBackend:
     __slots__ = (
         "call_soon_threadsafe",
         "cancelled_exc",
+        "checkpoint",
         "checkpoint_if_cancelled",
         "clock",
         "current_effective_deadline",
         "hand_over_interrupt",
         "interruptible",
+        "late_scope",
         "new_deadline_scope",
         "new_event",
         "new_scope",
+        "new_wakeup",
         "open_host",
         "open_system_host",
         "thread",
@@ -144,14 +147,16 @@ class TrioBackend:
         self.thread = get_ident()
         self.new_scope = trio.CancelScope
         self.new_deadline_scope = trio.CancelScope
-        self.new_event = trio.Event
+        self.new_event = self.new_wakeup = trio.Event
         self.call_soon_threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
         self.clock = trio.lowlevel.current_clock().current_time  # the MockClock too
         # Partials: a plain function in an attribute reads as a method to pyright.
+        self.checkpoint = partial(trio.lowlevel.checkpoint)
         self.checkpoint_if_cancelled = partial(trio.lowlevel.checkpoint_if_cancelled)
         self.current_effective_deadline = partial(trio.current_effective_deadline)
         self.interruptible = interruptible
         self.open_host = TrioHost.open
+        self.late_scope = None  # a trio scope is entered where it is made
         self.open_system_host = TrioSystemHost.open
         self.hand_over_interrupt = hand_over_interrupt
 

@@ -118,10 +118,39 @@ async def pools(tasks: TaskRegistry) -> None:
     assert_type(pool.max_pending, int | None)
     assert_type(pool.registry, TaskRegistry)
     assert_type(list(pool), list[Handle[Any]])
+    assert_type(pool.try_spawn(fetch, "u", 3), Handle[bytes] | None)
+    assert_type(pool.try_spawn(fetch("u", 3), name="n"), Handle[bytes] | None)
+    assert_type(
+        pool.try_spawn(nothing, daemon=True, stop="after-drain"), Handle[None] | None
+    )
+    assert_type(
+        pool.spawn_threadsafe(fetch, "u", 3), concurrent.futures.Future[Handle[bytes]]
+    )
+    assert_type(
+        pool.spawn_threadsafe(fetch("u", 3), timeout=1.0),
+        concurrent.futures.Future[Handle[bytes]],
+    )
     pool.spawn(one, 3)  # type: ignore[arg-type]
     await pool.spawn_when_room(fetch, "u")  # type: ignore[arg-type]
     await tasks.spawn_when_room(blocking, "u")  # type: ignore[arg-type]
     tasks.pool("jobs")  # type: ignore[call-arg]
+    pool.try_spawn(one, 3)  # type: ignore[arg-type]
+    pool.try_spawn(fetch, "u", retries=3)  # type: ignore[call-overload]
+    handle: Handle[bytes] = pool.try_spawn(one, "u")  # type: ignore[assignment]
+    pool.spawn_threadsafe(blocking, "u")  # type: ignore[arg-type]
+    # spawn_threadsafe takes no context: the task runs in the thread's.
+    pool.spawn_threadsafe(nothing, context=None)  # type: ignore[call-overload]
+
+
+def stops(tasks: TaskRegistry, when: tether.Stop) -> None:
+    """``tether.Stop`` annotates a wrapper that passes ``stop=`` on."""
+    assert_type(tasks.spawn(nothing, daemon=True, stop=when), Handle[None])
+    assert_type(
+        tasks.pool("p", limit=1).spawn(nothing, daemon=True, stop=when), Handle[None]
+    )
+    ok: tether.Stop = "after-drain"
+    bad: tether.Stop = "later"  # type: ignore[assignment]
+    del ok, bad
 
 
 async def negatives(tasks: TaskRegistry) -> None:
