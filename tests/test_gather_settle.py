@@ -274,6 +274,16 @@ async def test_a_gather_of_one_finished_handle_gives_its_outcome() -> None:
     assert reported == [boom]
 
 
+async def gather_one(api: str, handle: tether.Handle[int]) -> None:
+    """Gather the one ``handle`` with ``api``; the caller is cancelled first."""
+    if api == "settle_all":
+        await tether.settle_all(handle)
+    else:
+        async with tether.as_completed(handle) as done:
+            async for _ in done:
+                pass  # pragma: no cover - cancelled first
+
+
 @pytest.mark.parametrize("api", ["settle_all", "as_completed"])
 async def test_cancelling_a_gather_of_one_handle_stops_the_wait_not_the_task(
     api: str,
@@ -291,12 +301,7 @@ async def test_cancelling_a_gather_of_one_handle_stops_the_wait_not_the_task(
                 caller.cancel()
 
             tasks.spawn(cancel_when_blocked)
-            if api == "settle_all":
-                await tether.settle_all(handle)
-            else:
-                async with tether.as_completed(handle) as done:
-                    async for _ in done:
-                        pass  # pragma: no cover - cancelled first
+            await gather_one(api, handle)
         assert caller.cancelled_caught
         assert handle.status is Status.RUNNING
         gate.set()
@@ -314,12 +319,7 @@ async def test_a_gather_of_one_handle_in_a_cancelled_caller_raises_at_once(
         handle = tasks.spawn(released, gate, 3)
         with anyio.CancelScope() as caller:
             caller.cancel()
-            if api == "settle_all":
-                await tether.settle_all(handle)
-            else:
-                async with tether.as_completed(handle) as done:
-                    async for _ in done:
-                        pass  # pragma: no cover - cancelled first
+            await gather_one(api, handle)
         assert caller.cancelled_caught
         gate.set()
         assert await handle == 3
