@@ -1,0 +1,63 @@
+"""What ``import tether`` loads, and that what it leaves for later loads when needed.
+
+``import tether`` defers ``logging`` and ``anyio.lowlevel`` to their first use (issue
+#25: the import goal of 20 ms after ``import anyio``). The code reads
+``anyio.lowlevel.checkpoint`` as an attribute of ``anyio``, so it must work in a fresh
+interpreter that never imported ``anyio.lowlevel`` itself: the rest of this suite
+imports it, and would hide a missing import.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+FIRST_USE = textwrap.dedent(
+    """
+    import sys
+
+    import anyio
+    import tether
+
+    left_for_later = sorted({"logging"} & set(sys.modules))
+    assert not left_for_later, left_for_later
+
+    async def work() -> int:
+        await anyio.sleep(0)
+        return 1
+
+    async def main() -> None:
+        # An empty gather is the first thing tether does in this process.
+        assert await tether.run_all() == ()
+        async with tether.TaskRegistry() as tasks:
+            handle = tasks.spawn(work)
+            assert await handle == 1
+        registry = tether.TaskRegistry()
+        await registry.open()
+        registry.spawn(work)
+        await registry.aclose()
+        assert await tether.settle_all(tether.spawn(work)) == (1,)
+
+    anyio.run(main, backend=sys.argv[1])
+    print("ok")
+    """
+)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_first_use_in_a_fresh_interpreter_loads_what_it_needs(backend: str) -> None:
+    """A fresh interpreter: ``import tether`` leaves ``logging`` for later, and the
+    first gather, registry, ``aclose()`` and ``spawn`` still find ``anyio.lowlevel``
+    (issue #25: the import deferred it)."""
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", FIRST_USE, backend],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ok\n"
