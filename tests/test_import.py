@@ -61,3 +61,20 @@ def test_first_use_in_a_fresh_interpreter_loads_what_it_needs(backend: str) -> N
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "ok\n"
+
+
+def test_the_lazy_logger_writes_through_to_the_tether_logger() -> None:
+    """The logger made at first use is ``logging.getLogger("tether")`` for writes
+    too: the demo's ``logger.propagate = False`` once set only the stand-in, and its
+    record reached the root handler twice (issue #25: the lazy import)."""
+    import logging
+
+    from tether._log import logger
+
+    real = logging.getLogger("tether")
+    try:
+        logger.propagate = False
+        assert (real.propagate, logger.propagate) == (False, False)
+    finally:
+        real.propagate = True
+    assert (real.propagate, logger.propagate) == (True, True)

@@ -215,7 +215,8 @@ _CAUGHT = -2
 
 class NativeScope:
     """A task's own cancel scope, entered by hand around its coroutine, in the
-    task's first step.
+    task's first step (or, for a registry block's body, made at its first need:
+    ``late_scope``).
 
     ``cancel()`` cancels the task natively (``Task.cancel(MESSAGE)``) wherever it is
     parked outside anyio shields, and again at every checkpoint until the task

@@ -79,7 +79,9 @@ class Scope(Protocol):
     The task enters it in its first step, before any ``await``, and leaves it as it
     ends; a scope with a deadline is made with it (``new_deadline_scope``). (tether's
     own scope on asyncio counts on both: nothing can have asked to cancel the task
-    before, and a task with a deadline gets anyio's scope.)
+    before, and a task with a deadline gets anyio's scope. A registry block's body
+    is the one exception: on that scope its scope is made when something first
+    cancels the body, ``late_scope``, which holds because the scope keeps no stack.)
     """
 
     @property

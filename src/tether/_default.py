@@ -162,8 +162,9 @@ class DefaultRegistry(TaskRegistry):
 
     def __del__(self) -> None:
         # Nobody opened it, so nobody is warned to close it: its tasks' end is
-        # reported at the end of the run instead.
-        pass
+        # reported at the end of the run instead. It leaves the open registries,
+        # whose entries are keyed by id (another registry's next).
+        open_registries.discard(self)
 
 
 def running_library() -> str | None:

@@ -25,15 +25,24 @@ INFO = 20
 class _Logger:
     """``logging.getLogger("tether")``, looked up when first used. Its methods are
     kept once looked up (the logger they are bound to never changes); other
-    attributes (``level``...) are read from the logger each time."""
+    attributes (``level``, ``propagate``...) are read from the logger each time,
+    and written to it."""
 
     def __getattr__(self, name: str) -> Any:
-        import logging
-
-        value = getattr(logging.getLogger("tether"), name)
+        value = getattr(_real(), name)
         if callable(value):
-            setattr(self, name, value)
+            self.__dict__[name] = value
         return value
+
+    def __setattr__(self, name: str, value: object) -> None:
+        self.__dict__.pop(name, None)  # a method kept here must not shadow it
+        setattr(_real(), name, value)
+
+
+def _real() -> logging.Logger:
+    import logging
+
+    return logging.getLogger("tether")
 
 
 logger = cast("logging.Logger", _Logger())

@@ -770,7 +770,7 @@ class TaskRegistry:
 
     def _bound_context(self, context: Context) -> Context:
         """``context`` (a fresh copy), with what a task of this registry must see
-        bound in it; the task runs in a copy of it."""
+        bound in it; the task runs in it."""
         context.run(self._bind_task_context)
         return context
 
@@ -3236,19 +3236,18 @@ class Pool:
         copy: Callable[[], Context],
     ) -> None:
         """Start a new task of the pool, or queue it (or refuse it, closing
-        ``coro``, if the queue is full). ``copy`` makes the context a queued task
-        starts in when ``context`` is None."""
+        ``coro``, if the queue is full). ``context`` is the registry's fresh copy
+        for this task, or None; ``copy`` makes the context a queued task starts in
+        when it is None."""
         slots = self.slots_
         if slots.free(len(self.running_)):
-            self._registry.launch_(
-                handle, coro, None if context is None else context.copy()
-            )
+            self._registry.launch_(handle, coro, context)
             self.running_.add(handle)
         else:
             slots.enqueue(
                 handle,
                 coro,
-                copy() if context is None else context.copy(),
+                copy() if context is None else context,
                 self._registry.name,
             )
         self._spawned += 1
