@@ -2554,18 +2554,19 @@ class TaskRegistry:
         opened before (registries are single-use).
         """
         self._open_now()
-        open_host = self._backend.open_host
-        if open_host is not None:  # trio: the tasks are this task's children
-            host = self._host = await open_host()
+        backend = self._backend
+        if backend.open_host is not None:  # trio: the tasks are this task's children
+            host = self._host = await backend.open_host()
             self._create_task, self._new_scope = host.create_task, host.new_scope
         # The body runs in this scope, so that a failure in raise mode can cancel
         # it: entered now, or made at first need where the backend can do that.
-        if self._backend.late_scope is None or self._opener is None:
+        opener = self._opener
+        if backend.late_scope is None or opener is None:
             # (No task to make it for later: entering one says what is wrong.)
-            body_scope = self._body_scope = self._backend.new_scope()
+            body_scope = self._body_scope = backend.new_scope()
             body_scope.__enter__()
         else:
-            self._body_task = self._opener
+            self._body_task = opener
         # The body's context, and so every task spawned from it and their
         # descendants, counts as this registry's own work while it drains; and
         # unless ambient=False, the body's tether.spawn() comes here.
@@ -2719,7 +2720,8 @@ class TaskRegistry:
                 await self._backend.checkpoint_if_cancelled()
             return self._outcome(exc, original, block)
         self._closed_event = _NOT_WAITED_FOR
-        own = self._closer = self._own_handle()
+        # A block closes in the task that opened it, never one of ours.
+        own = self._closer = None if block else self._own_handle()
         spared: tuple[Handle[Any], ...] = ()
         if own is not None:
             spared = (own,)
@@ -2762,7 +2764,8 @@ class TaskRegistry:
         self._closer = None
         if own is not None:
             self._closers.discard(own)
-        self._shutdown_log.closed()
+        if self._shutdown_log_made is not None:  # else it has nothing to say
+            self._shutdown_log_made.closed()
         closed, self._closed_event = self._closed_event, _ALREADY_SET
         closed.set()
         if host_cancelled and (
