@@ -140,10 +140,9 @@ class DefaultRegistry(TaskRegistry):
     def _left_open_at_loop_end(self, handle: Handle[Any]) -> None:
         # The runner ending the loop cancels every task left, at once: the first
         # of ours to see it names the others, once.
-        rare = self._rare_state()
-        if rare.warned:
+        if self._warned:
             return
-        rare.warned = True
+        self._warned = True
         quiet = self._quiet
         # The handle may or may not still be among the live ones: count it once.
         left = [h for h in dict.fromkeys((handle, *self._live)) if h not in quiet]

@@ -361,6 +361,8 @@ class TaskRegistry:
         "_closers",
         "_create_task",
         "_daemons",
+        "_debug",
+        "_dropped",
         "_failed",
         "_hooks",
         "_host",
@@ -372,21 +374,24 @@ class TaskRegistry:
         "_opened_context",
         "_opener",
         "_outcome_pending",
+        "_own_context",
         "_policy_made",
         "_pools",
-        "_rare",
+        "_restarts",
+        "_shutdown_log_made",
+        "_shutdown_timeout",
         "_slots",
         "_spawned",
         "_state",
         "_succeeded",
         "_thread",
         "_token",
+        "_warned",
     )
 
     _backend: Backend
     _body_scope: Scope | None
     _token: Token[Bound] | None
-    _rare: _Rare | None  # what few registries need: see _Rare
     _opener: object  # the task that opened it, for dump(): set as it opens
     _opened_at: float  # when it opened (time.monotonic()): set as it opens
     _create_task: Callable[..., object]  # the backend's, looked up once
@@ -428,21 +433,18 @@ class TaskRegistry:
                 "use 'spawner' (tasks run in a copy of the spawner's context) or "
                 "'registry' (in a copy of the context the registry was opened in)",
             )
-            rare = self._rare = _Rare(name)
-            rare.shutdown_timeout = shutdown_timeout
-            rare.debug = debug
-            rare.own_context = context == "registry"
-        else:
-            # What few registries need, made at its first need (issue #27 item 4).
-            self._rare = None
-        # The error policy is made at its first need (a property below): a
-        # short-lived registry with the default on_error makes none (issue #27
-        # item 4). Another on_error is checked now.
+        # The error policy and the shutdown log are made at their first need
+        # (properties below): a short-lived registry with the default on_error
+        # makes neither (issue #27 item 4). Another on_error is checked now.
         self._policy_made = None if on_error == "log" else ErrorPolicy(on_error, name)
+        self._shutdown_log_made: ShutdownLog | None = None
         self._name = name
+        self._shutdown_timeout = shutdown_timeout
+        self._debug = debug
         self._ambient = ambient
         self._hooks = hooks
         self._annexed = hooks is not None or debug  # every task carries an Annex
+        self._own_context = context == "registry"
         # With context="registry": the context the registry was opened in.
         self._opened_context: Context | None = None
         self._token = None
@@ -462,6 +464,8 @@ class TaskRegistry:
         # The daemons among them spawned with stop="after-drain": a drain does
         # not wait for them, and does not cancel them either.
         self._after_drain = _NO_HANDLES
+        self._dropped = 0  # work that try_spawn() dropped: the registry was closing
+        self._warned = False  # the ResourceWarning of a registry left open
         self._slots = None if limit is None else Slots(limit, max_pending)
         # The pools of registry.pool(), by name: limits per kind of work (shared
         # and empty, read-only, until the first pool).
@@ -475,6 +479,7 @@ class TaskRegistry:
         self._host: Host | None = None  # trio: the block's nursery holds the tasks
         self._idle_event: Event | None = None
         self._spawned = self._succeeded = self._failed = self._cancelled = 0
+        self._restarts = 0
         # Live (running or cancelling) handles, each with what keeps its backend
         # task alive: the strong reference the event loop does not hold.
         self._live: dict[Handle[Any], object] = {}
@@ -487,17 +492,13 @@ class TaskRegistry:
             policy = self._policy_made = ErrorPolicy("log", self._name)
         return policy
 
-    def _rare_state(self) -> _Rare:
-        """What few registries need, made now if it was not."""
-        rare = self._rare
-        if rare is None:
-            rare = self._rare = _Rare(self._name)
-        return rare
-
     @property
     def _shutdown_log(self) -> ShutdownLog:
         """What the registry says while it closes, made at its first need."""
-        return self._rare_state().shutdown_log
+        log = self._shutdown_log_made
+        if log is None:
+            log = self._shutdown_log_made = ShutdownLog(self._name)
+        return log
 
     # -- spawning ------------------------------------------------------------------
 
@@ -714,7 +715,7 @@ class TaskRegistry:
             annex = Annex(timeout)
         annex.hooks = self._hooks
         handle.annex_ = annex
-        if self._rare is not None and self._rare.debug:
+        if self._debug:
             annex.spawned_at = spawn_site()
             annex.born = time.monotonic()
 
@@ -1305,7 +1306,7 @@ class TaskRegistry:
                 coro, name, context, daemon, stop, timeout, None, pool
             )
         coro.close()  # dropped: it never runs
-        self._rare_state().dropped += 1
+        self._dropped += 1
         if pool is None:
             self._shutdown_log.dropped(state.name, name)
         else:
@@ -1840,7 +1841,7 @@ class TaskRegistry:
         return self._spawn_task(
             coro,
             name,
-            None if self._opened_context is not None else context,
+            None if self._own_context else context,
             daemon,
             stop,
             timeout,
@@ -2010,7 +2011,7 @@ class TaskRegistry:
         return handle
 
     def _count_restart(self) -> None:
-        self._rare_state().restarts += 1
+        self._restarts += 1
 
     # anyio's and trio's TaskStatus, typed each way: see tether._startable. (mypy
     # calls the arity-0 overloads after the first unreachable, yet takes them:
@@ -2350,8 +2351,8 @@ class TaskRegistry:
             succeeded=self._succeeded,
             failed=self._failed,
             cancelled=self._cancelled,
-            restarts=0 if self._rare is None else self._rare.restarts,
-            dropped=0 if self._rare is None else self._rare.dropped,
+            restarts=self._restarts,
+            dropped=self._dropped,
         )
 
     def _queued_count(self) -> int:
@@ -2482,7 +2483,7 @@ class TaskRegistry:
     def set_drain_timeout_(self, seconds: float) -> None:
         """Let the drain of the coming close wait at most ``seconds``, in place of
         ``shutdown_timeout`` (a web adapter's deadline); read by the close alone."""
-        self._rare_state().shutdown_timeout = seconds
+        self._shutdown_timeout = seconds
 
     @property
     def state(self) -> RegistryState:
@@ -2538,7 +2539,7 @@ class TaskRegistry:
         self._thread = backend.thread
         self._create_task = backend.create_task
         self._new_scope = backend.new_scope
-        if self._rare is not None and self._rare.own_context:
+        if self._own_context:
             self._opened_context = copy_context()
         self._opener = backend.current_task()
         self._opened_at = time.monotonic()
@@ -2738,9 +2739,11 @@ class TaskRegistry:
                 self._state = DRAINING
                 if self._daemons:
                     self._cancel_daemons()
-                timeout = None if self._rare is None else self._rare.shutdown_timeout
                 if logger.isEnabledFor(INFO):
-                    self._shutdown_log.drain_started(self._waited_for(), timeout)
+                    self._shutdown_log.drain_started(
+                        self._waited_for(), self._shutdown_timeout
+                    )
+                timeout = self._shutdown_timeout
                 try:  # the drain: one coroutine less than a method of its own
                     await self._wait_logging(
                         "draining",
@@ -2761,8 +2764,8 @@ class TaskRegistry:
         self._closer = None
         if own is not None:
             self._closers.discard(own)
-        if self._rare is not None:  # else its shutdown log has nothing to say
-            self._rare.shutdown_log.closed()
+        if self._shutdown_log_made is not None:  # else it has nothing to say
+            self._shutdown_log_made.closed()
         closed, self._closed_event = self._closed_event, _ALREADY_SET
         closed.set()
         if host_cancelled and (
@@ -2888,10 +2891,9 @@ class TaskRegistry:
                 self._cancel_one(handle)
 
     def _left_open_at_loop_end(self, handle: Handle[Any]) -> None:
-        rare = self._rare_state()
-        if rare.warned:
+        if self._warned:
             return
-        rare.warned = True
+        self._warned = True
         self._shutdown_log.left_open_at_loop_end([h.name_ for h in self], handle.name_)
         # The loop cancels every task left; what waits in the queue is dropped,
         # never started in a loop that is ending.
@@ -2905,41 +2907,12 @@ class TaskRegistry:
         if state is CLOSED or state is NEW:
             return
         open_registries.discard(self)  # its id may be another registry's next
-        if (state is OPEN or state is DRAINING) and (
-            self._rare is None or not self._rare.warned
-        ):
+        if (state is OPEN or state is DRAINING) and not self._warned:
             warn_left_open(
                 self._name,
                 "was garbage-collected while still open",
                 [h.name_ for h in self],
             )
-
-
-class _Rare:
-    """What few registries need, apart so that the many short-lived ones of
-    defaults neither store nor free it (issue #27 item 4): the options away from
-    their defaults, the counts of rare events, what the registry says while it
-    closes. Made with the registry when an option is off its default, else at its
-    first need."""
-
-    __slots__ = (
-        "debug",
-        "dropped",
-        "own_context",
-        "restarts",
-        "shutdown_log",
-        "shutdown_timeout",
-        "warned",
-    )
-
-    def __init__(self, name: str) -> None:
-        self.shutdown_timeout: float | None = None
-        self.debug = False
-        self.own_context = False  # context="registry"
-        self.restarts = 0  # of its services
-        self.dropped = 0  # work that try_spawn() dropped: the registry was closing
-        self.warned = False  # the ResourceWarning of a registry left open
-        self.shutdown_log = ShutdownLog(name)
 
 
 # -- pools ----------------------------------------------------------------------
