@@ -50,7 +50,15 @@ _last: tuple[object, Backend | None] = (None, None)
 def current_backend() -> Backend:
     """The backend of the running event loop (asyncio, uvloop or trio)."""
     global _last
-    token = _native_token()
+    modules = sys.modules
+    try:  # _native_token(), its common case inline
+        token = (
+            modules["asyncio"].get_running_loop()
+            if "trio" not in modules
+            else _native_token()
+        )
+    except Exception:  # no event loop: _native_token() raises anyio's own error
+        token = _native_token()
     last = _last
     if last[0] is token and last[1] is not None:
         return last[1]

@@ -2617,9 +2617,12 @@ class TaskRegistry:
                 and self._closed_event is None
             ):
                 # A block with nothing left and nothing to raise: the idle close
-                # of _close() inline, with no coroutine (a short-lived registry's
-                # common end, issue #27 item 4).
-                self._close_idle()
+                # of _close() (_close_idle()) inline, with no coroutine (a
+                # short-lived registry's common end, issue #27 item 4).
+                self._closed_event = _ALREADY_SET
+                self._state = CLOSED
+                open_registries.refs.pop(id(self), None)  # .discard(self), inline
+                self._opener = self._opened_context = None
                 backend = self._backend
                 if backend.current_effective_deadline() == -math.inf:
                     # A host cancelled as the body ended sees it here, as below.
