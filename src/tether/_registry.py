@@ -2757,10 +2757,12 @@ class TaskRegistry:
                     )
                 except BaseException as cancelled:  # the host, while draining
                     exc = cancelled
-        self._begin_cancelling()
-        if not self._is_idle(spared):
-            with anyio.CancelScope(shield=True):
-                await self._wait_logging("cancelling its tasks", spared)
+        if self._live or self._slots is not None or self._pools:
+            # (Else the drain left nothing to cancel, nor any queue to close.)
+            self._begin_cancelling()
+            if not self._is_idle(spared):
+                with anyio.CancelScope(shield=True):
+                    await self._wait_logging("cancelling its tasks", spared)
         self._state = CLOSED
         open_registries.refs.pop(id(self), None)  # .discard(self), inline
         self._opener = self._opened_context = None
