@@ -283,6 +283,7 @@ async def test_bind_sets_the_ambient_registry_and_keeps_the_lineage() -> None:
     async def follow_up() -> None:
         followed.append("follow-up")
 
+    app = TaskRegistry(name="app")
     async with TaskRegistry(name="other") as other:
 
         async def outsider(app: TaskRegistry) -> None:
@@ -294,7 +295,6 @@ async def test_bind_sets_the_ambient_registry_and_keeps_the_lineage() -> None:
                 except RegistryClosed as closed_now:
                     refused.append(closed_now)
 
-        app = TaskRegistry(name="app")
         other.spawn(outsider, app)  # before app opens: not of app's lineage
         async with app:
 

@@ -392,6 +392,11 @@ class TaskRegistry:
     _backend: Backend
     _body_scope: Scope | None
     _token: Token[Bound] | None
+    # Each a shared, frozen, empty stand-in until its first member (see __init__).
+    _closers: set[Handle[Any]]
+    _daemons: set[Handle[Any]]
+    _after_drain: set[Handle[Any]]
+    _pools: dict[str, Pool]
     _opener: object  # the task that opened it, for dump(): set as it opens
     _opened_at: float  # when it opened (time.monotonic()): set as it opens
     _create_task: Callable[..., object]  # the backend's, looked up once
