@@ -21,7 +21,7 @@ else:  # pragma: no cover - typing_extensions costs import time where typing has
     from typing_extensions import TypeVarTuple, Unpack
 
 from ._calls import close_if_coroutine, refuse_keywords
-from ._context import ambient
+from ._context import bound
 from ._default import (
     REQUIRE_ENV,
     default_registry,
@@ -86,7 +86,7 @@ def current_registry() -> TaskRegistry:
 
     .. versionadded:: 0.1
     """
-    registry = ambient.get()
+    registry = bound.get()[0]
     if not isinstance(registry, TaskRegistry):  # None: only registries are bound
         raise NoRegistry(_NO_REGISTRY.format(what="current_registry", why=_WHY_CURRENT))
     return registry
@@ -158,7 +158,7 @@ def spawn(
        loop's run instead of raising :exc:`~tether.NoRegistry`. ``stop``, as for
        :meth:`TaskRegistry.spawn <tether.TaskRegistry.spawn>`.
     """
-    registry = ambient.get()
+    registry = bound.get()[0]
     if not isinstance(registry, TaskRegistry):  # None: only registries are bound
         if kwargs:
             refuse_keywords(fn, kwargs, "spawn")
