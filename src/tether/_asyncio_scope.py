@@ -53,6 +53,7 @@ import anyio
 from ._log import logger
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
     from ._backend import Event, Scope
@@ -290,7 +291,9 @@ class NativeScope:
                 # carrying either message, so only the count can tell.
                 return False
         if isinstance(exc, asyncio.CancelledError):
-            caught = _ours(exc)
+            # 3.11+: the count has said it is ours (no call: every task that
+            # tether cancels ends here).
+            caught = sys.version_info >= (3, 11) or _ours(exc)
         elif isinstance(exc, BaseExceptionGroup):
             caught = self._claim_group(cast("BaseExceptionGroup[BaseException]", exc))
         else:
@@ -402,7 +405,7 @@ def deliver(scopes: list[NativeScope]) -> None:
     """Cancel each scope's task where it can be now; look again at the rest at the
     next iteration of the loop, with one callback."""
     again: list[NativeScope] = []
-    state_of = _task_states.get
+    state_of = _states_of(len(scopes))
     for scope in scopes:
         # Any: asyncio's private fields are read below (typeshed has neither).
         task: Any = scope.task
@@ -425,6 +428,21 @@ def deliver(scopes: list[NativeScope]) -> None:
         task = again[0].task
         assert task is not None
         task.get_loop().call_soon(deliver, again)
+
+
+def _states_of(batch: int) -> Callable[[object], Any]:
+    """How ``deliver`` finds a task's anyio record: for a large batch (a
+    shutdown) the records copied once into a plain dict, when there are no more
+    of them than tasks to look at; else a lookup in anyio's weak dictionary per
+    task, which makes a weak reference each time."""
+    states = _task_states
+    if batch >= _BATCH and len(states) <= batch:
+        return dict(states.items()).get
+    return states.get
+
+
+#: From how many scopes on ``deliver`` copies anyio's records (above).
+_BATCH = 32
 
 
 def _look_again(scope: NativeScope, _future: object) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ._dump import frames, suspended_at
@@ -30,6 +31,10 @@ STILL_WAITING_EVERY = 5.0
 
 #: How many task names the shutdown WARNING lists.
 _SHUTDOWN_NAMES = 20
+
+#: A handle's name and annex, read without a call per handle.
+_NAME = attrgetter("name_")
+_ANNEX = attrgetter("annex_")
 
 
 class ShutdownLog:
@@ -109,23 +114,29 @@ class ShutdownLog:
         if not running and not queued:
             return
         self._count += len(running) + len(queued)
-        if self._names is None:
-            self._names = Counter()
-        self._names.update(
-            [
-                h.name if h.spawned_at is None else f"{h.name} ({h.spawned_at})"
-                for h in running + queued
-            ]
-        )
-        if logger.isEnabledFor(DEBUG):
-            for handle in running + queued:
-                logger.debug(
-                    "TaskRegistry %r cancels task %r at shutdown (%s)",
-                    self._registry,
-                    handle.name,
-                    handle.status.name,
-                    extra=self._fields(handle.name),
+        names = self._names
+        if names is None:
+            names = self._names = Counter()
+        for handles in (running, queued):
+            if any(map(_ANNEX, handles)):  # some may carry where they were spawned
+                names.update(
+                    [
+                        h.name if h.spawned_at is None else f"{h.name} ({h.spawned_at})"
+                        for h in handles
+                    ]
                 )
+            else:  # counted without a call per task
+                names.update(map(_NAME, handles))
+        if logger.isEnabledFor(DEBUG):
+            for handles, status in ((running, "RUNNING"), (queued, "QUEUED")):
+                for handle in handles:
+                    logger.debug(
+                        "TaskRegistry %r cancels task %r at shutdown (%s)",
+                        self._registry,
+                        handle.name,
+                        status,
+                        extra=self._fields(handle.name),
+                    )
 
     def closed(self) -> None:
         """One WARNING naming what shutdown cancelled, if anything, grouped."""
