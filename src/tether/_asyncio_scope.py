@@ -55,6 +55,7 @@ from ._log import logger
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import TracebackType
+    from weakref import WeakKeyDictionary
 
     from ._backend import Event, Scope
 
@@ -435,7 +436,7 @@ def _states_of(batch: int) -> Callable[[object], Any]:
     shutdown) the records copied once into a plain dict, when there are no more
     of them than tasks to look at; else a lookup in anyio's weak dictionary per
     task, which makes a weak reference each time."""
-    states = _task_states
+    states: WeakKeyDictionary[object, Any] = _task_states
     if batch >= _BATCH and len(states) <= batch:
         return dict(states.items()).get
     return states.get
