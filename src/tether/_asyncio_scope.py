@@ -81,6 +81,11 @@ _VALUES = ("native", "anyio")
 #: count of requests, it is what tells tether's cancellation from a foreign one.
 MESSAGE = "tether: cancelled by the task's owner"
 
+#: Whether asyncio counts the requests to cancel a task (3.11+: ``cancelling()``,
+#: ``uncancel()``), read once: a version check costs more than a constant on every
+#: task's exit.
+_COUNTED = sys.version_info >= (3, 11)
+
 #: Per process: whether the native scope is used (None: not decided yet).
 _usable: bool | None = None
 #: anyio's task records (``task -> TaskState``), once found.
@@ -275,18 +280,20 @@ class NativeScope:
         tb: TracebackType | None,
         /,
     ) -> bool:
-        task = self.task
+        # Any: uncancel() and cancelling() are 3.11's (_COUNTED).
+        task: Any = self.task
         self.task = None  # left: no further request is made
         requests = self.state
         if requests == _NOT_CANCELLED:
             return False
         self.state = 0
-        assert task is not None
-        if sys.version_info >= (3, 11):
-            while requests:
+        if _COUNTED:
+            while requests > 1:
                 task.uncancel()
                 requests -= 1
-            if task.cancelling():
+            # The requests left once ours are taken back (the last uncancel()
+            # says how many, without a call more).
+            if task.uncancel() if requests else task.cancelling():
                 # Someone else asked too (the event loop ending, say): not ours to
                 # swallow. asyncio may have folded both requests into one error
                 # carrying either message, so only the count can tell.
@@ -294,7 +301,7 @@ class NativeScope:
         if isinstance(exc, asyncio.CancelledError):
             # 3.11+: the count has said it is ours (no call: every task that
             # tether cancels ends here).
-            caught = sys.version_info >= (3, 11) or _ours(exc)
+            caught = _COUNTED or _ours(exc)
         elif isinstance(exc, BaseExceptionGroup):
             caught = self._claim_group(cast("BaseExceptionGroup[BaseException]", exc))
         else:

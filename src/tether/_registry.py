@@ -41,7 +41,7 @@ if sys.version_info >= (3, 11):  # typing's final sets __final__ from 3.11 on
 else:  # pragma: no cover - typing_extensions costs import time where typing has them
     from typing_extensions import Self, TypeVarTuple, Unpack, final
 
-from ._backend import Ending, ki_protected, leave_scope
+from ._backend import Ending, current_exception, ki_protected, leave_scope
 from ._calls import (
     CO_COROUTINE,
     arguments_misfit,
@@ -800,7 +800,7 @@ class TaskRegistry:
     def _task_raised(self, handle: Handle[Any]) -> None:
         """The task's coroutine raised (called in the ``except`` block, where
         ``sys.exc_info()`` holds it): leave the scope, and end as the rule says."""
-        scope, exc = handle.scope_, sys.exc_info()[1]
+        scope, exc = handle.scope_, current_exception()
         assert scope is not None
         assert exc is not None
         ending, exc = leave_scope(scope, exc, self._backend.cancelled_exc)
