@@ -395,30 +395,34 @@ def _ours(exc: BaseException) -> bool:
 def cancel_many(scopes: list[Scope], wake: list[Event] | None) -> None:
     """Cancel every scope (a :class:`NativeScope`, or anyio's for a task with a
     deadline), then set every event (a loop callback)."""
-    entered: list[NativeScope] = []
-    for scope in scopes:
-        if type(scope) is not NativeScope:
-            scope.cancel()  # anyio's, of a task with a deadline
-        elif scope.state == _NOT_CANCELLED:
-            scope.state = 0
-            if scope.task is not None:
-                entered.append(scope)
-    if entered:
-        deliver(entered)
+    deliver(scopes, first=True)
     for event in wake or ():
         event.set()
 
 
-def deliver(scopes: list[NativeScope]) -> None:
+def deliver(scopes: list[NativeScope] | list[Scope], first: bool = False) -> None:
     """Cancel each scope's task where it can be now; look again at the rest at the
-    next iteration of the loop, with one callback."""
+    next iteration of the loop, with one callback.
+
+    ``first``: the scopes' first delivery (:func:`cancel_many`), in the same pass
+    (a shutdown's batch is a hundred thousand scopes): each is marked cancelled
+    here, one cancelled before is left alone, and anyio's scope of a task with a
+    deadline is cancelled its own way."""
     again: list[NativeScope] = []
     state_of = _states_of(len(scopes))
+    scope: Any  # a NativeScope, or with ``first`` anyio's
     for scope in scopes:
+        if first:
+            if type(scope) is not NativeScope:
+                scope.cancel()  # anyio's, of a task with a deadline
+                continue
+            if scope.state != _NOT_CANCELLED:
+                continue  # cancelled before: its delivery is under way
+            scope.state = 0
         # Any: asyncio's private fields are read below (typeshed has neither).
         task: Any = scope.task
         if task is None:
-            continue  # it left its scope: done
+            continue  # it left its scope (or has not entered it): done
         waiter = task._fut_waiter  # the future it is parked on, if it is
         state = state_of(task)  # (_shielded(), inline: most tasks have none)
         if state is not None and _within_shield(state.cancel_scope):

@@ -1148,7 +1148,7 @@ class TaskRegistry:
             if daemons:
                 running = [h for h in running if h not in daemons]
                 queued = [h for h in queued if h not in daemons]
-            self._shutdown_log.cancelled(running, queued)
+            self._shutdown_log.cancelled(running, queued, sites=self._debug)
         for handle in queued:
             # A running task awaiting a dropped one is cancelled too: it must see
             # its own cancellation, not the dropped task's (TaskCancelled).

@@ -32,9 +32,8 @@ STILL_WAITING_EVERY = 5.0
 #: How many task names the shutdown WARNING lists.
 _SHUTDOWN_NAMES = 20
 
-#: A handle's name and annex, read without a call per handle.
+#: A handle's name, read without a call per handle.
 _NAME = attrgetter("name_")
-_ANNEX = attrgetter("annex_")
 
 
 class ShutdownLog:
@@ -108,9 +107,12 @@ class ShutdownLog:
                     extra=self._fields(handle.name),
                 )
 
-    def cancelled(self, running: list[Handle[Any]], queued: list[Handle[Any]]) -> None:
+    def cancelled(
+        self, running: list[Handle[Any]], queued: list[Handle[Any]], *, sites: bool
+    ) -> None:
         """Record the tasks that shutdown cancels, for the WARNING at the end (and
-        one DEBUG record each, when DEBUG is on)."""
+        one DEBUG record each, when DEBUG is on). ``sites``: the registry records
+        where its tasks were spawned (``debug=True``), which the WARNING shows."""
         if not running and not queued:
             return
         self._count += len(running) + len(queued)
@@ -118,15 +120,16 @@ class ShutdownLog:
         if names is None:
             names = self._names = Counter()
         for handles in (running, queued):
-            if any(map(_ANNEX, handles)):  # some may carry where they were spawned
-                names.update(
+            if sites:
+                _add(
+                    names,
                     [
                         h.name if h.spawned_at is None else f"{h.name} ({h.spawned_at})"
                         for h in handles
-                    ]
+                    ],
                 )
-            else:  # counted without a call per task
-                names.update(map(_NAME, handles))
+            else:  # without a call per task
+                _add(names, list(map(_NAME, handles)))
         if logger.isEnabledFor(DEBUG):
             for handles, status in ((running, "RUNNING"), (queued, "QUEUED")):
                 for handle in handles:
@@ -166,6 +169,23 @@ class ShutdownLog:
                 str(raised),  # not the warning: its traceback would keep us alive
                 extra=self._fields(task),
             )
+
+
+def _add(counts: Counter[str], names: list[str]) -> None:
+    """Count ``names`` into ``counts``. A shutdown's tasks mostly share a few
+    names: each is counted by ``list.count()``, a loop in C, where a ``Counter``
+    makes a new integer for every task; many distinct names are counted one by
+    one."""
+    distinct = set(names)
+    if len(distinct) <= _FEW_NAMES:
+        for name in distinct:
+            counts[name] += names.count(name)
+    else:
+        counts.update(names)
+
+
+#: Up to how many distinct names :func:`_add` counts with ``list.count()``.
+_FEW_NAMES = 8
 
 
 def warn_left_open(registry: str, what: str, live: Iterable[str]) -> None:
