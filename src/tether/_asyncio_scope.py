@@ -53,7 +53,7 @@ import anyio
 from ._log import logger
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Container
     from types import TracebackType
     from weakref import WeakKeyDictionary
 
@@ -409,7 +409,7 @@ def deliver(scopes: list[NativeScope] | list[Scope], first: bool = False) -> Non
     here, one cancelled before is left alone, and anyio's scope of a task with a
     deadline is cancelled its own way."""
     again: list[NativeScope] = []
-    state_of = _states_of(len(scopes))
+    shielded = _shielded_tasks(len(scopes))
     scope: Any  # a NativeScope, or with ``first`` anyio's
     for scope in scopes:
         if first:
@@ -424,8 +424,7 @@ def deliver(scopes: list[NativeScope] | list[Scope], first: bool = False) -> Non
         if task is None:
             continue  # it left its scope (or has not entered it): done
         waiter = task._fut_waiter  # the future it is parked on, if it is
-        state = state_of(task)  # (_shielded(), inline: most tasks have none)
-        if state is not None and _within_shield(state.cancel_scope):
+        if task in shielded:
             if waiter is not None and not waiter.done():
                 waiter.add_done_callback(partial(_look_again, scope))
             else:  # running or about to: look again at the next iteration
@@ -442,19 +441,37 @@ def deliver(scopes: list[NativeScope] | list[Scope], first: bool = False) -> Non
         task.get_loop().call_soon(deliver, again)
 
 
-def _states_of(batch: int) -> Callable[[object], Any]:
-    """How ``deliver`` finds a task's anyio record: for a large batch (a
-    shutdown) the records copied once into a plain dict, when there are no more
-    of them than tasks to look at; else a lookup in anyio's weak dictionary per
-    task, which makes a weak reference each time."""
-    states: WeakKeyDictionary[object, Any] = _task_states
-    if batch >= _BATCH and len(states) <= batch:
-        return dict(states.items()).get
-    return states.get
+def _shielded_tasks(batch: int) -> Container[object]:
+    """The tasks inside a shielded anyio scope now, for :func:`deliver` (no task
+    runs while it delivers): for a large batch (a shutdown), a set made once from
+    anyio's records when there are no more of them than tasks to look at, so
+    that a task is one set lookup; else anyio's records asked per task."""
+    if batch >= _BATCH:
+        states: WeakKeyDictionary[object, Any] = _task_states
+        if len(states) <= batch:
+            return {
+                task
+                for task, state in states.items()
+                if _within_shield(state.cancel_scope)
+            }
+    return _ASK_EACH
 
 
-#: From how many scopes on ``deliver`` copies anyio's records (above).
+#: From how many scopes on :func:`_shielded_tasks` makes a set.
 _BATCH = 32
+
+
+class _AskEach:
+    """``task in _ASK_EACH``: whether ``task`` is inside a shield, asked of
+    anyio's records (a weak reference made per lookup)."""
+
+    __slots__ = ()
+
+    def __contains__(self, task: object) -> bool:
+        return _shielded(cast("asyncio.Task[Any]", task))
+
+
+_ASK_EACH = _AskEach()
 
 
 def _look_again(scope: NativeScope, _future: object) -> None:
