@@ -175,8 +175,9 @@ def _add(counts: Counter[str], names: list[str]) -> None:
     """Count ``names`` into ``counts``. A shutdown's tasks mostly share a few
     names: each is counted by ``list.count()``, a loop in C, where a ``Counter``
     makes a new integer for every task; many distinct names are counted one by
-    one."""
-    distinct = set(names)
+    one. Names with the same count keep the order they first appeared in (the
+    WARNING lists them so)."""
+    distinct = dict.fromkeys(names)  # in order of first appearance, as a Counter
     if len(distinct) <= _FEW_NAMES:
         for name in distinct:
             counts[name] += names.count(name)
