@@ -442,6 +442,25 @@ async def test_len_iter_repr_and_properties() -> None:
     assert TaskRegistry().limit is None
 
 
+async def test_a_registry_and_a_pool_are_true_even_when_empty() -> None:
+    """A library's ``registry or TaskRegistry()`` swapped the caller's registry for
+    a new one while the caller's had no task yet: ``__len__`` made it false."""
+    event = anyio.Event()
+    given = TaskRegistry()
+    assert given
+    async with given:
+        pool = given.pool("jobs", limit=1)
+        assert len(given) == len(pool) == 0
+        assert given and pool
+        chosen = given or TaskRegistry()
+        assert chosen is given
+        pool.spawn(park, event)
+        assert len(given) == len(pool) == 1
+        assert given and pool
+        event.set()
+    assert given
+
+
 async def test_statistics_is_a_frozen_record() -> None:
     async with TaskRegistry() as tasks:
         stats = tasks.statistics()

@@ -2338,6 +2338,15 @@ class TaskRegistry:
         of its pools included."""
         return len(self._live) + self._queued_count()
 
+    def __bool__(self) -> bool:
+        """Always true, empty or not: ``registry or TaskRegistry()`` must never
+        swap a registry that has no task yet for another (``__len__`` alone would
+        make an empty one false).
+
+        .. versionadded:: 0.3
+        """
+        return True
+
     def __iter__(self) -> Iterator[Handle[Any]]:
         """Iterate over a snapshot of the live handles: running first, then queued
         (the registry's own, then each pool's)."""
@@ -3311,6 +3320,13 @@ class Pool:
     def __len__(self) -> int:
         """The number of the pool's live tasks: running plus queued."""
         return len(self.running_) + self.slots_.queued
+
+    def __bool__(self) -> bool:
+        """Always true, empty or not, as a registry is.
+
+        .. versionadded:: 0.3
+        """
+        return True
 
     def __iter__(self) -> Iterator[Handle[Any]]:
         """Iterate over a snapshot of the pool's live handles: running first, then
