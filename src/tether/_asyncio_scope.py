@@ -18,7 +18,8 @@ shielded cleanup would be cut short at shutdown.
 
 What is read, never written:
 
-- anyio: ``anyio._backends._asyncio._task_states`` (task to its record), the record's
+- anyio: ``anyio._backends._asyncio._task_states`` (task to its record; iterated
+  once for a large batch of cancellations, see ``_shielded_tasks``), the record's
   ``cancel_scope`` (the task's innermost anyio scope), and each scope's
   ``_parent_scope`` and ``shield`` (and its public ``cancel_called`` and
   ``deadline``, for :func:`current_effective_deadline`);
