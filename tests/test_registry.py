@@ -451,12 +451,14 @@ async def test_a_registry_and_a_pool_are_true_even_when_empty() -> None:
     async with given:
         pool = given.pool("jobs", limit=1)
         assert len(given) == len(pool) == 0
-        assert given and pool
+        assert given
+        assert pool
         chosen = given or TaskRegistry()
         assert chosen is given
         pool.spawn(park, event)
         assert len(given) == len(pool) == 1
-        assert given and pool
+        assert given
+        assert pool
         event.set()
     assert given
 
