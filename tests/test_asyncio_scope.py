@@ -153,6 +153,46 @@ async def test_a_shield_survives_every_way_tether_cancels(path: str, how: str) -
     assert log == ["cleanup", "cleanup done", "after shield", "cancelled again"]
 
 
+@pytest.mark.parametrize("records", ["few", "one per task"])
+async def test_a_shield_among_many_tasks_survives_shutdown(
+    path: str, records: str
+) -> None:
+    """A shutdown delivers to every task in one batch, which finds the tasks'
+    anyio records in a copy made once when they are no more than the tasks
+    ("few"), else one lookup per task ("one per task": each plain task parks in
+    an anyio scope of its own): a shield is honoured either way."""
+    entered, proceed, log = anyio.Event(), anyio.Event(), list[str]()
+    parked: list[str] = []
+
+    async def plain(i: int) -> None:
+        with anyio.CancelScope() if records == "one per task" else nullcontext():
+            try:
+                await anyio.sleep_forever()
+            finally:
+                parked.append(f"plain {i}")
+
+    async def release_later() -> None:
+        await anyio.wait_all_tasks_blocked()
+        proceed.set()
+
+    async with anyio.create_task_group() as tg:
+        with anyio.CancelScope() as host:
+            async with TaskRegistry() as tasks:
+                for i in range(20):
+                    tasks.spawn(plain, i)
+                handle = tasks.spawn(shielded_cleanup, entered, proceed, log)
+                for i in range(20, 40):
+                    tasks.spawn(plain, i)
+                await entered.wait()
+                await anyio.wait_all_tasks_blocked()
+                tg.start_soon(release_later)
+                host.cancel()
+                await anyio.sleep_forever()
+    assert handle.status is Status.CANCELLED
+    assert log == ["cleanup", "cleanup done", "after shield", "cancelled again"]
+    assert sorted(parked) == sorted(f"plain {i}" for i in range(40))
+
+
 async def test_a_shield_survives_a_run_all_sibling_failing(path: str) -> None:
     entered, proceed, log = anyio.Event(), anyio.Event(), list[str]()
 

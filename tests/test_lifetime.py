@@ -769,6 +769,42 @@ async def test_the_shutdown_warning_groups_names_and_gives_spawn_sites(
     assert "test_lifetime.py:" in message
 
 
+async def test_the_shutdown_warning_names_plain_and_pooled_tasks_alike(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Plain tasks are counted by name without a call each; a pool's tasks, which
+    carry an annex, by the same names (no spawn site without ``debug=True``)."""
+    async with TaskRegistry(name="app", shutdown_timeout=0) as tasks:
+        jobs = tasks.pool("jobs", limit=1)
+        for _ in range(3):
+            tasks.spawn(park, anyio.Event(), name="plain")
+        jobs.spawn(park, anyio.Event(), name="pooled")
+        jobs.spawn(park, anyio.Event(), name="pooled")  # queued in the pool
+        await anyio.wait_all_tasks_blocked()
+    (warning,) = tether_records(caplog, logging.WARNING)
+    assert warning.getMessage() == (
+        "TaskRegistry 'app' cancelled 5 task(s) at shutdown: plain x3, pooled x2"
+    )
+
+
+async def test_the_shutdown_warning_lists_equal_counts_in_spawn_order(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Names cancelled as often as each other are listed in the order they were
+    first spawned, whatever the hash seed (a regression: counting a few names
+    through a set listed them in the set's order)."""
+    names = ["fox", "ant", "emu", "cat", "bee", "dog"]
+    async with TaskRegistry(name="app", shutdown_timeout=0) as tasks:
+        for name in [*names, "yak", "yak"]:
+            tasks.spawn(park, anyio.Event(), name=name)
+        await anyio.wait_all_tasks_blocked()
+    (warning,) = tether_records(caplog, logging.WARNING)
+    assert warning.getMessage() == (
+        "TaskRegistry 'app' cancelled 8 task(s) at shutdown: yak x2, "
+        + ", ".join(names)
+    )
+
+
 # -- teaching errors ------------------------------------------------------------------
 
 

@@ -18,7 +18,8 @@ shielded cleanup would be cut short at shutdown.
 
 What is read, never written:
 
-- anyio: ``anyio._backends._asyncio._task_states`` (task to its record), the record's
+- anyio: ``anyio._backends._asyncio._task_states`` (task to its record; iterated
+  once for a large batch of cancellations, see ``_shielded_tasks``), the record's
   ``cancel_scope`` (the task's innermost anyio scope), and each scope's
   ``_parent_scope`` and ``shield`` (and its public ``cancel_called`` and
   ``deadline``, for :func:`current_effective_deadline`);
@@ -53,7 +54,9 @@ import anyio
 from ._log import logger
 
 if TYPE_CHECKING:
+    from collections.abc import Container
     from types import TracebackType
+    from weakref import WeakKeyDictionary
 
     from ._backend import Event, Scope
 
@@ -78,6 +81,11 @@ _VALUES = ("native", "anyio")
 #: The message of every cancellation tether's scope requests. On 3.10, which has no
 #: count of requests, it is what tells tether's cancellation from a foreign one.
 MESSAGE = "tether: cancelled by the task's owner"
+
+#: Whether asyncio counts the requests to cancel a task (3.11+: ``cancelling()``,
+#: ``uncancel()``), read once: a version check costs more than a constant on every
+#: task's exit.
+_COUNTED = sys.version_info >= (3, 11)
 
 #: Per process: whether the native scope is used (None: not decided yet).
 _usable: bool | None = None
@@ -273,24 +281,28 @@ class NativeScope:
         tb: TracebackType | None,
         /,
     ) -> bool:
-        task = self.task
+        # Any: uncancel() and cancelling() are 3.11's (_COUNTED).
+        task: Any = self.task
         self.task = None  # left: no further request is made
         requests = self.state
         if requests == _NOT_CANCELLED:
             return False
         self.state = 0
-        assert task is not None
-        if sys.version_info >= (3, 11):
-            while requests:
+        if _COUNTED:
+            while requests > 1:
                 task.uncancel()
                 requests -= 1
-            if task.cancelling():
+            # The requests left once ours are taken back (the last uncancel()
+            # says how many, without a call more).
+            if task.uncancel() if requests else task.cancelling():
                 # Someone else asked too (the event loop ending, say): not ours to
                 # swallow. asyncio may have folded both requests into one error
                 # carrying either message, so only the count can tell.
                 return False
         if isinstance(exc, asyncio.CancelledError):
-            caught = _ours(exc)
+            # 3.11+: the count has said it is ours (no call: every task that
+            # tether cancels ends here).
+            caught = _COUNTED or _ours(exc)
         elif isinstance(exc, BaseExceptionGroup):
             caught = self._claim_group(cast("BaseExceptionGroup[BaseException]", exc))
         else:
@@ -384,33 +396,36 @@ def _ours(exc: BaseException) -> bool:
 def cancel_many(scopes: list[Scope], wake: list[Event] | None) -> None:
     """Cancel every scope (a :class:`NativeScope`, or anyio's for a task with a
     deadline), then set every event (a loop callback)."""
-    entered: list[NativeScope] = []
-    for scope in scopes:
-        if type(scope) is not NativeScope:
-            scope.cancel()  # anyio's, of a task with a deadline
-        elif scope.state == _NOT_CANCELLED:
-            scope.state = 0
-            if scope.task is not None:
-                entered.append(scope)
-    if entered:
-        deliver(entered)
+    deliver(scopes, first=True)
     for event in wake or ():
         event.set()
 
 
-def deliver(scopes: list[NativeScope]) -> None:
+def deliver(scopes: list[NativeScope] | list[Scope], first: bool = False) -> None:
     """Cancel each scope's task where it can be now; look again at the rest at the
-    next iteration of the loop, with one callback."""
+    next iteration of the loop, with one callback.
+
+    ``first``: the scopes' first delivery (:func:`cancel_many`), in the same pass
+    (a shutdown's batch is a hundred thousand scopes): each is marked cancelled
+    here, one cancelled before is left alone, and anyio's scope of a task with a
+    deadline is cancelled its own way."""
     again: list[NativeScope] = []
-    state_of = _task_states.get
+    shielded = _shielded_tasks(len(scopes))
+    scope: Any  # a NativeScope, or with ``first`` anyio's
     for scope in scopes:
+        if first:
+            if type(scope) is not NativeScope:
+                scope.cancel()  # anyio's, of a task with a deadline
+                continue
+            if scope.state != _NOT_CANCELLED:
+                continue  # cancelled before: its delivery is under way
+            scope.state = 0
         # Any: asyncio's private fields are read below (typeshed has neither).
         task: Any = scope.task
         if task is None:
-            continue  # it left its scope: done
+            continue  # it left its scope (or has not entered it): done
         waiter = task._fut_waiter  # the future it is parked on, if it is
-        state = state_of(task)  # (_shielded(), inline: most tasks have none)
-        if state is not None and _within_shield(state.cancel_scope):
+        if task in shielded:
             if waiter is not None and not waiter.done():
                 waiter.add_done_callback(partial(_look_again, scope))
             else:  # running or about to: look again at the next iteration
@@ -425,6 +440,39 @@ def deliver(scopes: list[NativeScope]) -> None:
         task = again[0].task
         assert task is not None
         task.get_loop().call_soon(deliver, again)
+
+
+def _shielded_tasks(batch: int) -> Container[object]:
+    """The tasks inside a shielded anyio scope now, for :func:`deliver` (no task
+    runs while it delivers): for a large batch (a shutdown), a set made once from
+    anyio's records when there are no more of them than tasks to look at, so
+    that a task is one set lookup; else anyio's records asked per task."""
+    if batch >= _BATCH:
+        states: WeakKeyDictionary[object, Any] = _task_states
+        if len(states) <= batch:
+            return {
+                task
+                for task, state in states.items()
+                if _within_shield(state.cancel_scope)
+            }
+    return _ASK_EACH
+
+
+#: From how many scopes on :func:`_shielded_tasks` makes a set.
+_BATCH = 32
+
+
+class _AskEach:
+    """``task in _ASK_EACH``: whether ``task`` is inside a shield, asked of
+    anyio's records (a weak reference made per lookup)."""
+
+    __slots__ = ()
+
+    def __contains__(self, task: object) -> bool:
+        return _shielded(cast("asyncio.Task[Any]", task))
+
+
+_ASK_EACH = _AskEach()
 
 
 def _look_again(scope: NativeScope, _future: object) -> None:

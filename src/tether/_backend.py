@@ -52,6 +52,7 @@ __all__ = [
     "Host",
     "Interruptible",
     "Scope",
+    "current_exception",
     "ki_protected",
     "leave_scope",
 ]
@@ -174,6 +175,16 @@ class Ending(enum.Enum):
     CANCELLED_FROM_OUTSIDE = "cancelled from outside"
     #: ``KeyboardInterrupt``, ``SystemExit``, ``GeneratorExit``: what ends everything.
     INTERRUPTED = "interrupted"
+
+
+if sys.version_info >= (3, 11):
+    #: The exception being handled (in an ``except`` block): ``sys.exception``,
+    #: which makes no tuple; ``sys.exc_info()[1]`` on 3.10.
+    current_exception = sys.exception
+else:  # pragma: no cover
+
+    def current_exception() -> BaseException | None:
+        return sys.exc_info()[1]
 
 
 def leave_scope(

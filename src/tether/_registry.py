@@ -50,7 +50,7 @@ if sys.version_info >= (3, 11):  # typing's final sets __final__ from 3.11 on
 else:  # pragma: no cover - typing_extensions costs import time where typing has them
     from typing_extensions import Self, TypeVarTuple, Unpack, final
 
-from ._backend import Ending, ki_protected, leave_scope
+from ._backend import Ending, current_exception, ki_protected, leave_scope
 from ._calls import (
     CO_COROUTINE,
     arguments_misfit,
@@ -845,7 +845,7 @@ class TaskRegistry:
     def _task_raised(self, handle: Handle[Any]) -> None:
         """The task's coroutine raised (called in the ``except`` block, where
         ``sys.exc_info()`` holds it): leave the scope, and end as the rule says."""
-        scope, exc = handle.scope_, sys.exc_info()[1]
+        scope, exc = handle.scope_, current_exception()
         assert scope is not None
         assert exc is not None
         ending, exc = leave_scope(scope, exc, self._backend.cancelled_exc)
@@ -918,17 +918,24 @@ class TaskRegistry:
                 late = self._state is DRAINING
         event = handle.event_
         if started:
-            del self._live[handle]
+            live = self._live
+            del live[handle]
             handle.scope_ = None
             if event is not None:
                 event.set()
             slots = self._slots
             if (
                 (slots is not None and slots.waiting())
-                or not self._live
-                or self._closers
+                or not live
                 or late
-                or self._idle_event is not None  # wait_idle: daemons may be left
+                or (
+                    # Someone waits until idle: wait_idle(), or a close. Every
+                    # waiter spares a subset of _closers and the daemons, so it
+                    # cannot be satisfied while more tasks run than those (a
+                    # count, not a scan: while a close waits, every end asks).
+                    (self._idle_event is not None or self._closers)
+                    and len(live) <= len(self._closers) + len(self._daemons)
+                )
             ):
                 self._slot_freed()
         else:  # dropped from the queue: it never ran
@@ -1165,9 +1172,16 @@ class TaskRegistry:
         """Cancel what runs and drop what is queued; whether there was any."""
         if not self._live and self._slots is None and not self._pools:
             return False  # nothing runs, nothing can wait in a queue
-        running = [
-            h for h in self._live if h.status_ is RUNNING and h is not self._closer
-        ]
+        # One pass over the live tasks: a shutdown may cancel a hundred thousand.
+        running: list[Handle[Any]] = []
+        scopes: list[Scope] = []
+        closer = self._closer
+        for handle in self._live:
+            if handle.status_ is RUNNING and handle is not closer:
+                handle.status_ = CANCELLING
+                running.append(handle)
+                if handle.scope_ is not None:  # else not started: it never will
+                    scopes.append(handle.scope_)
         queued: list[Handle[Any]] = []
         wake: list[Event] = []
         for slots in self._queues():
@@ -1176,15 +1190,10 @@ class TaskRegistry:
             wake += waiters
         if closing:  # daemons are cancelled at shutdown by design: not news
             daemons = self._daemons
-            self._shutdown_log.cancelled(
-                [h for h in running if h not in daemons],
-                [h for h in queued if h not in daemons],
-            )
-        scopes: list[Scope] = []
-        for handle in running:
-            handle.status_ = CANCELLING
-            if handle.scope_ is not None:  # else it has not started: it never will
-                scopes.append(handle.scope_)
+            if daemons:
+                running = [h for h in running if h not in daemons]
+                queued = [h for h in queued if h not in daemons]
+            self._shutdown_log.cancelled(running, queued, sites=self._debug)
         for handle in queued:
             # A running task awaiting a dropped one is cancelled too: it must see
             # its own cancellation, not the dropped task's (TaskCancelled).

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ._dump import frames, suspended_at
@@ -30,6 +31,9 @@ STILL_WAITING_EVERY = 5.0
 
 #: How many task names the shutdown WARNING lists.
 _SHUTDOWN_NAMES = 20
+
+#: A handle's name, read without a call per handle.
+_NAME = attrgetter("name_")
 
 
 class ShutdownLog:
@@ -103,29 +107,39 @@ class ShutdownLog:
                     extra=self._fields(handle.name),
                 )
 
-    def cancelled(self, running: list[Handle[Any]], queued: list[Handle[Any]]) -> None:
+    def cancelled(
+        self, running: list[Handle[Any]], queued: list[Handle[Any]], *, sites: bool
+    ) -> None:
         """Record the tasks that shutdown cancels, for the WARNING at the end (and
-        one DEBUG record each, when DEBUG is on)."""
+        one DEBUG record each, when DEBUG is on). ``sites``: the registry records
+        where its tasks were spawned (``debug=True``), which the WARNING shows."""
         if not running and not queued:
             return
         self._count += len(running) + len(queued)
-        if self._names is None:
-            self._names = Counter()
-        self._names.update(
-            [
-                h.name if h.spawned_at is None else f"{h.name} ({h.spawned_at})"
-                for h in running + queued
-            ]
-        )
-        if logger.isEnabledFor(DEBUG):
-            for handle in running + queued:
-                logger.debug(
-                    "TaskRegistry %r cancels task %r at shutdown (%s)",
-                    self._registry,
-                    handle.name,
-                    handle.status.name,
-                    extra=self._fields(handle.name),
+        names = self._names
+        if names is None:
+            names = self._names = Counter()
+        for handles in (running, queued):
+            if sites:
+                _add(
+                    names,
+                    [
+                        h.name if h.spawned_at is None else f"{h.name} ({h.spawned_at})"
+                        for h in handles
+                    ],
                 )
+            else:  # without a call per task
+                _add(names, list(map(_NAME, handles)))
+        if logger.isEnabledFor(DEBUG):
+            for handles, status in ((running, "RUNNING"), (queued, "QUEUED")):
+                for handle in handles:
+                    logger.debug(
+                        "TaskRegistry %r cancels task %r at shutdown (%s)",
+                        self._registry,
+                        handle.name,
+                        status,
+                        extra=self._fields(handle.name),
+                    )
 
     def closed(self) -> None:
         """One WARNING naming what shutdown cancelled, if anything, grouped."""
@@ -155,6 +169,24 @@ class ShutdownLog:
                 str(raised),  # not the warning: its traceback would keep us alive
                 extra=self._fields(task),
             )
+
+
+def _add(counts: Counter[str], names: list[str]) -> None:
+    """Count ``names`` into ``counts``. A shutdown's tasks mostly share a few
+    names: each is counted by ``list.count()``, a loop in C, where a ``Counter``
+    makes a new integer for every task; many distinct names are counted one by
+    one. Names with the same count keep the order they first appeared in (the
+    WARNING lists them so)."""
+    distinct = dict.fromkeys(names)  # in order of first appearance, as a Counter
+    if len(distinct) <= _FEW_NAMES:
+        for name in distinct:
+            counts[name] += names.count(name)
+    else:
+        counts.update(names)
+
+
+#: Up to how many distinct names :func:`_add` counts with ``list.count()``.
+_FEW_NAMES = 8
 
 
 def warn_left_open(registry: str, what: str, live: Iterable[str]) -> None:
