@@ -63,11 +63,13 @@ class AsyncioBackend:
         "clock",
         "current_effective_deadline",
         "hand_over_interrupt",
+        "holds_children",
         "interruptible",
         "late_scope",
         "new_deadline_scope",
         "new_event",
         "new_scope",
+        "new_waker",
         "new_wakeup",
         "open_host",
         "open_system_host",
@@ -91,6 +93,8 @@ class AsyncioBackend:
         self.new_deadline_scope: Callable[..., Scope] = type(anyio.CancelScope())
         self.new_event = type(anyio.Event())
         self.new_wakeup = asyncio.Event
+        self.new_waker = functools.partial(_Waker, loop.create_future)
+        self.holds_children = False  # a gather's children are plain tasks
         self.call_soon_threadsafe = loop.call_soon_threadsafe
         self.clock = loop.time  # anyio.current_time() on asyncio
         # anyio's own, from the backend class its public token names: the same
@@ -226,6 +230,23 @@ class AsyncioBackend:
                 later = deadline
         if later < math.inf:
             self._arm(later)
+
+
+class _Waker:
+    """The future its one waiter awaits: no waiter list, no coroutine to wait."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self, create_future: Callable[[], asyncio.Future[None]]) -> None:
+        self._future = create_future()
+
+    def set(self) -> None:
+        future = self._future
+        if not future.done():  # it may have been cancelled with its waiter
+            future.set_result(None)
+
+    def wait(self) -> asyncio.Future[None]:
+        return self._future
 
 
 def _nothing() -> None:

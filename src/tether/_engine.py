@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     # on first use (anyio 4.16; earlier ones import it with the package).
     import anyio.lowlevel  # noqa: TC004
 
-    from ._backend import Backend, Event, Scope
+    from ._backend import Backend, Scope, Waker
 
 __all__ = ["MISSING", "Engine", "Mode", "add_note"]
 
@@ -95,47 +95,59 @@ _SETTLE = Mode.SETTLE
 
 
 class Engine:
-    """One run of the gather family, from start to the last child's end."""
+    """One run of the gather family, from start to the last child's end.
 
-    __slots__ = (
-        "api",
-        "backend",
-        "base_exc",
-        "buffer",
-        "burst",
-        "caller",
-        "create_task",
-        "driver_done",
-        "first",
-        "first_key",
-        "first_seen",
-        "handles",
-        "in_flight",
-        "item_timeout",
-        "keep_going",
-        "limit",
-        "lost",
-        "mode",
-        "new_scope",
-        "next",
-        "period",
-        "ready",
-        "results",
-        "scopes",
-        "stopping",
-        "tasks",
-        "tat",
-        "timed_out",
-        "wake",
-        "watching",
-        "winner",
-    )
+    No ``__slots__``: every field that most runs leave as it was is a class
+    attribute, read through the instance until a run sets its own, so that making
+    an engine sets only what each run needs (making one set 31 slots, the largest
+    cost of a one-handle gather, issue #27 item 4). The containers are the run's
+    own, made in ``__init__``.
+    """
+
+    # -- the fields a run may set; until it does, these defaults --------------------
+
+    #: Seconds between starts (``1 / per_second``), or None for no rate limit.
+    period: float | None = None
+    #: Starts that may run ahead of ``period``.
+    burst = 1
+    #: The most children running at once (None: no limit).
+    limit: int | None = None
+    #: Seconds each child may run, from its first step (None: no limit).
+    item_timeout: float | None = None
+    #: STREAM only: a failure is delivered as its item's result, not raised.
+    keep_going = False
+    #: The task that awaits the run (or reads the stream), for tether.dump().
+    caller: object = None
+    #: The rate limit's theoretical arrival time of the next start (GCRA).
+    tat = -math.inf
+    next = 0
+    in_flight = 0
+    stopping = False
+    driver_done = False
+    first: BaseException | None = None
+    first_key: Any = None
+    first_seen = False  # raised to the caller or the consumer
+    base_exc: BaseException | None = None
+    winner: int | Missing = MISSING
+    timed_out = False
+    wake: Waker | None = None  # the driver's
+    ready: Waker | None = None  # the consumer's
+    #: ``(key, result)`` pairs waiting for the consumer (STREAM only: made then).
+    buffer: deque[tuple[Any, Any]]
+    # Made when first needed (most runs need none of them):
+    #: Handles waited for without a task of their own, by child id.
+    watching: dict[int, tuple[Handle[Any], Callable[..., object]]] | None = None
+    #: The handles among the inputs, by key: a failure of one that nobody will
+    #: raise goes back to its registry to report, as if nobody had awaited it.
+    handles: dict[Any, Handle[Any]] | None = None
+    #: Failures nobody will raise, to report as the run ends.
+    lost: list[tuple[Any, Exception]] | None = None
 
     def __init__(
         self,
         backend: Backend,
         mode: Mode,
-        limit: int | None,
+        limit: int | None = None,
         per_second: float | None = None,
         burst: int = 1,
         size: int = 0,
@@ -144,77 +156,69 @@ class Engine:
         api: str | None = None,
     ) -> None:
         #: The function the user called, as messages and tether.dump() name it.
-        self.api = mode.value if api is None else api
+        # (``_value_``: ``value`` is a descriptor written in Python, #27.)
+        self.api: str = mode._value_ if api is None else api
         self.backend = backend
         # Looked up once: they run once per child.
         self.create_task: Callable[..., object] = backend.create_task
         self.new_scope = backend.new_scope
         self.mode = mode
-        self.limit = limit
-        self.period = None if per_second is None else 1.0 / per_second
-        self.burst = burst
-        #: Seconds each child may run, from its first step (None: no limit).
-        self.item_timeout = item_timeout
-        #: STREAM only: a failure is delivered as its item's result, not raised.
-        self.keep_going = keep_going
-        #: The task that awaits the run (or reads the stream), for tether.dump().
-        self.caller: object = None
-        self.tat = -math.inf
+        # Only the options away from their defaults are set on the instance.
+        if limit is not None:
+            self.limit = limit
+        if per_second is not None:
+            self.period = 1.0 / per_second
+            self.burst = burst
+        if item_timeout is not None:
+            self.item_timeout = item_timeout
+        if keep_going:
+            self.keep_going = True
         #: Results by input position (every mode but STREAM).
         self.results: list[Any] = [MISSING] * size
-        #: ``(key, result)`` pairs waiting for the consumer (STREAM).
-        self.buffer: deque[tuple[Any, Any]] = deque()
+        if mode is Mode.STREAM:
+            self.buffer = deque()
         #: The strong references that keep each child task alive, by child id.
         self.tasks: dict[int, object] = {}
         self.scopes: dict[int, Scope] = {}
-        #: Handles waited for without a task of their own, by child id.
-        self.watching: dict[int, tuple[Handle[Any], Callable[..., object]]] = {}
-        self.next = 0
-        self.in_flight = 0
-        self.stopping = False
-        self.driver_done = False
-        self.first: BaseException | None = None
-        self.first_key: Any = None
-        self.first_seen = False  # raised to the caller or the consumer
-        #: The handles among the inputs, by key: a failure of one that nobody will
-        #: raise goes back to its registry to report, as if nobody had awaited it.
-        self.handles: dict[Any, Handle[Any]] = {}
-        self.lost: list[tuple[Any, Exception]] = []
-        self.base_exc: BaseException | None = None
-        self.winner: int | Missing = MISSING
-        self.timed_out = False
-        self.wake: Event | None = None  # the driver's
-        self.ready: Event | None = None  # the consumer's
 
     # -- driving a list of inputs (run_all, settle_all, race) ------------------------
 
-    async def run(self, inputs: list[Any], timeout: float | None) -> None:
+    def run(
+        self, inputs: list[Any], timeout: float | None
+    ) -> Coroutine[Any, Any, None]:
         """Run every input, stopping early as the mode says or when ``timeout``
-        expires (then ``timed_out`` is set). Returns once every child has ended."""
-        self.caller = self.backend.current_task()
-        enter_gather(self.caller, self)
-        try:
-            await self._run(inputs, timeout)
-        finally:
-            leave_gather(self.caller, self)
+        expires (then ``timed_out`` is set); to be awaited, which returns once
+        every child has ended. (Not itself a coroutine: one layer fewer, #27.)"""
+        if self.backend.holds_children:
+            return self._run_held(inputs, timeout)
+        return self._run(inputs, timeout)
 
-    async def _run(self, inputs: list[Any], timeout: float | None) -> None:
-        # On trio the children are the caller's own nursery children (#26).
+    async def _run_held(self, inputs: list[Any], timeout: float | None) -> None:
+        # trio: the children are the caller's own nursery children (#26).
         async with self.backend.children() as spawn:
             if spawn is not None:
                 self.create_task = spawn
-            try:
-                if timeout is None:
+            await self._run(inputs, timeout)
+
+    async def _run(self, inputs: list[Any], timeout: float | None) -> None:
+        caller = self.caller = self.backend.current_task()
+        enter_gather(caller, self)
+        try:
+            if timeout is None:
+                await self._drive(inputs)
+            else:
+                with anyio.move_on_after(timeout) as scope:
                     await self._drive(inputs)
-                else:
-                    with anyio.move_on_after(timeout) as scope:
-                        await self._drive(inputs)
-                    self.timed_out = scope.cancelled_caught
-            finally:
+                self.timed_out = scope.cancelled_caught
+        finally:
+            try:
                 for index in range(self.next, len(inputs)):
                     close_if_coroutine(inputs[index])
                     inputs[index] = None
-                await self._finish()
+                if self.in_flight or self.tasks or self.lost:
+                    await self._finish()
+            finally:
+                leave_gather(caller, self)
 
     async def _drive(self, inputs: list[Any]) -> None:
         total, limit = len(inputs), self.limit
@@ -245,7 +249,8 @@ class Engine:
             with anyio.CancelScope(shield=True):
                 while self.in_flight or self.tasks:
                     await self._sleep()
-        for key, exc in self.lost:
+        lost, self.lost = self.lost, None
+        for key, exc in lost or ():
             handle = self.handles.get(key) if self.handles else None
             if handle is not None and handle.value_ is exc:
                 handle.redeliver_()  # its registry reports it, with its name
@@ -260,10 +265,9 @@ class Engine:
                 exc_info=exc,
                 extra={"tether_registry": None, "tether_task": None},
             )
-        self.lost.clear()
 
     async def _sleep(self) -> None:
-        wake = self.wake = self.backend.new_wakeup()
+        wake = self.wake = self.backend.new_waker()
         await wake.wait()
 
     async def _rate_gate(self) -> bool:
@@ -405,7 +409,7 @@ class Engine:
                     self._wake_driver()  # room for one more input
                     return pair
                 raise StopAsyncIteration
-            ready = self.ready = self.backend.new_wakeup()
+            ready = self.ready = self.backend.new_waker()
             await ready.wait()
             waited = True
 
@@ -430,7 +434,7 @@ class Engine:
             first = self.first
             if isinstance(first, Exception) and not self.first_seen:
                 self.first_seen = True
-                self.lost.append((self.first_key, first))
+                self._lose(self.first_key, first)
                 await self._finish()
 
     # -- children ---------------------------------------------------------------------
@@ -442,13 +446,16 @@ class Engine:
             and pair[0] is await_handle
             and self.item_timeout is None  # else a child waits, with a deadline
         ):
-            self._watch(child, key, cast("tuple[object, Handle[Any]]", pair)[1])
+            # (No cast(): at run time it is a call, in the hot path, #27.)
+            self._watch(child, key, pair[1])  # pyright: ignore[reportUnknownArgumentType]
             return
         if type(item) is CoroutineType:  # the common input, without a call
-            coro = cast("Coroutine[Any, Any, Any]", item)
+            coro: Coroutine[Any, Any, Any] = item  # pyright: ignore[reportUnknownVariableType]
             name: str = item.__qualname__
         else:
             if type(item) is tuple and isinstance(item[1], Handle):
+                if self.handles is None:
+                    self.handles = {}
                 self.handles[key] = item[1]
             try:
                 coro = input_coroutine(item)
@@ -478,11 +485,15 @@ class Engine:
         # No awaiter count is needed: done-callbacks run as the task ends, before
         # its registry would report a failure, so the failure is received first.
         watcher = functools.partial(self._watched, child, key)
-        self.watching[child] = (handle, watcher)
+        watching = self.watching
+        if watching is None:
+            watching = self.watching = {}
+        watching[child] = (handle, watcher)
         handle.add_callback_(watcher)  # not ended: done() said so just above
 
     def _watched(self, child: int, key: Any, handle: Handle[Any]) -> None:
-        if self.watching.pop(child, None) is None:
+        watching = self.watching
+        if watching is None or watching.pop(child, None) is None:
             return  # the run stopped waiting first
         self._receive(key, handle)
         self._settled()
@@ -491,6 +502,9 @@ class Engine:
         try:
             value = handle.outcome_()
         except Exception as exc:  # its failure, or TaskCancelled
+            if self.handles is None:
+                self.handles = {}
+            self.handles[key] = handle  # if nobody raises it, its registry will
             self._failed(key, exc)
         else:
             self._succeeded(key, value)
@@ -498,8 +512,8 @@ class Engine:
     def _unwatch(self) -> None:
         """Stop waiting for every handle still running: its failure, if it fails
         later, is its registry's to report."""
-        watching, self.watching = self.watching, {}
-        for handle, watcher in watching.values():
+        watching, self.watching = self.watching, None
+        for handle, watcher in (watching or {}).values():
             annex = handle.annex_
             if annex is not None and watcher in annex.callbacks:
                 annex.callbacks.remove(watcher)
@@ -533,7 +547,7 @@ class Engine:
                 # The caller's cancellation reached its nursery child (trio): no
                 # outcome either, and a failure has no caller left to raise to.
                 if isinstance(exc, Exception):  # Ending.FAILED
-                    self.lost.append((self._describe(key), exc))
+                    self._lose(self._describe(key), exc)
             else:
                 self._raised(key, ending, exc)
         else:
@@ -616,7 +630,14 @@ class Engine:
             if self.first is not None:
                 add_note(self.first, f"{self.mode.value} {what} also failed: {exc!r}")
             else:  # after the caller left, was cancelled or timed out
-                self.lost.append((key, exc))
+                self._lose(key, exc)
+
+    def _lose(self, key: Any, exc: Exception) -> None:
+        """Keep a failure nobody will raise, to report as the run ends."""
+        lost = self.lost
+        if lost is None:
+            lost = self.lost = []
+        lost.append((key, exc))
 
     def _describe(self, key: Any) -> str:
         if isinstance(key, str):
