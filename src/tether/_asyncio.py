@@ -18,6 +18,7 @@ import contextlib
 import functools
 import math
 import sys
+import types
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, cast
 
@@ -33,7 +34,7 @@ from . import _asyncio_scope
 from ._asyncio_scope import NativeScope, cancel_many, late_scope, native_scopes_usable
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Coroutine
+    from collections.abc import Awaitable, Callable, Coroutine, Generator
     from contextlib import AbstractAsyncContextManager
     from contextvars import Context
 
@@ -100,7 +101,7 @@ class AsyncioBackend:
         # anyio's own, from the backend class its public token names: the same
         # answers as anyio.lowlevel's functions, without their dispatch.
         anyio_backend = anyio.lowlevel.current_token().backend_class
-        self.checkpoint = anyio_backend.checkpoint
+        self.checkpoint = functools.partial(_checkpoint)
         checkpoint_if_cancelled: Callable[[], Awaitable[None]]
         checkpoint_if_cancelled = anyio_backend.checkpoint_if_cancelled
         current_effective_deadline: Callable[[], float]
@@ -230,6 +231,16 @@ class AsyncioBackend:
                 later = deadline
         if later < math.inf:
             self._arm(later)
+
+
+def _yield() -> Generator[None, None, None]:
+    yield
+
+
+#: ``anyio.lowlevel.checkpoint()`` on asyncio, which is ``await sleep(0)``: the bare
+#: yield that ``sleep(0)`` makes, without its two coroutine layers (#27). (Called
+#: rather than a decorator: mypy reads a decorated one as a plain generator.)
+_checkpoint: Callable[[], Awaitable[None]] = types.coroutine(_yield)
 
 
 class _Waker:

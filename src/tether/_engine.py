@@ -52,7 +52,7 @@ from ._dump import (
     leave_gather,
     snapshot,
 )
-from ._handle import Handle
+from ._handle import CANCELLED, FAILED, FINISHED, Handle
 from ._inputs import await_handle, foreign_cancellation, input_coroutine
 from ._log import logger
 
@@ -315,7 +315,8 @@ class Engine:
             self.next += 1
             self._start(index, index, item)
         self.driver_done = True
-        self._entered()
+        caller = self.caller = self.backend.current_task()  # _entered(), inline
+        enter_gather(caller, self)
 
     @ki_protected  # on trio: bookkeeping
     async def _feed(
@@ -406,7 +407,8 @@ class Engine:
                     raise self.first
                 if self.buffer:
                     pair = self.buffer.popleft()
-                    self._wake_driver()  # room for one more input
+                    if self.wake is not None:
+                        self._wake_driver()  # room for one more input
                     return pair
                 raise StopAsyncIteration
             ready = self.ready = self.backend.new_waker()
@@ -478,7 +480,8 @@ class Engine:
         task per handle cost ``run_all(*handles)`` a second task for every task it
         waited for (#26 item 8)."""
         self.in_flight += 1
-        if handle.done():
+        status = handle.status_  # handle.done(), by identity: no enum hash (#27)
+        if status is FINISHED or status is FAILED or status is CANCELLED:
             self._receive(key, handle)
             self._settled()
             return
@@ -651,10 +654,13 @@ class Engine:
         self._settled()
 
     def _settled(self) -> None:
-        self.in_flight -= 1
-        if self.limit is not None or self.in_flight == 0 or self.stopping:
+        in_flight = self.in_flight = self.in_flight - 1
+        # (The wake calls only where someone waits: this runs once per input.)
+        if self.wake is not None and (
+            in_flight == 0 or self.limit is not None or self.stopping
+        ):
             self._wake_driver()
-        if self.in_flight == 0:
+        if in_flight == 0 and self.ready is not None:
             self._wake_consumer()
 
     # -- stopping and waking ----------------------------------------------------------
