@@ -173,10 +173,11 @@ class Engine:
             self.item_timeout = item_timeout
         if keep_going:
             self.keep_going = True
-        #: Results by input position (every mode but STREAM).
-        self.results: list[Any] = [MISSING] * size
         if mode is Mode.STREAM:
             self.buffer = deque()
+        else:
+            #: Results by input position (every mode but STREAM).
+            self.results: list[Any] = [MISSING] * size
         #: The strong references that keep each child task alive, by child id.
         self.tasks: dict[int, object] = {}
         self.scopes: dict[int, Scope] = {}
@@ -391,29 +392,33 @@ class Engine:
         it waits for the next outcome, or, when one is there already, checkpoints
         (once per call either way: a one-item stream paid for a checkpoint it
         then waited after, issue #27 item 4)."""
-        waited = False
-        while True:
-            if (
-                self.first is not None
-                or self.buffer
-                or (self.driver_done and self.in_flight == 0)
-            ):
-                if not waited:
-                    await self.backend.checkpoint()  # no anyio dispatch (#27)
-                    waited = True
-                    continue  # look again: the checkpoint let others run
-                if self.first is not None:
-                    self.first_seen = True
-                    raise self.first
-                if self.buffer:
-                    pair = self.buffer.popleft()
-                    if self.wake is not None:
-                        self._wake_driver()  # room for one more input
-                    return pair
-                raise StopAsyncIteration
-            ready = self.ready = self.backend.new_waker()
-            await ready.wait()
-            waited = True
+        if (
+            self.first is not None
+            or self.buffer
+            or (self.driver_done and self.in_flight == 0)
+        ):
+            await self.backend.checkpoint()  # no anyio dispatch (#27)
+        else:
+            while True:  # until there is something to deliver
+                ready = self.ready = self.backend.new_waker()
+                await ready.wait()
+                if (
+                    self.first is not None
+                    or self.buffer
+                    or (self.driver_done and self.in_flight == 0)
+                ):
+                    break
+        # What is there stays there until the consumer takes it: the checkpoint
+        # may have let a failure come, which goes first.
+        if self.first is not None:
+            self.first_seen = True
+            raise self.first
+        if self.buffer:
+            pair = self.buffer.popleft()
+            if self.wake is not None:
+                self._wake_driver()  # room for one more input
+            return pair
+        raise StopAsyncIteration
 
     def _entered(self) -> None:
         self.caller = self.backend.current_task()
@@ -483,7 +488,6 @@ class Engine:
         status = handle.status_  # handle.done(), by identity: no enum hash (#27)
         if status is FINISHED or status is FAILED or status is CANCELLED:
             self._receive(key, handle)
-            self._settled()
             return
         # No awaiter count is needed: done-callbacks run as the task ends, before
         # its registry would report a failure, so the failure is received first.
@@ -499,9 +503,9 @@ class Engine:
         if watching is None or watching.pop(child, None) is None:
             return  # the run stopped waiting first
         self._receive(key, handle)
-        self._settled()
 
     def _receive(self, key: Any, handle: Handle[Any]) -> None:
+        """Take the outcome of a handle that has ended: the input has settled."""
         try:
             value = handle.outcome_()
         except Exception as exc:  # its failure, or TaskCancelled
@@ -511,6 +515,7 @@ class Engine:
             self._failed(key, exc)
         else:
             self._succeeded(key, value)
+        self._settled()
 
     def _unwatch(self) -> None:
         """Stop waiting for every handle still running: its failure, if it fails
@@ -611,7 +616,10 @@ class Engine:
         if self.mode is Mode.STREAM:
             if not self.stopping:
                 self.buffer.append((key, value))
-                self._wake_consumer()
+                ready = self.ready  # _wake_consumer(), inline: once per item
+                if ready is not None:
+                    self.ready = None
+                    ready.set()
             return
         self.results[key] = value
         if self.mode is Mode.RACE and self.winner is MISSING:
