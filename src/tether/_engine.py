@@ -97,51 +97,47 @@ _SETTLE = Mode.SETTLE
 class Engine:
     """One run of the gather family, from start to the last child's end.
 
-    No ``__slots__``: every field that most runs leave as it was is a class
-    attribute, read through the instance until a run sets its own, so that making
-    an engine sets only what each run needs (making one set 31 slots, the largest
-    cost of a one-handle gather, issue #27 item 4). The containers are the run's
-    own, made in ``__init__``.
+    Every field is a slot, set in ``__init__``: a field read through the class
+    until a run set its own cost every child a slow attribute lookup. What only
+    some runs need is made when first needed (``watching``, ``handles``,
+    ``lost``), or only in the modes that use it (``results``, ``buffer``):
+    containers made and freed for nothing were most of the cost of making an
+    engine, itself the largest of a one-handle gather (issue #27 item 4).
     """
 
-    # -- the fields a run may set; until it does, these defaults --------------------
-
-    #: Seconds between starts (``1 / per_second``), or None for no rate limit.
-    period: float | None = None
-    #: Starts that may run ahead of ``period``.
-    burst = 1
-    #: The most children running at once (None: no limit).
-    limit: int | None = None
-    #: Seconds each child may run, from its first step (None: no limit).
-    item_timeout: float | None = None
-    #: STREAM only: a failure is delivered as its item's result, not raised.
-    keep_going = False
-    #: The task that awaits the run (or reads the stream), for tether.dump().
-    caller: object = None
-    #: The rate limit's theoretical arrival time of the next start (GCRA).
-    tat = -math.inf
-    next = 0
-    in_flight = 0
-    stopping = False
-    driver_done = False
-    first: BaseException | None = None
-    first_key: Any = None
-    first_seen = False  # raised to the caller or the consumer
-    base_exc: BaseException | None = None
-    winner: int | Missing = MISSING
-    timed_out = False
-    wake: Waker | None = None  # the driver's
-    ready: Waker | None = None  # the consumer's
-    #: ``(key, result)`` pairs waiting for the consumer (STREAM only: made then).
-    buffer: deque[tuple[Any, Any]]
-    # Made when first needed (most runs need none of them):
-    #: Handles waited for without a task of their own, by child id.
-    watching: dict[int, tuple[Handle[Any], Callable[..., object]]] | None = None
-    #: The handles among the inputs, by key: a failure of one that nobody will
-    #: raise goes back to its registry to report, as if nobody had awaited it.
-    handles: dict[Any, Handle[Any]] | None = None
-    #: Failures nobody will raise, to report as the run ends.
-    lost: list[tuple[Any, Exception]] | None = None
+    __slots__ = (
+        "api",
+        "backend",
+        "base_exc",
+        "buffer",
+        "burst",
+        "caller",
+        "create_task",
+        "driver_done",
+        "first",
+        "first_key",
+        "first_seen",
+        "handles",
+        "in_flight",
+        "item_timeout",
+        "keep_going",
+        "limit",
+        "lost",
+        "mode",
+        "new_scope",
+        "next",
+        "period",
+        "ready",
+        "results",
+        "scopes",
+        "stopping",
+        "tasks",
+        "tat",
+        "timed_out",
+        "wake",
+        "watching",
+        "winner",
+    )
 
     def __init__(
         self,
@@ -163,24 +159,46 @@ class Engine:
         self.create_task: Callable[..., object] = backend.create_task
         self.new_scope = backend.new_scope
         self.mode = mode
-        # Only the options away from their defaults are set on the instance.
-        if limit is not None:
-            self.limit = limit
-        if per_second is not None:
-            self.period = 1.0 / per_second
-            self.burst = burst
-        if item_timeout is not None:
-            self.item_timeout = item_timeout
-        if keep_going:
-            self.keep_going = True
+        self.limit = limit
+        self.period = None if per_second is None else 1.0 / per_second
+        self.burst = burst
+        #: Seconds each child may run, from its first step (None: no limit).
+        self.item_timeout = item_timeout
+        #: STREAM only: a failure is delivered as its item's result, not raised.
+        self.keep_going = keep_going
+        #: The task that awaits the run (or reads the stream), for tether.dump().
+        self.caller: object = None
+        self.tat = -math.inf
         if mode is Mode.STREAM:
-            self.buffer = deque()
+            #: ``(key, result)`` pairs waiting for the consumer (STREAM only).
+            self.buffer: deque[tuple[Any, Any]] = deque()
         else:
             #: Results by input position (every mode but STREAM).
             self.results: list[Any] = [MISSING] * size
         #: The strong references that keep each child task alive, by child id.
         self.tasks: dict[int, object] = {}
         self.scopes: dict[int, Scope] = {}
+        # Made when first needed (most runs need none of them):
+        #: Handles waited for without a task of their own, by child id.
+        self.watching: dict[int, tuple[Handle[Any], Callable[..., object]]] | None
+        self.watching = None
+        #: The handles among the inputs, by key: a failure of one that nobody will
+        #: raise goes back to its registry to report, as if nobody had awaited it.
+        self.handles: dict[Any, Handle[Any]] | None = None
+        #: Failures nobody will raise, to report as the run ends.
+        self.lost: list[tuple[Any, Exception]] | None = None
+        self.next = 0
+        self.in_flight = 0
+        self.stopping = False
+        self.driver_done = False
+        self.first: BaseException | None = None
+        self.first_key: Any = None
+        self.first_seen = False  # raised to the caller or the consumer
+        self.base_exc: BaseException | None = None
+        self.winner: int | Missing = MISSING
+        self.timed_out = False
+        self.wake: Waker | None = None  # the driver's
+        self.ready: Waker | None = None  # the consumer's
 
     # -- driving a list of inputs (run_all, settle_all, race) ------------------------
 
