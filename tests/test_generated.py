@@ -30,10 +30,12 @@ generate: Callable[..., str] = gen_overloads.generate
 target: Path = gen_overloads.TARGET
 registry: Path = gen_overloads.REGISTRY
 startable: Path = gen_overloads.STARTABLE
+streams: Path = gen_overloads.STREAMS
+spawn: Path = gen_overloads.SPAWN
 
 
 def test_checked_in_overloads_are_current() -> None:
-    for path in (target, registry, startable):
+    for path in (target, registry, startable, streams, spawn):
         problem = check(path)
         assert problem is None, problem
 
@@ -113,3 +115,25 @@ def test_check_sees_a_hand_edit_of_a_pool_s_overloads(tmp_path: Path) -> None:
     problem = check(copy)
     assert problem is not None
     assert "+        timeout: float | None = None," in problem
+
+
+def test_tether_spawn_takes_what_a_registry_s_spawn_takes_but_context(
+    tmp_path: Path,
+) -> None:
+    """``tether.spawn``'s overloads were written by hand beside the generated ones
+    of the registry and its pools; they come from the same options now, but
+    ``context`` (the ambient spawn runs in a copy of the caller's context), and a
+    hand edit is seen."""
+    options: tuple[str, ...] = gen_overloads.SPAWN_OPTIONS
+    ambient: tuple[str, ...] = gen_overloads.AMBIENT_OPTIONS
+    assert [o for o in options if not o.startswith("context:")] == list(ambient)
+    regions: object = gen_overloads.SPAWN_REGIONS
+    source = generate(spawn.read_text(encoding="utf-8"), regions)
+    assert "\ndef spawn(\n    fn: Callable[[Unpack[PosArgsT]]" in source
+    edited = source.replace("    daemon: bool = False,\n", "", 1)
+    assert edited != source
+    copy = tmp_path / "_spawn.py"
+    copy.write_text(edited, encoding="utf-8")
+    problem = check(copy)
+    assert problem is not None
+    assert "+    daemon: bool = False," in problem

@@ -442,6 +442,27 @@ async def test_len_iter_repr_and_properties() -> None:
     assert TaskRegistry().limit is None
 
 
+async def test_a_registry_and_a_pool_are_true_even_when_empty() -> None:
+    """A library's ``registry or TaskRegistry()`` swapped the caller's registry for
+    a new one while the caller's had no task yet: ``__len__`` made it false."""
+    event = anyio.Event()
+    given = TaskRegistry()
+    assert given
+    async with given:
+        pool = given.pool("jobs", limit=1)
+        assert len(given) == len(pool) == 0
+        assert given
+        assert pool
+        chosen = given or TaskRegistry()
+        assert chosen is given
+        pool.spawn(park, event)
+        assert len(given) == len(pool) == 1
+        assert given
+        assert pool
+        event.set()
+    assert given
+
+
 async def test_statistics_is_a_frozen_record() -> None:
     async with TaskRegistry() as tasks:
         stats = tasks.statistics()
@@ -504,6 +525,30 @@ async def test_a_task_calling_its_registrys_wait_idle_is_refused() -> None:
         handle = tasks.spawn(waits_for_idle, tasks)
         with pytest.raises(RuntimeError, match=r"called its registry's wait_idle\(\)"):
             await handle
+
+
+async def test_the_daemons_pools_and_closers_of_a_registry_are_its_own() -> None:
+    """Issue 27 item 4: a registry shares one empty, frozen stand-in for its sets
+    of daemons and closers and its pools until it has the first of each; the first
+    of one registry's is never another's, and closing one leaves the other's."""
+    async with TaskRegistry(name="a") as a, TaskRegistry(name="b") as b:
+        daemon = a.spawn(anyio.sleep_forever, daemon=True)
+        late = a.spawn(anyio.sleep_forever, daemon=True, stop="after-drain")
+        a.pool("jobs", limit=1)
+        assert a.dump().count("daemon") == 2
+        assert "daemon" not in b.dump()
+        assert "pool 'jobs'" in a.dump()
+        assert "pool" not in b.dump()
+
+        async def close_itself() -> None:
+            await b.aclose()  # a closer of b's own
+
+        await b.spawn(close_itself)
+        assert b.state is tether.RegistryState.CLOSED
+        assert not daemon.done()
+        assert not late.done()
+    assert daemon.status is tether.Status.CANCELLED
+    assert late.status is tether.Status.CANCELLED
 
 
 # -- the open registries, for dump() ---------------------------------------------------

@@ -271,6 +271,47 @@ async def test_spawn_into_a_closed_registry_closes_the_coroutine() -> None:
     assert closed(coro)
 
 
+async def test_bind_sets_the_ambient_registry_and_keeps_the_lineage() -> None:
+    """Issue 27 item 4: the ambient registry and the lineage share one context
+    variable, and ``bind()`` sets only the first: a task of a draining registry
+    still spawns its follow-up work there under another registry's binding, and a
+    binding alone lets no other code spawn into a draining registry."""
+    go = anyio.Event()
+    followed: list[str] = []
+    refused: list[RegistryClosed] = []
+
+    async def follow_up() -> None:
+        followed.append("follow-up")
+
+    app = TaskRegistry(name="app")
+    async with TaskRegistry(name="other") as other:
+
+        async def outsider(app: TaskRegistry) -> None:
+            await go.wait()  # app is draining
+            with app.bind():
+                assert tether.current_registry() is app
+                try:
+                    tether.spawn(follow_up)
+                except RegistryClosed as closed_now:
+                    refused.append(closed_now)
+
+        other.spawn(outsider, app)  # before app opens: not of app's lineage
+        async with app:
+
+            async def worker() -> None:
+                await go.wait()  # app is draining
+                with other.bind():
+                    assert tether.current_registry() is other
+                    app.spawn(follow_up)  # the lineage still says app
+
+            app.spawn(worker)
+            go.set()  # the tasks wake once the drain has begun
+    assert followed == ["follow-up"]
+    assert app.statistics().spawned == 2
+    assert len(refused) == 1
+    assert "'app' is DRAINING" in str(refused[0])
+
+
 async def test_spawn_with_the_context_it_runs_in_counts_nothing_phantom() -> None:
     """A defect of 0.1, found by an adversarial suite run from outside the project:
     spawning with the context the caller runs in counted phantom work in the

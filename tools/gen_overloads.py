@@ -1,9 +1,10 @@
 """Generate the per-arity overloads: run_all and settle_all in _gather.py, and
 TaskRegistry.start in _registry.py with the protocols it takes in _startable.py;
 the overloads of the spawn forms a registry and its pools share (spawn, try_spawn,
-spawn_when_free, spawn_when_room, spawn_threadsafe on TaskRegistry and on Pool),
-from one table of forms and one list of options, so that they cannot drift and an
-option added to spawn cannot be forgotten in a pool; and amap's in _streams.py.
+spawn_when_free, spawn_when_room, spawn_threadsafe on TaskRegistry and on Pool)
+and ``tether.spawn``'s in _spawn.py, from one table of forms and one list of
+options, so that they cannot drift and an option added to spawn cannot be forgotten
+in a pool or in the ambient spawn; and amap's in _streams.py.
 
 The overloads type each position of a gather call for up to ARITY inputs, and each
 positional argument of a started function for up to START_ARITY, with anyio's,
@@ -12,7 +13,8 @@ trio's or either ``task_status``; by hand they are hundreds of lines where a sli
 ``return_exceptions`` does to the type of each result; the options they share with
 the gathers come from the same list here. This script writes them, already in the
 shape ``ruff format`` gives them, between marker comments in src/tether/_gather.py,
-src/tether/_registry.py, src/tether/_startable.py and src/tether/_streams.py;
+src/tether/_registry.py, src/tether/_startable.py, src/tether/_streams.py and
+src/tether/_spawn.py;
 everything outside the markers is left alone.
 
     python tools/gen_overloads.py          # rewrite the generated regions
@@ -32,6 +34,7 @@ TARGET = ROOT / "src" / "tether" / "_gather.py"
 REGISTRY = ROOT / "src" / "tether" / "_registry.py"
 STARTABLE = ROOT / "src" / "tether" / "_startable.py"
 STREAMS = ROOT / "src" / "tether" / "_streams.py"
+SPAWN = ROOT / "src" / "tether" / "_spawn.py"
 SCRIPT = "tools/gen_overloads.py"
 COMMAND = f"python {SCRIPT}"
 
@@ -281,11 +284,18 @@ SPAWN_FORMS: dict[str, tuple[bool, str, tuple[str, ...]]] = {
 }
 
 
-def spawn_like_overloads(name: str) -> list[str]:
-    """The two forms of a spawn, as methods (indented once): an async function
-    with its positional arguments typed through the TypeVarTuple, and a
-    coroutine object."""
-    is_async, returns, options = SPAWN_FORMS[name]
+#: ``tether.spawn``'s options: a registry's spawn's but ``context`` (it spawns into
+#: the ambient registry, in a copy of the caller's context).
+AMBIENT_OPTIONS = THREADSAFE_OPTIONS
+
+
+def spawn_like_overloads(name: str, *, method: bool = True) -> list[str]:
+    """The two forms of a spawn: an async function with its positional arguments
+    typed through the TypeVarTuple, and a coroutine object; as methods (indented
+    once), or with ``method=False`` as ``tether.spawn``, the module's function."""
+    is_async, returns, options = (
+        SPAWN_FORMS[name] if method else (False, "Handle[T]", AMBIENT_OPTIONS)
+    )
     forms = (
         [
             "fn: Callable[[Unpack[PosArgsT]], Coroutine[Any, Any, T]]",
@@ -296,14 +306,18 @@ def spawn_like_overloads(name: str) -> list[str]:
     )
     lines: list[str] = []
     for form in forms:
-        params = ["self", *form, *options]
+        params = ["self", *form, *options] if method else [*form, *options]
         lines += [
             "@overload",
             f"{'async ' if is_async else ''}def {name}(",
             *(f"{INDENT}{param}," for param in params),
             f") -> {returns}: ...",
         ]
-    return [INDENT + line for line in lines]
+    return [INDENT + line for line in lines] if method else lines
+
+
+def ambient_spawn_overloads() -> list[str]:
+    return spawn_like_overloads("spawn", method=False)
 
 
 def spawn_form(name: str) -> Callable[[], list[str]]:
@@ -338,6 +352,9 @@ REGISTRY_REGIONS: dict[str, Callable[[], list[str]]] = {
 STARTABLE_REGIONS: dict[str, Callable[[], list[str]]] = {
     "protocols": startable_protocols,
 }
+SPAWN_REGIONS: dict[str, Callable[[], list[str]]] = {
+    "spawn overloads": ambient_spawn_overloads,
+}
 
 #: Every generated file, by its name, and its regions.
 TARGETS: dict[str, tuple[Path, dict[str, Callable[[], list[str]]]]] = {
@@ -345,6 +362,7 @@ TARGETS: dict[str, tuple[Path, dict[str, Callable[[], list[str]]]]] = {
     REGISTRY.name: (REGISTRY, REGISTRY_REGIONS),
     STARTABLE.name: (STARTABLE, STARTABLE_REGIONS),
     STREAMS.name: (STREAMS, STREAMS_REGIONS),
+    SPAWN.name: (SPAWN, SPAWN_REGIONS),
 }
 
 

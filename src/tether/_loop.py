@@ -15,6 +15,12 @@ weak-key dictionary keyed by the loop, and a backend refers to its loop, so the
 entry, and the loop with everything it holds, would never be freed. The slot keeps
 at most the last finished run of a thread alive, until that thread's next run makes
 its first registry.
+
+In front of the slots, the last backend found in any thread, with its token: a run
+that opens one registry after another finds it with one read instead of the slot's
+lookups (issue #27 item 4). The token is the running loop, which belongs to one
+thread, so the pair can only match in the thread whose run it is. It keeps at most
+one finished run alive, until the next registry of any thread.
 """
 
 from __future__ import annotations
@@ -37,16 +43,31 @@ class _Slot(threading.local):
 
 
 _slot = _Slot()
+#: (token, backend) of the last backend found, in any thread.
+_last: tuple[object, Backend | None] = (None, None)
 
 
 def current_backend() -> Backend:
     """The backend of the running event loop (asyncio, uvloop or trio)."""
-    token = _native_token()
+    global _last
+    modules = sys.modules
+    try:  # _native_token(), its common case inline
+        token = (
+            modules["asyncio"].get_running_loop()
+            if "trio" not in modules
+            else _native_token()
+        )
+    except Exception:  # no event loop: _native_token() raises anyio's own error
+        token = _native_token()
+    last = _last
+    if last[0] is token and last[1] is not None:
+        return last[1]
     slot = _slot
     backend = slot.backend
     if backend is None or slot.token is not token:
         backend = _new_backend()
         slot.token, slot.backend = token, backend
+    _last = (token, backend)
     return backend
 
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup, ExceptionGroup
 
-__all__ = ["ErrorPolicy", "OnError", "OnErrorMode"]
+__all__ = ["ErrorPolicy", "OnError", "OnErrorMode", "plain_outcome"]
 
 OnError: TypeAlias = (
     "Literal['raise', 'log'] | Callable[[Handle[Any], Exception], None]"
@@ -209,6 +209,8 @@ class ErrorPolicy:
     ) -> bool:
         """Raise what leaves the ``async with``; return whether to swallow
         ``original`` (the body's exception)."""
+        if self.base_exc is None and not self.failures:
+            return plain_outcome(exc, original, cancelled_exc)
         if (
             exc is not None
             and not isinstance(exc, Exception)
@@ -239,6 +241,26 @@ class ErrorPolicy:
         if exc is original:
             return False
         raise exc
+
+
+def plain_outcome(
+    exc: BaseException | None,
+    original: BaseException | None,
+    cancelled_exc: type[BaseException],
+) -> bool:
+    """:meth:`ErrorPolicy.outcome` with no failure and nothing that ended
+    everything: also the outcome of a registry that never needed its policy."""
+    if (
+        exc is not None
+        and not isinstance(exc, Exception)
+        and not isinstance(exc, cancelled_exc)
+    ):
+        raise exc  # KeyboardInterrupt or SystemExit in the body
+    if exc is None:
+        return original is not None
+    if exc is original:
+        return False
+    raise exc
 
 
 def _leaves(excs: Iterable[BaseException]) -> Iterable[BaseException]:

@@ -30,8 +30,17 @@ import time
 from contextvars import Context, Token, copy_context
 from dataclasses import dataclass
 from threading import get_ident
-from types import FunctionType, TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, overload
+from types import FunctionType, MappingProxyType, TracebackType
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    Literal,
+    TypeAlias,
+    TypeVar,
+    cast,
+    overload,
+)
 from weakref import ref
 
 import anyio
@@ -65,7 +74,7 @@ from ._checks import (
     check_name,
     check_seconds,
 )
-from ._context import ambient, lineage
+from ._context import Bound, bound
 from ._dump import Node, await_chain, draw, gather_roots, gathers_under
 from ._exceptions import RegistryClosed
 from ._handle import (
@@ -83,7 +92,7 @@ from ._handle import (
 from ._hooks import Hooks, check_hooks
 from ._log import INFO, logger
 from ._loop import current_backend
-from ._policy import ErrorPolicy, OnError, OnErrorMode
+from ._policy import ErrorPolicy, OnError, OnErrorMode, plain_outcome
 from ._services import (
     Restart,
     RestartPlan,
@@ -219,6 +228,13 @@ class _NotWaitedFor:
 
 _NOT_WAITED_FOR = _NotWaitedFor()
 
+#: A registry's daemons, after-drain daemons and closers until the first of each:
+#: shared by every registry, frozen so that a write that forgot to make the
+#: registry's own set fails at once (typed as the set it stands for).
+_NO_HANDLES = cast("set[Handle[Any]]", frozenset())
+#: A registry's pools until its first: shared, read-only.
+_NO_POOLS = cast("dict[str, Pool]", MappingProxyType({}))
+
 
 class RegistryState(enum.Enum):
     """The lifecycle of a :class:`~tether.TaskRegistry`: ``NEW`` until entered, then
@@ -351,7 +367,6 @@ class TaskRegistry:
         "_hooks",
         "_host",
         "_idle_event",
-        "_lineage_token",
         "_live",
         "_name",
         "_new_scope",
@@ -360,10 +375,10 @@ class TaskRegistry:
         "_opener",
         "_outcome_pending",
         "_own_context",
-        "_policy",
+        "_policy_made",
         "_pools",
         "_restarts",
-        "_shutdown_log",
+        "_shutdown_log_made",
         "_shutdown_timeout",
         "_slots",
         "_spawned",
@@ -376,8 +391,14 @@ class TaskRegistry:
 
     _backend: Backend
     _body_scope: Scope | None
-    _token: Token[object] | None
-    _lineage_token: Token[tuple[object, ...]]
+    _token: Token[Bound] | None
+    # Each a shared, frozen, empty stand-in until its first member (see __init__).
+    _closers: set[Handle[Any]]
+    _daemons: set[Handle[Any]]
+    _after_drain: set[Handle[Any]]
+    _pools: dict[str, Pool]
+    _opener: object  # the task that opened it, for dump(): set as it opens
+    _opened_at: float  # when it opened (time.monotonic()): set as it opens
     _create_task: Callable[..., object]  # the backend's, looked up once
     _new_scope: Callable[[], Scope]  # the scope each task enters
 
@@ -417,8 +438,11 @@ class TaskRegistry:
                 "use 'spawner' (tasks run in a copy of the spawner's context) or "
                 "'registry' (in a copy of the context the registry was opened in)",
             )
-        self._policy = ErrorPolicy(on_error, name)
-        self._shutdown_log = ShutdownLog(name)
+        # The error policy and the shutdown log are made at their first need
+        # (properties below): a short-lived registry with the default on_error
+        # makes neither (issue #27 item 4). Another on_error is checked now.
+        self._policy_made = None if on_error == "log" else ErrorPolicy(on_error, name)
+        self._shutdown_log_made: ShutdownLog | None = None
         self._name = name
         self._shutdown_timeout = shutdown_timeout
         self._debug = debug
@@ -428,27 +452,29 @@ class TaskRegistry:
         self._own_context = context == "registry"
         # With context="registry": the context the registry was opened in.
         self._opened_context: Context | None = None
-        self._opener: object = None  # the task that opened it, for dump()
-        self._opened_at = 0.0
         self._token = None
         self._closed_event: Event | None = None
         # The task that called aclose(), when it is one of ours: spared.
         self._closer: Handle[Any] | None = None
-        # Every task of ours inside aclose() now: none waits for the others.
-        self._closers: set[Handle[Any]] = set()
         # An `async with` block will raise what its close collects: until then, a
         # failure in raise mode goes into its group rather than to the log.
         self._outcome_pending = False
+        # Three sets, shared and empty (frozen, so that a write to them fails
+        # loudly) until their first member, when the writer makes the registry's
+        # own: most registries never have one. Readers need not know.
+        # Every task of ours inside aclose() now: none waits for the others.
+        self._closers = _NO_HANDLES
         # Tasks spawned with daemon=True that have not ended.
-        self._daemons: set[Handle[Any]] = set()
+        self._daemons = _NO_HANDLES
         # The daemons among them spawned with stop="after-drain": a drain does
         # not wait for them, and does not cancel them either.
-        self._after_drain: set[Handle[Any]] = set()
+        self._after_drain = _NO_HANDLES
         self._dropped = 0  # work that try_spawn() dropped: the registry was closing
         self._warned = False  # the ResourceWarning of a registry left open
         self._slots = None if limit is None else Slots(limit, max_pending)
-        # The pools of registry.pool(), by name: limits per kind of work.
-        self._pools: dict[str, Pool] = {}
+        # The pools of registry.pool(), by name: limits per kind of work (shared
+        # and empty, read-only, until the first pool).
+        self._pools = _NO_POOLS
         self._state = NEW
         self._thread = 0
         self._body_scope = None
@@ -462,6 +488,22 @@ class TaskRegistry:
         # Live (running or cancelling) handles, each with what keeps its backend
         # task alive: the strong reference the event loop does not hold.
         self._live: dict[Handle[Any], object] = {}
+
+    @property
+    def _policy(self) -> ErrorPolicy:
+        """The error policy, made at its first need (``on_error="log"``)."""
+        policy = self._policy_made
+        if policy is None:
+            policy = self._policy_made = ErrorPolicy("log", self._name)
+        return policy
+
+    @property
+    def _shutdown_log(self) -> ShutdownLog:
+        """What the registry says while it closes, made at its first need."""
+        log = self._shutdown_log_made
+        if log is None:
+            log = self._shutdown_log_made = ShutdownLog(self._name)
+        return log
 
     # -- spawning ------------------------------------------------------------------
 
@@ -621,9 +663,8 @@ class TaskRegistry:
         # spawner, rather than in the task's first step: a spawner's repeated
         # reads hit the variables' cache, a new task's first read never does.
         if context is None:
-            if self not in lineage.get() or (
-                self._ambient and ambient.get() is not self
-            ):
+            ambient, lineage = bound.get()
+            if (self._ambient and ambient is not self) or self not in lineage:
                 context = self._bound_context(copy_context())
         else:
             context = self._bound_context(context.copy())
@@ -684,8 +725,12 @@ class TaskRegistry:
             annex.born = time.monotonic()
 
     def _add_daemon(self, handle: Handle[Any], stop: Stop | None = None) -> None:
+        if self._daemons is _NO_HANDLES:
+            self._daemons = set()
         self._daemons.add(handle)
         if stop == "after-drain":
+            if self._after_drain is _NO_HANDLES:
+                self._after_drain = set()
             self._after_drain.add(handle)
             if self._state is not OPEN and self._state is not DRAINING:
                 self._cancel_one(handle)
@@ -725,7 +770,7 @@ class TaskRegistry:
     def _check_may_spawn(self, fn: object) -> None:
         """Allow a spawn outside OPEN only for follow-up work while draining."""
         state = self._state
-        if state is OPEN or (state is DRAINING and self in lineage.get()):
+        if state is OPEN or (state is DRAINING and self in bound.get()[1]):
             return
         close_if_coroutine(fn)
         self._raise_closed(_WHY_CLOSED[state])
@@ -777,10 +822,10 @@ class TaskRegistry:
     def _bind_task_context(self) -> None:
         """In a task's context: it descends from this registry, and its
         ``tether.spawn`` goes to this registry (unless ``ambient=False``)."""
-        if self not in lineage.get():
-            lineage.set((*lineage.get(), self))
-        if self._ambient and ambient.get() is not self:
-            ambient.set(self)
+        ambient, lineage = bound.get()
+        if self not in lineage:
+            lineage = (*lineage, self)
+        bound.set((self if self._ambient else ambient, lineage))
 
     def _starting(self, handle: Handle[Any], annex: Annex) -> Scope:
         """The rare part of a task's start: its scope, with a deadline if it has
@@ -1620,6 +1665,8 @@ class TaskRegistry:
             )
         if self._state is not NEW and self._state is not OPEN:
             self._raise_closed(_WHY_CLOSED[self._state])
+        if self._pools is _NO_POOLS:
+            self._pools = {}
         pool = self._pools[name] = Pool.new_(self, name, limit, max_pending)
         return pool
 
@@ -2329,6 +2376,15 @@ class TaskRegistry:
         of its pools included."""
         return len(self._live) + self._queued_count()
 
+    def __bool__(self) -> bool:
+        """Always true, empty or not: ``registry or TaskRegistry()`` must never
+        swap a registry that has no task yet for another (``__len__`` alone would
+        make an empty one false).
+
+        .. versionadded:: 0.3
+        """
+        return True
+
     def __iter__(self) -> Iterator[Handle[Any]]:
         """Iterate over a snapshot of the live handles: running first, then queued
         (the registry's own, then each pool's)."""
@@ -2435,7 +2491,8 @@ class TaskRegistry:
     @property
     def in_raise_mode_(self) -> bool:
         """Whether a task's failure ends the registry (``on_error="raise"``)."""
-        return self._policy.mode is OnErrorMode.RAISE
+        policy = self._policy_made
+        return policy is not None and policy.mode is OnErrorMode.RAISE
 
     def set_drain_timeout_(self, seconds: float) -> None:
         """Let the drain of the coming close wait at most ``seconds``, in place of
@@ -2511,23 +2568,24 @@ class TaskRegistry:
         opened before (registries are single-use).
         """
         self._open_now()
-        open_host = self._backend.open_host
-        if open_host is not None:  # trio: the tasks are this task's children
-            host = self._host = await open_host()
+        backend = self._backend
+        if backend.open_host is not None:  # trio: the tasks are this task's children
+            host = self._host = await backend.open_host()
             self._create_task, self._new_scope = host.create_task, host.new_scope
         # The body runs in this scope, so that a failure in raise mode can cancel
         # it: entered now, or made at first need where the backend can do that.
-        if self._backend.late_scope is None or self._opener is None:
+        opener = self._opener
+        if backend.late_scope is None or opener is None:
             # (No task to make it for later: entering one says what is wrong.)
-            body_scope = self._body_scope = self._backend.new_scope()
+            body_scope = self._body_scope = backend.new_scope()
             body_scope.__enter__()
         else:
-            self._body_task = self._opener
-        if self._ambient:
-            self._token = ambient.set(self)
+            self._body_task = opener
         # The body's context, and so every task spawned from it and their
-        # descendants, counts as this registry's own work while it drains.
-        self._lineage_token = lineage.set((*lineage.get(), self))
+        # descendants, counts as this registry's own work while it drains; and
+        # unless ambient=False, the body's tether.spawn() comes here.
+        ambient, lineage = bound.get()
+        self._token = bound.set((self if self._ambient else ambient, (*lineage, self)))
         self._outcome_pending = True
         return self
 
@@ -2540,10 +2598,10 @@ class TaskRegistry:
         """Close the registry: wait for the tasks (drain), cancel what is left, and
         raise as ``on_error`` says. Blocks until every task has ended."""
         original = exc
-        if self._token is not None:
-            ambient.reset(self._token)
+        token = self._token
+        if token is not None:
             self._token = None
-        lineage.reset(self._lineage_token)
+            bound.reset(token)
         body_scope = self._body_scope
         if body_scope is not None:  # else nothing ever cancelled the body
             self._body_scope = None
@@ -2553,14 +2611,38 @@ class TaskRegistry:
             except BaseException as remaining:
                 exc = remaining
         self._body_task = None
+        policy = self._policy_made  # None: on_error="log", and nothing came yet
         if (
             exc is not None
-            and self._policy.mode is OnErrorMode.RAISE
+            and policy is not None
+            and policy.mode is OnErrorMode.RAISE
             and isinstance(exc, Exception)
         ):
-            self._policy.add_failure(exc)
+            policy.add_failure(exc)
         host = self._host
         if host is None:
+            if (
+                policy is None
+                and exc is None
+                and not self._live
+                and self._slots is None
+                and not self._pools
+                and self._state is OPEN
+                and self._closed_event is None
+            ):
+                # A block with nothing left and nothing to raise: the idle close
+                # of _close() (_close_idle()) inline, with no coroutine (a
+                # short-lived registry's common end, issue #27 item 4).
+                self._closed_event = _ALREADY_SET
+                self._state = CLOSED
+                open_registries.refs.pop(id(self), None)  # .discard(self), inline
+                self._opener = self._opened_context = None
+                backend = self._backend
+                if backend.current_effective_deadline() == -math.inf:
+                    # A host cancelled as the body ended sees it here, as below.
+                    await backend.checkpoint_if_cancelled()
+                self._outcome_pending = False
+                return original is not None  # our own cancellation: swallowed
             return await self._close(exc, original, block=True)
         try:
             return await self._close(exc, original, block=True)
@@ -2617,7 +2699,7 @@ class TaskRegistry:
                 # One of ours: the close under way waits for this very task, so
                 # waiting for the close would never return. Wait for every task
                 # but those of ours inside aclose(), as the first closer does.
-                self._closers.add(own)
+                self._add_closer(own)
                 self.notify_if_idle_()
                 try:
                     await self._wait_until_idle()
@@ -2648,16 +2730,19 @@ class TaskRegistry:
             and ((self._slots is None and not self._pools) or self._is_idle(()))
         ):
             self._close_idle()
-            if exc is None and self._policy.base_exc is None:
+            if exc is None and (
+                self._policy_made is None or self._policy_made.base_exc is None
+            ):
                 # A host cancelled as the body ended sees it here, as below.
                 await self._backend.checkpoint_if_cancelled()
             return self._outcome(exc, original, block)
         self._closed_event = _NOT_WAITED_FOR
-        own = self._closer = self._own_handle()
+        # A block closes in the task that opened it, never one of ours.
+        own = self._closer = None if block else self._own_handle()
         spared: tuple[Handle[Any], ...] = ()
         if own is not None:
             spared = (own,)
-            self._closers.add(own)
+            self._add_closer(own)
         host_cancelled = False
         if exc is None and self._state is OPEN:
             # -inf once cancelled (anyio's, without its dispatch)
@@ -2686,22 +2771,33 @@ class TaskRegistry:
                     )
                 except BaseException as cancelled:  # the host, while draining
                     exc = cancelled
-        self._begin_cancelling()
-        if not self._is_idle(spared):
-            with anyio.CancelScope(shield=True):
-                await self._wait_logging("cancelling its tasks", spared)
+        if self._live or self._slots is not None or self._pools:
+            # (Else the drain left nothing to cancel, nor any queue to close.)
+            self._begin_cancelling()
+            if not self._is_idle(spared):
+                with anyio.CancelScope(shield=True):
+                    await self._wait_logging("cancelling its tasks", spared)
         self._state = CLOSED
         open_registries.refs.pop(id(self), None)  # .discard(self), inline
         self._opener = self._opened_context = None
         self._closer = None
         if own is not None:
             self._closers.discard(own)
-        self._shutdown_log.closed()
+        if self._shutdown_log_made is not None:  # else it has nothing to say
+            self._shutdown_log_made.closed()
         closed, self._closed_event = self._closed_event, _ALREADY_SET
         closed.set()
-        if host_cancelled and self._policy.base_exc is None:
+        if host_cancelled and (
+            self._policy_made is None or self._policy_made.base_exc is None
+        ):
             await anyio.lowlevel.checkpoint()  # raises the host's cancellation
         return self._outcome(exc, original, block)
+
+    def _add_closer(self, own: Handle[Any]) -> None:
+        """``own``, a task of ours, is inside ``aclose()``: no closer waits for it."""
+        if self._closers is _NO_HANDLES:
+            self._closers = set()
+        self._closers.add(own)
 
     def _closed_waiter(self) -> Event:
         """The event a second closer waits on: set once the close is done."""
@@ -2727,7 +2823,10 @@ class TaskRegistry:
     ) -> bool:
         if block:  # the block's exit: nothing will raise a failure that comes later
             self._outcome_pending = False
-        return self._policy.outcome(exc, original, self._backend.cancelled_exc)
+        policy = self._policy_made
+        if policy is None:  # on_error="log", and nothing came that needed it
+            return plain_outcome(exc, original, self._backend.cancelled_exc)
+        return policy.outcome(exc, original, self._backend.cancelled_exc)
 
     def _own_handle(self) -> Handle[Any] | None:
         """The handle of the running task, if it is one of ours."""
@@ -3303,6 +3402,13 @@ class Pool:
         """The number of the pool's live tasks: running plus queued."""
         return len(self.running_) + self.slots_.queued
 
+    def __bool__(self) -> bool:
+        """Always true, empty or not, as a registry is.
+
+        .. versionadded:: 0.3
+        """
+        return True
+
     def __iter__(self) -> Iterator[Handle[Any]]:
         """Iterate over a snapshot of the pool's live handles: running first, then
         queued."""
@@ -3380,7 +3486,7 @@ class _Binding(Generic[R]):
         self._registry = registry
 
     def __enter__(self) -> R:
-        self._token = ambient.set(self._registry)
+        self._token = bound.set((self._registry, bound.get()[1]))
         return self._registry
 
     def __exit__(
@@ -3389,7 +3495,7 @@ class _Binding(Generic[R]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        ambient.reset(self._token)
+        bound.reset(self._token)
 
 
 def _check_options(

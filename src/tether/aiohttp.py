@@ -25,7 +25,7 @@ import anyio
 from aiohttp import web
 
 from ._checks import check_choice
-from ._context import ambient
+from ._context import Bound, bound
 from ._exceptions import NoRegistry
 from ._registry import TaskRegistry
 from ._web import (
@@ -218,7 +218,7 @@ class _Lifetime:
         self._drain = drain
         self._exit_natively = exit_natively
         self._registry: AppRegistry | None = None
-        self._token: Token[object] | None = None  # the binding in the startup task
+        self._token: Token[Bound] | None = None  # the binding in the startup task
         # With drain="on-shutdown": when the drain must end, set by on_shutdown.
         self._deadline: float | None = None
         # The SystemExit or KeyboardInterrupt sent out of the event loop.
@@ -252,7 +252,8 @@ class _Lifetime:
         await registry.open()
         app[REGISTRY] = registry
         # Bound for the rest of startup and for cleanup, which run in this task.
-        self._token = ambient.set(registry) if ambient.get() is None else None
+        ambient, lineage = bound.get()
+        self._token = bound.set((registry, lineage)) if ambient is None else None
 
     async def context(self, app: web.Application) -> AsyncIterator[None]:
         """Where ``setup`` was called among the cleanup contexts: the registry
@@ -271,7 +272,7 @@ class _Lifetime:
         finally:
             if token is not None:
                 with contextlib.suppress(ValueError):  # cleanup in another context
-                    ambient.reset(token)
+                    bound.reset(token)
 
     async def on_shutdown(self, app: web.Application) -> None:
         registry = self._registry
