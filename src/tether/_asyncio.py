@@ -18,6 +18,7 @@ import contextlib
 import functools
 import math
 import sys
+import types
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, cast
 
@@ -33,7 +34,7 @@ from . import _asyncio_scope
 from ._asyncio_scope import NativeScope, cancel_many, late_scope, native_scopes_usable
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Coroutine
+    from collections.abc import Awaitable, Callable, Coroutine, Generator
     from contextlib import AbstractAsyncContextManager
     from contextvars import Context
 
@@ -63,11 +64,13 @@ class AsyncioBackend:
         "clock",
         "current_effective_deadline",
         "hand_over_interrupt",
+        "holds_children",
         "interruptible",
         "late_scope",
         "new_deadline_scope",
         "new_event",
         "new_scope",
+        "new_waker",
         "new_wakeup",
         "open_host",
         "open_system_host",
@@ -91,12 +94,14 @@ class AsyncioBackend:
         self.new_deadline_scope: Callable[..., Scope] = type(anyio.CancelScope())
         self.new_event = type(anyio.Event())
         self.new_wakeup = asyncio.Event
+        self.new_waker = functools.partial(_Waker, loop.create_future)
+        self.holds_children = False  # a gather's children are plain tasks
         self.call_soon_threadsafe = loop.call_soon_threadsafe
         self.clock = loop.time  # anyio.current_time() on asyncio
         # anyio's own, from the backend class its public token names: the same
         # answers as anyio.lowlevel's functions, without their dispatch.
         anyio_backend = anyio.lowlevel.current_token().backend_class
-        self.checkpoint = anyio_backend.checkpoint
+        self.checkpoint = functools.partial(_checkpoint)
         checkpoint_if_cancelled: Callable[[], Awaitable[None]]
         checkpoint_if_cancelled = anyio_backend.checkpoint_if_cancelled
         current_effective_deadline: Callable[[], float]
@@ -226,6 +231,33 @@ class AsyncioBackend:
                 later = deadline
         if later < math.inf:
             self._arm(later)
+
+
+def _yield() -> Generator[None, None, None]:
+    yield
+
+
+#: ``anyio.lowlevel.checkpoint()`` on asyncio, which is ``await sleep(0)``: the bare
+#: yield that ``sleep(0)`` makes, without its two coroutine layers (#27). (Called
+#: rather than a decorator: mypy reads a decorated one as a plain generator.)
+_checkpoint: Callable[[], Awaitable[None]] = types.coroutine(_yield)
+
+
+class _Waker:
+    """The future its one waiter awaits: no waiter list, no coroutine to wait."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self, create_future: Callable[[], asyncio.Future[None]]) -> None:
+        self._future = create_future()
+
+    def set(self) -> None:
+        future = self._future
+        if not future.done():  # it may have been cancelled with its waiter
+            future.set_result(None)
+
+    def wait(self) -> asyncio.Future[None]:
+        return self._future
 
 
 def _nothing() -> None:

@@ -52,6 +52,7 @@ __all__ = [
     "Host",
     "Interruptible",
     "Scope",
+    "Waker",
     "current_exception",
     "ki_protected",
     "leave_scope",
@@ -164,6 +165,20 @@ class Event(Protocol):
         ...
 
 
+class Waker(Protocol):
+    """A one-shot wakeup that exactly one task waits on, as soon as it has it:
+    ``set()`` wakes it (and does nothing once it woke or stopped waiting). See
+    :attr:`Backend.new_waker`."""
+
+    def set(self) -> None:
+        """Wake the waiter (now, or as soon as it waits)."""
+        ...
+
+    def wait(self) -> Awaitable[object]:
+        """What the waiter awaits, once."""
+        ...
+
+
 class Ending(enum.Enum):
     """How a task that raised has ended, told by :func:`leave_scope`."""
 
@@ -225,6 +240,13 @@ class Backend(Protocol):
             backend's own event, without anyio's wrapper (whose wait on a set
             event checkpoints, which such an event never needs), cheaper to make
             (issue #27 item 4).
+        new_waker: makes a fresh :class:`Waker`, for one waiter only (a
+            gather's driver or consumer): on asyncio the bare future it awaits,
+            without an event's list of waiters (issue #27 item 4); elsewhere an
+            event.
+        holds_children: whether a gather's children must run inside the block
+            :meth:`children` gives (trio); where ``False``, the block gives
+            ``None`` and the engine skips it (asyncio, issue #27 item 4).
         call_soon_threadsafe: runs a sync callable on the loop, from any thread.
         interruptible: ``None``, or wraps the coroutine a task awaits for its
             owner so that Ctrl+C can interrupt it there while the owner's own
@@ -265,6 +287,10 @@ class Backend(Protocol):
     def new_event(self) -> Callable[[], Event]: ...
     @property
     def new_wakeup(self) -> Callable[[], Event]: ...
+    @property
+    def new_waker(self) -> Callable[[], Waker]: ...
+    @property
+    def holds_children(self) -> bool: ...
     @property
     def call_soon_threadsafe(self) -> Callable[[Callable[[], object]], object]: ...
     @property

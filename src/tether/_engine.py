@@ -52,7 +52,7 @@ from ._dump import (
     leave_gather,
     snapshot,
 )
-from ._handle import Handle
+from ._handle import CANCELLED, FAILED, FINISHED, Handle
 from ._inputs import await_handle, foreign_cancellation, input_coroutine
 from ._log import logger
 
@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     # on first use (anyio 4.16; earlier ones import it with the package).
     import anyio.lowlevel  # noqa: TC004
 
-    from ._backend import Backend, Event, Scope
+    from ._backend import Backend, Scope, Waker
 
 __all__ = ["MISSING", "Engine", "Mode", "add_note"]
 
@@ -95,7 +95,15 @@ _SETTLE = Mode.SETTLE
 
 
 class Engine:
-    """One run of the gather family, from start to the last child's end."""
+    """One run of the gather family, from start to the last child's end.
+
+    Every field is a slot, set in ``__init__``: a field read through the class
+    until a run set its own cost every child a slow attribute lookup. What only
+    some runs need is made when first needed (``watching``, ``handles``,
+    ``lost``), or only in the modes that use it (``results``, ``buffer``):
+    containers made and freed for nothing were most of the cost of making an
+    engine, itself the largest of a one-handle gather (issue #27 item 4).
+    """
 
     __slots__ = (
         "api",
@@ -135,7 +143,7 @@ class Engine:
         self,
         backend: Backend,
         mode: Mode,
-        limit: int | None,
+        limit: int | None = None,
         per_second: float | None = None,
         burst: int = 1,
         size: int = 0,
@@ -144,7 +152,8 @@ class Engine:
         api: str | None = None,
     ) -> None:
         #: The function the user called, as messages and tether.dump() name it.
-        self.api = mode.value if api is None else api
+        # (``_value_``: ``value`` is a descriptor written in Python, #27.)
+        self.api: str = mode._value_ if api is None else api
         self.backend = backend
         # Looked up once: they run once per child.
         self.create_task: Callable[..., object] = backend.create_task
@@ -160,15 +169,24 @@ class Engine:
         #: The task that awaits the run (or reads the stream), for tether.dump().
         self.caller: object = None
         self.tat = -math.inf
-        #: Results by input position (every mode but STREAM).
-        self.results: list[Any] = [MISSING] * size
-        #: ``(key, result)`` pairs waiting for the consumer (STREAM).
-        self.buffer: deque[tuple[Any, Any]] = deque()
+        if mode is Mode.STREAM:
+            #: ``(key, result)`` pairs waiting for the consumer (STREAM only).
+            self.buffer: deque[tuple[Any, Any]] = deque()
+        else:
+            #: Results by input position (every mode but STREAM).
+            self.results: list[Any] = [MISSING] * size
         #: The strong references that keep each child task alive, by child id.
         self.tasks: dict[int, object] = {}
         self.scopes: dict[int, Scope] = {}
+        # Made when first needed (most runs need none of them):
         #: Handles waited for without a task of their own, by child id.
-        self.watching: dict[int, tuple[Handle[Any], Callable[..., object]]] = {}
+        self.watching: dict[int, tuple[Handle[Any], Callable[..., object]]] | None
+        self.watching = None
+        #: The handles among the inputs, by key: a failure of one that nobody will
+        #: raise goes back to its registry to report, as if nobody had awaited it.
+        self.handles: dict[Any, Handle[Any]] | None = None
+        #: Failures nobody will raise, to report as the run ends.
+        self.lost: list[tuple[Any, Exception]] | None = None
         self.next = 0
         self.in_flight = 0
         self.stopping = False
@@ -176,45 +194,50 @@ class Engine:
         self.first: BaseException | None = None
         self.first_key: Any = None
         self.first_seen = False  # raised to the caller or the consumer
-        #: The handles among the inputs, by key: a failure of one that nobody will
-        #: raise goes back to its registry to report, as if nobody had awaited it.
-        self.handles: dict[Any, Handle[Any]] = {}
-        self.lost: list[tuple[Any, Exception]] = []
         self.base_exc: BaseException | None = None
         self.winner: int | Missing = MISSING
         self.timed_out = False
-        self.wake: Event | None = None  # the driver's
-        self.ready: Event | None = None  # the consumer's
+        self.wake: Waker | None = None  # the driver's
+        self.ready: Waker | None = None  # the consumer's
 
     # -- driving a list of inputs (run_all, settle_all, race) ------------------------
 
-    async def run(self, inputs: list[Any], timeout: float | None) -> None:
+    def run(
+        self, inputs: list[Any], timeout: float | None
+    ) -> Coroutine[Any, Any, None]:
         """Run every input, stopping early as the mode says or when ``timeout``
-        expires (then ``timed_out`` is set). Returns once every child has ended."""
-        self.caller = self.backend.current_task()
-        enter_gather(self.caller, self)
-        try:
-            await self._run(inputs, timeout)
-        finally:
-            leave_gather(self.caller, self)
+        expires (then ``timed_out`` is set); to be awaited, which returns once
+        every child has ended. (Not itself a coroutine: one layer fewer, #27.)"""
+        if self.backend.holds_children:
+            return self._run_held(inputs, timeout)
+        return self._run(inputs, timeout)
 
-    async def _run(self, inputs: list[Any], timeout: float | None) -> None:
-        # On trio the children are the caller's own nursery children (#26).
+    async def _run_held(self, inputs: list[Any], timeout: float | None) -> None:
+        # trio: the children are the caller's own nursery children (#26).
         async with self.backend.children() as spawn:
             if spawn is not None:
                 self.create_task = spawn
-            try:
-                if timeout is None:
+            await self._run(inputs, timeout)
+
+    async def _run(self, inputs: list[Any], timeout: float | None) -> None:
+        caller = self.caller = self.backend.current_task()
+        enter_gather(caller, self)
+        try:
+            if timeout is None:
+                await self._drive(inputs)
+            else:
+                with anyio.move_on_after(timeout) as scope:
                     await self._drive(inputs)
-                else:
-                    with anyio.move_on_after(timeout) as scope:
-                        await self._drive(inputs)
-                    self.timed_out = scope.cancelled_caught
-            finally:
+                self.timed_out = scope.cancelled_caught
+        finally:
+            try:
                 for index in range(self.next, len(inputs)):
                     close_if_coroutine(inputs[index])
                     inputs[index] = None
-                await self._finish()
+                if self.in_flight or self.tasks or self.lost:
+                    await self._finish()
+            finally:
+                leave_gather(caller, self)
 
     async def _drive(self, inputs: list[Any]) -> None:
         total, limit = len(inputs), self.limit
@@ -245,7 +268,8 @@ class Engine:
             with anyio.CancelScope(shield=True):
                 while self.in_flight or self.tasks:
                     await self._sleep()
-        for key, exc in self.lost:
+        lost, self.lost = self.lost, None
+        for key, exc in lost or ():
             handle = self.handles.get(key) if self.handles else None
             if handle is not None and handle.value_ is exc:
                 handle.redeliver_()  # its registry reports it, with its name
@@ -260,10 +284,9 @@ class Engine:
                 exc_info=exc,
                 extra={"tether_registry": None, "tether_task": None},
             )
-        self.lost.clear()
 
     async def _sleep(self) -> None:
-        wake = self.wake = self.backend.new_wakeup()
+        wake = self.wake = self.backend.new_waker()
         await wake.wait()
 
     async def _rate_gate(self) -> bool:
@@ -311,7 +334,8 @@ class Engine:
             self.next += 1
             self._start(index, index, item)
         self.driver_done = True
-        self._entered()
+        caller = self.caller = self.backend.current_task()  # _entered(), inline
+        enter_gather(caller, self)
 
     @ki_protected  # on trio: bookkeeping
     async def _feed(
@@ -386,28 +410,33 @@ class Engine:
         it waits for the next outcome, or, when one is there already, checkpoints
         (once per call either way: a one-item stream paid for a checkpoint it
         then waited after, issue #27 item 4)."""
-        waited = False
-        while True:
-            if (
-                self.first is not None
-                or self.buffer
-                or (self.driver_done and self.in_flight == 0)
-            ):
-                if not waited:
-                    await self.backend.checkpoint()  # no anyio dispatch (#27)
-                    waited = True
-                    continue  # look again: the checkpoint let others run
-                if self.first is not None:
-                    self.first_seen = True
-                    raise self.first
-                if self.buffer:
-                    pair = self.buffer.popleft()
-                    self._wake_driver()  # room for one more input
-                    return pair
-                raise StopAsyncIteration
-            ready = self.ready = self.backend.new_wakeup()
-            await ready.wait()
-            waited = True
+        if (
+            self.first is not None
+            or self.buffer
+            or (self.driver_done and self.in_flight == 0)
+        ):
+            await self.backend.checkpoint()  # no anyio dispatch (#27)
+        else:
+            while True:  # until there is something to deliver
+                ready = self.ready = self.backend.new_waker()
+                await ready.wait()
+                if (
+                    self.first is not None
+                    or self.buffer
+                    or (self.driver_done and self.in_flight == 0)
+                ):
+                    break
+        # What is there stays there until the consumer takes it: the checkpoint
+        # may have let a failure come, which goes first.
+        if self.first is not None:
+            self.first_seen = True
+            raise self.first
+        if self.buffer:
+            pair = self.buffer.popleft()
+            if self.wake is not None:
+                self._wake_driver()  # room for one more input
+            return pair
+        raise StopAsyncIteration
 
     def _entered(self) -> None:
         self.caller = self.backend.current_task()
@@ -430,7 +459,7 @@ class Engine:
             first = self.first
             if isinstance(first, Exception) and not self.first_seen:
                 self.first_seen = True
-                self.lost.append((self.first_key, first))
+                self._lose(self.first_key, first)
                 await self._finish()
 
     # -- children ---------------------------------------------------------------------
@@ -442,13 +471,16 @@ class Engine:
             and pair[0] is await_handle
             and self.item_timeout is None  # else a child waits, with a deadline
         ):
-            self._watch(child, key, cast("tuple[object, Handle[Any]]", pair)[1])
+            # (No cast(): at run time it is a call, in the hot path, #27.)
+            self._watch(child, key, pair[1])  # pyright: ignore[reportUnknownArgumentType]
             return
         if type(item) is CoroutineType:  # the common input, without a call
-            coro = cast("Coroutine[Any, Any, Any]", item)
+            coro: Coroutine[Any, Any, Any] = item  # pyright: ignore[reportUnknownVariableType]
             name: str = item.__qualname__
         else:
             if type(item) is tuple and isinstance(item[1], Handle):
+                if self.handles is None:
+                    self.handles = {}
                 self.handles[key] = item[1]
             try:
                 coro = input_coroutine(item)
@@ -471,35 +503,43 @@ class Engine:
         task per handle cost ``run_all(*handles)`` a second task for every task it
         waited for (#26 item 8)."""
         self.in_flight += 1
-        if handle.done():
+        status = handle.status_  # handle.done(), by identity: no enum hash (#27)
+        if status is FINISHED or status is FAILED or status is CANCELLED:
             self._receive(key, handle)
-            self._settled()
             return
         # No awaiter count is needed: done-callbacks run as the task ends, before
         # its registry would report a failure, so the failure is received first.
         watcher = functools.partial(self._watched, child, key)
-        self.watching[child] = (handle, watcher)
+        watching = self.watching
+        if watching is None:
+            watching = self.watching = {}
+        watching[child] = (handle, watcher)
         handle.add_callback_(watcher)  # not ended: done() said so just above
 
     def _watched(self, child: int, key: Any, handle: Handle[Any]) -> None:
-        if self.watching.pop(child, None) is None:
+        watching = self.watching
+        if watching is None or watching.pop(child, None) is None:
             return  # the run stopped waiting first
         self._receive(key, handle)
-        self._settled()
 
     def _receive(self, key: Any, handle: Handle[Any]) -> None:
+        """Take the outcome of a handle that has ended: the input has settled."""
         try:
             value = handle.outcome_()
         except Exception as exc:  # its failure, or TaskCancelled
+            if self.handles is None:
+                self.handles = {}
+            self.handles[key] = handle  # if nobody raises it, its registry will
             self._failed(key, exc)
         else:
             self._succeeded(key, value)
+        self._settled()
 
     def _unwatch(self) -> None:
         """Stop waiting for every handle still running: its failure, if it fails
         later, is its registry's to report."""
-        watching, self.watching = self.watching, {}
-        for handle, watcher in watching.values():
+        watching, self.watching = self.watching, None
+        for handle, watcher in (watching or {}).values():
             annex = handle.annex_
             if annex is not None and watcher in annex.callbacks:
                 annex.callbacks.remove(watcher)
@@ -533,7 +573,7 @@ class Engine:
                 # The caller's cancellation reached its nursery child (trio): no
                 # outcome either, and a failure has no caller left to raise to.
                 if isinstance(exc, Exception):  # Ending.FAILED
-                    self.lost.append((self._describe(key), exc))
+                    self._lose(self._describe(key), exc)
             else:
                 self._raised(key, ending, exc)
         else:
@@ -594,7 +634,10 @@ class Engine:
         if self.mode is Mode.STREAM:
             if not self.stopping:
                 self.buffer.append((key, value))
-                self._wake_consumer()
+                ready = self.ready  # _wake_consumer(), inline: once per item
+                if ready is not None:
+                    self.ready = None
+                    ready.set()
             return
         self.results[key] = value
         if self.mode is Mode.RACE and self.winner is MISSING:
@@ -616,7 +659,14 @@ class Engine:
             if self.first is not None:
                 add_note(self.first, f"{self.mode.value} {what} also failed: {exc!r}")
             else:  # after the caller left, was cancelled or timed out
-                self.lost.append((key, exc))
+                self._lose(key, exc)
+
+    def _lose(self, key: Any, exc: Exception) -> None:
+        """Keep a failure nobody will raise, to report as the run ends."""
+        lost = self.lost
+        if lost is None:
+            lost = self.lost = []
+        lost.append((key, exc))
 
     def _describe(self, key: Any) -> str:
         if isinstance(key, str):
@@ -630,10 +680,13 @@ class Engine:
         self._settled()
 
     def _settled(self) -> None:
-        self.in_flight -= 1
-        if self.limit is not None or self.in_flight == 0 or self.stopping:
+        in_flight = self.in_flight = self.in_flight - 1
+        # (The wake calls only where someone waits: this runs once per input.)
+        if self.wake is not None and (
+            in_flight == 0 or self.limit is not None or self.stopping
+        ):
             self._wake_driver()
-        if self.in_flight == 0:
+        if in_flight == 0 and self.ready is not None:
             self._wake_consumer()
 
     # -- stopping and waking ----------------------------------------------------------

@@ -527,11 +527,17 @@ async def settle_all(
     )
     if engine is None:
         return ()
+    results = engine.results
+    for result in results:
+        if result is MISSING:
+            break
+    else:  # every input has an outcome: the common case, without a generator
+        return tuple(results)
     return tuple(
         TimeoutError(f"settle_all() input {i + 1} did not finish within {timeout} s")
         if r is MISSING
         else r
-        for i, r in enumerate(engine.results)
+        for i, r in enumerate(results)
     )
 
 
@@ -599,7 +605,7 @@ async def _run(
     timeout: float | None,
     item_timeout: float | None = None,
 ) -> Engine | None:
-    api = mode.value
+    api: str = mode._value_  # (``value`` is a descriptor written in Python, #27)
     if (
         limit is not None
         or per_second is not None

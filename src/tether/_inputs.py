@@ -156,6 +156,8 @@ def prepare(api: str, work: tuple[Any, ...]) -> list[Any]:
         for position, item in enumerate(work):
             if type(item) is CoroutineType and not has_run(item):  # pyright: ignore[reportUnknownArgumentType]
                 prepared.append(item)  # the common input, checked first
+            elif isinstance(item, Handle):  # the next most common, before an ABC
+                prepared.append((await_handle, item))
             elif isinstance(item, CoroutineType | Coroutine):
                 if has_run(item):  # pyright: ignore[reportUnknownArgumentType]
                     what = name_of(item)  # pyright: ignore[reportUnknownArgumentType]
@@ -165,8 +167,6 @@ def prepare(api: str, work: tuple[Any, ...]) -> list[Any]:
                         f"async function again for a fresh one: {api}({what}(...))"
                     )
                 prepared.append(item)
-            elif isinstance(item, Handle):
-                prepared.append((await_handle, item))
             elif _is_asyncio_future(item):
                 prepared.append((_await_future, item))
             elif hasattr(item, "__await__"):

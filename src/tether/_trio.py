@@ -128,11 +128,13 @@ class TrioBackend:
         "clock",
         "current_effective_deadline",
         "hand_over_interrupt",
+        "holds_children",
         "interruptible",
         "late_scope",
         "new_deadline_scope",
         "new_event",
         "new_scope",
+        "new_waker",
         "new_wakeup",
         "open_host",
         "open_system_host",
@@ -147,7 +149,8 @@ class TrioBackend:
         self.thread = get_ident()
         self.new_scope = trio.CancelScope
         self.new_deadline_scope = trio.CancelScope
-        self.new_event = self.new_wakeup = trio.Event
+        self.new_event = self.new_wakeup = self.new_waker = trio.Event
+        self.holds_children = True  # a gather's children are nursery children
         self.call_soon_threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
         self.clock = trio.lowlevel.current_clock().current_time  # the MockClock too
         # Partials: a plain function in an attribute reads as a method to pyright.
