@@ -74,7 +74,9 @@ CANCELLING = Status.CANCELLING
 FINISHED = Status.FINISHED
 FAILED = Status.FAILED
 CANCELLED = Status.CANCELLED
-_ENDED = frozenset({FINISHED, FAILED, CANCELLED})
+# The ended statuses are told apart by identity, never by ``in`` a set: an Enum
+# member's hash is Python code (its name hashed), which every Handle.done() and a
+# gather's every input paid.
 
 
 class Delivery(enum.Enum):
@@ -252,7 +254,8 @@ class Handle(Generic[T_co]):
 
     def done(self) -> bool:
         """Return ``True`` once the task has ended: finished, failed or cancelled."""
-        return self.status_ in _ENDED
+        status = self.status_
+        return status is FINISHED or status is FAILED or status is CANCELLED
 
     def result(self) -> T_co:
         """Return the task's result without waiting.
@@ -338,7 +341,7 @@ class Handle(Generic[T_co]):
                 "do async work, spawn it from the callback"
             )
         annex = self.annex_
-        if self.status_ in _ENDED and (annex is None or not annex.calling):
+        if self.done() and (annex is None or not annex.calling):
             _call_back(self, fn, at_once=True)
             return
         self.add_callback_(fn)
@@ -375,7 +378,7 @@ class Handle(Generic[T_co]):
         A checkpoint. Waiting with ``wait()`` does not count as receiving a failure
         (see ``on_error``). Cancelling the waiter does not cancel the task.
         """
-        if self.status_ in _ENDED:
+        if self.done():
             await anyio.lowlevel.checkpoint()
             return
         self.owner_.refuse_self_wait_(self)
@@ -384,9 +387,10 @@ class Handle(Generic[T_co]):
     def __await__(self) -> Generator[Any, Any, T_co]:
         """``await handle``: the task's result, its own exception, or
         :exc:`~tether.TaskCancelled`; see the class docstring for when it waits."""
-        if self.status_ is FINISHED:
+        status = self.status_
+        if status is FINISHED:
             return cast("T_co", self.value_)
-        if self.status_ in _ENDED:
+        if status is FAILED or status is CANCELLED:
             return self.outcome_()
         # Waits here, in this generator, as _wait_as_awaiter() does: no coroutine
         # of our own between the awaiter and the event.
