@@ -375,6 +375,34 @@ async def test_cancelling_wait_idle_cancels_no_task() -> None:
         event.set()
 
 
+async def test_one_idle_waiter_cancelled_leaves_the_others_waiting_and_woken() -> None:
+    """The idle waiters (``wait_idle()`` callers and the close's drain) share one
+    wakeup; on asyncio each awaits a future of its own, so a waiter cancelled
+    while the others wait cancels none of theirs, and the others still wake."""
+    event = anyio.Event()
+    woken: list[str] = []
+    async with TaskRegistry() as tasks:
+        handle = tasks.spawn(park, event)
+
+        async def idle_waiter(label: str, scope: anyio.CancelScope) -> None:
+            with scope:
+                await tasks.wait_idle()
+                woken.append(label)
+
+        first, second = anyio.CancelScope(), anyio.CancelScope()
+        async with anyio.create_task_group() as group:
+            group.start_soon(idle_waiter, "first", first)
+            group.start_soon(idle_waiter, "second", second)
+            await anyio.wait_all_tasks_blocked()
+            first.cancel()  # while both wait on the same wakeup
+            await anyio.wait_all_tasks_blocked()
+            assert woken == []
+            assert handle.status is Status.RUNNING
+            event.set()
+        assert woken == ["second"]
+        assert first.cancelled_caught
+
+
 # -- the shutdown log -----------------------------------------------------------
 
 

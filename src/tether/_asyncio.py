@@ -93,7 +93,7 @@ class AsyncioBackend:
         # anyio's, on either path: code in the task sees the deadline.
         self.new_deadline_scope: Callable[..., Scope] = type(anyio.CancelScope())
         self.new_event = type(anyio.Event())
-        self.new_wakeup = asyncio.Event
+        self.new_wakeup = functools.partial(_Wakeup, loop.create_future)
         self.new_waker = functools.partial(_Waker, loop.create_future)
         self.holds_children = False  # a gather's children are plain tasks
         self.call_soon_threadsafe = loop.call_soon_threadsafe
@@ -258,6 +258,35 @@ class _Waker:
 
     def wait(self) -> asyncio.Future[None]:
         return self._future
+
+
+class _Wakeup:
+    """``new_wakeup`` on asyncio: an event whose every waiter awaits a future of
+    its own, made as it waits, so that a cancelled waiter cancels only its own (a
+    shared future would be cancelled for all); without ``asyncio.Event``'s
+    coroutine, its lookup of the loop and its removal of each waiter as it wakes,
+    on every drain of a short-lived registry (issue #27 item 4)."""
+
+    __slots__ = ("_create_future", "_futures")
+
+    def __init__(self, create_future: Callable[[], asyncio.Future[None]]) -> None:
+        self._create_future = create_future
+        # None once set: a wait after it returns at once, as an event's does.
+        self._futures: list[asyncio.Future[None]] | None = []
+
+    def set(self) -> None:
+        futures, self._futures = self._futures, None
+        for future in futures or ():
+            if not future.done():  # it was cancelled with its waiter
+                future.set_result(None)
+
+    def wait(self) -> asyncio.Future[None]:
+        future = self._create_future()
+        if self._futures is None:
+            future.set_result(None)
+        else:
+            self._futures.append(future)
+        return future
 
 
 def _nothing() -> None:

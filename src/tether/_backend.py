@@ -160,8 +160,8 @@ class Event(Protocol):
         """Set the event: every waiter wakes up."""
         ...
 
-    async def wait(self) -> object:
-        """Wait until the event is set (at once if it is)."""
+    def wait(self) -> Awaitable[object]:
+        """Wait until the event is set (at once if it is): ``await event.wait()``."""
         ...
 
 
@@ -239,7 +239,8 @@ class Backend(Protocol):
             they get it, never once it is set (whoever sets it drops it): the
             backend's own event, without anyio's wrapper (whose wait on a set
             event checkpoints, which such an event never needs), cheaper to make
-            (issue #27 item 4).
+            (issue #27 item 4); on asyncio a future per waiter, without
+            ``asyncio.Event``'s coroutine.
         new_waker: makes a fresh :class:`Waker`, for one waiter only (a
             gather's driver or consumer): on asyncio the bare future it awaits,
             without an event's list of waiters (issue #27 item 4); elsewhere an
