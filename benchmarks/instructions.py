@@ -47,7 +47,12 @@ import re
 import shutil
 import subprocess
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
+
+T = TypeVar("T")
 
 ASYNCIO_ONLY = (
     "floor",
@@ -221,13 +226,7 @@ async def _shutdown(case: str, n: int, *, mark: bool = True) -> None:
         await event.wait()
 
     if case == "shutdown_raw":
-        held: set[asyncio.Task[None]] = set()
-        tasks = []
-        for _ in range(n):
-            task = asyncio.create_task(park())
-            held.add(task)
-            task.add_done_callback(held.discard)
-            tasks.append(task)
+        tasks = _held_tasks(n, park)
         await anyio.wait_all_tasks_blocked()
         toggle()
         for task in tasks:
@@ -248,19 +247,27 @@ async def _shutdown(case: str, n: int, *, mark: bool = True) -> None:
     toggle()
 
 
+def _held_tasks(
+    n: int, body: Callable[[], Coroutine[Any, Any, T]]
+) -> list[asyncio.Task[T]]:
+    """The floor: ``n`` tasks of ``create_task``, each held in a strong set until
+    a done-callback lets it go."""
+    held: set[asyncio.Task[T]] = set()
+    tasks: list[asyncio.Task[T]] = []
+    for _ in range(n):
+        task = asyncio.create_task(body())
+        held.add(task)
+        task.add_done_callback(held.discard)
+        tasks.append(task)
+    return tasks
+
+
 async def _case(case: str, n: int) -> int:
     import tether
 
     if case in ("floor", "floor_anyio"):
         body = _asyncio_body if case == "floor" else _anyio_body
-        held: set[asyncio.Task[int]] = set()
-        tasks = []
-        for _ in range(n):
-            task = asyncio.create_task(body())
-            held.add(task)
-            task.add_done_callback(held.discard)
-            tasks.append(task)
-        return sum([await task for task in tasks])
+        return sum([await task for task in _held_tasks(n, body)])
     if case in ("gather", "gather_anyio"):
         body = _asyncio_body if case == "gather" else _anyio_body
         return sum(await asyncio.gather(*(body() for _ in range(n))))

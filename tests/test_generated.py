@@ -1,6 +1,7 @@
-"""The generated overloads in _gather.py (run_all, settle_all) and _registry.py
-(TaskRegistry.start, and the spawn forms of TaskRegistry and Pool), and the
-protocols of _startable.py, are what tools/gen_overloads.py writes."""
+"""The generated overloads in _gather.py (run_all, settle_all), _registry.py
+(TaskRegistry.start, and the spawn forms of TaskRegistry and Pool), _spawn.py
+(tether.spawn) and _streams.py (amap), and the protocols of _startable.py, are what
+tools/gen_overloads.py writes."""
 
 from __future__ import annotations
 
@@ -34,6 +35,18 @@ streams: Path = gen_overloads.STREAMS
 spawn: Path = gen_overloads.SPAWN
 
 
+def _problem_with(tmp_path: Path, source: str, edited: str, name: str) -> str:
+    """What ``check`` says of ``edited``, a hand edit of the generated ``source``,
+    written as ``name``; fails the test if the edit changed nothing or went
+    unseen."""
+    assert edited != source
+    copy = tmp_path / name
+    copy.write_text(edited, encoding="utf-8")
+    problem = check(copy)
+    assert problem is not None
+    return problem
+
+
 def test_checked_in_overloads_are_current() -> None:
     for path in (target, registry, startable, streams, spawn):
         problem = check(path)
@@ -46,11 +59,7 @@ def test_check_sees_a_hand_edit(tmp_path: Path) -> None:
     edited = source.replace(
         ") -> tuple[T1, T2, T3]: ...", ") -> tuple[T1, T3, T2]: ..."
     )
-    assert edited != source
-    copy = tmp_path / "_gather.py"
-    copy.write_text(edited, encoding="utf-8")
-    problem = check(copy)
-    assert problem is not None
+    problem = _problem_with(tmp_path, source, edited, "_gather.py")
     assert "is out of date" in problem
     assert "python tools/gen_overloads.py" in problem
 
@@ -62,11 +71,7 @@ def test_check_sees_a_hand_edit_of_the_start_ladder(tmp_path: Path) -> None:
         "fn: Startable2[T, A1, A2],\n        a1: A1,\n        a2: A2,",
         "fn: Startable2[T, A1, A2],\n        a1: A2,\n        a2: A1,",
     )
-    assert edited != source
-    copy = tmp_path / "_registry.py"
-    copy.write_text(edited, encoding="utf-8")
-    problem = check(copy)
-    assert problem is not None
+    problem = _problem_with(tmp_path, source, edited, "_registry.py")
     assert "is out of date" in problem
 
 
@@ -80,11 +85,7 @@ def test_try_spawn_takes_what_spawn_takes(tmp_path: Path) -> None:
         "        timeout: float | None = None,\n        extra: int = 0,\n"
         "    ) -> Handle[T] | None: ...",
     )
-    assert edited != source
-    copy = tmp_path / "_registry.py"
-    copy.write_text(edited, encoding="utf-8")
-    problem = check(copy)
-    assert problem is not None
+    problem = _problem_with(tmp_path, source, edited, "_registry.py")
     assert "-        extra: int = 0," in problem
 
 
@@ -109,11 +110,7 @@ def test_check_sees_a_hand_edit_of_a_pool_s_overloads(tmp_path: Path) -> None:
         "    ) -> Handle[T]: ...",
         1,
     )
-    assert edited != source
-    copy = tmp_path / "_registry.py"
-    copy.write_text(edited, encoding="utf-8")
-    problem = check(copy)
-    assert problem is not None
+    problem = _problem_with(tmp_path, source, edited, "_registry.py")
     assert "+        timeout: float | None = None," in problem
 
 
@@ -131,9 +128,5 @@ def test_tether_spawn_takes_what_a_registry_s_spawn_takes_but_context(
     source = generate(spawn.read_text(encoding="utf-8"), regions)
     assert "\ndef spawn(\n    fn: Callable[[Unpack[PosArgsT]]" in source
     edited = source.replace("    daemon: bool = False,\n", "", 1)
-    assert edited != source
-    copy = tmp_path / "_spawn.py"
-    copy.write_text(edited, encoding="utf-8")
-    problem = check(copy)
-    assert problem is not None
+    problem = _problem_with(tmp_path, source, edited, "_spawn.py")
     assert "+    daemon: bool = False," in problem
