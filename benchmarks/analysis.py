@@ -120,8 +120,11 @@ def short_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         for r in results["records"]
         if r["section"] == cases_short.SECTION
     }
+    major, minor = results["meta"]["python"].split()[0].split(".")[:2]
+    python = (int(major), int(minor))
     for pair in cases_short.PAIRS:
-        for backend, reference in pair.references.items():
+        for backend, measured in pair.references.items():
+            reference = cases_short.reference_on(measured, python)
             ours, theirs = (
                 by_key.get((pair.case, backend)),
                 by_key.get((reference, backend)),

@@ -195,7 +195,24 @@ def _running_backend() -> str:
 
 _TETHER = tether_unavailable("TaskRegistry", "as_completed", "settle_all")
 _ALL = (*ASYNCIO_FAMILY, "trio")
-_TASK_GROUP = "asyncio.TaskGroup" if sys.version_info >= (3, 11) else "asyncio.gather"
+#: The registry cases' reference: ``asyncio.TaskGroup``, which 3.10 lacks; there
+#: ``create_task`` + ``gather``, under a key of its own (it once shared
+#: ``asyncio.gather/1`` with settle_all's reference, and one overwrote the other).
+GROUP = "asyncio.TaskGroup"
+GROUP_310 = "asyncio.create_task+gather"
+
+
+def reference_on(reference: str, python: tuple[int, int]) -> str:
+    """The key ``reference`` was measured under on ``python``: a results file of
+    3.10 read by a newer interpreter (the docs' tables) has the 3.10 stand-in of
+    the task group, and the other way round."""
+    group, k = reference.partition("/")[::2]
+    if group in (GROUP, GROUP_310):
+        return f"{GROUP if python >= (3, 11) else GROUP_310}/{k}"
+    return reference
+
+
+_TASK_GROUP = GROUP if sys.version_info >= (3, 11) else GROUP_310
 _GROUP_NAME = "TaskGroup" if sys.version_info >= (3, 11) else "create_task + gather"
 
 
