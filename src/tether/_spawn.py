@@ -175,6 +175,8 @@ def spawn(
         return handle
     if kwargs:
         refuse_keywords(fn, kwargs, "spawn")
+    if name is None and daemon is False and stop is None and timeout is None:
+        return registry.spawn(fn, *args)  # a call without keywords costs less
     return registry.spawn(
         fn, *args, name=name, daemon=daemon, stop=stop, timeout=timeout
     )
