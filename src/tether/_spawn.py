@@ -176,7 +176,9 @@ def spawn(
     if kwargs:
         refuse_keywords(fn, kwargs, "spawn")
     if name is None and daemon is False and stop is None and timeout is None:
-        return registry.spawn(fn, *args)  # a call without keywords costs less
+        # A call without keywords (or an unpacking, when there are no arguments)
+        # costs less: this is the spawn application code uses most.
+        return registry.spawn(fn, *args) if args else registry.spawn(fn)
     return registry.spawn(
         fn, *args, name=name, daemon=daemon, stop=stop, timeout=timeout
     )
