@@ -58,6 +58,7 @@ async def positives(tasks: TaskRegistry) -> None:
     assert_type(tasks.state, tether.RegistryState)
     assert_type(tasks.limit, int | None)
     assert_type(len(tasks), int)
+    assert_type(tasks.__bool__(), bool)  # always true, empty or not
     assert_type(list(tasks), list[Handle[Any]])
     assert_type(tasks.statistics(), RegistryStatistics)
     assert_type(tether.current_registry(), TaskRegistry)
@@ -114,6 +115,7 @@ async def pools(tasks: TaskRegistry) -> None:
     assert_type(await tasks.spawn_when_room(fetch, "u", 3), Handle[bytes])
     assert_type(await tasks.spawn_when_room(nothing, timeout=1.0), Handle[None])
     assert_type(pool.statistics(), RegistryStatistics)
+    assert_type(pool.__bool__(), bool)
     assert_type(pool.limit, int)
     assert_type(pool.max_pending, int | None)
     assert_type(pool.registry, TaskRegistry)
