@@ -211,11 +211,7 @@ class ErrorPolicy:
         ``original`` (the body's exception)."""
         if self.base_exc is None and not self.failures:
             return plain_outcome(exc, original, cancelled_exc)
-        if (
-            exc is not None
-            and not isinstance(exc, Exception)
-            and not isinstance(exc, cancelled_exc)
-        ):
+        if exc is not None and _fatal(exc, cancelled_exc):
             raise exc  # KeyboardInterrupt or SystemExit in the body
         if self.base_exc is not None:
             # A KeyboardInterrupt ends the block bare; the failures it would have
@@ -236,11 +232,7 @@ class ErrorPolicy:
                 f"unhandled errors in TaskRegistry {self._registry!r}",
                 list(self.failures),
             )
-        if exc is None:
-            return original is not None
-        if exc is original:
-            return False
-        raise exc
+        return plain_outcome(exc, original, cancelled_exc)  # no failure to raise
 
 
 def plain_outcome(
@@ -250,17 +242,17 @@ def plain_outcome(
 ) -> bool:
     """:meth:`ErrorPolicy.outcome` with no failure and nothing that ended
     everything: also the outcome of a registry that never needed its policy."""
-    if (
-        exc is not None
-        and not isinstance(exc, Exception)
-        and not isinstance(exc, cancelled_exc)
-    ):
-        raise exc  # KeyboardInterrupt or SystemExit in the body
     if exc is None:
         return original is not None
-    if exc is original:
+    if exc is original and not _fatal(exc, cancelled_exc):
         return False
-    raise exc
+    raise exc  # another exception, or a KeyboardInterrupt or SystemExit in the body
+
+
+def _fatal(exc: BaseException, cancelled_exc: type[BaseException]) -> bool:
+    """Whether ``exc`` is a ``KeyboardInterrupt``-like exception: neither an
+    ``Exception`` nor a cancellation."""
+    return not isinstance(exc, Exception) and not isinstance(exc, cancelled_exc)
 
 
 def _leaves(excs: Iterable[BaseException]) -> Iterable[BaseException]:
